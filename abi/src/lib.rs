@@ -1,0 +1,12 @@
+//! The small, versioned ABI shared by the hypervisor, the guest kernel and
+//! the host tools.
+//!
+//! Everything here is plain data (constants and `repr(C)` layouts); it has no
+//! dependencies so both bare-metal crates and host crates can use it. Each
+//! module documents which contract in `docs/` it implements.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod cmdline;
+pub mod console;
+pub mod run_end;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs every system package Flotilla's build and tests need, idempotently.
+# Debian 12 (bookworm) or newer / Ubuntu. Run as root (or through sudo).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# QEMU >= 8 is needed for SVM with NPT under TCG; Debian 12 ships 7.2, so
+# take QEMU 10 from bookworm-backports there.
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+qemu_from_backports=0
+if [ "$codename" = "bookworm" ]; then
+  qemu_from_backports=1
+  if [ ! -f /etc/apt/sources.list.d/backports.list ]; then
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/backports.list >/dev/null
+  fi
+fi
+
+qemu_ok=0
+if have qemu-system-x86_64; then
+  major=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1)
+  if [ "${major:-0}" -ge 8 ]; then qemu_ok=1; fi
+fi
+
+have bochs || need+=(bochs bochsbios vgabios bochs-term)
+have grub-mkrescue || need+=(grub-common)
+[ -d /usr/lib/grub/i386-pc ] || need+=(grub-pc-bin)
+[ -d /usr/lib/grub/x86_64-efi ] || need+=(grub-efi-amd64-bin)
+have xorriso || need+=(xorriso)
+have mformat || need+=(mtools)
+[ -f /usr/share/OVMF/OVMF_CODE.fd ] || [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
+
+if [ "$qemu_ok" -eq 0 ] || [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  if [ "${#need[@]}" -gt 0 ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  fi
+  if [ "$qemu_ok" -eq 0 ]; then
+    if [ "$qemu_from_backports" -eq 1 ]; then
+      $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86
+    else
+      $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86
+    fi
+  fi
+fi
+
+# The Rust toolchain and target come from rust-toolchain.toml on first use.
+if have rustup; then
+  (cd "$(dirname "$0")/.." && rustup show active-toolchain >/dev/null)
+fi
+echo "flotilla setup: system packages present"
