@@ -1,0 +1,71 @@
+//! Reading what this core is: CPUID and the virtualization capability MSRs.
+
+use super::instr;
+use hypervisor::virt_caps::{RawVirtInfo, RawVmx};
+use raw_cpuid::native_cpuid::cpuid_count;
+
+const IA32_FEATURE_CONTROL: u32 = 0x3a;
+const IA32_VMX_BASIC: u32 = 0x480;
+const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
+const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
+const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
+const VM_CR: u32 = 0xc001_0114;
+
+/// Reads the raw virtualization information of the calling core. MSRs are
+/// read only when CPUID says they exist.
+pub fn read_virt_info() -> RawVirtInfo {
+    let leaf0 = cpuid_count(0, 0);
+    let mut vendor = [0u8; 12];
+    vendor[..4].copy_from_slice(&leaf0.ebx.to_le_bytes());
+    vendor[4..8].copy_from_slice(&leaf0.edx.to_le_bytes());
+    vendor[8..].copy_from_slice(&leaf0.ecx.to_le_bytes());
+    let leaf1_ecx = cpuid_count(1, 0).ecx;
+    let max_ext = cpuid_count(0x8000_0000, 0).eax;
+    let ext1_ecx = if max_ext >= 0x8000_0001 {
+        cpuid_count(0x8000_0001, 0).ecx
+    } else {
+        0
+    };
+
+    let svm = ext1_ecx & (1 << 2) != 0;
+    let svm_leaf = (svm && max_ext >= 0x8000_000a).then(|| {
+        let l = cpuid_count(0x8000_000a, 0);
+        (l.eax, l.ebx, l.edx)
+    });
+    // SAFETY: VM_CR exists on every CPU that reports SVM (AMD APM Vol. 2 §15.30.1).
+    let vm_cr = svm.then(|| unsafe { instr::rdmsr(VM_CR) });
+
+    let vmx = (leaf1_ecx & (1 << 5) != 0).then(|| {
+        // SAFETY: the VMX capability MSRs and IA32_FEATURE_CONTROL exist on
+        // every CPU that reports VMX (Intel SDM Vol. 3 Appendix A.1); the
+        // TRUE variant exists when VMX_BASIC bit 55 says so, and CTLS2 when
+        // the secondary-controls bit may be 1.
+        unsafe {
+            let basic = instr::rdmsr(IA32_VMX_BASIC);
+            let procbased = if basic & (1 << 55) != 0 {
+                instr::rdmsr(IA32_VMX_TRUE_PROCBASED_CTLS)
+            } else {
+                instr::rdmsr(IA32_VMX_PROCBASED_CTLS)
+            };
+            let procbased2 = if procbased & (1 << 63) != 0 {
+                instr::rdmsr(IA32_VMX_PROCBASED_CTLS2)
+            } else {
+                0
+            };
+            RawVmx {
+                feature_control: instr::rdmsr(IA32_FEATURE_CONTROL),
+                basic,
+                procbased,
+                procbased2,
+            }
+        }
+    });
+    RawVirtInfo {
+        vendor,
+        leaf1_ecx,
+        ext1_ecx,
+        svm_leaf,
+        vm_cr,
+        vmx,
+    }
+}

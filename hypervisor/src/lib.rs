@@ -1,0 +1,13 @@
+//! The hardware-independent core of Flotilla's hypervisor: parsing what the
+//! boot loader and firmware hand over, decoding virtualization support, and
+//! the reports the hypervisor prints. Everything here is plain code,
+//! unit-tested on the host; the bare-metal binary (`main.rs`) adds the
+//! machine layer (`arch`) and the boot flow.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod exception;
+pub mod platform;
+pub mod virt_caps;

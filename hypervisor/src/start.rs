@@ -1,0 +1,130 @@
+//! The boot flow. The bootstrap core ([`bsp_entry`]) reads the boot
+//! information and the ACPI tables, brings itself up, starts every other core
+//! ([`ap_entry`]), waits until all are online, and ends the run.
+
+use crate::arch::x86_64::common::apic::LocalApic;
+use crate::arch::x86_64::common::phys::IdentityMemory;
+use crate::arch::x86_64::common::trampoline::{Trampoline, TRAMPOLINE_BASE};
+use crate::arch::x86_64::common::{cpu, heap, instr, percpu, time};
+use crate::{console, println, run_end, smp};
+use abi::cmdline::{self, ExitMethod, EXIT_KEY};
+use abi::console::{CORES_ONLINE, CPU_ONLINE};
+use hypervisor::platform::acpi::{self, CpuEntry};
+use hypervisor::platform::boot_info::{self, AcpiRoot, BootInfo};
+use hypervisor::virt_caps::VirtSupport;
+
+/// Command-line key for self-tests of the hypervisor's own fault handling.
+const SELFTEST_KEY: &str = "flotilla.selftest";
+
+/// The bootstrap core's entry from `boot.rs`, in long mode on the boot
+/// stack, with the loader's `eax` and `ebx`.
+pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
+    percpu::clear();
+    heap::init();
+    console::init();
+    println!(
+        "flotilla: hypervisor {} starting",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let mem = IdentityMemory;
+    let boot = match boot_info::parse(&mem, magic, info) {
+        Ok(boot) => boot,
+        Err(e) => run_end::fail(format_args!("{e}")),
+    };
+    apply_cmdline(&boot);
+
+    let apic = LocalApic::this_core();
+    let bsp_apic_id = apic.id();
+    let bsp = percpu::init(0, bsp_apic_id);
+    let tsc_khz = time::calibrate();
+
+    println!(
+        "flotilla: booted via {:?}, {} MiB usable RAM in {} regions, {} module(s), TSC {} MHz",
+        boot.protocol,
+        boot.usable_bytes() >> 20,
+        boot.memory.len(),
+        boot.modules.len(),
+        tsc_khz / 1000
+    );
+    let cpus = match find_cpus(&mem, &boot) {
+        Ok(cpus) => cpus,
+        Err(e) => run_end::fail(format_args!("{e}")),
+    };
+    println!(
+        "flotilla: {} core(s) in the ACPI MADT, APIC IDs {:?}",
+        cpus.len(),
+        cpus.iter()
+            .map(|c| c.apic_id)
+            .collect::<alloc::vec::Vec<_>>()
+    );
+    report_online(bsp.index, bsp.apic_id);
+    selftest(&boot);
+
+    let Some(mut trampoline) = Trampoline::claim(boot.is_usable(TRAMPOLINE_BASE, 0x1000)) else {
+        run_end::fail(format_args!(
+            "the AP trampoline page {TRAMPOLINE_BASE:#x} is not usable RAM in the memory map"
+        ))
+    };
+    if let Err(e) =
+        smp::start_application_processors(&mut trampoline, apic, &cpus, bsp_apic_id, ap_entry)
+    {
+        run_end::fail(format_args!("{e}"));
+    }
+    println!("{CORES_ONLINE}{}/{}", cpus.len(), cpus.len());
+    run_end::succeed()
+}
+
+/// An application processor's entry from the trampoline, in long mode on
+/// its own stack, with its core index.
+pub extern "C" fn ap_entry(index: u64) -> ! {
+    smp::mark_started(index);
+    let apic = LocalApic::this_core();
+    let this = percpu::init(index as u32, apic.id());
+    report_online(this.index, this.apic_id);
+    instr::halt_forever()
+}
+
+fn report_online(index: u32, apic_id: u32) {
+    let virt = VirtSupport::decode(&cpu::read_virt_info());
+    let usable = match virt.usable() {
+        Ok(()) => "",
+        Err(_) => " (cannot host partitions)",
+    };
+    println!("{CPU_ONLINE}{index} apic {apic_id} online {virt}{usable}");
+    smp::mark_online(index);
+}
+
+fn apply_cmdline(boot: &BootInfo) {
+    match cmdline::find(&boot.cmdline, EXIT_KEY) {
+        None => {}
+        Some(value) => match ExitMethod::parse(value) {
+            Some(method) => run_end::set_method(method),
+            None => println!(
+                "flotilla: warning: unknown {EXIT_KEY}={value} (expected qemu, bochs or halt); halting at the end"
+            ),
+        },
+    }
+}
+
+fn find_cpus(
+    mem: &IdentityMemory,
+    boot: &BootInfo,
+) -> Result<alloc::vec::Vec<CpuEntry>, acpi::AcpiError> {
+    let root = match boot.acpi {
+        Some(root) => root,
+        None => AcpiRoot::RsdpAddress(acpi::scan_for_rsdp(mem).ok_or(acpi::AcpiError::NoRsdp)?),
+    };
+    acpi::cpus(mem, root)
+}
+
+/// `flotilla.selftest=ud2|page-fault`: provoke a fault in the hypervisor so
+/// the tests can check that it is reported instead of resetting the machine.
+fn selftest(boot: &BootInfo) {
+    match cmdline::find(&boot.cmdline, SELFTEST_KEY) {
+        Some("ud2") => instr::undefined_instruction(),
+        Some("page-fault") => instr::touch_unmapped(),
+        Some(other) => println!("flotilla: warning: unknown {SELFTEST_KEY}={other}"),
+        None => {}
+    }
+}
