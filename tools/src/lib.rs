@@ -1,2 +1,30 @@
-//! The host side of Flotilla: building images, booting emulators, parsing the console.
+//! The host side of Flotilla: building the bare-metal images, assembling
+//! bootable ISOs, booting emulators and reading their consoles.
+//!
+//! The `flotilla` binary is a thin layer over this library; the end-to-end
+//! tests in `tests/` use the same API (chiefly [`runner::run`]) so that what
+//! CI checks is exactly what a developer runs.
+//!
+//! Module map:
+//! - [`system`]: finding host programs and files, with install hints.
+//! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
+//! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
+//! - [`units`]: memory sizes as the user writes them.
+//! - [`image`]: GRUB multiboot2 ISOs.
+//! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
+//! - [`console`]: console bytes to lines, marker parsing, the run verdict.
+//! - [`runner`]: one emulator run under a hard timeout.
 #![forbid(unsafe_code)]
+
+pub mod accel;
+pub mod bochs;
+pub mod build;
+pub mod console;
+pub mod error;
+pub mod image;
+pub mod qemu;
+pub mod runner;
+pub mod system;
+pub mod units;
+
+pub use error::{Error, Result};

@@ -1,0 +1,184 @@
+//! The workspace on disk and the nested `cargo build` of the bare-metal
+//! crates (release, `x86_64-unknown-none`, `--locked`).
+//!
+//! Cargo is the one that knows how to build; this module only invokes it the
+//! same way every time and finds what it produced. It is quiet when the build
+//! succeeds and returns cargo's whole stderr when it fails.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// The target triple of every bare-metal crate.
+pub const BARE_METAL_TARGET: &str = "x86_64-unknown-none";
+
+/// A bare-metal binary crate of the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BareMetalCrate {
+    /// Cargo package name (`-p`).
+    pub package: &'static str,
+    /// Name of the binary (the ELF file name under the target directory).
+    pub binary: &'static str,
+}
+
+/// The hypervisor: an ELF with a PVH note and a multiboot2 header.
+pub const HYPERVISOR: BareMetalCrate = BareMetalCrate {
+    package: "hypervisor",
+    binary: "flotilla-hypervisor",
+};
+
+/// Where the workspace and its build outputs are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workspace {
+    /// The directory holding the workspace `Cargo.toml`.
+    pub root: PathBuf,
+    /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
+    pub target_dir: PathBuf,
+}
+
+impl Workspace {
+    /// The workspace this crate was built from, with the target directory
+    /// cargo would use from here (`CARGO_TARGET_DIR` if set, relative paths
+    /// taken from the current directory as cargo does).
+    pub fn locate() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => {
+                let dir = PathBuf::from(dir);
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    std::env::current_dir()
+                        .map(|cwd| cwd.join(&dir))
+                        .unwrap_or(dir)
+                }
+            }
+            _ => root.join("target"),
+        };
+        Workspace { root, target_dir }
+    }
+
+    /// Path of a bare-metal crate's release ELF.
+    pub fn artifact(&self, krate: BareMetalCrate) -> PathBuf {
+        self.target_dir
+            .join(BARE_METAL_TARGET)
+            .join("release")
+            .join(krate.binary)
+    }
+
+    /// A directory under the target directory for Flotilla's own outputs
+    /// (ISOs and the like), created if needed.
+    pub fn scratch_dir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.target_dir.join("flotilla").join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        Ok(dir)
+    }
+}
+
+/// The cargo program to run: `$CARGO` (set when running under cargo), else
+/// `cargo` from `PATH`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO")
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| OsString::from("cargo"))
+}
+
+/// The arguments of the `cargo build` that produces `crates`.
+pub fn cargo_build_args(crates: &[BareMetalCrate]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        BARE_METAL_TARGET,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for krate in crates {
+        args.push("-p".into());
+        args.push(krate.package.into());
+    }
+    args
+}
+
+/// Builds `crates` in release mode for the bare-metal target and returns the
+/// path of each one's ELF, in the same order.
+pub fn build(workspace: &Workspace, crates: &[BareMetalCrate]) -> Result<Vec<PathBuf>> {
+    let args = cargo_build_args(crates);
+    let cargo = cargo_program();
+    let output = Command::new(&cargo)
+        .args(&args)
+        .current_dir(&workspace.root)
+        .env("CARGO_TARGET_DIR", &workspace.target_dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {}", cargo.to_string_lossy()), e))?;
+    if !output.status.success() {
+        let names: Vec<&str> = crates.iter().map(|k| k.package).collect();
+        return Err(Error::Build {
+            what: names.join(", "),
+            command: format!("cargo {}", args.join(" ")),
+            output: String::from_utf8_lossy(&output.stderr)
+                .trim_end()
+                .to_string(),
+        });
+    }
+    crates
+        .iter()
+        .map(|&krate| {
+            let path = workspace.artifact(krate);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(Error::NoArtifact(path))
+            }
+        })
+        .collect()
+}
+
+/// Builds the hypervisor and returns the path of its ELF.
+pub fn build_hypervisor(workspace: &Workspace) -> Result<PathBuf> {
+    let mut paths = build(workspace, &[HYPERVISOR])?;
+    paths
+        .pop()
+        .ok_or_else(|| Error::NoArtifact(workspace.artifact(HYPERVISOR)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_command_is_release_locked_bare_metal() {
+        let args = cargo_build_args(&[HYPERVISOR]);
+        assert_eq!(
+            args,
+            [
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "x86_64-unknown-none",
+                "-p",
+                "hypervisor"
+            ]
+        );
+    }
+
+    #[test]
+    fn workspace_root_holds_the_workspace_manifest() {
+        let ws = Workspace::locate();
+        let manifest = std::fs::read_to_string(ws.root.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"));
+        assert!(ws
+            .artifact(HYPERVISOR)
+            .ends_with("x86_64-unknown-none/release/flotilla-hypervisor"));
+    }
+}
