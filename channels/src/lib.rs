@@ -1,3 +1,42 @@
-//! Channels: cache-line mailboxes between partitions (issue #5; not yet built).
+//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v1",
+//! documented in `docs/channels.md`).
+//!
+//! A channel is one shared region mapped into exactly two partitions: a 4 KiB header page
+//! (identity line written by the hypervisor, one control line per endpoint) followed by two
+//! single-producer rings of 64-byte slots, one per direction. Each slot carries up to 56 bytes
+//! of payload and a sequence word that the sender writes last with release ordering, so the
+//! receiver polls one cache line per message (Barrelfish URPC style) and no index line moves
+//! on the hot path. Flow control is by batched credits (the receiver publishes how many
+//! messages it consumed in its own control line); notification is by a waiting flag with
+//! suppression, so an IPI is raised only when the peer said it is about to sleep.
+//!
+//! The receiving side treats every byte of the region as hostile: a corrupted or malicious
+//! peer can stall the channel (the endpoint reports [`Corruption`] and stays stopped) but can
+//! never make this side read out of bounds, loop, or panic.
+//!
+//! Module map: [`layout`] (the byte contract), `region` (the only `unsafe`: turning a raw
+//! mapping into a slice of atomic words), `slot` (sequence-word encoding and classification),
+//! `channel` (opening a region and handing out endpoints), `sender`, `receiver`, `notify`,
+//! `error`.
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+
+mod channel;
+mod error;
+pub mod layout;
+mod notify;
+mod receiver;
+#[allow(unsafe_code)]
+mod region;
+mod sender;
+mod slot;
+mod sync;
+
+pub use channel::{Channel, Side};
+pub use error::{Corruption, LayoutError, RecvError, SendError};
+pub use layout::{region_size, PAYLOAD_SIZE};
+pub use notify::{Counters, Notify};
+pub use receiver::{Receiver, SlotReader};
+pub use region::Region;
+pub use sender::{Sender, SlotWriter};
+pub use sync::Word;

@@ -1,0 +1,189 @@
+//! Opening a region as a channel: validating (or, for the formatter, writing) the identity
+//! line, and carving out the two control lines and the two rings. Every reference into the
+//! region is obtained here with checked slicing, once; the endpoints only ever index a ring
+//! with a mask derived from its own length.
+
+use crate::error::LayoutError;
+use crate::layout::{
+    region_size, ring_a_to_b_offset, ring_b_to_a_offset, valid_slots, CONTROL_A_OFFSET,
+    CONTROL_B_OFFSET, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS,
+    ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC,
+};
+use crate::receiver::Receiver;
+use crate::region::Region;
+use crate::sender::Sender;
+use crate::slot::Ring;
+use crate::sync::{Ordering, Word};
+
+/// Which endpoint of a channel: A is the first partition named in the layout's `between`,
+/// B the second. A sends on ring A->B and receives on ring B->A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The first partition of the channel.
+    A,
+    /// The second partition of the channel.
+    B,
+}
+
+impl Side {
+    /// The other side.
+    pub const fn peer(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// One endpoint's control line (written only by that endpoint).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Control<'a> {
+    /// Messages this endpoint consumed from the ring towards it.
+    pub(crate) ack: &'a Word,
+    /// This endpoint's receiver wait word.
+    pub(crate) rx_wait: &'a Word,
+    /// This endpoint's sender wait word.
+    pub(crate) tx_wait: &'a Word,
+}
+
+/// A validated channel region, from which each partition takes its endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Channel<'a> {
+    slots: u32,
+    rings: [Ring<'a>; 2],
+    controls: [Control<'a>; 2],
+}
+
+fn word(words: &[Word], byte_offset: usize, index: usize) -> Option<&Word> {
+    words.get(byte_offset / 8 + index)
+}
+
+impl<'a> Channel<'a> {
+    /// Formats `region` as an empty channel of `slots` slots per direction: zeroes it, then
+    /// writes the identity line. This is the hypervisor's job before the guests start (and a
+    /// host test's); a guest must never call it on a live channel.
+    pub fn format(region: Region<'a>, slots: u32) -> Result<Self, LayoutError> {
+        if !valid_slots(slots as u64) {
+            return Err(LayoutError::InvalidSlots {
+                slots: slots as u64,
+            });
+        }
+        let expected = region_size(slots);
+        if region.len_bytes() != expected {
+            return Err(LayoutError::SizeMismatch {
+                expected,
+                found: region.len_bytes(),
+            });
+        }
+        let words = region.words();
+        for w in words {
+            w.store(0, Ordering::Relaxed);
+        }
+        let id = [
+            (ID_MAGIC, MAGIC),
+            (ID_VERSION, LAYOUT_VERSION),
+            (ID_SLOTS, slots as u64),
+        ];
+        for (index, value) in id {
+            if let Some(w) = word(words, IDENTITY_OFFSET, index) {
+                w.store(value, Ordering::Release);
+            }
+        }
+        Self::open(region)
+    }
+
+    /// Opens a formatted region: validates the identity line (magic, version, slot count) and
+    /// that the region is exactly `region_size(slots)` bytes.
+    pub fn open(region: Region<'a>) -> Result<Self, LayoutError> {
+        let words = region.words();
+        let read = |index| {
+            word(words, IDENTITY_OFFSET, index)
+                .map(|w| w.load(Ordering::Acquire))
+                .ok_or(LayoutError::BadLength {
+                    len: region.len_bytes(),
+                })
+        };
+        let magic = read(ID_MAGIC)?;
+        if magic != MAGIC {
+            return Err(LayoutError::BadMagic { found: magic });
+        }
+        let version = read(ID_VERSION)?;
+        if version != LAYOUT_VERSION {
+            return Err(LayoutError::BadVersion { found: version });
+        }
+        let slots = read(ID_SLOTS)?;
+        if !valid_slots(slots) {
+            return Err(LayoutError::BadSlots { found: slots });
+        }
+        let slots = slots as u32;
+        let expected = region_size(slots);
+        if region.len_bytes() != expected {
+            return Err(LayoutError::SizeMismatch {
+                expected,
+                found: region.len_bytes(),
+            });
+        }
+        let bad = LayoutError::BadLength {
+            len: region.len_bytes(),
+        };
+        let ring = |offset: usize| {
+            let start = offset / 8;
+            let lines = words.get(start..start + slots as usize * LINE_WORDS)?;
+            let (lines, _) = lines.as_chunks::<LINE_WORDS>();
+            Ring::new(lines)
+        };
+        let control = |offset: usize| {
+            Some(Control {
+                ack: word(words, offset, CTL_ACK)?,
+                rx_wait: word(words, offset, CTL_RX_WAIT)?,
+                tx_wait: word(words, offset, CTL_TX_WAIT)?,
+            })
+        };
+        Ok(Self {
+            slots,
+            rings: [
+                ring(ring_a_to_b_offset(slots)).ok_or(bad)?,
+                ring(ring_b_to_a_offset(slots)).ok_or(bad)?,
+            ],
+            controls: [
+                control(CONTROL_A_OFFSET).ok_or(bad)?,
+                control(CONTROL_B_OFFSET).ok_or(bad)?,
+            ],
+        })
+    }
+
+    /// Like [`Channel::open`], and also checks the slot count against the one this guest was
+    /// told (its boot information); disagreement is a corrupted channel.
+    pub fn open_expecting(region: Region<'a>, slots: u32) -> Result<Self, LayoutError> {
+        let channel = Self::open(region)?;
+        if channel.slots != slots {
+            return Err(LayoutError::UnexpectedSlots {
+                expected: slots,
+                found: channel.slots,
+            });
+        }
+        Ok(channel)
+    }
+
+    /// Slots per direction.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// The sending and receiving halves of endpoint `side`, both starting at message 0.
+    ///
+    /// Take each side's endpoint once, in the partition that owns it: the halves write that
+    /// side's control line and ring, and each line must have one writer.
+    pub fn endpoint(&self, side: Side) -> (Sender<'a>, Receiver<'a>) {
+        let [ring_ab, ring_ba] = self.rings;
+        let [ctl_a, ctl_b] = self.controls;
+        let (out, inc, mine, peer) = match side {
+            Side::A => (ring_ab, ring_ba, ctl_a, ctl_b),
+            Side::B => (ring_ba, ring_ab, ctl_b, ctl_a),
+        };
+        (
+            Sender::new(out, peer, mine.tx_wait),
+            Receiver::new(inc, mine, peer.tx_wait),
+        )
+    }
+}

@@ -1,0 +1,117 @@
+//! Channel layout v1: the byte contract shared by the hypervisor (which maps and formats the
+//! region), `partition-config` (which sizes it) and both guests. See `docs/channels.md`.
+//!
+//! ```text
+//! offset 0            header page (4 KiB)
+//!   +0    identity line  (written once by the hypervisor before the guests start)
+//!   +64   control line A (written only by endpoint A)
+//!   +128  control line B (written only by endpoint B)
+//!   rest  reserved, zero
+//! offset 4096         ring A->B: `slots` x 64-byte slots, padded to a 4 KiB multiple
+//! offset 4096 + R     ring B->A: same size R
+//! ```
+//! All words are little-endian `u64`s at 8-byte aligned offsets. Everything here is a `const`
+//! or a `const fn` so other crates can size regions at compile time.
+
+/// The layout version stored in the identity line.
+pub const LAYOUT_VERSION: u64 = 1;
+/// The identity line's magic: the ASCII bytes `FLOTCHAN` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"FLOTCHAN");
+
+/// Size of a page, the granularity of the header and of each ring.
+pub const PAGE_SIZE: usize = 4096;
+/// Size of the header page.
+pub const HEADER_SIZE: usize = PAGE_SIZE;
+/// Size of a cache line and of a slot.
+pub const LINE_SIZE: usize = 64;
+/// Payload bytes carried by one slot (the slot's last word is the sequence word).
+pub const PAYLOAD_SIZE: usize = 56;
+/// Payload words (`u64`) per slot.
+pub const PAYLOAD_WORDS: usize = PAYLOAD_SIZE / 8;
+/// Words per cache line / slot.
+pub const LINE_WORDS: usize = LINE_SIZE / 8;
+/// Index of the sequence word inside a slot.
+pub const SEQ_WORD: usize = PAYLOAD_WORDS;
+/// Smallest ring (slots per direction).
+pub const MIN_SLOTS: u32 = 2;
+/// Largest ring (slots per direction).
+pub const MAX_SLOTS: u32 = 4096;
+
+/// Byte offset of the identity line.
+pub const IDENTITY_OFFSET: usize = 0;
+/// Word index, inside the identity line, of the magic.
+pub const ID_MAGIC: usize = 0;
+/// Word index, inside the identity line, of the layout version.
+pub const ID_VERSION: usize = 1;
+/// Word index, inside the identity line, of the slot count per ring.
+pub const ID_SLOTS: usize = 2;
+
+/// Byte offset of endpoint A's control line.
+pub const CONTROL_A_OFFSET: usize = LINE_SIZE;
+/// Byte offset of endpoint B's control line.
+pub const CONTROL_B_OFFSET: usize = 2 * LINE_SIZE;
+/// Word index, inside a control line, of the receive acknowledgement: how many messages this
+/// endpoint has consumed from the ring towards it (a free-running `u64`).
+pub const CTL_ACK: usize = 0;
+/// Word index, inside a control line, of the receiver's wait word:
+/// `(epoch << 1) | waiting` — set before this endpoint sleeps waiting for messages.
+pub const CTL_RX_WAIT: usize = 1;
+/// Word index, inside a control line, of the sender's wait word:
+/// `(epoch << 1) | waiting` — set before this endpoint sleeps waiting for free slots.
+pub const CTL_TX_WAIT: usize = 2;
+
+/// Whether `slots` is a valid ring size: a power of two in `MIN_SLOTS..=MAX_SLOTS`.
+pub const fn valid_slots(slots: u64) -> bool {
+    slots >= MIN_SLOTS as u64 && slots <= MAX_SLOTS as u64 && slots.is_power_of_two()
+}
+
+/// Bytes of one ring: `slots` 64-byte slots rounded up to a page multiple.
+///
+/// Meaningful for valid slot counts (see [`valid_slots`]); never overflows for any `u32`.
+pub const fn ring_size(slots: u32) -> usize {
+    let bytes = slots as usize * LINE_SIZE;
+    bytes.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// Bytes of a whole channel region: `4096 + 2 * round_up(slots * 64, 4096)`.
+///
+/// Meaningful for valid slot counts (see [`valid_slots`]).
+pub const fn region_size(slots: u32) -> usize {
+    HEADER_SIZE + 2 * ring_size(slots)
+}
+
+/// Byte offset of the ring written by endpoint A (A->B).
+pub const fn ring_a_to_b_offset(_slots: u32) -> usize {
+    HEADER_SIZE
+}
+
+/// Byte offset of the ring written by endpoint B (B->A).
+pub const fn ring_b_to_a_offset(slots: u32) -> usize {
+    HEADER_SIZE + ring_size(slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_contract() {
+        assert_eq!(region_size(2), 4096 * 3);
+        assert_eq!(region_size(64), 4096 * 3);
+        assert_eq!(region_size(128), 4096 + 2 * 8192);
+        assert_eq!(region_size(4096), 4096 + 2 * 4096 * 64);
+        assert_eq!(ring_b_to_a_offset(128), 4096 + 8192);
+    }
+
+    #[test]
+    fn slot_counts() {
+        assert!(valid_slots(2) && valid_slots(64) && valid_slots(4096));
+        assert!(!valid_slots(0) && !valid_slots(1) && !valid_slots(3) && !valid_slots(8192));
+        assert!(!valid_slots(u64::MAX));
+    }
+
+    #[test]
+    fn magic_spells_flotchan() {
+        assert_eq!(&MAGIC.to_le_bytes(), b"FLOTCHAN");
+    }
+}

@@ -1,0 +1,116 @@
+//! The crate's only unsafe code: viewing a raw shared mapping as a slice of atomic words.
+//!
+//! Invariant owned here: a [`Region`] is a 64-byte aligned slice of [`Word`]s that stays valid
+//! for `'a`. Everything else in the crate is safe code over that slice, and every access to
+//! the shared memory is an atomic load or store of one word, so a peer writing concurrently
+//! (honest or not) can change values but never cause undefined behaviour.
+
+use crate::error::LayoutError;
+use crate::layout::{HEADER_SIZE, LINE_SIZE};
+use crate::sync::Word;
+
+/// A channel region: the shared mapping, viewed as atomic words.
+#[derive(Debug, Clone, Copy)]
+pub struct Region<'a> {
+    words: &'a [Word],
+}
+
+impl<'a> Region<'a> {
+    /// Wraps a slice of words (host tests and benchmarks allocate regions this way).
+    ///
+    /// The slice must start on a 64-byte boundary (so slots are cache lines) and hold at
+    /// least the header page.
+    pub fn from_words(words: &'a [Word]) -> Result<Self, LayoutError> {
+        #[cfg(not(loom))]
+        if !words.as_ptr().addr().is_multiple_of(LINE_SIZE) {
+            return Err(LayoutError::Misaligned);
+        }
+        let len = words.len().saturating_mul(8);
+        if len < HEADER_SIZE {
+            return Err(LayoutError::BadLength { len });
+        }
+        Ok(Self { words })
+    }
+
+    /// Wraps a raw mapping of `len` bytes at `ptr` (the guest's identity-mapped channel pages).
+    ///
+    /// Checks alignment (64 bytes) and length (a multiple of 8, at least the header page).
+    ///
+    /// # Safety
+    /// - `ptr..ptr+len` must be mapped, readable and writable, for all of `'a`;
+    /// - during `'a`, that memory must be accessed only with aligned 8-byte atomic (or, from
+    ///   another partition, plain machine-word) loads and stores — no Rust reference other
+    ///   than ones derived from this `Region` may point into it;
+    /// - it must not be unmapped or reused while any `Region`, `Channel`, `Sender` or
+    ///   `Receiver` derived from it is alive.
+    #[cfg(not(loom))]
+    pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> Result<Self, LayoutError> {
+        if ptr.is_null() || !ptr.addr().is_multiple_of(LINE_SIZE) {
+            return Err(LayoutError::Misaligned);
+        }
+        if !len.is_multiple_of(8) || len < HEADER_SIZE || len > isize::MAX as usize {
+            return Err(LayoutError::BadLength { len });
+        }
+        // SAFETY: `ptr` is non-null and 64-byte aligned (checked above), so aligned for
+        // `AtomicU64`; the caller guarantees `len` bytes from it are valid for reads and writes
+        // for `'a` and only accessed atomically, which is what `&[AtomicU64]` requires
+        // (`AtomicU64` has the size of `u64`, so `len / 8` words cover exactly `len` bytes,
+        // and `len <= isize::MAX` was checked). Atomics permit shared mutation, so the shared
+        // slice does not assert immutability.
+        let words =
+            unsafe { core::slice::from_raw_parts(ptr.cast::<Word>().cast_const(), len / 8) };
+        Ok(Self { words })
+    }
+
+    /// Length of the region in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+
+    /// The words of the region.
+    pub(crate) fn words(&self) -> &'a [Word] {
+        self.words
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use core::sync::atomic::AtomicU64;
+
+    fn aligned(words: &[AtomicU64]) -> &[AtomicU64] {
+        let off = words.as_ptr().align_offset(64);
+        &words[off..]
+    }
+
+    #[test]
+    fn from_words_checks_alignment_and_length() {
+        let v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
+        let a = aligned(&v);
+        assert!(Region::from_words(&a[..512]).is_ok());
+        assert_eq!(
+            Region::from_words(&a[1..513]).unwrap_err(),
+            LayoutError::Misaligned
+        );
+        assert_eq!(
+            Region::from_words(&a[..100]).unwrap_err(),
+            LayoutError::BadLength { len: 800 }
+        );
+    }
+
+    #[test]
+    fn from_raw_checks() {
+        let v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
+        let a = aligned(&v);
+        let p = a.as_ptr() as *mut u8;
+        // SAFETY: `a` is a live slice of atomics of at least 4096 bytes, only used atomically.
+        let r = unsafe { Region::from_raw(p, 4096) }.unwrap();
+        assert_eq!(r.len_bytes(), 4096);
+        // SAFETY: rejected before any access (misaligned).
+        assert!(unsafe { Region::from_raw(p.wrapping_add(8), 4096) }.is_err());
+        // SAFETY: rejected before any access (length not a multiple of 8).
+        assert!(unsafe { Region::from_raw(p, 4097) }.is_err());
+        // SAFETY: rejected before any access (null).
+        assert!(unsafe { Region::from_raw(core::ptr::null_mut(), 4096) }.is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! Behaviour of the channel API on the host: round trips, flow control, typed and zero-copy
+//! messages, batching, notification suppression, and a two-thread stream.
+#![cfg(not(loom))]
+
+mod common;
+
+use channels::layout::{CONTROL_B_OFFSET, CTL_RX_WAIT, HEADER_SIZE, PAYLOAD_WORDS};
+use channels::{Channel, Counters, RecvError, SendError, Side, PAYLOAD_SIZE};
+use common::HostRegion;
+use std::sync::atomic::Ordering;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+#[test]
+fn round_trip_every_length_both_ways() {
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut atx, mut arx) = ch.endpoint(Side::A);
+    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    for len in 0..=PAYLOAD_SIZE {
+        let msg: Vec<u8> = (0..len as u8)
+            .map(|i| i.wrapping_mul(7) ^ len as u8)
+            .collect();
+        atx.try_send(&msg).unwrap();
+        assert_eq!(brx.try_recv(&mut buf), Ok(len));
+        assert_eq!(&buf[..len], &msg[..]);
+        btx.try_send(&msg).unwrap();
+        assert_eq!(arx.try_recv(&mut buf), Ok(len));
+        assert_eq!(&buf[..len], &msg[..]);
+    }
+    assert_eq!(brx.try_recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(arx.try_recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(atx.counters().messages, 57);
+    assert_eq!(brx.counters().messages, 57);
+}
+
+#[test]
+fn too_long_is_rejected_without_sending() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    assert_eq!(tx.try_send(&[0; 57]), Err(SendError::TooLong { len: 57 }));
+    assert_eq!(rx.try_recv(&mut [0; 56]), Err(RecvError::Empty));
+    assert_eq!(tx.position(), 0);
+}
+
+#[test]
+fn full_ring_and_credits() {
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    for i in 0..8u8 {
+        tx.try_send(&[i]).unwrap();
+    }
+    assert_eq!(tx.try_send(&[9]), Err(SendError::Full));
+    let mut buf = [0; PAYLOAD_SIZE];
+    // Default ack interval is slots / 4 = 2: one receive does not free a slot yet...
+    assert_eq!(rx.try_recv(&mut buf), Ok(1));
+    assert_eq!(tx.try_send(&[9]), Err(SendError::Full));
+    // ...two do.
+    assert_eq!(rx.try_recv(&mut buf), Ok(1));
+    assert_eq!(buf[0], 1);
+    assert_eq!(tx.credits(), Ok(2));
+    tx.try_send(&[8]).unwrap();
+    tx.try_send(&[9]).unwrap();
+    assert_eq!(tx.try_send(&[10]), Err(SendError::Full));
+    for expect in 2..10u8 {
+        assert_eq!(rx.try_recv(&mut buf), Ok(1));
+        assert_eq!(buf[0], expect);
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+}
+
+#[test]
+fn publish_ack_frees_slots_immediately() {
+    let r = HostRegion::new(16);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::B);
+    let (_, mut rx) = ch.endpoint(Side::A);
+    for _ in 0..16 {
+        tx.try_send(b"x").unwrap();
+    }
+    rx.try_recv(&mut [0; 56]).unwrap();
+    assert_eq!(tx.credits(), Ok(0));
+    rx.publish_ack();
+    assert_eq!(tx.credits(), Ok(1));
+    rx.set_ack_interval(1);
+    rx.try_recv(&mut [0; 56]).unwrap();
+    assert_eq!(tx.credits(), Ok(2));
+}
+
+#[derive(Debug, PartialEq, Eq, IntoBytes, FromBytes, Immutable, KnownLayout)]
+#[repr(C)]
+struct Ping {
+    seq: u64,
+    from: u32,
+    kind: u32,
+    data: [u8; 16],
+}
+
+#[test]
+fn typed_messages() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    let ping = Ping {
+        seq: 42,
+        from: 1,
+        kind: 7,
+        data: [3; 16],
+    };
+    tx.try_send_typed(&ping).unwrap();
+    assert_eq!(rx.try_recv_typed::<Ping>(), Ok(ping));
+    tx.try_send(&[1, 2, 3]).unwrap();
+    assert_eq!(
+        rx.try_recv_typed::<Ping>(),
+        Err(RecvError::WrongSize {
+            expected: 32,
+            found: 3
+        })
+    );
+    // The wrong-size message was consumed.
+    assert_eq!(rx.try_recv_typed::<u64>(), Err(RecvError::Empty));
+}
+
+#[test]
+fn zero_copy_slots_and_words() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    {
+        let mut w = tx.send_slot().unwrap();
+        for i in 0..PAYLOAD_WORDS {
+            assert!(w.write_word(i, 0x1111 * (i as u64 + 1)));
+        }
+        assert!(!w.write_word(7, 1), "the sequence word is not payload");
+        w.commit(56).unwrap();
+    }
+    // A reservation dropped without commit sends nothing.
+    let _ = tx.send_slot().unwrap();
+    tx.send_slot().unwrap().commit_bytes(b"hello").unwrap();
+    tx.try_send_words(&[5; PAYLOAD_WORDS], 8).unwrap();
+    {
+        let m = rx.recv_slot().unwrap();
+        assert_eq!(m.len(), 56);
+        assert_eq!(m.word(0), Some(0x1111));
+        assert_eq!(m.word(6), Some(0x7777));
+        assert_eq!(m.word(7), None);
+    }
+    {
+        let m = rx.recv_slot().unwrap();
+        let mut buf = [0; 56];
+        assert_eq!(m.copy_to(&mut buf), 5);
+        assert_eq!(&buf[..5], b"hello");
+    }
+    let (words, len) = rx.try_recv_words().unwrap();
+    assert_eq!((words[0], len), (5, 8));
+    assert!(rx.recv_slot().is_err());
+    assert_eq!(tx.counters().messages, 3);
+    assert_eq!(rx.counters().messages, 3);
+}
+
+#[test]
+fn batches() {
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    let msgs: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; i as usize]).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+    assert_eq!(
+        tx.send_batch(&[&[0; 60]]),
+        Err(SendError::TooLong { len: 60 })
+    );
+    assert_eq!(tx.send_batch(&[]), Ok(0));
+    assert_eq!(tx.send_batch(&refs), Ok(8));
+    assert_eq!(tx.send_batch(&refs[8..]), Err(SendError::Full));
+    let mut got = Vec::new();
+    assert_eq!(rx.recv_batch(5, |m| got.push(m.to_vec())), Ok(5));
+    assert_eq!(tx.send_batch(&refs[8..]), Ok(4));
+    assert_eq!(rx.recv_batch(100, |m| got.push(m.to_vec())), Ok(7));
+    assert_eq!(rx.recv_batch(100, |_| ()), Err(RecvError::Empty));
+    assert_eq!(got, msgs);
+}
+
+#[test]
+fn receiver_wait_and_suppression() {
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    let mut ipis = 0;
+    let mut sender_ipis = 0;
+    // Nothing sent since the start: kick is free and counts nothing.
+    assert!(!tx.kick(&mut || ipis += 1));
+    // Receiver not waiting: the kick is suppressed.
+    tx.try_send(b"a").unwrap();
+    assert!(!tx.kick(&mut || ipis += 1));
+    // A message is pending, so the receiver must not sleep.
+    assert!(!rx.prepare_wait(&mut || sender_ipis += 1));
+    rx.try_recv(&mut [0; 56]).unwrap();
+    assert!(rx.prepare_wait(&mut || sender_ipis += 1));
+    let wait = r.words()[(CONTROL_B_OFFSET / 8) + CTL_RX_WAIT].load(Ordering::Relaxed);
+    assert_eq!(wait & 1, 1, "waiting bit set in B's control line");
+    tx.try_send(b"b").unwrap();
+    assert!(tx.kick(&mut || ipis += 1));
+    // Same wait epoch: a second kick raises nothing.
+    tx.try_send(b"c").unwrap();
+    assert!(!tx.kick(&mut || ipis += 1));
+    rx.finish_wait();
+    assert_eq!(rx.recv_batch(8, |_| ()), Ok(2));
+    assert!(rx.prepare_wait(&mut || sender_ipis += 1));
+    tx.send_notify(b"d", &mut || ipis += 1).unwrap();
+    assert_eq!(ipis, 2);
+    assert_eq!(sender_ipis, 0);
+    assert_eq!(
+        tx.counters(),
+        Counters {
+            messages: 4,
+            notifications_raised: 2,
+            notifications_suppressed: 2
+        }
+    );
+}
+
+#[test]
+fn sender_waits_for_space() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::B);
+    let (_, mut rx) = ch.endpoint(Side::A);
+    assert!(!tx.prepare_wait(), "free slots: no need to sleep");
+    for _ in 0..4 {
+        tx.try_send(b"z").unwrap();
+    }
+    assert!(tx.prepare_wait());
+    let mut woke = 0;
+    rx.try_recv(&mut [0; 56]).unwrap();
+    assert!(rx.kick(&mut || woke += 1));
+    assert!(!rx.kick(&mut || woke += 1), "nothing new consumed");
+    tx.finish_wait();
+    assert_eq!(woke, 1);
+    assert_eq!(tx.credits(), Ok(1));
+    assert_eq!(rx.counters().notifications_raised, 1);
+}
+
+#[test]
+fn stream_between_threads() {
+    const N: u64 = 200_000;
+    let r = HostRegion::new(64);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for i in 0..N {
+                let len = (i % 57) as usize;
+                let mut words = [0u64; PAYLOAD_WORDS];
+                words[0] = i;
+                words[6] = !i;
+                loop {
+                    match tx.try_send_words(&words, len.max(8)) {
+                        Ok(()) => break,
+                        Err(SendError::Full) => std::hint::spin_loop(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        });
+        let mut next = 0;
+        while next < N {
+            match rx.try_recv_words() {
+                Ok((w, len)) => {
+                    assert_eq!(
+                        (w[0], w[6], len),
+                        (next, !next, ((next % 57) as usize).max(8))
+                    );
+                    next += 1;
+                }
+                Err(RecvError::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn endpoints_of_b_use_the_second_ring() {
+    let r = HostRegion::new(2);
+    let ch = r.channel();
+    let (mut btx, _) = ch.endpoint(Side::B);
+    btx.try_send(&[0xAB; 8]).unwrap();
+    // The first payload word of ring B->A (offset 4096 + 4096).
+    let w = r.words()[(HEADER_SIZE + 4096) / 8].load(Ordering::Relaxed);
+    assert_eq!(w, u64::from_le_bytes([0xAB; 8]));
+    assert_eq!(Side::A.peer(), Side::B);
+    assert_eq!(Channel::open(r.region()).unwrap().slots(), 2);
+}
