@@ -7,6 +7,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod boot;
 pub mod cmdline;
+pub mod hypercall;
 pub mod console;
 pub mod run_end;
