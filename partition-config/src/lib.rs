@@ -1,4 +1,94 @@
-//! Partition layouts: TOML front end, validation, placement and the binary
-//! manifest (issue #3; not yet built).
+//! Partition layouts for Flotilla: the user's TOML contract, its whole-system
+//! validation, host-physical placement, and the compact binary manifest the
+//! hypervisor reads.
+//!
+//! The crate has two halves:
+//!
+//! * Always compiled (`no_std`, no allocation): the memory-map policy and
+//!   limits ([`limits`]), the built-in kernel's workload catalog
+//!   ([`catalog`]), and the manifest records and decoder ([`manifest`]). The
+//!   hypervisor depends on this half with `default-features = false`.
+//! * With the `std` feature (default): the TOML front end with precise
+//!   diagnostics, validation, placement, the manifest encoder, `explain` and
+//!   the JSON Schema of the format.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use partition_config::{parse_str, Manifest};
+//!
+//! let layout = parse_str(partition_config::DEFAULT_LAYOUT, "default.toml")
+//!     .expect("the default layout is valid");
+//! assert_eq!(layout.partitions.len(), 4);
+//!
+//! // Lower to the binary manifest and read it back as the hypervisor does.
+//! let bytes = layout.encode_manifest();
+//! let manifest = Manifest::decode(&bytes).expect("encoder output decodes");
+//! assert_eq!(manifest.partition_count(), 4);
+//!
+//! // Errors come back all at once, rendered with file:line:column.
+//! let errors = parse_str("[machine]\ncpus = 4\nmemroy = \"1 GiB\"\n", "bad.toml").unwrap_err();
+//! assert!(errors.render_plain().contains("did you mean `memory`"));
+//! # }
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod limits;
+pub mod manifest;
+
+#[cfg(feature = "std")]
+mod diagnostics;
+#[cfg(feature = "std")]
+mod explain;
+#[cfg(feature = "std")]
+mod front;
+#[cfg(feature = "std")]
+mod layout;
+#[cfg(feature = "std")]
+mod placement;
+#[cfg(feature = "std")]
+mod schema;
+#[cfg(feature = "std")]
+mod validate;
+
+pub use manifest::{DecodeError, Manifest};
+
+#[cfg(feature = "std")]
+pub use diagnostics::{Diagnostic, Diagnostics, Label};
+#[cfg(feature = "std")]
+pub use layout::{
+    ArgValue, Channel, Kernel, Layout, Machine, Notify, Partition, PortRange, Region,
+};
+#[cfg(feature = "std")]
+pub use schema::schema;
+
+/// The default layout: four partitions on cpus 0..=3 (a ping-pong pair over a
+/// polled channel, a `hello`, a `compute`). The text of `examples/default.toml`.
+#[cfg(feature = "std")]
+pub const DEFAULT_LAYOUT: &str = include_str!("../../examples/default.toml");
+
+/// Parses and validates a layout given as text. `file_name` is used in
+/// diagnostics, and kernel paths are resolved relative to its directory.
+///
+/// # Errors
+/// Every problem found (syntax, unknown keys, meaning, placement), rendered
+/// with source locations by [`Diagnostics`].
+#[cfg(feature = "std")]
+pub fn parse_str(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
+    front::parse(source, file_name)
+}
+
+/// Reads, parses and validates the layout file at `path`.
+///
+/// # Errors
+/// As [`parse_str`]; an unreadable file is a single diagnostic without source.
+#[cfg(feature = "std")]
+pub fn load(path: impl AsRef<std::path::Path>) -> Result<Layout, Diagnostics> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse_str(&source, &name),
+        Err(err) => Err(Diagnostics::io_error(&name, &err)),
+    }
+}

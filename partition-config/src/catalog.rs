@@ -1,0 +1,191 @@
+//! The workload catalog of the built-in guest kernel (`guest-kernel`).
+//!
+//! Validation type-checks a partition's `args` against the entry of its
+//! workload here, and the encoder fills in defaults, so the guest always
+//! receives every argument its workload declares. The guest kernel
+//! implements exactly these workloads; a change here is a change of the
+//! layout contract (`docs/layout.md`).
+
+/// Name of the built-in guest kernel in a layout's `kernel` key.
+pub const BUILTIN_KERNEL: &str = "guest-kernel";
+
+/// The type and constraints of one workload argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// An integer in `min..=max`.
+    Integer {
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+        /// Value when the argument is left out (`None`: required).
+        default: Option<i64>,
+    },
+    /// A string, one of `choices`.
+    Choice {
+        /// The allowed values.
+        choices: &'static [&'static str],
+        /// Value when the argument is left out (`None`: required).
+        default: Option<&'static str>,
+    },
+}
+
+/// One argument a workload declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpec {
+    /// Key in the layout's `args` table.
+    pub name: &'static str,
+    /// Type and constraints.
+    pub kind: ArgKind,
+    /// One line for documentation and diagnostics.
+    pub doc: &'static str,
+}
+
+impl ArgSpec {
+    /// Whether the layout must give this argument.
+    #[must_use]
+    pub const fn is_required(&self) -> bool {
+        matches!(
+            self.kind,
+            ArgKind::Integer { default: None, .. } | ArgKind::Choice { default: None, .. }
+        )
+    }
+}
+
+/// A workload of the built-in guest kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    /// Name in the layout's `workload` key.
+    pub name: &'static str,
+    /// One line for documentation and diagnostics.
+    pub doc: &'static str,
+    /// Declared arguments.
+    pub args: &'static [ArgSpec],
+    /// Fewest channels the partition must be an endpoint of.
+    pub min_channels: usize,
+}
+
+impl WorkloadSpec {
+    /// The declared argument called `name`.
+    #[must_use]
+    pub fn arg(&self, name: &str) -> Option<&'static ArgSpec> {
+        self.args.iter().find(|a| a.name == name)
+    }
+}
+
+/// Attacks the `rogue` workload can try; each must end in a contained fault.
+pub const ROGUE_ATTACKS: &[&str] = &[
+    "write-outside",
+    "read-outside",
+    "write-apic-mmio",
+    "ipi-non-peer",
+    "init-non-peer",
+    "port-denied",
+    "apic-base",
+    "vmrun",
+    "triple-fault",
+];
+
+/// Every workload of the built-in guest kernel.
+pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
+    WorkloadSpec {
+        name: "hello",
+        doc: "prints a greeting with its partition, core and memory, then exits",
+        args: &[],
+        min_channels: 0,
+    },
+    WorkloadSpec {
+        name: "compute",
+        doc: "a CPU-bound loop of `n` iterations, reporting its checksum",
+        args: &[ArgSpec {
+            name: "n",
+            kind: ArgKind::Integer {
+                min: 1,
+                max: 100_000_000,
+                default: Some(1_000_000),
+            },
+            doc: "iterations",
+        }],
+        min_channels: 0,
+    },
+    WorkloadSpec {
+        name: "rogue",
+        doc: "a hostile guest: tries one forbidden thing, which must end in a contained fault",
+        args: &[ArgSpec {
+            name: "attack",
+            kind: ArgKind::Choice {
+                choices: ROGUE_ATTACKS,
+                default: None,
+            },
+            doc: "which forbidden thing to try",
+        }],
+        min_channels: 0,
+    },
+    WorkloadSpec {
+        name: "pingpong",
+        doc:
+            "bounces a message with its channel peer `rounds` times and reports the round-trip time",
+        args: &[ArgSpec {
+            name: "rounds",
+            kind: ArgKind::Integer {
+                min: 1,
+                max: 100_000_000,
+                default: Some(10_000),
+            },
+            doc: "round trips",
+        }],
+        min_channels: 1,
+    },
+    WorkloadSpec {
+        name: "stream",
+        doc: "streams `messages` messages over its channels and reports the throughput",
+        args: &[ArgSpec {
+            name: "messages",
+            kind: ArgKind::Integer {
+                min: 1,
+                max: 100_000_000,
+                default: Some(100_000),
+            },
+            doc: "messages to send",
+        }],
+        min_channels: 1,
+    },
+];
+
+/// The built-in guest kernel's workload called `name`.
+#[must_use]
+pub fn builtin_workload(name: &str) -> Option<&'static WorkloadSpec> {
+    GUEST_KERNEL_WORKLOADS.iter().find(|w| w.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_is_consistent() {
+        for w in GUEST_KERNEL_WORKLOADS {
+            assert!(crate::limits::is_valid_workload_name(w.name));
+            assert!(w.args.len() <= crate::limits::MAX_ARGS);
+            for a in w.args {
+                assert!(crate::limits::is_valid_arg_key(a.name));
+                match a.kind {
+                    ArgKind::Integer { min, max, default } => {
+                        assert!(min <= max);
+                        if let Some(d) = default {
+                            assert!((min..=max).contains(&d));
+                        }
+                    }
+                    ArgKind::Choice { choices, default } => {
+                        if let Some(d) = default {
+                            assert!(choices.contains(&d));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(builtin_workload("rogue").map(|w| w.args.len()), Some(1));
+        assert!(builtin_workload("rogue").is_some_and(|w| w.args[0].is_required()));
+        assert!(builtin_workload("nope").is_none());
+    }
+}

@@ -1,0 +1,211 @@
+//! User-facing diagnostics: what is wrong, where (`file:line:column` with the
+//! offending text underlined), and how to fix it. Rendering is done by
+//! `annotate-snippets`, plain or with ANSI colors.
+
+use std::fmt;
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// A span of the source with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Byte range in the source.
+    pub span: Range<usize>,
+    /// What this text is.
+    pub message: String,
+}
+
+/// One error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// A stable short name for the kind of error (`unknown-key`,
+    /// `duplicate-cpu`, …), listed in `docs/layout.md`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The offending text (absent only when there is no source, e.g. an
+    /// unreadable file).
+    pub primary: Option<Label>,
+    /// Related text (the first use of a duplicated value, …).
+    pub secondary: Vec<Label>,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// Further explanation.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub(crate) fn at(mut self, span: Range<usize>, message: impl Into<String>) -> Self {
+        self.primary = Some(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub(crate) fn also(mut self, span: Range<usize>, message: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Every error found in one layout, with the source they refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    file_name: String,
+    source: String,
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub(crate) fn new(file_name: &str, source: &str, items: Vec<Diagnostic>) -> Self {
+        Self {
+            file_name: file_name.to_owned(),
+            source: source.to_owned(),
+            items,
+        }
+    }
+
+    pub(crate) fn io_error(file_name: &str, err: &std::io::Error) -> Self {
+        let d = Diagnostic::new(
+            "unreadable-file",
+            format!("cannot read `{file_name}`: {err}"),
+        )
+        .help("check the path and the file's permissions");
+        Self::new(file_name, "", vec![d])
+    }
+
+    /// The errors, in source order.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    /// Number of errors.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no errors.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The file the errors are about, as given.
+    #[must_use]
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// 1-based line and column (in characters) of `diagnostic`'s primary span.
+    #[must_use]
+    pub fn location(&self, diagnostic: &Diagnostic) -> Option<(usize, usize)> {
+        let span = diagnostic.primary.as_ref()?.span.clone();
+        let start = clamp(&self.source, span).start;
+        let before = self.source.get(..start)?;
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..)?.chars().count() + 1;
+        Some((line, column))
+    }
+
+    /// Renders every error as plain text.
+    #[must_use]
+    pub fn render_plain(&self) -> String {
+        self.render(&Renderer::plain())
+    }
+
+    /// Renders every error with ANSI colors, for a terminal.
+    #[must_use]
+    pub fn render_colored(&self) -> String {
+        self.render(&Renderer::styled())
+    }
+
+    fn render(&self, renderer: &Renderer) -> String {
+        let mut out = String::new();
+        for d in &self.items {
+            let title = Level::ERROR.primary_title(d.message.as_str()).id(d.code);
+            let mut group = Group::with_title(title);
+            if let Some(primary) = &d.primary {
+                let mut snippet = Snippet::source(self.source.as_str())
+                    .path(self.file_name.as_str())
+                    .annotation(
+                        AnnotationKind::Primary
+                            .span(clamp(&self.source, primary.span.clone()))
+                            .label(primary.message.as_str()),
+                    );
+                for s in &d.secondary {
+                    snippet = snippet.annotation(
+                        AnnotationKind::Context
+                            .span(clamp(&self.source, s.span.clone()))
+                            .label(s.message.as_str()),
+                    );
+                }
+                group = group.element(snippet);
+            }
+            if let Some(help) = &d.help {
+                group = group.element(Level::HELP.message(help.as_str()));
+            }
+            for note in &d.notes {
+                group = group.element(Level::NOTE.message(note.as_str()));
+            }
+            out.push_str(&renderer.render(&[group]));
+            out.push_str("\n\n");
+        }
+        let n = self.items.len();
+        out.push_str(&format!(
+            "{n} error{} in `{}`\n",
+            if n == 1 { "" } else { "s" },
+            self.file_name
+        ));
+        out
+    }
+}
+
+/// Clamps `span` into `source` and onto character boundaries.
+fn clamp(source: &str, span: Range<usize>) -> Range<usize> {
+    let fix = |mut i: usize| {
+        i = i.min(source.len());
+        while i > 0 && !source.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = fix(span.start);
+    let end = fix(span.end).max(start);
+    start..end
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render_plain())
+    }
+}
+
+impl std::error::Error for Diagnostics {}

@@ -1,0 +1,177 @@
+//! `Layout::explain`: a human-readable account of a validated layout — the
+//! host-physical memory map (reserved areas, partitions, channels, free
+//! gaps) and who may message or interrupt whom.
+
+use std::fmt::Write as _;
+
+use crate::layout::{Kernel, Layout, Notify};
+use crate::limits::{FIRMWARE_RESERVE, HYPERVISOR_RESERVE};
+use crate::validate::human_size;
+
+pub(crate) fn explain(layout: &Layout) -> String {
+    let mut out = String::new();
+    let m = &layout.machine;
+    let _ = writeln!(
+        out,
+        "{} partition{} on {} of {} cpus, {} channel{}, {} of RAM, timeout {} s",
+        layout.partitions.len(),
+        plural(layout.partitions.len()),
+        layout.partitions.len(),
+        m.cpus,
+        layout.channels.len(),
+        plural(layout.channels.len()),
+        human_size(m.memory),
+        m.timeout_secs
+    );
+
+    out.push_str("\nPartitions\n");
+    let _ = writeln!(
+        out,
+        "  {:<4} {:<20} {:>3}  {:<16} {:<12} arguments",
+        "id", "name", "cpu", "kernel", "workload"
+    );
+    for (i, p) in layout.partitions.iter().enumerate() {
+        let kernel = match layout.kernels.get(p.kernel) {
+            Some(Kernel::BuiltIn) | None => "guest-kernel".to_owned(),
+            Some(Kernel::Elf { written, .. }) => written.clone(),
+        };
+        let args: Vec<String> = p.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "  {:<4} {:<20} {:>3}  {:<16} {:<12} {}",
+            i,
+            p.name,
+            p.cpu,
+            kernel,
+            p.workload,
+            args.join(" ")
+        );
+        for r in &p.ports {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<20} {:>3}  I/O ports {:#x}-{:#x}",
+                "", "", "", r.first, r.last
+            );
+        }
+    }
+
+    out.push_str("\nHost-physical memory map\n");
+    let _ = writeln!(out, "  {:<12} {:<12} {:>9}  owner", "start", "end", "size");
+    let mut rows: Vec<(u64, u64, String)> = Vec::new();
+    rows.push((0, HYPERVISOR_RESERVE, "hypervisor (reserved)".to_owned()));
+    for p in &layout.partitions {
+        let how = if p.explicit_base {
+            ", explicit base"
+        } else {
+            ""
+        };
+        rows.push((
+            p.region.base,
+            p.region.end(),
+            format!("partition {} (cpu {}{how})", p.name, p.cpu),
+        ));
+    }
+    for (i, c) in layout.channels.iter().enumerate() {
+        rows.push((
+            c.region.base,
+            c.region.end(),
+            format!("channel {i}: {}", endpoints(layout, c.a, c.b)),
+        ));
+    }
+    let top = m.memory.saturating_sub(FIRMWARE_RESERVE);
+    rows.push((top, m.memory, "firmware (reserved)".to_owned()));
+    rows.sort_by_key(|r| r.0);
+    let mut cursor = 0;
+    for (start, end, owner) in rows {
+        if start > cursor {
+            let _ = writeln!(
+                out,
+                "  {:#012x} {:#012x} {:>9}  (free)",
+                cursor,
+                start,
+                human_size(start - cursor)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  {:#012x} {:#012x} {:>9}  {owner}",
+            start,
+            end,
+            human_size(end.saturating_sub(start))
+        );
+        cursor = cursor.max(end);
+    }
+
+    out.push_str("\nChannels\n");
+    if layout.channels.is_empty() {
+        out.push_str("  (none: the partitions are fully isolated)\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:<4} {:<30} {:>5}  {:<6} {:>9}  vector",
+            "id", "between", "slots", "notify", "size"
+        );
+        for (i, c) in layout.channels.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<30} {:>5}  {:<6} {:>9}  {:#04x}",
+                i,
+                endpoints(layout, c.a, c.b),
+                c.slots,
+                c.notify.as_str(),
+                human_size(c.region.size),
+                c.vector
+            );
+        }
+    }
+
+    out.push_str("\nWho may message / interrupt whom (row sends to column)\n");
+    out.push_str("  M = messages over a polled channel, MI = messages and IPIs, . = nothing\n");
+    let width = layout
+        .partitions
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = write!(out, "  {:<width$}", "");
+    for p in &layout.partitions {
+        let _ = write!(out, " {:>width$}", p.name);
+    }
+    out.push('\n');
+    for (i, from) in layout.partitions.iter().enumerate() {
+        let _ = write!(out, "  {:<width$}", from.name);
+        for j in 0..layout.partitions.len() {
+            let cell = if i == j {
+                "-"
+            } else {
+                match layout
+                    .channels
+                    .iter()
+                    .find(|c| (c.a, c.b) == (i, j) || (c.a, c.b) == (j, i))
+                {
+                    Some(c) if c.notify == Notify::Ipi => "MI",
+                    Some(_) => "M",
+                    None => ".",
+                }
+            };
+            let _ = write!(out, " {cell:>width$}");
+        }
+        out.push('\n');
+    }
+    out.push_str("  Anything else a partition tries (other memory, other cores' APICs, ports it was not given) is a contained fault.\n");
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn endpoints(layout: &Layout, a: usize, b: usize) -> String {
+    let name = |i: usize| layout.partitions.get(i).map_or("?", |p| p.name.as_str());
+    format!("{} <-> {}", name(a), name(b))
+}

@@ -1,0 +1,187 @@
+//! Limits of the layout format and the host-physical memory-map policy.
+//!
+//! These constants are the single source of truth shared by validation,
+//! placement, the manifest decoder and the documentation (`docs/layout.md`,
+//! `docs/manifest.md`). The hypervisor reads them through the `no_std` part
+//! of this crate, so both sides always agree.
+
+/// One KiB.
+pub const KIB: u64 = 1 << 10;
+/// One MiB.
+pub const MIB: u64 = 1 << 20;
+/// One GiB.
+pub const GIB: u64 = 1 << 30;
+
+/// Most partitions a layout may declare.
+pub const MAX_PARTITIONS: usize = 64;
+/// Most cores a layout may ask for (`machine.cpus` is in `1..=MAX_CPUS`).
+pub const MAX_CPUS: u16 = 64;
+/// Most channels a layout may declare: one IPI vector each, from
+/// [`IPI_VECTOR_BASE`] up to `0xBF`.
+pub const MAX_CHANNELS: usize = 128;
+/// Fewest slots per direction in a channel.
+pub const MIN_SLOTS: u32 = 2;
+/// Most slots per direction in a channel.
+pub const MAX_SLOTS: u32 = 4096;
+/// Longest partition name, in bytes (names are `[a-z][a-z0-9-]{0,31}`).
+pub const NAME_MAX_LEN: usize = 32;
+/// Longest workload name, in bytes (fixed field in the manifest).
+pub const WORKLOAD_MAX_LEN: usize = 32;
+/// Most workload arguments per partition.
+pub const MAX_ARGS: usize = 16;
+/// Longest argument key, in bytes.
+pub const ARG_KEY_MAX_LEN: usize = 32;
+/// Longest string argument value, in bytes.
+pub const ARG_STRING_MAX_LEN: usize = 256;
+/// Most I/O port ranges per partition.
+pub const MAX_PORT_RANGES_PER_PARTITION: usize = 16;
+/// Longest kernel path, in bytes.
+pub const KERNEL_PATH_MAX_LEN: usize = 4096;
+
+/// Largest `machine.memory`: QEMU splits guest RAM above 3 GiB around the PCI
+/// hole, which the placement does not model yet.
+pub const MAX_MACHINE_MEMORY: u64 = 3 * GIB;
+/// Host-physical memory below this belongs to the hypervisor (its image,
+/// heap, page tables, and a staging copy of the boot bundle).
+pub const HYPERVISOR_RESERVE: u64 = 64 * MIB;
+/// The top of RAM this large is left to the firmware (ACPI tables, UEFI
+/// runtime).
+pub const FIRMWARE_RESERVE: u64 = 16 * MIB;
+/// Alignment and granularity of partition memory (one large page).
+pub const PARTITION_ALIGN: u64 = 2 * MIB;
+/// Alignment and granularity of channel regions.
+pub const PAGE_SIZE: u64 = 4 * KIB;
+
+/// Default `machine.timeout`, seconds.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 120;
+/// Largest `machine.timeout`, seconds (one day).
+pub const MAX_TIMEOUT_SECS: u32 = 86_400;
+
+/// Bytes in one channel slot (one cache line).
+pub const SLOT_SIZE: u64 = 64;
+/// Bytes of the channel header page.
+pub const CHANNEL_HEADER_SIZE: u64 = PAGE_SIZE;
+/// IPI vector of channel 0; channel `i` uses `IPI_VECTOR_BASE + i` at both
+/// endpoints.
+pub const IPI_VECTOR_BASE: u8 = 0x40;
+
+/// Rounds `value` up to a multiple of `align` (a power of two), or `None` on
+/// overflow.
+#[must_use]
+pub const fn align_up(value: u64, align: u64) -> Option<u64> {
+    match value.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Bytes of one ring (one direction) of a channel with `slots` slots:
+/// `slots * SLOT_SIZE` rounded up to a whole page.
+#[must_use]
+pub const fn ring_size(slots: u32) -> u64 {
+    let bytes = slots as u64 * SLOT_SIZE;
+    // `slots` is a u32, so `bytes` is below 2^38 and rounding cannot overflow.
+    (bytes + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// Bytes of a whole channel region: the header page, then one ring per
+/// direction. `channel_region_size(64)` is 12 KiB.
+#[must_use]
+pub const fn channel_region_size(slots: u32) -> u64 {
+    CHANNEL_HEADER_SIZE + 2 * ring_size(slots)
+}
+
+/// Whether `slots` is an allowed channel size (a power of two in
+/// `MIN_SLOTS..=MAX_SLOTS`).
+#[must_use]
+pub const fn is_valid_slots(slots: u32) -> bool {
+    slots.is_power_of_two() && slots >= MIN_SLOTS && slots <= MAX_SLOTS
+}
+
+/// IPI vector for channel `index`, or `None` past [`MAX_CHANNELS`].
+#[must_use]
+pub const fn channel_vector(index: usize) -> Option<u8> {
+    if index < MAX_CHANNELS {
+        Some(IPI_VECTOR_BASE + index as u8)
+    } else {
+        None
+    }
+}
+
+/// Whether `name` is a valid partition name: `[a-z][a-z0-9-]{0,31}`.
+#[must_use]
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_lowercase() => {}
+        _ => return false,
+    }
+    bytes.len() <= NAME_MAX_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// Whether `key` is a valid workload argument key: `[a-z_][a-z0-9_-]*`, at
+/// most [`ARG_KEY_MAX_LEN`] bytes.
+#[must_use]
+pub fn is_valid_arg_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_lowercase() || *first == b'_' => {}
+        _ => return false,
+    }
+    bytes.len() <= ARG_KEY_MAX_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
+/// Whether `name` is a valid workload name: printable ASCII without spaces,
+/// 1..=[`WORKLOAD_MAX_LEN`] bytes.
+#[must_use]
+pub fn is_valid_workload_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= WORKLOAD_MAX_LEN && name.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_region_sizes() {
+        assert_eq!(ring_size(2), PAGE_SIZE);
+        assert_eq!(ring_size(64), PAGE_SIZE);
+        assert_eq!(ring_size(128), 2 * PAGE_SIZE);
+        assert_eq!(channel_region_size(64), 12 * KIB);
+        assert_eq!(channel_region_size(4096), 4 * KIB + 2 * 256 * KIB);
+    }
+
+    #[test]
+    fn slots_limits() {
+        assert!(is_valid_slots(2));
+        assert!(is_valid_slots(4096));
+        assert!(!is_valid_slots(1));
+        assert!(!is_valid_slots(48));
+        assert!(!is_valid_slots(8192));
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("ping"));
+        assert!(is_valid_name("a-1"));
+        assert!(is_valid_name(&"a".repeat(32)));
+        assert!(!is_valid_name(&"a".repeat(33)));
+        assert!(!is_valid_name("1a"));
+        assert!(!is_valid_name("Ping"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("a_b"));
+    }
+
+    #[test]
+    fn vectors() {
+        assert_eq!(channel_vector(0), Some(0x40));
+        assert_eq!(channel_vector(127), Some(0xBF));
+        assert_eq!(channel_vector(128), None);
+    }
+}
