@@ -16,7 +16,7 @@ use tools::accel::{self, AccelRequest, HostFacts};
 use tools::build::{self, Workspace};
 use tools::console;
 use tools::image::{self, ImageSpec};
-use tools::runner::{self, Boot, Emulator, Firmware, RunConfig};
+use tools::runner::{self, Boot, BootKind, Emulator, Firmware, RunConfig};
 use tools::units::MemorySize;
 
 /// Flotilla: a hypervisor-hosted multikernel. Builds, boots and checks it.
@@ -185,10 +185,15 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         EmulatorArg::Qemu => BootArg::Kernel,
         EmulatorArg::Bochs => BootArg::Iso,
     });
-    if boot_kind != BootArg::Kernel {
-        // Fail before the build if the ISO cannot be made.
-        image::check_tools()?;
-    }
+    // A missing tool is reported before the build, not after it.
+    runner::check_tools(
+        &emulator,
+        match boot_kind {
+            BootArg::Kernel => BootKind::Kernel,
+            BootArg::Iso => BootKind::Iso(Firmware::Bios),
+            BootArg::IsoUefi => BootKind::Iso(Firmware::Uefi),
+        },
+    )?;
 
     let workspace = Workspace::locate();
     status("building the hypervisor (release, x86_64-unknown-none)");

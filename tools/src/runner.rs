@@ -218,6 +218,40 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
 }
 
+/// Checks that everything a run with this emulator and boot needs is
+/// installed, so that a missing tool is reported before a long build.
+pub fn check_tools(emulator: &Emulator, boot: BootKind) -> Result<()> {
+    match emulator {
+        Emulator::Qemu { .. } => {
+            system::QEMU.locate()?;
+            if boot == BootKind::Iso(Firmware::Uefi) {
+                system::OVMF_CODE.locate()?;
+                system::OVMF_VARS.locate()?;
+            }
+        }
+        Emulator::Bochs { .. } => {
+            system::BOCHS.locate()?;
+            system::SETSID.locate()?;
+            system::BOCHS_TERM_PLUGIN.locate()?;
+            system::BOCHS_BIOS.locate()?;
+            system::BOCHS_VGABIOS.locate()?;
+        }
+    }
+    if matches!(boot, BootKind::Iso(_)) {
+        image::check_tools()?;
+    }
+    Ok(())
+}
+
+/// The shape of a [`Boot`] without its files, for [`check_tools`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootKind {
+    /// QEMU `-kernel`.
+    Kernel,
+    /// A GRUB ISO with this firmware.
+    Iso(Firmware),
+}
+
 /// Why the watch loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
