@@ -9,5 +9,6 @@
 extern crate alloc;
 
 pub mod exception;
+pub mod nested_paging;
 pub mod platform;
 pub mod virt_caps;
