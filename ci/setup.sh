@@ -26,13 +26,19 @@ if have qemu-system-x86_64; then
   if [ "${major:-0}" -ge 8 ]; then qemu_ok=1; fi
 fi
 
-have bochs || need+=(bochs bochsbios vgabios bochs-term)
+# Each check matches what tools/src/system.rs looks for.
+have bochs || need+=(bochs)
+[ -f /usr/share/bochs/BIOS-bochs-latest ] || need+=(bochsbios)
+[ -f /usr/share/vgabios/vgabios.bin ] || need+=(vgabios)
+# Debian's Bochs has no `nogui`; the terminal display needs no X server.
+[ -f /usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_term_gui.so ] || need+=(bochs-term)
+have setsid || need+=(util-linux)
 have grub-mkrescue || need+=(grub-common)
 [ -d /usr/lib/grub/i386-pc ] || need+=(grub-pc-bin)
 [ -d /usr/lib/grub/x86_64-efi ] || need+=(grub-efi-amd64-bin)
 have xorriso || need+=(xorriso)
 have mformat || need+=(mtools)
-[ -f /usr/share/OVMF/OVMF_CODE.fd ] || [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
+[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -f /usr/share/OVMF/OVMF_VARS_4M.fd ] || need+=(ovmf)
 
 if [ "$qemu_ok" -eq 0 ] || [ "${#need[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
@@ -49,8 +55,8 @@ if [ "$qemu_ok" -eq 0 ] || [ "${#need[@]}" -gt 0 ]; then
   fi
 fi
 
-# The Rust toolchain and target come from rust-toolchain.toml on first use.
+# The Rust toolchain, components and target come from rust-toolchain.toml.
 if have rustup; then
-  (cd "$(dirname "$0")/.." && rustup show active-toolchain >/dev/null)
+  (cd "$(dirname "$0")/.." && { rustup toolchain install >/dev/null 2>&1 || true; } && rustup show active-toolchain >/dev/null)
 fi
 echo "flotilla setup: system packages present"

@@ -62,6 +62,7 @@ pub fn bochsrc(machine: &BochsMachine) -> String {
          panic: action=fatal\n\
          mouse: enabled=0\n\
          speaker: enabled=0\n\
+         sound: driver=dummy\n\
          log: {log}\n",
         iso = files::ISO,
         serial = files::SERIAL,
@@ -91,6 +92,12 @@ pub fn prepare(dir: &Path, machine: &BochsMachine, iso: &Path) -> Result<()> {
             e,
         )
     })
+}
+
+/// Whether a line of Bochs' own output is worth showing in a failure
+/// report (plugin loading chatter is not).
+pub fn is_interesting_output(line: &str) -> bool {
+    !(line.contains("lt_dlhandle") || line.contains("loaded plugin") || line.trim().is_empty())
 }
 
 /// The arguments of the Bochs command (program name excluded).
@@ -126,6 +133,7 @@ mod tests {
             "com1: enabled=1, mode=file, dev=serial.txt",
             "panic: action=fatal",
             "log: bochs.log",
+            "sound: driver=dummy",
         ] {
             assert!(lines.contains(&expected), "missing {expected:?} in\n{rc}");
         }

@@ -471,7 +471,11 @@ fn run_bochs(config: &RunConfig, cpu_model: &str) -> Result<RunOutcome> {
     let mut emulator_output = String::new();
     for name in [bochs::files::OUTPUT, bochs::files::LOG] {
         if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            let text = console::sanitize_block(&String::from_utf8_lossy(&bytes));
+            let text: String = console::sanitize_block(&String::from_utf8_lossy(&bytes))
+                .lines()
+                .filter(|l| bochs::is_interesting_output(l))
+                .flat_map(|l| [l, "\n"])
+                .collect();
             emulator_output.push_str(&format!("[{name}]\n"));
             emulator_output.push_str(console::tail(&text, DIAGNOSTIC_LINES));
             emulator_output.push('\n');

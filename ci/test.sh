@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Flotilla's whole test suite: formatting, lints (host and bare metal), docs,
+# unit and end-to-end tests (QEMU TCG 1/2/4/8 cores; the GRUB ISO under QEMU
+# BIOS, QEMU + OVMF and Bochs), and the channel ring's loom model.
+# The README's test command and what CI runs (after ci/setup.sh).
+# Stops at the first failing step; prints each step's name and time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite_start=$(date +%s)
+step() {
+  local name=$1
+  shift
+  echo
+  echo "==> ${name}: $*"
+  local start
+  start=$(date +%s)
+  if ! "$@"; then
+    echo "==> FAILED: ${name} ($(($(date +%s) - start))s)"
+    exit 1
+  fi
+  echo "==> ok: ${name} ($(($(date +%s) - start))s)"
+}
+
+step "format" cargo fmt --all --check
+step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (x86_64-unknown-none)" \
+  cargo clippy --locked --target x86_64-unknown-none -p hypervisor -p guest-kernel -- -D warnings
+step "docs" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
+step "tests (unit + end-to-end)" cargo test --workspace --locked
+if [ -f channels/loom.sh ]; then
+  step "loom (channels)" bash channels/loom.sh
+fi
+
+echo
+echo "==> all steps passed in $(($(date +%s) - suite_start))s"
