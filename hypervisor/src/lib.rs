@@ -9,6 +9,11 @@
 extern crate alloc;
 
 pub mod exception;
+pub mod exit_handler;
+pub mod guest_memory;
+pub mod hypercall;
 pub mod nested_paging;
+pub mod partition;
 pub mod platform;
+pub mod vcpu;
 pub mod virt_caps;

@@ -1,0 +1,166 @@
+//! What the hypervisor knows about one running partition (its identity and
+//! what the layout allows it), and what it records about its run.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A channel endpoint as the partition's policy needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelGrant {
+    /// Channel index in the layout.
+    pub channel_id: u32,
+    /// Whether the channel notifies by IPI.
+    pub ipi: bool,
+    /// The peer core's x2APIC ID.
+    pub peer_apic_id: u32,
+    /// The vector the peer receives this channel's IPIs on.
+    pub peer_vector: u8,
+}
+
+/// One partition's identity and permissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Index in the layout.
+    pub id: u32,
+    /// Name from the layout.
+    pub name: String,
+    /// Core index it runs on.
+    pub cpu: u32,
+    /// That core's x2APIC ID.
+    pub apic_id: u32,
+    /// RAM size (guest-physical `0..memory`).
+    pub memory: u64,
+    /// Its channels.
+    pub channels: Vec<ChannelGrant>,
+}
+
+impl Partition {
+    /// Whether a fixed IPI with `vector` to `apic_id` is allowed: to its own
+    /// core, or to a channel peer on the vector that peer expects.
+    pub fn may_interrupt(&self, apic_id: u32, vector: u8) -> bool {
+        apic_id == self.apic_id
+            || self
+                .channels
+                .iter()
+                .any(|c| c.ipi && c.peer_apic_id == apic_id && c.peer_vector == vector)
+    }
+}
+
+/// Why a partition was stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Stable kind: `npf`, `triple-fault`, `port-denied`, `msr-denied`,
+    /// `apic-base`, `ipi-denied`, `virt-instruction`, `init`,
+    /// `invalid-state`, `unexpected-exit`.
+    pub kind: &'static str,
+    /// Guest RIP at the fault.
+    pub rip: u64,
+    /// Guest-physical address, for nested page faults.
+    pub gpa: Option<u64>,
+    /// Human-readable detail (port, MSR, ICR value...).
+    pub detail: String,
+}
+
+/// How a partition ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// It called `EXIT(code)`.
+    Exited(u64),
+    /// It was stopped for a forbidden action.
+    Faulted(Fault),
+    /// It did not finish before the run's timeout.
+    TimedOut,
+}
+
+/// Exit reasons counted per partition, in report order.
+pub const EXIT_REASONS: [&str; 12] = [
+    "hypercall",
+    "cpuid",
+    "msr-read",
+    "msr-write",
+    "io",
+    "npf",
+    "triple-fault",
+    "init",
+    "virt-instruction",
+    "nmi",
+    "invalid-state",
+    "other",
+];
+
+/// What the hypervisor records while a partition runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunRecord {
+    /// VM exits by reason, indexed like [`EXIT_REASONS`].
+    pub exits: [u64; EXIT_REASONS.len()],
+    /// Console lines written.
+    pub console_lines: u64,
+    /// The workload's result text (`key=value` words), if reported.
+    pub result: String,
+}
+
+impl RunRecord {
+    /// Counts one exit of `reason` (one of [`EXIT_REASONS`]).
+    pub fn count_exit(&mut self, reason: &str) {
+        let i = EXIT_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(EXIT_REASONS.len() - 1);
+        self.exits[i] = self.exits[i].saturating_add(1);
+    }
+
+    /// All exits.
+    pub fn total_exits(&self) -> u64 {
+        self.exits.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn ipis_only_to_self_or_ipi_peers_on_their_vector() {
+        let p = Partition {
+            id: 0,
+            name: "ping".to_string(),
+            cpu: 1,
+            apic_id: 1,
+            memory: 16 << 20,
+            channels: vec![
+                ChannelGrant {
+                    channel_id: 0,
+                    ipi: true,
+                    peer_apic_id: 2,
+                    peer_vector: 0x41,
+                },
+                ChannelGrant {
+                    channel_id: 1,
+                    ipi: false,
+                    peer_apic_id: 3,
+                    peer_vector: 0x42,
+                },
+            ],
+        };
+        assert!(p.may_interrupt(1, 0x30), "own core");
+        assert!(p.may_interrupt(2, 0x41));
+        assert!(!p.may_interrupt(2, 0x42), "wrong vector");
+        assert!(!p.may_interrupt(3, 0x42), "poll channel grants no IPI");
+        assert!(!p.may_interrupt(0, 0x41), "not a peer");
+    }
+
+    #[test]
+    fn exits_are_counted_by_reason() {
+        let mut r = RunRecord::default();
+        r.count_exit("hypercall");
+        r.count_exit("hypercall");
+        r.count_exit("npf");
+        r.count_exit("made-up");
+        assert_eq!(r.exits[0], 2);
+        assert_eq!(r.exits[5], 1);
+        assert_eq!(r.exits[EXIT_REASONS.len() - 1], 1);
+        assert_eq!(r.total_exits(), 4);
+    }
+}
