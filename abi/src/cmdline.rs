@@ -47,7 +47,7 @@ pub fn find<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|word| word.split_once('='))
         .filter(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]
