@@ -7,7 +7,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(any(test, feature = "alloc"))]
+extern crate alloc;
+
 pub mod boot;
+pub mod bundle;
 pub mod cmdline;
 pub mod hypercall;
 pub mod console;
