@@ -225,6 +225,7 @@ fn wrong_type(value: &Spanned<DeValue<'_>>, key: &str, expected: &str) -> Diagno
         ),
     )
     .at(value.span(), format!("expected {expected}"))
+    .note("docs/layout.md describes every key and its type")
 }
 
 fn article(type_name: &str) -> String {
@@ -598,7 +599,6 @@ fn read_ports(
         return Field::Invalid;
     };
     let mut ranges = Vec::new();
-    let mut ok = true;
     for item in items.iter() {
         let parsed = match item.get_ref() {
             DeValue::String(s) => parse_port_range(s),
@@ -609,14 +609,12 @@ fn read_ports(
                 .ok_or("ports are numbers from 0 to 0xffff"),
             _ => {
                 diags.push(wrong_type(item, "ports", "a string like \"0x2f8-0x2ff\""));
-                ok = false;
                 continue;
             }
         };
         match parsed {
             Ok(r) => ranges.push(Sp::new(r, item.span())),
             Err(why) => {
-                ok = false;
                 diags.push(
                     Diagnostic::new("bad-port", "malformed I/O port range")
                         .at(item.span(), why)
@@ -625,11 +623,9 @@ fn read_ports(
             }
         }
     }
-    if ok {
-        Field::Given(Sp::new(ranges, value.span()))
-    } else {
-        Field::Invalid
-    }
+    // Malformed entries are reported; the well-formed ones are still
+    // checked for conflicts (no layout is produced either way).
+    Field::Given(Sp::new(ranges, value.span()))
 }
 
 fn read_between(

@@ -83,6 +83,16 @@ pub struct PortRange {
     pub last: u16,
 }
 
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{:#x}", self.first)
+        } else {
+            write!(f, "{:#x}-{:#x}", self.first, self.last)
+        }
+    }
+}
+
 impl PortRange {
     /// Whether the two ranges share a port.
     #[must_use]

@@ -31,7 +31,7 @@ pub(crate) const DEFAULT_SLOTS: u32 = 64;
 pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (scale, unit) in UNITS {
-        if bytes >= scale && bytes % scale == 0 {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
             return format!("{} {unit}", bytes / scale);
         }
     }
@@ -82,7 +82,7 @@ pub(crate) fn validate(
     let machine = check_machine(raw, diags);
     let cpus = machine.as_ref().and_then(|m| m.0);
 
-    if raw.partitions.is_empty() {
+    if raw.partitions.is_empty() && raw.partitions_span.is_none() {
         diags.push(
             Diagnostic::new("no-partitions", "the layout declares no partition")
                 .at(
@@ -264,7 +264,7 @@ pub(crate) fn validate(
                     )
                 };
                 diags.push(in_partition(
-                    Diagnostic::new("port-conflict", format!("ports {:#x}-{:#x} are given twice", r.value.first, r.value.last))
+                    Diagnostic::new("port-conflict", format!("I/O ports {} are given twice", r.value))
                         .at(r.span.clone(), "overlapping port range")
                         .also(other.span.clone(), whose)
                         .help("an I/O port belongs to one partition alone: remove or narrow one of the ranges"),
@@ -1020,6 +1020,7 @@ fn arg_type(key: &str, expected: &str, found: &RawArgValue, span: &Range<usize>)
         format!("argument `{key}` must be {expected}, not {found}"),
     )
     .at(span.clone(), format!("expected {expected}"))
+    .help(format!("write `{key}` as {expected}"))
 }
 
 fn check_free_args(

@@ -8,15 +8,14 @@ use std::path::Path;
 
 use partition_config::{parse_str, Manifest};
 
+/// The path relative to the crate directory (the tests' working directory),
+/// so snapshots do not depend on where the checkout is.
 fn display_name(path: &Path) -> String {
-    let dir = path
-        .parent()
-        .and_then(Path::file_name)
-        .map_or(String::new(), |d| d.to_string_lossy().into_owned());
-    let file = path
-        .file_name()
-        .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-    format!("{dir}/{file}")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    path.strip_prefix(crate_dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn manifest_summary(bytes: &[u8]) -> String {
@@ -73,7 +72,7 @@ fn valid_layouts() {
     insta::glob!("corpus/valid/*.toml", |path| {
         let source = std::fs::read_to_string(path).expect("readable corpus file");
         let name = display_name(path);
-        let layout = match parse_str(&source, path.to_str().unwrap_or_default()) {
+        let layout = match parse_str(&source, &name) {
             Ok(layout) => layout,
             Err(d) => panic!("{name} should be valid:\n{}", d.render_plain()),
         };

@@ -468,7 +468,7 @@ impl<'a> Manifest<'a> {
         if m.cpus == 0 || m.cpus > MAX_CPUS {
             return Err(DecodeError::BadMachine("cpus not in 1..=64"));
         }
-        if m.memory > MAX_MACHINE_MEMORY || m.memory % PARTITION_ALIGN != 0 {
+        if m.memory > MAX_MACHINE_MEMORY || !m.memory.is_multiple_of(PARTITION_ALIGN) {
             return Err(DecodeError::BadMachine(
                 "memory above 3 GiB or not a multiple of 2 MiB",
             ));

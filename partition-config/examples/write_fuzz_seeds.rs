@@ -1,0 +1,40 @@
+//! Writes seed inputs for the fuzz targets: the example and corpus layouts
+//! (for `toml_front_end`) and their encoded manifests (for
+//! `manifest_decode`). Run from the crate directory:
+//! `cargo run --example write_fuzz_seeds`.
+
+use std::fs;
+use std::path::Path;
+
+fn main() -> std::io::Result<()> {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let toml_dir = crate_dir.join("fuzz/seeds/toml_front_end");
+    let manifest_dir = crate_dir.join("fuzz/seeds/manifest_decode");
+    fs::create_dir_all(&toml_dir)?;
+    fs::create_dir_all(&manifest_dir)?;
+    let sources = [
+        crate_dir.join("../examples"),
+        crate_dir.join("tests/corpus/valid"),
+        crate_dir.join("tests/corpus/invalid"),
+    ];
+    for dir in sources {
+        for entry in fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = fs::read_to_string(&path)?;
+            fs::write(toml_dir.join(format!("{stem}.toml")), &text)?;
+            if let Ok(layout) = partition_config::parse_str(&text, &path.to_string_lossy()) {
+                fs::write(
+                    manifest_dir.join(format!("{stem}.bin")),
+                    layout.encode_manifest(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Property tests: generated valid layouts are accepted, and round-trip
+//! through the binary manifest unchanged; any corruption or truncation of a
+//! manifest is rejected.
+
+use std::fmt::Write as _;
+
+use partition_config::manifest::{ArgValue as MArg, Notify as MNotify};
+use partition_config::{parse_str, ArgValue, Layout, Manifest, Notify};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Spec {
+    cpus: u16,
+    timeout: u32,
+    cpu_order: Vec<u16>,
+    mem_units: Vec<u64>,
+    /// (a, b, log2 slots, ipi)
+    channels: Vec<(usize, usize, u32, bool)>,
+    workloads: Vec<u8>,
+    arg_values: Vec<i64>,
+    ports: Vec<u8>,
+    explicit_base: bool,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (1usize..=8, 0u16..=3).prop_flat_map(|(n, extra)| {
+        let cpus = n as u16 + extra;
+        (
+            Just(cpus),
+            1u32..=86_400,
+            Just((0..cpus).collect::<Vec<u16>>()).prop_shuffle(),
+            prop::collection::vec(1u64..=8, n),
+            prop::collection::vec((0..n, 0..n, 1u32..=12, any::<bool>()), 0..=6),
+            prop::collection::vec(0u8..=4, n),
+            prop::collection::vec(1i64..=100_000_000, n),
+            prop::collection::vec(0u8..=2, n),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    cpus,
+                    timeout,
+                    cpu_order,
+                    mem_units,
+                    channels,
+                    workloads,
+                    arg_values,
+                    ports,
+                    explicit_base,
+                )| Spec {
+                    cpus,
+                    timeout,
+                    cpu_order,
+                    mem_units,
+                    channels,
+                    workloads,
+                    arg_values,
+                    ports,
+                    explicit_base,
+                },
+            )
+    })
+}
+
+const ATTACKS: [&str; 3] = ["write-outside", "vmrun", "triple-fault"];
+
+/// Renders a valid layout for `s` (invalid channel pairs are dropped).
+fn render(s: &Spec) -> String {
+    let n = s.mem_units.len();
+    let mut pairs: Vec<(usize, usize, u32, bool)> = Vec::new();
+    for &(a, b, log, ipi) in &s.channels {
+        if a != b
+            && !pairs
+                .iter()
+                .any(|&(x, y, _, _)| (x, y) == (a, b) || (x, y) == (b, a))
+        {
+            pairs.push((a, b, log, ipi));
+        }
+    }
+    let has_channel = |i: usize| pairs.iter().any(|&(a, b, _, _)| a == i || b == i);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "[machine]\ncpus = {}\nmemory = \"2 GiB\"\ntimeout = {}\n",
+        s.cpus, s.timeout
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            t,
+            "[[partition]]\nname = \"p{i}\"\ncpu = {}",
+            s.cpu_order[i]
+        );
+        let _ = writeln!(t, "memory = {}", s.mem_units[i] * 2 * 1024 * 1024);
+        if i == 0 && s.explicit_base {
+            let _ = writeln!(t, "base = \"1 GiB\"");
+        }
+        let v = s.arg_values[i];
+        match (s.workloads[i], has_channel(i)) {
+            (0, _) => t.push_str("workload = \"hello\"\n"),
+            (1, _) => {
+                let _ = writeln!(t, "workload = \"compute\"\nargs = {{ n = {v} }}");
+            }
+            (2, _) => {
+                let _ = writeln!(
+                    t,
+                    "workload = \"rogue\"\nargs = {{ attack = \"{}\" }}",
+                    ATTACKS[v as usize % 3]
+                );
+            }
+            (3, true) => {
+                let _ = writeln!(t, "workload = \"pingpong\"\nargs = {{ rounds = {v} }}");
+            }
+            (_, true) => t.push_str("workload = \"stream\"\n"),
+            (_, false) => t.push_str("workload = \"compute\"\n"),
+        }
+        let base = 0x1000 + i * 0x100;
+        match s.ports[i] {
+            1 => {
+                let _ = writeln!(t, "ports = [\"{base:#x}-{:#x}\"]", base + 7);
+            }
+            2 => {
+                let _ = writeln!(t, "ports = [\"{base:#x}\", {}]", base + 0x10);
+            }
+            _ => {}
+        }
+        t.push('\n');
+    }
+    for (a, b, log, ipi) in pairs {
+        let _ = writeln!(
+            t,
+            "[[channel]]\nbetween = [\"p{a}\", \"p{b}\"]\nslots = {}\nnotify = \"{}\"\n",
+            1u32 << log,
+            if ipi { "ipi" } else { "poll" }
+        );
+    }
+    t
+}
+
+fn assert_round_trip(layout: &Layout, bytes: &[u8]) {
+    let m = Manifest::decode(bytes).expect("encoded manifest decodes");
+    assert_eq!(m.len(), bytes.len());
+    let machine = m.machine();
+    assert_eq!(machine.cpus, layout.machine.cpus);
+    assert_eq!(machine.memory, layout.machine.memory);
+    assert_eq!(machine.timeout_secs, layout.machine.timeout_secs);
+    assert_eq!(m.kernel_count(), layout.kernels.len());
+    assert_eq!(m.partition_count(), layout.partitions.len());
+    for (p, q) in layout.partitions.iter().zip(m.partitions()) {
+        assert_eq!(p.name, q.name);
+        assert_eq!(p.cpu, q.cpu);
+        assert_eq!(p.workload, q.workload);
+        assert_eq!(p.kernel, usize::from(q.kernel));
+        assert_eq!(p.region.base, q.host_base);
+        assert_eq!(p.region.size, q.memory_size);
+        let ports: Vec<(u16, u16)> = p.ports.iter().map(|r| (r.first, r.last)).collect();
+        assert_eq!(ports, q.ports().collect::<Vec<_>>());
+        let args: Vec<_> = q.args().collect();
+        assert_eq!(args.len(), p.args.len());
+        for ((k, v), a) in p.args.iter().zip(args) {
+            assert_eq!(k, a.key);
+            match (v, a.value) {
+                (ArgValue::Integer(x), MArg::Integer(y)) => assert_eq!(*x, y),
+                (ArgValue::Bool(x), MArg::Bool(y)) => assert_eq!(*x, y),
+                (ArgValue::String(x), MArg::Str(y)) => assert_eq!(x, y),
+                other => panic!("argument type changed: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(m.channel_count(), layout.channels.len());
+    for (c, d) in layout.channels.iter().zip(m.channels()) {
+        assert_eq!(c.a, usize::from(d.partition_a));
+        assert_eq!(c.b, usize::from(d.partition_b));
+        assert_eq!(c.slots, d.slots);
+        assert_eq!(c.region.base, d.host_base);
+        assert_eq!(c.region.size, d.size);
+        assert_eq!(c.vector, d.vector_a);
+        assert_eq!(c.vector, d.vector_b);
+        let notify = match c.notify {
+            Notify::Ipi => MNotify::Ipi,
+            Notify::Poll => MNotify::Poll,
+        };
+        assert_eq!(notify, d.notify);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn generated_layouts_round_trip(s in spec()) {
+        let text = render(&s);
+        let layout = match parse_str(&text, "generated.toml") {
+            Ok(l) => l,
+            Err(d) => panic!("generated layout rejected:\n{text}\n{}", d.render_plain()),
+        };
+        let bytes = layout.encode_manifest();
+        assert_round_trip(&layout, &bytes);
+        // Deterministic: the same text gives the same bytes.
+        let again = parse_str(&text, "generated.toml").map(|l| l.encode_manifest()).ok();
+        prop_assert_eq!(again.as_deref(), Some(bytes.as_slice()));
+        // Regions are disjoint and inside the partitions' part of RAM.
+        let mut regions: Vec<_> = layout.partitions.iter().map(|p| p.region).collect();
+        regions.extend(layout.channels.iter().map(|c| c.region));
+        for (i, a) in regions.iter().enumerate() {
+            prop_assert!(a.base >= 64 << 20 && a.end() <= layout.machine.memory - (16 << 20));
+            for b in &regions[i + 1..] {
+                prop_assert!(!a.overlaps(b));
+            }
+        }
+    }
+
+    #[test]
+    fn any_single_byte_change_is_rejected(s in spec(), at in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let layout = parse_str(&render(&s), "generated.toml").expect("valid");
+        let mut bytes = layout.encode_manifest();
+        let i = at.index(bytes.len());
+        bytes[i] ^= flip;
+        prop_assert!(Manifest::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn any_truncation_is_rejected(s in spec(), at in any::<prop::sample::Index>()) {
+        let layout = parse_str(&render(&s), "generated.toml").expect("valid");
+        let bytes = layout.encode_manifest();
+        let cut = at.index(bytes.len());
+        prop_assert!(Manifest::decode(&bytes[..cut]).is_err());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Manifest::decode(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+        if let Err(d) = parse_str(&text, "arbitrary.toml") {
+            prop_assert!(!d.is_empty());
+            let _ = d.render_plain();
+        }
+    }
+}
