@@ -1,0 +1,121 @@
+//! The local APIC in x2APIC mode, through MSRs only: enabling it (bare
+//! mode), the periodic timer, EOI, the APIC ID and sending IPIs.
+//!
+//! Under the hypervisor x2APIC is already on and `IA32_APIC_BASE` must not
+//! be written (it is intercepted and fatal); the timer, SVR, EOI and ID
+//! MSRs are the partition's own. Sending an IPI by writing the ICR is only
+//! done by the `rogue` workload: legitimate IPIs go through `SEND_IPI`.
+
+use super::cpu::{self, rdmsr, wrmsr};
+use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
+
+const IA32_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_EXTD: u64 = 1 << 10;
+const APIC_BASE_EN: u64 = 1 << 11;
+const X2APIC_ID: u32 = 0x802;
+const X2APIC_EOI: u32 = 0x80b;
+const X2APIC_SVR: u32 = 0x80f;
+const X2APIC_ICR: u32 = 0x830;
+const X2APIC_LVT_TIMER: u32 = 0x832;
+const X2APIC_TIMER_INITIAL: u32 = 0x838;
+const X2APIC_TIMER_DIVIDE: u32 = 0x83e;
+const SVR_ENABLE: u64 = 1 << 8;
+const LVT_PERIODIC: u64 = 1 << 17;
+/// Divide configuration value for "divide by 16".
+const DIVIDE_BY_16: u64 = 0b0011;
+
+/// Why x2APIC could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApicError {
+    /// CPUID.1:ECX[21] is clear.
+    NoX2apic,
+    /// Under the hypervisor and not in x2APIC mode (the hypervisor should
+    /// have enabled it; the kernel may not write `IA32_APIC_BASE`).
+    NotEnabledByHypervisor,
+}
+
+/// Makes sure the local APIC is in x2APIC mode. Writes `IA32_APIC_BASE`
+/// only when `bare` and needed.
+pub fn ensure_x2apic(bare: bool) -> Result<(), ApicError> {
+    if cpu::cpuid(1, 0)[2] & (1 << 21) == 0 {
+        return Err(ApicError::NoX2apic);
+    }
+    // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC (x2APIC
+    // support implies one); reading it has no side effects and is not
+    // intercepted as fatal.
+    let base = unsafe { rdmsr(IA32_APIC_BASE) };
+    if base & (APIC_BASE_EN | APIC_BASE_EXTD) == APIC_BASE_EN | APIC_BASE_EXTD {
+        return Ok(());
+    }
+    if !bare {
+        return Err(ApicError::NotEnabledByHypervisor);
+    }
+    // Enabling xAPIC and x2APIC in one write is a valid transition from
+    // either disabled or xAPIC mode.
+    // SAFETY: bare mode (no hypervisor to object); x2APIC is supported
+    // (checked above); the base address bits are kept; nothing in the
+    // kernel uses the xAPIC MMIO page.
+    unsafe { wrmsr(IA32_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD) };
+    Ok(())
+}
+
+/// The current value of `IA32_APIC_BASE`.
+pub fn apic_base() -> u64 {
+    // SAFETY: see `ensure_x2apic`: reading it is harmless.
+    unsafe { rdmsr(IA32_APIC_BASE) }
+}
+
+/// This core's x2APIC ID. x2APIC mode must be on.
+pub fn apic_id() -> u32 {
+    // SAFETY: in x2APIC mode (ensured at boot) the ID MSR is readable.
+    unsafe { rdmsr(X2APIC_ID) as u32 }
+}
+
+/// Starts the periodic timer on [`TIMER_VECTOR`]: one tick every
+/// `initial_count` × 16 APIC timer clocks. x2APIC mode must be on.
+pub fn start_timer(initial_count: u32) {
+    // SAFETY: x2APIC mode is on (ensured at boot), so these MSRs exist;
+    // they are the partition's own (passed through by the hypervisor); the
+    // IDT has handlers for the timer and spurious vectors.
+    unsafe {
+        wrmsr(X2APIC_SVR, SVR_ENABLE | u64::from(SPURIOUS_VECTOR));
+        wrmsr(X2APIC_TIMER_DIVIDE, DIVIDE_BY_16);
+        wrmsr(X2APIC_LVT_TIMER, LVT_PERIODIC | u64::from(TIMER_VECTOR));
+        wrmsr(X2APIC_TIMER_INITIAL, u64::from(initial_count));
+    }
+}
+
+/// Stops the timer.
+pub fn stop_timer() {
+    // SAFETY: as in `start_timer`; a zero initial count stops the timer.
+    unsafe { wrmsr(X2APIC_TIMER_INITIAL, 0) };
+}
+
+/// Signals the end of an interrupt.
+pub fn eoi() {
+    // SAFETY: x2APIC mode is on whenever an interrupt can arrive (the timer
+    // and IPIs are only enabled after `ensure_x2apic`); writing 0 to EOI is
+    // the architected end-of-interrupt.
+    unsafe { wrmsr(X2APIC_EOI, 0) };
+}
+
+/// ICR delivery modes used by [`send_ipi`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A fixed interrupt on a vector.
+    Fixed(u8),
+    /// INIT (level assert).
+    Init,
+}
+
+/// Writes the ICR: an IPI to the x2APIC ID `dest`. Only the `rogue`
+/// workload uses this (the hypervisor must refuse non-peer destinations).
+pub fn send_ipi(dest: u32, delivery: Delivery) {
+    let low = match delivery {
+        Delivery::Fixed(v) => u64::from(v),
+        Delivery::Init => (0b101 << 8) | (1 << 14),
+    };
+    // SAFETY: x2APIC mode is on so the ICR MSR exists; an IPI to another
+    // core does not affect this kernel's memory or state.
+    unsafe { wrmsr(X2APIC_ICR, (u64::from(dest) << 32) | low) };
+}

@@ -1,0 +1,193 @@
+//! The first instructions: the PVH entry note, the 32-bit entry, the
+//! kernel's page tables and the switch to long mode.
+//!
+//! The loader (the hypervisor, or QEMU's `-kernel`) enters `_start32` in
+//! 32-bit protected mode with paging off and `ebx` = guest-physical address
+//! of the `hvm_start_info`. The code builds the kernel's only page tables,
+//! an identity map of guest-physical 0..8 GiB with 2 MiB pages:
+//! - 0..4 GiB covers the partition's RAM, the channel window at
+//!   `0xC000_0000` and the local APIC page (the top 32 MiB are mapped
+//!   uncached, PCD|PWT, since they hold MMIO);
+//! - 4..8 GiB exists only so the `rogue` workload can reach beyond the
+//!   machine's RAM (any access there is the hypervisor's to stop).
+//!
+//! Then it enables long mode and calls [`super::start`] with the start info
+//! address on the boot stack. Tables, boot stack and the double-fault stack
+//! live in the image's `.bss`.
+
+/// Size of the kernel stack (the only stack besides the #DF stack).
+pub const STACK_SIZE: usize = 128 * 1024;
+/// Size of the double-fault (IST1) stack.
+pub const FAULT_STACK_SIZE: usize = 16 * 1024;
+
+core::arch::global_asm!(
+    r#"
+    .set PVH_NOTE_ENTRY,   18
+    .set CR4_PAE,          1 << 5
+    .set EFER_MSR,         0xc0000080
+    .set EFER_LME,         1 << 8
+    .set CR0_PE,           1 << 0
+    .set CR0_WP,           1 << 16
+    .set CR0_PG,           1 << 31
+    .set PTE_P_RW,         0x3
+    .set PTE_PS,           0x80
+    .set PTE_PWT_PCD,      0x18
+    .set PD_PAGES,         8          /* 8 GiB of 2 MiB pages */
+    .set MMIO_FIRST_PDE,   2032       /* 0xFE00_0000 / 2 MiB */
+    .set MMIO_END_PDE,     2048       /* 4 GiB / 2 MiB */
+
+    /* ---- PVH entry note: XEN_ELFNOTE_PHYS32_ENTRY, 8-byte value ---- */
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4
+    .long 8
+    .long PVH_NOTE_ENTRY
+    .asciz "Xen"
+    .balign 4
+    .quad _start32
+    .balign 4
+
+    /* ---- 32-bit entry ---- */
+    .section .boot.text, "ax"
+    .code32
+    .global _start32
+_start32:
+    cli
+    cld
+    mov %ebx, %esi              /* start info; kept across the setup */
+    mov $kernel_stack_top, %esp
+
+    /* Zero the PML4 and the PDPT (adjacent pages). */
+    xor %eax, %eax
+    mov $kernel_pml4, %edi
+    mov $2048, %ecx
+    rep stosl
+
+    /* PML4[0] -> PDPT */
+    mov $kernel_pdpt, %eax
+    or $PTE_P_RW, %eax
+    mov %eax, kernel_pml4
+
+    /* PDPT[0..8] -> PD0..PD7 */
+    xor %ecx, %ecx
+1:  mov %ecx, %eax
+    shl $12, %eax
+    add $kernel_pd, %eax
+    or $PTE_P_RW, %eax
+    mov %eax, kernel_pdpt(, %ecx, 8)
+    movl $0, kernel_pdpt + 4(, %ecx, 8)
+    inc %ecx
+    cmp $PD_PAGES, %ecx
+    jne 1b
+
+    /* PD entries: PD_PAGES * 512 identity 2 MiB pages */
+    xor %ecx, %ecx
+2:  mov %ecx, %eax
+    shl $21, %eax
+    or $(PTE_P_RW | PTE_PS), %eax
+    cmp $MMIO_FIRST_PDE, %ecx
+    jb 3f
+    cmp $MMIO_END_PDE, %ecx
+    jae 3f
+    or $PTE_PWT_PCD, %eax
+3:  mov %eax, kernel_pd(, %ecx, 8)
+    mov %ecx, %eax
+    shr $11, %eax               /* bits 32.. of (index << 21) */
+    mov %eax, kernel_pd + 4(, %ecx, 8)
+    inc %ecx
+    cmp $(PD_PAGES * 512), %ecx
+    jne 2b
+
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $kernel_pml4, %eax
+    mov %eax, %cr3
+    mov $EFER_MSR, %ecx         /* OR into EFER: keep what is set */
+    rdmsr
+    or $EFER_LME, %eax
+    wrmsr
+    mov %cr0, %eax
+    or $(CR0_PG | CR0_WP | CR0_PE), %eax
+    mov %eax, %cr0
+
+    lgdt boot_gdt_ptr
+    ljmp $0x08, $long_mode_entry
+
+    .code64
+long_mode_entry:
+    mov $0x10, %ax
+    mov %ax, %ds
+    mov %ax, %es
+    mov %ax, %ss
+    xor %ax, %ax
+    mov %ax, %fs
+    mov %ax, %gs
+    mov $kernel_stack_top, %rsp
+    xor %ebp, %ebp
+    mov %esi, %edi              /* zero-extends: first argument */
+    call {start}
+4:  cli
+    hlt
+    jmp 4b
+
+    /* ---- boot GDT: null, 64-bit code (0x08), data (0x10) ---- */
+    .section .boot.data, "a"
+    .balign 16
+boot_gdt:
+    .quad 0
+    .quad 0x00af9a000000ffff
+    .quad 0x00cf92000000ffff
+boot_gdt_end:
+    .balign 4
+    .short 0
+boot_gdt_ptr:
+    .short boot_gdt_end - boot_gdt - 1
+    .quad boot_gdt
+
+    /* ---- page tables and stacks ---- */
+    .section .bss.kernel_boot, "aw", @nobits
+    .balign 4096
+kernel_pml4:
+    .skip 4096
+kernel_pdpt:
+    .skip 4096
+kernel_pd:
+    .skip 4096 * PD_PAGES
+    .balign 16
+    .global kernel_stack_bottom
+kernel_stack_bottom:
+    .skip {stack_size}
+    .global kernel_stack_top
+kernel_stack_top:
+    .balign 16
+    .global fault_stack_top
+    .skip {fault_stack_size}
+fault_stack_top:
+    "#,
+    start = sym super::start,
+    stack_size = const STACK_SIZE,
+    fault_stack_size = const FAULT_STACK_SIZE,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static fault_stack_top: u8;
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// Top of the double-fault stack (for the TSS's IST1).
+pub fn fault_stack_top_addr() -> u64 {
+    // Taking the address of an extern static reads no memory.
+    core::ptr::addr_of!(fault_stack_top) as u64
+}
+
+/// The guest-physical range `[start, end)` of the loaded image, `.bss`
+/// (page tables and stacks) included.
+pub fn image_range() -> (u64, u64) {
+    (
+        core::ptr::addr_of!(__image_start) as u64,
+        core::ptr::addr_of!(__image_end) as u64,
+    )
+}

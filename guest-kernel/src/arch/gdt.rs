@@ -1,0 +1,79 @@
+//! The kernel's GDT and TSS: flat 64-bit code and data segments and a TSS
+//! whose IST1 is the double-fault stack, so a #DF caused by a broken stack
+//! is still reported.
+//!
+//! Both tables are statics made of atomics: they are filled once by
+//! [`init`] and the CPU itself writes the TSS descriptor's busy bit.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Kernel code selector.
+pub const KERNEL_CS: u16 = 0x08;
+/// Kernel data selector.
+pub const KERNEL_DS: u16 = 0x10;
+/// TSS selector.
+const TSS_SEL: u16 = 0x18;
+/// IST index (1-based) of the double-fault stack.
+pub const IST_FAULT: u8 = 1;
+
+/// GDT: null, code, data, TSS (two slots).
+static GDT: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+/// The 104-byte 64-bit TSS as 26 little-endian words.
+#[repr(align(16))]
+struct Tss([AtomicU32; 26]);
+static TSS: Tss = Tss([const { AtomicU32::new(0) }; 26]);
+
+/// Builds the GDT and TSS and loads them (`lgdt`, segment reloads, `ltr`).
+/// Called once, on the boot stack, before interrupts are enabled.
+pub fn init(fault_stack_top: u64) {
+    // TSS: IST1 at byte 0x24 (words 9, 10); I/O map base = 104 (none).
+    TSS.0[9].store(fault_stack_top as u32, Ordering::Relaxed);
+    TSS.0[10].store((fault_stack_top >> 32) as u32, Ordering::Relaxed);
+    TSS.0[25].store(104 << 16, Ordering::Relaxed);
+
+    let base = core::ptr::addr_of!(TSS) as u64;
+    let limit = 103u64;
+    let low = (limit & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x89 << 40) // present, 64-bit available TSS
+        | (((base >> 24) & 0xff) << 56);
+    GDT[1].store(0x00af_9a00_0000_ffff, Ordering::Relaxed);
+    GDT[2].store(0x00cf_9200_0000_ffff, Ordering::Relaxed);
+    GDT[3].store(low, Ordering::Relaxed);
+    GDT[4].store(base >> 32, Ordering::Relaxed);
+
+    #[repr(C, packed)]
+    struct Pointer {
+        limit: u16,
+        base: u64,
+    }
+    let ptr = Pointer {
+        limit: (core::mem::size_of_val(&GDT) - 1) as u16,
+        base: core::ptr::addr_of!(GDT) as u64,
+    };
+    // SAFETY: the GDT is a static (lives forever) holding valid flat code
+    // and data descriptors at the selectors the kernel already uses, so
+    // reloading CS (far return) and the data segments keeps every address
+    // the same; the TSS descriptor points at a static TSS, which `ltr`
+    // marks busy by writing the (atomic) descriptor.
+    unsafe {
+        asm!(
+            "lgdt [{ptr}]",
+            "push {cs}",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov ds, {ds:x}",
+            "mov es, {ds:x}",
+            "mov ss, {ds:x}",
+            "ltr {tss:x}",
+            ptr = in(reg) &ptr,
+            cs = in(reg) u64::from(KERNEL_CS),
+            ds = in(reg) u64::from(KERNEL_DS),
+            tss = in(reg) u64::from(TSS_SEL),
+            tmp = out(reg) _,
+        );
+    }
+}

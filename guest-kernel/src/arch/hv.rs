@@ -1,0 +1,196 @@
+//! The hypervisor interface: detection through CPUID leaves `0x4000_0000`
+//! and `0x4000_0001`, hypercalls (`vmmcall` on SVM, `vmcall` on VMX), and
+//! the console and exit paths of bare mode (COM1 and QEMU's debug-exit).
+
+use super::cpu::{self, inb, outb, outl};
+use abi::hypercall;
+use abi::run_end::{QEMU_DEBUG_EXIT_PORT, QEMU_FAILURE_VALUE, QEMU_SUCCESS_VALUE};
+use core::arch::asm;
+
+/// CPUID leaf with the hypervisor signature.
+const LEAF_SIGNATURE: u32 = 0x4000_0000;
+/// CPUID leaf with the hypercall instruction kind.
+const LEAF_FEATURES: u32 = 0x4000_0001;
+/// "FlotillaHV\0\0" as ebx, ecx, edx.
+const SIGNATURE: &[u8; 12] = b"FlotillaHV\0\0";
+
+/// How the kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Under Flotilla on AMD SVM: hypercalls with `vmmcall`.
+    Svm,
+    /// Under Flotilla on Intel VMX: hypercalls with `vmcall`.
+    Vmx,
+    /// No Flotilla hypervisor (debugging under QEMU): COM1 and debug-exit.
+    Bare,
+}
+
+impl Mode {
+    /// A word for the console.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::Svm => "flotilla/svm",
+            Mode::Vmx => "flotilla/vmx",
+            Mode::Bare => "bare",
+        }
+    }
+}
+
+static MODE: spin::Once<Mode> = spin::Once::new();
+
+/// Detects the mode (once).
+pub fn detect() -> Mode {
+    *MODE.call_once(|| {
+        let [max, b, c, d] = cpu::cpuid(LEAF_SIGNATURE, 0);
+        let mut sig = [0u8; 12];
+        sig[..4].copy_from_slice(&b.to_le_bytes());
+        sig[4..8].copy_from_slice(&c.to_le_bytes());
+        sig[8..].copy_from_slice(&d.to_le_bytes());
+        if &sig != SIGNATURE || max < LEAF_FEATURES {
+            return Mode::Bare;
+        }
+        match cpu::cpuid(LEAF_FEATURES, 0)[0] {
+            1 => Mode::Svm,
+            2 => Mode::Vmx,
+            _ => Mode::Bare,
+        }
+    })
+}
+
+/// The detected mode ([`Mode::Bare`] before detection).
+pub fn mode() -> Mode {
+    MODE.get().copied().unwrap_or(Mode::Bare)
+}
+
+/// Why a hypercall did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HypercallError {
+    /// Bare mode: there is no hypervisor.
+    NoHypervisor,
+    /// The hypervisor's error.
+    Refused(hypercall::Error),
+    /// A negative value this kernel does not know.
+    Other(i64),
+}
+
+/// Executes hypercall `nr` with up to three arguments.
+pub fn call(nr: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, HypercallError> {
+    let ret: u64;
+    match mode() {
+        Mode::Bare => return Err(HypercallError::NoHypervisor),
+        // SAFETY: under Flotilla on SVM, VMMCALL exits to the hypervisor,
+        // which only reads the caller's memory at the given pointers and
+        // returns a value in rax. The registers the ABI does not promise
+        // to keep are declared clobbered.
+        Mode::Svm => unsafe {
+            asm!(
+                "vmmcall",
+                inlateout("rax") nr => ret,
+                inlateout("rdi") a0 => _,
+                inlateout("rsi") a1 => _,
+                inlateout("rdx") a2 => _,
+                lateout("rcx") _, lateout("r8") _, lateout("r9") _,
+                lateout("r10") _, lateout("r11") _,
+                options(nostack),
+            );
+        },
+        // SAFETY: as above, with VMCALL on VMX.
+        Mode::Vmx => unsafe {
+            asm!(
+                "vmcall",
+                inlateout("rax") nr => ret,
+                inlateout("rdi") a0 => _,
+                inlateout("rsi") a1 => _,
+                inlateout("rdx") a2 => _,
+                lateout("rcx") _, lateout("r8") _, lateout("r9") _,
+                lateout("r10") _, lateout("r11") _,
+                options(nostack),
+            );
+        },
+    }
+    if (ret as i64) < 0 {
+        Err(hypercall::Error::from_rax(ret)
+            .map_or(HypercallError::Other(ret as i64), HypercallError::Refused))
+    } else {
+        Ok(ret)
+    }
+}
+
+const COM1: u16 = 0x3f8;
+const LSR_THR_EMPTY: u8 = 1 << 5;
+
+fn serial_byte(b: u8) {
+    // SAFETY: bare mode only: COM1 belongs to this kernel; polling the line
+    // status register and writing the data register only emit the byte.
+    unsafe {
+        for _ in 0..100_000 {
+            if inb(COM1 + 5) & LSR_THR_EMPTY != 0 {
+                break;
+            }
+        }
+        outb(COM1, b);
+    }
+}
+
+/// Prints one console line (no newline in `line`, at most 256 bytes):
+/// `CONSOLE_WRITE` under the hypervisor, COM1 when bare.
+pub fn console_line(line: &str) {
+    match mode() {
+        Mode::Bare => {
+            for &b in line.as_bytes() {
+                serial_byte(b);
+            }
+            serial_byte(b'\r');
+            serial_byte(b'\n');
+        }
+        Mode::Svm | Mode::Vmx => {
+            // Identity mapping: the virtual address is the guest-physical one.
+            let _ = call(
+                hypercall::CONSOLE_WRITE,
+                line.as_ptr() as u64,
+                line.len() as u64,
+                0,
+            );
+        }
+    }
+}
+
+/// Reports the workload's result (`key=value` words, cut at 512 bytes).
+pub fn report_result(text: &str) -> Result<(), HypercallError> {
+    let len = text.len().min(hypercall::MAX_RESULT as usize);
+    call(
+        hypercall::REPORT_RESULT,
+        text.as_ptr() as u64,
+        len as u64,
+        0,
+    )
+    .map(|_| ())
+}
+
+/// Raises the IPI of channel `channel_id` at its peer.
+#[allow(dead_code)] // used by the channel workloads (pingpong, stream), next
+pub fn send_channel_ipi(channel_id: u32) -> Result<(), HypercallError> {
+    call(hypercall::SEND_IPI, u64::from(channel_id), 0, 0).map(|_| ())
+}
+
+/// Ends the partition with `code`: `EXIT` under the hypervisor; bare, QEMU's
+/// debug-exit device gets 0x10 for code 0 and 0x11 otherwise.
+pub fn exit(code: u64) -> ! {
+    cpu::disable_interrupts();
+    match mode() {
+        Mode::Svm | Mode::Vmx => {
+            let _ = call(hypercall::EXIT, code, 0, 0);
+        }
+        Mode::Bare => {
+            let value = if code == 0 {
+                QEMU_SUCCESS_VALUE
+            } else {
+                QEMU_FAILURE_VALUE
+            };
+            // SAFETY: bare mode: the debug-exit port ends QEMU; elsewhere
+            // an unclaimed port write does nothing.
+            unsafe { outl(QEMU_DEBUG_EXIT_PORT, value) };
+        }
+    }
+    cpu::halt_forever()
+}

@@ -1,0 +1,428 @@
+//! Validating the Flotilla block (boot protocol v1, `abi::boot`): the
+//! partition's identity, channels and workload, handed over as module 0.
+//!
+//! The block is decoded field by field from its little-endian bytes (no
+//! casts of guest memory to structs), and everything is checked: magic,
+//! version, sizes, offsets, UTF-8 of names and arguments, and each channel
+//! record (page-aligned region inside the channel window, known side and
+//! notification kind, usable vectors). A bad block is reported, not used.
+
+use abi::boot::{
+    ChannelInfo, Notify, BLOCK_MAGIC, BOOT_PROTOCOL_VERSION, CHANNEL_WINDOW_GPA, MAX_ARGS,
+    MAX_CHANNELS, NAME_LEN,
+};
+use core::fmt;
+
+/// Size of the fixed part of the block.
+pub const HEADER_SIZE: usize = 128;
+/// Size of one channel record.
+pub const CHANNEL_RECORD_SIZE: usize = 80;
+/// End of the channel window: the channel regions must lie below the local
+/// APIC page.
+pub const CHANNEL_WINDOW_END: u64 = 0xfee0_0000;
+/// Vectors the kernel keeps for itself and a channel may not use.
+pub const RESERVED_VECTORS: [u32; 2] = [TIMER_VECTOR as u32, SPURIOUS_VECTOR as u32];
+/// The local APIC timer's vector.
+pub const TIMER_VECTOR: u8 = 0x20;
+/// The spurious-interrupt vector.
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+/// Why a block was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockError {
+    /// Fewer bytes than the fixed header.
+    TooShort(usize),
+    /// Wrong magic.
+    BadMagic,
+    /// Unsupported protocol version.
+    BadVersion(u32),
+    /// `size` is smaller than the header or larger than the module.
+    BadSize { size: u32, module: usize },
+    /// A name field is not UTF-8.
+    BadName(&'static str),
+    /// More channels than [`MAX_CHANNELS`].
+    TooManyChannels(u32),
+    /// The channel records do not fit in the block.
+    ChannelsOutOfBounds,
+    /// The argument text does not fit, is too long, or is not UTF-8.
+    BadArgs,
+    /// A channel record is malformed.
+    BadChannel { index: usize, why: &'static str },
+}
+
+impl fmt::Display for BlockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BlockError::TooShort(n) => write!(f, "only {n} bytes, header needs {HEADER_SIZE}"),
+            BlockError::BadMagic => write!(f, "bad magic (expected \"FLOTBLK1\")"),
+            BlockError::BadVersion(v) => {
+                write!(f, "version {v}, this kernel speaks {BOOT_PROTOCOL_VERSION}")
+            }
+            BlockError::BadSize { size, module } => {
+                write!(f, "size {size} does not fit the module ({module} bytes)")
+            }
+            BlockError::BadName(which) => write!(f, "{which} is not UTF-8"),
+            BlockError::TooManyChannels(n) => {
+                write!(f, "{n} channels, at most {MAX_CHANNELS}")
+            }
+            BlockError::ChannelsOutOfBounds => write!(f, "channel records outside the block"),
+            BlockError::BadArgs => write!(f, "argument text out of bounds, too long or not UTF-8"),
+            BlockError::BadChannel { index, why } => write!(f, "channel record {index}: {why}"),
+        }
+    }
+}
+
+/// A validated block.
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    /// Partition index.
+    pub partition_id: u32,
+    /// Core index.
+    pub cpu: u32,
+    /// The core's x2APIC ID.
+    pub apic_id: u32,
+    /// Partitions in the layout.
+    pub partition_count: u32,
+    /// RAM size in bytes.
+    pub memory: u64,
+    /// TSC frequency in kHz.
+    pub tsc_khz: u64,
+    /// Partition name.
+    pub name: &'a str,
+    /// Workload name.
+    pub workload: &'a str,
+    /// Argument text.
+    pub args: &'a str,
+    /// The channel records (validated).
+    records: &'a [u8],
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[off..off + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn name_at<'a>(b: &'a [u8], off: usize, what: &'static str) -> Result<&'a str, BlockError> {
+    let field = &b[off..off + NAME_LEN];
+    let end = field.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+    core::str::from_utf8(&field[..end]).map_err(|_| BlockError::BadName(what))
+}
+
+/// Decodes one 80-byte channel record (no validation).
+pub fn decode_channel(r: &[u8]) -> ChannelInfo {
+    let mut peer_name = [0u8; NAME_LEN];
+    peer_name.copy_from_slice(&r[48..48 + NAME_LEN]);
+    ChannelInfo {
+        gpa: u64_at(r, 0),
+        size: u64_at(r, 8),
+        channel_id: u32_at(r, 16),
+        slots: u32_at(r, 20),
+        side: u32_at(r, 24),
+        notify: u32_at(r, 28),
+        vector: u32_at(r, 32),
+        peer_vector: u32_at(r, 36),
+        peer_apic_id: u32_at(r, 40),
+        peer_partition: u32_at(r, 44),
+        peer_name,
+    }
+}
+
+fn check_channel(c: &ChannelInfo) -> Result<(), &'static str> {
+    let end = c.gpa.checked_add(c.size).ok_or("region wraps around")?;
+    if !c.gpa.is_multiple_of(4096) || c.size == 0 {
+        return Err("region not page-aligned or empty");
+    }
+    if c.gpa < CHANNEL_WINDOW_GPA || end > CHANNEL_WINDOW_END {
+        return Err("region outside the channel window");
+    }
+    if c.side > 1 {
+        return Err("side is neither 0 nor 1");
+    }
+    if c.notify != Notify::Poll as u32 && c.notify != Notify::Ipi as u32 {
+        return Err("unknown notify kind");
+    }
+    for v in [c.vector, c.peer_vector] {
+        if !(0x21..=0xfe).contains(&v) || RESERVED_VECTORS.contains(&v) {
+            return Err("vector not in 0x21..=0xfe or reserved by the kernel");
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Block<'a> {
+    /// Validates the block in `module` (the whole module's bytes).
+    pub fn parse(module: &'a [u8]) -> Result<Self, BlockError> {
+        if module.len() < HEADER_SIZE {
+            return Err(BlockError::TooShort(module.len()));
+        }
+        if module[..8] != BLOCK_MAGIC {
+            return Err(BlockError::BadMagic);
+        }
+        let version = u32_at(module, 8);
+        if version != BOOT_PROTOCOL_VERSION {
+            return Err(BlockError::BadVersion(version));
+        }
+        let size = u32_at(module, 12);
+        if (size as usize) < HEADER_SIZE || size as usize > module.len() {
+            return Err(BlockError::BadSize {
+                size,
+                module: module.len(),
+            });
+        }
+        let b = &module[..size as usize];
+        let channel_count = u32_at(b, 112);
+        let channels_offset = u32_at(b, 116) as usize;
+        let args_offset = u32_at(b, 120) as usize;
+        let args_len = u32_at(b, 124) as usize;
+
+        if channel_count as usize > MAX_CHANNELS {
+            return Err(BlockError::TooManyChannels(channel_count));
+        }
+        let records_len = channel_count as usize * CHANNEL_RECORD_SIZE;
+        let records = channels_offset
+            .checked_add(records_len)
+            .and_then(|end| b.get(channels_offset..end))
+            .filter(|_| channel_count == 0 || channels_offset >= HEADER_SIZE)
+            .ok_or(BlockError::ChannelsOutOfBounds)?;
+        if args_len > MAX_ARGS {
+            return Err(BlockError::BadArgs);
+        }
+        let args = args_offset
+            .checked_add(args_len)
+            .and_then(|end| b.get(args_offset..end))
+            .filter(|_| args_len == 0 || args_offset >= HEADER_SIZE)
+            .and_then(|a| core::str::from_utf8(a).ok())
+            .ok_or(BlockError::BadArgs)?;
+
+        for (index, r) in records.chunks_exact(CHANNEL_RECORD_SIZE).enumerate() {
+            let c = decode_channel(r);
+            check_channel(&c).map_err(|why| BlockError::BadChannel { index, why })?;
+        }
+
+        Ok(Block {
+            partition_id: u32_at(b, 16),
+            cpu: u32_at(b, 20),
+            apic_id: u32_at(b, 24),
+            partition_count: u32_at(b, 28),
+            memory: u64_at(b, 32),
+            tsc_khz: u64_at(b, 40),
+            name: name_at(b, 48, "partition name")?,
+            workload: name_at(b, 80, "workload name")?,
+            args,
+            records,
+        })
+    }
+
+    /// The channels, in block order.
+    pub fn channels(&self) -> impl Iterator<Item = ChannelInfo> + 'a {
+        self.records
+            .chunks_exact(CHANNEL_RECORD_SIZE)
+            .map(decode_channel)
+    }
+}
+
+/// The x2APIC ID the `rogue` workload aims an IPI at: the first ID in
+/// `0..max(partition_count, own + 2)` that is neither its own nor one of its
+/// channel peers (APIC IDs are assumed to be `0..partition_count`; any
+/// non-peer destination is one the hypervisor must refuse).
+pub fn non_peer_apic_id(own: u32, peers: &[u32], partition_count: u32) -> u32 {
+    let limit = partition_count.max(own.saturating_add(2));
+    (0..limit)
+        .find(|id| *id != own && !peers.contains(id))
+        .unwrap_or(limit)
+}
+
+/// Test helpers shared with other modules' tests: an encoder for blocks.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// Encodes a block with `channels` and `args` (records right after the
+    /// header, then the argument text).
+    pub fn encode(name: &str, workload: &str, channels: &[ChannelInfo], args: &str) -> Vec<u8> {
+        let channels_offset = HEADER_SIZE;
+        let args_offset = channels_offset + channels.len() * CHANNEL_RECORD_SIZE;
+        let size = args_offset + args.len();
+        let mut v = Vec::new();
+        v.extend(BLOCK_MAGIC);
+        v.extend(BOOT_PROTOCOL_VERSION.to_le_bytes());
+        v.extend((size as u32).to_le_bytes());
+        for x in [2u32, 3, 5, 4] {
+            v.extend(x.to_le_bytes()); // partition_id, cpu, apic_id, partition_count
+        }
+        v.extend((16u64 << 20).to_le_bytes());
+        v.extend(2_000_000u64.to_le_bytes());
+        v.extend(abi::boot::name_field(name).expect("short name"));
+        v.extend(abi::boot::name_field(workload).expect("short name"));
+        for x in [
+            channels.len() as u32,
+            channels_offset as u32,
+            args_offset as u32,
+            args.len() as u32,
+        ] {
+            v.extend(x.to_le_bytes());
+        }
+        assert_eq!(v.len(), HEADER_SIZE);
+        for c in channels {
+            v.extend(c.gpa.to_le_bytes());
+            v.extend(c.size.to_le_bytes());
+            for x in [
+                c.channel_id,
+                c.slots,
+                c.side,
+                c.notify,
+                c.vector,
+                c.peer_vector,
+                c.peer_apic_id,
+                c.peer_partition,
+            ] {
+                v.extend(x.to_le_bytes());
+            }
+            v.extend(c.peer_name);
+        }
+        v.extend(args.as_bytes());
+        v
+    }
+
+    /// A valid channel record.
+    pub fn channel(id: u32) -> ChannelInfo {
+        ChannelInfo {
+            gpa: CHANNEL_WINDOW_GPA + u64::from(id) * 0x10000,
+            size: 0x10000,
+            channel_id: id,
+            slots: 64,
+            side: 0,
+            notify: 1,
+            vector: 0x40 + id,
+            peer_vector: 0x40 + id,
+            peer_apic_id: 1,
+            peer_partition: 1,
+            peer_name: abi::boot::name_field("pong").expect("short"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn valid_block_round_trips() {
+        let bytes = encode("ping", "pingpong", &[channel(0), channel(1)], "rounds=10");
+        let b = Block::parse(&bytes).expect("valid");
+        assert_eq!(
+            (b.partition_id, b.cpu, b.apic_id, b.partition_count),
+            (2, 3, 5, 4)
+        );
+        assert_eq!((b.memory, b.tsc_khz), (16 << 20, 2_000_000));
+        assert_eq!(
+            (b.name, b.workload, b.args),
+            ("ping", "pingpong", "rounds=10")
+        );
+        let cs: Vec<_> = b.channels().collect();
+        assert_eq!(cs, [channel(0), channel(1)]);
+        // A module longer than the block is fine.
+        let mut longer = bytes.clone();
+        longer.extend([0xaa; 100]);
+        assert!(Block::parse(&longer).is_ok());
+    }
+
+    #[test]
+    fn header_errors() {
+        let good = encode("p", "hello", &[], "");
+        assert_eq!(
+            Block::parse(&good[..100]).unwrap_err(),
+            BlockError::TooShort(100)
+        );
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadMagic);
+        let mut bad = good.clone();
+        bad[8] = 2;
+        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadVersion(2));
+        let mut bad = good.clone();
+        bad[12..16].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(
+            Block::parse(&bad),
+            Err(BlockError::BadSize { size: 1000, .. })
+        ));
+        let mut bad = good.clone();
+        bad[48] = 0xff;
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::BadName("partition name")
+        );
+    }
+
+    #[test]
+    fn offsets_and_counts_are_bounded() {
+        let good = encode("p", "stream", &[channel(0)], "messages=5");
+        let mut bad = good.clone();
+        bad[112..116].copy_from_slice(&33u32.to_le_bytes());
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::TooManyChannels(33)
+        );
+        let mut bad = good.clone();
+        bad[112..116].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::ChannelsOutOfBounds
+        );
+        let mut bad = good.clone();
+        bad[116..120].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::ChannelsOutOfBounds
+        );
+        let mut bad = good.clone();
+        bad[124..128].copy_from_slice(&11u32.to_le_bytes());
+        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadArgs);
+        let mut bad = good.clone();
+        let n = bad.len();
+        bad[n - 1] = 0xff;
+        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadArgs);
+    }
+
+    #[test]
+    fn non_peer_target() {
+        assert_eq!(non_peer_apic_id(0, &[], 1), 1);
+        assert_eq!(non_peer_apic_id(0, &[1], 4), 2);
+        assert_eq!(non_peer_apic_id(2, &[0, 1], 4), 3);
+        assert_eq!(non_peer_apic_id(3, &[0, 1, 2], 4), 4);
+        assert_eq!(non_peer_apic_id(1, &[0], 2), 2);
+    }
+
+    #[test]
+    fn channel_records_are_checked() {
+        type Mutation = fn(&mut ChannelInfo);
+        let cases: [(Mutation, &str); 6] = [
+            (|c| c.gpa += 8, "region not page-aligned or empty"),
+            (|c| c.gpa = 0x10_0000, "region outside the channel window"),
+            (|c| c.size = u64::MAX, "region wraps around"),
+            (|c| c.side = 2, "side is neither 0 nor 1"),
+            (|c| c.notify = 7, "unknown notify kind"),
+            (
+                |c| c.vector = 0x20,
+                "vector not in 0x21..=0xfe or reserved by the kernel",
+            ),
+        ];
+        for (mutate, why) in cases {
+            let mut c = channel(0);
+            mutate(&mut c);
+            let bytes = encode("p", "stream", &[channel(1), c], "");
+            assert_eq!(
+                Block::parse(&bytes).unwrap_err(),
+                BlockError::BadChannel { index: 1, why }
+            );
+        }
+    }
+}

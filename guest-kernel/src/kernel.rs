@@ -1,0 +1,186 @@
+//! The boot sequence after the machine layer is up: read the start info,
+//! establish who this partition is (the Flotilla block, or the command line
+//! when bare), set up the heap and the x2APIC timer, run the workload,
+//! report its result and exit.
+
+use crate::arch::{self, apic, heap, hv, idt, mem::IdentityMap, Mode};
+use crate::args::Args;
+use crate::block::Block;
+use crate::bootinfo::StartInfo;
+use crate::workloads::{self, Context};
+use abi::boot::CHANNEL_WINDOW_GPA;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+/// Exit code when the boot information is unusable.
+pub const BAD_BOOT_EXIT_CODE: u64 = 254;
+/// APIC timer initial count (divide by 16). Under QEMU (1 GHz APIC clock)
+/// this is a tick every millisecond.
+pub const TIMER_INITIAL_COUNT: u32 = 62_500;
+
+/// Prints why booting cannot go on and exits with [`BAD_BOOT_EXIT_CODE`].
+fn refuse(args: core::fmt::Arguments<'_>) -> ! {
+    println!("guest-kernel: cannot boot: {args}");
+    crate::console::flush();
+    arch::exit(BAD_BOOT_EXIT_CODE)
+}
+
+/// Who this partition is and what it runs.
+struct Identity {
+    name: &'static str,
+    partition_id: u32,
+    cpu: u32,
+    apic_id: u32,
+    partition_count: u32,
+    memory: u64,
+    tsc_khz: u64,
+    workload: &'static str,
+    args: Args<'static>,
+    block: Option<Block<'static>>,
+}
+
+fn identity(mode: Mode, si: &StartInfo<'static>) -> Identity {
+    let (image_start, _) = arch::image_range();
+    if mode == Mode::Bare {
+        let args = Args::new(si.cmdline);
+        let Some(memory) = si.ram_end_containing(image_start) else {
+            refuse(format_args!(
+                "no RAM range holds the image at {image_start:#x} in the memory map"
+            ))
+        };
+        return Identity {
+            name: "bare",
+            partition_id: 0,
+            cpu: 0,
+            apic_id: apic::apic_id(),
+            partition_count: 1,
+            memory: memory.min(CHANNEL_WINDOW_GPA),
+            tsc_khz: 0,
+            workload: args.str_or("workload", "hello"),
+            args,
+            block: None,
+        };
+    }
+    let Some(module) = si.module0 else {
+        refuse(format_args!("no Flotilla block (module 0 is missing)"))
+    };
+    let block = match Block::parse(module.bytes) {
+        Ok(b) => b,
+        Err(e) => refuse(format_args!("bad Flotilla block: {e}")),
+    };
+    if block.memory <= image_start || block.memory > CHANNEL_WINDOW_GPA {
+        refuse(format_args!(
+            "bad Flotilla block: memory size {:#x} does not hold the image",
+            block.memory
+        ));
+    }
+    Identity {
+        name: block.name,
+        partition_id: block.partition_id,
+        cpu: block.cpu,
+        apic_id: block.apic_id,
+        partition_count: block.partition_count,
+        memory: block.memory,
+        tsc_khz: block.tsc_khz,
+        workload: block.workload,
+        args: Args::new(block.args),
+        block: Some(block),
+    }
+}
+
+/// The kernel proper, entered from `arch::start` with interrupts off.
+pub fn main(start_info_gpa: u64) -> ! {
+    let mode = hv::mode();
+    let si = match StartInfo::parse(&IdentityMap, start_info_gpa) {
+        Ok(si) => si,
+        Err(e) => refuse(format_args!("{e}")),
+    };
+    if let Err(e) = apic::ensure_x2apic(mode == Mode::Bare) {
+        refuse(format_args!("x2APIC unavailable: {e:?}"));
+    }
+    let id = identity(mode, &si);
+
+    let (image_start, image_end) = arch::image_range();
+    let Some((heap_start, heap_end)) = heap::init(id.memory, &si.occupied()) else {
+        refuse(format_args!(
+            "memory {:#x} leaves no room for a heap after the image ({image_end:#x})",
+            id.memory
+        ))
+    };
+
+    apic::start_timer(TIMER_INITIAL_COUNT);
+    arch::cpu::enable_interrupts();
+
+    println!(
+        "guest-kernel: {} (partition {}) on core {} apic {}, {} MiB, {}, workload {}",
+        id.name,
+        id.partition_id,
+        id.cpu,
+        id.apic_id,
+        id.memory >> 20,
+        mode.describe(),
+        id.workload
+    );
+    println!(
+        "guest-kernel: image {image_start:#x}..{image_end:#x} (stack {} KiB, #DF stack {} KiB), heap {heap_start:#x}..{heap_end:#x}",
+        arch::STACK_SIZE / 1024,
+        arch::FAULT_STACK_SIZE / 1024
+    );
+
+    let channels: Vec<_> = id.block.map(|b| b.channels().collect()).unwrap_or_default();
+    let ctx = Context {
+        name: id.name,
+        partition_id: id.partition_id,
+        cpu: id.cpu,
+        apic_id: id.apic_id,
+        partition_count: id.partition_count,
+        memory: id.memory,
+        tsc_khz: id.tsc_khz,
+        mode,
+        args: id.args,
+        channels,
+    };
+    let code = match workloads::find(id.workload) {
+        None => {
+            println!("guest-kernel: unknown workload {:?}", id.workload);
+            workloads::UNKNOWN_WORKLOAD_EXIT_CODE
+        }
+        Some(w) => {
+            let mut known: Vec<&str> = w.args.to_vec();
+            if mode == Mode::Bare {
+                known.push("workload");
+            }
+            for word in ctx.args.unknown(&known) {
+                println!("guest-kernel: warning: unknown argument {word:?} ignored");
+            }
+            match (w.run)(&ctx) {
+                Ok(outcome) => {
+                    if let Some(result) = outcome.result {
+                        report(mode, &result);
+                    }
+                    outcome.code
+                }
+                Err(failure) => {
+                    println!("{}: {}", w.name, failure.message);
+                    failure.code
+                }
+            }
+        }
+    };
+    println!(
+        "guest-kernel: exit {code} (ticks {}, ipis {})",
+        idt::TICKS.load(Ordering::Relaxed),
+        idt::IPIS.load(Ordering::Relaxed)
+    );
+    crate::console::flush();
+    apic::stop_timer();
+    arch::exit(code)
+}
+
+fn report(mode: Mode, result: &str) {
+    if mode == Mode::Bare {
+        println!("result: {result}");
+    } else if let Err(e) = hv::report_result(result) {
+        println!("guest-kernel: REPORT_RESULT failed: {e:?}");
+    }
+}
