@@ -8,12 +8,15 @@
 
 extern crate alloc;
 
+pub mod boot_image;
 pub mod exception;
 pub mod exit_handler;
 pub mod guest_memory;
 pub mod hypercall;
 pub mod nested_paging;
 pub mod partition;
+pub mod plan;
 pub mod platform;
+pub mod report;
 pub mod vcpu;
 pub mod virt_caps;

@@ -2,3 +2,4 @@
 //! the SVM and VMX backends come with issues #4 and #6.
 
 pub mod common;
+pub mod svm;

@@ -1,0 +1,315 @@
+//! The SVM implementation of the backend trait: a VMCB set up for a
+//! PVH-style entry behind nested paging, the intercepts of
+//! `docs/threat-model.md`, and exit decoding into [`VmExit`].
+
+use super::bitmaps::Bitmap;
+use super::entry::{svm_run, GuestGprs};
+use super::vmcb::{control, state, Vmcb};
+use crate::arch::x86_64::common::frames::alloc_pages;
+use hypervisor::exit_handler::VcpuExt;
+use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
+
+const EFER_SVME: u64 = 1 << 12;
+
+// Intercept vector 3 (VMCB 0x00C).
+const INTERCEPT_NMI: u32 = 1 << 1;
+const INTERCEPT_INIT: u32 = 1 << 3;
+const INTERCEPT_CPUID: u32 = 1 << 18;
+const INTERCEPT_INVD: u32 = 1 << 22;
+const INTERCEPT_IOIO: u32 = 1 << 27;
+const INTERCEPT_MSR: u32 = 1 << 28;
+const INTERCEPT_SHUTDOWN: u32 = 1 << 31;
+// Intercept vector 4 (VMCB 0x010): VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT.
+const INTERCEPT_SVM_INSTRUCTIONS: u32 = 0x7f;
+
+// Exit codes (AMD APM Vol. 2 Appendix C).
+const EXIT_NMI: u64 = 0x61;
+const EXIT_INIT: u64 = 0x63;
+const EXIT_CPUID: u64 = 0x72;
+const EXIT_INVD: u64 = 0x76;
+const EXIT_IOIO: u64 = 0x7b;
+const EXIT_MSR: u64 = 0x7c;
+const EXIT_SHUTDOWN: u64 = 0x7f;
+const EXIT_VMRUN: u64 = 0x80;
+const EXIT_VMMCALL: u64 = 0x81;
+const EXIT_VMLOAD: u64 = 0x82;
+const EXIT_VMSAVE: u64 = 0x83;
+const EXIT_STGI: u64 = 0x84;
+const EXIT_CLGI: u64 = 0x85;
+const EXIT_SKINIT: u64 = 0x86;
+const EXIT_NPF: u64 = 0x400;
+const EXIT_INVALID: u64 = u64::MAX;
+
+/// MSRs a partition reads and writes directly: its own x2APIC's timer,
+/// EOI, priority and status registers, and the state VMRUN/VMLOAD switch.
+const PASSTHROUGH_MSRS: &[u32] = &[
+    0x808,
+    0x80b,
+    0x80f,
+    0x828,
+    0x832,
+    0x833,
+    0x834,
+    0x835,
+    0x836,
+    0x837,
+    0x838,
+    0x83e,
+    0x83f, // x2APIC
+    0x174,
+    0x175,
+    0x176, // SYSENTER_CS/ESP/EIP
+    0x277, // PAT (G_PAT under nested paging)
+    0xc000_0081,
+    0xc000_0082,
+    0xc000_0083,
+    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
+    0xc000_0100,
+    0xc000_0101,
+    0xc000_0102, // FS/GS/KernelGS base
+];
+/// MSRs a partition may read but not write.
+const READ_ONLY_MSRS: &[u32] = &[
+    0x1b, // IA32_APIC_BASE (writes fault)
+    0x802,
+    0x803,
+    0x80d,
+    0x830,
+    0x839,       // x2APIC ID, version, LDR, ICR, current count
+    0xc000_0080, // EFER (writes emulated: SVME stays set)
+];
+
+/// Where a partition starts and what it may touch.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryState {
+    /// Guest-physical entry point (32-bit protected mode).
+    pub rip: u64,
+    /// Value of `rbx` at entry (the start info's address).
+    pub rbx: u64,
+    /// Root of the partition's nested page tables.
+    pub npt_root: u64,
+}
+
+/// A partition's virtual CPU on SVM.
+#[derive(Debug)]
+pub struct SvmVcpu {
+    vmcb: Vmcb,
+    host_state: u64,
+    gprs: GuestGprs,
+    nrip_save: bool,
+    /// Length of the instruction behind the last exit, when known.
+    exit_instruction_len: u64,
+    /// RIP after the instruction behind the last I/O exit (EXITINFO2).
+    io_next_rip: Option<u64>,
+    _msrpm: Bitmap,
+    _iopm: Bitmap,
+}
+
+impl SvmVcpu {
+    /// Sets up a virtual CPU that enters at `entry` PVH-style (32-bit
+    /// protected mode, paging off) with ports in `ports` granted. `None` when
+    /// out of memory.
+    pub fn new(entry: EntryState, ports: &[(u16, u16)], nrip_save: bool) -> Option<SvmVcpu> {
+        let mut vmcb = Vmcb::new()?;
+        let host_state = alloc_pages(1)?;
+        let mut msrpm = Bitmap::msrpm()?;
+        let mut iopm = Bitmap::iopm()?;
+        for &msr in PASSTHROUGH_MSRS {
+            msrpm.allow_msr_read(msr);
+            msrpm.allow_msr_write(msr);
+        }
+        for &msr in READ_ONLY_MSRS {
+            msrpm.allow_msr_read(msr);
+        }
+        for &(first, last) in ports {
+            for port in first..=last {
+                iopm.allow_port(port);
+            }
+        }
+
+        vmcb.write32(
+            control::INTERCEPT_MISC1,
+            INTERCEPT_NMI
+                | INTERCEPT_INIT
+                | INTERCEPT_CPUID
+                | INTERCEPT_INVD
+                | INTERCEPT_IOIO
+                | INTERCEPT_MSR
+                | INTERCEPT_SHUTDOWN,
+        );
+        vmcb.write32(control::INTERCEPT_MISC2, INTERCEPT_SVM_INSTRUCTIONS);
+        vmcb.write64(control::IOPM_BASE_PA, iopm.pa());
+        vmcb.write64(control::MSRPM_BASE_PA, msrpm.pa());
+        vmcb.write32(control::GUEST_ASID, 1);
+        vmcb.write8(control::TLB_CONTROL, 1);
+        vmcb.write64(control::V_INTR, 0); // no V_INTR_MASKING: interrupts go to the guest
+        vmcb.write64(control::NP_ENABLE, 1);
+        vmcb.write64(control::N_CR3, entry.npt_root);
+        vmcb.write64(control::CLEAN_BITS, 0);
+
+        // PVH entry state: flat 32-bit segments, protected mode, no paging.
+        const CODE32: u16 = 0xc9b; // present, DPL 0, execute/read, accessed, D, G
+        const DATA32: u16 = 0xc93; // present, DPL 0, read/write, accessed, B, G
+        vmcb.write_segment(state::CS, 0x08, CODE32, 0xffff_ffff, 0);
+        for seg in [state::DS, state::ES, state::SS, state::FS, state::GS] {
+            vmcb.write_segment(seg, 0x10, DATA32, 0xffff_ffff, 0);
+        }
+        vmcb.write_segment(state::TR, 0, 0x8b, 0x67, 0); // busy 32-bit TSS
+        vmcb.write_segment(state::LDTR, 0, 0x82, 0xffff, 0);
+        vmcb.write_segment(state::GDTR, 0, 0, 0, 0);
+        vmcb.write_segment(state::IDTR, 0, 0, 0, 0);
+        vmcb.write8(state::CPL, 0);
+        vmcb.write64(state::EFER, EFER_SVME);
+        vmcb.write64(state::CR0, 0x11); // PE, ET
+        vmcb.write64(state::CR3, 0);
+        vmcb.write64(state::CR4, 0);
+        vmcb.write64(state::DR6, 0xffff_0ff0);
+        vmcb.write64(state::DR7, 0x400);
+        vmcb.write64(state::RFLAGS, 0x2);
+        vmcb.write64(state::RIP, entry.rip);
+        vmcb.write64(state::RSP, 0);
+        vmcb.write64(state::RAX, 0);
+        vmcb.write64(state::G_PAT, 0x0007_0406_0007_0406);
+
+        let gprs = GuestGprs {
+            rbx: entry.rbx,
+            ..GuestGprs::default()
+        };
+        Some(SvmVcpu {
+            vmcb,
+            host_state,
+            gprs,
+            nrip_save,
+            exit_instruction_len: 0,
+            io_next_rip: None,
+            _msrpm: msrpm,
+            _iopm: iopm,
+        })
+    }
+
+    fn decode_exit(&mut self) -> VmExit {
+        let code = self.vmcb.read64(control::EXIT_CODE);
+        let info1 = self.vmcb.read64(control::EXIT_INFO1);
+        let info2 = self.vmcb.read64(control::EXIT_INFO2);
+        self.exit_instruction_len = 0;
+        self.io_next_rip = None;
+        match code {
+            EXIT_VMMCALL => {
+                self.exit_instruction_len = 3;
+                VmExit::Hypercall
+            }
+            EXIT_CPUID => {
+                self.exit_instruction_len = 2;
+                VmExit::Cpuid
+            }
+            EXIT_MSR => {
+                self.exit_instruction_len = 2;
+                let msr = self.gprs.rcx as u32;
+                if info1 == 0 {
+                    VmExit::MsrRead { msr }
+                } else {
+                    let value =
+                        (self.gprs.rdx << 32) | (self.vmcb.read64(state::RAX) & 0xffff_ffff);
+                    VmExit::MsrWrite { msr, value }
+                }
+            }
+            EXIT_IOIO => {
+                self.io_next_rip = Some(info2);
+                let size = ((info1 >> 4) & 0b111) as u8;
+                VmExit::Io {
+                    port: (info1 >> 16) as u16,
+                    size: match size {
+                        0b001 => 1,
+                        0b010 => 2,
+                        _ => 4,
+                    },
+                    write: info1 & 1 == 0,
+                }
+            }
+            EXIT_NPF => VmExit::NestedPageFault {
+                gpa: info2,
+                write: info1 & 0b10 != 0,
+                fetch: info1 & 0b1_0000 != 0,
+            },
+            EXIT_SHUTDOWN => VmExit::TripleFault,
+            EXIT_INIT => VmExit::Init,
+            EXIT_NMI => VmExit::Nmi,
+            EXIT_VMRUN => VmExit::VirtualizationInstruction { name: "vmrun" },
+            EXIT_VMLOAD => VmExit::VirtualizationInstruction { name: "vmload" },
+            EXIT_VMSAVE => VmExit::VirtualizationInstruction { name: "vmsave" },
+            EXIT_STGI => VmExit::VirtualizationInstruction { name: "stgi" },
+            EXIT_CLGI => VmExit::VirtualizationInstruction { name: "clgi" },
+            EXIT_SKINIT => VmExit::VirtualizationInstruction { name: "skinit" },
+            EXIT_INVD => VmExit::VirtualizationInstruction { name: "invd" },
+            EXIT_INVALID => VmExit::InvalidState { code },
+            other => VmExit::Other { code: other },
+        }
+    }
+}
+
+impl Vcpu for SvmVcpu {
+    fn backend(&self) -> &'static str {
+        "svm"
+    }
+
+    fn run(&mut self) -> VmExit {
+        // SAFETY: SVM was enabled on this core before any SvmVcpu runs
+        // (`super::enable`), the VMCB was fully initialised in `new` and
+        // belongs to this core's partition, `host_state` is this vCPU's own
+        // frame, and the hypervisor runs with interrupts disabled.
+        unsafe { svm_run(&mut self.gprs, self.vmcb.pa(), self.host_state) };
+        // After the first run the TLB needs no further flushing (one ASID
+        // per core, one partition per core).
+        self.vmcb.write8(control::TLB_CONTROL, 0);
+        self.decode_exit()
+    }
+
+    fn gpr(&self, reg: Gpr) -> u64 {
+        match reg {
+            Gpr::Rax => self.vmcb.read64(state::RAX),
+            Gpr::Rbx => self.gprs.rbx,
+            Gpr::Rcx => self.gprs.rcx,
+            Gpr::Rdx => self.gprs.rdx,
+            Gpr::Rsi => self.gprs.rsi,
+            Gpr::Rdi => self.gprs.rdi,
+        }
+    }
+
+    fn set_gpr(&mut self, reg: Gpr, value: u64) {
+        match reg {
+            Gpr::Rax => self.vmcb.write64(state::RAX, value),
+            Gpr::Rbx => self.gprs.rbx = value,
+            Gpr::Rcx => self.gprs.rcx = value,
+            Gpr::Rdx => self.gprs.rdx = value,
+            Gpr::Rsi => self.gprs.rsi = value,
+            Gpr::Rdi => self.gprs.rdi = value,
+        }
+    }
+
+    fn rip(&self) -> u64 {
+        self.vmcb.read64(state::RIP)
+    }
+
+    fn skip_instruction(&mut self) {
+        let next = if let Some(next) = self.io_next_rip {
+            next
+        } else if self.nrip_save {
+            self.vmcb.read64(control::NEXT_RIP)
+        } else {
+            self.rip() + self.exit_instruction_len
+        };
+        self.vmcb.write64(state::RIP, next);
+    }
+}
+
+impl VcpuExt for SvmVcpu {
+    fn write_efer(&mut self, value: u64) {
+        // The guest may switch long mode and NX on; SVME must stay set or
+        // the next VMRUN fails its consistency checks.
+        self.vmcb.write64(state::EFER, value | EFER_SVME);
+    }
+
+    fn interface_id(&self) -> u32 {
+        1
+    }
+}

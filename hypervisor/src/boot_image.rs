@@ -1,0 +1,296 @@
+//! The boot structures a partition finds at [`BOOT_INFO_GPA`] (guest boot
+//! protocol v1, `docs/boot-protocol.md`): a PVH start info with a memory
+//! map and one module, the Flotilla block. Built as bytes by a pure
+//! function so the layout is unit-tested on the host.
+
+use crate::plan::PartitionPlan;
+use abi::boot::{
+    name_field, ChannelInfo, FlotillaBlock, BLOCK_MAGIC, BOOT_INFO_GPA, BOOT_INFO_SIZE,
+    BOOT_PROTOCOL_VERSION, PVH_START_MAGIC,
+};
+use alloc::vec::Vec;
+use core::mem::{offset_of, size_of};
+
+/// Offset of the memory map inside the boot area.
+const MEMMAP_OFFSET: usize = 0x400;
+/// Offset of the module list.
+const MODLIST_OFFSET: usize = 0x100;
+/// Offset of the kernel command line.
+const CMDLINE_OFFSET: usize = 0x200;
+/// Offset of the module's command line.
+const MODULE_CMDLINE_OFFSET: usize = 0x300;
+/// Offset of the Flotilla block.
+pub const BLOCK_OFFSET: usize = 0x1000;
+/// Most memory-map entries (fits between the map and the block).
+const MAX_MEMMAP: usize = (BLOCK_OFFSET - MEMMAP_OFFSET) / 24;
+
+const E820_RAM: u32 = 1;
+const E820_RESERVED: u32 = 2;
+
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+fn put32(buf: &mut [u8], at: usize, v: u32) {
+    put(buf, at, &v.to_le_bytes());
+}
+
+fn put64(buf: &mut [u8], at: usize, v: u64) {
+    put(buf, at, &v.to_le_bytes());
+}
+
+fn gpa(offset: usize) -> u64 {
+    BOOT_INFO_GPA + offset as u64
+}
+
+fn put_channel(buf: &mut [u8], at: usize, c: &ChannelInfo) {
+    put64(buf, at + offset_of!(ChannelInfo, gpa), c.gpa);
+    put64(buf, at + offset_of!(ChannelInfo, size), c.size);
+    put32(buf, at + offset_of!(ChannelInfo, channel_id), c.channel_id);
+    put32(buf, at + offset_of!(ChannelInfo, slots), c.slots);
+    put32(buf, at + offset_of!(ChannelInfo, side), c.side);
+    put32(buf, at + offset_of!(ChannelInfo, notify), c.notify);
+    put32(buf, at + offset_of!(ChannelInfo, vector), c.vector);
+    put32(
+        buf,
+        at + offset_of!(ChannelInfo, peer_vector),
+        c.peer_vector,
+    );
+    put32(
+        buf,
+        at + offset_of!(ChannelInfo, peer_apic_id),
+        c.peer_apic_id,
+    );
+    put32(
+        buf,
+        at + offset_of!(ChannelInfo, peer_partition),
+        c.peer_partition,
+    );
+    put(buf, at + offset_of!(ChannelInfo, peer_name), &c.peer_name);
+}
+
+/// Builds the boot area of `plan` (to be copied to guest-physical
+/// [`BOOT_INFO_GPA`]). `partition_count` and `tsc_khz` go into the block.
+pub fn build(
+    plan: &PartitionPlan,
+    partition_count: u32,
+    tsc_khz: u64,
+) -> Result<Vec<u8>, &'static str> {
+    let mut buf = alloc::vec![0u8; BOOT_INFO_SIZE as usize];
+
+    // Memory map: the boot area's page range reserved, RAM, channels reserved.
+    let mut map: Vec<(u64, u64, u32)> = alloc::vec![
+        (
+            0,
+            abi::boot::KERNEL_MIN_GPA.min(plan.policy.memory),
+            E820_RESERVED
+        ),
+        (
+            abi::boot::KERNEL_MIN_GPA,
+            plan.policy.memory.saturating_sub(abi::boot::KERNEL_MIN_GPA),
+            E820_RAM
+        ),
+    ];
+    map.extend(
+        plan.channels
+            .iter()
+            .map(|c| (c.info.gpa, c.info.size, E820_RESERVED)),
+    );
+    if map.len() > MAX_MEMMAP {
+        return Err("too many memory-map entries");
+    }
+    for (i, (base, len, kind)) in map.iter().enumerate() {
+        let at = MEMMAP_OFFSET + i * 24;
+        put64(&mut buf, at, *base);
+        put64(&mut buf, at + 8, *len);
+        put32(&mut buf, at + 16, *kind);
+    }
+
+    // Block, channel records, argument text.
+    let channels_offset = size_of::<FlotillaBlock>();
+    let args_offset = channels_offset + plan.channels.len() * size_of::<ChannelInfo>();
+    let block_size = args_offset + plan.args.len();
+    if BLOCK_OFFSET + block_size > buf.len() {
+        return Err("Flotilla block too large");
+    }
+    let b = BLOCK_OFFSET;
+    put(&mut buf, b + offset_of!(FlotillaBlock, magic), &BLOCK_MAGIC);
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, version),
+        BOOT_PROTOCOL_VERSION,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, size),
+        block_size as u32,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, partition_id),
+        plan.policy.id,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, cpu),
+        plan.policy.cpu,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, apic_id),
+        plan.policy.apic_id,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, partition_count),
+        partition_count,
+    );
+    put64(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, memory),
+        plan.policy.memory,
+    );
+    put64(&mut buf, b + offset_of!(FlotillaBlock, tsc_khz), tsc_khz);
+    put(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, name),
+        &name_field(&plan.policy.name).ok_or("name too long")?,
+    );
+    put(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, workload),
+        &name_field(&plan.workload).ok_or("workload name too long")?,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, channel_count),
+        plan.channels.len() as u32,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, channels_offset),
+        channels_offset as u32,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, args_offset),
+        args_offset as u32,
+    );
+    put32(
+        &mut buf,
+        b + offset_of!(FlotillaBlock, args_len),
+        plan.args.len() as u32,
+    );
+    for (i, c) in plan.channels.iter().enumerate() {
+        put_channel(
+            &mut buf,
+            b + channels_offset + i * size_of::<ChannelInfo>(),
+            &c.info,
+        );
+    }
+    put(&mut buf, b + args_offset, plan.args.as_bytes());
+
+    // Module list: one module, the block.
+    put64(&mut buf, MODLIST_OFFSET, gpa(BLOCK_OFFSET));
+    put64(&mut buf, MODLIST_OFFSET + 8, block_size as u64);
+    put64(&mut buf, MODLIST_OFFSET + 16, gpa(MODULE_CMDLINE_OFFSET));
+    put(&mut buf, MODULE_CMDLINE_OFFSET, b"flotilla-block\0");
+    put(&mut buf, CMDLINE_OFFSET, b"flotilla\0");
+
+    // The PVH start info itself.
+    put32(&mut buf, 0, PVH_START_MAGIC);
+    put32(&mut buf, 4, 1); // version 1: has a memory map
+    put32(&mut buf, 8, 0); // flags
+    put32(&mut buf, 12, 1); // nr_modules
+    put64(&mut buf, 16, gpa(MODLIST_OFFSET));
+    put64(&mut buf, 24, gpa(CMDLINE_OFFSET));
+    put64(&mut buf, 32, 0); // rsdp: partitions see no ACPI
+    put64(&mut buf, 40, gpa(MEMMAP_OFFSET));
+    put32(&mut buf, 48, map.len() as u32);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Partition;
+    use crate::plan::ChannelView;
+    use crate::platform::boot_info::{self, RegionKind};
+    use crate::platform::memory::FakeMemory;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn sample() -> PartitionPlan {
+        PartitionPlan {
+            policy: Partition {
+                id: 2,
+                name: "pong".to_string(),
+                cpu: 3,
+                apic_id: 3,
+                memory: 32 << 20,
+                channels: vec![],
+            },
+            host_base: 0x800_0000,
+            kernel: 0,
+            workload: "pingpong".to_string(),
+            args: "rounds=100".to_string(),
+            ports: vec![],
+            channels: vec![ChannelView {
+                info: ChannelInfo {
+                    gpa: abi::boot::CHANNEL_WINDOW_GPA,
+                    size: 0x3000,
+                    channel_id: 0,
+                    slots: 64,
+                    side: 1,
+                    notify: 1,
+                    vector: 0x41,
+                    peer_vector: 0x40,
+                    peer_apic_id: 1,
+                    peer_partition: 0,
+                    peer_name: name_field("ping").expect("short"),
+                },
+                host_base: 0x1000_0000,
+            }],
+        }
+    }
+
+    #[test]
+    fn start_info_parses_back_with_the_hypervisors_own_pvh_parser() {
+        let bytes = build(&sample(), 4, 2_000_000).expect("fits");
+        let mut mem = FakeMemory::new(BOOT_INFO_GPA, bytes.len());
+        mem.write(BOOT_INFO_GPA, &bytes);
+        let info = boot_info::parse_pvh(&mem, BOOT_INFO_GPA).expect("valid PVH start info");
+        assert_eq!(info.cmdline, "flotilla");
+        assert_eq!(info.modules.len(), 1);
+        assert_eq!(info.modules[0].base, BOOT_INFO_GPA + BLOCK_OFFSET as u64);
+        assert_eq!(info.modules[0].cmdline, "flotilla-block");
+        assert_eq!(info.memory.len(), 3);
+        assert_eq!(info.memory[1].base, 0x10_0000);
+        assert_eq!(info.memory[1].end(), 32 << 20);
+        assert_eq!(info.memory[1].kind, RegionKind::Usable);
+        assert_eq!(info.memory[2].kind, RegionKind::Reserved);
+    }
+
+    #[test]
+    fn block_fields_are_where_the_protocol_says() {
+        let bytes = build(&sample(), 4, 2_000_000).expect("fits");
+        let block = &bytes[BLOCK_OFFSET..];
+        assert_eq!(&block[..8], b"FLOTBLK1");
+        let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
+        assert_eq!(u32_at(offset_of!(FlotillaBlock, partition_id)), 2);
+        assert_eq!(u32_at(offset_of!(FlotillaBlock, channel_count)), 1);
+        let args_at = u32_at(offset_of!(FlotillaBlock, args_offset)) as usize;
+        let args_len = u32_at(offset_of!(FlotillaBlock, args_len)) as usize;
+        assert_eq!(&block[args_at..args_at + args_len], b"rounds=100");
+        let ch = u32_at(offset_of!(FlotillaBlock, channels_offset)) as usize;
+        assert_eq!(u32_at(ch + offset_of!(ChannelInfo, vector)), 0x41);
+        assert_eq!(
+            &block[ch + offset_of!(ChannelInfo, peer_name)..][..4],
+            b"ping"
+        );
+        assert_eq!(
+            u32_at(offset_of!(FlotillaBlock, size)) as usize,
+            args_at + args_len
+        );
+    }
+}

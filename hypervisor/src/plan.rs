@@ -1,0 +1,373 @@
+//! From a decoded manifest to the run plan: which partition runs on which
+//! core, where its RAM and channels are in host and guest-physical memory,
+//! and what it may do — after re-checking the layout against the machine the
+//! hypervisor actually booted on (cores found, RAM in the memory map, the
+//! hypervisor's own memory).
+
+use crate::partition::{ChannelGrant, Partition};
+use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use partition_config::manifest::{ArgValue, Manifest, Notify};
+
+/// One channel as one endpoint sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelView {
+    /// What the guest is told (boot protocol record).
+    pub info: ChannelInfo,
+    /// Host-physical base of the region.
+    pub host_base: u64,
+}
+
+/// Everything needed to start one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionPlan {
+    /// Identity and permissions.
+    pub policy: Partition,
+    /// Host-physical base of its RAM.
+    pub host_base: u64,
+    /// Kernel image index in the bundle.
+    pub kernel: u16,
+    /// Workload name.
+    pub workload: String,
+    /// Arguments as `key=value` words.
+    pub args: String,
+    /// Granted I/O port ranges (inclusive).
+    pub ports: Vec<(u16, u16)>,
+    /// Its channels, in layout order.
+    pub channels: Vec<ChannelView>,
+}
+
+/// A channel region to format before any partition starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelRegion {
+    /// Host-physical base.
+    pub host_base: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Slots per direction.
+    pub slots: u32,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunPlan {
+    /// Partitions, indexed by partition id.
+    pub partitions: Vec<PartitionPlan>,
+    /// Channel regions.
+    pub channels: Vec<ChannelRegion>,
+    /// Run timeout in seconds.
+    pub timeout_secs: u32,
+}
+
+impl RunPlan {
+    /// The partition that runs on core `cpu`, if any.
+    pub fn partition_on(&self, cpu: u32) -> Option<&PartitionPlan> {
+        self.partitions.iter().find(|p| p.policy.cpu == cpu)
+    }
+}
+
+/// What the machine offers, as the hypervisor found it.
+pub trait MachineView {
+    /// x2APIC ID of core `index` (MADT order), if it exists.
+    fn apic_id(&self, index: u32) -> Option<u32>;
+    /// Number of cores.
+    fn cpu_count(&self) -> u32;
+    /// Whether `base..base+len` is usable RAM nobody else (hypervisor,
+    /// firmware) uses.
+    fn is_free_ram(&self, base: u64, len: u64) -> bool;
+}
+
+fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<String, String> {
+    let mut out = String::new();
+    for arg in partition.args() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let value = match arg.value {
+            ArgValue::Integer(i) => i.to_string(),
+            ArgValue::Bool(b) => b.to_string(),
+            ArgValue::Str(s) if s.bytes().all(|b| b.is_ascii_graphic()) => s.to_string(),
+            ArgValue::Str(s) => {
+                return Err(format!(
+                    "argument {}={s:?} of partition {} has spaces or non-ASCII characters",
+                    arg.key, partition.name
+                ))
+            }
+        };
+        out.push_str(arg.key);
+        out.push('=');
+        out.push_str(&value);
+    }
+    if out.len() > MAX_ARGS {
+        return Err(format!(
+            "the arguments of partition {} exceed {MAX_ARGS} bytes",
+            partition.name
+        ));
+    }
+    Ok(out)
+}
+
+/// Builds the run plan, or says precisely why this machine cannot hold the
+/// layout.
+pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPlan, String> {
+    let needed = u32::from(manifest.machine().cpus);
+    if needed > machine.cpu_count() {
+        return Err(format!(
+            "the layout needs {needed} cores but this machine has {}",
+            machine.cpu_count()
+        ));
+    }
+    let mut channels = Vec::new();
+    for ch in manifest.channels() {
+        if !machine.is_free_ram(ch.host_base, ch.size) {
+            return Err(format!(
+                "channel {} at {:#x}+{:#x} is not free RAM on this machine",
+                ch.index, ch.host_base, ch.size
+            ));
+        }
+        channels.push(ChannelRegion {
+            host_base: ch.host_base,
+            size: ch.size,
+            slots: ch.slots,
+        });
+    }
+    let mut partitions = Vec::new();
+    for p in manifest.partitions() {
+        let cpu = u32::from(p.cpu);
+        let apic_id = machine.apic_id(cpu).ok_or_else(|| {
+            format!(
+                "partition {} wants core {cpu}, which this machine lacks",
+                p.name
+            )
+        })?;
+        if !machine.is_free_ram(p.host_base, p.memory_size) {
+            return Err(format!(
+                "partition {} at {:#x}+{:#x} ({} MiB) is not free RAM on this machine",
+                p.name,
+                p.host_base,
+                p.memory_size,
+                p.memory_size >> 20
+            ));
+        }
+        if p.memory_size > CHANNEL_WINDOW_GPA {
+            return Err(format!(
+                "partition {} has more RAM than the guest-physical window allows",
+                p.name
+            ));
+        }
+        let mut views = Vec::new();
+        let mut grants = Vec::new();
+        let mut gpa = CHANNEL_WINDOW_GPA;
+        for ch in manifest.channels_of(p.index) {
+            let Some(peer_index) = ch.peer_of(p.index) else {
+                continue;
+            };
+            let peer = manifest
+                .partition(usize::from(peer_index))
+                .ok_or_else(|| format!("channel {} names a missing partition", ch.index))?;
+            let peer_apic = machine.apic_id(u32::from(peer.cpu)).ok_or_else(|| {
+                format!(
+                    "partition {} wants core {}, which this machine lacks",
+                    peer.name, peer.cpu
+                )
+            })?;
+            let vector = ch.vector_for(p.index).unwrap_or(0);
+            let peer_vector = ch.vector_for(peer_index).unwrap_or(0);
+            let ipi = ch.notify == Notify::Ipi;
+            let info = ChannelInfo {
+                gpa,
+                size: ch.size,
+                channel_id: u32::from(ch.index),
+                slots: ch.slots,
+                side: u32::from(ch.partition_a != p.index),
+                notify: if ipi {
+                    BootNotify::Ipi as u32
+                } else {
+                    BootNotify::Poll as u32
+                },
+                vector: u32::from(vector),
+                peer_vector: u32::from(peer_vector),
+                peer_apic_id: peer_apic,
+                peer_partition: u32::from(peer_index),
+                peer_name: abi::boot::name_field(peer.name).unwrap_or([0; abi::boot::NAME_LEN]),
+            };
+            gpa = gpa
+                .checked_add(ch.size)
+                .ok_or_else(|| String::from("channel window overflow"))?;
+            views.push(ChannelView {
+                info,
+                host_base: ch.host_base,
+            });
+            grants.push(ChannelGrant {
+                channel_id: u32::from(ch.index),
+                ipi,
+                peer_apic_id: peer_apic,
+                peer_vector,
+            });
+        }
+        if views.len() > MAX_CHANNELS {
+            return Err(format!(
+                "partition {} has more than {MAX_CHANNELS} channels",
+                p.name
+            ));
+        }
+        partitions.push(PartitionPlan {
+            policy: Partition {
+                id: u32::from(p.index),
+                name: p.name.to_string(),
+                cpu,
+                apic_id,
+                memory: p.memory_size,
+                channels: grants,
+            },
+            host_base: p.host_base,
+            kernel: p.kernel,
+            workload: p.workload.to_string(),
+            args: args_text(&p)?,
+            ports: p.ports().collect(),
+            channels: views,
+        });
+    }
+    Ok(RunPlan {
+        partitions,
+        channels,
+        timeout_secs: manifest.machine().timeout_secs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Machine {
+        cpus: u32,
+        ram_end: u64,
+    }
+
+    impl MachineView for Machine {
+        fn apic_id(&self, index: u32) -> Option<u32> {
+            (index < self.cpus).then_some(index * 2)
+        }
+        fn cpu_count(&self) -> u32 {
+            self.cpus
+        }
+        fn is_free_ram(&self, base: u64, len: u64) -> bool {
+            base >= 64 << 20 && base + len <= self.ram_end
+        }
+    }
+
+    const LAYOUT: &str = r#"
+[machine]
+cpus = 3
+memory = "512 MiB"
+
+[[partition]]
+name = "ping"
+cpu = 0
+memory = "16 MiB"
+workload = "pingpong"
+args = { rounds = 50 }
+
+[[partition]]
+name = "pong"
+cpu = 2
+memory = "16 MiB"
+workload = "pingpong"
+
+[[partition]]
+name = "calc"
+cpu = 1
+memory = "16 MiB"
+workload = "compute"
+ports = ["0x2f8-0x2ff"]
+
+[[channel]]
+between = ["ping", "pong"]
+slots = 64
+notify = "ipi"
+"#;
+
+    fn manifest_bytes() -> Vec<u8> {
+        partition_config::parse_str(LAYOUT, "test.toml")
+            .expect("valid layout")
+            .encode_manifest()
+    }
+
+    #[test]
+    fn plans_partitions_channels_and_permissions() {
+        let bytes = manifest_bytes();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let plan = plan(
+            &manifest,
+            &Machine {
+                cpus: 4,
+                ram_end: 512 << 20,
+            },
+        )
+        .expect("fits");
+        assert_eq!(plan.partitions.len(), 3);
+        assert_eq!(plan.channels.len(), 1);
+        let ping = &plan.partitions[0];
+        let pong = &plan.partitions[1];
+        assert_eq!(
+            pong.policy.apic_id, 4,
+            "APIC ID comes from the machine, not the index"
+        );
+        assert_eq!(ping.args, "rounds=50");
+        assert_eq!(ping.channels.len(), 1);
+        assert_eq!(ping.channels[0].info.gpa, CHANNEL_WINDOW_GPA);
+        assert_eq!(ping.channels[0].info.side, 0);
+        assert_eq!(pong.channels[0].info.side, 1);
+        assert_eq!(ping.channels[0].info.peer_apic_id, 4);
+        assert_eq!(
+            ping.channels[0].info.peer_vector,
+            pong.channels[0].info.vector
+        );
+        assert!(ping
+            .policy
+            .may_interrupt(4, pong.channels[0].info.vector as u8));
+        assert!(
+            !ping
+                .policy
+                .may_interrupt(2, pong.channels[0].info.vector as u8),
+            "calc is no peer"
+        );
+        assert_eq!(plan.partitions[2].ports, vec![(0x2f8, 0x2ff)]);
+        assert!(
+            plan.partitions[2].args.contains("n="),
+            "defaults are passed: {}",
+            plan.partitions[2].args
+        );
+        assert_eq!(
+            plan.partition_on(1).map(|p| p.policy.name.as_str()),
+            Some("calc")
+        );
+        assert!(plan.partition_on(3).is_none());
+    }
+
+    #[test]
+    fn refuses_a_machine_that_cannot_hold_the_layout() {
+        let bytes = manifest_bytes();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let err = plan(
+            &manifest,
+            &Machine {
+                cpus: 2,
+                ram_end: 512 << 20,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, "the layout needs 3 cores but this machine has 2");
+        let err = plan(
+            &manifest,
+            &Machine {
+                cpus: 4,
+                ram_end: 70 << 20,
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("is not free RAM on this machine"), "{err}");
+    }
+}
