@@ -41,7 +41,12 @@ struct Identity {
 
 fn identity(mode: Mode, si: &StartInfo<'static>) -> Identity {
     let (image_start, _) = arch::image_range();
-    if mode == Mode::Bare {
+    // Bare with a Flotilla block as module 0 (`-initrd block.bin`): use it,
+    // so the block path can be tested without the hypervisor.
+    let block_in_bare = si
+        .module0
+        .is_some_and(|m| m.bytes.starts_with(&abi::boot::BLOCK_MAGIC));
+    if mode == Mode::Bare && !block_in_bare {
         let args = Args::new(si.cmdline);
         let Some(memory) = si.ram_end_containing(image_start) else {
             refuse(format_args!(
