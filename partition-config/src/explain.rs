@@ -56,7 +56,7 @@ pub(crate) fn explain(layout: &Layout) -> String {
     }
 
     out.push_str("\nHost-physical memory map\n");
-    let _ = writeln!(out, "  {:<12} {:<12} {:>9}  owner", "start", "end", "size");
+    let _ = writeln!(out, "  {:<12} {:<12} {:>10}  owner", "start", "end", "size");
     let mut rows: Vec<(u64, u64, String)> = Vec::new();
     rows.push((0, HYPERVISOR_RESERVE, "hypervisor (reserved)".to_owned()));
     for p in &layout.partitions {
@@ -86,18 +86,18 @@ pub(crate) fn explain(layout: &Layout) -> String {
         if start > cursor {
             let _ = writeln!(
                 out,
-                "  {:#012x} {:#012x} {:>9}  (free)",
+                "  {:#012x} {:#012x} {:>10}  (free)",
                 cursor,
                 start,
-                human_size(start - cursor)
+                table_size(start - cursor)
             );
         }
         let _ = writeln!(
             out,
-            "  {:#012x} {:#012x} {:>9}  {owner}",
+            "  {:#012x} {:#012x} {:>10}  {owner}",
             start,
             end,
-            human_size(end.saturating_sub(start))
+            table_size(end.saturating_sub(start))
         );
         cursor = cursor.max(end);
     }
@@ -161,6 +161,20 @@ pub(crate) fn explain(layout: &Layout) -> String {
     }
     out.push_str("  Anything else a partition tries (other memory, other cores' APICs, ports it was not given) is a contained fault.\n");
     out
+}
+
+/// A size for the table: exact when it is a whole number of a unit,
+/// otherwise in MiB with one decimal.
+fn table_size(bytes: u64) -> String {
+    let exact = human_size(bytes);
+    if bytes < (1 << 20) || exact.ends_with("MiB") || exact.ends_with("GiB") {
+        exact
+    } else {
+        // Display only: the precision of f64 is more than enough here.
+        #[allow(clippy::cast_precision_loss)]
+        let mib = bytes as f64 / f64::from(1u32 << 20);
+        format!("~{mib:.1} MiB")
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,7 +1,7 @@
 //! The binary manifest: the compact, checksummed form of a validated layout
 //! that the hypervisor reads at boot (contract: `docs/manifest.md`).
 //!
-//! [`format`] defines the little-endian records, [`Manifest::decode`]
+//! [`format`](mod@format) defines the little-endian records, [`Manifest::decode`]
 //! validates a byte slice completely and hands out borrowed views; it never
 //! allocates, never panics and never reads out of bounds. The encoder (std
 //! only) lives in `encode` and is reached through `Layout::encode_manifest`.

@@ -1,0 +1,80 @@
+//! The public API the CLI uses: loading, rendering, locations, explain,
+//! schema.
+
+use partition_config::{load, parse_str, schema, Layout, DEFAULT_LAYOUT};
+
+#[test]
+fn unreadable_file_is_a_diagnostic() {
+    let d = load("/nonexistent/flotilla/layout.toml").expect_err("missing file");
+    assert_eq!(d.len(), 1);
+    let first = d.iter().next().expect("one");
+    assert_eq!(first.code, "unreadable-file");
+    assert!(d
+        .render_plain()
+        .contains("cannot read `/nonexistent/flotilla/layout.toml`"));
+}
+
+#[test]
+fn locations_are_one_based_line_and_column() {
+    let src = "[machine]\ncpus = 1\nmemory = \"128 MiB\"\n\n[[partition]]\nname = \"a\"\ncpu = 3\nmemory = \"16 MiB\"\nworkload = \"hello\"\n";
+    let d = parse_str(src, "loc.toml").expect_err("cpu 3 of 1");
+    let first = d.iter().next().expect("one error");
+    assert_eq!(first.code, "cpu-out-of-range");
+    assert_eq!(d.location(first), Some((7, 7)));
+    assert!(d.render_plain().contains("--> loc.toml:7:7"));
+    assert_eq!(d.file_name(), "loc.toml");
+}
+
+#[test]
+fn colored_rendering_uses_ansi_and_plain_does_not() {
+    let d = parse_str("[machine]\ncpus = 0\n", "c.toml").expect_err("invalid");
+    assert!(d.render_colored().contains("\u{1b}["));
+    assert!(!d.render_plain().contains('\u{1b}'));
+    assert_eq!(d.to_string(), d.render_plain());
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let src = "[machine]\ncpus = 2\nmemory = \"256 MiB\"\n[[partition]]\nname = \"A\"\ncpu = 9\nmemory = \"3 MiB\"\nworkload = \"helo\"\n";
+    let d = parse_str(src, "many.toml").expect_err("invalid");
+    let codes: Vec<&str> = d.iter().map(|x| x.code).collect();
+    assert_eq!(
+        codes,
+        [
+            "bad-name",
+            "cpu-out-of-range",
+            "bad-memory",
+            "unknown-workload"
+        ]
+    );
+}
+
+#[test]
+fn default_layout_explains_itself() {
+    let layout = Layout::default_layout().expect("valid");
+    let text = layout.explain();
+    assert!(text.contains("channel 0: ping <-> pong"));
+    assert!(text.contains("hypervisor (reserved)"));
+    assert!(text.contains("firmware (reserved)"));
+    assert!(DEFAULT_LAYOUT.contains("[[channel]]"));
+    // Placement is exposed: ping is first, at 64 MiB.
+    assert_eq!(layout.partitions[0].region.base, 64 << 20);
+    assert_eq!(
+        layout.partition("pong").map(|p| p.region.base),
+        Some(96 << 20)
+    );
+}
+
+#[test]
+fn schema_covers_the_format() {
+    let s: serde_json::Value = serde_json::from_str(&schema()).expect("JSON");
+    for key in ["machine", "defaults", "partition", "channel"] {
+        assert!(s["properties"].get(key).is_some(), "{key}");
+    }
+    for w in ["hello", "compute", "rogue", "pingpong", "stream"] {
+        assert!(
+            s["x-flotilla-guest-kernel-workloads"].get(w).is_some(),
+            "{w}"
+        );
+    }
+}
