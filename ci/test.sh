@@ -27,7 +27,7 @@ step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warni
 step "clippy (x86_64-unknown-none)" \
   cargo clippy --locked --target x86_64-unknown-none -p hypervisor -p guest-kernel -- -D warnings
 step "docs" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
-step "tests (unit + end-to-end)" cargo test --workspace --locked
+step "tests (unit + end-to-end)" cargo test --workspace --locked --no-fail-fast
 if [ -f channels/loom.sh ]; then
   step "loom (channels)" bash channels/loom.sh
 fi

@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
+//! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
 //! - [`units`]: memory sizes as the user writes them.
@@ -19,6 +20,7 @@
 pub mod accel;
 pub mod bochs;
 pub mod build;
+pub mod bundle;
 pub mod console;
 pub mod error;
 pub mod image;

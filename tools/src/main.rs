@@ -285,7 +285,8 @@ fn describe(emulator: &Emulator, boot: &Boot, args: &RunArgs) -> String {
             ..
         } => "ISO, UEFI",
     };
-    format!("{emu}, {} cores, {}, {how}", args.cpus, args.memory)
+    let cores = if args.cpus == 1 { "core" } else { "cores" };
+    format!("{emu}, {} {cores}, {}, {how}", args.cpus, args.memory)
 }
 
 fn image(args: &ImageArgs) -> anyhow::Result<()> {

@@ -183,7 +183,7 @@ impl RunOutcome {
     /// emulator's messages.
     pub fn report(&self) -> String {
         let mut text = format!(
-            "{} after {:.1}s (exit status {})\n",
+            "{} ({:.1}s, exit status {})\n",
             self.failure.as_deref().unwrap_or("run succeeded"),
             self.duration.as_secs_f64(),
             self.exit_status
@@ -793,6 +793,23 @@ mod tests {
             judge(Judge::Bochs, &ok, Ending::Interrupted, T).as_deref(),
             Some("interrupted")
         );
+    }
+
+    #[test]
+    fn report_holds_the_failure_the_console_and_the_emulator_messages() {
+        let outcome = RunOutcome {
+            success: false,
+            console: "flotilla: cpu 0 apic 0 online\n".into(),
+            summary: Summary::default(),
+            exit_status: Some(0),
+            duration: Duration::from_millis(1500),
+            failure: Some("timed out after 1s".into()),
+            emulator_output: "qemu: warning".into(),
+        };
+        let report = outcome.report();
+        assert!(report.starts_with("timed out after 1s (1.5s, exit status 0)\n"));
+        assert!(report.contains("----- console -----\nflotilla: cpu 0 apic 0 online\n"));
+        assert!(report.contains("----- emulator -----\nqemu: warning\n"));
     }
 
     #[test]

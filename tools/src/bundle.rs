@@ -1,0 +1,153 @@
+//! The boot bundle (`docs/bundle.md`): a validated layout's manifest plus
+//! every kernel it names, flattened from ELF into load segments here on the
+//! host so the hypervisor never parses ELF.
+
+use abi::boot::KERNEL_MIN_GPA;
+use abi::bundle::build::{encode, ImageSpec, SegmentSpec};
+use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
+use goblin::elf::Elf;
+use partition_config::{Kernel, Layout};
+use std::path::{Path, PathBuf};
+
+/// `XEN_ELFNOTE_PHYS32_ENTRY`: the PVH entry point note.
+const PVH_ENTRY_NOTE: u32 = 18;
+
+/// Why a bundle could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A kernel file could not be read.
+    #[error("cannot read kernel {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A kernel is not a usable PVH ELF.
+    #[error("kernel {path} is not a PVH-bootable ELF: {reason}")]
+    NotPvh {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn not_pvh(path: &Path, reason: impl Into<String>) -> BundleError {
+    BundleError::NotPvh {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Turns a PVH ELF into its entry point and load segments (by physical
+/// address). The entry comes from the PVH note; an ELF without one is
+/// refused, since partitions start the PVH way.
+pub fn flatten_elf(bytes: &[u8], path: &Path) -> Result<ImageSpec, BundleError> {
+    let elf = Elf::parse(bytes).map_err(|e| not_pvh(path, e.to_string()))?;
+    let mut entry = None;
+    for ph in elf.program_headers.iter().filter(|ph| ph.p_type == PT_NOTE) {
+        let start = ph.p_offset as usize;
+        let end = start.saturating_add(ph.p_filesz as usize);
+        let Some(mut notes) = bytes.get(start..end) else {
+            return Err(not_pvh(path, "a note segment lies outside the file"));
+        };
+        while notes.len() >= 12 {
+            let word =
+                |i: usize| u32::from_le_bytes([notes[i], notes[i + 1], notes[i + 2], notes[i + 3]]);
+            let (namesz, descsz, kind) = (word(0) as usize, word(4) as usize, word(8));
+            let name_end = 12 + namesz.div_ceil(4) * 4;
+            let desc_end = name_end + descsz.div_ceil(4) * 4;
+            if desc_end > notes.len() {
+                break;
+            }
+            let name = &notes[12..12 + namesz];
+            if kind == PVH_ENTRY_NOTE && name.starts_with(b"Xen") {
+                let desc = &notes[name_end..name_end + descsz];
+                entry = match descsz {
+                    4 => Some(u64::from(u32::from_le_bytes(
+                        desc.try_into().expect("4 bytes"),
+                    ))),
+                    8 => Some(u64::from_le_bytes(desc.try_into().expect("8 bytes"))),
+                    _ => return Err(not_pvh(path, "the PVH entry note has a bad size")),
+                };
+            }
+            notes = &notes[desc_end..];
+        }
+    }
+    let entry = entry.ok_or_else(|| not_pvh(path, "no XEN_ELFNOTE_PHYS32_ENTRY note"))?;
+    if entry >= 1 << 32 {
+        return Err(not_pvh(path, format!("entry {entry:#x} is above 4 GiB")));
+    }
+    let mut segments = Vec::new();
+    for ph in elf
+        .program_headers
+        .iter()
+        .filter(|ph| ph.p_type == PT_LOAD && ph.p_memsz > 0)
+    {
+        if ph.p_paddr < KERNEL_MIN_GPA {
+            return Err(not_pvh(
+                path,
+                format!(
+                    "a segment loads at {:#x}, below {KERNEL_MIN_GPA:#x} (the boot area)",
+                    ph.p_paddr
+                ),
+            ));
+        }
+        let start = ph.p_offset as usize;
+        let data = bytes
+            .get(start..start.saturating_add(ph.p_filesz as usize))
+            .ok_or_else(|| not_pvh(path, "a load segment lies outside the file"))?;
+        segments.push(SegmentSpec {
+            gpa: ph.p_paddr,
+            mem_len: ph.p_memsz,
+            data: data.to_vec(),
+        });
+    }
+    if segments.is_empty() {
+        return Err(not_pvh(path, "no loadable segment"));
+    }
+    Ok(ImageSpec { entry, segments })
+}
+
+/// Builds the bundle of `layout`; `builtin_kernel` is the path of the
+/// built guest kernel (for `kernel = "guest-kernel"`).
+pub fn build(layout: &Layout, builtin_kernel: &Path) -> Result<Vec<u8>, BundleError> {
+    let mut images = Vec::new();
+    for kernel in &layout.kernels {
+        let path = match kernel {
+            Kernel::BuiltIn => builtin_kernel.to_path_buf(),
+            Kernel::Elf { path, .. } => path.clone(),
+        };
+        let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        images.push(flatten_elf(&bytes, &path)?);
+    }
+    Ok(encode(&layout.encode_manifest(), &images))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_elf_and_elf_without_pvh_note_are_refused() {
+        let path = Path::new("k.elf");
+        let err = flatten_elf(b"not an elf at all", path).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("kernel k.elf is not a PVH-bootable ELF"),
+            "{err}"
+        );
+        // The test binary itself is an ELF without a PVH note.
+        let me =
+            std::fs::read(std::env::current_exe().expect("test binary path")).expect("readable");
+        let err = flatten_elf(&me, path).unwrap_err();
+        assert!(
+            err.to_string().contains("no XEN_ELFNOTE_PHYS32_ENTRY note"),
+            "{err}"
+        );
+    }
+}
