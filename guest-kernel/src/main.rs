@@ -9,13 +9,14 @@
 //! Module map. Pure, host-tested: [`args`] (workload arguments),
 //! [`block`] (Flotilla block validation), [`bootinfo`] (PVH start info),
 //! [`linebuf`] (console lines), [`primes`] (the `compute` workload's
-//! sieve). Bare metal only: `arch` (the only `unsafe`: boot, tables,
+//! sieve), [`exchange`] (the channel workloads' message loops, over the
+//! `channels` crate), [`stats`] (percentiles). Bare metal only: `arch` (the only `unsafe`: boot, tables,
 //! interrupts, APIC, hypercalls, heap), `console`, `kernel` (the boot
 //! sequence), `workloads`.
 //!
 //! Exit codes: 0 success, 2 bad arguments, 3 a rogue attack was not
-//! stopped, 4 unknown workload, 253 panic, 254 bad boot information,
-//! 255 unexpected exception.
+//! stopped, 4 unknown workload, 5 a channel cannot be opened or broke,
+//! 253 panic, 254 bad boot information, 255 unexpected exception.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 // On the host only the pure modules' tests are built; the rest is unused.
@@ -26,8 +27,10 @@ extern crate alloc;
 mod args;
 mod block;
 mod bootinfo;
+mod exchange;
 mod linebuf;
 mod primes;
+mod stats;
 
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]

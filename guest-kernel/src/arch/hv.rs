@@ -168,7 +168,6 @@ pub fn report_result(text: &str) -> Result<(), HypercallError> {
 }
 
 /// Raises the IPI of channel `channel_id` at its peer.
-#[allow(dead_code)] // used by the channel workloads (pingpong, stream), next
 pub fn send_channel_ipi(channel_id: u32) -> Result<(), HypercallError> {
     call(hypercall::SEND_IPI, u64::from(channel_id), 0, 0).map(|_| ())
 }

@@ -6,6 +6,7 @@
 
 pub mod apic;
 pub mod attack;
+pub mod channel;
 pub mod cpu;
 mod entry;
 mod gdt;

@@ -7,7 +7,10 @@
 
 mod compute;
 mod hello;
+mod links;
+mod pingpong;
 mod rogue;
+mod stream;
 
 use crate::arch::Mode;
 use crate::args::{ArgError, Args};
@@ -99,6 +102,16 @@ const WORKLOADS: &[Workload] = &[
         name: "rogue",
         args: &["attack"],
         run: rogue::run,
+    },
+    Workload {
+        name: "pingpong",
+        args: &["rounds"],
+        run: pingpong::run,
+    },
+    Workload {
+        name: "stream",
+        args: &["messages"],
+        run: stream::run,
     },
 ];
 
