@@ -18,6 +18,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod fatal;
 #[cfg(target_os = "none")]
+mod partitions;
+#[cfg(target_os = "none")]
 mod run_end;
 #[cfg(target_os = "none")]
 mod smp;

@@ -5,8 +5,8 @@
 use crate::arch::x86_64::common::apic::LocalApic;
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::trampoline::{Trampoline, TRAMPOLINE_BASE};
-use crate::arch::x86_64::common::{cpu, heap, instr, percpu, time};
-use crate::{console, println, run_end, smp};
+use crate::arch::x86_64::common::{cpu, heap, instr, percpu, pic, time};
+use crate::{console, partitions, println, run_end, smp};
 use abi::cmdline::{self, ExitMethod, EXIT_KEY};
 use abi::console::{CORES_ONLINE, CPU_ONLINE};
 use hypervisor::platform::acpi::{self, CpuEntry};
@@ -20,6 +20,7 @@ const SELFTEST_KEY: &str = "flotilla.selftest";
 /// stack, with the loader's `eax` and `ebx`.
 pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
     percpu::clear();
+    pic::mask_all();
     heap::init();
     console::init();
     println!(
@@ -61,6 +62,19 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
     report_online(bsp.index, bsp.apic_id);
     selftest(&boot);
 
+    // Core indices follow the MADT order with the bootstrap core first.
+    let mut ordered = alloc::vec![CpuEntry {
+        acpi_uid: 0,
+        apic_id: bsp_apic_id
+    }];
+    ordered.extend(cpus.iter().copied().filter(|c| c.apic_id != bsp_apic_id));
+    if partitions::has_bundle(&boot) {
+        let virt = VirtSupport::decode(&cpu::read_virt_info());
+        if let Err(e) = partitions::prepare(&boot, &ordered, tsc_khz, virt) {
+            run_end::fail(format_args!("{e}"));
+        }
+    }
+
     let Some(mut trampoline) = Trampoline::claim(boot.is_usable(TRAMPOLINE_BASE, 0x1000)) else {
         run_end::fail(format_args!(
             "the AP trampoline page {TRAMPOLINE_BASE:#x} is not usable RAM in the memory map"
@@ -72,6 +86,7 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
         run_end::fail(format_args!("{e}"));
     }
     println!("{CORES_ONLINE}{}/{}", cpus.len(), cpus.len());
+    partitions::core_main(0, apic);
     run_end::succeed()
 }
 
@@ -82,6 +97,7 @@ pub extern "C" fn ap_entry(index: u64) -> ! {
     let apic = LocalApic::this_core();
     let this = percpu::init(index as u32, apic.id());
     report_online(this.index, this.apic_id);
+    partitions::core_main(this.index, apic);
     instr::halt_forever()
 }
 

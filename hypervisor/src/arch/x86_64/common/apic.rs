@@ -17,6 +17,9 @@ const X2APIC_ID_MSR: u32 = 0x802;
 const X2APIC_SVR_MSR: u32 = 0x80f;
 const X2APIC_ICR_MSR: u32 = 0x830;
 
+const XAPIC_LVT_TIMER: u64 = 0x320;
+const X2APIC_LVT_TIMER_MSR: u32 = 0x832;
+const ICR_DELIVERY_NMI: u32 = 0b100 << 8;
 const ICR_DELIVERY_INIT: u32 = 0b101 << 8;
 const ICR_DELIVERY_STARTUP: u32 = 0b110 << 8;
 const ICR_LEVEL_ASSERT: u32 = 1 << 14;
@@ -107,6 +110,37 @@ impl LocalApic {
                 unsafe { instr::wrmsr(X2APIC_ICR_MSR, value) };
             }
         }
+    }
+
+    /// Switches this core's local APIC to x2APIC mode (what partitions
+    /// get); `None` if the CPU has no x2APIC.
+    pub fn enable_x2apic(self) -> Option<LocalApic> {
+        if raw_cpuid::native_cpuid::cpuid_count(1, 0).ecx & (1 << 21) == 0 {
+            return None;
+        }
+        // SAFETY: IA32_APIC_BASE exists; going from enabled xAPIC (or x2APIC)
+        // to x2APIC mode is an architecturally allowed transition, and the
+        // hypervisor uses the APIC only through this type afterwards.
+        unsafe {
+            let base = instr::rdmsr(IA32_APIC_BASE);
+            instr::wrmsr(IA32_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_EXTD);
+        }
+        Some(LocalApic::X2Apic)
+    }
+
+    /// Sends a fixed interrupt with `vector` to `destination`.
+    pub fn send_fixed(self, destination: u32, vector: u8) {
+        self.send_ipi(destination, ICR_LEVEL_ASSERT | u32::from(vector));
+    }
+
+    /// Sends an NMI to `destination` (to make it leave its guest).
+    pub fn send_nmi(self, destination: u32) {
+        self.send_ipi(destination, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
+    }
+
+    /// Masks the local timer (after a partition ended on this core).
+    pub fn mask_timer(self) {
+        self.write(XAPIC_LVT_TIMER, X2APIC_LVT_TIMER_MSR, 1 << 16);
     }
 
     /// Sends INIT to the core with APIC ID `destination`.

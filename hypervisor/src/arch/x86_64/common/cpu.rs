@@ -69,3 +69,9 @@ pub fn read_virt_info() -> RawVirtInfo {
         vmx,
     }
 }
+
+/// Executes CPUID on this core.
+pub fn host_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}

@@ -142,7 +142,14 @@ pub struct ExceptionFrame {
     ss: u64,
 }
 
+/// Vector of the NMI, which the hypervisor uses only to make a core leave
+/// its guest: on the host it is a no-op.
+const NMI_VECTOR: u64 = 2;
+
 extern "C" fn exception_entry(frame: &mut ExceptionFrame) {
+    if frame.vector == NMI_VECTOR {
+        return;
+    }
     let report = hypervisor::exception::ExceptionReport {
         vector: frame.vector as u8,
         error_code: frame.error_code,

@@ -12,6 +12,8 @@ pub mod instr;
 pub mod machine;
 pub mod percpu;
 pub mod phys;
+pub mod pic;
+pub mod region;
 pub mod serial;
 pub mod time;
 pub mod trampoline;

@@ -7,10 +7,6 @@ use crate::arch::x86_64::common::frames::alloc_pages;
 
 /// Control-area offsets.
 pub mod control {
-    /// Intercepts of CR reads (low 16 bits) and writes (high 16 bits).
-    pub const INTERCEPT_CR: usize = 0x000;
-    /// Intercepted exception vectors (bit n = vector n).
-    pub const INTERCEPT_EXCEPTIONS: usize = 0x008;
     /// Intercept vector 3 (INTR, NMI, INIT, CPUID, IOIO_PROT, MSR_PROT, SHUTDOWN, ...).
     pub const INTERCEPT_MISC1: usize = 0x00c;
     /// Intercept vector 4 (VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, ...).
@@ -33,8 +29,6 @@ pub mod control {
     pub const EXIT_INFO2: usize = 0x080;
     /// Nested paging enable (bit 0).
     pub const NP_ENABLE: usize = 0x090;
-    /// Event injection.
-    pub const EVENT_INJ: usize = 0x0a8;
     /// Nested page-table root.
     pub const N_CR3: usize = 0x0b0;
     /// VMCB clean bits.

@@ -1,0 +1,137 @@
+//! Host-physical regions the hypervisor hands to partitions: claimed once
+//! each, only when they are usable RAM that overlaps neither the hypervisor
+//! image, the AP trampoline, nor another claim. Writing partition memory is
+//! possible only through a claimed [`PhysRegion`], which is what makes the
+//! bounds of every copy a checked fact rather than a convention.
+
+use super::trampoline::TRAMPOLINE_BASE;
+use alloc::vec::Vec;
+use core::ptr::addr_of;
+use hypervisor::guest_memory::GuestMemory;
+use hypervisor::platform::boot_info::BootInfo;
+use spin::Mutex;
+
+unsafe extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// The boot page tables identity-map 0..4 GiB; regions must lie below.
+const IDENTITY_LIMIT: u64 = 1 << 32;
+
+static CLAIMS: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+}
+
+/// The hypervisor image's physical range (code, data, heap, stacks).
+pub fn image_range() -> (u64, u64) {
+    let start = addr_of!(__image_start) as u64;
+    let end = addr_of!(__image_end) as u64;
+    (start, end - start)
+}
+
+/// Whether `base..base+len` could be claimed: usable RAM below 4 GiB, clear
+/// of the hypervisor image and the trampoline page.
+pub fn is_free_ram(boot: &BootInfo, base: u64, len: u64) -> bool {
+    len > 0
+        && base
+            .checked_add(len)
+            .is_some_and(|end| end <= IDENTITY_LIMIT)
+        && boot.is_usable(base, len)
+        && !overlaps((base, len), image_range())
+        && !overlaps((base, len), (TRAMPOLINE_BASE, 4096))
+}
+
+/// An exclusively claimed host-physical range.
+#[derive(Debug)]
+pub struct PhysRegion {
+    base: u64,
+    len: u64,
+}
+
+impl PhysRegion {
+    /// Claims `base..base+len`; `None` if it is not free RAM or overlaps an
+    /// earlier claim.
+    pub fn claim(boot: &BootInfo, base: u64, len: u64) -> Option<PhysRegion> {
+        if !is_free_ram(boot, base, len) {
+            return None;
+        }
+        let mut claims = CLAIMS.lock();
+        if claims.iter().any(|&c| overlaps(c, (base, len))) {
+            return None;
+        }
+        claims.push((base, len));
+        Some(PhysRegion { base, len })
+    }
+
+    /// Host-physical base.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Option<usize> {
+        let end = offset.checked_add(len)?;
+        (end <= self.len).then_some((self.base + offset) as usize)
+    }
+
+    /// Copies `bytes` to `offset`; `false` (nothing written) if out of bounds.
+    pub fn write(&self, offset: u64, bytes: &[u8]) -> bool {
+        let Some(at) = self.check(offset, bytes.len() as u64) else {
+            return false;
+        };
+        // SAFETY: the range lies inside this claimed region (checked), which
+        // is identity-mapped RAM that no other Rust object aliases; a running
+        // guest may write it concurrently, which is memory-safe for plain
+        // bytes copied with a raw copy.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
+        true
+    }
+
+    /// Zeroes `len` bytes at `offset`; `false` (nothing written) if out of bounds.
+    pub fn zero(&self, offset: u64, len: u64) -> bool {
+        let Some(at) = self.check(offset, len) else {
+            return false;
+        };
+        // SAFETY: as in `write`.
+        unsafe { core::ptr::write_bytes(at as *mut u8, 0, len as usize) };
+        true
+    }
+
+    /// Writes a little-endian u64 at an 8-byte aligned `offset` with release
+    /// ordering (for channel identity words a guest polls).
+    pub fn write_u64_release(&self, offset: u64, value: u64) -> bool {
+        let Some(at) = self.check(offset, 8).filter(|a| a % 8 == 0) else {
+            return false;
+        };
+        // SAFETY: in bounds and aligned (checked); AtomicU64 has the layout
+        // of u64, and the region outlives this call.
+        let word = unsafe { &*(at as *const core::sync::atomic::AtomicU64) };
+        word.store(value, core::sync::atomic::Ordering::Release);
+        true
+    }
+}
+
+impl GuestMemory for PhysRegion {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_unchecked(&self, gpa: u64, out: &mut [u8]) {
+        let Some(at) = self.check(gpa, out.len() as u64) else {
+            out.fill(0);
+            return;
+        };
+        // SAFETY: in bounds of the claimed region (checked again here); the
+        // guest may be changing the bytes concurrently only on other cores of
+        // its own partition — there are none (one core per partition) — so
+        // the copy sees a stable snapshot while this core handles the exit.
+        unsafe { core::ptr::copy_nonoverlapping(at as *const u8, out.as_mut_ptr(), out.len()) };
+    }
+}

@@ -1,0 +1,425 @@
+//! Running partitions: the bootstrap core prepares the run from the boot
+//! bundle (decode, re-check against the machine, claim memory, format the
+//! channels); then every core loads its own partition, builds its nested
+//! page tables, and runs it until it exits, faults or times out. The last
+//! core to finish prints the run report and ends the run; cores without a
+//! partition (or whose partition ended) watch the run's timeout.
+//!
+//! Shared state is limited to what is inherently shared: the read-only plan
+//! (`RUN`, written once before any AP starts), the results table (each
+//! slot written once, by the core of that partition) and a few atomics.
+
+use crate::arch::x86_64::common::apic::LocalApic;
+use crate::arch::x86_64::common::frames::HeapTables;
+use crate::arch::x86_64::common::phys::IdentityMemory;
+use crate::arch::x86_64::common::region::{self, PhysRegion};
+use crate::arch::x86_64::common::{cpu, instr, time};
+use crate::arch::x86_64::svm;
+use crate::arch::x86_64::svm::vcpu::{EntryState, SvmVcpu};
+use crate::{console, println, run_end};
+use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
+use abi::bundle::Bundle;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use hypervisor::boot_image;
+use hypervisor::exit_handler::{handle_exit, ExitHost};
+use hypervisor::hypercall::HypercallHost;
+use hypervisor::nested_paging::{Access, Mapping, NestedPageTable, NptFormat};
+use hypervisor::partition::{End, Fault, RunRecord};
+use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
+use hypervisor::platform::acpi::CpuEntry;
+use hypervisor::platform::boot_info::BootInfo;
+use hypervisor::platform::PhysMemory;
+use hypervisor::report;
+use hypervisor::virt_caps::VirtSupport;
+use partition_config::manifest::Manifest;
+use spin::{Mutex, Once};
+
+/// Largest boot bundle accepted (it is copied into the heap).
+const MAX_BUNDLE: u64 = 8 << 20;
+
+/// Everything the cores share, fixed before the first AP starts.
+struct Run {
+    plan: RunPlan,
+    bundle: Bundle<'static>,
+    regions: Vec<Mutex<Option<PhysRegion>>>,
+    apic_ids: Vec<u32>,
+    tsc_khz: u64,
+    nrip_save: bool,
+    deadline_us: u64,
+}
+
+static RUN: Once<Run> = Once::new();
+static RESULTS: Mutex<Vec<Option<(End, RunRecord)>>> = Mutex::new(Vec::new());
+static ENDED: AtomicUsize = AtomicUsize::new(0);
+static STOP: AtomicBool = AtomicBool::new(false);
+static STOP_SENT: AtomicBool = AtomicBool::new(false);
+
+struct Machine<'a> {
+    boot: &'a BootInfo,
+    cpus: &'a [CpuEntry],
+}
+
+impl MachineView for Machine<'_> {
+    fn apic_id(&self, index: u32) -> Option<u32> {
+        self.cpus.get(index as usize).map(|c| c.apic_id)
+    }
+    fn cpu_count(&self) -> u32 {
+        self.cpus.len() as u32
+    }
+    fn is_free_ram(&self, base: u64, len: u64) -> bool {
+        region::is_free_ram(self.boot, base, len)
+    }
+}
+
+/// Whether the boot carried a bundle (a partition run) at all.
+pub fn has_bundle(boot: &BootInfo) -> bool {
+    !boot.modules.is_empty()
+}
+
+/// Prepares the run on the bootstrap core. `cpus` is in core-index order
+/// (index 0 = the bootstrap core).
+pub fn prepare(
+    boot: &BootInfo,
+    cpus: &[CpuEntry],
+    tsc_khz: u64,
+    virt: VirtSupport,
+) -> Result<(), String> {
+    let nrip_save = match virt {
+        VirtSupport::Svm(s) => {
+            virt.usable().map_err(String::from)?;
+            s.nrip_save
+        }
+        VirtSupport::Vmx(_) => {
+            return Err(String::from(
+                "this core offers Intel VMX; the VMX backend is not built yet (issue #6) — use an AMD SVM machine or QEMU TCG",
+            ))
+        }
+        VirtSupport::None => return Err(String::from("no hardware virtualization on this core")),
+    };
+    let module = &boot.modules[0];
+    if module.len > MAX_BUNDLE {
+        return Err(format!(
+            "the boot bundle is {} bytes; at most {MAX_BUNDLE} are supported",
+            module.len
+        ));
+    }
+    let mut bytes = alloc::vec![0u8; module.len as usize];
+    IdentityMemory
+        .read(module.base, &mut bytes)
+        .map_err(|e| format!("boot bundle unreadable: {e}"))?;
+    let bytes: &'static [u8] = bytes.leak();
+    let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
+    let manifest =
+        Manifest::decode(bundle.manifest()).map_err(|e| format!("manifest rejected: {e}"))?;
+    let plan = plan::plan(&manifest, &Machine { boot, cpus })?;
+    for p in &plan.partitions {
+        if usize::from(p.kernel) >= bundle.image_count() {
+            return Err(format!(
+                "partition {} names kernel {} missing from the bundle",
+                p.policy.name, p.kernel
+            ));
+        }
+    }
+    let mut regions = Vec::new();
+    for p in &plan.partitions {
+        let r = PhysRegion::claim(boot, p.host_base, p.policy.memory).ok_or_else(|| {
+            format!(
+                "partition {}'s memory overlaps another region",
+                p.policy.name
+            )
+        })?;
+        regions.push(Mutex::new(Some(r)));
+    }
+    for (i, ch) in plan.channels.iter().enumerate() {
+        let r = PhysRegion::claim(boot, ch.host_base, ch.size)
+            .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
+        format_channel(&r, ch.slots);
+    }
+    println!(
+        "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend svm",
+        plan.partitions.len(),
+        plan.channels.len(),
+        plan.timeout_secs
+    );
+    for p in &plan.partitions {
+        println!(
+            "flotilla: partition {} on cpu {} (apic {}): {} MiB at {:#x}, workload {} {}",
+            p.policy.name,
+            p.policy.cpu,
+            p.policy.apic_id,
+            p.policy.memory >> 20,
+            p.host_base,
+            p.workload,
+            p.args
+        );
+    }
+    *RESULTS.lock() = alloc::vec![None; plan.partitions.len()];
+    let deadline_us = time::now_us() + u64::from(plan.timeout_secs) * 1_000_000;
+    RUN.call_once(|| Run {
+        plan,
+        bundle,
+        regions,
+        apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
+        tsc_khz,
+        nrip_save,
+        deadline_us,
+    });
+    Ok(())
+}
+
+/// Zeroes a channel region and writes its identity line (channel layout v1).
+fn format_channel(r: &PhysRegion, slots: u32) {
+    use channels::layout::{
+        IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC,
+    };
+    r.zero(0, r.len());
+    let at = |word: usize| (IDENTITY_OFFSET + word * 8) as u64;
+    r.write_u64_release(at(ID_SLOTS), u64::from(slots));
+    r.write_u64_release(at(ID_VERSION), LAYOUT_VERSION);
+    r.write_u64_release(at(ID_MAGIC), MAGIC);
+}
+
+/// What a core does once it is up: run its partition if it has one, then
+/// watch the run. Returns only when there is no partition run at all.
+pub fn core_main(index: u32, apic: LocalApic) {
+    let Some(run) = RUN.get() else { return };
+    if let Some(plan) = run.plan.partition_on(index) {
+        let (end, record) = run_partition(run, plan, apic);
+        finish(run, plan, end, record);
+    }
+    watch(run, apic)
+}
+
+struct CoreHost {
+    apic: LocalApic,
+}
+
+impl HypercallHost for CoreHost {
+    fn console_line(&mut self, partition: &str, line: &str) {
+        println!("[{partition}] {line}");
+    }
+    fn send_ipi(&mut self, apic_id: u32, vector: u8) {
+        self.apic.send_fixed(apic_id, vector);
+    }
+}
+
+impl ExitHost for CoreHost {
+    fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        cpu::host_cpuid(leaf, subleaf)
+    }
+    fn stop_requested(&self) -> bool {
+        STOP.load(Ordering::Acquire)
+    }
+}
+
+fn setup_fault(kind: &'static str, detail: String) -> End {
+    End::Faulted(Fault {
+        kind,
+        rip: 0,
+        gpa: None,
+        detail,
+    })
+}
+
+/// Copies the image and the boot area into the partition's RAM.
+fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+    let image = run
+        .bundle
+        .image(usize::from(plan.kernel))
+        .ok_or_else(|| setup_fault("load-failed", String::from("kernel image missing")))?;
+    let boot = boot_image::build(plan, run.plan.partitions.len() as u32, run.tsc_khz)
+        .map_err(|e| setup_fault("load-failed", String::from(e)))?;
+    ram.zero(0, KERNEL_MIN_GPA.min(ram.len()));
+    if !ram.write(BOOT_INFO_GPA, &boot) {
+        return Err(setup_fault(
+            "load-failed",
+            String::from("memory too small for the boot area"),
+        ));
+    }
+    for seg in image.segments() {
+        let fits = seg.gpa >= KERNEL_MIN_GPA
+            && seg
+                .gpa
+                .checked_add(seg.mem_len)
+                .is_some_and(|e| e <= ram.len());
+        if !fits {
+            return Err(setup_fault(
+                "load-failed",
+                format!(
+                    "segment {:#x}+{:#x} does not fit in {} MiB of RAM",
+                    seg.gpa,
+                    seg.mem_len,
+                    ram.len() >> 20
+                ),
+            ));
+        }
+        let data_len = seg.data.len() as u64;
+        ram.write(seg.gpa, seg.data);
+        ram.zero(seg.gpa + data_len, seg.mem_len - data_len);
+    }
+    Ok(image.entry)
+}
+
+fn nested_tables(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+    let mut mem = HeapTables;
+    let err = |e: hypervisor::nested_paging::MapError| setup_fault("load-failed", e.to_string());
+    let mut npt = NestedPageTable::<NptFormat>::new(&mut mem).map_err(err)?;
+    npt.map(
+        &mut mem,
+        Mapping {
+            gpa: 0,
+            hpa: ram.base(),
+            len: ram.len(),
+            access: Access::RWX,
+        },
+    )
+    .map_err(err)?;
+    for ch in &plan.channels {
+        npt.map(
+            &mut mem,
+            Mapping {
+                gpa: ch.info.gpa,
+                hpa: ch.host_base,
+                len: ch.info.size,
+                access: Access::RW,
+            },
+        )
+        .map_err(err)?;
+    }
+    Ok(npt.root())
+}
+
+fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunRecord) {
+    let mut record = RunRecord::default();
+    let Some(ram) = run
+        .regions
+        .get(plan.policy.id as usize)
+        .and_then(|r| r.lock().take())
+    else {
+        return (
+            setup_fault("load-failed", String::from("no memory region")),
+            record,
+        );
+    };
+    let entry = match load(run, plan, &ram) {
+        Ok(entry) => entry,
+        Err(end) => return (end, record),
+    };
+    let npt_root = match nested_tables(plan, &ram) {
+        Ok(root) => root,
+        Err(end) => return (end, record),
+    };
+    if !svm::enable() {
+        return (
+            setup_fault("load-failed", String::from("out of memory enabling SVM")),
+            record,
+        );
+    }
+    let Some(apic) = apic.enable_x2apic() else {
+        return (
+            setup_fault("load-failed", String::from("this CPU has no x2APIC")),
+            record,
+        );
+    };
+    let Some(mut vcpu) = SvmVcpu::new(
+        EntryState {
+            rip: entry,
+            rbx: BOOT_INFO_GPA,
+            npt_root,
+        },
+        &plan.ports,
+        run.nrip_save,
+    ) else {
+        return (
+            setup_fault("load-failed", String::from("out of memory for the VMCB")),
+            record,
+        );
+    };
+    let mut host = CoreHost { apic };
+    let end = loop {
+        if STOP.load(Ordering::Acquire) {
+            break End::TimedOut;
+        }
+        let exit = hypervisor::vcpu::Vcpu::run(&mut vcpu);
+        if let Some(end) = handle_exit(exit, &mut vcpu, &plan.policy, &mut record, &ram, &mut host)
+        {
+            break end;
+        }
+    };
+    apic.mask_timer();
+    (end, record)
+}
+
+fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
+    let summary = match &end {
+        End::Exited(code) => format!("exited with code {code}"),
+        End::Faulted(f) => format!("faulted: {} at rip {:#x}: {}", f.kind, f.rip, f.detail),
+        End::TimedOut => String::from("timed out"),
+    };
+    println!("flotilla: partition {} {summary}", plan.policy.name);
+    if let Some(slot) = RESULTS.lock().get_mut(plan.policy.id as usize) {
+        *slot = Some((end, record));
+    }
+    let ended = ENDED.fetch_add(1, Ordering::AcqRel) + 1;
+    if ended == run.plan.partitions.len() {
+        report_and_end(run);
+    }
+}
+
+fn report_and_end(run: &Run) -> ! {
+    let results = RESULTS.lock();
+    println!(
+        "flotilla: report-begin {{\"version\":{},\"backend\":\"svm\",\"partitions\":{}}}",
+        report::REPORT_VERSION,
+        run.plan.partitions.len()
+    );
+    let mut failed = 0;
+    for (plan, result) in run.plan.partitions.iter().zip(results.iter()) {
+        let (end, record) = match result {
+            Some((end, record)) => (end.clone(), record.clone()),
+            None => (End::TimedOut, RunRecord::default()),
+        };
+        if end != End::Exited(0) {
+            failed += 1;
+        }
+        println!(
+            "flotilla: report {}",
+            report::partition_json(&plan.policy.name, plan.policy.cpu, &end, &record)
+        );
+    }
+    println!("flotilla: report-end");
+    drop(results);
+    if failed == 0 {
+        run_end::succeed()
+    } else {
+        run_end::fail(format_args!(
+            "{failed} partition(s) did not exit with code 0"
+        ))
+    }
+}
+
+/// Waits for the run to end; at the deadline, asks every core still running
+/// a partition to stop (flag + NMI).
+fn watch(run: &Run, apic: LocalApic) -> ! {
+    loop {
+        if ENDED.load(Ordering::Acquire) >= run.plan.partitions.len() {
+            console::flush();
+            instr::halt_forever();
+        }
+        if time::now_us() > run.deadline_us && !STOP_SENT.swap(true, Ordering::AcqRel) {
+            STOP.store(true, Ordering::Release);
+            let results = RESULTS.lock();
+            for (plan, result) in run.plan.partitions.iter().zip(results.iter()) {
+                if result.is_none() {
+                    if let Some(&apic_id) = run.apic_ids.get(plan.policy.cpu as usize) {
+                        apic.send_nmi(apic_id);
+                    }
+                }
+            }
+        }
+        core::hint::spin_loop();
+    }
+}
