@@ -54,6 +54,23 @@ pub fn result_json(out: &mut String, text: &str) {
     out.push('}');
 }
 
+fn exits_json(out: &mut String, counts: &[u64; EXIT_REASONS.len()]) {
+    out.push('{');
+    let mut first = true;
+    for (reason, count) in EXIT_REASONS.iter().zip(counts.iter()) {
+        if *count == 0 {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_string(out, reason);
+        let _ = write!(out, ":{count}");
+    }
+    out.push('}');
+}
+
 /// One partition's report object (without the console marker).
 pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> String {
     let mut out = String::new();
@@ -92,21 +109,16 @@ pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> St
     }
     let _ = write!(
         out,
-        ",\"vm_exits\":{{\"total\":{},\"by_reason\":{{",
+        ",\"vm_exits\":{{\"total\":{},\"by_reason\":",
         record.total_exits()
     );
-    let mut first = true;
-    for (reason, count) in EXIT_REASONS.iter().zip(record.exits.iter()) {
-        if *count == 0 {
-            continue;
-        }
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        json_string(&mut out, reason);
-        let _ = write!(out, ":{count}");
-    }
+    exits_json(&mut out, &record.exits);
+    let _ = write!(
+        out,
+        ",\"steady\":{{\"total\":{},\"by_reason\":",
+        record.total_steady_exits()
+    );
+    exits_json(&mut out, &record.steady_exits);
     let _ = write!(
         out,
         "}}}},\"console_lines\":{},\"result\":",
@@ -130,7 +142,7 @@ mod tests {
     #[test]
     fn exited_partition_report() {
         let mut r = RunRecord::default();
-        r.count_exit("hypercall");
+        r.count_exit("cpuid");
         r.count_exit("hypercall");
         r.console_lines = 1;
         r.result = "primes=78498 ticks=12 mode=fast ok=true".to_string();
@@ -138,7 +150,8 @@ mod tests {
         assert_eq!(
             json,
             "{\"name\":\"calc\",\"cpu\":2,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\
-             \"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":2}},\"console_lines\":1,\
+             \"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":1,\"cpuid\":1},\
+             \"steady\":{\"total\":1,\"by_reason\":{\"hypercall\":1}}},\"console_lines\":1,\
              \"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
         );
     }
