@@ -107,7 +107,7 @@ impl PhysRegion {
     /// Writes a little-endian u64 at an 8-byte aligned `offset` with release
     /// ordering (for channel identity words a guest polls).
     pub fn write_u64_release(&self, offset: u64, value: u64) -> bool {
-        let Some(at) = self.check(offset, 8).filter(|a| a % 8 == 0) else {
+        let Some(at) = self.check(offset, 8).filter(|a| a.is_multiple_of(8)) else {
             return false;
         };
         // SAFETY: in bounds and aligned (checked); AtomicU64 has the layout

@@ -104,7 +104,7 @@ impl Vmcb {
 
     fn ptr(&self, offset: usize, size: usize) -> *mut u8 {
         assert!(
-            offset + size <= 4096 && offset % size == 0,
+            offset + size <= 4096 && offset.is_multiple_of(size),
             "VMCB offset {offset:#x}"
         );
         (self.pa as usize + offset) as *mut u8
