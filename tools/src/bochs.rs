@@ -146,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn plugin_chatter_is_not_interesting() {
+        assert!(!is_interesting_output(
+            "00000000000i[      ] lt_dlhandle is 0x55"
+        ));
+        assert!(!is_interesting_output(
+            "00000000000i[PLUGIN] loaded plugin libbx_serial.so"
+        ));
+        assert!(!is_interesting_output("  "));
+        assert!(is_interesting_output(
+            "00000000000p[      ] >>PANIC<< bochsrc:4: bad"
+        ));
+    }
+
+    #[test]
     fn prepare_writes_the_scratch_directory() {
         let dir = tempfile::tempdir().unwrap();
         let iso = dir.path().join("real.iso");
