@@ -681,7 +681,7 @@ fn check_machine(raw: &RawLayout, diags: &mut Vec<Diagnostic>) -> Option<Machine
         Field::Given(mem) => {
             let min = HYPERVISOR_RESERVE + FIRMWARE_RESERVE + PARTITION_ALIGN;
             let problem = if mem.value > MAX_MACHINE_MEMORY {
-                Some(("at most 3 GiB", "use at most \"3 GiB\"; RAM above that is split around the PCI hole, which Flotilla does not place into yet".to_owned()))
+                Some(("more than 3 GiB", "use at most \"3 GiB\"; RAM above that is split around the PCI hole, which Flotilla does not place into yet".to_owned()))
             } else if mem.value % PARTITION_ALIGN != 0 {
                 Some((
                     "not a multiple of 2 MiB",
