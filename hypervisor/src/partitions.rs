@@ -15,7 +15,9 @@ use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
 use crate::arch::x86_64::svm;
-use crate::arch::x86_64::svm::vcpu::{EntryState, SvmVcpu};
+use crate::arch::x86_64::svm::vcpu::SvmVcpu;
+use crate::arch::x86_64::vmx;
+use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
@@ -24,9 +26,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hypervisor::boot_image;
-use hypervisor::exit_handler::{handle_exit, ExitHost};
+use hypervisor::exit_handler::{handle_exit, ExitHost, VcpuExt};
 use hypervisor::hypercall::HypercallHost;
-use hypervisor::nested_paging::{Access, Mapping, NestedPageTable, NptFormat};
+use hypervisor::nested_paging::{
+    Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
+};
 use hypervisor::partition::{End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::CpuEntry;
@@ -47,8 +51,29 @@ struct Run {
     regions: Vec<Mutex<Option<PhysRegion>>>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
-    nrip_save: bool,
+    backend: Backend,
     deadline_us: u64,
+}
+
+/// The virtualization backend, chosen once from the bootstrap core's CPUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// AMD SVM with nested paging.
+    Svm {
+        /// Next-RIP save is available.
+        nrip_save: bool,
+    },
+    /// Intel VMX with EPT and unrestricted guest.
+    Vmx,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Svm { .. } => "svm",
+            Backend::Vmx => "vmx",
+        }
+    }
 }
 
 static RUN: Once<Run> = Once::new();
@@ -87,16 +112,13 @@ pub fn prepare(
     tsc_khz: u64,
     virt: VirtSupport,
 ) -> Result<(), String> {
-    let nrip_save = match virt {
-        VirtSupport::Svm(s) => {
-            virt.usable().map_err(String::from)?;
-            s.nrip_save
-        }
-        VirtSupport::Vmx(_) => {
-            return Err(String::from(
-                "this core offers Intel VMX; the VMX backend is not built yet (issue #6) — use an AMD SVM machine or QEMU TCG",
-            ))
-        }
+    virt.usable()
+        .map_err(|e| format!("cannot run partitions: {e}"))?;
+    let backend = match virt {
+        VirtSupport::Svm(s) => Backend::Svm {
+            nrip_save: s.nrip_save,
+        },
+        VirtSupport::Vmx(_) => Backend::Vmx,
         VirtSupport::None => return Err(String::from("no hardware virtualization on this core")),
     };
     let module = &boot.modules[0];
@@ -139,10 +161,11 @@ pub fn prepare(
         format_channel(&r, ch.slots);
     }
     println!(
-        "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend svm",
+        "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
         plan.partitions.len(),
         plan.channels.len(),
-        plan.timeout_secs
+        plan.timeout_secs,
+        backend.name()
     );
     for p in &plan.partitions {
         println!(
@@ -164,7 +187,7 @@ pub fn prepare(
         regions,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
-        nrip_save,
+        backend,
         deadline_us,
     });
     Ok(())
@@ -263,10 +286,10 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     Ok(image.entry)
 }
 
-fn nested_tables(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let mut mem = HeapTables;
     let err = |e: hypervisor::nested_paging::MapError| setup_fault("load-failed", e.to_string());
-    let mut npt = NestedPageTable::<NptFormat>::new(&mut mem).map_err(err)?;
+    let mut npt = NestedPageTable::<F>::new(&mut mem).map_err(err)?;
     npt.map(
         &mut mem,
         Mapping {
@@ -308,49 +331,90 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
         Ok(entry) => entry,
         Err(end) => return (end, record),
     };
-    let npt_root = match nested_tables(plan, &ram) {
-        Ok(root) => root,
-        Err(end) => return (end, record),
-    };
-    if !svm::enable() {
-        return (
-            setup_fault("load-failed", String::from("out of memory enabling SVM")),
-            record,
-        );
-    }
     let Some(apic) = apic.enable_x2apic() else {
         return (
             setup_fault("load-failed", String::from("this CPU has no x2APIC")),
             record,
         );
     };
-    let Some(mut vcpu) = SvmVcpu::new(
-        EntryState {
-            rip: entry,
-            rbx: BOOT_INFO_GPA,
-            npt_root,
-        },
-        &plan.ports,
-        run.nrip_save,
-    ) else {
-        return (
-            setup_fault("load-failed", String::from("out of memory for the VMCB")),
-            record,
-        );
-    };
-    let mut host = CoreHost { apic };
-    let end = loop {
-        if STOP.load(Ordering::Acquire) {
-            break End::TimedOut;
+    let end = match run.backend {
+        Backend::Svm { nrip_save } => {
+            let npt_root = match nested_tables::<NptFormat>(plan, &ram) {
+                Ok(root) => root,
+                Err(end) => return (end, record),
+            };
+            if !svm::enable() {
+                return (
+                    setup_fault("load-failed", String::from("out of memory enabling SVM")),
+                    record,
+                );
+            }
+            let state = svm::vcpu::EntryState {
+                rip: entry,
+                rbx: BOOT_INFO_GPA,
+                npt_root,
+            };
+            let Some(mut vcpu) = SvmVcpu::new(state, &plan.ports, nrip_save) else {
+                return (
+                    setup_fault("load-failed", String::from("out of memory for the VMCB")),
+                    record,
+                );
+            };
+            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
         }
-        let exit = hypervisor::vcpu::Vcpu::run(&mut vcpu);
-        if let Some(end) = handle_exit(exit, &mut vcpu, &plan.policy, &mut record, &ram, &mut host)
-        {
-            break end;
+        Backend::Vmx => {
+            let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
+                Ok(root) => root,
+                Err(end) => return (end, record),
+            };
+            if let Err(e) = vmx::enable() {
+                return (
+                    setup_fault(
+                        "load-failed",
+                        format!("VMX operation failed to start: {e:?}"),
+                    ),
+                    record,
+                );
+            }
+            let state = vmx::vcpu::EntryState {
+                rip: entry,
+                rbx: BOOT_INFO_GPA,
+                ept_root,
+            };
+            let mut vcpu = match VmxVcpu::new(state, &plan.ports) {
+                Ok(vcpu) => vcpu,
+                Err(e) => {
+                    return (
+                        setup_fault("load-failed", format!("VMCS setup failed: {e:?}")),
+                        record,
+                    )
+                }
+            };
+            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
         }
     };
     apic.mask_timer();
     (end, record)
+}
+
+/// Runs a partition's vCPU until its end, whatever the backend.
+fn run_loop(
+    vcpu: &mut impl VcpuExt,
+    plan: &PartitionPlan,
+    record: &mut RunRecord,
+    ram: &PhysRegion,
+    apic: LocalApic,
+) -> End {
+    let mut host = CoreHost { apic };
+    loop {
+        if STOP.load(Ordering::Acquire) {
+            return End::TimedOut;
+        }
+        let exit = vcpu.run();
+        if let Some(end) = handle_exit(exit, vcpu, &plan.policy, record, ram, &mut host) {
+            return end;
+        }
+    }
 }
 
 fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
@@ -372,8 +436,9 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
 fn report_and_end(run: &Run) -> ! {
     let results = RESULTS.lock();
     println!(
-        "flotilla: report-begin {{\"version\":{},\"backend\":\"svm\",\"partitions\":{}}}",
+        "flotilla: report-begin {{\"version\":{},\"backend\":\"{}\",\"partitions\":{}}}",
         report::REPORT_VERSION,
+        run.backend.name(),
         run.plan.partitions.len()
     );
     let mut failed = 0;

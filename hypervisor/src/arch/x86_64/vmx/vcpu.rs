@@ -1,0 +1,519 @@
+//! The VMX implementation of the backend trait: a VMCS set up for a
+//! PVH-style entry (unrestricted guest) behind EPT, with the same intercepts
+//! as the SVM backend, and exit decoding into [`VmExit`].
+
+use super::bitmaps::Bitmap;
+use super::entry::{vmx_exit, vmx_run, GuestGprs};
+use super::vmcs::{field as f, Vmcs, VmxFail};
+use super::{read_cr0, read_cr3, read_cr4};
+use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
+use crate::arch::x86_64::common::instr;
+use core::arch::asm;
+use hypervisor::exit_handler::VcpuExt;
+use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
+
+const IA32_VMX_BASIC: u32 = 0x480;
+const IA32_VMX_PINBASED_CTLS: u32 = 0x481;
+const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
+const IA32_VMX_EXIT_CTLS: u32 = 0x483;
+const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
+const IA32_VMX_CR0_FIXED0: u32 = 0x486;
+const IA32_VMX_CR0_FIXED1: u32 = 0x487;
+const IA32_VMX_CR4_FIXED0: u32 = 0x488;
+const IA32_VMX_CR4_FIXED1: u32 = 0x489;
+const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
+const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
+const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
+const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
+const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
+const IA32_EFER: u32 = 0xc000_0080;
+const IA32_PAT: u32 = 0x277;
+const IA32_FS_BASE: u32 = 0xc000_0100;
+const IA32_GS_BASE: u32 = 0xc000_0101;
+
+const PIN_NMI_EXITING: u32 = 1 << 3;
+const PROC_USE_IO_BITMAPS: u32 = 1 << 25;
+const PROC_USE_MSR_BITMAPS: u32 = 1 << 28;
+const PROC_SECONDARY: u32 = 1 << 31;
+const PROC2_EPT: u32 = 1 << 1;
+const PROC2_RDTSCP: u32 = 1 << 3;
+const PROC2_VPID: u32 = 1 << 5;
+const PROC2_UNRESTRICTED: u32 = 1 << 7;
+const EXIT_HOST_64: u32 = 1 << 9;
+const EXIT_SAVE_PAT: u32 = 1 << 18;
+const EXIT_LOAD_PAT: u32 = 1 << 19;
+const EXIT_SAVE_EFER: u32 = 1 << 20;
+const EXIT_LOAD_EFER: u32 = 1 << 21;
+const ENTRY_LOAD_PAT: u32 = 1 << 14;
+const ENTRY_LOAD_EFER: u32 = 1 << 15;
+
+const CR0_PE: u64 = 1 << 0;
+const CR0_PG: u64 = 1 << 31;
+const EFER_LMA: u64 = 1 << 10;
+
+// Basic exit reasons (Intel SDM Vol. 3 Appendix C).
+const EXIT_EXCEPTION_NMI: u64 = 0;
+const EXIT_TRIPLE_FAULT: u64 = 2;
+const EXIT_INIT: u64 = 3;
+const EXIT_CPUID: u64 = 10;
+const EXIT_GETSEC: u64 = 11;
+const EXIT_INVD: u64 = 13;
+const EXIT_VMCALL: u64 = 18;
+const EXIT_IO: u64 = 30;
+const EXIT_RDMSR: u64 = 31;
+const EXIT_WRMSR: u64 = 32;
+const EXIT_INVALID_GUEST_STATE: u64 = 33;
+const EXIT_MSR_LOADING: u64 = 34;
+const EXIT_EPT_VIOLATION: u64 = 48;
+const EXIT_EPT_MISCONFIG: u64 = 49;
+const EXIT_INVEPT: u64 = 50;
+const EXIT_INVVPID: u64 = 53;
+
+/// Same passthrough policy as the SVM backend (see `svm::vcpu`).
+const PASSTHROUGH_MSRS: &[u32] = &[
+    0x808,
+    0x80b,
+    0x80f,
+    0x828,
+    0x832,
+    0x833,
+    0x834,
+    0x835,
+    0x836,
+    0x837,
+    0x838,
+    0x83e,
+    0x83f, // x2APIC
+    0x174,
+    0x175,
+    0x176, // SYSENTER (VMCS guest state)
+    0x277, // PAT (saved/loaded on exit/entry)
+    0xc000_0081,
+    0xc000_0082,
+    0xc000_0083,
+    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
+    0xc000_0100,
+    0xc000_0101,
+    0xc000_0102, // FS/GS/KernelGS base
+];
+const READ_ONLY_MSRS: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0xc000_0080];
+
+/// Where a partition starts.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryState {
+    /// Guest-physical entry point (32-bit protected mode).
+    pub rip: u64,
+    /// `rbx` at entry.
+    pub rbx: u64,
+    /// EPT root.
+    pub ept_root: u64,
+}
+
+/// Why a VMX virtual CPU could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupError {
+    /// Out of memory.
+    OutOfMemory,
+    /// A control the design needs is not allowed by this CPU.
+    MissingControl(&'static str),
+    /// VMPTRLD or a VMWRITE failed.
+    VmcsWrite,
+}
+
+impl From<VmxFail> for SetupError {
+    fn from(_: VmxFail) -> Self {
+        SetupError::VmcsWrite
+    }
+}
+
+/// A partition's virtual CPU on VMX.
+#[derive(Debug)]
+pub struct VmxVcpu {
+    vmcs: Vmcs,
+    gprs: GuestGprs,
+    launched: bool,
+    _msr_bitmap: Bitmap,
+    _io_bitmaps: Bitmap,
+}
+
+fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: only VMX capability MSRs and architectural MSRs (EFER, PAT,
+    // FS/GS base) are read, which exist on every CPU with VMX.
+    unsafe { instr::rdmsr(msr) }
+}
+
+/// Applies a capability MSR: must-be-one bits (low half) are forced on;
+/// the result is checked against the may-be-one bits (high half).
+fn adjust(cap_msr: u32, wanted: u32, name: &'static str) -> Result<u32, SetupError> {
+    let cap = rdmsr(cap_msr);
+    let (must, may) = (cap as u32, (cap >> 32) as u32);
+    let value = wanted | must;
+    if value & !may != 0 {
+        return Err(SetupError::MissingControl(name));
+    }
+    Ok(value)
+}
+
+#[repr(C, packed(2))]
+#[derive(Default)]
+struct TablePointer {
+    limit: u16,
+    base: u64,
+}
+
+fn gdt_idt() -> (u64, u64) {
+    let mut gdt = TablePointer::default();
+    let mut idt = TablePointer::default();
+    // SAFETY: SGDT/SIDT only store the descriptor-table registers into the
+    // given 10-byte buffers.
+    unsafe {
+        asm!("sgdt [{}]", in(reg) &mut gdt, options(nostack));
+        asm!("sidt [{}]", in(reg) &mut idt, options(nostack));
+    }
+    (gdt.base, idt.base)
+}
+
+fn tss_base(gdt: u64) -> u64 {
+    let at = gdt as usize + usize::from(TSS_SELECTOR);
+    // SAFETY: this core's GDT (loaded by `gdt::CpuTables::load`) has a
+    // 16-byte TSS descriptor at TSS_SELECTOR.
+    let (low, high) = unsafe {
+        (
+            (at as *const u64).read_volatile(),
+            ((at + 8) as *const u64).read_volatile(),
+        )
+    };
+    ((low >> 16) & 0xff_ffff) | (((low >> 56) & 0xff) << 24) | ((high & 0xffff_ffff) << 32)
+}
+
+impl VmxVcpu {
+    /// Sets up the current VMCS of this core for a partition entering at
+    /// `entry`, with the I/O ports in `ports` granted.
+    pub fn new(entry: EntryState, ports: &[(u16, u16)]) -> Result<VmxVcpu, SetupError> {
+        let mut vmcs = Vmcs::new_current(super::revision()).ok_or(SetupError::OutOfMemory)?;
+        let mut msr_bitmap = Bitmap::msr().ok_or(SetupError::OutOfMemory)?;
+        let mut io_bitmaps = Bitmap::io().ok_or(SetupError::OutOfMemory)?;
+        for &msr in PASSTHROUGH_MSRS {
+            msr_bitmap.allow_msr_read(msr);
+            msr_bitmap.allow_msr_write(msr);
+        }
+        for &msr in READ_ONLY_MSRS {
+            msr_bitmap.allow_msr_read(msr);
+        }
+        for &(first, last) in ports {
+            for port in first..=last {
+                io_bitmaps.allow_port(port);
+            }
+        }
+
+        let true_ctls = rdmsr(IA32_VMX_BASIC) & (1 << 55) != 0;
+        let pick = |t: u32, n: u32| if true_ctls { t } else { n };
+        let pin = adjust(
+            pick(IA32_VMX_TRUE_PINBASED_CTLS, IA32_VMX_PINBASED_CTLS),
+            PIN_NMI_EXITING,
+            "NMI exiting",
+        )?;
+        let proc = adjust(
+            pick(IA32_VMX_TRUE_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS),
+            PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_SECONDARY,
+            "I/O and MSR bitmaps, secondary controls",
+        )?;
+        let may2 = (rdmsr(IA32_VMX_PROCBASED_CTLS2) >> 32) as u32;
+        let proc2 = adjust(
+            IA32_VMX_PROCBASED_CTLS2,
+            PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED | (may2 & PROC2_RDTSCP),
+            "EPT, VPID and unrestricted guest",
+        )?;
+        let exit = adjust(
+            pick(IA32_VMX_TRUE_EXIT_CTLS, IA32_VMX_EXIT_CTLS),
+            EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+            "64-bit host, PAT and EFER switching",
+        )?;
+        let entry_ctls = adjust(
+            pick(IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_ENTRY_CTLS),
+            ENTRY_LOAD_PAT | ENTRY_LOAD_EFER,
+            "PAT and EFER loading",
+        )?;
+
+        vmcs.write(f::PIN_BASED_CONTROLS, u64::from(pin))?;
+        vmcs.write(f::PRIMARY_PROC_CONTROLS, u64::from(proc))?;
+        vmcs.write(f::SECONDARY_PROC_CONTROLS, u64::from(proc2))?;
+        vmcs.write(f::EXIT_CONTROLS, u64::from(exit))?;
+        vmcs.write(f::ENTRY_CONTROLS, u64::from(entry_ctls))?;
+        vmcs.write(f::EXCEPTION_BITMAP, 0)?;
+        vmcs.write(f::EXIT_MSR_STORE_COUNT, 0)?;
+        vmcs.write(f::EXIT_MSR_LOAD_COUNT, 0)?;
+        vmcs.write(f::ENTRY_MSR_LOAD_COUNT, 0)?;
+        vmcs.write(f::ENTRY_INTERRUPTION_INFO, 0)?;
+        vmcs.write(f::IO_BITMAP_A, io_bitmaps.pa())?;
+        vmcs.write(f::IO_BITMAP_B, io_bitmaps.second_page())?;
+        vmcs.write(f::MSR_BITMAP, msr_bitmap.pa())?;
+        // EPT: write-back, 4-level walk.
+        vmcs.write(f::EPT_POINTER, entry.ept_root | (3 << 3) | 6)?;
+        vmcs.write(f::VPID, 1)?;
+        vmcs.write(f::VMCS_LINK_POINTER, u64::MAX)?;
+
+        // CR0/CR4: the bits VMX forces on are owned by the hypervisor; the
+        // guest reads its own view from the shadows.
+        let cr0_fixed = rdmsr(IA32_VMX_CR0_FIXED0) & !(CR0_PE | CR0_PG);
+        let cr0_guest = 0x11u64; // PE, ET
+        vmcs.write(
+            f::GUEST_CR0,
+            (cr0_guest | cr0_fixed) & rdmsr(IA32_VMX_CR0_FIXED1),
+        )?;
+        vmcs.write(f::CR0_GUEST_HOST_MASK, cr0_fixed)?;
+        vmcs.write(f::CR0_READ_SHADOW, cr0_guest)?;
+        let cr4_fixed = rdmsr(IA32_VMX_CR4_FIXED0);
+        vmcs.write(f::GUEST_CR4, cr4_fixed & rdmsr(IA32_VMX_CR4_FIXED1))?;
+        vmcs.write(f::CR4_GUEST_HOST_MASK, cr4_fixed)?;
+        vmcs.write(f::CR4_READ_SHADOW, 0)?;
+        vmcs.write(f::GUEST_CR3, 0)?;
+
+        // PVH entry: flat 32-bit protected mode.
+        let segs = [
+            (
+                f::GUEST_CS_SELECTOR,
+                f::GUEST_CS_BASE,
+                f::GUEST_CS_LIMIT,
+                f::GUEST_CS_AR,
+                0x08,
+                0xc09b,
+            ),
+            (
+                f::GUEST_DS_SELECTOR,
+                f::GUEST_DS_BASE,
+                f::GUEST_DS_LIMIT,
+                f::GUEST_DS_AR,
+                0x10,
+                0xc093,
+            ),
+            (
+                f::GUEST_ES_SELECTOR,
+                f::GUEST_ES_BASE,
+                f::GUEST_ES_LIMIT,
+                f::GUEST_ES_AR,
+                0x10,
+                0xc093,
+            ),
+            (
+                f::GUEST_SS_SELECTOR,
+                f::GUEST_SS_BASE,
+                f::GUEST_SS_LIMIT,
+                f::GUEST_SS_AR,
+                0x10,
+                0xc093,
+            ),
+            (
+                f::GUEST_FS_SELECTOR,
+                f::GUEST_FS_BASE,
+                f::GUEST_FS_LIMIT,
+                f::GUEST_FS_AR,
+                0x10,
+                0xc093,
+            ),
+            (
+                f::GUEST_GS_SELECTOR,
+                f::GUEST_GS_BASE,
+                f::GUEST_GS_LIMIT,
+                f::GUEST_GS_AR,
+                0x10,
+                0xc093,
+            ),
+        ];
+        for (sel, base, limit, ar, s, a) in segs {
+            vmcs.write(sel, s)?;
+            vmcs.write(base, 0)?;
+            vmcs.write(limit, 0xffff_ffff)?;
+            vmcs.write(ar, a)?;
+        }
+        vmcs.write(f::GUEST_TR_SELECTOR, 0)?;
+        vmcs.write(f::GUEST_TR_BASE, 0)?;
+        vmcs.write(f::GUEST_TR_LIMIT, 0x67)?;
+        vmcs.write(f::GUEST_TR_AR, 0x8b)?;
+        vmcs.write(f::GUEST_LDTR_SELECTOR, 0)?;
+        vmcs.write(f::GUEST_LDTR_BASE, 0)?;
+        vmcs.write(f::GUEST_LDTR_LIMIT, 0)?;
+        vmcs.write(f::GUEST_LDTR_AR, 1 << 16)?; // unusable
+        vmcs.write(f::GUEST_GDTR_BASE, 0)?;
+        vmcs.write(f::GUEST_GDTR_LIMIT, 0)?;
+        vmcs.write(f::GUEST_IDTR_BASE, 0)?;
+        vmcs.write(f::GUEST_IDTR_LIMIT, 0)?;
+        vmcs.write(f::GUEST_DR7, 0x400)?;
+        vmcs.write(f::GUEST_RSP, 0)?;
+        vmcs.write(f::GUEST_RIP, entry.rip)?;
+        vmcs.write(f::GUEST_RFLAGS, 0x2)?;
+        vmcs.write(f::GUEST_PENDING_DBG, 0)?;
+        vmcs.write(f::GUEST_INTERRUPTIBILITY, 0)?;
+        vmcs.write(f::GUEST_ACTIVITY_STATE, 0)?;
+        vmcs.write(f::GUEST_SYSENTER_CS, 0)?;
+        vmcs.write(f::GUEST_SYSENTER_ESP, 0)?;
+        vmcs.write(f::GUEST_SYSENTER_EIP, 0)?;
+        vmcs.write(f::GUEST_IA32_EFER, 0)?;
+        vmcs.write(f::GUEST_IA32_PAT, 0x0007_0406_0007_0406)?;
+
+        // Host state: this core as it is now.
+        let (gdt, idt) = gdt_idt();
+        vmcs.write(f::HOST_CR0, read_cr0())?;
+        vmcs.write(f::HOST_CR3, read_cr3())?;
+        vmcs.write(f::HOST_CR4, read_cr4())?;
+        vmcs.write(f::HOST_CS_SELECTOR, u64::from(KERNEL_CS))?;
+        for sel in [
+            f::HOST_SS_SELECTOR,
+            f::HOST_DS_SELECTOR,
+            f::HOST_ES_SELECTOR,
+        ] {
+            vmcs.write(sel, u64::from(KERNEL_DS))?;
+        }
+        vmcs.write(f::HOST_FS_SELECTOR, 0)?;
+        vmcs.write(f::HOST_GS_SELECTOR, 0)?;
+        vmcs.write(f::HOST_TR_SELECTOR, u64::from(TSS_SELECTOR))?;
+        vmcs.write(f::HOST_FS_BASE, rdmsr(IA32_FS_BASE))?;
+        vmcs.write(f::HOST_GS_BASE, rdmsr(IA32_GS_BASE))?;
+        vmcs.write(f::HOST_TR_BASE, tss_base(gdt))?;
+        vmcs.write(f::HOST_GDTR_BASE, gdt)?;
+        vmcs.write(f::HOST_IDTR_BASE, idt)?;
+        vmcs.write(f::HOST_SYSENTER_CS, 0)?;
+        vmcs.write(f::HOST_SYSENTER_ESP, 0)?;
+        vmcs.write(f::HOST_SYSENTER_EIP, 0)?;
+        vmcs.write(f::HOST_IA32_EFER, rdmsr(IA32_EFER))?;
+        vmcs.write(f::HOST_IA32_PAT, rdmsr(IA32_PAT))?;
+        vmcs.write(f::HOST_RIP, core::ptr::addr_of!(vmx_exit) as u64)?;
+
+        let gprs = GuestGprs {
+            rbx: entry.rbx,
+            ..GuestGprs::default()
+        };
+        Ok(VmxVcpu {
+            vmcs,
+            gprs,
+            launched: false,
+            _msr_bitmap: msr_bitmap,
+            _io_bitmaps: io_bitmaps,
+        })
+    }
+
+    fn decode_exit(&self) -> VmExit {
+        let raw = self.vmcs.read(f::EXIT_REASON);
+        let reason = raw & 0xffff;
+        let qualification = self.vmcs.read(f::EXIT_QUALIFICATION);
+        if raw & (1 << 31) != 0 {
+            return VmExit::InvalidState { code: raw };
+        }
+        match reason {
+            EXIT_VMCALL => VmExit::Hypercall,
+            EXIT_CPUID => VmExit::Cpuid,
+            EXIT_RDMSR => VmExit::MsrRead {
+                msr: self.gprs.rcx as u32,
+            },
+            EXIT_WRMSR => VmExit::MsrWrite {
+                msr: self.gprs.rcx as u32,
+                value: (self.gprs.rdx << 32) | (self.gprs.rax & 0xffff_ffff),
+            },
+            EXIT_IO => VmExit::Io {
+                port: (qualification >> 16) as u16,
+                size: ((qualification & 0b111) + 1) as u8,
+                write: qualification & (1 << 3) == 0,
+            },
+            EXIT_EPT_VIOLATION => VmExit::NestedPageFault {
+                gpa: self.vmcs.read(f::GUEST_PHYSICAL_ADDRESS),
+                write: qualification & 0b10 != 0,
+                fetch: qualification & 0b100 != 0,
+            },
+            EXIT_TRIPLE_FAULT => VmExit::TripleFault,
+            EXIT_INIT => VmExit::Init,
+            EXIT_EXCEPTION_NMI => {
+                let info = self.vmcs.read(f::EXIT_INTERRUPTION_INFO);
+                if (info >> 8) & 0b111 == 2 {
+                    VmExit::Nmi
+                } else {
+                    VmExit::Other { code: reason }
+                }
+            }
+            19 => VmExit::VirtualizationInstruction { name: "vmclear" },
+            20 => VmExit::VirtualizationInstruction { name: "vmlaunch" },
+            21 => VmExit::VirtualizationInstruction { name: "vmptrld" },
+            22 => VmExit::VirtualizationInstruction { name: "vmptrst" },
+            23 => VmExit::VirtualizationInstruction { name: "vmread" },
+            24 => VmExit::VirtualizationInstruction { name: "vmresume" },
+            25 => VmExit::VirtualizationInstruction { name: "vmwrite" },
+            26 => VmExit::VirtualizationInstruction { name: "vmxoff" },
+            27 => VmExit::VirtualizationInstruction { name: "vmxon" },
+            EXIT_INVEPT => VmExit::VirtualizationInstruction { name: "invept" },
+            EXIT_INVVPID => VmExit::VirtualizationInstruction { name: "invvpid" },
+            EXIT_GETSEC => VmExit::VirtualizationInstruction { name: "getsec" },
+            EXIT_INVD => VmExit::VirtualizationInstruction { name: "invd" },
+            EXIT_INVALID_GUEST_STATE | EXIT_MSR_LOADING | EXIT_EPT_MISCONFIG => {
+                VmExit::InvalidState { code: raw }
+            }
+            other => VmExit::Other { code: other },
+        }
+    }
+}
+
+impl Vcpu for VmxVcpu {
+    fn backend(&self) -> &'static str {
+        "vmx"
+    }
+
+    fn run(&mut self) -> VmExit {
+        // SAFETY: VMX operation is on for this core (`super::enable`), this
+        // vCPU's VMCS is current and complete (`new`), HOST_RIP points at
+        // `vmx_exit`, `launched` tracks VMLAUNCH, and the hypervisor runs
+        // with interrupts disabled.
+        let failed = unsafe { vmx_run(&mut self.gprs, u64::from(self.launched)) };
+        if failed != 0 {
+            return VmExit::InvalidState {
+                code: self.vmcs.read(f::VM_INSTRUCTION_ERROR),
+            };
+        }
+        self.launched = true;
+        self.decode_exit()
+    }
+
+    fn gpr(&self, reg: Gpr) -> u64 {
+        match reg {
+            Gpr::Rax => self.gprs.rax,
+            Gpr::Rbx => self.gprs.rbx,
+            Gpr::Rcx => self.gprs.rcx,
+            Gpr::Rdx => self.gprs.rdx,
+            Gpr::Rsi => self.gprs.rsi,
+            Gpr::Rdi => self.gprs.rdi,
+        }
+    }
+
+    fn set_gpr(&mut self, reg: Gpr, value: u64) {
+        match reg {
+            Gpr::Rax => self.gprs.rax = value,
+            Gpr::Rbx => self.gprs.rbx = value,
+            Gpr::Rcx => self.gprs.rcx = value,
+            Gpr::Rdx => self.gprs.rdx = value,
+            Gpr::Rsi => self.gprs.rsi = value,
+            Gpr::Rdi => self.gprs.rdi = value,
+        }
+    }
+
+    fn rip(&self) -> u64 {
+        self.vmcs.read(f::GUEST_RIP)
+    }
+
+    fn skip_instruction(&mut self) {
+        let next = self.rip() + self.vmcs.read(f::EXIT_INSTRUCTION_LEN);
+        // A failed write leaves RIP unchanged; the guest would repeat the
+        // instruction and exit again, which the exit counts would show.
+        let _ = self.vmcs.write(f::GUEST_RIP, next);
+    }
+}
+
+impl VcpuExt for VmxVcpu {
+    fn write_efer(&mut self, value: u64) {
+        // LMA is the processor's to set (with CR0.PG and LME); keep it.
+        let lma = self.vmcs.read(f::GUEST_IA32_EFER) & EFER_LMA;
+        let _ = self
+            .vmcs
+            .write(f::GUEST_IA32_EFER, (value & !EFER_LMA) | lma);
+    }
+
+    fn interface_id(&self) -> u32 {
+        2
+    }
+}
