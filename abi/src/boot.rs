@@ -144,7 +144,10 @@ mod tests {
         let f = name_field("ping").expect("short name");
         assert_eq!(name_str(&f), "ping");
         assert!(name_field(&"x".repeat(33)).is_none());
-        assert_eq!(name_str(&name_field(&"y".repeat(32)).expect("32 fits")), "y".repeat(32));
+        assert_eq!(
+            name_str(&name_field(&"y".repeat(32)).expect("32 fits")),
+            "y".repeat(32)
+        );
     }
 
     #[test]

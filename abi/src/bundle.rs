@@ -51,16 +51,25 @@ impl core::fmt::Display for BundleError {
         match self {
             BundleError::Truncated => write!(f, "boot bundle truncated"),
             BundleError::BadMagic => write!(f, "boot module is not a Flotilla bundle (bad magic)"),
-            BundleError::UnsupportedVersion(v) => write!(f, "boot bundle version {v} is not supported (expected {VERSION})"),
-            BundleError::OutOfBounds(what) => write!(f, "boot bundle {what} lies outside the bundle"),
+            BundleError::UnsupportedVersion(v) => write!(
+                f,
+                "boot bundle version {v} is not supported (expected {VERSION})"
+            ),
+            BundleError::OutOfBounds(what) => {
+                write!(f, "boot bundle {what} lies outside the bundle")
+            }
             BundleError::TooMany(what) => write!(f, "boot bundle has too many {what}"),
-            BundleError::SegmentDataTooLong => write!(f, "boot bundle segment has more data than memory"),
+            BundleError::SegmentDataTooLong => {
+                write!(f, "boot bundle segment has more data than memory")
+            }
         }
     }
 }
 
 fn u32_at(b: &[u8], at: usize) -> Result<u32, BundleError> {
-    let bytes = b.get(at..at.checked_add(4).ok_or(BundleError::Truncated)?).ok_or(BundleError::Truncated)?;
+    let bytes = b
+        .get(at..at.checked_add(4).ok_or(BundleError::Truncated)?)
+        .ok_or(BundleError::Truncated)?;
     Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
 
@@ -70,8 +79,15 @@ fn u64_at(b: &[u8], at: usize) -> Result<u64, BundleError> {
     Ok(u64::from(lo) | (u64::from(hi) << 32))
 }
 
-fn range(b: &[u8], offset: u64, len: u64, what: &'static str) -> Result<core::ops::Range<usize>, BundleError> {
-    let end = offset.checked_add(len).ok_or(BundleError::OutOfBounds(what))?;
+fn range(
+    b: &[u8],
+    offset: u64,
+    len: u64,
+    what: &'static str,
+) -> Result<core::ops::Range<usize>, BundleError> {
+    let end = offset
+        .checked_add(len)
+        .ok_or(BundleError::OutOfBounds(what))?;
     if end > b.len() as u64 {
         return Err(BundleError::OutOfBounds(what));
     }
@@ -144,14 +160,29 @@ impl<'a> Bundle<'a> {
             return Err(BundleError::Truncated);
         }
         let bytes = &bytes[..total as usize];
-        let manifest = &bytes[range(bytes, u64::from(u32_at(bytes, 24)?), u64::from(u32_at(bytes, 28)?), "manifest")?];
+        let manifest = &bytes[range(
+            bytes,
+            u64::from(u32_at(bytes, 24)?),
+            u64::from(u32_at(bytes, 28)?),
+            "manifest",
+        )?];
         let image_count = u32_at(bytes, 32)?;
         if image_count > MAX_IMAGES {
             return Err(BundleError::TooMany("images"));
         }
         let images_offset = u32_at(bytes, 36)? as usize;
-        range(bytes, images_offset as u64, u64::from(image_count) * IMAGE_RECORD_SIZE as u64, "image table")?;
-        let bundle = Bundle { bytes, manifest, image_count, images_offset };
+        range(
+            bytes,
+            images_offset as u64,
+            u64::from(image_count) * IMAGE_RECORD_SIZE as u64,
+            "image table",
+        )?;
+        let bundle = Bundle {
+            bytes,
+            manifest,
+            image_count,
+            images_offset,
+        };
         for i in 0..image_count as usize {
             let at = images_offset + i * IMAGE_RECORD_SIZE;
             let count = u32_at(bytes, at + 8)?;
@@ -159,7 +190,12 @@ impl<'a> Bundle<'a> {
                 return Err(BundleError::TooMany("segments"));
             }
             let table = u32_at(bytes, at + 12)? as usize;
-            range(bytes, table as u64, u64::from(count) * SEGMENT_RECORD_SIZE as u64, "segment table")?;
+            range(
+                bytes,
+                table as u64,
+                u64::from(count) * SEGMENT_RECORD_SIZE as u64,
+                "segment table",
+            )?;
             for s in 0..count as usize {
                 let rec = table + s * SEGMENT_RECORD_SIZE;
                 let mem_len = u64_at(bytes, rec + 8)?;
@@ -168,7 +204,9 @@ impl<'a> Bundle<'a> {
                 if len > mem_len {
                     return Err(BundleError::SegmentDataTooLong);
                 }
-                u64_at(bytes, rec)?.checked_add(mem_len).ok_or(BundleError::OutOfBounds("segment address"))?;
+                u64_at(bytes, rec)?
+                    .checked_add(mem_len)
+                    .ok_or(BundleError::OutOfBounds("segment address"))?;
             }
         }
         Ok(bundle)
@@ -249,7 +287,12 @@ pub mod build {
                 align8(&mut out);
                 let data_offset = out.len();
                 out.extend_from_slice(&seg.data);
-                records.push((seg.gpa, seg.mem_len, data_offset as u64, seg.data.len() as u64));
+                records.push((
+                    seg.gpa,
+                    seg.mem_len,
+                    data_offset as u64,
+                    seg.data.len() as u64,
+                ));
             }
             for (s, (gpa, mem_len, off, len)) in records.into_iter().enumerate() {
                 let at = table + s * SEGMENT_RECORD_SIZE;
@@ -289,8 +332,16 @@ mod tests {
             &[ImageSpec {
                 entry: 0x10_0040,
                 segments: vec![
-                    SegmentSpec { gpa: 0x10_0000, mem_len: 0x2000, data: vec![0xaa; 100] },
-                    SegmentSpec { gpa: 0x20_0000, mem_len: 0x1000, data: vec![0xbb; 3] },
+                    SegmentSpec {
+                        gpa: 0x10_0000,
+                        mem_len: 0x2000,
+                        data: vec![0xaa; 100],
+                    },
+                    SegmentSpec {
+                        gpa: 0x20_0000,
+                        mem_len: 0x1000,
+                        data: vec![0xbb; 3],
+                    },
                 ],
             }],
         )
@@ -335,6 +386,9 @@ mod tests {
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadMagic);
         let mut v2 = bytes.clone();
         v2[8] = 2;
-        assert_eq!(Bundle::parse(&v2).unwrap_err(), BundleError::UnsupportedVersion(2));
+        assert_eq!(
+            Bundle::parse(&v2).unwrap_err(),
+            BundleError::UnsupportedVersion(2)
+        );
     }
 }

@@ -73,7 +73,13 @@ mod tests {
 
     #[test]
     fn errors_round_trip_through_rax() {
-        for e in [Error::Unknown, Error::Fault, Error::TooLong, Error::Invalid, Error::Denied] {
+        for e in [
+            Error::Unknown,
+            Error::Fault,
+            Error::TooLong,
+            Error::Invalid,
+            Error::Denied,
+        ] {
             assert_eq!(Error::from_rax(e.to_rax()), Some(e));
             assert!((e.to_rax() as i64) < 0);
         }

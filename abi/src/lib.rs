@@ -13,6 +13,6 @@ extern crate alloc;
 pub mod boot;
 pub mod bundle;
 pub mod cmdline;
-pub mod hypercall;
 pub mod console;
+pub mod hypercall;
 pub mod run_end;

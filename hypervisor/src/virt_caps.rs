@@ -1,7 +1,7 @@
 //! Decoding of the virtualization support a core reports (CPUID and the
 //! VMX capability MSRs) into [`VirtSupport`], and its one-line summary.
 //!
-//! Bit positions: AMD APM Vol. 3, CPUID Fn8000_0001 ECX[2] (SVM) and
+//! Bit positions: AMD APM Vol. 3, CPUID Fn8000_0001 ECX bit 2 (SVM) and
 //! Fn8000_000A (SVM revision, ASIDs, features in EDX); AMD APM Vol. 2
 //! §15.30.1 VM_CR (SVMDIS, bit 4). Intel SDM Vol. 3 Appendix A:
 //! IA32_VMX_BASIC (0x480; bit 55 = TRUE controls), IA32_VMX_PROCBASED_CTLS

@@ -32,7 +32,7 @@ pub fn clear() {
 }
 
 /// Sets up the calling core: fresh descriptor tables, the IDT, and its
-/// [`PerCpu`], reachable from then on through [`current`].
+/// [`PerCpu`], reachable from then on through the GS base.
 pub fn init(index: u32, apic_id: u32) -> &'static PerCpu {
     let tables: &'static CpuTables = CpuTables::new();
     // SAFETY: the tables were just allocated and are 'static, so no other
