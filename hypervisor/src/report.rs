@@ -37,14 +37,12 @@ pub fn result_json(out: &mut String, text: &str) {
         }
         json_string(out, key);
         out.push(':');
-        let numeric = !value.is_empty()
-            && value.len() <= 18
-            && value
-                .strip_prefix('-')
-                .unwrap_or(value)
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-            && value != "-";
+        // JSON integers: optional '-', digits only (no '+'), and within
+        // i64/u64 so every JSON reader keeps them exact enough.
+        let digits = value.strip_prefix('-').unwrap_or(value);
+        let numeric = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (value.parse::<i64>().is_ok() || value.parse::<u64>().is_ok());
         if numeric || value == "true" || value == "false" {
             out.push_str(value);
         } else {
@@ -174,12 +172,15 @@ mod tests {
     }
 
     #[test]
-    fn huge_or_odd_numbers_stay_strings() {
+    fn only_json_integers_become_numbers() {
         let mut out = String::new();
-        result_json(&mut out, "a=-5 b=- c=12345678901234567890 d=");
+        result_json(
+            &mut out,
+            "a=-5 b=- c=12345678901234567890 d= e=99999999999999999999 f=+1",
+        );
         assert_eq!(
             out,
-            "{\"a\":-5,\"b\":\"-\",\"c\":\"12345678901234567890\",\"d\":\"\"}"
+            "{\"a\":-5,\"b\":\"-\",\"c\":12345678901234567890,\"d\":\"\",\"e\":\"99999999999999999999\",\"f\":\"+1\"}"
         );
     }
 }
