@@ -1,0 +1,139 @@
+//! Fuzz target: both endpoints of a channel over a region whose contents the input controls.
+//!
+//! The input is a small program: the first byte picks the ring size (2..=32 slots), then each
+//! command either scribbles on the region (single words, or runs of raw input bytes — the
+//! identity line, control lines and rings alike) or drives an endpoint operation (send,
+//! receive in every flavour, batch, wait/kick, re-open). Nothing may panic or hang, and every
+//! received length must be at most 56.
+#![no_main]
+
+use channels::{region_size, Channel, Region, Side, PAYLOAD_SIZE};
+use libfuzzer_sys::fuzz_target;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.byte()?, self.byte()?]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let mut b = [0u8; 8];
+        for x in &mut b {
+            *x = self.byte()?;
+        }
+        Some(u64::from_le_bytes(b))
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let Some(first) = input.byte() else { return };
+    let slots = 1u32 << (1 + first % 5);
+    let len = region_size(slots) / 8;
+    let backing: Vec<AtomicU64> = (0..len + 8).map(|_| AtomicU64::new(0)).collect();
+    let off = backing.as_ptr().align_offset(64);
+    let words = &backing[off..off + len];
+    let region = Region::from_words(words).expect("aligned");
+    let Ok(ch) = Channel::format(region, slots) else {
+        return;
+    };
+    let (mut atx, mut arx) = ch.endpoint(Side::A);
+    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    let mut counter = 0u8;
+    while let Some(cmd) = input.byte() {
+        let a_side = cmd & 0x80 == 0;
+        let (tx, rx) = if a_side {
+            (&mut atx, &mut brx)
+        } else {
+            (&mut btx, &mut arx)
+        };
+        match cmd & 0x0f {
+            0 => {
+                // One word anywhere in the region.
+                let (Some(i), Some(v)) = (input.u16(), input.u64()) else {
+                    return;
+                };
+                words[i as usize % len].store(v, Ordering::Relaxed);
+            }
+            1 => {
+                // A run of raw bytes at a word offset (up to 16 words).
+                let (Some(i), Some(n)) = (input.u16(), input.byte()) else {
+                    return;
+                };
+                for k in 0..(n % 17) as usize {
+                    let Some(v) = input.u64() else { return };
+                    words[(i as usize + k) % len].store(v, Ordering::Relaxed);
+                }
+            }
+            2 | 3 => {
+                let n = input.byte().unwrap_or(0) % 64;
+                counter = counter.wrapping_add(1);
+                let _ = tx.try_send(&[counter; 64][..n as usize]);
+            }
+            4 | 5 => {
+                if let Ok(n) = rx.try_recv(&mut buf) {
+                    assert!(n <= PAYLOAD_SIZE);
+                }
+            }
+            6 => {
+                let max = input.byte().unwrap_or(1) as usize;
+                let _ = rx.recv_batch(max, |m| assert!(m.len() <= PAYLOAD_SIZE));
+            }
+            7 => {
+                if let Ok(m) = rx.recv_slot() {
+                    assert!(m.len() <= PAYLOAD_SIZE);
+                    for i in 0..8 {
+                        let _ = m.word(i);
+                    }
+                    let _ = m.copy_to(&mut buf);
+                }
+            }
+            8 => {
+                let _ = rx.try_recv_typed::<[u8; 16]>();
+                let _ = rx.try_recv_words();
+            }
+            9 => {
+                let mut n = 0;
+                if rx.prepare_wait(&mut || n += 1) {
+                    rx.finish_wait();
+                }
+                let _ = tx.kick(&mut || n += 1);
+                if tx.prepare_wait() {
+                    tx.finish_wait();
+                }
+                let _ = rx.kick(&mut || n += 1);
+            }
+            10 => {
+                let _ = tx.credits();
+                rx.publish_ack();
+                rx.set_ack_interval(input.byte().unwrap_or(0) as u64);
+            }
+            11 => {
+                let msgs: [&[u8]; 3] = [b"one", &[9; 56], b""];
+                let _ = tx.send_batch(&msgs);
+            }
+            12 => {
+                if let Ok(mut w) = tx.send_slot() {
+                    let i = input.byte().unwrap_or(0) as usize;
+                    let _ = w.write_word(i % 9, 7);
+                    let _ = w.commit(input.byte().unwrap_or(0) as usize);
+                }
+            }
+            13 => {
+                if let Ok(again) = Channel::open(region) {
+                    assert_eq!(region.len_bytes(), region_size(again.slots()));
+                }
+            }
+            _ => {
+                let _ = rx.is_ready();
+            }
+        }
+    }
+});
