@@ -301,16 +301,9 @@ fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Resu
     )
     .map_err(err)?;
     for ch in &plan.channels {
-        npt.map(
-            &mut mem,
-            Mapping {
-                gpa: ch.info.gpa,
-                hpa: ch.host_base,
-                len: ch.info.size,
-                access: Access::RW,
-            },
-        )
-        .map_err(err)?;
+        for mapping in ch.mappings() {
+            npt.map(&mut mem, mapping).map_err(err)?;
+        }
     }
     Ok(npt.root())
 }

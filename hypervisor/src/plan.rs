@@ -4,11 +4,13 @@
 //! hypervisor actually booted on (cores found, RAM in the memory map, the
 //! hypervisor's own memory).
 
+use crate::nested_paging::{Access, Mapping};
 use crate::partition::{ChannelGrant, Partition};
 use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use channels::layout::{ring_a_to_b_offset, ring_b_to_a_offset, ring_size, HEADER_SIZE};
 use partition_config::manifest::{ArgValue, Manifest, Notify};
 
 /// One channel as one endpoint sees it.
@@ -37,6 +39,37 @@ pub struct PartitionPlan {
     pub ports: Vec<(u16, u16)>,
     /// Its channels, in layout order.
     pub channels: Vec<ChannelView>,
+}
+
+impl ChannelView {
+    /// The nested-paging mappings of this endpoint's view of the channel
+    /// (channel layout v1, `docs/channels.md`): the header page read-write
+    /// (each side writes only its own control line in it), the ring this
+    /// endpoint sends on read-write, and the ring it receives on read-only —
+    /// a receiver never writes its peer's ring, so a buggy or hostile one
+    /// faults instead of corrupting it. Nothing is executable.
+    pub fn mappings(&self) -> [Mapping; 3] {
+        let slots = self.info.slots;
+        let ring = ring_size(slots) as u64;
+        let a_to_b = ring_a_to_b_offset(slots) as u64;
+        let b_to_a = ring_b_to_a_offset(slots) as u64;
+        let (send, receive) = if self.info.side == 0 {
+            (a_to_b, b_to_a)
+        } else {
+            (b_to_a, a_to_b)
+        };
+        let at = |offset: u64, len: u64, access: Access| Mapping {
+            gpa: self.info.gpa + offset,
+            hpa: self.host_base + offset,
+            len,
+            access,
+        };
+        [
+            at(0, HEADER_SIZE as u64, Access::RW),
+            at(send, ring, Access::RW),
+            at(receive, ring, Access::RO),
+        ]
+    }
 }
 
 /// A channel region to format before any partition starts.
@@ -345,6 +378,43 @@ notify = "ipi"
             Some("calc")
         );
         assert!(plan.partition_on(3).is_none());
+    }
+
+    #[test]
+    fn each_endpoint_may_write_only_its_own_ring() {
+        let bytes = manifest_bytes();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let plan = plan(
+            &manifest,
+            &Machine {
+                cpus: 4,
+                ram_end: 512 << 20,
+            },
+        )
+        .expect("fits");
+        let a = plan.partitions[0].channels[0].mappings();
+        let b = plan.partitions[1].channels[0].mappings();
+        let ring = ring_size(64) as u64;
+        assert_eq!(a[0].len, 4096);
+        assert_eq!(
+            (a[0].access, b[0].access),
+            (Access::RW, Access::RW),
+            "header: own control lines"
+        );
+        // A sends on A->B (right after the header) and only reads B->A.
+        assert_eq!((a[1].gpa - a[0].gpa, a[1].access), (4096, Access::RW));
+        assert_eq!(
+            (a[2].gpa - a[0].gpa, a[2].access),
+            (4096 + ring, Access::RO)
+        );
+        // B the other way round, over the same host pages.
+        assert_eq!((b[1].hpa, b[1].access), (a[2].hpa, Access::RW));
+        assert_eq!((b[2].hpa, b[2].access), (a[1].hpa, Access::RO));
+        let total: u64 = a.iter().map(|m| m.len).sum();
+        assert_eq!(
+            total, plan.channels[0].size,
+            "the whole region and nothing more"
+        );
     }
 
     #[test]
