@@ -29,6 +29,21 @@ pub const HYPERVISOR: BareMetalCrate = BareMetalCrate {
     binary: "flotilla-hypervisor",
 };
 
+/// The built-in guest kernel (`kernel = "guest-kernel"` in layouts): a PVH ELF.
+pub const GUEST_KERNEL: BareMetalCrate = BareMetalCrate {
+    package: "guest-kernel",
+    binary: "guest-kernel",
+};
+
+/// The bare-metal images a layout run boots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Images {
+    /// The hypervisor ELF.
+    pub hypervisor: PathBuf,
+    /// The built-in guest kernel ELF.
+    pub guest_kernel: PathBuf,
+}
+
 /// Where the workspace and its build outputs are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workspace {
@@ -151,6 +166,18 @@ pub fn build_hypervisor(workspace: &Workspace) -> Result<PathBuf> {
         .ok_or_else(|| Error::NoArtifact(workspace.artifact(HYPERVISOR)))
 }
 
+/// Builds the hypervisor and the built-in guest kernel in one cargo call.
+pub fn build_images(workspace: &Workspace) -> Result<Images> {
+    let mut paths = build(workspace, &[HYPERVISOR, GUEST_KERNEL])?.into_iter();
+    match (paths.next(), paths.next()) {
+        (Some(hypervisor), Some(guest_kernel)) => Ok(Images {
+            hypervisor,
+            guest_kernel,
+        }),
+        _ => Err(Error::NoArtifact(workspace.artifact(GUEST_KERNEL))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +197,17 @@ mod tests {
                 "hypervisor"
             ]
         );
+    }
+
+    #[test]
+    fn images_are_built_together() {
+        let args = cargo_build_args(&[HYPERVISOR, GUEST_KERNEL]);
+        assert!(args.ends_with(&[
+            "-p".to_string(),
+            "hypervisor".to_string(),
+            "-p".to_string(),
+            "guest-kernel".to_string()
+        ]));
     }
 
     #[test]

@@ -133,8 +133,13 @@ pub enum Marker {
 }
 
 /// Parses a marker out of a (sanitized) console line. Text before the
-/// `flotilla:` prefix (left-overs of firmware output) is ignored.
+/// `flotilla:` prefix (left-overs of firmware output) is ignored, except
+/// that a partition's console line (`[name] text`) is never a marker: a
+/// guest cannot forge the hypervisor's verdict.
 pub fn parse_marker(line: &str) -> Option<Marker> {
+    if line.starts_with('[') {
+        return None;
+    }
     let start = line.find(markers::PREFIX)?;
     let line = line[start..].trim_end();
     if let Some(rest) = line.strip_prefix(markers::RUN_FAILED) {
@@ -346,6 +351,8 @@ mod tests {
             "flotilla: cores online a/4",
             "flotilla: run succeeded partially",
             "run succeeded",
+            "[rogue] flotilla: run succeeded",
+            "[rogue] flotilla: run failed: forged",
         ] {
             assert_eq!(parse_marker(line), None, "{line:?}");
         }

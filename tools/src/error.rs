@@ -22,6 +22,11 @@ pub enum Error {
     #[error(transparent)]
     Kvm(#[from] KvmUnavailable),
 
+    /// The boot bundle of a layout could not be built (a kernel is missing
+    /// or is not a PVH ELF).
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+
     /// `cargo build` of the bare-metal crates failed; `output` is its stderr.
     #[error("building {what} failed (`{command}`):\n{output}")]
     Build {

@@ -15,6 +15,8 @@
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
 //! - [`console`]: console bytes to lines, marker parsing, the run verdict.
 //! - [`runner`]: one emulator run under a hard timeout.
+//! - [`report`]: the run report of a layout run, read from the console.
+//! - [`layout_run`]: a layout booted end to end and judged by its report.
 #![forbid(unsafe_code)]
 
 pub mod accel;
@@ -24,7 +26,9 @@ pub mod bundle;
 pub mod console;
 pub mod error;
 pub mod image;
+pub mod layout_run;
 pub mod qemu;
+pub mod report;
 pub mod runner;
 pub mod system;
 pub mod units;

@@ -1,7 +1,8 @@
 //! `flotilla`: the one entry point for humans and CI (`cargo flotilla ...`).
 //!
 //! This file only parses the command line and sequences library calls
-//! (build, image, run); everything else lives in the `tools` library.
+//! (check, explain, schema, build, image, run); everything else lives in the
+//! `tools` library.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tools::accel::{self, AccelRequest, HostFacts};
 use tools::build::{self, Workspace};
 use tools::console;
 use tools::image::{self, ImageSpec};
+use tools::layout_run::{self, FaultExpectation, LayoutBoot, LayoutRunConfig, LayoutSource};
 use tools::runner::{self, Boot, BootKind, Emulator, Firmware, RunConfig};
 use tools::units::MemorySize;
 
@@ -29,28 +31,59 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Build the hypervisor, boot it in an emulator, stream the console and
-    /// exit 0 only if the run succeeded.
+    /// Boot a layout (the built-in default layout without LAYOUT) in an
+    /// emulator, stream the console, print the run report; exit 0 only if
+    /// every partition exited with code 0 (or faulted as --expect-fault says).
     Run(RunArgs),
+    /// Check a layout: exit 0 with a summary if valid, else exit 1 with
+    /// every error (file:line:column, the offending text underlined).
+    Check(LayoutArg),
+    /// Show a layout's memory map and who may message or interrupt whom.
+    Explain(LayoutArg),
+    /// Print the JSON Schema of the layout format (for editors).
+    Schema,
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
 }
 
 #[derive(Debug, clap::Args)]
+struct LayoutArg {
+    /// The layout file (TOML, see docs/layout.md).
+    layout: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Fail (and kill the emulator) after this many seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    timeout: u64,
+    /// The layout to boot; without it, the built-in default layout
+    /// (examples/default.toml: 4 partitions).
+    #[arg(value_name = "LAYOUT")]
+    layout: Option<PathBuf>,
+    /// Boot the bare machine (hypervisor only, no partitions: every core
+    /// reports and the run ends). Implied by --cpus or --memory.
+    #[arg(long, conflicts_with = "layout")]
+    no_layout: bool,
+    /// Kill the emulator after this many seconds [default: the layout's
+    /// timeout plus a margin (60 s QEMU, 180 s Bochs); 120 without a layout].
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Write the run report as JSON to FILE (layout runs).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_layout")]
+    report: Option<PathBuf>,
+    /// The partition NAME must fault (optionally with fault KIND, e.g.
+    /// rogue=npf) instead of exiting 0. Repeatable.
+    #[arg(long, value_name = "NAME[=KIND]", conflicts_with = "no_layout")]
+    expect_fault: Vec<FaultExpectation>,
     /// QEMU accelerator: tcg (default), kvm (needs nested virtualization),
     /// or auto (kvm when possible).
     #[arg(long, value_enum)]
     accel: Option<AccelArg>,
-    /// Number of cores.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    cpus: u32,
-    /// Guest RAM, e.g. 512M, "512 MiB", 1G.
-    #[arg(long, default_value = "512M", value_name = "SIZE")]
-    memory: MemorySize,
+    /// Boot the bare machine with N cores [default: 4] (a layout's machine
+    /// comes from its `[machine]` table).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with = "layout")]
+    cpus: Option<u32>,
+    /// Bare machine RAM, e.g. 512M, "512 MiB", 1G [default: 512M].
+    #[arg(long, value_name = "SIZE", conflicts_with = "layout")]
+    memory: Option<MemorySize>,
     /// Which emulator boots the machine.
     #[arg(long, value_enum, default_value_t = EmulatorArg::Qemu)]
     emulator: EmulatorArg,
@@ -122,6 +155,12 @@ fn main() -> ExitCode {
     install_interrupt_handler();
     let result = match cli.command {
         Cmd::Run(args) => run(&args),
+        Cmd::Check(args) => Ok(check(&args.layout)),
+        Cmd::Explain(args) => Ok(explain(&args.layout)),
+        Cmd::Schema => {
+            println!("{}", partition_config::schema());
+            Ok(true)
+        }
         Cmd::Image(args) => image(&args).map(|()| true),
     };
     match result {
@@ -150,7 +189,86 @@ fn status(message: &str) {
     eprintln!("-- {message}");
 }
 
+/// Loads a layout, printing its diagnostics if it is invalid.
+fn load_layout(source: &LayoutSource) -> Option<partition_config::Layout> {
+    match source.load() {
+        Ok(layout) => Some(layout),
+        Err(diagnostics) => {
+            // The rendering ends with its own count ("N errors in `FILE`").
+            eprint!("{}", render(&diagnostics));
+            None
+        }
+    }
+}
+
+/// Diagnostics in color when stderr is a terminal.
+fn render(diagnostics: &partition_config::Diagnostics) -> String {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        diagnostics.render_colored()
+    } else {
+        diagnostics.render_plain()
+    }
+}
+
+fn check(path: &std::path::Path) -> bool {
+    let source = LayoutSource::File(path.to_path_buf());
+    let Some(layout) = load_layout(&source) else {
+        return false;
+    };
+    let cores = if layout.machine.cpus == 1 {
+        "core"
+    } else {
+        "cores"
+    };
+    println!(
+        "{}: ok: {} partition(s), {} channel(s) on {} {cores}, {}, timeout {} s",
+        path.display(),
+        layout.partitions.len(),
+        layout.channels.len(),
+        layout.machine.cpus,
+        MemorySize::from_mib(layout.machine.memory >> 20),
+        layout.machine.timeout_secs
+    );
+    for p in &layout.partitions {
+        println!(
+            "  {:<16} cpu {:<3} {:>5} MiB  {}",
+            p.name,
+            p.cpu,
+            p.region.size >> 20,
+            p.workload
+        );
+    }
+    true
+}
+
+fn explain(path: &std::path::Path) -> bool {
+    let Some(layout) = load_layout(&LayoutSource::File(path.to_path_buf())) else {
+        return false;
+    };
+    print!("{}", layout.explain());
+    true
+}
+
 fn run(args: &RunArgs) -> anyhow::Result<bool> {
+    let bare = args.no_layout || args.cpus.is_some() || args.memory.is_some();
+    if bare && (args.report.is_some() || !args.expect_fault.is_empty()) {
+        bail!(
+            "--report and --expect-fault apply to layout runs (drop --cpus/--memory/--no-layout)"
+        );
+    }
+    let source = match &args.layout {
+        Some(path) => Some(LayoutSource::File(path.clone())),
+        None if bare => None,
+        None => Some(LayoutSource::Default),
+    };
+    let layout = match &source {
+        Some(source) => match load_layout(source) {
+            Some(layout) => Some(layout),
+            None => return Ok(false),
+        },
+        None => None,
+    };
     let emulator = match args.emulator {
         EmulatorArg::Qemu => {
             let request = match args.accel.unwrap_or(AccelArg::Tcg) {
@@ -186,15 +304,84 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         EmulatorArg::Bochs => BootArg::Iso,
     });
     // A missing tool is reported before the build, not after it.
-    runner::check_tools(
-        &emulator,
-        match boot_kind {
-            BootArg::Kernel => BootKind::Kernel,
-            BootArg::Iso => BootKind::Iso(Firmware::Bios),
-            BootArg::IsoUefi => BootKind::Iso(Firmware::Uefi),
-        },
-    )?;
+    let kind = match boot_kind {
+        BootArg::Kernel => BootKind::Kernel,
+        BootArg::Iso => BootKind::Iso(Firmware::Bios),
+        BootArg::IsoUefi => BootKind::Iso(Firmware::Uefi),
+    };
+    runner::check_tools(&emulator, kind)?;
+    match (layout, source) {
+        (Some(layout), Some(source)) => run_layout(args, layout, &source, emulator, kind),
+        _ => run_bare(args, emulator, boot_kind),
+    }
+}
 
+fn run_layout(
+    args: &RunArgs,
+    layout: partition_config::Layout,
+    source: &LayoutSource,
+    emulator: Emulator,
+    kind: BootKind,
+) -> anyhow::Result<bool> {
+    let workspace = Workspace::locate();
+    status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
+    let images = build::build_images(&workspace)?;
+    let mut config = LayoutRunConfig::new(layout, images).with_emulator(emulator);
+    config.boot = match kind {
+        BootKind::Kernel => LayoutBoot::Kernel,
+        BootKind::Iso(firmware) => LayoutBoot::Iso(firmware),
+    };
+    config.expect_faults = args.expect_fault.clone();
+    config.timeout = args.timeout.map(Duration::from_secs);
+    config.echo = !args.quiet;
+    config.validate()?;
+    let machine = &config.layout.machine;
+    let cores = if machine.cpus == 1 { "core" } else { "cores" };
+    let described = format!(
+        "{}, {} {cores}, {}",
+        layout_run::emulator_name(&config.emulator),
+        machine.cpus,
+        MemorySize::from_mib(config.memory_mib())
+    );
+    status(&format!(
+        "booting {} ({} partition(s)) on {described}",
+        source.describe(),
+        config.layout.partitions.len()
+    ));
+    let outcome = layout_run::run_layout(&config)?;
+    if let Some(path) = &args.report {
+        std::fs::write(path, outcome.report.to_json() + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    let passed = outcome.passed();
+    if !passed && args.quiet {
+        eprintln!("----- console (last {TAIL_LINES} lines) -----");
+        eprintln!("{}", console::tail(outcome.console(), TAIL_LINES));
+    }
+    if !passed && !outcome.run.emulator_output.trim().is_empty() {
+        eprintln!("----- emulator messages -----");
+        eprintln!("{}", outcome.run.emulator_output.trim_end());
+    }
+    println!();
+    print!("{}", outcome.report.table());
+    if let Some(path) = &args.report {
+        status(&format!("report written to {}", path.display()));
+    }
+    let seconds = outcome.run.duration.as_secs_f64();
+    if passed {
+        status(&format!("run passed in {seconds:.1}s ({described})"));
+    } else {
+        for reason in outcome.verdict.reasons() {
+            eprintln!("error: {reason}");
+        }
+        eprintln!("error: run failed after {seconds:.1}s ({described})");
+    }
+    Ok(passed)
+}
+
+fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::Result<bool> {
+    let cpus = args.cpus.unwrap_or(4);
+    let memory = args.memory.unwrap_or(MemorySize::from_mib(512));
     let workspace = Workspace::locate();
     status("building the hypervisor (release, x86_64-unknown-none)");
     let elf = build::build_hypervisor(&workspace)?;
@@ -225,14 +412,14 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
             Boot::Iso { iso, firmware }
         }
     };
-    let machine = describe(&emulator, &boot, args);
+    let machine = describe(&emulator, &boot, cpus, memory);
     status(&format!("booting {machine}"));
     let config = RunConfig {
         emulator,
         boot,
-        cpus: args.cpus,
-        memory_mib: args.memory.mib(),
-        timeout: Duration::from_secs(args.timeout),
+        cpus,
+        memory_mib: memory.mib(),
+        timeout: Duration::from_secs(args.timeout.unwrap_or(120)),
         echo: !args.quiet,
     };
     let outcome = runner::run(&config)?;
@@ -263,7 +450,7 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-fn describe(emulator: &Emulator, boot: &Boot, args: &RunArgs) -> String {
+fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> String {
     let emu = match emulator {
         Emulator::Qemu { accel, cpu_model } => format!(
             "QEMU {accel} -cpu {}",
@@ -285,8 +472,8 @@ fn describe(emulator: &Emulator, boot: &Boot, args: &RunArgs) -> String {
             ..
         } => "ISO, UEFI",
     };
-    let cores = if args.cpus == 1 { "core" } else { "cores" };
-    format!("{emu}, {} {cores}, {}, {how}", args.cpus, args.memory)
+    let cores = if cpus == 1 { "core" } else { "cores" };
+    format!("{emu}, {cpus} {cores}, {memory}, {how}")
 }
 
 fn image(args: &ImageArgs) -> anyhow::Result<()> {
@@ -327,9 +514,10 @@ mod tests {
         let Cmd::Run(args) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(args.timeout, 120);
-        assert_eq!(args.cpus, 4);
-        assert_eq!(args.memory.mib(), 512);
+        assert_eq!(args.timeout, None);
+        assert_eq!(args.cpus, None);
+        assert_eq!(args.layout, None);
+        assert!(!args.no_layout);
         assert_eq!(args.emulator, EmulatorArg::Qemu);
         assert_eq!(args.accel, None);
         assert!(!args.quiet);
@@ -360,11 +548,67 @@ mod tests {
         };
         assert_eq!(args.emulator, EmulatorArg::Bochs);
         assert_eq!(args.cpu_model.as_deref(), Some("ryzen"));
-        assert_eq!(args.memory.mib(), 1024);
+        assert_eq!(args.memory.map(MemorySize::mib), Some(1024));
         assert_eq!(args.boot, Some(BootArg::Iso));
         assert!(Cli::try_parse_from(["flotilla", "run", "--cpus", "0"]).is_err());
         assert!(Cli::try_parse_from(["flotilla", "run", "--memory", "lots"]).is_err());
         assert!(Cli::try_parse_from(["flotilla", "run", "--boot", "iso-uefi"]).is_ok());
+    }
+
+    #[test]
+    fn layout_runs_take_reports_and_expectations() {
+        let cli = Cli::try_parse_from([
+            "flotilla",
+            "run",
+            "rogue.toml",
+            "--report",
+            "r.json",
+            "--expect-fault",
+            "rogue=npf",
+            "--expect-fault",
+            "other",
+        ])
+        .unwrap();
+        let Cmd::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.layout.as_deref(),
+            Some(std::path::Path::new("rogue.toml"))
+        );
+        assert_eq!(
+            args.expect_fault,
+            [
+                FaultExpectation::new("rogue", Some("npf")),
+                FaultExpectation::new("other", None)
+            ]
+        );
+        // A layout's machine comes from the layout.
+        assert!(Cli::try_parse_from(["flotilla", "run", "x.toml", "--cpus", "2"]).is_err());
+        assert!(Cli::try_parse_from(["flotilla", "run", "x.toml", "--no-layout"]).is_err());
+        assert!(Cli::try_parse_from(["flotilla", "run", "--no-layout", "--report", "r"]).is_err());
+        assert!(Cli::try_parse_from(["flotilla", "run", "--expect-fault", "="]).is_err());
+    }
+
+    #[test]
+    fn layout_commands_parse() {
+        assert!(matches!(
+            Cli::try_parse_from(["flotilla", "check", "a.toml"])
+                .unwrap()
+                .command,
+            Cmd::Check(_)
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["flotilla", "explain", "a.toml"])
+                .unwrap()
+                .command,
+            Cmd::Explain(_)
+        ));
+        assert!(Cli::try_parse_from(["flotilla", "check"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["flotilla", "schema"]).unwrap().command,
+            Cmd::Schema
+        ));
     }
 
     #[test]

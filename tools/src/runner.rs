@@ -169,6 +169,8 @@ pub struct RunOutcome {
     pub summary: Summary,
     /// The emulator's exit status, if it exited by itself.
     pub exit_status: Option<i32>,
+    /// Why the watch loop ended.
+    pub ending: Ending,
     /// From the emulator's start to its end.
     pub duration: Duration,
     /// Why the run failed, in one line; `None` when it succeeded.
@@ -530,6 +532,7 @@ fn outcome(
         console: watched.console.into_text(),
         summary,
         exit_status,
+        ending: watched.ending,
         duration,
         failure,
         emulator_output,
@@ -802,6 +805,7 @@ mod tests {
             console: "flotilla: cpu 0 apic 0 online\n".into(),
             summary: Summary::default(),
             exit_status: Some(0),
+            ending: Ending::Exited { code: Some(0) },
             duration: Duration::from_millis(1500),
             failure: Some("timed out after 1s".into()),
             emulator_output: "qemu: warning".into(),

@@ -1,0 +1,649 @@
+//! A layout booted end to end: the boot bundle built from a validated
+//! layout, the machine the layout describes (cores, memory) booted under
+//! QEMU or Bochs, the run report read back from the console, and a verdict.
+//!
+//! Invariants:
+//! - The emulator gets exactly the layout's machine: `[machine] cpus` cores
+//!   and `[machine] memory`.
+//! - A layout run is judged by the report and the expectations
+//!   ([`judge_layout`]), never by the hypervisor's own success marker: it
+//!   passes when every partition exited with code 0, except those expected
+//!   to fault, which must have faulted (with the expected kind, if given).
+//! - A run whose report is missing or incomplete (the emulator was killed at
+//!   the host's timeout, the hypervisor crashed) still yields a report with
+//!   one entry per partition; partitions that never ended are `timed-out`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use abi::run_end::{qemu_exit_status, QEMU_FAILURE_VALUE, QEMU_SUCCESS_VALUE};
+use partition_config::{Diagnostics, Layout};
+
+use crate::accel::Accel;
+use crate::build::Images;
+use crate::error::{Error, Result};
+use crate::image::{self, ImageSpec};
+use crate::report::{ConsoleReport, PartitionState, RunReport};
+use crate::runner::{self, Boot, Emulator, Ending, Firmware, RunConfig, RunOutcome};
+
+/// Host timeout beyond the layout's own `[machine] timeout` under QEMU: the
+/// hypervisor's watchdog reports partitions still running at its deadline,
+/// so the host only has to cover boot and report.
+pub const QEMU_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+/// The same under Bochs, whose BIOS and GRUB alone take 10–20 s and whose
+/// cores are interleaved on one host thread.
+pub const BOCHS_TIMEOUT_MARGIN: Duration = Duration::from_secs(180);
+
+/// Where a layout comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutSource {
+    /// A TOML file.
+    File(PathBuf),
+    /// TOML text; `name` is used in diagnostics and to resolve kernel paths.
+    Text {
+        /// The TOML.
+        text: String,
+        /// A file name for diagnostics.
+        name: String,
+    },
+    /// The built-in default layout (`partition_config::DEFAULT_LAYOUT`).
+    Default,
+}
+
+impl LayoutSource {
+    /// Reads, parses and validates the layout.
+    pub fn load(&self) -> Result<Layout, Diagnostics> {
+        match self {
+            LayoutSource::File(path) => partition_config::load(path),
+            LayoutSource::Text { text, name } => partition_config::parse_str(text, name),
+            LayoutSource::Default => Layout::default_layout(),
+        }
+    }
+
+    /// A short name for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            LayoutSource::File(path) => path.display().to_string(),
+            LayoutSource::Text { name, .. } => name.clone(),
+            LayoutSource::Default => "the default layout (examples/default.toml)".into(),
+        }
+    }
+}
+
+/// `--expect-fault NAME` or `NAME=KIND`: the partition must end `faulted`,
+/// with that fault kind when one is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultExpectation {
+    /// The partition.
+    pub partition: String,
+    /// The fault kind it must have (`npf`, `ipi-denied`, ...), if checked.
+    pub kind: Option<String>,
+}
+
+impl FaultExpectation {
+    /// Expects `partition` to fault with `kind`.
+    pub fn new(partition: impl Into<String>, kind: Option<&str>) -> Self {
+        FaultExpectation {
+            partition: partition.into(),
+            kind: kind.map(str::to_string),
+        }
+    }
+}
+
+impl FromStr for FaultExpectation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (name, kind) = match text.split_once('=') {
+            Some((name, kind)) => (name.trim(), Some(kind.trim())),
+            None => (text.trim(), None),
+        };
+        if name.is_empty() {
+            return Err("expected NAME or NAME=KIND".into());
+        }
+        if kind == Some("") {
+            return Err(format!("expected a fault kind after `{name}=`"));
+        }
+        Ok(FaultExpectation::new(name, kind))
+    }
+}
+
+/// Boot method for QEMU layout runs (Bochs always boots the ISO with BIOS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LayoutBoot {
+    /// `-kernel hypervisor -initrd bundle` (PVH).
+    #[default]
+    Kernel,
+    /// A GRUB ISO with the bundle as a multiboot2 module.
+    Iso(Firmware),
+}
+
+/// Everything a layout run needs.
+#[derive(Clone, Debug)]
+pub struct LayoutRunConfig {
+    /// The validated layout.
+    pub layout: Layout,
+    /// The hypervisor and the built-in guest kernel.
+    pub images: Images,
+    /// Which emulator.
+    pub emulator: Emulator,
+    /// How QEMU boots (ignored by Bochs, which boots the ISO).
+    pub boot: LayoutBoot,
+    /// Partitions that must fault.
+    pub expect_faults: Vec<FaultExpectation>,
+    /// Hard limit on the emulator; `None`: the layout's timeout plus a
+    /// margin ([`QEMU_TIMEOUT_MARGIN`], [`BOCHS_TIMEOUT_MARGIN`]).
+    pub timeout: Option<Duration>,
+    /// Print each console line as it arrives.
+    pub echo: bool,
+}
+
+impl LayoutRunConfig {
+    /// QEMU TCG, PVH boot, no expected faults, default timeout, quiet.
+    pub fn new(layout: Layout, images: Images) -> Self {
+        LayoutRunConfig {
+            layout,
+            images,
+            emulator: Emulator::qemu_tcg(),
+            boot: LayoutBoot::Kernel,
+            expect_faults: Vec::new(),
+            timeout: None,
+            echo: false,
+        }
+    }
+
+    /// The same under another emulator.
+    pub fn with_emulator(mut self, emulator: Emulator) -> Self {
+        self.emulator = emulator;
+        self
+    }
+
+    /// Adds a fault expectation.
+    pub fn expect_fault(mut self, partition: &str, kind: Option<&str>) -> Self {
+        self.expect_faults
+            .push(FaultExpectation::new(partition, kind));
+        self
+    }
+
+    /// The host timeout this run gets.
+    pub fn effective_timeout(&self) -> Duration {
+        self.timeout.unwrap_or_else(|| {
+            let margin = match self.emulator {
+                Emulator::Qemu { .. } => QEMU_TIMEOUT_MARGIN,
+                Emulator::Bochs { .. } => BOCHS_TIMEOUT_MARGIN,
+            };
+            Duration::from_secs(u64::from(self.layout.machine.timeout_secs)) + margin
+        })
+    }
+
+    /// Guest RAM in MiB, as the emulator is given it.
+    pub fn memory_mib(&self) -> u64 {
+        self.layout.machine.memory >> 20
+    }
+
+    /// Checks the expectations against the layout: each names a partition
+    /// of it, at most once.
+    pub fn validate(&self) -> Result<()> {
+        for (i, e) in self.expect_faults.iter().enumerate() {
+            if self.layout.partition(&e.partition).is_none() {
+                let names: Vec<&str> = self
+                    .layout
+                    .partitions
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                return Err(Error::Invalid(format!(
+                    "--expect-fault {}: the layout has no such partition (it has {})",
+                    e.partition,
+                    names.join(", ")
+                )));
+            }
+            if self.expect_faults[..i]
+                .iter()
+                .any(|o| o.partition == e.partition)
+            {
+                return Err(Error::Invalid(format!(
+                    "--expect-fault {} is given twice",
+                    e.partition
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name of an emulator in reports: `qemu-tcg`, `qemu-kvm`,
+/// `qemu-tcg:<model>` with a `-cpu` override, `bochs:<model>`.
+pub fn emulator_name(emulator: &Emulator) -> String {
+    match emulator {
+        Emulator::Qemu { accel, cpu_model } => {
+            let accel = match accel {
+                Accel::Tcg => "qemu-tcg",
+                Accel::Kvm => "qemu-kvm",
+            };
+            match cpu_model {
+                Some(model) => format!("{accel}:{model}"),
+                None => accel.to_string(),
+            }
+        }
+        Emulator::Bochs { cpu_model } => format!("bochs:{cpu_model}"),
+    }
+}
+
+/// The verdict on a layout run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every partition ended as expected.
+    Passed,
+    /// Why not, one reason per line.
+    Failed(Vec<String>),
+}
+
+impl Verdict {
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        *self == Verdict::Passed
+    }
+
+    /// The reasons (empty when it passed).
+    pub fn reasons(&self) -> &[String] {
+        match self {
+            Verdict::Passed => &[],
+            Verdict::Failed(r) => r,
+        }
+    }
+}
+
+/// What a layout run produced.
+#[derive(Clone, Debug)]
+pub struct LayoutOutcome {
+    /// The run report (one entry per partition, in layout order).
+    pub report: RunReport,
+    /// Everything the console said about partitions (plan, end lines,
+    /// the raw report).
+    pub parsed: ConsoleReport,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The emulator run (the whole console, exit status, duration, ...).
+    pub run: RunOutcome,
+}
+
+impl LayoutOutcome {
+    /// The whole console.
+    pub fn console(&self) -> &str {
+        &self.run.console
+    }
+
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        self.verdict.passed()
+    }
+
+    /// For failure messages: the verdict, the report table, the whole
+    /// console and the emulator's own messages.
+    pub fn details(&self) -> String {
+        let mut text = String::new();
+        match &self.verdict {
+            Verdict::Passed => text.push_str("layout run passed\n"),
+            Verdict::Failed(reasons) => {
+                text.push_str("layout run failed:\n");
+                for r in reasons {
+                    text.push_str("  - ");
+                    text.push_str(r);
+                    text.push('\n');
+                }
+            }
+        }
+        text.push_str("----- report -----\n");
+        text.push_str(&self.report.table());
+        text.push_str(&self.run.report());
+        text
+    }
+}
+
+/// Boots the layout and judges the run.
+///
+/// Returns `Err` only when the run could not take place (a missing tool,
+/// a bundle that cannot be built, an expectation naming no partition); a
+/// run that fails is an `Ok` outcome with a failed [`Verdict`].
+pub fn run_layout(config: &LayoutRunConfig) -> Result<LayoutOutcome> {
+    config.validate()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("flotilla-layout-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary directory", e))?;
+    let bundle = write_bundle(&config.layout, &config.images, scratch.path())?;
+    let boot = match (&config.emulator, config.boot) {
+        (Emulator::Qemu { .. }, LayoutBoot::Kernel) => Boot::Kernel {
+            elf: config.images.hypervisor.clone(),
+            initrd: Some(bundle),
+        },
+        (Emulator::Qemu { .. }, LayoutBoot::Iso(firmware)) => Boot::Iso {
+            iso: write_iso(config, &bundle, scratch.path())?,
+            firmware,
+        },
+        (Emulator::Bochs { .. }, _) => Boot::Iso {
+            iso: write_iso(config, &bundle, scratch.path())?,
+            firmware: Firmware::Bios,
+        },
+    };
+    let run = runner::run(&RunConfig {
+        emulator: config.emulator.clone(),
+        boot,
+        cpus: u32::from(config.layout.machine.cpus),
+        memory_mib: config.memory_mib(),
+        timeout: config.effective_timeout(),
+        echo: config.echo,
+    })?;
+    Ok(judge_run(config, run))
+}
+
+/// Writes the layout's boot bundle into `dir`.
+pub fn write_bundle(layout: &Layout, images: &Images, dir: &Path) -> Result<PathBuf> {
+    let bytes = crate::bundle::build(layout, &images.guest_kernel)?;
+    let path = dir.join("bundle.bin");
+    std::fs::write(&path, bytes)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(path)
+}
+
+fn write_iso(config: &LayoutRunConfig, bundle: &Path, dir: &Path) -> Result<PathBuf> {
+    let iso = dir.join("boot.iso");
+    image::build_iso(
+        &ImageSpec {
+            hypervisor: config.images.hypervisor.clone(),
+            exit: config.emulator.exit_method(),
+            bundle: Some(bundle.to_path_buf()),
+        },
+        &iso,
+    )?;
+    Ok(iso)
+}
+
+/// Reads the report out of a finished run and judges it.
+pub fn judge_run(config: &LayoutRunConfig, run: RunOutcome) -> LayoutOutcome {
+    let parsed = ConsoleReport::parse(&run.console);
+    let partitions: Vec<(&str, u32)> = config
+        .layout
+        .partitions
+        .iter()
+        .map(|p| (p.name.as_str(), u32::from(p.cpu)))
+        .collect();
+    let report = RunReport::from_console(&parsed, &partitions, &emulator_name(&config.emulator));
+    let verdict = judge_layout(
+        &report,
+        &parsed,
+        &config.expect_faults,
+        &run,
+        &config.emulator,
+    );
+    LayoutOutcome {
+        report,
+        parsed,
+        verdict,
+        run,
+    }
+}
+
+/// The verdict on a layout run (see the module documentation).
+pub fn judge_layout(
+    report: &RunReport,
+    parsed: &ConsoleReport,
+    expect_faults: &[FaultExpectation],
+    run: &RunOutcome,
+    emulator: &Emulator,
+) -> Verdict {
+    let mut reasons = Vec::new();
+    match run.ending {
+        Ending::Interrupted => reasons.push("interrupted".to_string()),
+        Ending::TimedOut => reasons.push(format!(
+            "the emulator was killed at the host timeout ({:.0}s) before the run ended",
+            run.duration.as_secs_f64()
+        )),
+        _ => {}
+    }
+    if let Some(exception) = run
+        .summary
+        .failure
+        .as_ref()
+        .filter(|f| f.starts_with(abi::console::EXCEPTION))
+    {
+        reasons.push(format!("the hypervisor crashed: {exception}"));
+    }
+    if !parsed.is_complete() {
+        reasons.push(if parsed.header.is_none() {
+            "the console has no run report (`flotilla: report-begin` never came)".to_string()
+        } else {
+            "the run report is incomplete".to_string()
+        });
+    }
+    reasons.extend(parsed.problems.iter().cloned());
+    for p in &parsed.partitions {
+        if !report.partitions.iter().any(|r| r.name == p.name) {
+            reasons.push(format!(
+                "the report names partition {}, which the layout does not have",
+                p.name
+            ));
+        }
+    }
+    for p in &report.partitions {
+        let expected = expect_faults.iter().find(|e| e.partition == p.name);
+        let what = match (&p.state, &p.exit_code) {
+            (PartitionState::Exited, Some(code)) => format!("exited with code {code}"),
+            (PartitionState::Faulted, _) => match &p.fault {
+                Some(f) => format!("faulted ({}: {})", f.kind, f.detail),
+                None => "faulted".to_string(),
+            },
+            (state, _) => state.as_str().to_string(),
+        };
+        match expected {
+            None if p.exited_ok() => {}
+            None => reasons.push(format!("partition {} {what}; expected exit code 0", p.name)),
+            Some(e) => match (p.state, e.kind.as_deref()) {
+                (PartitionState::Faulted, None) => {}
+                (PartitionState::Faulted, Some(kind)) if p.fault_kind() == Some(kind) => {}
+                (_, kind) => reasons.push(format!(
+                    "partition {} {what}; expected it to fault{}",
+                    p.name,
+                    kind.map(|k| format!(" with {k}")).unwrap_or_default()
+                )),
+            },
+        }
+    }
+    if parsed.is_complete() {
+        reasons.extend(check_run_end(report, run, emulator));
+    }
+    if reasons.is_empty() {
+        Verdict::Passed
+    } else {
+        Verdict::Failed(reasons)
+    }
+}
+
+/// After a whole report: the hypervisor's last line must agree with the
+/// report, and QEMU must have exited through `isa-debug-exit` with the
+/// matching status (Bochs always exits with 1, so only its console counts).
+fn check_run_end(report: &RunReport, run: &RunOutcome, emulator: &Emulator) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let all_ok = report.partitions.iter().all(|p| p.exited_ok());
+    let said_failed = run
+        .summary
+        .failure
+        .as_ref()
+        .is_some_and(|f| !f.starts_with(abi::console::EXCEPTION));
+    let said = match (run.summary.succeeded, said_failed) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
+    match said {
+        None => reasons.push("the hypervisor never said `run succeeded` or `run failed`".into()),
+        Some(ok) if ok != all_ok => reasons.push(format!(
+            "the hypervisor said the run {} but the report says otherwise",
+            if ok { "succeeded" } else { "failed" }
+        )),
+        Some(_) => {}
+    }
+    if let (Emulator::Qemu { .. }, Some(ok)) = (emulator, said) {
+        let value = if ok {
+            QEMU_SUCCESS_VALUE
+        } else {
+            QEMU_FAILURE_VALUE
+        };
+        let expected = qemu_exit_status(value);
+        match run.ending {
+            Ending::Exited { code: Some(c) } if c == expected => {}
+            Ending::Exited { code } => reasons.push(format!(
+                "QEMU exited with status {} where the hypervisor's end means {expected}",
+                code.map_or_else(|| "none (signal)".to_string(), |c| c.to_string())
+            )),
+            Ending::Stopped => reasons.push(
+                "QEMU did not exit through isa-debug-exit after the run ended; it was killed"
+                    .into(),
+            ),
+            Ending::TimedOut | Ending::Interrupted => {}
+        }
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Summary;
+
+    fn layout() -> Layout {
+        partition_config::parse_str(
+            "[machine]\ncpus = 2\nmemory = \"128 MiB\"\ntimeout = 30\n\
+             [[partition]]\nname = \"calc\"\ncpu = 0\nmemory = \"16 MiB\"\nworkload = \"compute\"\n\
+             [[partition]]\nname = \"rogue\"\ncpu = 1\nmemory = \"16 MiB\"\nworkload = \"rogue\"\n\
+             args = { attack = \"vmrun\" }\n",
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    fn images() -> Images {
+        Images {
+            hypervisor: "/x/hv".into(),
+            guest_kernel: "/x/gk".into(),
+        }
+    }
+
+    const REPORT: &str = "\
+flotilla: report-begin {\"version\":1,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":2},\"steady\":{\"total\":2,\"by_reason\":{\"hypercall\":2}}},\"console_lines\":1,\"result\":{\"primes\":9592}}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":16,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1},\"steady\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1}}},\"console_lines\":1,\"result\":null}
+flotilla: report-end
+flotilla: run failed: 1 partition(s) did not exit with code 0
+";
+
+    fn run(console: &str, ending: Ending) -> RunOutcome {
+        let mut c = crate::console::Console::new();
+        for l in console.lines() {
+            c.push_line(l);
+        }
+        RunOutcome {
+            success: false,
+            console: console.to_string(),
+            summary: c.summary().clone(),
+            exit_status: match ending {
+                Ending::Exited { code } => code,
+                _ => None,
+            },
+            ending,
+            duration: Duration::from_secs(1),
+            failure: None,
+            emulator_output: String::new(),
+        }
+    }
+
+    #[test]
+    fn expected_faults_pass_and_unexpected_ones_fail() {
+        let done = run(REPORT, Ending::Exited { code: Some(35) });
+        let config = LayoutRunConfig::new(layout(), images());
+        let out = judge_run(&config, done.clone());
+        assert_eq!(
+            out.verdict.reasons(),
+            ["partition rogue faulted (virt-instruction: VMRUN); expected exit code 0"]
+        );
+        let config = config.expect_fault("rogue", None);
+        assert!(judge_run(&config, done.clone()).passed());
+        let mut config =
+            LayoutRunConfig::new(layout(), images()).expect_fault("rogue", Some("npf"));
+        let out = judge_run(&config, done.clone());
+        assert!(out.verdict.reasons()[0].contains("expected it to fault with npf"));
+        config.expect_faults = vec!["calc=npf".parse().unwrap()];
+        let out = judge_run(&config, done);
+        assert_eq!(out.verdict.reasons().len(), 2, "{:?}", out.verdict);
+    }
+
+    #[test]
+    fn a_killed_run_reports_partitions_without_an_end_as_timed_out() {
+        let console = "flotilla: layout: 2 partition(s), 0 channel(s), timeout 30 s, backend vmx\n\
+                       flotilla: partition rogue faulted: virt-instruction at rip 0x10: VMRUN\n";
+        let config = LayoutRunConfig::new(layout(), images()).expect_fault("rogue", None);
+        let out = judge_run(&config, run(console, Ending::TimedOut));
+        assert_eq!(out.report.backend, "vmx");
+        assert_eq!(out.report.partitions[0].state, PartitionState::TimedOut);
+        assert_eq!(out.report.partitions[1].state, PartitionState::Faulted);
+        let reasons = out.verdict.reasons().join("\n");
+        assert!(reasons.contains("killed at the host timeout"), "{reasons}");
+        assert!(reasons.contains("partition calc timed-out"), "{reasons}");
+        assert!(!reasons.contains("partition rogue"), "{reasons}");
+    }
+
+    #[test]
+    fn qemu_must_exit_as_the_hypervisor_said() {
+        let config = LayoutRunConfig::new(layout(), images()).expect_fault("rogue", None);
+        let out = judge_run(&config, run(REPORT, Ending::Exited { code: Some(0) }));
+        assert!(
+            out.verdict.reasons()[0].contains("status 0 where"),
+            "{:?}",
+            out.verdict
+        );
+        let bochs = LayoutRunConfig {
+            emulator: Emulator::bochs(),
+            ..config
+        };
+        assert!(judge_run(&bochs, run(REPORT, Ending::Exited { code: Some(1) })).passed());
+        let mut silent = run(REPORT, Ending::Exited { code: Some(1) });
+        silent.summary = Summary::default();
+        assert!(judge_run(&bochs, silent).verdict.reasons()[0].contains("never said"));
+    }
+
+    #[test]
+    fn expectations_must_name_partitions() {
+        let config = LayoutRunConfig::new(layout(), images()).expect_fault("nobody", None);
+        assert!(matches!(config.validate(), Err(Error::Invalid(_))));
+        let twice = LayoutRunConfig::new(layout(), images())
+            .expect_fault("rogue", None)
+            .expect_fault("rogue", Some("npf"));
+        assert!(twice.validate().is_err());
+        assert!("".parse::<FaultExpectation>().is_err());
+        assert!("x=".parse::<FaultExpectation>().is_err());
+        assert_eq!(
+            "rogue=ipi-denied".parse::<FaultExpectation>().unwrap(),
+            FaultExpectation::new("rogue", Some("ipi-denied"))
+        );
+    }
+
+    #[test]
+    fn names_and_timeouts() {
+        assert_eq!(emulator_name(&Emulator::qemu_tcg()), "qemu-tcg");
+        assert_eq!(
+            emulator_name(&Emulator::Bochs {
+                cpu_model: "ryzen".into()
+            }),
+            "bochs:ryzen"
+        );
+        let config = LayoutRunConfig::new(layout(), images());
+        assert_eq!(config.effective_timeout(), Duration::from_secs(90));
+        assert_eq!(config.memory_mib(), 128);
+        assert_eq!(
+            config.with_emulator(Emulator::bochs()).effective_timeout(),
+            Duration::from_secs(210)
+        );
+    }
+}

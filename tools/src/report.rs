@@ -1,0 +1,590 @@
+//! The run report of a layout run (`docs/run-report.md`, version 1), read
+//! from the console: the typed [`RunReport`], the parser that finds it (and
+//! the partitions' plan and end lines) in the console text, and the table
+//! `flotilla run` prints.
+//!
+//! Invariants:
+//! - Only lines that start with `flotilla:` are read as markers: a
+//!   partition's console line (`[name] text`) can never forge a report.
+//! - [`RunReport::from_console`] always yields one entry per partition of
+//!   the layout, in layout order: from the hypervisor's report line when there
+//!   is one, else from the partition's end line, else `timed-out` (the
+//!   emulator was killed before the partition ended).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the report format this parser understands.
+pub const REPORT_VERSION: u64 = 1;
+
+/// Marker prefixes (`docs/run-report.md`, `docs/console.md`).
+mod markers {
+    pub const REPORT_BEGIN: &str = "flotilla: report-begin ";
+    pub const REPORT: &str = "flotilla: report ";
+    pub const REPORT_END: &str = "flotilla: report-end";
+    pub const PARTITION: &str = "flotilla: partition ";
+    pub const LAYOUT: &str = "flotilla: layout: ";
+}
+
+/// How a partition ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionState {
+    /// It called the `EXIT` hypercall.
+    Exited,
+    /// The hypervisor stopped it for a forbidden action.
+    Faulted,
+    /// It was still running at the deadline (or when the emulator was killed).
+    TimedOut,
+}
+
+impl PartitionState {
+    /// The name used in the report (`exited`, `faulted`, `timed-out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionState::Exited => "exited",
+            PartitionState::Faulted => "faulted",
+            PartitionState::TimedOut => "timed-out",
+        }
+    }
+}
+
+/// Why the hypervisor stopped a partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// `npf`, `ipi-denied`, `port-denied`, ... (`docs/run-report.md`).
+    pub kind: String,
+    /// Guest RIP of the faulting instruction.
+    pub rip: u64,
+    /// Guest-physical address involved, if any.
+    pub gpa: Option<u64>,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// VM exits counted from the partition's first hypercall on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SteadyExits {
+    /// All steady-state exits.
+    pub total: u64,
+    /// By reason (only non-zero reasons).
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// VM exits a partition caused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmExits {
+    /// Every exit.
+    pub total: u64,
+    /// By reason (only non-zero reasons).
+    pub by_reason: BTreeMap<String, u64>,
+    /// The steady-state part.
+    pub steady: SteadyExits,
+}
+
+/// One partition's line of the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartitionReport {
+    /// Name from the layout.
+    pub name: String,
+    /// Core it ran on.
+    pub cpu: u32,
+    /// How it ended.
+    pub state: PartitionState,
+    /// The `EXIT` code (only for `exited`).
+    pub exit_code: Option<u64>,
+    /// The fault (only for `faulted`).
+    pub fault: Option<Fault>,
+    /// VM exits.
+    pub vm_exits: VmExits,
+    /// `CONSOLE_WRITE` hypercalls served.
+    pub console_lines: u64,
+    /// The workload's `REPORT_RESULT`, as JSON values.
+    pub result: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl PartitionReport {
+    /// A partition known only from the console (no report line): zero
+    /// exit counts, no result.
+    fn from_console(name: &str, cpu: u32, end: Option<&EndLine>, console_lines: u64) -> Self {
+        let (state, exit_code, fault) = match end {
+            Some(EndLine::Exited(code)) => (PartitionState::Exited, Some(*code), None),
+            Some(EndLine::Faulted(f)) => (PartitionState::Faulted, None, Some(f.clone())),
+            Some(EndLine::TimedOut) | None => (PartitionState::TimedOut, None, None),
+        };
+        PartitionReport {
+            name: name.to_string(),
+            cpu,
+            state,
+            exit_code,
+            fault,
+            vm_exits: VmExits::default(),
+            console_lines,
+            result: None,
+        }
+    }
+
+    /// An integer of the result (`primes`, `ticks`, ...).
+    pub fn result_u64(&self, key: &str) -> Option<u64> {
+        self.result.as_ref()?.get(key)?.as_u64()
+    }
+
+    /// Whether it exited with code 0.
+    pub fn exited_ok(&self) -> bool {
+        self.state == PartitionState::Exited && self.exit_code == Some(0)
+    }
+
+    /// The fault kind, if it faulted.
+    pub fn fault_kind(&self) -> Option<&str> {
+        self.fault.as_ref().map(|f| f.kind.as_str())
+    }
+
+    /// The result as `key=value` words (`-` when there is none).
+    pub fn result_text(&self) -> String {
+        match &self.result {
+            None => "-".into(),
+            Some(map) if map.is_empty() => "-".into(),
+            Some(map) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// The run report: what `--report FILE.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Virtualization backend the hypervisor used (`svm`, `vmx`), or
+    /// `unknown` when the console never said.
+    pub backend: String,
+    /// The emulator that ran the machine (`qemu-tcg`, `qemu-kvm`,
+    /// `bochs:<model>`, ...).
+    pub emulator: String,
+    /// One entry per partition, in layout order.
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// The `report-begin` header.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ReportHeader {
+    /// Format version.
+    pub version: u64,
+    /// `svm` or `vmx`.
+    pub backend: String,
+    /// Number of report lines that follow.
+    pub partitions: u64,
+}
+
+/// A partition's end as the hypervisor announced it when it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndLine {
+    /// `flotilla: partition NAME exited with code N`
+    Exited(u64),
+    /// `flotilla: partition NAME faulted: KIND at rip 0xRIP: DETAIL`
+    Faulted(Fault),
+    /// `flotilla: partition NAME timed out`
+    TimedOut,
+}
+
+/// A partition the hypervisor decoded from the manifest and planned
+/// (`flotilla: partition NAME on cpu C (apic A): ...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedPartition {
+    /// Partition name.
+    pub name: String,
+    /// Core.
+    pub cpu: u32,
+    /// The rest of the line (memory, base, workload, arguments).
+    pub detail: String,
+}
+
+/// Everything about partitions that the console of a run said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConsoleReport {
+    /// Backend from `flotilla: layout: ... backend X` or the report header.
+    pub backend: Option<String>,
+    /// The partitions the hypervisor planned, in console order.
+    pub plan: Vec<PlannedPartition>,
+    /// End lines, in console order.
+    pub ends: Vec<(String, EndLine)>,
+    /// `[name] ...` lines per partition.
+    pub console_lines: BTreeMap<String, u64>,
+    /// The report header, if seen.
+    pub header: Option<ReportHeader>,
+    /// Report lines, in console order.
+    pub partitions: Vec<PartitionReport>,
+    /// `report-end` was seen.
+    pub ended: bool,
+    /// Report lines that could not be read, with the reason.
+    pub problems: Vec<String>,
+}
+
+impl ConsoleReport {
+    /// Reads a whole console.
+    pub fn parse(console: &str) -> Self {
+        let mut report = ConsoleReport::default();
+        for line in console.lines() {
+            report.push_line(line);
+        }
+        report
+    }
+
+    /// Reads one console line.
+    pub fn push_line(&mut self, line: &str) {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix('[') {
+            if let Some((name, _)) = rest.split_once(']') {
+                *self.console_lines.entry(name.to_string()).or_default() += 1;
+            }
+            return;
+        }
+        if let Some(json) = line.strip_prefix(markers::REPORT_BEGIN) {
+            match serde_json::from_str::<ReportHeader>(json) {
+                Ok(h) => {
+                    if h.version != REPORT_VERSION {
+                        self.problems.push(format!(
+                            "report version {} (this tool reads version {REPORT_VERSION})",
+                            h.version
+                        ));
+                    }
+                    self.backend = Some(h.backend.clone());
+                    self.header = Some(h);
+                }
+                Err(e) => self
+                    .problems
+                    .push(format!("unreadable report header ({e}): {json}")),
+            }
+        } else if let Some(json) = line.strip_prefix(markers::REPORT) {
+            match serde_json::from_str::<PartitionReport>(json) {
+                Ok(p) => self.partitions.push(p),
+                Err(e) => self
+                    .problems
+                    .push(format!("unreadable report line ({e}): {json}")),
+            }
+        } else if line == markers::REPORT_END {
+            self.ended = true;
+        } else if let Some(rest) = line.strip_prefix(markers::LAYOUT) {
+            if let Some((_, backend)) = rest.rsplit_once(" backend ") {
+                self.backend
+                    .get_or_insert_with(|| backend.trim().to_string());
+            }
+        } else if let Some(rest) = line.strip_prefix(markers::PARTITION) {
+            self.partition_line(rest);
+        }
+    }
+
+    fn partition_line(&mut self, rest: &str) {
+        let Some((name, what)) = rest.split_once(' ') else {
+            return;
+        };
+        if let Some(plan) = what.strip_prefix("on cpu ") {
+            let (cpu, detail) = plan.split_once(' ').unwrap_or((plan, ""));
+            if let Ok(cpu) = cpu.trim_end_matches(':').parse() {
+                self.plan.push(PlannedPartition {
+                    name: name.to_string(),
+                    cpu,
+                    detail: detail.to_string(),
+                });
+            }
+        } else if let Some(end) = parse_end(what) {
+            self.ends.push((name.to_string(), end));
+        }
+    }
+
+    /// The last end line of `name`.
+    pub fn end_of(&self, name: &str) -> Option<&EndLine> {
+        self.ends
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e)
+    }
+
+    /// Whether the report is whole: header, one line per partition the
+    /// header announced, and the end line.
+    pub fn is_complete(&self) -> bool {
+        self.ended
+            && self
+                .header
+                .as_ref()
+                .is_some_and(|h| h.partitions == self.partitions.len() as u64)
+    }
+}
+
+/// Parses what follows `flotilla: partition NAME ` in an end line.
+fn parse_end(what: &str) -> Option<EndLine> {
+    if let Some(code) = what.strip_prefix("exited with code ") {
+        return code.trim().parse().ok().map(EndLine::Exited);
+    }
+    if what.trim() == "timed out" {
+        return Some(EndLine::TimedOut);
+    }
+    let rest = what.strip_prefix("faulted: ")?;
+    let (kind, rest) = rest.split_once(" at rip ")?;
+    let (rip, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+    let rip = u64::from_str_radix(rip.trim().trim_start_matches("0x"), 16).ok()?;
+    Some(EndLine::Faulted(Fault {
+        kind: kind.to_string(),
+        rip,
+        gpa: None,
+        detail: detail.to_string(),
+    }))
+}
+
+impl RunReport {
+    /// The report of a run of a layout whose partitions are `partitions`
+    /// (`(name, cpu)` in layout order), from what its console said. See the
+    /// module documentation for partitions the report does not cover.
+    pub fn from_console(
+        parsed: &ConsoleReport,
+        partitions: &[(&str, u32)],
+        emulator: &str,
+    ) -> Self {
+        let entries = partitions
+            .iter()
+            .map(|&(name, cpu)| {
+                parsed
+                    .partitions
+                    .iter()
+                    .find(|p| p.name == name)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        PartitionReport::from_console(
+                            name,
+                            cpu,
+                            parsed.end_of(name),
+                            parsed.console_lines.get(name).copied().unwrap_or(0),
+                        )
+                    })
+            })
+            .collect();
+        RunReport {
+            backend: parsed
+                .backend
+                .clone()
+                .unwrap_or_else(|| "unknown".to_string()),
+            emulator: emulator.to_string(),
+            partitions: entries,
+        }
+    }
+
+    /// The partition called `name`.
+    pub fn partition(&self, name: &str) -> Option<&PartitionReport> {
+        self.partitions.iter().find(|p| p.name == name)
+    }
+
+    /// The report as pretty JSON (what `--report` writes).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as a table, one row per partition.
+    pub fn table(&self) -> String {
+        let header = [
+            "partition",
+            "cpu",
+            "state",
+            "exit",
+            "fault",
+            "exits total/steady",
+            "result",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .partitions
+            .iter()
+            .map(|p| {
+                [
+                    p.name.clone(),
+                    p.cpu.to_string(),
+                    p.state.as_str().to_string(),
+                    p.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+                    p.fault.as_ref().map_or_else(
+                        || "-".into(),
+                        |f| {
+                            if f.detail.is_empty() {
+                                f.kind.clone()
+                            } else {
+                                format!("{}: {}", f.kind, f.detail)
+                            }
+                        },
+                    ),
+                    format!("{}/{}", p.vm_exits.total, p.vm_exits.steady.total),
+                    p.result_text(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[&str]| {
+            let mut text = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                if i + 1 == cells.len() {
+                    text.push_str(cell);
+                } else {
+                    let _ = write!(text, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        };
+        line(&header);
+        for row in &rows {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            line(&cells);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONSOLE: &str = "\
+flotilla: layout: 2 partition(s), 0 channel(s), timeout 120 s, backend svm
+flotilla: partition calc on cpu 0 (apic 0): 16 MiB at 0x4000000, workload compute n=100000
+flotilla: partition rogue on cpu 1 (apic 1): 16 MiB at 0x5000000, workload rogue attack=vmrun
+[calc] guest-kernel: calc (partition 0) on core 0
+[rogue] flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\"}
+[rogue] rogue: attack vmrun
+flotilla: partition rogue faulted: virt-instruction at rip 0x1234ab: VMRUN
+[calc] compute: 9592 primes
+flotilla: partition calc exited with code 0
+flotilla: report-begin {\"version\":1,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"result\":{\"primes\":9592,\"ticks\":3}}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"result\":null}
+flotilla: report-end
+flotilla: run failed: 1 partition(s) did not exit with code 0
+";
+
+    #[test]
+    fn parses_a_whole_report() {
+        let parsed = ConsoleReport::parse(CONSOLE);
+        assert!(parsed.is_complete(), "{parsed:?}");
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.backend.as_deref(), Some("svm"));
+        assert_eq!(parsed.plan.len(), 2);
+        assert_eq!(parsed.plan[1].name, "rogue");
+        assert_eq!(parsed.plan[1].cpu, 1);
+        assert_eq!(parsed.console_lines.get("calc"), Some(&2));
+        let report = RunReport::from_console(&parsed, &[("calc", 0), ("rogue", 1)], "qemu-tcg");
+        let calc = report.partition("calc").unwrap();
+        assert!(calc.exited_ok());
+        assert_eq!(calc.result_u64("primes"), Some(9592));
+        assert_eq!(calc.vm_exits.steady.by_reason.get("hypercall"), Some(&5));
+        let rogue = report.partition("rogue").unwrap();
+        assert_eq!(rogue.state, PartitionState::Faulted);
+        assert_eq!(rogue.fault_kind(), Some("virt-instruction"));
+        assert_eq!(rogue.result, None);
+    }
+
+    #[test]
+    fn a_partition_line_cannot_forge_a_report() {
+        let parsed = ConsoleReport::parse(CONSOLE);
+        assert_eq!(parsed.partitions.len(), 2);
+        assert_eq!(parsed.partitions[1].state, PartitionState::Faulted);
+    }
+
+    #[test]
+    fn json_round_trips_with_the_contract_keys() {
+        let parsed = ConsoleReport::parse(CONSOLE);
+        let report = RunReport::from_console(&parsed, &[("calc", 0), ("rogue", 1)], "bochs:ryzen");
+        let json = report.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["backend"], "svm");
+        assert_eq!(value["emulator"], "bochs:ryzen");
+        let rogue = &value["partitions"][1];
+        for key in [
+            "name",
+            "cpu",
+            "state",
+            "exit_code",
+            "fault",
+            "vm_exits",
+            "console_lines",
+            "result",
+        ] {
+            assert!(rogue.get(key).is_some(), "missing {key} in {rogue}");
+        }
+        assert_eq!(rogue["state"], "faulted");
+        assert_eq!(rogue["fault"]["rip"], 0x1234ab);
+        assert_eq!(value["partitions"][0]["vm_exits"]["steady"]["total"], 5);
+        let back: RunReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn without_a_report_partitions_come_from_their_end_lines() {
+        let cut: String = CONSOLE
+            .lines()
+            .take_while(|l| !l.starts_with("flotilla: report-begin"))
+            .filter(|l| !l.contains("calc exited"))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let parsed = ConsoleReport::parse(&cut);
+        assert!(!parsed.is_complete());
+        let report = RunReport::from_console(&parsed, &[("calc", 0), ("rogue", 1)], "qemu-tcg");
+        assert_eq!(report.backend, "svm");
+        let calc = report.partition("calc").unwrap();
+        assert_eq!(calc.state, PartitionState::TimedOut);
+        assert_eq!(calc.console_lines, 2);
+        let rogue = report.partition("rogue").unwrap();
+        assert_eq!(rogue.state, PartitionState::Faulted);
+        let fault = rogue.fault.as_ref().unwrap();
+        assert_eq!(fault.rip, 0x1234ab);
+        assert_eq!(fault.detail, "VMRUN");
+    }
+
+    #[test]
+    fn end_lines_parse() {
+        assert_eq!(parse_end("exited with code 3"), Some(EndLine::Exited(3)));
+        assert_eq!(parse_end("timed out"), Some(EndLine::TimedOut));
+        assert_eq!(
+            parse_end("faulted: npf at rip 0x10: write at gpa 0x1: outside"),
+            Some(EndLine::Faulted(Fault {
+                kind: "npf".into(),
+                rip: 0x10,
+                gpa: None,
+                detail: "write at gpa 0x1: outside".into()
+            }))
+        );
+        assert_eq!(parse_end("exited with code x"), None);
+        assert_eq!(parse_end("faulted: npf"), None);
+    }
+
+    #[test]
+    fn malformed_report_lines_are_problems_not_panics() {
+        let parsed = ConsoleReport::parse(
+            "flotilla: report-begin {\"version\":2,\"backend\":\"vmx\",\"partitions\":1}\n\
+             flotilla: report {\"name\":3}\n\
+             flotilla: report-end\n",
+        );
+        assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
+        assert!(!parsed.is_complete());
+    }
+
+    #[test]
+    fn table_has_a_row_per_partition() {
+        let parsed = ConsoleReport::parse(CONSOLE);
+        let report = RunReport::from_console(&parsed, &[("calc", 0), ("rogue", 1)], "qemu-tcg");
+        let table = report.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("partition  cpu  state"), "{table}");
+        assert!(lines[1].contains("exited") && lines[1].contains("primes=9592 ticks=3"));
+        assert!(lines[1].contains("9/5"), "{table}");
+        assert!(lines[2].contains("virt-instruction: VMRUN"), "{table}");
+    }
+}
