@@ -182,35 +182,35 @@ impl LayoutRunConfig {
         self.layout.machine.memory >> 20
     }
 
-    /// Checks the expectations against the layout: each names a partition
-    /// of it, at most once.
+    /// Checks the expectations against the layout ([`check_expectations`]).
     pub fn validate(&self) -> Result<()> {
-        for (i, e) in self.expect_faults.iter().enumerate() {
-            if self.layout.partition(&e.partition).is_none() {
-                let names: Vec<&str> = self
-                    .layout
-                    .partitions
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect();
-                return Err(Error::Invalid(format!(
-                    "--expect-fault {}: the layout has no such partition (it has {})",
-                    e.partition,
-                    names.join(", ")
-                )));
-            }
-            if self.expect_faults[..i]
-                .iter()
-                .any(|o| o.partition == e.partition)
-            {
-                return Err(Error::Invalid(format!(
-                    "--expect-fault {} is given twice",
-                    e.partition
-                )));
-            }
-        }
-        Ok(())
+        check_expectations(&self.layout, &self.expect_faults)
     }
+}
+
+/// Checks fault expectations against a layout: each names a partition of
+/// it, at most once.
+pub fn check_expectations(layout: &Layout, expect_faults: &[FaultExpectation]) -> Result<()> {
+    for (i, e) in expect_faults.iter().enumerate() {
+        if layout.partition(&e.partition).is_none() {
+            let names: Vec<&str> = layout.partitions.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "--expect-fault {}: the layout has no such partition (it has {})",
+                e.partition,
+                names.join(", ")
+            )));
+        }
+        if expect_faults[..i]
+            .iter()
+            .any(|o| o.partition == e.partition)
+        {
+            return Err(Error::Invalid(format!(
+                "--expect-fault {} is given twice",
+                e.partition
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The name of an emulator in reports: `qemu-tcg`, `qemu-kvm`,

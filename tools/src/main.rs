@@ -323,6 +323,7 @@ fn run_layout(
     emulator: Emulator,
     kind: BootKind,
 ) -> anyhow::Result<bool> {
+    layout_run::check_expectations(&layout, &args.expect_fault)?;
     let workspace = Workspace::locate();
     status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
     let images = build::build_images(&workspace)?;
@@ -334,7 +335,6 @@ fn run_layout(
     config.expect_faults = args.expect_fault.clone();
     config.timeout = args.timeout.map(Duration::from_secs);
     config.echo = !args.quiet;
-    config.validate()?;
     let machine = &config.layout.machine;
     let cores = if machine.cpus == 1 { "core" } else { "cores" };
     let described = format!(
