@@ -1,0 +1,254 @@
+//! The `flotilla` binary itself: `check`, `explain` and `schema` on
+//! layouts, and `flotilla run` with no argument booting the default layout
+//! and printing the report table.
+//!
+//! The binary is built once per test binary with the same cargo and target
+//! directory as the tests ([`flotilla`]); every command runs under a hard
+//! timeout and a failure prints its whole output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tools::build::{cargo_program, Workspace};
+
+/// The `flotilla` binary (debug build of the `tools` package).
+fn flotilla() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let ws = Workspace::locate();
+        let output = Command::new(cargo_program())
+            .args([
+                "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
+            ])
+            .current_dir(&ws.root)
+            .env("CARGO_TARGET_DIR", &ws.target_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running cargo");
+        assert!(
+            output.status.success(),
+            "building flotilla failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let bin = ws.target_dir.join("debug").join("flotilla");
+        assert!(bin.is_file(), "{} is missing", bin.display());
+        bin
+    })
+}
+
+/// What a command did.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Ran {
+    fn show(&self) -> String {
+        format!(
+            "exit {:?} after {:.1}s\n----- stdout -----\n{}----- stderr -----\n{}------------------",
+            self.code,
+            self.took.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Runs `flotilla ARGS` from the workspace root, killed after `timeout`.
+fn run(args: &[&str], timeout: Duration) -> Ran {
+    let mut child = Command::new(flotilla())
+        .args(args)
+        .current_dir(Workspace::locate().root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting flotilla");
+    let start = Instant::now();
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("waiting for flotilla") {
+            break status.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ran {
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        took: start.elapsed(),
+    }
+}
+
+const QUICK: Duration = Duration::from_secs(60);
+
+#[test]
+fn check_accepts_a_valid_example() {
+    let ran = run(&["check", "examples/default.toml"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    assert!(
+        ran.stdout
+            .contains("examples/default.toml: ok: 4 partition(s)"),
+        "{}",
+        ran.show()
+    );
+}
+
+#[test]
+fn check_rejects_an_invalid_layout_with_located_diagnostics() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[machine]\ncpus = 2\nmemory = \"256 MiB\"\n\n[[partition]]\nname = \"a\"\ncpu = 5\n\
+         memory = \"16 MiB\"\nworkload = \"hello\"\nmemroy = 1\n",
+    )
+    .unwrap();
+    let ran = run(&["check", path.to_str().unwrap()], QUICK);
+    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    // Both errors, each at file:line:column with the text underlined.
+    let located = format!("{}:7:7", path.display());
+    assert!(
+        ran.stderr.contains(&located),
+        "no {located} in\n{}",
+        ran.show()
+    );
+    assert!(ran.stderr.contains("cpu-out-of-range"), "{}", ran.show());
+    assert!(
+        ran.stderr.contains(&format!("{}:10:1", path.display())),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stderr.contains("did you mean `memory`"),
+        "{}",
+        ran.show()
+    );
+    assert!(ran.stderr.contains("^"), "{}", ran.show());
+    // `run` refuses it the same way, before building anything.
+    let ran = run(&["run", path.to_str().unwrap()], QUICK);
+    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert!(ran.stderr.contains(&located), "{}", ran.show());
+}
+
+#[test]
+fn explain_prints_the_memory_map_and_who_talks_to_whom() {
+    let ran = run(&["explain", "examples/default.toml"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    for expected in ["Host-physical memory map", "partition ping", "ping", "pong"] {
+        assert!(
+            ran.stdout.contains(expected),
+            "no {expected:?} in\n{}",
+            ran.show()
+        );
+    }
+}
+
+#[test]
+fn schema_is_json() {
+    let ran = run(&["schema"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let schema: serde_json::Value = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", ran.show()));
+    assert!(schema.get("$schema").is_some(), "{}", ran.show());
+    assert!(
+        schema["properties"].get("partition").is_some(),
+        "{}",
+        ran.show()
+    );
+}
+
+#[test]
+fn run_without_a_layout_boots_the_default_layout_and_prints_the_table() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let report = dir.path().join("report.json");
+    let ran = run(
+        &["run", "--quiet", "--report", report.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let header = ran
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("partition") && l.contains("state"))
+        .unwrap_or_else(|| panic!("no report table in\n{}", ran.show()));
+    let rows: Vec<&str> = ran.stdout.lines().skip(header + 1).collect();
+    for name in ["ping", "pong", "hello", "compute"] {
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(name) && r.contains(" exited ")),
+            "no exited row for {name} in\n{}",
+            ran.show()
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the report was written"))
+            .expect("the report is JSON");
+    assert_eq!(json["emulator"], "qemu-tcg");
+    assert_eq!(json["backend"], "svm");
+    assert_eq!(json["partitions"].as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn run_exit_status_follows_the_expectations() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("rogue.toml");
+    std::fs::write(
+        &path,
+        "[machine]\ncpus = 2\nmemory = \"128 MiB\"\ntimeout = 30\n\n\
+         [[partition]]\nname = \"rogue\"\ncpu = 0\nmemory = \"16 MiB\"\nworkload = \"rogue\"\n\
+         args = { attack = \"port-denied\" }\n\n\
+         [[partition]]\nname = \"hello\"\ncpu = 1\nmemory = \"16 MiB\"\nworkload = \"hello\"\n",
+    )
+    .unwrap();
+    let layout = path.to_str().unwrap();
+    let timeout = Duration::from_secs(300);
+    let ran = run(&["run", "-q", layout], timeout);
+    assert_eq!(
+        ran.code,
+        Some(1),
+        "an unexpected fault fails the run\n{}",
+        ran.show()
+    );
+    assert!(
+        ran.stderr.contains("partition rogue faulted (port-denied"),
+        "{}",
+        ran.show()
+    );
+    let ran = run(
+        &["run", "-q", layout, "--expect-fault", "rogue=port-denied"],
+        timeout,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let ran = run(
+        &["run", "-q", layout, "--expect-fault", "rogue=npf"],
+        timeout,
+    );
+    assert_eq!(
+        ran.code,
+        Some(1),
+        "the wrong kind fails the run\n{}",
+        ran.show()
+    );
+    let ran = run(&["run", "-q", layout, "--expect-fault", "nobody"], QUICK);
+    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert!(ran.stderr.contains("no such partition"), "{}", ran.show());
+}
