@@ -418,6 +418,14 @@ notify = "ipi"
     }
 
     #[test]
+    fn layout_and_boot_protocol_agree_on_the_channel_limit() {
+        assert_eq!(
+            partition_config::limits::MAX_CHANNELS_PER_PARTITION,
+            MAX_CHANNELS
+        );
+    }
+
+    #[test]
     fn refuses_a_machine_that_cannot_hold_the_layout() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");

@@ -19,6 +19,10 @@ pub const MAX_CPUS: u16 = 64;
 /// Most channels a layout may declare: one IPI vector each, from
 /// [`IPI_VECTOR_BASE`] up to `0xBF`.
 pub const MAX_CHANNELS: usize = 128;
+/// Most channels one partition may be an endpoint of (the guest boot
+/// protocol's Flotilla block holds at most this many channel records;
+/// `abi::boot::MAX_CHANNELS`).
+pub const MAX_CHANNELS_PER_PARTITION: usize = 32;
 /// Fewest slots per direction in a channel.
 pub const MIN_SLOTS: u32 = 2;
 /// Most slots per direction in a channel.

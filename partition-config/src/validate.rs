@@ -18,9 +18,9 @@ use crate::layout::{
 use crate::limits::{
     channel_region_size, channel_vector, is_valid_arg_key, is_valid_name, is_valid_slots,
     is_valid_workload_name, ARG_STRING_MAX_LEN, DEFAULT_TIMEOUT_SECS, FIRMWARE_RESERVE,
-    HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_MACHINE_MEMORY,
-    MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS, MAX_TIMEOUT_SECS, MIB, MIN_SLOTS,
-    PARTITION_ALIGN,
+    HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_CHANNELS, MAX_CHANNELS_PER_PARTITION,
+    MAX_CPUS, MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS,
+    MAX_TIMEOUT_SECS, MIB, MIN_SLOTS, PARTITION_ALIGN,
 };
 use crate::placement::{place, PlaceError, Request};
 
@@ -422,6 +422,22 @@ pub(crate) fn validate(
                 });
             }
             _ => channels_ok = false,
+        }
+    }
+
+    for (p, &count) in raw.partitions.iter().zip(&channel_count) {
+        if count > MAX_CHANNELS_PER_PARTITION {
+            diags.push(
+                Diagnostic::new(
+                    "too-many-partition-channels",
+                    format!(
+                        "partition {} is an endpoint of {count} channels; at most {MAX_CHANNELS_PER_PARTITION} are allowed",
+                        partition_label(p)
+                    ),
+                )
+                .at(header(&p.span), "this partition")
+                .note("the guest boot protocol gives a partition at most 32 channel records"),
+            );
         }
     }
 
