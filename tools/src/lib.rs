@@ -10,6 +10,7 @@
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
+//! - [`doctor`]: what this host can do, and what to install or enable.
 //! - [`units`]: memory sizes as the user writes them.
 //! - [`image`]: GRUB multiboot2 ISOs.
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
@@ -24,6 +25,7 @@ pub mod bochs;
 pub mod build;
 pub mod bundle;
 pub mod console;
+pub mod doctor;
 pub mod error;
 pub mod image;
 pub mod layout_run;

@@ -44,6 +44,10 @@ enum Cmd {
     Schema,
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
+    /// Report what this host can do (KVM, nested virtualization, QEMU,
+    /// Bochs, GRUB, OVMF) and what to install or enable; exit 1 when
+    /// something the default runs need is missing.
+    Doctor,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +166,11 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Cmd::Image(args) => image(&args).map(|()| true),
+        Cmd::Doctor => {
+            let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
+            println!("{diagnosis}");
+            Ok(diagnosis.ready())
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -608,6 +617,10 @@ mod tests {
         assert!(matches!(
             Cli::try_parse_from(["flotilla", "schema"]).unwrap().command,
             Cmd::Schema
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["flotilla", "doctor"]).unwrap().command,
+            Cmd::Doctor
         ));
     }
 
