@@ -325,3 +325,322 @@ pub fn primes_below(n: u64) -> u64 {
         other => panic!("no known prime count below {other}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Channels and the exit budget (issues #5 and #6): what a partition printed,
+// the IPIs it says it sent and received, its steady-state exits.
+
+/// The console lines of partition `name` (`[name] TEXT`), as `TEXT`, in
+/// order.
+pub fn partition_console<'a>(outcome: &'a LayoutOutcome, name: &str) -> Vec<&'a str> {
+    let prefix = format!("[{name}] ");
+    outcome
+        .console()
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix(prefix.as_str()))
+        .collect()
+}
+
+/// The one console line of `name` containing `needle`, or a failure.
+pub fn console_line_with<'a>(outcome: &'a LayoutOutcome, name: &str, needle: &str) -> &'a str {
+    let lines: Vec<&str> = partition_console(outcome, name)
+        .into_iter()
+        .filter(|l| l.contains(needle))
+        .collect();
+    match lines.as_slice() {
+        [line] => line,
+        _ => fail_layout(
+            outcome,
+            &format!("expected one console line of {name} containing {needle:?}, got {lines:?}"),
+        ),
+    }
+}
+
+/// The integer right before `marker` in `text` (`... (12 IPIs sent)` with
+/// marker ` IPIs sent` gives 12).
+fn number_before(text: &str, marker: &str) -> Option<u64> {
+    let before = &text[..text.find(marker)?];
+    let digits = before
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .filter(|d| !d.is_empty())?;
+    digits.parse().ok()
+}
+
+/// The integer right after `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let after = &text[text.find(marker)? + marker.len()..];
+    let end = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    after[..end].parse().ok()
+}
+
+/// The `SEND_IPI` hypercalls partition `name` made, as its channel
+/// workload prints them: `pingpong: ... (N IPIs sent)` or `stream: ..., N
+/// IPIs sent` (the guest kernel's `Machine::ipis_sent`, one per call,
+/// refused ones included).
+pub fn ipis_sent(outcome: &LayoutOutcome, name: &str) -> u64 {
+    let line = console_line_with(outcome, name, " IPIs sent");
+    number_before(line, " IPIs sent").unwrap_or_else(|| {
+        fail_layout(
+            outcome,
+            &format!("no IPI count in {name}'s line {line:?}"),
+        )
+    })
+}
+
+/// The channel IPIs partition `name` received, from its last line
+/// `guest-kernel: exit C (ticks T, ipis M)` (the guest kernel's interrupt
+/// handler counts every interrupt that is not the timer, spurious or an
+/// exception).
+pub fn ipis_received(outcome: &LayoutOutcome, name: &str) -> u64 {
+    let line = console_line_with(outcome, name, "guest-kernel: exit ");
+    number_after(line, ", ipis ").unwrap_or_else(|| {
+        fail_layout(
+            outcome,
+            &format!("no received-IPI count in {name}'s line {line:?}"),
+        )
+    })
+}
+
+/// Asserts the exit budget of partition `name` in steady state: only
+/// hypercalls, exactly one per console line, one `REPORT_RESULT`, one
+/// `EXIT` and `extra_hypercalls` more (the `SEND_IPI`s it made); and the
+/// console lines the report counts are the ones on the console.
+pub fn assert_steady_exits(outcome: &LayoutOutcome, name: &str, extra_hypercalls: u64) {
+    let p = partition(outcome, name);
+    let steady = &p.vm_exits.steady;
+    let reasons: Vec<&str> = steady.by_reason.keys().map(String::as_str).collect();
+    if reasons != ["hypercall"] {
+        fail_layout(
+            outcome,
+            &format!(
+                "{name}: steady-state exits other than hypercalls: {:?}",
+                steady.by_reason
+            ),
+        );
+    }
+    let expected = p.console_lines + 2 + extra_hypercalls;
+    if steady.total != expected || steady.by_reason["hypercall"] != steady.total {
+        fail_layout(
+            outcome,
+            &format!(
+                "{name}: expected steady.total = console_lines ({}) + REPORT_RESULT + EXIT + \
+                 {extra_hypercalls} SEND_IPI = {expected}, got {} ({:?})",
+                p.console_lines, steady.total, steady.by_reason
+            ),
+        );
+    }
+    let printed = outcome.parsed.console_lines.get(name).copied().unwrap_or(0);
+    if printed != p.console_lines {
+        fail_layout(
+            outcome,
+            &format!(
+                "{name}: the report counts {} console lines, the console shows {printed}",
+                p.console_lines
+            ),
+        );
+    }
+    if p.vm_exits.total < steady.total {
+        fail_layout(
+            outcome,
+            &format!("{name}: fewer exits in all ({}) than in steady state", p.vm_exits.total),
+        );
+    }
+}
+
+/// Asserts the report's `backend` (`"svm"` or `"vmx"`).
+pub fn assert_backend(outcome: &LayoutOutcome, backend: &str) {
+    if outcome.report.backend != backend {
+        fail_layout(
+            outcome,
+            &format!(
+                "expected the {backend} backend, the report says {:?}",
+                outcome.report.backend
+            ),
+        );
+    }
+}
+
+/// The result value `key` of partition `name` (which must have exited 0),
+/// or a failure.
+pub fn result_of(outcome: &LayoutOutcome, name: &str, key: &str) -> u64 {
+    let p = partition(outcome, name);
+    match p.result_u64(key) {
+        Some(v) if p.exited_ok() => v,
+        _ => fail_layout(
+            outcome,
+            &format!(
+                "expected partition {name} to exit 0 with an integer {key}, got {} {:?} result {}",
+                p.state.as_str(),
+                p.exit_code,
+                p.result_text()
+            ),
+        ),
+    }
+}
+
+/// How a channel notifies (the layout's `notify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notify {
+    /// The receiver polls: no IPIs along the channel.
+    Poll,
+    /// Each endpoint may interrupt the other.
+    Ipi,
+}
+
+impl Notify {
+    /// As written in a layout.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notify::Poll => "poll",
+            Notify::Ipi => "ipi",
+        }
+    }
+}
+
+/// A channel workload of the built-in guest kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelWorkload {
+    /// `pingpong` with `rounds`.
+    PingPong,
+    /// `stream` with `messages`.
+    Stream,
+}
+
+impl ChannelWorkload {
+    /// The workload's name and the argument that counts its messages.
+    pub fn name_and_arg(self) -> (&'static str, &'static str) {
+        match self {
+            ChannelWorkload::PingPong => ("pingpong", "rounds"),
+            ChannelWorkload::Stream => ("stream", "messages"),
+        }
+    }
+}
+
+/// Two partitions running one channel workload over one channel between
+/// them (`a` is endpoint A: the pinger, or the stream's sender).
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelPair<'a> {
+    /// The workload both run.
+    pub workload: ChannelWorkload,
+    /// Its `rounds` or `messages`.
+    pub count: u64,
+    /// Endpoint A.
+    pub a: &'a str,
+    /// Endpoint B.
+    pub b: &'a str,
+    /// The channel's `notify`.
+    pub notify: Notify,
+}
+
+/// A layout of `pairs`, one partition per core (16 MiB each, in order:
+/// a, b of the first pair, then the next), one 64-slot channel per pair,
+/// and a `timeout` in seconds.
+pub fn channel_layout_toml(pairs: &[ChannelPair<'_>], timeout: u32) -> String {
+    let cpus = 2 * pairs.len();
+    let memory = if cpus <= 2 { 128 } else { 256 };
+    let mut toml = format!(
+        "[machine]\ncpus = {cpus}\nmemory = \"{memory} MiB\"\ntimeout = {timeout}\n\n\
+         [defaults]\nmemory = \"16 MiB\"\n"
+    );
+    let mut cpu = 0;
+    for pair in pairs {
+        let (workload, arg) = pair.workload.name_and_arg();
+        for name in [pair.a, pair.b] {
+            toml.push_str(&format!(
+                "\n[[partition]]\nname = \"{name}\"\ncpu = {cpu}\nworkload = \"{workload}\"\n\
+                 args = {{ {arg} = {} }}\n",
+                pair.count
+            ));
+            cpu += 1;
+        }
+    }
+    for pair in pairs {
+        toml.push_str(&format!(
+            "\n[[channel]]\nbetween = [\"{}\", \"{}\"]\nslots = 64\nnotify = \"{}\"\n",
+            pair.a,
+            pair.b,
+            pair.notify.as_str()
+        ));
+    }
+    toml
+}
+
+/// Asserts what a channel pair's run must show (each partition of the
+/// pair having only this channel):
+/// - the workload's results (`pingpong`: `rounds` on both sides, median
+///   <= p99 on A; `stream`: B received `count` messages, A sent `count`,
+///   the checksums agree, nothing went the other way);
+/// - the exit budget: on each side, steady-state exits are hypercalls
+///   only, one per console line, `REPORT_RESULT`, `EXIT` and one per IPI
+///   the side sent ([`assert_steady_exits`]); receiving IPIs costs none;
+/// - `poll`: no IPI sent or received; `ipi`: at least one sent, and no
+///   side received more than its peer sent.
+pub fn assert_channel_pair(outcome: &LayoutOutcome, pair: &ChannelPair<'_>) {
+    let (a, b, n) = (pair.a, pair.b, pair.count);
+    match pair.workload {
+        ChannelWorkload::PingPong => {
+            assert_result(outcome, a, "rounds", n);
+            assert_result(outcome, b, "rounds", n);
+            let median = result_of(outcome, a, "median_cycles");
+            let p99 = result_of(outcome, a, "p99_cycles");
+            if median == 0 || median > p99 {
+                fail_layout(
+                    outcome,
+                    &format!("{a}: expected 0 < median ({median}) <= p99 ({p99})"),
+                );
+            }
+            console_line_with(
+                outcome,
+                a,
+                &format!("pingpong: {n} round trips with {b}:"),
+            );
+            console_line_with(
+                outcome,
+                b,
+                &format!("pingpong: echoed {n} messages from {a} "),
+            );
+        }
+        ChannelWorkload::Stream => {
+            assert_result(outcome, a, "sent", n);
+            assert_result(outcome, a, "messages", 0);
+            assert_result(outcome, b, "messages", n);
+            assert_result(outcome, b, "sent", 0);
+            let sent = result_of(outcome, a, "sent_checksum");
+            let received = result_of(outcome, b, "checksum");
+            if sent != received || sent == 0 {
+                fail_layout(
+                    outcome,
+                    &format!(
+                        "{b} received checksum {received}, {a} sent checksum {sent} (non-zero)"
+                    ),
+                );
+            }
+        }
+    }
+    let sent = [ipis_sent(outcome, a), ipis_sent(outcome, b)];
+    let received = [ipis_received(outcome, a), ipis_received(outcome, b)];
+    assert_steady_exits(outcome, a, sent[0]);
+    assert_steady_exits(outcome, b, sent[1]);
+    let counts = format!("{a}/{b}: IPIs sent {sent:?}, received {received:?}");
+    eprintln!("e2e: {} over {}: {counts}", pair.workload.name_and_arg().0, pair.notify.as_str());
+    match pair.notify {
+        Notify::Poll => {
+            if sent != [0, 0] || received != [0, 0] {
+                fail_layout(outcome, &format!("a poll channel raised IPIs: {counts}"));
+            }
+        }
+        Notify::Ipi => {
+            if sent[0] + sent[1] == 0 || received[0] > sent[1] || received[1] > sent[0] {
+                fail_layout(
+                    outcome,
+                    &format!(
+                        "expected IPIs on an ipi channel, none received beyond those sent: {counts}"
+                    ),
+                );
+            }
+        }
+    }
+}

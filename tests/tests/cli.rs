@@ -252,3 +252,27 @@ fn run_exit_status_follows_the_expectations() {
     assert_eq!(ran.code, Some(1), "{}", ran.show());
     assert!(ran.stderr.contains("no such partition"), "{}", ran.show());
 }
+
+/// On a machine set up by `ci/setup.sh` every required tool is there, so
+/// the doctor says `ready:` and exits 0; KVM is optional and only reported.
+#[test]
+fn doctor_is_ready_on_a_machine_set_up_by_ci_setup() {
+    let ran = run(&["doctor"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("ready: ")),
+        "no `ready:` line in\n{}",
+        ran.show()
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("MISS")),
+        "something is missing\n{}",
+        ran.show()
+    );
+    let kvm = lines
+        .iter()
+        .filter(|l| l.starts_with("KVM with nested virtualization: "))
+        .count();
+    assert_eq!(kvm, 1, "one KVM line expected in\n{}", ran.show());
+}
