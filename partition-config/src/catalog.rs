@@ -96,7 +96,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
     },
     WorkloadSpec {
         name: "compute",
-        doc: "a CPU-bound loop of `n` iterations, reporting its checksum",
+        doc: "counts the primes below `n` (CPU-bound, no VM exits) and reports the count",
         args: &[ArgSpec {
             name: "n",
             kind: ArgKind::Integer {
@@ -104,7 +104,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
                 max: 100_000_000,
                 default: Some(1_000_000),
             },
-            doc: "iterations",
+            doc: "count the primes below this number",
         }],
         min_channels: 0,
     },
@@ -149,6 +149,13 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "messages to send",
         }],
         min_channels: 1,
+    },
+    WorkloadSpec {
+        name: "idle",
+        doc:
+            "idles with its timer ticking and never exits: a partition for the run timeout to stop",
+        args: &[],
+        min_channels: 0,
     },
 ];
 

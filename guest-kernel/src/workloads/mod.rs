@@ -7,6 +7,7 @@
 
 mod compute;
 mod hello;
+mod idle;
 mod links;
 mod pingpong;
 mod rogue;
@@ -112,6 +113,11 @@ const WORKLOADS: &[Workload] = &[
         name: "stream",
         args: &["messages"],
         run: stream::run,
+    },
+    Workload {
+        name: "idle",
+        args: &[],
+        run: idle::run,
     },
 ];
 
