@@ -382,12 +382,8 @@ fn number_after(text: &str, marker: &str) -> Option<u64> {
 /// refused ones included).
 pub fn ipis_sent(outcome: &LayoutOutcome, name: &str) -> u64 {
     let line = console_line_with(outcome, name, " IPIs sent");
-    number_before(line, " IPIs sent").unwrap_or_else(|| {
-        fail_layout(
-            outcome,
-            &format!("no IPI count in {name}'s line {line:?}"),
-        )
-    })
+    number_before(line, " IPIs sent")
+        .unwrap_or_else(|| fail_layout(outcome, &format!("no IPI count in {name}'s line {line:?}")))
 }
 
 /// The channel IPIs partition `name` received, from its last line
@@ -445,7 +441,10 @@ pub fn assert_steady_exits(outcome: &LayoutOutcome, name: &str, extra_hypercalls
     if p.vm_exits.total < steady.total {
         fail_layout(
             outcome,
-            &format!("{name}: fewer exits in all ({}) than in steady state", p.vm_exits.total),
+            &format!(
+                "{name}: fewer exits in all ({}) than in steady state",
+                p.vm_exits.total
+            ),
         );
     }
 }
@@ -592,11 +591,7 @@ pub fn assert_channel_pair(outcome: &LayoutOutcome, pair: &ChannelPair<'_>) {
                     &format!("{a}: expected 0 < median ({median}) <= p99 ({p99})"),
                 );
             }
-            console_line_with(
-                outcome,
-                a,
-                &format!("pingpong: {n} round trips with {b}:"),
-            );
+            console_line_with(outcome, a, &format!("pingpong: {n} round trips with {b}:"));
             console_line_with(
                 outcome,
                 b,
@@ -625,7 +620,11 @@ pub fn assert_channel_pair(outcome: &LayoutOutcome, pair: &ChannelPair<'_>) {
     assert_steady_exits(outcome, a, sent[0]);
     assert_steady_exits(outcome, b, sent[1]);
     let counts = format!("{a}/{b}: IPIs sent {sent:?}, received {received:?}");
-    eprintln!("e2e: {} over {}: {counts}", pair.workload.name_and_arg().0, pair.notify.as_str());
+    eprintln!(
+        "e2e: {} over {}: {counts}",
+        pair.workload.name_and_arg().0,
+        pair.notify.as_str()
+    );
     match pair.notify {
         Notify::Poll => {
             if sent != [0, 0] || received != [0, 0] {

@@ -63,7 +63,8 @@ fn poll_exits_do_not_depend_on_the_count(workload: ChannelWorkload, small: u64) 
             &partition(&second, side).vm_exits.steady,
         );
         assert_eq!(
-            x, y,
+            x,
+            y,
             "{side}: steady-state exits with {small} and {} messages differ\n{}",
             small * 10,
             second.details()
