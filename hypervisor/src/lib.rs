@@ -13,6 +13,7 @@ pub mod exception;
 pub mod exit_handler;
 pub mod guest_memory;
 pub mod hypercall;
+pub mod msr_policy;
 pub mod nested_paging;
 pub mod partition;
 pub mod plan;

@@ -7,6 +7,7 @@ use super::entry::{svm_run, GuestGprs};
 use super::vmcb::{control, state, Vmcb};
 use crate::arch::x86_64::common::frames::alloc_pages;
 use hypervisor::exit_handler::VcpuExt;
+use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
 const EFER_SVME: u64 = 1 << 12;
@@ -39,45 +40,6 @@ const EXIT_CLGI: u64 = 0x85;
 const EXIT_SKINIT: u64 = 0x86;
 const EXIT_NPF: u64 = 0x400;
 const EXIT_INVALID: u64 = u64::MAX;
-
-/// MSRs a partition reads and writes directly: its own x2APIC's timer,
-/// EOI, priority and status registers, and the state VMRUN/VMLOAD switch.
-const PASSTHROUGH_MSRS: &[u32] = &[
-    0x808,
-    0x80b,
-    0x80f,
-    0x828,
-    0x832,
-    0x833,
-    0x834,
-    0x835,
-    0x836,
-    0x837,
-    0x838,
-    0x83e,
-    0x83f, // x2APIC
-    0x174,
-    0x175,
-    0x176, // SYSENTER_CS/ESP/EIP
-    0x277, // PAT (G_PAT under nested paging)
-    0xc000_0081,
-    0xc000_0082,
-    0xc000_0083,
-    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
-    0xc000_0100,
-    0xc000_0101,
-    0xc000_0102, // FS/GS/KernelGS base
-];
-/// MSRs a partition may read but not write.
-const READ_ONLY_MSRS: &[u32] = &[
-    0x1b, // IA32_APIC_BASE (writes fault)
-    0x802,
-    0x803,
-    0x80d,
-    0x830,
-    0x839,       // x2APIC ID, version, LDR, ICR, current count
-    0xc000_0080, // EFER (writes emulated: SVME stays set)
-];
 
 /// Where a partition starts and what it may touch.
 #[derive(Clone, Copy, Debug)]
@@ -114,11 +76,11 @@ impl SvmVcpu {
         let host_state = alloc_pages(1)?;
         let mut msrpm = Bitmap::msrpm()?;
         let mut iopm = Bitmap::iopm()?;
-        for &msr in PASSTHROUGH_MSRS {
+        for &msr in msr_policy::PASSTHROUGH {
             msrpm.allow_msr_read(msr);
             msrpm.allow_msr_write(msr);
         }
-        for &msr in READ_ONLY_MSRS {
+        for &msr in msr_policy::READ_ONLY {
             msrpm.allow_msr_read(msr);
         }
         for &(first, last) in ports {

@@ -10,6 +10,7 @@ use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
 use crate::arch::x86_64::common::instr;
 use core::arch::asm;
 use hypervisor::exit_handler::VcpuExt;
+use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
 const IA32_VMX_BASIC: u32 = 0x480;
@@ -68,35 +69,6 @@ const EXIT_EPT_VIOLATION: u64 = 48;
 const EXIT_EPT_MISCONFIG: u64 = 49;
 const EXIT_INVEPT: u64 = 50;
 const EXIT_INVVPID: u64 = 53;
-
-/// Same passthrough policy as the SVM backend (see `svm::vcpu`).
-const PASSTHROUGH_MSRS: &[u32] = &[
-    0x808,
-    0x80b,
-    0x80f,
-    0x828,
-    0x832,
-    0x833,
-    0x834,
-    0x835,
-    0x836,
-    0x837,
-    0x838,
-    0x83e,
-    0x83f, // x2APIC
-    0x174,
-    0x175,
-    0x176, // SYSENTER (VMCS guest state)
-    0x277, // PAT (saved/loaded on exit/entry)
-    0xc000_0081,
-    0xc000_0082,
-    0xc000_0083,
-    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
-    0xc000_0100,
-    0xc000_0101,
-    0xc000_0102, // FS/GS/KernelGS base
-];
-const READ_ONLY_MSRS: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0xc000_0080];
 
 /// Where a partition starts.
 #[derive(Clone, Copy, Debug)]
@@ -193,11 +165,11 @@ impl VmxVcpu {
         let mut vmcs = Vmcs::new_current(super::revision()).ok_or(SetupError::OutOfMemory)?;
         let mut msr_bitmap = Bitmap::msr().ok_or(SetupError::OutOfMemory)?;
         let mut io_bitmaps = Bitmap::io().ok_or(SetupError::OutOfMemory)?;
-        for &msr in PASSTHROUGH_MSRS {
+        for &msr in msr_policy::PASSTHROUGH {
             msr_bitmap.allow_msr_read(msr);
             msr_bitmap.allow_msr_write(msr);
         }
-        for &msr in READ_ONLY_MSRS {
+        for &msr in msr_policy::READ_ONLY {
             msr_bitmap.allow_msr_read(msr);
         }
         for &(first, last) in ports {

@@ -1,0 +1,57 @@
+//! Which MSRs a partition touches directly — the same for both backends,
+//! each of which encodes it in its own permission bitmap. Everything not
+//! listed is intercepted, and the exit handler decides (EFER writes are
+//! emulated; everything else is a contained fault).
+
+/// MSRs a partition reads and writes without an exit: its own x2APIC's
+/// task priority, EOI, spurious vector, error status, local vector table,
+/// timer and self-IPI registers; the SYSENTER MSRs and PAT (switched with
+/// the guest state); the SYSCALL MSRs and the FS/GS/KernelGS bases.
+pub const PASSTHROUGH: &[u32] = &[
+    0x808,
+    0x80b,
+    0x80f,
+    0x828,
+    0x832,
+    0x833,
+    0x834,
+    0x835,
+    0x836,
+    0x837,
+    0x838,
+    0x83e,
+    0x83f, // x2APIC
+    0x174,
+    0x175,
+    0x176, // SYSENTER_CS/ESP/EIP
+    0x277, // PAT
+    0xc000_0081,
+    0xc000_0082,
+    0xc000_0083,
+    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
+    0xc000_0100,
+    0xc000_0101,
+    0xc000_0102, // FS/GS/KernelGS base
+];
+
+/// MSRs a partition may read without an exit but not write: the APIC base
+/// (a write is the `apic-base` fault), the x2APIC ID, version, logical
+/// destination, interrupt command (writes are validated IPIs) and current
+/// count, and EFER (writes are emulated so the backend keeps what it must).
+pub const READ_ONLY: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0xc000_0080];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit_handler::{MSR_APIC_BASE, MSR_EFER, MSR_X2APIC_ICR};
+
+    #[test]
+    fn validated_msrs_are_never_passed_through_for_writes() {
+        for msr in [MSR_APIC_BASE, MSR_EFER, MSR_X2APIC_ICR] {
+            assert!(!PASSTHROUGH.contains(&msr), "{msr:#x} must exit on write");
+            assert!(READ_ONLY.contains(&msr), "{msr:#x} is readable");
+        }
+        // No MSR is in both lists.
+        assert!(PASSTHROUGH.iter().all(|m| !READ_ONLY.contains(m)));
+    }
+}
