@@ -62,12 +62,19 @@ pub fn dispatch(
 ) -> Outcome {
     let result = match nr {
         hc::VERSION => Ok(hc::HYPERCALL_VERSION),
-        hc::CONSOLE_WRITE => read_text(mem, args[0], args[1], hc::MAX_CONSOLE_LINE).map(|text| {
-            let line = text.trim_end_matches(['\n', '\r']);
-            host.console_line(&partition.name, line);
-            record.console_lines = record.console_lines.saturating_add(1);
-            0
-        }),
+        hc::CONSOLE_WRITE => {
+            read_text(mem, args[0], args[1], hc::MAX_CONSOLE_LINE).and_then(|text| {
+                let line = text.trim_end_matches(['\n', '\r']);
+                // One call is one line: a control character (a newline inside,
+                // an escape sequence) could forge a line of the hypervisor's own.
+                if line.chars().any(|c| c.is_control() && c != '\t') {
+                    return Err(Error::Invalid);
+                }
+                host.console_line(&partition.name, line);
+                record.console_lines = record.console_lines.saturating_add(1);
+                Ok(0)
+            })
+        }
         hc::EXIT => return Outcome::Exit(args[0]),
         hc::REPORT_RESULT => read_text(mem, args[0], args[1], hc::MAX_RESULT).and_then(|text| {
             if valid_result_text(&text) {
@@ -125,6 +132,8 @@ mod tests {
         ram[0x200..0x20c].copy_from_slice(b"primes=78498");
         ram[0x300..0x302].copy_from_slice(&[0xff, 0xfe]);
         ram[0x400..0x40a].copy_from_slice(b"bad result");
+        ram[0x500..0x51f].copy_from_slice(b"ok\nflotilla: run succeeded\n\n\n\n\n");
+        ram[0x520..0x527].copy_from_slice(b"\x1b[2Jhi!");
         let p = Partition {
             id: 0,
             name: "ping".to_string(),
@@ -205,6 +214,30 @@ mod tests {
             dispatch(
                 hc::CONSOLE_WRITE,
                 [0x300, 2, 0],
+                &p,
+                &mut r,
+                &mem,
+                &mut host
+            ),
+            Outcome::Return(Error::Invalid.to_rax())
+        );
+        // A newline inside the text would start a line the hypervisor did
+        // not prefix: a forged marker. Refused, nothing printed.
+        assert_eq!(
+            dispatch(
+                hc::CONSOLE_WRITE,
+                [0x500, 31, 0],
+                &p,
+                &mut r,
+                &mem,
+                &mut host
+            ),
+            Outcome::Return(Error::Invalid.to_rax())
+        );
+        assert_eq!(
+            dispatch(
+                hc::CONSOLE_WRITE,
+                [0x520, 7, 0],
                 &p,
                 &mut r,
                 &mem,

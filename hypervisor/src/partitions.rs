@@ -80,7 +80,6 @@ static RUN: Once<Run> = Once::new();
 static RESULTS: Mutex<Vec<Option<(End, RunRecord)>>> = Mutex::new(Vec::new());
 static ENDED: AtomicUsize = AtomicUsize::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
-static STOP_SENT: AtomicBool = AtomicBool::new(false);
 
 struct Machine<'a> {
     boot: &'a BootInfo,
@@ -213,7 +212,7 @@ pub fn core_main(index: u32, apic: LocalApic) {
         let (end, record) = run_partition(run, plan, apic);
         finish(run, plan, end, record);
     }
-    watch(run, apic)
+    watch(run)
 }
 
 struct CoreHost {
@@ -459,16 +458,27 @@ fn report_and_end(run: &Run) -> ! {
     }
 }
 
-/// Waits for the run to end; at the deadline, asks every core still running
-/// a partition to stop (flag + NMI).
-fn watch(run: &Run, apic: LocalApic) -> ! {
+/// How often a watching core re-sends the stop NMI after the deadline: an
+/// NMI that lands while its target is between exits (in the hypervisor, not
+/// the guest) is absorbed there, so one NMI is not enough.
+const STOP_RESEND_US: u64 = 10_000;
+
+/// Waits for the run to end; from the deadline on, asks every core still
+/// running a partition to stop (flag + NMI, re-sent until it has ended).
+fn watch(run: &Run) -> ! {
+    // This core's partition (if it had one) switched the APIC to x2APIC
+    // mode, and the guest may have software-disabled it: take the APIC as
+    // it is now (re-enabled) rather than a handle from before.
+    let apic = LocalApic::this_core();
+    let mut next_stop_us = run.deadline_us;
     loop {
         if ENDED.load(Ordering::Acquire) >= run.plan.partitions.len() {
             console::flush();
             instr::halt_forever();
         }
-        if time::now_us() > run.deadline_us && !STOP_SENT.swap(true, Ordering::AcqRel) {
+        if time::now_us() > next_stop_us {
             STOP.store(true, Ordering::Release);
+            next_stop_us = time::now_us() + STOP_RESEND_US;
             let results = RESULTS.lock();
             for (plan, result) in run.plan.partitions.iter().zip(results.iter()) {
                 if result.is_none() {

@@ -119,8 +119,10 @@ impl LocalApic {
             return None;
         }
         // SAFETY: IA32_APIC_BASE exists; going from enabled xAPIC (or x2APIC)
-        // to x2APIC mode is an architecturally allowed transition, and the
-        // hypervisor uses the APIC only through this type afterwards.
+        // to x2APIC mode is an architecturally allowed transition. Any
+        // `LocalApic::XApic` handle of this core is stale afterwards: its
+        // users re-derive the mode with `this_core` (the partition code
+        // does, after the partition ends).
         unsafe {
             let base = instr::rdmsr(IA32_APIC_BASE);
             instr::wrmsr(IA32_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_EXTD);

@@ -87,9 +87,9 @@ impl PhysRegion {
             return false;
         };
         // SAFETY: the range lies inside this claimed region (checked), which
-        // is identity-mapped RAM that no other Rust object aliases; a running
-        // guest may write it concurrently, which is memory-safe for plain
-        // bytes copied with a raw copy.
+        // is identity-mapped RAM that no other Rust object aliases; the
+        // hypervisor writes a partition's RAM only before its guest first
+        // runs (loading), so no concurrent access exists.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
         true
     }

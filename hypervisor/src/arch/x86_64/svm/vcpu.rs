@@ -258,7 +258,7 @@ impl Vcpu for SvmVcpu {
         } else if self.nrip_save {
             self.vmcb.read64(control::NEXT_RIP)
         } else {
-            self.rip() + self.exit_instruction_len
+            self.rip().wrapping_add(self.exit_instruction_len)
         };
         self.vmcb.write64(state::RIP, next);
     }

@@ -469,7 +469,9 @@ impl Vcpu for VmxVcpu {
     }
 
     fn skip_instruction(&mut self) {
-        let next = self.rip() + self.vmcs.read(f::EXIT_INSTRUCTION_LEN);
+        let next = self
+            .rip()
+            .wrapping_add(self.vmcs.read(f::EXIT_INSTRUCTION_LEN));
         // A failed write leaves RIP unchanged; the guest would repeat the
         // instruction and exit again, which the exit counts would show.
         let _ = self.vmcs.write(f::GUEST_RIP, next);
