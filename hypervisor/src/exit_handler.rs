@@ -17,6 +17,10 @@ pub const MSR_APIC_BASE: u32 = 0x1b;
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xc000_0080;
 
+/// EFER bits a partition may set: SCE, LME, NXE (and LMA, which the
+/// processor owns; a written LMA is ignored).
+pub const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+
 /// CPUID leaf of Flotilla's hypervisor signature.
 pub const CPUID_HV_SIGNATURE: u32 = 0x4000_0000;
 /// CPUID leaf of Flotilla's interface: `eax` = 1 (SVM, `vmmcall`) or 2 (VMX, `vmcall`).
@@ -32,8 +36,11 @@ pub trait ExitHost: HypercallHost {
 
 /// Backend-specific operations the neutral handler needs.
 pub trait VcpuExt: Vcpu {
-    /// Loads a guest EFER value (the backend keeps what it must, e.g. SVME).
+    /// Loads a guest EFER value (only [`EFER_GUEST_BITS`]; the backend
+    /// keeps LMA and what it needs itself, e.g. SVME).
     fn write_efer(&mut self, value: u64);
+    /// The guest's view of EFER (without bits only the backend needs).
+    fn read_efer(&self) -> u64;
     /// The hypervisor interface number for CPUID leaf 0x4000_0001.
     fn interface_id(&self) -> u32;
 }
@@ -134,8 +141,15 @@ pub fn handle_exit(
         VmExit::MsrWrite {
             msr: MSR_EFER,
             value,
-        } => {
+        } if value & !EFER_GUEST_BITS == 0 => {
             vcpu.write_efer(value);
+            vcpu.skip_instruction();
+            None
+        }
+        VmExit::MsrRead { msr: MSR_EFER } => {
+            let efer = vcpu.read_efer();
+            vcpu.set_gpr(Gpr::Rax, efer & 0xffff_ffff);
+            vcpu.set_gpr(Gpr::Rdx, efer >> 32);
             vcpu.skip_instruction();
             None
         }
@@ -253,6 +267,9 @@ mod tests {
     impl VcpuExt for FakeVcpu {
         fn write_efer(&mut self, value: u64) {
             self.efer = value;
+        }
+        fn read_efer(&self) -> u64 {
+            self.efer
         }
         fn interface_id(&self) -> u32 {
             1
@@ -453,19 +470,25 @@ mod tests {
     fn efer_writes_go_to_the_backend_and_nmis_stop_only_on_request() {
         let mut host = Host::default();
         let mut vcpu = FakeVcpu::default();
+        let efer_write = |value| VmExit::MsrWrite {
+            msr: MSR_EFER,
+            value,
+        };
+        assert_eq!(run(efer_write(0x901), &mut vcpu, &mut host).0, None);
+        assert_eq!(vcpu.efer, 0x901);
         assert_eq!(
-            run(
-                VmExit::MsrWrite {
-                    msr: MSR_EFER,
-                    value: 0x500
-                },
-                &mut vcpu,
-                &mut host
-            )
-            .0,
+            run(VmExit::MsrRead { msr: MSR_EFER }, &mut vcpu, &mut host).0,
             None
         );
-        assert_eq!(vcpu.efer, 0x500);
+        assert_eq!(
+            (vcpu.regs[0], vcpu.regs[3]),
+            (0x901, 0),
+            "EFER read into edx:eax"
+        );
+        // SVME (bit 12) or any reserved bit: the write is refused.
+        let (end, _) = run(efer_write(0x1000), &mut vcpu, &mut host);
+        assert_eq!(kind(end), "msr-denied");
+        assert_eq!(vcpu.efer, 0x901, "a refused EFER write changes nothing");
         assert_eq!(run(VmExit::Nmi, &mut vcpu, &mut host).0, None);
         host.stop = true;
         assert_eq!(

@@ -37,8 +37,9 @@ pub const PASSTHROUGH: &[u32] = &[
 /// MSRs a partition may read without an exit but not write: the APIC base
 /// (a write is the `apic-base` fault), the x2APIC ID, version, logical
 /// destination, interrupt command (writes are validated IPIs) and current
-/// count, and EFER (writes are emulated so the backend keeps what it must).
-pub const READ_ONLY: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0xc000_0080];
+/// count. EFER is neither: reads and writes are emulated, so the guest
+/// never sees SVME and may set only SCE, LME and NXE.
+pub const READ_ONLY: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839];
 
 #[cfg(test)]
 mod tests {
@@ -47,10 +48,14 @@ mod tests {
 
     #[test]
     fn validated_msrs_are_never_passed_through_for_writes() {
-        for msr in [MSR_APIC_BASE, MSR_EFER, MSR_X2APIC_ICR] {
+        for msr in [MSR_APIC_BASE, MSR_X2APIC_ICR] {
             assert!(!PASSTHROUGH.contains(&msr), "{msr:#x} must exit on write");
             assert!(READ_ONLY.contains(&msr), "{msr:#x} is readable");
         }
+        assert!(
+            !PASSTHROUGH.contains(&MSR_EFER) && !READ_ONLY.contains(&MSR_EFER),
+            "EFER is emulated"
+        );
         // No MSR is in both lists.
         assert!(PASSTHROUGH.iter().all(|m| !READ_ONLY.contains(m)));
     }

@@ -11,12 +11,14 @@ use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
 const EFER_SVME: u64 = 1 << 12;
+const EFER_LMA: u64 = 1 << 10;
 
 // Intercept vector 3 (VMCB 0x00C).
 const INTERCEPT_NMI: u32 = 1 << 1;
 const INTERCEPT_INIT: u32 = 1 << 3;
 const INTERCEPT_CPUID: u32 = 1 << 18;
 const INTERCEPT_INVD: u32 = 1 << 22;
+const INTERCEPT_INVLPGA: u32 = 1 << 26;
 const INTERCEPT_IOIO: u32 = 1 << 27;
 const INTERCEPT_MSR: u32 = 1 << 28;
 const INTERCEPT_SHUTDOWN: u32 = 1 << 31;
@@ -28,6 +30,7 @@ const EXIT_NMI: u64 = 0x61;
 const EXIT_INIT: u64 = 0x63;
 const EXIT_CPUID: u64 = 0x72;
 const EXIT_INVD: u64 = 0x76;
+const EXIT_INVLPGA: u64 = 0x7a;
 const EXIT_IOIO: u64 = 0x7b;
 const EXIT_MSR: u64 = 0x7c;
 const EXIT_SHUTDOWN: u64 = 0x7f;
@@ -95,6 +98,7 @@ impl SvmVcpu {
                 | INTERCEPT_INIT
                 | INTERCEPT_CPUID
                 | INTERCEPT_INVD
+                | INTERCEPT_INVLPGA
                 | INTERCEPT_IOIO
                 | INTERCEPT_MSR
                 | INTERCEPT_SHUTDOWN,
@@ -203,6 +207,7 @@ impl SvmVcpu {
             EXIT_CLGI => VmExit::VirtualizationInstruction { name: "clgi" },
             EXIT_SKINIT => VmExit::VirtualizationInstruction { name: "skinit" },
             EXIT_INVD => VmExit::VirtualizationInstruction { name: "invd" },
+            EXIT_INVLPGA => VmExit::VirtualizationInstruction { name: "invlpga" },
             EXIT_INVALID => VmExit::InvalidState { code },
             other => VmExit::Other { code: other },
         }
@@ -266,9 +271,17 @@ impl Vcpu for SvmVcpu {
 
 impl VcpuExt for SvmVcpu {
     fn write_efer(&mut self, value: u64) {
-        // The guest may switch long mode and NX on; SVME must stay set or
-        // the next VMRUN fails its consistency checks.
-        self.vmcb.write64(state::EFER, value | EFER_SVME);
+        // The guest may switch long mode and NX on; LMA is the processor's,
+        // and SVME must stay set or the next VMRUN fails its checks.
+        let lma = self.vmcb.read64(state::EFER) & EFER_LMA;
+        self.vmcb
+            .write64(state::EFER, (value & !EFER_LMA) | lma | EFER_SVME);
+    }
+
+    fn read_efer(&self) -> u64 {
+        // SVME is the hypervisor's business: the guest sees it clear, as
+        // CPUID says it has no SVM.
+        self.vmcb.read64(state::EFER) & !EFER_SVME
     }
 
     fn interface_id(&self) -> u32 {

@@ -487,6 +487,10 @@ impl VcpuExt for VmxVcpu {
             .write(f::GUEST_IA32_EFER, (value & !EFER_LMA) | lma);
     }
 
+    fn read_efer(&self) -> u64 {
+        self.vmcs.read(f::GUEST_IA32_EFER)
+    }
+
     fn interface_id(&self) -> u32 {
         2
     }
