@@ -23,6 +23,7 @@ const IA32_VMX_CR0_FIXED1: u32 = 0x487;
 const IA32_VMX_CR4_FIXED0: u32 = 0x488;
 const IA32_VMX_CR4_FIXED1: u32 = 0x489;
 const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
+const IA32_VMX_EPT_VPID_CAP: u32 = 0x48c;
 const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
 const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
 const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
@@ -110,7 +111,9 @@ pub struct VmxVcpu {
 
 fn rdmsr(msr: u32) -> u64 {
     // SAFETY: only VMX capability MSRs and architectural MSRs (EFER, PAT,
-    // FS/GS base) are read, which exist on every CPU with VMX.
+    // FS/GS base) are read, which exist on every CPU with VMX; the
+    // secondary-control and EPT capability MSRs exist because the backend is
+    // chosen only when `VirtSupport::usable` saw secondary controls with EPT.
     unsafe { instr::rdmsr(msr) }
 }
 
@@ -178,6 +181,18 @@ impl VmxVcpu {
             }
         }
 
+        // The EPT the shared builder produces: 4-level walks, write-back
+        // memory type, 2 MiB pages (IA32_VMX_EPT_VPID_CAP bits 6, 14, 16).
+        let ept_caps = rdmsr(IA32_VMX_EPT_VPID_CAP);
+        for (bit, what) in [
+            (6, "4-level EPT"),
+            (14, "write-back EPT"),
+            (16, "2 MiB EPT pages"),
+        ] {
+            if ept_caps & (1 << bit) == 0 {
+                return Err(SetupError::MissingControl(what));
+            }
+        }
         let true_ctls = rdmsr(IA32_VMX_BASIC) & (1 << 55) != 0;
         let pick = |t: u32, n: u32| if true_ctls { t } else { n };
         let pin = adjust(
@@ -212,7 +227,22 @@ impl VmxVcpu {
         vmcs.write(f::SECONDARY_PROC_CONTROLS, u64::from(proc2))?;
         vmcs.write(f::EXIT_CONTROLS, u64::from(exit))?;
         vmcs.write(f::ENTRY_CONTROLS, u64::from(entry_ctls))?;
+        // VMCLEAR leaves field contents undefined: every field the design
+        // relies on is written, zeros included.
         vmcs.write(f::EXCEPTION_BITMAP, 0)?;
+        vmcs.write(f::PF_ERROR_CODE_MASK, 0)?;
+        vmcs.write(f::PF_ERROR_CODE_MATCH, 0)?;
+        vmcs.write(f::CR3_TARGET_COUNT, 0)?;
+        vmcs.write(f::ENTRY_EXCEPTION_ERROR_CODE, 0)?;
+        vmcs.write(f::ENTRY_INSTRUCTION_LEN, 0)?;
+        for pdpte in [
+            f::GUEST_PDPTE0,
+            f::GUEST_PDPTE1,
+            f::GUEST_PDPTE2,
+            f::GUEST_PDPTE3,
+        ] {
+            vmcs.write(pdpte, 0)?;
+        }
         vmcs.write(f::EXIT_MSR_STORE_COUNT, 0)?;
         vmcs.write(f::EXIT_MSR_LOAD_COUNT, 0)?;
         vmcs.write(f::ENTRY_MSR_LOAD_COUNT, 0)?;

@@ -34,18 +34,27 @@ pub mod field {
     pub const VMCS_LINK_POINTER: u32 = 0x2800;
     pub const GUEST_IA32_PAT: u32 = 0x2804;
     pub const GUEST_IA32_EFER: u32 = 0x2806;
+    pub const GUEST_PDPTE0: u32 = 0x280a;
+    pub const GUEST_PDPTE1: u32 = 0x280c;
+    pub const GUEST_PDPTE2: u32 = 0x280e;
+    pub const GUEST_PDPTE3: u32 = 0x2810;
     pub const HOST_IA32_PAT: u32 = 0x2c00;
     pub const HOST_IA32_EFER: u32 = 0x2c02;
     // 32-bit control.
     pub const PIN_BASED_CONTROLS: u32 = 0x4000;
     pub const PRIMARY_PROC_CONTROLS: u32 = 0x4002;
     pub const EXCEPTION_BITMAP: u32 = 0x4004;
+    pub const PF_ERROR_CODE_MASK: u32 = 0x4006;
+    pub const PF_ERROR_CODE_MATCH: u32 = 0x4008;
+    pub const CR3_TARGET_COUNT: u32 = 0x400a;
     pub const EXIT_CONTROLS: u32 = 0x400c;
     pub const EXIT_MSR_STORE_COUNT: u32 = 0x400e;
     pub const EXIT_MSR_LOAD_COUNT: u32 = 0x4010;
     pub const ENTRY_CONTROLS: u32 = 0x4012;
     pub const ENTRY_MSR_LOAD_COUNT: u32 = 0x4014;
     pub const ENTRY_INTERRUPTION_INFO: u32 = 0x4016;
+    pub const ENTRY_EXCEPTION_ERROR_CODE: u32 = 0x4018;
+    pub const ENTRY_INSTRUCTION_LEN: u32 = 0x401a;
     pub const SECONDARY_PROC_CONTROLS: u32 = 0x401e;
     pub const VM_INSTRUCTION_ERROR: u32 = 0x4400;
     pub const EXIT_REASON: u32 = 0x4402;
@@ -134,20 +143,23 @@ impl Vmcs {
         // SAFETY: the frame was just allocated, 4 KiB-aligned and owned here.
         unsafe { (pa as *mut u32).write_volatile(revision & 0x7fff_ffff) };
         let vmcs = Vmcs { pa };
-        let ok: u8;
+        let (clear_failed, load_failed): (u8, u8);
         // SAFETY: VMX is on (the caller enabled it on this core); the operand
         // is the physical address of a VMCS region with the right revision
-        // that no other core uses.
+        // that no other core uses. Each instruction's failure (CF or ZF) is
+        // read right after it.
         unsafe {
             asm!(
                 "vmclear qword ptr [{pa}]",
+                "setna {c}",
                 "vmptrld qword ptr [{pa}]",
-                "setna {ok}",
+                "setna {l}",
                 pa = in(reg) &vmcs.pa,
-                ok = out(reg_byte) ok,
+                c = out(reg_byte) clear_failed,
+                l = out(reg_byte) load_failed,
             );
         }
-        (ok == 0).then_some(vmcs)
+        (clear_failed == 0 && load_failed == 0).then_some(vmcs)
     }
 
     /// Reads a field of the current VMCS (0 if the read fails).
