@@ -32,6 +32,8 @@ pub trait ExitHost: HypercallHost {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// Whether another core asked this partition to stop (run timeout).
     fn stop_requested(&self) -> bool;
+    /// Writes a (validated) local vector table entry of this core's x2APIC.
+    fn write_lvt(&mut self, msr: u32, value: u64);
 }
 
 /// Backend-specific operations the neutral handler needs.
@@ -152,6 +154,20 @@ pub fn handle_exit(
             vcpu.set_gpr(Gpr::Rdx, efer >> 32);
             vcpu.skip_instruction();
             None
+        }
+        VmExit::MsrWrite { msr, value } if crate::msr_policy::VALIDATED_LVT.contains(&msr) => {
+            if crate::msr_policy::lvt_write_allowed(value) {
+                host.write_lvt(msr, value);
+                vcpu.skip_instruction();
+                None
+            } else {
+                fault(
+                    vcpu,
+                    "lvt-denied",
+                    None,
+                    format!("LVT write {value:#x} to MSR {msr:#x}: only fixed delivery or masked"),
+                )
+            }
         }
         VmExit::MsrWrite {
             msr: MSR_APIC_BASE,
@@ -280,6 +296,7 @@ mod tests {
     struct Host {
         ipis: Vec<(u32, u8)>,
         stop: bool,
+        lvts: Vec<(u32, u64)>,
     }
 
     impl HypercallHost for Host {
@@ -295,6 +312,9 @@ mod tests {
         }
         fn stop_requested(&self) -> bool {
             self.stop
+        }
+        fn write_lvt(&mut self, msr: u32, value: u64) {
+            self.lvts.push((msr, value));
         }
     }
 
@@ -464,6 +484,31 @@ mod tests {
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
             "unexpected-exit"
         );
+    }
+
+    #[test]
+    fn lvt_writes_are_validated() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let lint0 = |value| VmExit::MsrWrite { msr: 0x835, value };
+        assert_eq!(
+            run(lint0(0x1_0000), &mut vcpu, &mut host).0,
+            None,
+            "mask LINT0"
+        );
+        assert_eq!(host.lvts, vec![(0x835, 0x1_0000)]);
+        let (end, _) = run(lint0(0x700), &mut vcpu, &mut host);
+        assert_eq!(kind(end), "lvt-denied", "ExtINT on LINT0");
+        let (end, _) = run(
+            VmExit::MsrWrite {
+                msr: 0x833,
+                value: 0x200,
+            },
+            &mut vcpu,
+            &mut host,
+        );
+        assert_eq!(kind(end), "lvt-denied", "SMI from the thermal LVT");
+        assert_eq!(host.lvts.len(), 1, "denied writes never reach the APIC");
     }
 
     #[test]

@@ -4,19 +4,16 @@
 //! emulated; everything else is a contained fault).
 
 /// MSRs a partition reads and writes without an exit: its own x2APIC's
-/// task priority, EOI, spurious vector, error status, local vector table,
-/// timer and self-IPI registers; the SYSENTER MSRs and PAT (switched with
-/// the guest state); the SYSCALL MSRs and the FS/GS/KernelGS bases.
+/// task priority, EOI, spurious vector, error status, timer, error LVT and
+/// self-IPI registers (none can deliver anything but a fixed interrupt to
+/// its own core); the SYSENTER MSRs and PAT (switched with the guest
+/// state); the SYSCALL MSRs and the FS/GS/KernelGS bases.
 pub const PASSTHROUGH: &[u32] = &[
     0x808,
     0x80b,
     0x80f,
     0x828,
     0x832,
-    0x833,
-    0x834,
-    0x835,
-    0x836,
     0x837,
     0x838,
     0x83e,
@@ -39,7 +36,21 @@ pub const PASSTHROUGH: &[u32] = &[
 /// destination, interrupt command (writes are validated IPIs) and current
 /// count. EFER is neither: reads and writes are emulated, so the guest
 /// never sees SVME and may set only SCE, LME and NXE.
-pub const READ_ONLY: &[u32] = &[0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839];
+pub const READ_ONLY: &[u32] = &[
+    0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0x833, 0x834, 0x835, 0x836,
+];
+
+/// The local vector table entries whose delivery mode could raise an SMI,
+/// NMI, INIT or ExtINT on the partition's own core (thermal, performance
+/// counter, LINT0, LINT1): readable, but each write exits and is allowed
+/// only when the entry is masked or delivers a fixed interrupt.
+pub const VALIDATED_LVT: core::ops::RangeInclusive<u32> = 0x833..=0x836;
+
+/// Whether a write of `value` to a [`VALIDATED_LVT`] entry is allowed:
+/// masked (bit 16) or fixed delivery mode (bits 8–10 zero).
+pub fn lvt_write_allowed(value: u64) -> bool {
+    value & (1 << 16) != 0 || (value >> 8) & 0b111 == 0
+}
 
 #[cfg(test)]
 mod tests {
@@ -56,6 +67,18 @@ mod tests {
             !PASSTHROUGH.contains(&MSR_EFER) && !READ_ONLY.contains(&MSR_EFER),
             "EFER is emulated"
         );
+        for msr in VALIDATED_LVT {
+            assert!(
+                !PASSTHROUGH.contains(&msr) && READ_ONLY.contains(&msr),
+                "{msr:#x}"
+            );
+        }
+        assert!(lvt_write_allowed(0x0001_0000), "masked");
+        assert!(lvt_write_allowed(0x0000_0031), "fixed, vector 0x31");
+        assert!(!lvt_write_allowed(0x0000_0200), "SMI");
+        assert!(!lvt_write_allowed(0x0000_0400), "NMI");
+        assert!(!lvt_write_allowed(0x0000_0500), "INIT");
+        assert!(!lvt_write_allowed(0x0000_0700), "ExtINT");
         // No MSR is in both lists.
         assert!(PASSTHROUGH.iter().all(|m| !READ_ONLY.contains(m)));
     }

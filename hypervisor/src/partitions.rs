@@ -235,6 +235,9 @@ impl ExitHost for CoreHost {
     fn stop_requested(&self) -> bool {
         STOP.load(Ordering::Acquire)
     }
+    fn write_lvt(&mut self, msr: u32, value: u64) {
+        self.apic.write_lvt(msr, value as u32);
+    }
 }
 
 fn setup_fault(kind: &'static str, detail: String) -> End {

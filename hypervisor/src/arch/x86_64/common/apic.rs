@@ -140,6 +140,17 @@ impl LocalApic {
         self.send_ipi(destination, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
     }
 
+    /// Writes a local vector table entry (x2APIC MSRs 0x832–0x837) in
+    /// x2APIC mode, for a partition's validated LVT writes.
+    pub fn write_lvt(self, msr: u32, value: u32) {
+        if let (LocalApic::X2Apic, 0x832..=0x837) = (self, msr) {
+            // SAFETY: x2APIC mode is on and `msr` is an LVT register; the
+            // value was validated by the exit policy (masked or fixed
+            // delivery), so it can only affect this core's own interrupts.
+            unsafe { instr::wrmsr(msr, u64::from(value)) };
+        }
+    }
+
     /// Masks the local timer (after a partition ended on this core).
     pub fn mask_timer(self) {
         self.write(XAPIC_LVT_TIMER, X2APIC_LVT_TIMER_MSR, 1 << 16);
