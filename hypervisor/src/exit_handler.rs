@@ -34,6 +34,8 @@ pub trait ExitHost: HypercallHost {
     fn stop_requested(&self) -> bool;
     /// Writes a (validated) local vector table entry of this core's x2APIC.
     fn write_lvt(&mut self, msr: u32, value: u64);
+    /// Loads a (validated) XCR0 on this core.
+    fn write_xcr0(&mut self, value: u64);
 }
 
 /// Backend-specific operations the neutral handler needs.
@@ -45,6 +47,9 @@ pub trait VcpuExt: Vcpu {
     fn read_efer(&self) -> u64;
     /// The hypervisor interface number for CPUID leaf 0x4000_0001.
     fn interface_id(&self) -> u32;
+    /// Emulates the control-register access behind the last exit;
+    /// `Err` says why it cannot be allowed.
+    fn emulate_control_register_access(&mut self) -> Result<(), &'static str>;
 }
 
 /// Filters host CPUID for a partition: hides SVM and VMX, sets the
@@ -69,6 +74,16 @@ pub fn guest_cpuid(leaf: u32, host: [u32; 4], interface_id: u32) -> [u32; 4] {
         _ => {}
     }
     [eax, ebx, ecx, edx]
+}
+
+/// Whether `value` is an XCR0 the partition may load, given the host's
+/// supported mask (CPUID.(0xD,0) EDX:EAX): x87 set, only supported
+/// components, AVX only with SSE (Intel SDM Vol. 1 §13.3).
+pub fn xcr0_allowed(value: u64, supported: u64) -> bool {
+    const X87: u64 = 1 << 0;
+    const SSE: u64 = 1 << 1;
+    const AVX: u64 = 1 << 2;
+    value & X87 != 0 && value & !supported == 0 && (value & AVX == 0 || value & SSE != 0)
 }
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
@@ -214,6 +229,29 @@ pub fn handle_exit(
         VmExit::VirtualizationInstruction { name } => {
             fault(vcpu, "virt-instruction", None, format!("{name} executed"))
         }
+        VmExit::Xsetbv { xcr, value } => {
+            let [eax, _, _, edx] = host.host_cpuid(0xd, 0);
+            let supported = (u64::from(edx) << 32) | u64::from(eax);
+            if xcr == 0 && xcr0_allowed(value, supported) {
+                host.write_xcr0(value);
+                vcpu.skip_instruction();
+                None
+            } else {
+                fault(
+                    vcpu,
+                    "xsetbv-denied",
+                    None,
+                    format!("XSETBV XCR{xcr} = {value:#x}"),
+                )
+            }
+        }
+        VmExit::ControlRegisterAccess => match vcpu.emulate_control_register_access() {
+            Ok(()) => {
+                vcpu.skip_instruction();
+                None
+            }
+            Err(why) => fault(vcpu, "cr-denied", None, String::from(why)),
+        },
         VmExit::Nmi if host.stop_requested() => Some(End::TimedOut),
         VmExit::Nmi => None,
         VmExit::InvalidState { code } => fault(
@@ -290,6 +328,9 @@ mod tests {
         fn interface_id(&self) -> u32 {
             1
         }
+        fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
+            Err("fake")
+        }
     }
 
     #[derive(Default)]
@@ -297,6 +338,7 @@ mod tests {
         ipis: Vec<(u32, u8)>,
         stop: bool,
         lvts: Vec<(u32, u64)>,
+        xcr0: Option<u64>,
     }
 
     impl HypercallHost for Host {
@@ -315,6 +357,9 @@ mod tests {
         }
         fn write_lvt(&mut self, msr: u32, value: u64) {
             self.lvts.push((msr, value));
+        }
+        fn write_xcr0(&mut self, value: u64) {
+            self.xcr0 = Some(value);
         }
     }
 
@@ -484,6 +529,33 @@ mod tests {
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
             "unexpected-exit"
         );
+    }
+
+    #[test]
+    fn xsetbv_loads_only_a_valid_xcr0() {
+        // The fake host reports every component supported (all ones).
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        assert_eq!(
+            run(
+                VmExit::Xsetbv {
+                    xcr: 0,
+                    value: 0b111
+                },
+                &mut vcpu,
+                &mut host
+            )
+            .0,
+            None
+        );
+        assert_eq!(host.xcr0, Some(0b111));
+        for (xcr, value) in [(0, 0b110), (0, 0b101), (1, 0b11)] {
+            let (end, _) = run(VmExit::Xsetbv { xcr, value }, &mut vcpu, &mut host);
+            assert_eq!(kind(end), "xsetbv-denied", "XCR{xcr} = {value:#b}");
+        }
+        assert!(xcr0_allowed(0b11, 0b111));
+        assert!(!xcr0_allowed(0b1011, 0b111), "unsupported component");
+        assert_eq!(host.xcr0, Some(0b111), "refused values are never loaded");
     }
 
     #[test]

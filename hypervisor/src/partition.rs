@@ -73,7 +73,7 @@ pub enum End {
 }
 
 /// Exit reasons counted per partition, in report order.
-pub const EXIT_REASONS: [&str; 12] = [
+pub const EXIT_REASONS: [&str; 14] = [
     "hypercall",
     "cpuid",
     "msr-read",
@@ -83,6 +83,8 @@ pub const EXIT_REASONS: [&str; 12] = [
     "triple-fault",
     "init",
     "virt-instruction",
+    "xsetbv",
+    "cr-access",
     "nmi",
     "invalid-state",
     "other",

@@ -238,6 +238,9 @@ impl ExitHost for CoreHost {
     fn write_lvt(&mut self, msr: u32, value: u64) {
         self.apic.write_lvt(msr, value as u32);
     }
+    fn write_xcr0(&mut self, value: u64) {
+        cpu::write_xcr0(value);
+    }
 }
 
 fn setup_fault(kind: &'static str, detail: String) -> End {

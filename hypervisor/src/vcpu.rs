@@ -66,6 +66,16 @@ pub enum VmExit {
         /// Mnemonic.
         name: &'static str,
     },
+    /// XSETBV: write `value` to extended control register `xcr`.
+    Xsetbv {
+        /// XCR number (ECX).
+        xcr: u32,
+        /// Value (EDX:EAX).
+        value: u64,
+    },
+    /// A control-register access the backend must emulate (VMX: a CR0 or
+    /// CR4 write that touches a bit the hypervisor owns).
+    ControlRegisterAccess,
     /// An NMI arrived (another core asked this one to stop its partition).
     Nmi,
     /// The hardware refused the guest state (a hypervisor bug, reported).
@@ -93,6 +103,8 @@ impl VmExit {
             VmExit::TripleFault => "triple-fault",
             VmExit::Init => "init",
             VmExit::VirtualizationInstruction { .. } => "virt-instruction",
+            VmExit::Xsetbv { .. } => "xsetbv",
+            VmExit::ControlRegisterAccess => "cr-access",
             VmExit::Nmi => "nmi",
             VmExit::InvalidState { .. } => "invalid-state",
             VmExit::Other { .. } => "other",

@@ -28,6 +28,7 @@ core::arch::global_asm!(
     .set EFER_LME,         1 << 8
     .set CR0_PE,           1 << 0
     .set CR0_WP,           1 << 16
+    .set CR0_NE,           1 << 5
     .set CR0_PG,           1 << 31
     .set PTE_P_RW,         0x3
     .set PTE_PS,           0x80
@@ -108,7 +109,9 @@ _start32:
     or $EFER_LME, %eax
     wrmsr
     mov %cr0, %eax
-    or $(CR0_PG | CR0_WP | CR0_PE), %eax
+    /* NE too: native x87 error reporting, as every modern kernel sets it
+       (under VMX this bit is the hypervisor's, so the write is emulated) */
+    or $(CR0_PG | CR0_WP | CR0_NE | CR0_PE), %eax
     mov %eax, %cr0
 
     lgdt boot_gdt_ptr

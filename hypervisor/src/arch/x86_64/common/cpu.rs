@@ -75,3 +75,39 @@ pub fn host_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     let r = cpuid_count(leaf, subleaf);
     [r.eax, r.ebx, r.ecx, r.edx]
 }
+
+const CR4_OSXSAVE: u64 = 1 << 18;
+
+/// Sets CR4.OSXSAVE on this core when the CPU has XSAVE, so that the
+/// hypervisor can load a partition's validated XCR0 (XSETBV needs it).
+pub fn enable_xsave() {
+    if cpuid_count(1, 0).ecx & (1 << 26) == 0 {
+        return;
+    }
+    // SAFETY: CR4.OSXSAVE exists when CPUID reports XSAVE; setting it only
+    // enables XGETBV/XSETBV and XSAVE-family instructions, which the
+    // hypervisor itself never uses except to load a guest's XCR0.
+    unsafe {
+        let cr4: u64;
+        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov cr4, {}", in(reg) cr4 | CR4_OSXSAVE, options(nostack));
+    }
+}
+
+/// Loads XCR0 on this core. The caller validated `value` against
+/// CPUID.(0xD,0) (see `hypervisor::exit_handler::xcr0_allowed`), which is
+/// all zeros without XSAVE, so this never runs without CR4.OSXSAVE.
+pub fn write_xcr0(value: u64) {
+    // SAFETY: CR4.OSXSAVE is set (`enable_xsave` ran at bring-up and a
+    // non-empty supported mask implies XSAVE); `value` has x87 set, only
+    // supported components and AVX only with SSE, so XSETBV cannot #GP.
+    unsafe {
+        core::arch::asm!(
+            "xsetbv",
+            in("ecx") 0u32,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+            options(nomem, nostack),
+        );
+    }
+}

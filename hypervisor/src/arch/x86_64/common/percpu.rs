@@ -39,6 +39,7 @@ pub fn init(index: u32, apic_id: u32) -> &'static PerCpu {
     // core has loaded them (their TSS is not busy).
     unsafe { tables.load() };
     super::idt::load();
+    super::cpu::enable_xsave();
     let per_cpu = Box::leak(Box::new(PerCpu {
         self_ptr: core::ptr::null(),
         index,

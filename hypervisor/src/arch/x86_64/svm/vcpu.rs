@@ -24,6 +24,8 @@ const INTERCEPT_MSR: u32 = 1 << 28;
 const INTERCEPT_SHUTDOWN: u32 = 1 << 31;
 // Intercept vector 4 (VMCB 0x010): VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT.
 const INTERCEPT_SVM_INSTRUCTIONS: u32 = 0x7f;
+// Intercept vector 4: XSETBV (validated like on VMX, where it always exits).
+const INTERCEPT_XSETBV: u32 = 1 << 13;
 
 // Exit codes (AMD APM Vol. 2 Appendix C).
 const EXIT_NMI: u64 = 0x61;
@@ -41,6 +43,7 @@ const EXIT_VMSAVE: u64 = 0x83;
 const EXIT_STGI: u64 = 0x84;
 const EXIT_CLGI: u64 = 0x85;
 const EXIT_SKINIT: u64 = 0x86;
+const EXIT_XSETBV: u64 = 0x8d;
 const EXIT_NPF: u64 = 0x400;
 const EXIT_INVALID: u64 = u64::MAX;
 
@@ -103,7 +106,10 @@ impl SvmVcpu {
                 | INTERCEPT_MSR
                 | INTERCEPT_SHUTDOWN,
         );
-        vmcb.write32(control::INTERCEPT_MISC2, INTERCEPT_SVM_INSTRUCTIONS);
+        vmcb.write32(
+            control::INTERCEPT_MISC2,
+            INTERCEPT_SVM_INSTRUCTIONS | INTERCEPT_XSETBV,
+        );
         vmcb.write64(control::IOPM_BASE_PA, iopm.pa());
         vmcb.write64(control::MSRPM_BASE_PA, msrpm.pa());
         vmcb.write32(control::GUEST_ASID, 1);
@@ -197,6 +203,13 @@ impl SvmVcpu {
                 write: info1 & 0b10 != 0,
                 fetch: info1 & 0b1_0000 != 0,
             },
+            EXIT_XSETBV => {
+                self.exit_instruction_len = 3;
+                VmExit::Xsetbv {
+                    xcr: self.gprs.rcx as u32,
+                    value: (self.gprs.rdx << 32) | (self.vmcb.read64(state::RAX) & 0xffff_ffff),
+                }
+            }
             EXIT_SHUTDOWN => VmExit::TripleFault,
             EXIT_INIT => VmExit::Init,
             EXIT_NMI => VmExit::Nmi,
@@ -286,5 +299,11 @@ impl VcpuExt for SvmVcpu {
 
     fn interface_id(&self) -> u32 {
         1
+    }
+
+    fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
+        // No control-register intercept is set on SVM: the guest owns its
+        // CR0/CR3/CR4 (in the VMCB) outright.
+        Err("unexpected control-register exit on SVM")
     }
 }

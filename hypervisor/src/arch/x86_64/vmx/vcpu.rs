@@ -51,7 +51,9 @@ const ENTRY_LOAD_EFER: u32 = 1 << 15;
 
 const CR0_PE: u64 = 1 << 0;
 const CR0_PG: u64 = 1 << 31;
+const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
+const ENTRY_IA32E_GUEST: u32 = 1 << 9;
 
 // Basic exit reasons (Intel SDM Vol. 3 Appendix C).
 const EXIT_EXCEPTION_NMI: u64 = 0;
@@ -70,6 +72,8 @@ const EXIT_EPT_VIOLATION: u64 = 48;
 const EXIT_EPT_MISCONFIG: u64 = 49;
 const EXIT_INVEPT: u64 = 50;
 const EXIT_INVVPID: u64 = 53;
+const EXIT_CR_ACCESS: u64 = 28;
+const EXIT_XSETBV: u64 = 55;
 
 /// Where a partition starts.
 #[derive(Clone, Copy, Debug)]
@@ -416,6 +420,11 @@ impl VmxVcpu {
                 size: ((qualification & 0b111) + 1) as u8,
                 write: qualification & (1 << 3) == 0,
             },
+            EXIT_XSETBV => VmExit::Xsetbv {
+                xcr: self.gprs.rcx as u32,
+                value: (self.gprs.rdx << 32) | (self.gprs.rax & 0xffff_ffff),
+            },
+            EXIT_CR_ACCESS => VmExit::ControlRegisterAccess,
             EXIT_EPT_VIOLATION => VmExit::NestedPageFault {
                 gpa: self.vmcs.read(f::GUEST_PHYSICAL_ADDRESS),
                 write: qualification & 0b10 != 0,
@@ -449,6 +458,65 @@ impl VmxVcpu {
             }
             other => VmExit::Other { code: other },
         }
+    }
+}
+
+impl VmxVcpu {
+    /// General-purpose register `index` in the encoding of exit
+    /// qualifications (0 = rax, 1 = rcx, 2 = rdx, 3 = rbx, 4 = rsp, ...).
+    fn gpr_by_index(&self, index: u64) -> u64 {
+        let g = &self.gprs;
+        match index {
+            0 => g.rax,
+            1 => g.rcx,
+            2 => g.rdx,
+            3 => g.rbx,
+            4 => self.vmcs.read(f::GUEST_RSP),
+            5 => g.rbp,
+            6 => g.rsi,
+            7 => g.rdi,
+            n => g.r[(n as usize - 8) & 7],
+        }
+    }
+
+    /// Loads a guest CR0 written through an exit: the bits VMX forces on
+    /// stay on in the real CR0, the guest keeps reading its own value, and
+    /// entering or leaving paging with EFER.LME moves the guest in or out of
+    /// IA-32e mode (a write through the VMCS does not do it by itself).
+    fn load_cr0(&mut self, value: u64) -> Result<(), &'static str> {
+        if value & CR0_PG != 0 && value & CR0_PE == 0 {
+            return Err("CR0.PG without CR0.PE");
+        }
+        let forced = rdmsr(IA32_VMX_CR0_FIXED0) & !(CR0_PE | CR0_PG);
+        let allowed = rdmsr(IA32_VMX_CR0_FIXED1);
+        let err = |_| "VMCS write failed";
+        self.vmcs
+            .write(f::GUEST_CR0, (value | forced) & allowed)
+            .map_err(err)?;
+        self.vmcs.write(f::CR0_READ_SHADOW, value).map_err(err)?;
+        let mut efer = self.vmcs.read(f::GUEST_IA32_EFER);
+        let mut entry = self.vmcs.read(f::ENTRY_CONTROLS);
+        if value & CR0_PG != 0 && efer & EFER_LME != 0 {
+            efer |= EFER_LMA;
+            entry |= u64::from(ENTRY_IA32E_GUEST);
+        } else if value & CR0_PG == 0 {
+            efer &= !EFER_LMA;
+            entry &= !u64::from(ENTRY_IA32E_GUEST);
+        }
+        self.vmcs.write(f::GUEST_IA32_EFER, efer).map_err(err)?;
+        self.vmcs.write(f::ENTRY_CONTROLS, entry).map_err(err)
+    }
+
+    /// Loads a guest CR4 written through an exit (VMXE stays on underneath).
+    fn load_cr4(&mut self, value: u64) -> Result<(), &'static str> {
+        let forced = rdmsr(IA32_VMX_CR4_FIXED0);
+        let allowed = rdmsr(IA32_VMX_CR4_FIXED1);
+        if value & !allowed != 0 {
+            return Err("CR4 bit this processor does not allow in VMX operation");
+        }
+        let err = |_| "VMCS write failed";
+        self.vmcs.write(f::GUEST_CR4, value | forced).map_err(err)?;
+        self.vmcs.write(f::CR4_READ_SHADOW, value).map_err(err)
     }
 }
 
@@ -523,5 +591,20 @@ impl VcpuExt for VmxVcpu {
 
     fn interface_id(&self) -> u32 {
         2
+    }
+
+    fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
+        // Exit qualification (Intel SDM Vol. 3 Table 28-3): bits 3:0 the
+        // register, 5:4 the access type (0 = MOV to CR), 11:8 the GPR.
+        let q = self.vmcs.read(f::EXIT_QUALIFICATION);
+        if (q >> 4) & 0b11 != 0 {
+            return Err("only MOV to CR0/CR4 is emulated (CLTS, LMSW, reads are not)");
+        }
+        let value = self.gpr_by_index((q >> 8) & 0xf);
+        match q & 0xf {
+            0 => self.load_cr0(value),
+            4 => self.load_cr4(value),
+            _ => Err("unexpected control-register exit"),
+        }
     }
 }
