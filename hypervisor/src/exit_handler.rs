@@ -5,6 +5,7 @@
 
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{self, HypercallHost, Outcome};
+use crate::msr_policy::{pat_valid, MSR_PAT};
 use crate::partition::{End, Fault, Partition, RunRecord};
 use crate::vcpu::{Gpr, Vcpu, VmExit};
 use alloc::format;
@@ -45,6 +46,10 @@ pub trait VcpuExt: Vcpu {
     fn write_efer(&mut self, value: u64);
     /// The guest's view of EFER (without bits only the backend needs).
     fn read_efer(&self) -> u64;
+    /// The guest's PAT.
+    fn read_pat(&self) -> u64;
+    /// Loads a (validated) guest PAT.
+    fn write_pat(&mut self, value: u64);
     /// The hypervisor interface number for CPUID leaf 0x4000_0001.
     fn interface_id(&self) -> u32;
     /// Emulates the control-register access behind the last exit;
@@ -160,6 +165,21 @@ pub fn handle_exit(
             value,
         } if value & !EFER_GUEST_BITS == 0 => {
             vcpu.write_efer(value);
+            vcpu.skip_instruction();
+            None
+        }
+        VmExit::MsrWrite {
+            msr: MSR_PAT,
+            value,
+        } if pat_valid(value) => {
+            vcpu.write_pat(value);
+            vcpu.skip_instruction();
+            None
+        }
+        VmExit::MsrRead { msr: MSR_PAT } => {
+            let pat = vcpu.read_pat();
+            vcpu.set_gpr(Gpr::Rax, pat & 0xffff_ffff);
+            vcpu.set_gpr(Gpr::Rdx, pat >> 32);
             vcpu.skip_instruction();
             None
         }
@@ -284,6 +304,7 @@ mod tests {
         rip: u64,
         skipped: u32,
         efer: u64,
+        pat: u64,
     }
 
     fn slot(r: Gpr) -> usize {
@@ -324,6 +345,12 @@ mod tests {
         }
         fn read_efer(&self) -> u64 {
             self.efer
+        }
+        fn read_pat(&self) -> u64 {
+            self.pat
+        }
+        fn write_pat(&mut self, value: u64) {
+            self.pat = value;
         }
         fn interface_id(&self) -> u32 {
             1
@@ -556,6 +583,27 @@ mod tests {
         assert!(xcr0_allowed(0b11, 0b111));
         assert!(!xcr0_allowed(0b1011, 0b111), "unsupported component");
         assert_eq!(host.xcr0, Some(0b111), "refused values are never loaded");
+    }
+
+    #[test]
+    fn pat_is_emulated_and_validated() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let wb_everywhere = 0x0606_0606_0606_0606;
+        let write = |value| VmExit::MsrWrite {
+            msr: MSR_PAT,
+            value,
+        };
+        assert_eq!(run(write(wb_everywhere), &mut vcpu, &mut host).0, None);
+        assert_eq!(vcpu.pat, wb_everywhere);
+        assert_eq!(
+            run(VmExit::MsrRead { msr: MSR_PAT }, &mut vcpu, &mut host).0,
+            None
+        );
+        assert_eq!((vcpu.regs[0], vcpu.regs[3]), (0x0606_0606, 0x0606_0606));
+        let (end, _) = run(write(0x0202_0202_0202_0202), &mut vcpu, &mut host);
+        assert_eq!(kind(end), "msr-denied", "reserved memory type");
+        assert_eq!(vcpu.pat, wb_everywhere);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 /// MSRs a partition reads and writes without an exit: its own x2APIC's
 /// task priority, EOI, spurious vector, error status, timer, error LVT and
 /// self-IPI registers (none can deliver anything but a fixed interrupt to
-/// its own core); the SYSENTER MSRs and PAT (switched with the guest
-/// state); the SYSCALL MSRs and the FS/GS/KernelGS bases.
+/// its own core); the SYSENTER MSRs (switched with the guest state); the
+/// SYSCALL MSRs and the FS/GS/KernelGS bases. PAT is emulated on both
+/// backends (the guest's PAT lives in the VMCB/VMCS): SVM does not switch
+/// the PAT MSR by itself, so a passed-through write would reach the host's.
 pub const PASSTHROUGH: &[u32] = &[
     0x808,
     0x80b,
@@ -21,7 +23,6 @@ pub const PASSTHROUGH: &[u32] = &[
     0x174,
     0x175,
     0x176, // SYSENTER_CS/ESP/EIP
-    0x277, // PAT
     0xc000_0081,
     0xc000_0082,
     0xc000_0083,
@@ -45,6 +46,19 @@ pub const READ_ONLY: &[u32] = &[
 /// counter, LINT0, LINT1): readable, but each write exits and is allowed
 /// only when the entry is masked or delivers a fixed interrupt.
 pub const VALIDATED_LVT: core::ops::RangeInclusive<u32> = 0x833..=0x836;
+
+/// IA32_PAT: reads and writes are emulated (the guest's copy is G_PAT on
+/// SVM, the guest-state PAT field on VMX).
+pub const MSR_PAT: u32 = 0x277;
+
+/// Whether `value` is a valid PAT: every entry one of the memory types UC
+/// (0), WC (1), WT (4), WP (5), WB (6), UC- (7) (Intel SDM Vol. 3 §13.12.2).
+pub fn pat_valid(value: u64) -> bool {
+    value
+        .to_le_bytes()
+        .iter()
+        .all(|t| matches!(t, 0 | 1 | 4 | 5 | 6 | 7))
+}
 
 /// Whether a write of `value` to a [`VALIDATED_LVT`] entry is allowed:
 /// masked (bit 16) or fixed delivery mode (bits 8–10 zero).
@@ -79,6 +93,13 @@ mod tests {
         assert!(!lvt_write_allowed(0x0000_0400), "NMI");
         assert!(!lvt_write_allowed(0x0000_0500), "INIT");
         assert!(!lvt_write_allowed(0x0000_0700), "ExtINT");
+        assert!(
+            !PASSTHROUGH.contains(&MSR_PAT) && !READ_ONLY.contains(&MSR_PAT),
+            "PAT is emulated"
+        );
+        assert!(pat_valid(0x0007_0406_0007_0406), "the power-on PAT");
+        assert!(!pat_valid(0x0007_0406_0007_0402), "type 2 is reserved");
+        assert!(!pat_valid(0x0800_0000_0000_0006), "type 8 is reserved");
         // No MSR is in both lists.
         assert!(PASSTHROUGH.iter().all(|m| !READ_ONLY.contains(m)));
     }

@@ -291,6 +291,14 @@ impl VcpuExt for SvmVcpu {
             .write64(state::EFER, (value & !EFER_LMA) | lma | EFER_SVME);
     }
 
+    fn read_pat(&self) -> u64 {
+        self.vmcb.read64(state::G_PAT)
+    }
+
+    fn write_pat(&mut self, value: u64) {
+        self.vmcb.write64(state::G_PAT, value);
+    }
+
     fn read_efer(&self) -> u64 {
         // SVME is the hypervisor's business: the guest sees it clear, as
         // CPUID says it has no SVM.

@@ -585,6 +585,15 @@ impl VcpuExt for VmxVcpu {
             .write(f::GUEST_IA32_EFER, (value & !EFER_LMA) | lma);
     }
 
+    fn read_pat(&self) -> u64 {
+        self.vmcs.read(f::GUEST_IA32_PAT)
+    }
+
+    fn write_pat(&mut self, value: u64) {
+        // A failed write leaves the old PAT, which the next read shows.
+        let _ = self.vmcs.write(f::GUEST_IA32_PAT, value);
+    }
+
     fn read_efer(&self) -> u64 {
         self.vmcs.read(f::GUEST_IA32_EFER)
     }
