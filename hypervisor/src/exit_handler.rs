@@ -100,6 +100,14 @@ pub fn fixed_ipi(icr: u64) -> Option<(u32, u8)> {
     (delivery == 0 && !logical && shorthand == 0).then_some(((icr >> 32) as u32, icr as u8))
 }
 
+/// Finishes an emulated RDMSR: `value` into EDX:EAX, past the instruction.
+fn complete_rdmsr(vcpu: &mut impl Vcpu, value: u64) -> Option<End> {
+    vcpu.set_gpr(Gpr::Rax, value & 0xffff_ffff);
+    vcpu.set_gpr(Gpr::Rdx, value >> 32);
+    vcpu.skip_instruction();
+    None
+}
+
 fn fault(vcpu: &impl Vcpu, kind: &'static str, gpa: Option<u64>, detail: String) -> Option<End> {
     Some(End::Faulted(Fault {
         kind,
@@ -176,20 +184,8 @@ pub fn handle_exit(
             vcpu.skip_instruction();
             None
         }
-        VmExit::MsrRead { msr: MSR_PAT } => {
-            let pat = vcpu.read_pat();
-            vcpu.set_gpr(Gpr::Rax, pat & 0xffff_ffff);
-            vcpu.set_gpr(Gpr::Rdx, pat >> 32);
-            vcpu.skip_instruction();
-            None
-        }
-        VmExit::MsrRead { msr: MSR_EFER } => {
-            let efer = vcpu.read_efer();
-            vcpu.set_gpr(Gpr::Rax, efer & 0xffff_ffff);
-            vcpu.set_gpr(Gpr::Rdx, efer >> 32);
-            vcpu.skip_instruction();
-            None
-        }
+        VmExit::MsrRead { msr: MSR_PAT } => complete_rdmsr(vcpu, vcpu.read_pat()),
+        VmExit::MsrRead { msr: MSR_EFER } => complete_rdmsr(vcpu, vcpu.read_efer()),
         VmExit::MsrWrite { msr, value } if crate::msr_policy::VALIDATED_LVT.contains(&msr) => {
             if crate::msr_policy::lvt_write_allowed(value) {
                 host.write_lvt(msr, value);
