@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use e2e::{Boot, Emulator, Firmware};
 use tools::build::{cargo_program, Workspace};
+use tools::runner::RunConfig;
 
 /// The `flotilla` binary (debug build of the `tools` package).
 fn flotilla() -> &'static Path {
@@ -275,4 +277,51 @@ fn doctor_is_ready_on_a_machine_set_up_by_ci_setup() {
         .filter(|l| l.starts_with("KVM with nested virtualization: "))
         .count();
     assert_eq!(kvm, 1, "one KVM line expected in\n{}", ran.show());
+}
+
+/// `flotilla image LAYOUT` puts the layout's boot bundle on the ISO: booted
+/// from CD (SeaBIOS, GRUB multiboot2), the machine goes straight into the
+/// layout's partitions.
+#[test]
+fn image_with_a_layout_boots_into_its_partitions() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let iso = dir.path().join("single.iso");
+    let iso_arg = iso.to_string_lossy().into_owned();
+    let ran = run(
+        &[
+            "image",
+            "examples/single.toml",
+            "-o",
+            &iso_arg,
+            "--exit",
+            "qemu",
+        ],
+        Duration::from_secs(300),
+    );
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "flotilla image failed:\n{}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let config = RunConfig {
+        emulator: Emulator::qemu_tcg(),
+        boot: Boot::Iso {
+            iso: iso.clone(),
+            firmware: Firmware::Bios,
+        },
+        cpus: 1,
+        memory_mib: 128,
+        timeout: Duration::from_secs(120),
+        echo: false,
+    };
+    let outcome = e2e::boot(&config);
+    e2e::assert_succeeded(&outcome);
+    if !outcome.console.contains("[hello] hello from hello") {
+        e2e::fail(
+            &outcome,
+            "the ISO should boot the layout's `hello` partition",
+        );
+    }
 }

@@ -106,6 +106,11 @@ struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 struct ImageArgs {
+    /// A layout to put on the ISO (its boot bundle becomes a multiboot2
+    /// module, so the machine boots straight into its partitions); without
+    /// it the ISO boots the bare hypervisor, which brings the cores up.
+    #[arg(value_name = "LAYOUT")]
+    layout: Option<PathBuf>,
     /// Where to write the ISO.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
@@ -487,20 +492,49 @@ fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> 
 
 fn image(args: &ImageArgs) -> anyhow::Result<()> {
     image::check_tools()?;
+    let layout = match &args.layout {
+        Some(path) => match load_layout(&LayoutSource::File(path.clone())) {
+            Some(layout) => Some(layout),
+            None => bail!(
+                "{} is not a valid layout (see the errors above)",
+                path.display()
+            ),
+        },
+        None => None,
+    };
     let workspace = Workspace::locate();
-    status("building the hypervisor (release, x86_64-unknown-none)");
-    let elf = build::build_hypervisor(&workspace)?;
     let exit = ExitMethod::from(args.exit);
+    // The bundle file must outlive build_iso, which copies it into the ISO.
+    let bundle_dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let (elf, bundle) = match &layout {
+        Some(layout) => {
+            status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
+            let images = build::build_images(&workspace)?;
+            let bytes = tools::bundle::build(layout, &images.guest_kernel)?;
+            let path = bundle_dir.path().join("bundle.bin");
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            (images.hypervisor, Some(path))
+        }
+        None => {
+            status("building the hypervisor (release, x86_64-unknown-none)");
+            (build::build_hypervisor(&workspace)?, None)
+        }
+    };
+    let with_layout = args
+        .layout
+        .as_ref()
+        .map(|p| format!(", layout {}", p.display()))
+        .unwrap_or_default();
     image::build_iso(
         &ImageSpec {
             hypervisor: elf,
             exit,
-            bundle: None,
+            bundle,
         },
         &args.output,
     )?;
     status(&format!(
-        "wrote {} (GRUB multiboot2, BIOS + UEFI, {})",
+        "wrote {} (GRUB multiboot2, BIOS + UEFI, {}{with_layout})",
         args.output.display(),
         image::kernel_cmdline(exit)
     ));
