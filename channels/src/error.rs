@@ -60,7 +60,11 @@ impl fmt::Display for LayoutError {
             }
             Self::BadMagic { found } => write!(f, "channel identity magic {found:#x} is wrong"),
             Self::BadVersion { found } => {
-                write!(f, "channel layout version {found} (expected 1)")
+                write!(
+                    f,
+                    "channel layout version {found} (expected {})",
+                    crate::layout::LAYOUT_VERSION
+                )
             }
             Self::BadSlots { found } => write!(f, "channel identity slot count {found} is invalid"),
             Self::UnexpectedSlots { expected, found } => {

@@ -1,14 +1,16 @@
-//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v1",
+//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v2",
 //! documented in `docs/channels.md`).
 //!
 //! A channel is one shared region mapped into exactly two partitions: a 4 KiB header page
-//! (identity line written by the hypervisor, one control line per endpoint) followed by two
-//! single-producer rings of 64-byte slots, one per direction. Each slot carries up to 56 bytes
-//! of payload and a sequence word that the sender writes last with release ordering, so the
-//! receiver polls one cache line per message (Barrelfish URPC style) and no index line moves
-//! on the hot path. Flow control is by batched credits (the receiver publishes how many
-//! messages it consumed in its own control line); notification is by a waiting flag with
-//! suppression, so an IPI is raised only when the peer said it is about to sleep.
+//! (identity line written by the hypervisor, one control line and one private line per
+//! endpoint) followed by two single-producer rings of 64-byte slots, one per direction. Each
+//! slot carries up to 56 bytes of payload and a sequence word that the sender writes last with
+//! release ordering, so the receiver polls one cache line per message (Barrelfish URPC style)
+//! and no index line moves on the hot path. Messages go through a ring in runs from slot 0;
+//! request/response traffic ends runs early and so stays on a few hot lines. Flow control is
+//! by credits: acknowledgements piggybacked on the peer's own messages, and a consumed count
+//! the receiver publishes in its control line now and then; notification is by a waiting flag
+//! with suppression, so an IPI is raised only when the peer said it is about to sleep.
 //!
 //! The receiving side treats every byte of the region as hostile: a corrupted or malicious
 //! peer can stall the channel (the endpoint reports [`Corruption`] and stays stopped) but can

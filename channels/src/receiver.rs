@@ -1,20 +1,24 @@
 //! The receiving half of an endpoint: reads the ring towards it, writes its own control line.
 //!
 //! Everything read from the region is untrusted. The receiver polls only the sequence word of
-//! the next slot; a word that is neither the expected message nor the previous lap, or a
-//! length above 56, stops this half with a sticky [`Corruption`] — the channel stalls, nothing
-//! else happens. Payload words are read with atomic loads, so a peer rewriting a slot while it
+//! the next slot (slot 0 after a message with the wrap flag, else the one after); a word that
+//! is neither the expected message nor an older one, or a length above 56, stops this half
+//! with a sticky [`Corruption`] — the channel stalls, nothing else happens. Payload words are read with atomic loads, so a peer rewriting a slot while it
 //! is read yields garbage bytes for that message, never undefined behaviour.
 //!
 //! Credits: the receiver publishes its consumed count (release) every `ack_interval` messages
-//! (a quarter of the ring by default), on [`Receiver::kick`] and before sleeping, so the ack
-//! line moves rarely rather than once per message.
+//! (a quarter of the ring by default), on [`Receiver::kick`], before sleeping, and at once
+//! after a message that ended a run (the peer's sender may be waiting for exactly that one),
+//! so the ack line moves rarely rather than once per message. It also keeps its position and
+//! the acknowledgement piggybacked on each message in the private line, for this endpoint's
+//! sender.
 
-use crate::channel::Control;
+use crate::channel::{Control, Private};
 use crate::error::{Corruption, RecvError};
-use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS, SEQ_WORD};
+use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS, PEER_ACK_VALID, SEQ_WORD};
 use crate::notify::{awake_word, waiting_word, Counters, Notify, Suppressor};
-use crate::slot::{classify, Ring, Slot, SlotState};
+use crate::sender::MARK_MASK;
+use crate::slot::{classify, Ready, Ring, Slot, SlotState};
 use crate::sync::{fence, Ordering, Word};
 use zerocopy::FromBytes;
 
@@ -24,8 +28,16 @@ pub struct Receiver<'a> {
     ring: Ring<'a>,
     own: Control<'a>,
     peer_tx_wait: &'a Word,
+    private: Private<'a>,
     /// Messages consumed so far (the next message's position).
     pos: u64,
+    /// Position of the first message of the current run (that message is in slot 0).
+    origin: u64,
+    /// This endpoint's sender position when the ring was last found empty: every message
+    /// consumed since was written after it (the freshness mark for piggybacked acks).
+    mark: u64,
+    /// The piggybacked acknowledgement last recorded in the private line (`u64::MAX`: none).
+    recorded_ack: u64,
     /// The acknowledgement last stored in our control line.
     published: u64,
     /// `pos` at the last kick.
@@ -56,13 +68,22 @@ fn unpack(words: &[u64; PAYLOAD_WORDS], out: &mut [u8; PAYLOAD_SIZE]) {
 }
 
 impl<'a> Receiver<'a> {
-    pub(crate) fn new(ring: Ring<'a>, own: Control<'a>, peer_tx_wait: &'a Word) -> Self {
+    pub(crate) fn new(
+        ring: Ring<'a>,
+        own: Control<'a>,
+        peer_tx_wait: &'a Word,
+        private: Private<'a>,
+    ) -> Self {
         Self {
             ack_interval: (ring.len() / 4).max(1),
             ring,
             own,
             peer_tx_wait,
+            private,
             pos: 0,
+            origin: 0,
+            mark: 0,
+            recorded_ack: u64::MAX,
             published: 0,
             kicked: 0,
             wait_epoch: 0,
@@ -78,17 +99,21 @@ impl<'a> Receiver<'a> {
         self.ack_interval = messages.clamp(1, self.ring.len());
     }
 
-    /// The next message's slot and length, without consuming it.
+    /// The next message's slot and what its sequence word says, without consuming it.
     #[inline(always)]
-    fn peek(&mut self) -> Result<(&'a Slot, usize), RecvError> {
+    fn peek(&mut self) -> Result<(&'a Slot, Ready), RecvError> {
         if let Some(c) = self.fault {
             return Err(RecvError::Corrupted(c));
         }
-        let slot = self.ring.slot(self.pos).ok_or(RecvError::Empty)?;
+        let run = self.pos.wrapping_sub(self.origin);
+        let slot = self.ring.slot(run).ok_or(RecvError::Empty)?;
         let word = slot.get(SEQ_WORD).map_or(0, |w| w.load(Ordering::Acquire));
-        match classify(word, self.pos, self.ring.len()) {
-            SlotState::Ready(len) => Ok((slot, len)),
-            SlotState::Empty => Err(RecvError::Empty),
+        match classify(word, self.pos, run, self.ring.len()) {
+            SlotState::Ready(ready) => Ok((slot, ready)),
+            SlotState::Empty => {
+                self.mark = self.private.tx_pos.load(Ordering::Relaxed);
+                Err(RecvError::Empty)
+            }
             SlotState::BadLength(len) => {
                 Err(self.stop(Corruption::BadLength { pos: self.pos, len }))
             }
@@ -105,14 +130,35 @@ impl<'a> Receiver<'a> {
         RecvError::Corrupted(c)
     }
 
-    /// Marks the current message consumed; acknowledges if the interval is reached.
+    /// Marks the current message consumed (its payload was read): records the position and
+    /// the piggybacked acknowledgement for this endpoint's sender, follows the wrap flag, and
+    /// acknowledges at once after a wrap or when the interval is reached.
     #[inline(always)]
-    fn advance(&mut self) {
-        self.pos = self.pos.wrapping_add(1);
-        self.counters.messages += 1;
-        if self.pos.wrapping_sub(self.published) >= self.ack_interval {
+    fn advance(&mut self, ready: Ready) {
+        self.consume(ready);
+        if ready.wrap || self.pos.wrapping_sub(self.published) >= self.ack_interval {
             self.publish_ack();
         }
+    }
+
+    /// [`Receiver::advance`] without the acknowledgement.
+    #[inline(always)]
+    fn consume(&mut self, ready: Ready) {
+        self.pos = self.pos.wrapping_add(1);
+        if ready.wrap {
+            self.origin = self.pos;
+        }
+        self.private.rx_pos.store(self.pos, Ordering::Release);
+        // Recorded only when it changes (a one-way stream never changes it). Keeping an older
+        // mark with an unchanged value is safe: an older mark only makes the sender stricter.
+        if ready.ack != self.recorded_ack {
+            self.recorded_ack = ready.ack;
+            self.private.peer_ack.store(
+                PEER_ACK_VALID | ((self.mark & MARK_MASK) << 16) | ready.ack,
+                Ordering::Release,
+            );
+        }
+        self.counters.messages += 1;
     }
 
     /// Publishes the consumed count now (release: our payload reads happen before the sender
@@ -132,19 +178,19 @@ impl<'a> Receiver<'a> {
     /// Receives the next message into `buf`; returns its length.
     #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
-        let (slot, len) = self.peek()?;
+        let (slot, ready) = self.peek()?;
         unpack(&read_words(slot), buf);
-        self.advance();
-        Ok(len)
+        self.advance(ready);
+        Ok(ready.len)
     }
 
     /// Receives the next message as payload words and length in bytes.
     #[inline]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
-        let (slot, len) = self.peek()?;
+        let (slot, ready) = self.peek()?;
         let words = read_words(slot);
-        self.advance();
-        Ok((words, len))
+        self.advance(ready);
+        Ok((words, ready.len))
     }
 
     /// Receives a typed message. A message whose length is not `size_of::<T>()` is consumed
@@ -163,11 +209,11 @@ impl<'a> Receiver<'a> {
     /// The next message, read in place (zero-copy receive). It is consumed when the reader
     /// is dropped.
     pub fn recv_slot(&mut self) -> Result<SlotReader<'_, 'a>, RecvError> {
-        let (slot, len) = self.peek()?;
+        let (slot, ready) = self.peek()?;
         Ok(SlotReader {
             receiver: self,
             slot,
-            len,
+            ready,
         })
     }
 
@@ -179,9 +225,10 @@ impl<'a> Receiver<'a> {
         mut f: F,
     ) -> Result<usize, RecvError> {
         let mut n = 0;
+        let mut wrapped = false;
         let mut buf = [0u8; PAYLOAD_SIZE];
         while n < max {
-            let (slot, len) = match self.peek() {
+            let (slot, ready) = match self.peek() {
                 Ok(ready) => ready,
                 Err(RecvError::Empty) if n > 0 => break,
                 Err(e) => {
@@ -192,12 +239,12 @@ impl<'a> Receiver<'a> {
                 }
             };
             unpack(&read_words(slot), &mut buf);
-            f(buf.get(..len).unwrap_or(&buf));
-            self.pos = self.pos.wrapping_add(1);
-            self.counters.messages += 1;
+            f(buf.get(..ready.len).unwrap_or(&buf));
+            self.consume(ready);
+            wrapped |= ready.wrap;
             n += 1;
         }
-        if self.pos.wrapping_sub(self.published) >= self.ack_interval {
+        if wrapped || self.pos.wrapping_sub(self.published) >= self.ack_interval {
             self.publish_ack();
         }
         Ok(n)
@@ -275,18 +322,18 @@ impl<'a> Receiver<'a> {
 pub struct SlotReader<'r, 'a> {
     receiver: &'r mut Receiver<'a>,
     slot: &'a Slot,
-    len: usize,
+    ready: Ready,
 }
 
 impl SlotReader<'_, '_> {
     /// Payload length in bytes (at most 56).
     pub fn len(&self) -> usize {
-        self.len
+        self.ready.len
     }
 
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ready.len == 0
     }
 
     /// Payload word `index` (0..7), or `None` past the payload words.
@@ -302,12 +349,12 @@ impl SlotReader<'_, '_> {
     /// Copies the payload into `out`; returns the length.
     pub fn copy_to(&self, out: &mut [u8; PAYLOAD_SIZE]) -> usize {
         unpack(&read_words(self.slot), out);
-        self.len
+        self.ready.len
     }
 }
 
 impl Drop for SlotReader<'_, '_> {
     fn drop(&mut self) {
-        self.receiver.advance();
+        self.receiver.advance(self.ready);
     }
 }

@@ -300,3 +300,159 @@ fn endpoints_of_b_use_the_second_ring() {
     assert_eq!(Side::A.peer(), Side::B);
     assert_eq!(Channel::open(r.region()).unwrap().slots(), 2);
 }
+
+/// Slots of ring `ring_offset` whose sequence word was ever written (non-zero).
+fn written_slots(r: &HostRegion, ring_offset: usize, slots: usize) -> Vec<usize> {
+    (0..slots)
+        .filter(|i| {
+            r.words()[(ring_offset + i * 64) / 8 + PAYLOAD_WORDS].load(Ordering::Relaxed) != 0
+        })
+        .collect()
+}
+
+fn ping_pong(
+    (atx, arx): &mut (channels::Sender<'_>, channels::Receiver<'_>),
+    (btx, brx): &mut (channels::Sender<'_>, channels::Receiver<'_>),
+    rounds: u64,
+) {
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    for i in 0..rounds {
+        atx.try_send(&i.to_le_bytes()).unwrap();
+        assert_eq!(brx.try_recv(&mut buf), Ok(8));
+        assert_eq!(buf[..8], i.to_le_bytes());
+        btx.try_send(&(!i).to_le_bytes()).unwrap();
+        assert_eq!(arx.try_recv(&mut buf), Ok(8));
+        assert_eq!(buf[..8], (!i).to_le_bytes());
+    }
+}
+
+#[test]
+fn request_response_stays_on_a_few_hot_lines() {
+    let slots = 256;
+    let r = HostRegion::new(slots as u32);
+    let ch = r.channel();
+    let mut a = ch.endpoint(Side::A);
+    let mut b = ch.endpoint(Side::B);
+    ping_pong(&mut a, &mut b, 10_000);
+    // The piggybacked acknowledgements tell each sender that everything was consumed, so
+    // every run ends after the default 4 messages: 10,000 round trips touch 4 lines each way.
+    let ring_ba = HEADER_SIZE + slots * 64;
+    assert_eq!(written_slots(&r, HEADER_SIZE, slots), vec![0, 1, 2, 3]);
+    assert_eq!(written_slots(&r, ring_ba, slots), vec![0, 1, 2, 3]);
+    // The receivers acknowledged promptly after each run-ending message.
+    assert_eq!(a.1.counters().messages, 10_000);
+}
+
+#[test]
+fn hot_slots_are_configurable() {
+    for (hot, expect) in [(1, vec![0]), (2, vec![0, 1]), (7, (0..7).collect())] {
+        let r = HostRegion::new(64);
+        let ch = r.channel();
+        let mut a = ch.endpoint(Side::A);
+        let mut b = ch.endpoint(Side::B);
+        a.0.set_hot_slots(hot);
+        b.0.set_hot_slots(hot);
+        ping_pong(&mut a, &mut b, 1000);
+        assert_eq!(written_slots(&r, HEADER_SIZE, 64), expect, "hot {hot}");
+    }
+    // 0: runs never end early, the ring is walked like a plain ring buffer.
+    let r = HostRegion::new(64);
+    let ch = r.channel();
+    let mut a = ch.endpoint(Side::A);
+    let mut b = ch.endpoint(Side::B);
+    a.0.set_hot_slots(0);
+    ping_pong(&mut a, &mut b, 100);
+    assert_eq!(
+        written_slots(&r, HEADER_SIZE, 64),
+        (0..64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn one_way_stream_walks_the_whole_ring() {
+    let r = HostRegion::new(16);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    rx.set_ack_interval(1);
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    for i in 0..100u64 {
+        tx.try_send(&i.to_le_bytes()).unwrap();
+        assert_eq!(rx.try_recv(&mut buf), Ok(8));
+        assert_eq!(buf[..8], i.to_le_bytes());
+    }
+    // No reverse traffic, no piggybacked acknowledgement: no run ends early.
+    assert_eq!(
+        written_slots(&r, HEADER_SIZE, 16),
+        (0..16).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_burst_after_request_response_arrives_in_order() {
+    let r = HostRegion::new(32);
+    let ch = r.channel();
+    let mut a = ch.endpoint(Side::A);
+    let mut b = ch.endpoint(Side::B);
+    ping_pong(&mut a, &mut b, 7);
+    // A burst: the run that ended with the last request started over in slot 0, and the slot
+    // holding that request is reused only once it is acknowledged, so a burst may see `Full`
+    // early; receiving frees it (run-ending messages are acknowledged at once).
+    let (atx, _) = &mut a;
+    let (_, brx) = &mut b;
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    let (mut sent, mut got, mut full) = (0u64, 0u64, 0u64);
+    for step in 0..10_000u64 {
+        let mut blocked = sent == 200;
+        if sent < 200 {
+            match atx.try_send(&(1000 + sent).to_le_bytes()) {
+                Ok(()) => sent += 1,
+                Err(SendError::Full) => {
+                    full += 1;
+                    blocked = true;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The receiver lags (one receive per three sends) unless the sender is stuck.
+        if blocked || step % 3 == 0 {
+            if let Ok(8) = brx.try_recv(&mut buf) {
+                assert_eq!(buf[..8], (1000 + got).to_le_bytes());
+                got += 1;
+            }
+        }
+        if got == 200 {
+            break;
+        }
+    }
+    assert_eq!(got, 200);
+    assert_eq!(brx.try_recv(&mut buf), Err(RecvError::Empty));
+    assert!(full > 0, "a lagging receiver fills a 32-slot ring");
+}
+
+#[test]
+fn credits_count_the_guarded_slot() {
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let mut a = ch.endpoint(Side::A);
+    let mut b = ch.endpoint(Side::B);
+    ping_pong(&mut a, &mut b, 3);
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    // Round 4 ends A's first run (4 messages, all earlier ones consumed): the next message goes
+    // to slot 0, and slot 3 (holding message 3) stays guarded until B consumes it.
+    a.0.try_send(b"req").unwrap();
+    assert_eq!(a.0.credits(), Ok(3));
+    for i in 0..3u8 {
+        a.0.try_send(&[i]).unwrap();
+    }
+    assert_eq!(a.0.credits(), Ok(0));
+    assert_eq!(a.0.try_send(b"x"), Err(SendError::Full));
+    assert_eq!(b.1.try_recv(&mut buf), Ok(3));
+    // B acknowledged the run-ending message at once: the whole ring but the 3 in flight.
+    assert_eq!(a.0.credits(), Ok(5));
+    a.0.try_send(b"x").unwrap();
+    for want in [&[0u8][..], &[1], &[2], b"x"] {
+        let len = b.1.try_recv(&mut buf).unwrap();
+        assert_eq!(&buf[..len], want);
+    }
+}

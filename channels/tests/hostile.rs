@@ -26,10 +26,11 @@ fn identity_line_is_validated() {
     );
 
     let r = HostRegion::new(8);
-    set(&r, 0, ID_VERSION, 2);
+    // A region formatted for layout v1 (before runs and piggybacked acknowledgements).
+    set(&r, 0, ID_VERSION, 1);
     assert_eq!(
         Channel::open(r.region()).unwrap_err(),
-        LayoutError::BadVersion { found: 2 }
+        LayoutError::BadVersion { found: 1 }
     );
 
     for bad in [0, 1, 3, 8192, u64::MAX] {
@@ -103,12 +104,13 @@ fn bad_length_stops_the_receiver() {
     let r = HostRegion::new(4);
     let ch = r.channel();
     let (_, mut rx) = ch.endpoint(Side::B);
-    set(&r, HEADER_SIZE, SEQ_WORD, (1 << 8) | 200);
+    // The expected sequence (message 0 has seq 1, at bit 24) with a length of 100.
+    set(&r, HEADER_SIZE, SEQ_WORD, (1 << 24) | 100);
     assert_eq!(
         rx.try_recv(&mut [0; 56]),
         Err(RecvError::Corrupted(Corruption::BadLength {
             pos: 0,
-            len: 200
+            len: 100
         }))
     );
     assert!(rx.recv_slot().is_err());
@@ -172,4 +174,65 @@ fn peer_scribbling_on_our_own_lines_does_not_affect_us() {
     assert_eq!(brx.try_recv(&mut [0; 56]), Ok(4));
     atx.try_send(b"again").unwrap();
     assert_eq!(brx.try_recv(&mut [0; 56]), Ok(5));
+}
+
+#[test]
+fn piggybacked_acknowledgements_are_checked_before_use() {
+    use channels::layout::{PEER_ACK_VALID, PRIVATE_A_OFFSET, PRV_PEER_ACK};
+    let cell = |mark: u64, ack: u64| PEER_ACK_VALID | (mark << 16) | ack;
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    for _ in 0..8 {
+        tx.try_send(b"m").unwrap();
+    }
+    assert_eq!(tx.try_send(b"m"), Err(SendError::Full));
+    // Claims more than was sent (ack 9 of 8): ignored.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, cell(0, 9));
+    assert_eq!(tx.credits(), Ok(0));
+    // A mark from the future (this sender never was at position 1000): ignored.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, cell(1000, 3));
+    assert_eq!(tx.credits(), Ok(0));
+    // Without the valid bit: ignored.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, (5 << 16) | 3);
+    assert_eq!(tx.credits(), Ok(0));
+    // A fresh one (the receiver found its ring empty when this sender was at 5, then a peer
+    // message said 3 were consumed): taken.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, cell(5, 3));
+    assert_eq!(tx.credits(), Ok(3));
+    // Older ones do not take credits back.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, cell(5, 1));
+    assert_eq!(tx.credits(), Ok(3));
+}
+
+#[test]
+fn a_stale_piggybacked_acknowledgement_cannot_alias() {
+    use channels::layout::{PEER_ACK_VALID, PRIVATE_A_OFFSET, PRV_PEER_ACK};
+    // After 70,000 messages, a piggybacked value stamped at position 0 carries 4,464 in its
+    // low 16 bits: it may be a count of 4,464 from long ago or of 4,464 + 65,536 = 70,000
+    // now. Too old to tell, so it is ignored.
+    let r = HostRegion::new(8);
+    let ch = r.channel();
+    let (mut tx, _) = ch.endpoint(Side::A);
+    let (_, mut rx) = ch.endpoint(Side::B);
+    rx.set_ack_interval(1);
+    let mut buf = [0; 56];
+    for _ in 0..70_000 - 8 {
+        tx.try_send(b"m").unwrap();
+        rx.try_recv(&mut buf).unwrap();
+    }
+    for _ in 0..8 {
+        tx.try_send(b"m").unwrap();
+    }
+    assert_eq!(tx.credits(), Ok(0));
+    let stale = PEER_ACK_VALID | (70_000 - 65_536);
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, stale);
+    assert_eq!(
+        tx.credits(),
+        Ok(0),
+        "a stale low-16-bit value must not free slots"
+    );
+    // Stamped recently enough, the same bits name exactly one count.
+    set(&r, PRIVATE_A_OFFSET, PRV_PEER_ACK, stale | (69_990 << 16));
+    assert_eq!(tx.credits(), Ok(8));
 }

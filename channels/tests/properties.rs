@@ -8,6 +8,7 @@ use channels::layout::{region_size, PAYLOAD_SIZE};
 use channels::{Channel, RecvError, Region, SendError, Side};
 use common::HostRegion;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,61 +29,130 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// One direction of the channel and its model: the messages in flight, and what the
+/// receiver has consumed and published.
+struct Direction<'a> {
+    tx: channels::Sender<'a>,
+    rx: channels::Receiver<'a>,
+    slots: u64,
+    interval: u64,
+    queue: VecDeque<Vec<u8>>,
+    sent: u64,
+    received: u64,
+    published: u64,
+}
+
+impl Direction<'_> {
+    fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
+        match op {
+            Op::Send(m) => match self.tx.try_send(&m) {
+                Ok(()) => {
+                    self.queue.push_back(m);
+                    self.sent += 1;
+                }
+                // Full only while a message is not acknowledged yet (the ring is full, or
+                // the slot that ended the last run still holds an unacknowledged message),
+                // and never more than `slots` unacknowledged ones are accepted.
+                Err(SendError::Full) => {
+                    prop_assert!(self.sent > self.published);
+                    prop_assert_eq!(self.tx.credits(), Ok(0));
+                }
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            },
+            Op::Recv => {
+                let mut buf = [0; PAYLOAD_SIZE];
+                match self.rx.try_recv(&mut buf) {
+                    Ok(len) => {
+                        let want = self.queue.pop_front();
+                        prop_assert_eq!(Some(&buf[..len]), want.as_deref());
+                        self.received += 1;
+                    }
+                    Err(RecvError::Empty) => prop_assert!(self.queue.is_empty()),
+                    Err(e) => prop_assert!(false, "unexpected {e}"),
+                }
+            }
+            Op::Batch(max) => {
+                let mut got = Vec::new();
+                match self.rx.recv_batch(max, |m| got.push(m.to_vec())) {
+                    Ok(n) => {
+                        prop_assert_eq!(n, got.len());
+                        for m in got {
+                            prop_assert_eq!(Some(m), self.queue.pop_front());
+                        }
+                        self.received += n as u64;
+                    }
+                    Err(RecvError::Empty) => prop_assert!(self.queue.is_empty()),
+                    Err(e) => prop_assert!(false, "unexpected {e}"),
+                }
+            }
+            Op::Ack => {
+                self.rx.publish_ack();
+                self.published = self.received;
+            }
+        }
+        if self.received - self.published >= self.interval {
+            self.published = self.received;
+        }
+        prop_assert!(self.sent - self.received <= self.slots);
+        Ok(())
+    }
+}
+
+fn direction<'a>(
+    mut tx: channels::Sender<'a>,
+    mut rx: channels::Receiver<'a>,
+    slots: u32,
+    interval: u64,
+    hot: u64,
+) -> Direction<'a> {
+    tx.set_hot_slots(hot);
+    rx.set_ack_interval(interval);
+    Direction {
+        tx,
+        rx,
+        slots: slots as u64,
+        interval: interval.clamp(1, slots as u64),
+        queue: VecDeque::new(),
+        sent: 0,
+        received: 0,
+        published: 0,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Against a `VecDeque` model: FIFO order, exact bytes, `Full` only when `slots` messages
-    /// are unacknowledged, `Empty` only when nothing is queued.
+    /// Both directions at once against `VecDeque` models: FIFO order, exact bytes, `Full`
+    /// only while a message is unacknowledged, `Empty` only when nothing is queued — with
+    /// acknowledgements piggybacked both ways and runs ending early whenever the sender
+    /// knows everything was consumed (`hot` from 0 = never to 3).
     #[test]
-    fn behaves_like_a_bounded_queue(slots_log in 1u32..6, interval in 1u64..40, ops in proptest::collection::vec(op(), 0..300)) {
+    fn behaves_like_a_bounded_queue(
+        slots_log in 1u32..6,
+        interval in 1u64..40,
+        hot in 0u64..4,
+        ops in proptest::collection::vec((any::<bool>(), op()), 0..400),
+    ) {
         let slots = 1u32 << slots_log;
         let r = HostRegion::new(slots);
         let ch = r.channel();
-        let (mut tx, _) = ch.endpoint(Side::A);
-        let (_, mut rx) = ch.endpoint(Side::B);
-        rx.set_ack_interval(interval);
-        let interval = interval.clamp(1, slots as u64);
-        let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
-        let mut acked = 0u64;
-        let (mut sent, mut received) = (0u64, 0u64);
-        for op in ops {
-            match op {
-                Op::Send(m) => match tx.try_send(&m) {
-                    Ok(()) => { queue.push_back(m); sent += 1; }
-                    Err(SendError::Full) => prop_assert_eq!(sent - acked, slots as u64),
-                    Err(e) => prop_assert!(false, "unexpected {e}"),
-                },
-                Op::Recv => {
-                    let mut buf = [0; PAYLOAD_SIZE];
-                    match rx.try_recv(&mut buf) {
-                        Ok(len) => {
-                            let want = queue.pop_front();
-                            prop_assert_eq!(Some(&buf[..len]), want.as_deref());
-                            received += 1;
-                            if received - acked >= interval { acked = received; }
-                        }
-                        Err(RecvError::Empty) => prop_assert!(queue.is_empty()),
-                        Err(e) => prop_assert!(false, "unexpected {e}"),
-                    }
-                }
-                Op::Batch(max) => {
-                    let mut got = Vec::new();
-                    match rx.recv_batch(max, |m| got.push(m.to_vec())) {
-                        Ok(n) => {
-                            prop_assert_eq!(n, got.len());
-                            for m in got { prop_assert_eq!(Some(m), queue.pop_front()); }
-                            received += n as u64;
-                            if received - acked >= interval { acked = received; }
-                        }
-                        Err(RecvError::Empty) => prop_assert!(queue.is_empty()),
-                        Err(e) => prop_assert!(false, "unexpected {e}"),
-                    }
-                }
-                Op::Ack => { rx.publish_ack(); acked = received; }
-            }
+        let (atx, arx) = ch.endpoint(Side::A);
+        let (btx, brx) = ch.endpoint(Side::B);
+        let mut dirs = [
+            direction(atx, brx, slots, interval, hot),
+            direction(btx, arx, slots, interval, hot),
+        ];
+        for (backwards, op) in ops {
+            dirs[backwards as usize].apply(op)?;
         }
-        prop_assert_eq!(tx.counters().messages, sent);
-        prop_assert_eq!(rx.counters().messages, received);
+        for d in &mut dirs {
+            prop_assert_eq!(d.tx.counters().messages, d.sent);
+            prop_assert_eq!(d.rx.counters().messages, d.received);
+            // Drained and acknowledged, a direction always takes a message again.
+            while d.rx.try_recv(&mut [0; PAYLOAD_SIZE]).is_ok() {}
+            d.rx.publish_ack();
+            prop_assert_eq!(d.tx.try_send(b"after"), Ok(()));
+        }
     }
 
     /// Arbitrary region contents (random words at random places, after some honest traffic):
@@ -139,7 +209,7 @@ proptest! {
         let w = &v[off..v.len() - 8];
         w[2].store(slots, Ordering::Relaxed);
         w[0].store(channels::layout::MAGIC, Ordering::Relaxed);
-        w[1].store(1, Ordering::Relaxed);
+        w[1].store(channels::layout::LAYOUT_VERSION, Ordering::Relaxed);
         if let Ok(region) = Region::from_words(w) {
             if let Ok(ch) = Channel::open(region) {
                 prop_assert_eq!(region.len_bytes(), region_size(ch.slots()));

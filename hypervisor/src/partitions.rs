@@ -192,7 +192,7 @@ pub fn prepare(
     Ok(())
 }
 
-/// Zeroes a channel region and writes its identity line (channel layout v1).
+/// Zeroes a channel region and writes its identity line (channel layout v2).
 fn format_channel(r: &PhysRegion, slots: u32) {
     use channels::layout::{
         IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC,

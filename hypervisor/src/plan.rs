@@ -43,8 +43,8 @@ pub struct PartitionPlan {
 
 impl ChannelView {
     /// The nested-paging mappings of this endpoint's view of the channel
-    /// (channel layout v1, `docs/channels.md`): the header page read-write
-    /// (each side writes only its own control line in it), the ring this
+    /// (channel layout v2, `docs/channels.md`): the header page read-write
+    /// (each side writes only its own control and private lines in it), the ring this
     /// endpoint sends on read-write, and the ring it receives on read-only —
     /// a receiver never writes its peer's ring, so a buggy or hostile one
     /// faults instead of corrupting it. Nothing is executable.

@@ -2,9 +2,9 @@
 //!
 //! The input is a small program: the first byte picks the ring size (2..=32 slots), then each
 //! command either scribbles on the region (single words, or runs of raw input bytes — the
-//! identity line, control lines and rings alike) or drives an endpoint operation (send,
-//! receive in every flavour, batch, wait/kick, re-open). Nothing may panic or hang, and every
-//! received length must be at most 56.
+//! identity line, control and private lines and rings alike) or drives an endpoint operation
+//! (send, receive in every flavour, batch, wait/kick, hot-slot and ack-interval settings,
+//! re-open). Nothing may panic or hang, and every received length must be at most 56.
 #![no_main]
 
 use channels::{region_size, Channel, Region, Side, PAYLOAD_SIZE};
@@ -114,6 +114,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = tx.credits();
                 rx.publish_ack();
                 rx.set_ack_interval(input.byte().unwrap_or(0) as u64);
+                tx.set_hot_slots(input.byte().unwrap_or(4) as u64 % 9);
             }
             11 => {
                 let msgs: [&[u8]; 3] = [b"one", &[9; 56], b""];
