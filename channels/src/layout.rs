@@ -6,8 +6,8 @@
 //!   +0    identity line  (written once by the hypervisor before the guests start)
 //!   +64   control line A (written only by endpoint A, read by B)
 //!   +128  control line B (written only by endpoint B, read by A)
-//!   +192  private line A (written and read only by endpoint A)
-//!   +256  private line B (written and read only by endpoint B)
+//!   +2048 private line A (written and read only by endpoint A)
+//!   +3072 private line B (written and read only by endpoint B)
 //!   rest  reserved, zero
 //! offset 4096         ring A->B: `slots` x 64-byte slots, padded to a 4 KiB multiple
 //! offset 4096 + R     ring B->A: same size R
@@ -65,10 +65,12 @@ pub const CTL_TX_WAIT: usize = 2;
 /// Byte offset of endpoint A's private line: state shared by A's own sender and receiver
 /// (they may run on different threads), kept in the region so that an endpoint needs no
 /// other memory. The peer never needs it; a peer that writes it anyway only spoils its own
-/// traffic (see `docs/channels.md`, "Hostile peers").
-pub const PRIVATE_A_OFFSET: usize = 3 * LINE_SIZE;
+/// traffic (see `docs/channels.md`, "Hostile peers"). Each private line sits alone in its
+/// 128-byte pair of lines, away from the lines the peer writes (adjacent-line prefetchers
+/// move lines in pairs).
+pub const PRIVATE_A_OFFSET: usize = 2048;
 /// Byte offset of endpoint B's private line.
-pub const PRIVATE_B_OFFSET: usize = 4 * LINE_SIZE;
+pub const PRIVATE_B_OFFSET: usize = 3072;
 /// Word index, inside a private line, of the sender's position (messages sent so far).
 pub const PRV_TX_POS: usize = 0;
 /// Word index, inside a private line, of the receiver's position (messages consumed so far),

@@ -158,7 +158,6 @@ impl<'a> Receiver<'a> {
                 Ordering::Release,
             );
         }
-        self.counters.messages += 1;
     }
 
     /// Publishes the consumed count now (release: our payload reads happen before the sender
@@ -308,7 +307,10 @@ impl<'a> Receiver<'a> {
 
     /// Counters for the run report.
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            messages: self.pos,
+            ..self.counters
+        }
     }
 
     /// The corruption that stopped this half, if any.

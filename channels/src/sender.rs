@@ -54,8 +54,12 @@ pub struct Sender<'a> {
     acked: u64,
     /// The peer's control-line acknowledgement as last read (it only grows).
     control_ack: u64,
+    /// Sending needs no check while `pos` is below this (see `update_limit`).
+    limit: u64,
     /// The last acknowledgement the peer piggybacked (at most `acked`).
     piggy: u64,
+    /// The private `peer_ack` word as last taken in.
+    last_cell: u64,
     /// Position of the first message of the current run (that message is in slot 0).
     origin: u64,
     /// While pending: the run index of the slot still holding the previous run's last
@@ -108,7 +112,9 @@ impl<'a> Sender<'a> {
             pos: 0,
             acked: 0,
             control_ack: 0,
+            limit: ring.len(),
             piggy: 0,
+            last_cell: 0,
             origin: 0,
             guard: None,
             hot: DEFAULT_HOT_SLOTS,
@@ -135,23 +141,34 @@ impl<'a> Sender<'a> {
 
     /// Messages that can be sent now without waiting, by what this side knows.
     #[inline(always)]
-    fn available(&mut self) -> u64 {
-        let mut free = self
-            .ring
-            .len()
-            .saturating_sub(self.pos.wrapping_sub(self.acked));
+    fn available(&self) -> u64 {
+        self.limit.wrapping_sub(self.pos)
+    }
+
+    /// Recomputes `limit` after `acked`, the guard or the run changed: `slots` past the last
+    /// acknowledged message, and not into the guarded slot while its message is unacknowledged.
+    /// A faulted sender has no room at all, so its fast path always takes the slow one.
+    fn update_limit(&mut self) {
+        let mut limit = self.acked.wrapping_add(self.ring.len());
         if let Some((index, need)) = self.guard {
             if before(self.acked, need) {
-                free = free.min(index.saturating_sub(self.pos.wrapping_sub(self.origin)));
+                let guarded = self.origin.wrapping_add(index);
+                if before(guarded, limit) {
+                    limit = guarded;
+                }
             } else {
                 self.guard = None;
             }
         }
-        free
+        self.limit = if self.fault.is_some() {
+            self.pos
+        } else {
+            limit
+        };
     }
 
-    /// Takes in the last acknowledgement the peer piggybacked on a message to this endpoint
-    /// (recorded by this endpoint's receiver in the private line).
+    /// Takes in `cell`, the private `peer_ack` word: the last acknowledgement the peer
+    /// piggybacked on a message to this endpoint, as this endpoint's receiver recorded it.
     ///
     /// The 16 bits carried name the count exactly only if the count lies within 2^16 of
     /// `acked`. The receiver stamps each one with a mark: this sender's position when the
@@ -161,8 +178,7 @@ impl<'a> Sender<'a> {
     /// ignored. A value past what was sent is ignored too (it can only come from a peer
     /// writing into this endpoint's private line, which hurts only that peer's traffic).
     #[inline(always)]
-    fn intake(&mut self) {
-        let cell = self.private.peer_ack.load(Ordering::Acquire);
+    fn intake(&mut self, cell: u64) {
         if cell & PEER_ACK_VALID == 0 {
             return;
         }
@@ -173,9 +189,10 @@ impl<'a> Sender<'a> {
         let ack = self
             .acked
             .wrapping_add(cell.wrapping_sub(self.acked) & ACK_MASK);
-        if ack.wrapping_sub(self.acked) <= self.pos.wrapping_sub(self.acked) {
+        if ack != self.acked && ack.wrapping_sub(self.acked) <= self.pos.wrapping_sub(self.acked) {
             self.acked = ack;
             self.piggy = ack;
+            self.update_limit();
         }
     }
 
@@ -189,11 +206,13 @@ impl<'a> Sender<'a> {
                 ack,
             };
             self.fault = Some(c);
+            self.update_limit();
             return Err(SendError::Corrupted(c));
         }
         self.control_ack = ack;
         if before(self.acked, ack) {
             self.acked = ack;
+            self.update_limit();
         }
         Ok(())
     }
@@ -205,7 +224,7 @@ impl<'a> Sender<'a> {
         if let Some(c) = self.fault {
             return Err(SendError::Corrupted(c));
         }
-        self.intake();
+        self.intake(self.private.peer_ack.load(Ordering::Acquire));
         self.refresh()?;
         Ok(self.available())
     }
@@ -213,7 +232,7 @@ impl<'a> Sender<'a> {
     /// The next free slot, or why there is none.
     #[inline(always)]
     fn reserve(&mut self) -> Result<&'a Slot, SendError> {
-        if self.fault.is_some() || self.available() == 0 {
+        if self.pos == self.limit {
             self.reserve_slow()?;
         }
         // The ring mask keeps the index in bounds, so this is always `Some`.
@@ -230,7 +249,7 @@ impl<'a> Sender<'a> {
         if let Some(c) = self.fault {
             return Err(SendError::Corrupted(c));
         }
-        self.intake();
+        self.intake(self.private.peer_ack.load(Ordering::Acquire));
         if self.available() != 0 {
             return Ok(());
         }
@@ -265,8 +284,8 @@ impl<'a> Sender<'a> {
             }
             self.guard = Some((run & (self.ring.len() - 1), self.pos));
             self.origin = self.pos;
+            self.update_limit();
         }
-        self.counters.messages += 1;
     }
 
     /// Whether the message at index `run` of its run ends the run: the run is long enough,
@@ -281,11 +300,14 @@ impl<'a> Sender<'a> {
         if self.hot == 0 || run + 1 < self.hot || before(self.pos, self.calm_until) {
             return false;
         }
-        if run < self.ring.len() - 1 && self.pos.wrapping_sub(self.full_lap) >= FULL_LAP_PERIOD {
-            return false;
+        let cell = self.private.peer_ack.load(Ordering::Acquire);
+        if cell != self.last_cell {
+            self.last_cell = cell;
+            self.intake(cell);
         }
-        self.intake();
         self.piggy == self.pos
+            && (run >= self.ring.len() - 1
+                || self.pos.wrapping_sub(self.full_lap) < FULL_LAP_PERIOD)
     }
 
     /// Writes payload words, then publishes the slot.
@@ -429,7 +451,10 @@ impl<'a> Sender<'a> {
 
     /// Counters for the run report.
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            messages: self.pos,
+            ..self.counters
+        }
     }
 
     /// The corruption that stopped this half, if any.

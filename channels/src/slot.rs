@@ -49,7 +49,7 @@ pub(crate) const fn seq_of(pos: u64) -> u64 {
 pub(crate) const fn seq_word(pos: u64, len: usize, ack: u64, wrap: bool) -> u64 {
     (seq_of(pos) << SEQ_SHIFT)
         | ((ack & ACK_MASK) << ACK_SHIFT)
-        | if wrap { WRAP_FLAG } else { 0 }
+        | ((wrap as u64) << WRAP_FLAG.trailing_zeros())
         | (len as u64 & LEN_MASK)
 }
 
