@@ -71,6 +71,9 @@ pub struct Sender<'a> {
     full_lap: u64,
     /// No run ends early before this position (back-off after waiting at the guard).
     calm_until: u64,
+    /// No run ends early before this position: the later of `origin + hot - 1` and
+    /// `calm_until` (see `update_wrap_from`).
+    wrap_from: u64,
     /// `pos` at the last kick.
     kicked: u64,
     wait_epoch: u64,
@@ -120,6 +123,7 @@ impl<'a> Sender<'a> {
             hot: DEFAULT_HOT_SLOTS,
             full_lap: 0,
             calm_until: 0,
+            wrap_from: DEFAULT_HOT_SLOTS - 1,
             kicked: 0,
             wait_epoch: 0,
             suppressor: Suppressor::default(),
@@ -137,6 +141,22 @@ impl<'a> Sender<'a> {
     /// burst of three messages after a reply never waits).
     pub fn set_hot_slots(&mut self, slots: u64) {
         self.hot = slots.min(self.ring.len());
+        self.update_wrap_from();
+    }
+
+    /// Recomputes `wrap_from` after `hot`, `origin` or `calm_until` changed.
+    fn update_wrap_from(&mut self) {
+        self.wrap_from = if self.hot == 0 {
+            // Never, for the next 2^62 messages (and `set_hot_slots` recomputes it).
+            self.pos.wrapping_add(1 << 62)
+        } else {
+            let full = self.origin.wrapping_add(self.hot - 1);
+            if before(full, self.calm_until) {
+                self.calm_until
+            } else {
+                full
+            }
+        };
     }
 
     /// Messages that can be sent now without waiting, by what this side knows.
@@ -261,6 +281,7 @@ impl<'a> Sender<'a> {
             // Waiting on the previous run's last message: traffic is not request/response
             // right now, so walk the ring for a lap.
             self.calm_until = self.pos.wrapping_add(self.ring.len());
+            self.update_wrap_from();
         }
         Err(SendError::Full)
     }
@@ -285,6 +306,7 @@ impl<'a> Sender<'a> {
             self.guard = Some((run & (self.ring.len() - 1), self.pos));
             self.origin = self.pos;
             self.update_limit();
+            self.update_wrap_from();
         }
     }
 
@@ -297,7 +319,7 @@ impl<'a> Sender<'a> {
     /// round trip into every run.
     #[inline(always)]
     fn may_end_run(&mut self, run: u64) -> bool {
-        if self.hot == 0 || run + 1 < self.hot || before(self.pos, self.calm_until) {
+        if before(self.pos, self.wrap_from) {
             return false;
         }
         let cell = self.private.peer_ack.load(Ordering::Acquire);
