@@ -33,9 +33,10 @@ pub struct Receiver<'a> {
     pos: u64,
     /// Position of the first message of the current run (that message is in slot 0).
     origin: u64,
-    /// This endpoint's sender position when the ring was last found empty: every message
-    /// consumed since was written after it (the freshness mark for piggybacked acks).
-    mark: u64,
+    /// `PEER_ACK_VALID | mark << 16`, where the mark is this endpoint's sender position when
+    /// the ring was last found empty: every message consumed since was written after it (the
+    /// freshness mark for piggybacked acks).
+    mark_bits: u64,
     /// The piggybacked acknowledgement last recorded in the private line (`u64::MAX`: none).
     recorded_ack: u64,
     /// The acknowledgement last stored in our control line.
@@ -82,7 +83,7 @@ impl<'a> Receiver<'a> {
             private,
             pos: 0,
             origin: 0,
-            mark: 0,
+            mark_bits: PEER_ACK_VALID,
             recorded_ack: u64::MAX,
             published: 0,
             kicked: 0,
@@ -111,7 +112,8 @@ impl<'a> Receiver<'a> {
         match classify(word, self.pos, run, self.ring.len()) {
             SlotState::Ready(ready) => Ok((slot, ready)),
             SlotState::Empty => {
-                self.mark = self.private.tx_pos.load(Ordering::Relaxed);
+                let mark = self.private.tx_pos.load(Ordering::Relaxed) & MARK_MASK;
+                self.mark_bits = PEER_ACK_VALID | mark << 16;
                 Err(RecvError::Empty)
             }
             SlotState::BadLength(len) => {
@@ -153,10 +155,9 @@ impl<'a> Receiver<'a> {
         // mark with an unchanged value is safe: an older mark only makes the sender stricter.
         if ready.ack != self.recorded_ack {
             self.recorded_ack = ready.ack;
-            self.private.peer_ack.store(
-                PEER_ACK_VALID | ((self.mark & MARK_MASK) << 16) | ready.ack,
-                Ordering::Release,
-            );
+            self.private
+                .peer_ack
+                .store(self.mark_bits | ready.ack, Ordering::Release);
         }
     }
 
@@ -175,7 +176,7 @@ impl<'a> Receiver<'a> {
     }
 
     /// Receives the next message into `buf`; returns its length.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
         let (slot, ready) = self.peek()?;
         unpack(&read_words(slot), buf);
@@ -184,7 +185,7 @@ impl<'a> Receiver<'a> {
     }
 
     /// Receives the next message as payload words and length in bytes.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
         let (slot, ready) = self.peek()?;
         let words = read_words(slot);
