@@ -3,12 +3,12 @@
 //! region is obtained here with checked slicing, once; the endpoints only ever index a ring
 //! with a mask derived from its own length.
 
+use crate::duplex::Duplex;
 use crate::error::LayoutError;
 use crate::layout::{
     region_size, ring_a_to_b_offset, ring_b_to_a_offset, valid_slots, CONTROL_A_OFFSET,
     CONTROL_B_OFFSET, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS,
-    ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC, PRIVATE_A_OFFSET, PRIVATE_B_OFFSET,
-    PRV_PEER_ACK, PRV_RX_POS, PRV_TX_POS,
+    ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC,
 };
 use crate::receiver::Receiver;
 use crate::region::Region;
@@ -47,24 +47,12 @@ pub(crate) struct Control<'a> {
     pub(crate) tx_wait: &'a Word,
 }
 
-/// One endpoint's private line: how its own sender and receiver talk to each other.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Private<'a> {
-    /// The sender's position (messages sent), for the receiver's freshness mark.
-    pub(crate) tx_pos: &'a Word,
-    /// The receiver's position (messages consumed), piggybacked by the sender.
-    pub(crate) rx_pos: &'a Word,
-    /// The last piggybacked acknowledgement the receiver found, for the sender.
-    pub(crate) peer_ack: &'a Word,
-}
-
 /// A validated channel region, from which each partition takes its endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct Channel<'a> {
     slots: u32,
     rings: [Ring<'a>; 2],
     controls: [Control<'a>; 2],
-    privates: [Private<'a>; 2],
 }
 
 fn word(words: &[Word], byte_offset: usize, index: usize) -> Option<&Word> {
@@ -152,19 +140,8 @@ impl<'a> Channel<'a> {
                 tx_wait: word(words, offset, CTL_TX_WAIT)?,
             })
         };
-        let private = |offset: usize| {
-            Some(Private {
-                tx_pos: word(words, offset, PRV_TX_POS)?,
-                rx_pos: word(words, offset, PRV_RX_POS)?,
-                peer_ack: word(words, offset, PRV_PEER_ACK)?,
-            })
-        };
         Ok(Self {
             slots,
-            privates: [
-                private(PRIVATE_A_OFFSET).ok_or(bad)?,
-                private(PRIVATE_B_OFFSET).ok_or(bad)?,
-            ],
             rings: [
                 ring(ring_a_to_b_offset(slots)).ok_or(bad)?,
                 ring(ring_b_to_a_offset(slots)).ok_or(bad)?,
@@ -194,22 +171,32 @@ impl<'a> Channel<'a> {
         self.slots
     }
 
-    /// The sending and receiving halves of endpoint `side`, both starting at message 0.
+    /// The sending and receiving halves of endpoint `side`, both starting at message 0, to
+    /// use separately (on different threads, say). Messages sent this way carry no
+    /// acknowledgement, so the peer's runs never end early: use [`Channel::duplex`] when
+    /// one thread owns both halves.
     ///
     /// Take each side's endpoint once, in the partition that owns it: the halves write that
-    /// side's control line, private line and ring, and each line must have one writer. The
-    /// two halves may run on different threads.
+    /// side's control line and ring, and each line must have one writer.
     pub fn endpoint(&self, side: Side) -> (Sender<'a>, Receiver<'a>) {
         let [ring_ab, ring_ba] = self.rings;
         let [ctl_a, ctl_b] = self.controls;
-        let [prv_a, prv_b] = self.privates;
-        let (out, inc, mine, peer, own) = match side {
-            Side::A => (ring_ab, ring_ba, ctl_a, ctl_b, prv_a),
-            Side::B => (ring_ba, ring_ab, ctl_b, ctl_a, prv_b),
+        let (out, inc, mine, peer) = match side {
+            Side::A => (ring_ab, ring_ba, ctl_a, ctl_b),
+            Side::B => (ring_ba, ring_ab, ctl_b, ctl_a),
         };
         (
-            Sender::new(out, peer, mine.tx_wait, own),
-            Receiver::new(inc, mine, peer.tx_wait, own),
+            Sender::new(out, peer, mine.tx_wait),
+            Receiver::new(inc, mine, peer.tx_wait),
         )
+    }
+
+    /// Endpoint `side` as one object owning both halves: every message it sends carries how
+    /// many messages it has received, and what the peer's messages carry refreshes its
+    /// credits, so request/response traffic ends runs early and stays on a few hot lines
+    /// (see `docs/channels.md`, "Runs"). Take it once, like [`Channel::endpoint`].
+    pub fn duplex(&self, side: Side) -> Duplex<'a> {
+        let (tx, rx) = self.endpoint(side);
+        Duplex::new(tx, rx)
     }
 }

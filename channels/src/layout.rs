@@ -6,8 +6,6 @@
 //!   +0    identity line  (written once by the hypervisor before the guests start)
 //!   +64   control line A (written only by endpoint A, read by B)
 //!   +128  control line B (written only by endpoint B, read by A)
-//!   +2048 private line A (written and read only by endpoint A)
-//!   +3072 private line B (written and read only by endpoint B)
 //!   rest  reserved, zero
 //! offset 4096         ring A->B: `slots` x 64-byte slots, padded to a 4 KiB multiple
 //! offset 4096 + R     ring B->A: same size R
@@ -62,27 +60,6 @@ pub const CTL_RX_WAIT: usize = 1;
 /// `(epoch << 1) | waiting` — set before this endpoint sleeps waiting for free slots.
 pub const CTL_TX_WAIT: usize = 2;
 
-/// Byte offset of endpoint A's private line: state shared by A's own sender and receiver
-/// (they may run on different threads), kept in the region so that an endpoint needs no
-/// other memory. The peer never needs it; a peer that writes it anyway only spoils its own
-/// traffic (see `docs/channels.md`, "Hostile peers"). Each private line sits alone in its
-/// 128-byte pair of lines, away from the lines the peer writes (adjacent-line prefetchers
-/// move lines in pairs).
-pub const PRIVATE_A_OFFSET: usize = 2048;
-/// Byte offset of endpoint B's private line.
-pub const PRIVATE_B_OFFSET: usize = 3072;
-/// Word index, inside a private line, of the sender's position (messages sent so far).
-pub const PRV_TX_POS: usize = 0;
-/// Word index, inside a private line, of the receiver's position (messages consumed so far),
-/// which the sender piggybacks on every message it sends.
-pub const PRV_RX_POS: usize = 1;
-/// Word index, inside a private line, of the last piggybacked acknowledgement the receiver
-/// found in a peer's message, with the freshness mark the sender needs to use it:
-/// `VALID | (mark mod 2^47) << 16 | ack16` (see [`PEER_ACK_VALID`]).
-pub const PRV_PEER_ACK: usize = 2;
-/// Set in [`PRV_PEER_ACK`] once a piggybacked acknowledgement was recorded.
-pub const PEER_ACK_VALID: u64 = 1 << 63;
-
 /// Sequence word: bit position of the 40-bit sequence field, `(pos + 1) mod 2^40`.
 pub const SEQ_SHIFT: u32 = 24;
 /// Sequence word: width of the sequence field.
@@ -94,8 +71,11 @@ pub const ACK_SHIFT: u32 = 8;
 pub const ACK_BITS: u32 = 16;
 /// Sequence word: the wrap flag — the next message in this direction is in slot 0.
 pub const WRAP_FLAG: u64 = 1 << 7;
-/// Sequence word: mask of the length field (bytes of payload, 0..=56; 57..=127 is corrupt).
-pub const LEN_MASK: u64 = 0x7f;
+/// Sequence word: the ack field is valid (the writer sent it from a [`crate::Duplex`], which
+/// owns both halves of its endpoint).
+pub const ACK_VALID_FLAG: u64 = 1 << 6;
+/// Sequence word: mask of the length field (bytes of payload, 0..=56; 57..=63 is corrupt).
+pub const LEN_MASK: u64 = 0x3f;
 
 /// Whether `slots` is a valid ring size: a power of two in `MIN_SLOTS..=MAX_SLOTS`.
 pub const fn valid_slots(slots: u64) -> bool {

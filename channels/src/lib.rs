@@ -2,15 +2,16 @@
 //! documented in `docs/channels.md`).
 //!
 //! A channel is one shared region mapped into exactly two partitions: a 4 KiB header page
-//! (identity line written by the hypervisor, one control line and one private line per
-//! endpoint) followed by two single-producer rings of 64-byte slots, one per direction. Each
-//! slot carries up to 56 bytes of payload and a sequence word that the sender writes last with
-//! release ordering, so the receiver polls one cache line per message (Barrelfish URPC style)
-//! and no index line moves on the hot path. Messages go through a ring in runs from slot 0;
-//! request/response traffic ends runs early and so stays on a few hot lines. Flow control is
-//! by credits: acknowledgements piggybacked on the peer's own messages, and a consumed count
-//! the receiver publishes in its control line now and then; notification is by a waiting flag
-//! with suppression, so an IPI is raised only when the peer said it is about to sleep.
+//! (identity line written by the hypervisor, one control line per endpoint) followed by two
+//! single-producer rings of 64-byte slots, one per direction. Each slot carries up to 56 bytes
+//! of payload and a sequence word that the sender writes last with release ordering, so the
+//! receiver polls one cache line per message (Barrelfish URPC style) and no index line moves
+//! on the hot path. Messages go through a ring in runs from slot 0;
+//! request/response traffic between [`Duplex`] endpoints ends runs early and so stays on a few
+//! hot lines. Flow control is by credits: acknowledgements piggybacked on the peer's own
+//! messages (between `Duplex` endpoints), and a consumed count the receiver publishes in its
+//! control line now and then; notification is by a waiting flag with suppression, so an IPI
+//! is raised only when the peer said it is about to sleep.
 //!
 //! The receiving side treats every byte of the region as hostile: a corrupted or malicious
 //! peer can stall the channel (the endpoint reports [`Corruption`] and stays stopped) but can
@@ -18,12 +19,13 @@
 //!
 //! Module map: [`layout`] (the byte contract), `region` (the only `unsafe`: turning a raw
 //! mapping into a slice of atomic words), `slot` (sequence-word encoding and classification),
-//! `channel` (opening a region and handing out endpoints), `sender`, `receiver`, `notify`,
-//! `error`.
+//! `channel` (opening a region and handing out endpoints), `sender`, `receiver`, `duplex`
+//! (both halves owned together, piggybacking), `notify`, `error`.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 mod channel;
+mod duplex;
 mod error;
 pub mod layout;
 mod notify;
@@ -35,6 +37,7 @@ mod slot;
 mod sync;
 
 pub use channel::{Channel, Side};
+pub use duplex::Duplex;
 pub use error::{Corruption, LayoutError, RecvError, SendError};
 pub use layout::{region_size, PAYLOAD_SIZE};
 pub use notify::{Counters, Notify};

@@ -9,15 +9,13 @@
 //! Credits: the receiver publishes its consumed count (release) every `ack_interval` messages
 //! (a quarter of the ring by default), on [`Receiver::kick`], before sleeping, and at once
 //! after a message that ended a run (the peer's sender may be waiting for exactly that one),
-//! so the ack line moves rarely rather than once per message. It also keeps its position and
-//! the acknowledgement piggybacked on each message in the private line, for this endpoint's
-//! sender.
+//! so the ack line moves rarely rather than once per message. What the peer piggybacks on a
+//! message is handed to this endpoint's sender by a [`crate::Duplex`].
 
-use crate::channel::{Control, Private};
+use crate::channel::Control;
 use crate::error::{Corruption, RecvError};
-use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS, PEER_ACK_VALID, SEQ_WORD};
+use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS, SEQ_WORD};
 use crate::notify::{awake_word, waiting_word, Counters, Notify, Suppressor};
-use crate::sender::MARK_MASK;
 use crate::slot::{classify, Ready, Ring, Slot, SlotState};
 use crate::sync::{fence, Ordering, Word};
 use zerocopy::FromBytes;
@@ -28,17 +26,10 @@ pub struct Receiver<'a> {
     ring: Ring<'a>,
     own: Control<'a>,
     peer_tx_wait: &'a Word,
-    private: Private<'a>,
     /// Messages consumed so far (the next message's position).
     pos: u64,
     /// Position of the first message of the current run (that message is in slot 0).
     origin: u64,
-    /// `PEER_ACK_VALID | mark << 16`, where the mark is this endpoint's sender position when
-    /// the ring was last found empty: every message consumed since was written after it (the
-    /// freshness mark for piggybacked acks).
-    mark_bits: u64,
-    /// The piggybacked acknowledgement last recorded in the private line (`u64::MAX`: none).
-    recorded_ack: u64,
     /// The acknowledgement last stored in our control line.
     published: u64,
     /// `pos` at the last kick.
@@ -69,22 +60,14 @@ fn unpack(words: &[u64; PAYLOAD_WORDS], out: &mut [u8; PAYLOAD_SIZE]) {
 }
 
 impl<'a> Receiver<'a> {
-    pub(crate) fn new(
-        ring: Ring<'a>,
-        own: Control<'a>,
-        peer_tx_wait: &'a Word,
-        private: Private<'a>,
-    ) -> Self {
+    pub(crate) fn new(ring: Ring<'a>, own: Control<'a>, peer_tx_wait: &'a Word) -> Self {
         Self {
             ack_interval: (ring.len() / 4).max(1),
             ring,
             own,
             peer_tx_wait,
-            private,
             pos: 0,
             origin: 0,
-            mark_bits: PEER_ACK_VALID,
-            recorded_ack: u64::MAX,
             published: 0,
             kicked: 0,
             wait_epoch: 0,
@@ -111,11 +94,7 @@ impl<'a> Receiver<'a> {
         let word = slot.get(SEQ_WORD).map_or(0, |w| w.load(Ordering::Acquire));
         match classify(word, self.pos, run, self.ring.len()) {
             SlotState::Ready(ready) => Ok((slot, ready)),
-            SlotState::Empty => {
-                let mark = self.private.tx_pos.load(Ordering::Relaxed) & MARK_MASK;
-                self.mark_bits = PEER_ACK_VALID | mark << 16;
-                Err(RecvError::Empty)
-            }
+            SlotState::Empty => Err(RecvError::Empty),
             SlotState::BadLength(len) => {
                 Err(self.stop(Corruption::BadLength { pos: self.pos, len }))
             }
@@ -132,8 +111,7 @@ impl<'a> Receiver<'a> {
         RecvError::Corrupted(c)
     }
 
-    /// Marks the current message consumed (its payload was read): records the position and
-    /// the piggybacked acknowledgement for this endpoint's sender, follows the wrap flag, and
+    /// Marks the current message consumed (its payload was read): follows the wrap flag, and
     /// acknowledges at once after a wrap or when the interval is reached.
     #[inline(always)]
     fn advance(&mut self, ready: Ready) {
@@ -149,15 +127,6 @@ impl<'a> Receiver<'a> {
         self.pos = self.pos.wrapping_add(1);
         if ready.wrap {
             self.origin = self.pos;
-        }
-        self.private.rx_pos.store(self.pos, Ordering::Release);
-        // Recorded only when it changes (a one-way stream never changes it). Keeping an older
-        // mark with an unchanged value is safe: an older mark only makes the sender stricter.
-        if ready.ack != self.recorded_ack {
-            self.recorded_ack = ready.ack;
-            self.private
-                .peer_ack
-                .store(self.mark_bits | ready.ack, Ordering::Release);
         }
     }
 
@@ -178,19 +147,32 @@ impl<'a> Receiver<'a> {
     /// Receives the next message into `buf`; returns its length.
     #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
+        self.recv_ready(buf).map(|ready| ready.len)
+    }
+
+    /// [`Receiver::try_recv`], also returning what the sequence word said.
+    #[inline(always)]
+    pub(crate) fn recv_ready(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<Ready, RecvError> {
         let (slot, ready) = self.peek()?;
         unpack(&read_words(slot), buf);
         self.advance(ready);
-        Ok(ready.len)
+        Ok(ready)
     }
 
     /// Receives the next message as payload words and length in bytes.
     #[inline(always)]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
+        self.recv_words_ready()
+            .map(|(words, ready)| (words, ready.len))
+    }
+
+    /// [`Receiver::try_recv_words`], also returning what the sequence word said.
+    #[inline(always)]
+    pub(crate) fn recv_words_ready(&mut self) -> Result<([u64; PAYLOAD_WORDS], Ready), RecvError> {
         let (slot, ready) = self.peek()?;
         let words = read_words(slot);
         self.advance(ready);
-        Ok((words, ready.len))
+        Ok((words, ready))
     }
 
     /// Receives a typed message. A message whose length is not `size_of::<T>()` is consumed

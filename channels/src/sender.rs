@@ -1,36 +1,34 @@
 //! The sending half of an endpoint: writes its own ring, reads the peer's control line.
 //!
-//! Hot path (`try_send`): check the cached credit, write seven payload words (relaxed) and the
-//! sequence word (release) into one cache line. The sequence word piggybacks this endpoint's
-//! receive position, and the acknowledgement the peer piggybacked on its own messages (kept
-//! by this endpoint's receiver in the private line) refreshes the cached credit for free; the
-//! peer's control line is read only when the cached credits run out, and the peer's wait word
-//! only on [`Sender::kick`].
+//! Hot path (`try_send`): check the cached credit (one compare), write seven payload words
+//! (relaxed) and the sequence word (release) into one cache line. The peer's control line is
+//! read only when the cached credits run out, and the peer's wait word only on
+//! [`Sender::kick`]. Inside a [`crate::Duplex`], the sequence word also piggybacks this
+//! endpoint's receive position, and what the peer piggybacks refreshes the cached credit for
+//! free (`Sender::take_piggyback`).
 //!
 //! Runs: when the peer's latest message says it consumed everything sent before and the
 //! current run holds at least `hot` messages (4 by default), the message ends the run (wrap
 //! flag) and the next one goes to slot 0 again, so request/response traffic stays on a few
-//! hot lines. The slot that
-//! ends a run is reused only once that message is acknowledged (the guard); waiting there
-//! means the traffic is not request/response, and no run ends early for a lap.
+//! hot lines. The slot that ends a run is reused only once that message is acknowledged (the
+//! guard); waiting there means the traffic is not request/response, and no run ends early for
+//! a lap.
 //!
 //! The sender never reads back its own ring or control line, so a peer scribbling on them
 //! harms only itself. A control-line acknowledgement that goes backwards or covers messages
 //! never sent stops the channel with [`Corruption::BadAck`].
 
-use crate::channel::{Control, Private};
+use crate::channel::Control;
 use crate::error::{Corruption, SendError};
-use crate::layout::{MAX_SLOTS, PAYLOAD_SIZE, PAYLOAD_WORDS, PEER_ACK_VALID, SEQ_WORD};
+use crate::layout::{MAX_SLOTS, PAYLOAD_SIZE, PAYLOAD_WORDS, SEQ_WORD};
 use crate::notify::{awake_word, waiting_word, Counters, Notify, Suppressor};
 use crate::slot::{seq_word, Ring, Slot, ACK_MASK, FULL_LAP_PERIOD};
 use crate::sync::{fence, Ordering, Word};
 use zerocopy::{Immutable, IntoBytes};
 
-/// Width of the freshness mark stored with a piggybacked acknowledgement.
-pub(crate) const MARK_MASK: u64 = (1 << 47) - 1;
 /// A piggybacked acknowledgement is used only while this side has sent fewer than this many
 /// messages since its mark: then the 16 bits it carries name exactly one count (see
-/// `Sender::intake`).
+/// `Sender::take_piggyback`).
 const FRESH_WINDOW: u64 = (1 << 16) - MAX_SLOTS as u64;
 /// Default run length after which a run may end early (see [`Sender::set_hot_slots`]).
 pub const DEFAULT_HOT_SLOTS: u64 = 4;
@@ -47,7 +45,6 @@ pub struct Sender<'a> {
     ring: Ring<'a>,
     peer: Control<'a>,
     own_tx_wait: &'a Word,
-    private: Private<'a>,
     /// Messages sent so far (the next message's position).
     pos: u64,
     /// Messages the peer is known to have consumed (from its control line or piggybacked).
@@ -56,10 +53,8 @@ pub struct Sender<'a> {
     control_ack: u64,
     /// Sending needs no check while `pos` is below this (see `update_limit`).
     limit: u64,
-    /// The last acknowledgement the peer piggybacked (at most `acked`).
+    /// The newest acknowledgement the peer piggybacked.
     piggy: u64,
-    /// The private `peer_ack` word as last taken in.
-    last_cell: u64,
     /// Position of the first message of the current run (that message is in slot 0).
     origin: u64,
     /// While pending: the run index of the slot still holding the previous run's last
@@ -101,23 +96,16 @@ fn pack(bytes: &[u8]) -> [u64; PAYLOAD_WORDS] {
 }
 
 impl<'a> Sender<'a> {
-    pub(crate) fn new(
-        ring: Ring<'a>,
-        peer: Control<'a>,
-        own_tx_wait: &'a Word,
-        private: Private<'a>,
-    ) -> Self {
+    pub(crate) fn new(ring: Ring<'a>, peer: Control<'a>, own_tx_wait: &'a Word) -> Self {
         Self {
             ring,
             peer,
             own_tx_wait,
-            private,
             pos: 0,
             acked: 0,
             control_ack: 0,
             limit: ring.len(),
             piggy: 0,
-            last_cell: 0,
             origin: 0,
             guard: None,
             hot: DEFAULT_HOT_SLOTS,
@@ -187,31 +175,34 @@ impl<'a> Sender<'a> {
         };
     }
 
-    /// Takes in `cell`, the private `peer_ack` word: the last acknowledgement the peer
-    /// piggybacked on a message to this endpoint, as this endpoint's receiver recorded it.
+    /// Takes in an acknowledgement the peer piggybacked on a message to this endpoint: the
+    /// low 16 bits of how many of our messages it had consumed. `mark` is this sender's
+    /// position when this endpoint's receiver last found its ring empty (a [`crate::Duplex`]
+    /// keeps it), before the message carrying `ack16` was written.
     ///
-    /// The 16 bits carried name the count exactly only if the count lies within 2^16 of
-    /// `acked`. The receiver stamps each one with a mark: this sender's position when the
-    /// receiver last found its ring empty, before the message carrying it was written. The
-    /// peer had then consumed at least `mark - slots` messages, so while fewer than
-    /// `2^16 - 4096` messages were sent since the mark the reading is exact; older ones are
-    /// ignored. A value past what was sent is ignored too (it can only come from a peer
-    /// writing into this endpoint's private line, which hurts only that peer's traffic).
-    #[inline(always)]
-    fn intake(&mut self, cell: u64) {
-        if cell & PEER_ACK_VALID == 0 {
+    /// Why 16 bits are enough: we sent message `mark - 1` only after the peer had consumed at
+    /// least `mark - slots` messages. The peer (a `Duplex` too, or it sent no
+    /// acknowledgement) read its count and wrote its message in one call, after we found the
+    /// ring empty; had it done so before consuming message `mark - slots - 1`, that message's
+    /// consumption — which happened before our empty look — would make its write visible to
+    /// that look. So the count lies in `[mark - slots, pos]`, fewer than 2^16 values while
+    /// fewer than `2^16 - 4096` messages were sent since the mark, and the 16 bits name it.
+    /// Older marks are ignored. A value past what was sent can only be a lie, which could only
+    /// lose the liar's own incoming messages; it is ignored too.
+    pub(crate) fn take_piggyback(&mut self, ack16: u64, mark: u64) {
+        if self.pos.wrapping_sub(mark) >= FRESH_WINDOW {
             return;
         }
-        let mark = (cell >> 16) & MARK_MASK;
-        if self.pos.wrapping_sub(mark) & MARK_MASK >= FRESH_WINDOW {
+        let floor = mark.saturating_sub(self.ring.len());
+        let ack = floor.wrapping_add(ack16.wrapping_sub(floor) & ACK_MASK);
+        if ack.wrapping_sub(floor) > self.pos.wrapping_sub(floor) {
             return;
         }
-        let ack = self
-            .acked
-            .wrapping_add(cell.wrapping_sub(self.acked) & ACK_MASK);
-        if ack != self.acked && ack.wrapping_sub(self.acked) <= self.pos.wrapping_sub(self.acked) {
-            self.acked = ack;
+        if !before(ack, self.piggy) {
             self.piggy = ack;
+        }
+        if before(self.acked, ack) {
+            self.acked = ack;
             self.update_limit();
         }
     }
@@ -244,7 +235,6 @@ impl<'a> Sender<'a> {
         if let Some(c) = self.fault {
             return Err(SendError::Corrupted(c));
         }
-        self.intake(self.private.peer_ack.load(Ordering::Acquire));
         self.refresh()?;
         Ok(self.available())
     }
@@ -261,17 +251,13 @@ impl<'a> Sender<'a> {
             .ok_or(SendError::Full)
     }
 
-    /// [`Sender::reserve`] when the cached state shows no free slot (or a fault): takes in a
-    /// piggybacked acknowledgement, then re-reads the control line.
+    /// [`Sender::reserve`] when the cached state shows no free slot (or a fault): re-reads the
+    /// control line.
     #[cold]
     #[inline(never)]
     fn reserve_slow(&mut self) -> Result<(), SendError> {
         if let Some(c) = self.fault {
             return Err(SendError::Corrupted(c));
-        }
-        self.intake(self.private.peer_ack.load(Ordering::Acquire));
-        if self.available() != 0 {
-            return Ok(());
         }
         self.refresh()?;
         if self.available() != 0 {
@@ -287,17 +273,16 @@ impl<'a> Sender<'a> {
     }
 
     /// Publishes the reserved slot: decides whether this message ends its run, then writes
-    /// the sequence word (release), piggybacking this endpoint's receive position.
+    /// the sequence word (release), piggybacking `ack` (this endpoint's receive position) if
+    /// given.
     #[inline(always)]
-    fn announce(&mut self, slot: &Slot, len: usize) {
+    fn announce(&mut self, slot: &Slot, len: usize, ack: Option<u64>) {
         let run = self.pos.wrapping_sub(self.origin);
         let wrap = self.may_end_run(run);
-        let ack = self.private.rx_pos.load(Ordering::Acquire);
         if let Some(seq) = slot.get(SEQ_WORD) {
             seq.store(seq_word(self.pos, len, ack, wrap), Ordering::Release);
         }
         self.pos = self.pos.wrapping_add(1);
-        self.private.tx_pos.store(self.pos, Ordering::Relaxed);
         if wrap {
             if run >= self.ring.len() - 1 {
                 // This run wrote every slot, all within the last `slots` messages.
@@ -322,11 +307,6 @@ impl<'a> Sender<'a> {
         if before(self.pos, self.wrap_from) {
             return false;
         }
-        let cell = self.private.peer_ack.load(Ordering::Acquire);
-        if cell != self.last_cell {
-            self.last_cell = cell;
-            self.intake(cell);
-        }
         self.piggy == self.pos
             && (run >= self.ring.len() - 1
                 || self.pos.wrapping_sub(self.full_lap) < FULL_LAP_PERIOD)
@@ -334,21 +314,27 @@ impl<'a> Sender<'a> {
 
     /// Writes payload words, then publishes the slot.
     #[inline(always)]
-    fn publish(&mut self, slot: &Slot, words: &[u64; PAYLOAD_WORDS], len: usize) {
+    fn publish(&mut self, slot: &Slot, words: &[u64; PAYLOAD_WORDS], len: usize, ack: Option<u64>) {
         for (dst, w) in slot.iter().zip(words) {
             dst.store(*w, Ordering::Relaxed);
         }
-        self.announce(slot, len);
+        self.announce(slot, len, ack);
     }
 
     /// Sends `msg` (at most 56 bytes) if a slot is free.
     #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_acking(msg, None)
+    }
+
+    /// [`Sender::try_send`], piggybacking `ack` (a [`crate::Duplex`]'s receive position).
+    #[inline(always)]
+    pub(crate) fn send_acking(&mut self, msg: &[u8], ack: Option<u64>) -> Result<(), SendError> {
         if msg.len() > PAYLOAD_SIZE {
             return Err(SendError::TooLong { len: msg.len() });
         }
         let slot = self.reserve()?;
-        self.publish(slot, &pack(msg), msg.len());
+        self.publish(slot, &pack(msg), msg.len(), ack);
         Ok(())
     }
 
@@ -360,11 +346,22 @@ impl<'a> Sender<'a> {
         words: &[u64; PAYLOAD_WORDS],
         len: usize,
     ) -> Result<(), SendError> {
+        self.send_words_acking(words, len, None)
+    }
+
+    /// [`Sender::try_send_words`], piggybacking `ack`.
+    #[inline(always)]
+    pub(crate) fn send_words_acking(
+        &mut self,
+        words: &[u64; PAYLOAD_WORDS],
+        len: usize,
+        ack: Option<u64>,
+    ) -> Result<(), SendError> {
         if len > PAYLOAD_SIZE {
             return Err(SendError::TooLong { len });
         }
         let slot = self.reserve()?;
-        self.publish(slot, words, len);
+        self.publish(slot, words, len, ack);
         Ok(())
     }
 
@@ -394,10 +391,11 @@ impl<'a> Sender<'a> {
         for msg in msgs {
             match self.reserve() {
                 Ok(slot) => {
-                    self.publish(slot, &pack(msg), msg.len());
+                    self.publish(slot, &pack(msg), msg.len(), None);
                     sent += 1;
                 }
-                Err(SendError::Full) if sent > 0 => break,
+                // What was sent stays counted; a corruption shows on the next call (sticky).
+                Err(_) if sent > 0 => break,
                 Err(e) => return Err(e),
             }
         }
@@ -471,6 +469,12 @@ impl<'a> Sender<'a> {
         self.pos
     }
 
+    /// Messages the peer is known to have consumed (from its control line or from
+    /// acknowledgements piggybacked on its messages).
+    pub fn acknowledged(&self) -> u64 {
+        self.acked
+    }
+
     /// Counters for the run report.
     pub fn counters(&self) -> Counters {
         Counters {
@@ -511,7 +515,7 @@ impl SlotWriter<'_, '_> {
             return Err(SendError::TooLong { len: bytes.len() });
         }
         let words = pack(bytes);
-        self.sender.publish(self.slot, &words, bytes.len());
+        self.sender.publish(self.slot, &words, bytes.len(), None);
         Ok(())
     }
 
@@ -521,7 +525,7 @@ impl SlotWriter<'_, '_> {
         if len > PAYLOAD_SIZE {
             return Err(SendError::TooLong { len });
         }
-        self.sender.announce(self.slot, len);
+        self.sender.announce(self.slot, len, None);
         Ok(())
     }
 }
@@ -530,7 +534,7 @@ impl SlotWriter<'_, '_> {
 mod tests {
     use super::*;
     use crate::layout::{region_size, HEADER_SIZE, LINE_SIZE};
-    use crate::{Channel, Region, Side};
+    use crate::{Channel, Duplex, RecvError, Region, Side};
 
     /// A formatted 64-byte aligned region of `slots` slots (with room to align it).
     fn region(slots: u32) -> (Vec<Word>, usize, usize) {
@@ -553,33 +557,35 @@ mod tests {
         let (backing, offset, len) = region(SLOTS as u32);
         let words = &backing[offset..offset + len];
         let ch = Channel::format(Region::from_words(words).unwrap(), SLOTS as u32).unwrap();
-        let (mut atx, mut arx) = ch.endpoint(Side::A);
-        let (mut btx, mut brx) = ch.endpoint(Side::B);
+        let mut a = ch.duplex(Side::A);
+        let mut b = ch.duplex(Side::B);
         let mut buf = [0u8; PAYLOAD_SIZE];
-        let mut round = |atx: &mut Sender<'_>, i: u64| {
-            atx.try_send(&i.to_le_bytes()).unwrap();
-            assert_eq!(brx.try_recv(&mut buf), Ok(8));
+        let mut round = |a: &mut Duplex<'_>, i: u64| {
+            assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+            a.try_send(&i.to_le_bytes()).unwrap();
+            assert_eq!(b.try_recv(&mut buf), Ok(8));
             assert_eq!(buf[..8], i.to_le_bytes());
-            btx.try_send(b"ok").unwrap();
-            assert_eq!(arx.try_recv(&mut buf), Ok(2));
+            b.try_send(b"ok").unwrap();
+            assert_eq!(a.try_recv(&mut buf), Ok(2));
         };
         for i in 0..100 {
-            round(&mut atx, i);
+            round(&mut a, i);
         }
         let hot_only = seq_words(words, SLOTS);
         assert!(hot_only[..4].iter().all(|&w| w != 0));
         assert!(hot_only[4..].iter().all(|&w| w == 0));
         // Pretend the last full lap was 2^32 messages ago: no run may end early until one
         // has written every slot, so that no slot grows staler than the receiver accepts.
-        atx.full_lap = atx.pos.wrapping_sub(FULL_LAP_PERIOD);
+        let tx = a.sender();
+        tx.full_lap = tx.pos.wrapping_sub(FULL_LAP_PERIOD);
         for i in 100..100 + SLOTS as u64 {
-            round(&mut atx, i);
+            round(&mut a, i);
         }
         let after_lap = seq_words(words, SLOTS);
         assert!(after_lap.iter().all(|&w| w != 0), "every slot rewritten");
         // Then request/response is back on the hot lines.
         for i in 200..300 {
-            round(&mut atx, i);
+            round(&mut a, i);
         }
         let later = seq_words(words, SLOTS);
         let changed: Vec<usize> = (0..SLOTS).filter(|&i| later[i] != after_lap[i]).collect();

@@ -7,7 +7,8 @@
 //! bits 63..24  seq   (pos + 1) mod 2^40, pos = message number in this direction (from 0)
 //! bits 23..8   ack   low 16 bits of the writer's receive position (piggybacked credit)
 //! bit  7       wrap  the next message in this direction is in slot 0
-//! bits 6..0    len   payload bytes, 0..=56
+//! bit  6       ackv  the ack field is valid
+//! bits 5..0    len   payload bytes, 0..=56
 //! ```
 //!
 //! A never-written slot is all zero (seq 0). The sender writes the payload words (relaxed),
@@ -19,7 +20,8 @@
 //! keep a request/response exchange on a few hot cache lines instead of walking all of them.
 
 use crate::layout::{
-    ACK_BITS, ACK_SHIFT, LEN_MASK, LINE_WORDS, PAYLOAD_SIZE, SEQ_BITS, SEQ_SHIFT, WRAP_FLAG,
+    ACK_BITS, ACK_SHIFT, ACK_VALID_FLAG, LEN_MASK, LINE_WORDS, PAYLOAD_SIZE, SEQ_BITS, SEQ_SHIFT,
+    WRAP_FLAG,
 };
 use crate::sync::Word;
 
@@ -45,10 +47,14 @@ pub(crate) const fn seq_of(pos: u64) -> u64 {
 }
 
 /// The sequence word announcing message `pos` with `len` payload bytes, piggybacking `ack`
-/// (only its low 16 bits are kept) and ending the run if `wrap`.
-pub(crate) const fn seq_word(pos: u64, len: usize, ack: u64, wrap: bool) -> u64 {
+/// if there is one (only its low 16 bits are kept) and ending the run if `wrap`.
+pub(crate) const fn seq_word(pos: u64, len: usize, ack: Option<u64>, wrap: bool) -> u64 {
+    let ack = match ack {
+        Some(ack) => ((ack & ACK_MASK) << ACK_SHIFT) | ACK_VALID_FLAG,
+        None => 0,
+    };
     (seq_of(pos) << SEQ_SHIFT)
-        | ((ack & ACK_MASK) << ACK_SHIFT)
+        | ack
         | ((wrap as u64) << WRAP_FLAG.trailing_zeros())
         | (len as u64 & LEN_MASK)
 }
@@ -60,8 +66,8 @@ pub(crate) struct Ready {
     pub(crate) len: usize,
     /// The next message is in slot 0.
     pub(crate) wrap: bool,
-    /// The piggybacked acknowledgement (low 16 bits of the peer's receive position).
-    pub(crate) ack: u64,
+    /// The piggybacked acknowledgement (low 16 bits of the peer's receive position), if any.
+    pub(crate) ack: Option<u64>,
 }
 
 /// What the receiver makes of the sequence word of the slot for message `pos`.
@@ -93,7 +99,11 @@ pub(crate) const fn classify(word: u64, pos: u64, run_index: u64, slots: u64) ->
             SlotState::Ready(Ready {
                 len: len as usize,
                 wrap: word & WRAP_FLAG != 0,
-                ack: (word >> ACK_SHIFT) & ACK_MASK,
+                ack: if word & ACK_VALID_FLAG != 0 {
+                    Some((word >> ACK_SHIFT) & ACK_MASK)
+                } else {
+                    None
+                },
             })
         } else {
             SlotState::BadLength(len)
@@ -149,18 +159,18 @@ impl<'a> Ring<'a> {
 mod tests {
     use super::*;
 
-    fn ready(len: usize, wrap: bool, ack: u64) -> SlotState {
+    fn ready(len: usize, wrap: bool, ack: Option<u64>) -> SlotState {
         SlotState::Ready(Ready { len, wrap, ack })
     }
 
     #[test]
     fn fields_round_trip() {
-        let w = seq_word(41, 56, 0x1_2345, true);
+        let w = seq_word(41, 56, Some(0x1_2345), true);
         assert_eq!(w >> SEQ_SHIFT, 42);
-        assert_eq!(classify(w, 41, 41, 64), ready(56, true, 0x2345));
+        assert_eq!(classify(w, 41, 41, 64), ready(56, true, Some(0x2345)));
         assert_eq!(
-            classify(seq_word(0, 0, 0, false), 0, 0, 4),
-            ready(0, false, 0)
+            classify(seq_word(0, 0, None, false), 0, 0, 4),
+            ready(0, false, None)
         );
     }
 
@@ -168,31 +178,36 @@ mod tests {
     fn first_lap() {
         assert_eq!(classify(0, 0, 0, 4), SlotState::Empty);
         assert_eq!(
-            classify(seq_word(3, 5, 0, false), 3, 3, 4),
-            ready(5, false, 0)
+            classify(seq_word(3, 5, None, false), 3, 3, 4),
+            ready(5, false, None)
         );
         assert_eq!(
-            classify(seq_word(0, 57, 0, false), 0, 0, 4),
+            classify(seq_word(0, 57, None, false), 0, 0, 4),
             SlotState::BadLength(57)
         );
         assert_eq!(
-            classify(seq_word(0, 127, 0, false), 0, 0, 4),
-            SlotState::BadLength(127)
+            classify(seq_word(0, 63, None, false), 0, 0, 4),
+            SlotState::BadLength(63)
+        );
+        // The length field is 6 bits: the flags above it are not length.
+        assert_eq!(
+            classify(seq_word(0, 56, Some(7), true), 0, 0, 4),
+            ready(56, true, Some(7))
         );
         // Ahead of the expected message: corruption.
         assert_eq!(
-            classify(seq_word(1, 1, 0, false), 0, 0, 4),
+            classify(seq_word(1, 1, None, false), 0, 0, 4),
             SlotState::BadSequence
         );
         // After a wrap, a first-lap slot may hold any older message.
         assert_eq!(
-            classify(seq_word(500, 1, 0, false), 1000, 3, 4),
+            classify(seq_word(500, 1, None, false), 1000, 3, 4),
             SlotState::Empty
         );
         assert_eq!(classify(0, 1000, 3, 4), SlotState::Empty);
         // ... but not one absurdly far behind.
         assert_eq!(
-            classify(seq_word(0, 1, 0, false), STALE_WINDOW + 5, 0, 4),
+            classify(seq_word(0, 1, None, false), STALE_WINDOW + 5, 0, 4),
             SlotState::BadSequence
         );
     }
@@ -201,20 +216,20 @@ mod tests {
     fn later_laps_are_exact() {
         // Message 4 of a run in a ring of 4 reuses the slot of message 0 of the same run.
         assert_eq!(
-            classify(seq_word(0, 9, 0, false), 4, 4, 4),
+            classify(seq_word(0, 9, None, false), 4, 4, 4),
             SlotState::Empty
         );
         assert_eq!(
-            classify(seq_word(4, 9, 0, false), 4, 4, 4),
-            ready(9, false, 0)
+            classify(seq_word(4, 9, None, false), 4, 4, 4),
+            ready(9, false, None)
         );
         assert_eq!(classify(0, 4, 4, 4), SlotState::BadSequence);
         assert_eq!(
-            classify(seq_word(1, 9, 0, false), 4, 4, 4),
+            classify(seq_word(1, 9, None, false), 4, 4, 4),
             SlotState::BadSequence
         );
         assert_eq!(
-            classify(seq_word(8, 9, 0, false), 4, 4, 4),
+            classify(seq_word(8, 9, None, false), 4, 4, 4),
             SlotState::BadSequence
         );
     }
@@ -222,22 +237,22 @@ mod tests {
     #[test]
     fn sequence_wraps_at_40_bits() {
         let pos = SEQ_MASK; // seq of this message wraps to 0
-        assert_eq!(seq_word(pos, 3, 0, false) >> SEQ_SHIFT, 0);
+        assert_eq!(seq_word(pos, 3, None, false) >> SEQ_SHIFT, 0);
         assert_eq!(
-            classify(seq_word(pos, 3, 0, false), pos, 100, 8),
-            ready(3, false, 0)
+            classify(seq_word(pos, 3, None, false), pos, 100, 8),
+            ready(3, false, None)
         );
         assert_eq!(
-            classify(seq_word(pos - 8, 3, 0, false), pos, 100, 8),
+            classify(seq_word(pos - 8, 3, None, false), pos, 100, 8),
             SlotState::Empty
         );
         assert_eq!(
-            classify(seq_word(pos - 3, 3, 0, false), pos, 2, 8),
+            classify(seq_word(pos - 3, 3, None, false), pos, 2, 8),
             SlotState::Empty
         );
         assert_eq!(
-            classify(seq_word(u64::MAX, 1, 0, false), u64::MAX, 1, 8),
-            ready(1, false, 0)
+            classify(seq_word(u64::MAX, 1, None, false), u64::MAX, 1, 8),
+            ready(1, false, None)
         );
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use channels::layout::{CONTROL_B_OFFSET, CTL_RX_WAIT, HEADER_SIZE, PAYLOAD_WORDS};
-use channels::{Channel, Counters, RecvError, SendError, Side, PAYLOAD_SIZE};
+use channels::{Channel, Counters, Duplex, RecvError, SendError, Side, PAYLOAD_SIZE};
 use common::HostRegion;
 use std::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -310,18 +310,18 @@ fn written_slots(r: &HostRegion, ring_offset: usize, slots: usize) -> Vec<usize>
         .collect()
 }
 
-fn ping_pong(
-    (atx, arx): &mut (channels::Sender<'_>, channels::Receiver<'_>),
-    (btx, brx): &mut (channels::Sender<'_>, channels::Receiver<'_>),
-    rounds: u64,
-) {
+/// `rounds` request/response exchanges; each side first finds its ring empty, as a real
+/// poller would.
+fn ping_pong(a: &mut Duplex<'_>, b: &mut Duplex<'_>, rounds: u64) {
     let mut buf = [0u8; PAYLOAD_SIZE];
     for i in 0..rounds {
-        atx.try_send(&i.to_le_bytes()).unwrap();
-        assert_eq!(brx.try_recv(&mut buf), Ok(8));
+        assert_eq!(b.try_recv(&mut buf), Err(RecvError::Empty));
+        a.try_send(&i.to_le_bytes()).unwrap();
+        assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+        assert_eq!(b.try_recv(&mut buf), Ok(8));
         assert_eq!(buf[..8], i.to_le_bytes());
-        btx.try_send(&(!i).to_le_bytes()).unwrap();
-        assert_eq!(arx.try_recv(&mut buf), Ok(8));
+        b.try_send(&(!i).to_le_bytes()).unwrap();
+        assert_eq!(a.try_recv(&mut buf), Ok(8));
         assert_eq!(buf[..8], (!i).to_le_bytes());
     }
 }
@@ -331,16 +331,17 @@ fn request_response_stays_on_a_few_hot_lines() {
     let slots = 256;
     let r = HostRegion::new(slots as u32);
     let ch = r.channel();
-    let mut a = ch.endpoint(Side::A);
-    let mut b = ch.endpoint(Side::B);
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
     ping_pong(&mut a, &mut b, 10_000);
     // The piggybacked acknowledgements tell each sender that everything was consumed, so
     // every run ends after the default 4 messages: 10,000 round trips touch 4 lines each way.
     let ring_ba = HEADER_SIZE + slots * 64;
     assert_eq!(written_slots(&r, HEADER_SIZE, slots), vec![0, 1, 2, 3]);
     assert_eq!(written_slots(&r, ring_ba, slots), vec![0, 1, 2, 3]);
-    // The receivers acknowledged promptly after each run-ending message.
-    assert_eq!(a.1.counters().messages, 10_000);
+    assert_eq!(a.receiver().counters().messages, 10_000);
+    // Every reply but the last was acknowledged by the next request's piggyback.
+    assert_eq!(b.sender().acknowledged(), 9_999);
 }
 
 #[test]
@@ -348,23 +349,44 @@ fn hot_slots_are_configurable() {
     for (hot, expect) in [(1, vec![0]), (2, vec![0, 1]), (7, (0..7).collect())] {
         let r = HostRegion::new(64);
         let ch = r.channel();
-        let mut a = ch.endpoint(Side::A);
-        let mut b = ch.endpoint(Side::B);
-        a.0.set_hot_slots(hot);
-        b.0.set_hot_slots(hot);
+        let mut a = ch.duplex(Side::A);
+        let mut b = ch.duplex(Side::B);
+        a.sender().set_hot_slots(hot);
+        b.sender().set_hot_slots(hot);
         ping_pong(&mut a, &mut b, 1000);
         assert_eq!(written_slots(&r, HEADER_SIZE, 64), expect, "hot {hot}");
     }
     // 0: runs never end early, the ring is walked like a plain ring buffer.
     let r = HostRegion::new(64);
     let ch = r.channel();
-    let mut a = ch.endpoint(Side::A);
-    let mut b = ch.endpoint(Side::B);
-    a.0.set_hot_slots(0);
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
+    a.sender().set_hot_slots(0);
     ping_pong(&mut a, &mut b, 100);
     assert_eq!(
         written_slots(&r, HEADER_SIZE, 64),
         (0..64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
+    // The same request/response through split halves: the responder's messages carry no
+    // count, so the requester keeps walking its ring like a plain ring buffer.
+    let r = HostRegion::new(16);
+    let ch = r.channel();
+    let (mut atx, mut arx) = ch.endpoint(Side::A);
+    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let mut buf = [0u8; PAYLOAD_SIZE];
+    for i in 0..40u64 {
+        atx.try_send(&i.to_le_bytes()).unwrap();
+        assert_eq!(brx.try_recv(&mut buf), Ok(8));
+        btx.try_send(b"ok").unwrap();
+        assert_eq!(arx.try_recv(&mut buf), Ok(2));
+    }
+    assert_eq!(
+        written_slots(&r, HEADER_SIZE, 16),
+        (0..16).collect::<Vec<_>>()
     );
 }
 
@@ -392,14 +414,14 @@ fn one_way_stream_walks_the_whole_ring() {
 fn a_burst_after_request_response_arrives_in_order() {
     let r = HostRegion::new(32);
     let ch = r.channel();
-    let mut a = ch.endpoint(Side::A);
-    let mut b = ch.endpoint(Side::B);
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
     ping_pong(&mut a, &mut b, 7);
     // A burst: the run that ended with the last request started over in slot 0, and the slot
     // holding that request is reused only once it is acknowledged, so a burst may see `Full`
     // early; receiving frees it (run-ending messages are acknowledged at once).
-    let (atx, _) = &mut a;
-    let (_, brx) = &mut b;
+    let atx = a.sender();
+    let brx = b.receiver();
     let mut buf = [0u8; PAYLOAD_SIZE];
     let (mut sent, mut got, mut full) = (0u64, 0u64, 0u64);
     for step in 0..10_000u64 {
@@ -434,25 +456,25 @@ fn a_burst_after_request_response_arrives_in_order() {
 fn credits_count_the_guarded_slot() {
     let r = HostRegion::new(8);
     let ch = r.channel();
-    let mut a = ch.endpoint(Side::A);
-    let mut b = ch.endpoint(Side::B);
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
     ping_pong(&mut a, &mut b, 3);
     let mut buf = [0u8; PAYLOAD_SIZE];
     // Round 4 ends A's first run (4 messages, all earlier ones consumed): the next message goes
     // to slot 0, and slot 3 (holding message 3) stays guarded until B consumes it.
-    a.0.try_send(b"req").unwrap();
-    assert_eq!(a.0.credits(), Ok(3));
+    a.try_send(b"req").unwrap();
+    assert_eq!(a.sender().credits(), Ok(3));
     for i in 0..3u8 {
-        a.0.try_send(&[i]).unwrap();
+        a.try_send(&[i]).unwrap();
     }
-    assert_eq!(a.0.credits(), Ok(0));
-    assert_eq!(a.0.try_send(b"x"), Err(SendError::Full));
-    assert_eq!(b.1.try_recv(&mut buf), Ok(3));
+    assert_eq!(a.sender().credits(), Ok(0));
+    assert_eq!(a.try_send(b"x"), Err(SendError::Full));
+    assert_eq!(b.try_recv(&mut buf), Ok(3));
     // B acknowledged the run-ending message at once: the whole ring but the 3 in flight.
-    assert_eq!(a.0.credits(), Ok(5));
-    a.0.try_send(b"x").unwrap();
+    assert_eq!(a.sender().credits(), Ok(5));
+    a.try_send(b"x").unwrap();
     for want in [&[0u8][..], &[1], &[2], b"x"] {
-        let len = b.1.try_recv(&mut buf).unwrap();
+        let len = b.try_recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], want);
     }
 }

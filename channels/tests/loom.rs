@@ -8,7 +8,7 @@
 #![cfg(loom)]
 
 use channels::layout::{region_size, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC};
-use channels::{Channel, RecvError, Region, SendError, Side, Word};
+use channels::{Channel, Duplex, RecvError, Region, SendError, Side, Word};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -68,9 +68,9 @@ fn messages_arrive_intact_across_slot_reuse() {
     });
 }
 
-fn send_spin(tx: &mut channels::Sender<'_>, words: &[u64; 7]) {
+fn send_spin(io: &mut Duplex<'_>, words: &[u64; 7]) {
     loop {
-        match tx.try_send_words(words, 56) {
+        match io.try_send_words(words, 56) {
             Ok(()) => return,
             Err(SendError::Full) => thread::yield_now(),
             Err(e) => panic!("{e}"),
@@ -78,9 +78,9 @@ fn send_spin(tx: &mut channels::Sender<'_>, words: &[u64; 7]) {
     }
 }
 
-fn recv_spin(rx: &mut channels::Receiver<'_>) -> [u64; 7] {
+fn recv_spin(io: &mut Duplex<'_>) -> [u64; 7] {
     loop {
-        match rx.try_recv_words() {
+        match io.try_recv_words() {
             Ok((w, 56)) => return w,
             Ok((_, len)) => panic!("length {len}"),
             Err(RecvError::Empty) => thread::yield_now(),
@@ -89,10 +89,10 @@ fn recv_spin(rx: &mut channels::Receiver<'_>) -> [u64; 7] {
     }
 }
 
-/// Request/response with one hot line per direction: every message ends its run, so each
-/// request reuses the slot of the previous one, freed by the acknowledgement piggybacked on
-/// the response (or, when the sender looks before the response, by the prompt control-line
-/// acknowledgement). Slot reuse must never expose a half-written or overwritten message.
+/// Request/response between two `Duplex` endpoints with one hot line per direction: every
+/// message ends its run, so each request reuses the slot of the previous one, freed by the
+/// acknowledgement piggybacked on the response. Slot reuse must never expose a half-written
+/// or overwritten message.
 #[test]
 fn request_response_reuses_slots_safely() {
     loom::model(|| {
@@ -100,20 +100,20 @@ fn request_response_reuses_slots_safely() {
         let w2 = words.clone();
         let responder = thread::spawn(move || {
             let ch = channel(&w2);
-            let (mut tx, mut rx) = ch.endpoint(Side::B);
-            tx.set_hot_slots(1);
+            let mut io = ch.duplex(Side::B);
+            io.sender().set_hot_slots(1);
             for i in 1..=3u64 {
-                let w = recv_spin(&mut rx);
+                let w = recv_spin(&mut io);
                 assert_eq!((w[0], w[6]), (i, i * 100));
-                send_spin(&mut tx, &[i + 10, 0, 0, 0, 0, 0, i]);
+                send_spin(&mut io, &[i + 10, 0, 0, 0, 0, 0, i]);
             }
         });
         let ch = channel(&words);
-        let (mut tx, mut rx) = ch.endpoint(Side::A);
-        tx.set_hot_slots(1);
+        let mut io = ch.duplex(Side::A);
+        io.sender().set_hot_slots(1);
         for i in 1..=3u64 {
-            send_spin(&mut tx, &[i, 0, 0, 0, 0, 0, i * 100]);
-            let w = recv_spin(&mut rx);
+            send_spin(&mut io, &[i, 0, 0, 0, 0, 0, i * 100]);
+            let w = recv_spin(&mut io);
             assert_eq!((w[0], w[6]), (i + 10, i));
         }
         responder.join().unwrap();
@@ -130,22 +130,22 @@ fn a_burst_never_overwrites_an_unread_message() {
         let w2 = words.clone();
         let responder = thread::spawn(move || {
             let ch = channel(&w2);
-            let (mut tx, mut rx) = ch.endpoint(Side::B);
-            let w = recv_spin(&mut rx);
+            let mut io = ch.duplex(Side::B);
+            let w = recv_spin(&mut io);
             assert_eq!(w[0], 1);
-            send_spin(&mut tx, &[11, 0, 0, 0, 0, 0, 0]);
+            send_spin(&mut io, &[11, 0, 0, 0, 0, 0, 0]);
             for i in 2..=3u64 {
-                let w = recv_spin(&mut rx);
+                let w = recv_spin(&mut io);
                 assert_eq!((w[0], w[6]), (i, i * 100));
             }
         });
         let ch = channel(&words);
-        let (mut tx, mut rx) = ch.endpoint(Side::A);
-        tx.set_hot_slots(1);
-        send_spin(&mut tx, &[1, 0, 0, 0, 0, 0, 100]);
-        assert_eq!(recv_spin(&mut rx)[0], 11);
-        send_spin(&mut tx, &[2, 0, 0, 0, 0, 0, 200]);
-        send_spin(&mut tx, &[3, 0, 0, 0, 0, 0, 300]);
+        let mut io = ch.duplex(Side::A);
+        io.sender().set_hot_slots(1);
+        send_spin(&mut io, &[1, 0, 0, 0, 0, 0, 100]);
+        assert_eq!(recv_spin(&mut io)[0], 11);
+        send_spin(&mut io, &[2, 0, 0, 0, 0, 0, 200]);
+        send_spin(&mut io, &[3, 0, 0, 0, 0, 0, 300]);
         responder.join().unwrap();
     });
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use channels::layout::{region_size, PAYLOAD_SIZE};
-use channels::{Channel, RecvError, Region, SendError, Side};
+use channels::{Channel, Duplex, RecvError, Region, SendError, Side};
 use common::HostRegion;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -29,89 +29,22 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// One direction of the channel and its model: the messages in flight, and what the
-/// receiver has consumed and published.
-struct Direction<'a> {
-    tx: channels::Sender<'a>,
-    rx: channels::Receiver<'a>,
-    slots: u64,
-    interval: u64,
+/// One endpoint (both halves, as a [`Duplex`]) and the model of the direction it sends on:
+/// the messages in flight, and what the peer has consumed and published.
+struct End<'a> {
+    io: Duplex<'a>,
     queue: VecDeque<Vec<u8>>,
     sent: u64,
+    /// Messages the peer has received from this end, and published in its control line.
     received: u64,
     published: u64,
 }
 
-impl Direction<'_> {
-    fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
-        match op {
-            Op::Send(m) => match self.tx.try_send(&m) {
-                Ok(()) => {
-                    self.queue.push_back(m);
-                    self.sent += 1;
-                }
-                // Full only while a message is not acknowledged yet (the ring is full, or
-                // the slot that ended the last run still holds an unacknowledged message),
-                // and never more than `slots` unacknowledged ones are accepted.
-                Err(SendError::Full) => {
-                    prop_assert!(self.sent > self.published);
-                    prop_assert_eq!(self.tx.credits(), Ok(0));
-                }
-                Err(e) => prop_assert!(false, "unexpected {e}"),
-            },
-            Op::Recv => {
-                let mut buf = [0; PAYLOAD_SIZE];
-                match self.rx.try_recv(&mut buf) {
-                    Ok(len) => {
-                        let want = self.queue.pop_front();
-                        prop_assert_eq!(Some(&buf[..len]), want.as_deref());
-                        self.received += 1;
-                    }
-                    Err(RecvError::Empty) => prop_assert!(self.queue.is_empty()),
-                    Err(e) => prop_assert!(false, "unexpected {e}"),
-                }
-            }
-            Op::Batch(max) => {
-                let mut got = Vec::new();
-                match self.rx.recv_batch(max, |m| got.push(m.to_vec())) {
-                    Ok(n) => {
-                        prop_assert_eq!(n, got.len());
-                        for m in got {
-                            prop_assert_eq!(Some(m), self.queue.pop_front());
-                        }
-                        self.received += n as u64;
-                    }
-                    Err(RecvError::Empty) => prop_assert!(self.queue.is_empty()),
-                    Err(e) => prop_assert!(false, "unexpected {e}"),
-                }
-            }
-            Op::Ack => {
-                self.rx.publish_ack();
-                self.published = self.received;
-            }
-        }
-        if self.received - self.published >= self.interval {
-            self.published = self.received;
-        }
-        prop_assert!(self.sent - self.received <= self.slots);
-        Ok(())
-    }
-}
-
-fn direction<'a>(
-    mut tx: channels::Sender<'a>,
-    mut rx: channels::Receiver<'a>,
-    slots: u32,
-    interval: u64,
-    hot: u64,
-) -> Direction<'a> {
-    tx.set_hot_slots(hot);
-    rx.set_ack_interval(interval);
-    Direction {
-        tx,
-        rx,
-        slots: slots as u64,
-        interval: interval.clamp(1, slots as u64),
+fn end<'a>(mut io: Duplex<'a>, interval: u64, hot: u64) -> End<'a> {
+    io.sender().set_hot_slots(hot);
+    io.receiver().set_ack_interval(interval);
+    End {
+        io,
         queue: VecDeque::new(),
         sent: 0,
         received: 0,
@@ -119,13 +52,91 @@ fn direction<'a>(
     }
 }
 
+/// Applies `op` at endpoint `me` (sending to, or receiving from, `peer`).
+fn apply<'a>(
+    me: &mut End<'a>,
+    peer: &mut End<'a>,
+    op: Op,
+    slots: u64,
+    interval: u64,
+) -> Result<(), TestCaseError> {
+    match op {
+        Op::Send(m) => match me.io.try_send(&m) {
+            Ok(()) => {
+                me.queue.push_back(m);
+                me.sent += 1;
+            }
+            // Full only while a message is not acknowledged yet (the ring is full, or the slot
+            // that ended the last run still holds an unacknowledged message).
+            Err(SendError::Full) => {
+                prop_assert!(me.sent > me.published);
+                prop_assert_eq!(me.io.sender().credits(), Ok(0));
+            }
+            Err(e) => prop_assert!(false, "unexpected {e}"),
+        },
+        Op::Recv => {
+            let mut buf = [0; PAYLOAD_SIZE];
+            match me.io.try_recv(&mut buf) {
+                Ok(len) => {
+                    let want = peer.queue.pop_front();
+                    prop_assert_eq!(Some(&buf[..len]), want.as_deref());
+                    peer.received += 1;
+                }
+                Err(RecvError::Empty) => prop_assert!(peer.queue.is_empty()),
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+        Op::Batch(max) => {
+            let mut got = Vec::new();
+            match me.io.receiver().recv_batch(max, |m| got.push(m.to_vec())) {
+                Ok(n) => {
+                    prop_assert_eq!(n, got.len());
+                    for m in got {
+                        prop_assert_eq!(Some(m), peer.queue.pop_front());
+                    }
+                    peer.received += n as u64;
+                }
+                Err(RecvError::Empty) => prop_assert!(peer.queue.is_empty()),
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+        Op::Ack => {
+            me.io.receiver().publish_ack();
+            peer.published = peer.received;
+        }
+    }
+    if peer.received - peer.published >= interval {
+        peer.published = peer.received;
+    }
+    invariants(me, peer, slots)?;
+    invariants(peer, me, slots)
+}
+
+/// The one thing a sender must never believe: more consumed than really was.
+fn invariants(x: &mut End<'_>, y: &mut End<'_>, slots: u64) -> Result<(), TestCaseError> {
+    prop_assert!(x.io.sender().acknowledged() <= y.io.receiver().position());
+    prop_assert!(x.sent - x.received <= slots);
+    Ok(())
+}
+
+/// At the end: counters agree with the model, and a drained, acknowledged direction always
+/// takes a message again.
+fn drain(x: &mut End<'_>, y: &mut End<'_>) -> Result<(), TestCaseError> {
+    prop_assert_eq!(x.io.sender().counters().messages, x.sent);
+    prop_assert_eq!(y.io.receiver().counters().messages, x.received);
+    while y.io.try_recv(&mut [0; PAYLOAD_SIZE]).is_ok() {}
+    y.io.receiver().publish_ack();
+    prop_assert_eq!(x.io.try_send(b"after"), Ok(()));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Both directions at once against `VecDeque` models: FIFO order, exact bytes, `Full`
-    /// only while a message is unacknowledged, `Empty` only when nothing is queued — with
-    /// acknowledgements piggybacked both ways and runs ending early whenever the sender
-    /// knows everything was consumed (`hot` from 0 = never to 3).
+    /// Two `Duplex` endpoints against `VecDeque` models: FIFO order, exact bytes, `Full` only
+    /// while a message is unacknowledged, `Empty` only when nothing is queued, and no sender
+    /// ever believing more consumed than was — with acknowledgements piggybacked both ways and
+    /// runs ending early whenever a sender learns everything was consumed (`hot` 0..=3).
     #[test]
     fn behaves_like_a_bounded_queue(
         slots_log in 1u32..6,
@@ -136,23 +147,18 @@ proptest! {
         let slots = 1u32 << slots_log;
         let r = HostRegion::new(slots);
         let ch = r.channel();
-        let (atx, arx) = ch.endpoint(Side::A);
-        let (btx, brx) = ch.endpoint(Side::B);
-        let mut dirs = [
-            direction(atx, brx, slots, interval, hot),
-            direction(btx, arx, slots, interval, hot),
-        ];
-        for (backwards, op) in ops {
-            dirs[backwards as usize].apply(op)?;
+        let mut a = end(ch.duplex(Side::A), interval, hot);
+        let mut b = end(ch.duplex(Side::B), interval, hot);
+        let interval = interval.clamp(1, slots as u64);
+        for (at_b, op) in ops {
+            if at_b {
+                apply(&mut b, &mut a, op, slots as u64, interval)?;
+            } else {
+                apply(&mut a, &mut b, op, slots as u64, interval)?;
+            }
         }
-        for d in &mut dirs {
-            prop_assert_eq!(d.tx.counters().messages, d.sent);
-            prop_assert_eq!(d.rx.counters().messages, d.received);
-            // Drained and acknowledged, a direction always takes a message again.
-            while d.rx.try_recv(&mut [0; PAYLOAD_SIZE]).is_ok() {}
-            d.rx.publish_ack();
-            prop_assert_eq!(d.tx.try_send(b"after"), Ok(()));
-        }
+        drain(&mut a, &mut b)?;
+        drain(&mut b, &mut a)?;
     }
 
     /// Arbitrary region contents (random words at random places, after some honest traffic):

@@ -9,7 +9,7 @@
 //! wake it; on `poll` channels it spins.
 
 use alloc::vec::Vec;
-use channels::{Receiver, RecvError, SendError, Sender, PAYLOAD_SIZE};
+use channels::{Duplex, RecvError, SendError, PAYLOAD_SIZE};
 
 /// What the loops need from the machine.
 pub trait Platform {
@@ -27,13 +27,12 @@ pub trait Platform {
     fn relax(&mut self);
 }
 
-/// One endpoint: both halves of a channel as this partition sees it.
+/// One endpoint: both halves of a channel as this partition sees it, owned
+/// together so acknowledgements ride on the messages each way.
 #[derive(Debug)]
 pub struct Link<'a> {
-    /// Sending half.
-    pub tx: Sender<'a>,
-    /// Receiving half.
-    pub rx: Receiver<'a>,
+    /// The endpoint.
+    pub io: Duplex<'a>,
     /// The channel's index (for `SEND_IPI`).
     pub channel_id: u32,
     /// Whether the channel is `ipi` (else `poll`: no notifications).
@@ -68,32 +67,32 @@ impl core::fmt::Display for ExchangeError {
 fn kick_tx(link: &mut Link<'_>, p: &mut impl Platform) {
     if link.ipi {
         let id = link.channel_id;
-        link.tx.kick(&mut || p.notify(id));
+        link.io.sender().kick(&mut || p.notify(id));
     }
 }
 
 fn kick_rx(link: &mut Link<'_>, p: &mut impl Platform) {
     let id = link.channel_id;
     if link.ipi {
-        link.rx.kick(&mut || p.notify(id));
+        link.io.receiver().kick(&mut || p.notify(id));
     } else {
-        link.rx.publish_ack();
+        link.io.receiver().publish_ack();
     }
 }
 
 /// Sends `word` (8 bytes), waiting for a free slot.
 fn send_word(link: &mut Link<'_>, word: u64, p: &mut impl Platform) -> Result<(), ExchangeError> {
     loop {
-        match link.tx.try_send(&word.to_le_bytes()) {
+        match link.io.try_send(&word.to_le_bytes()) {
             Ok(()) => {
                 kick_tx(link, p);
                 return Ok(());
             }
             Err(SendError::Full) if link.ipi => {
                 p.begin_wait();
-                let sleep = link.tx.prepare_wait();
+                let sleep = link.io.sender().prepare_wait();
                 p.end_wait(sleep);
-                link.tx.finish_wait();
+                link.io.sender().finish_wait();
             }
             Err(SendError::Full) => p.relax(),
             Err(e) => return Err(ExchangeError::Send(e)),
@@ -105,7 +104,7 @@ fn send_word(link: &mut Link<'_>, word: u64, p: &mut impl Platform) -> Result<()
 fn recv_word(link: &mut Link<'_>, p: &mut impl Platform) -> Result<u64, ExchangeError> {
     let mut buf = [0u8; PAYLOAD_SIZE];
     loop {
-        match link.rx.try_recv(&mut buf) {
+        match link.io.try_recv(&mut buf) {
             Ok(_) => {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(&buf[..8]);
@@ -114,12 +113,12 @@ fn recv_word(link: &mut Link<'_>, p: &mut impl Platform) -> Result<u64, Exchange
             Err(RecvError::Empty) if link.ipi => {
                 let id = link.channel_id;
                 p.begin_wait();
-                let sleep = link.rx.prepare_wait(&mut || p.notify(id));
+                let sleep = link.io.receiver().prepare_wait(&mut || p.notify(id));
                 p.end_wait(sleep);
-                link.rx.finish_wait();
+                link.io.receiver().finish_wait();
             }
             Err(RecvError::Empty) => {
-                link.rx.publish_ack();
+                link.io.receiver().publish_ack();
                 p.relax();
             }
             Err(e) => return Err(ExchangeError::Recv(e)),
@@ -230,7 +229,7 @@ pub fn stream(
                     let mut bytes = [0u8; 16];
                     bytes[..8].copy_from_slice(&words[0].to_le_bytes());
                     bytes[8..].copy_from_slice(&words[1].to_le_bytes());
-                    match link.tx.try_send(&bytes) {
+                    match link.io.try_send(&bytes) {
                         Ok(()) => {
                             *count += 1;
                             totals.sent += 1;
@@ -246,7 +245,7 @@ pub fn stream(
                 }
             } else {
                 while *count < messages {
-                    match link.rx.try_recv(&mut buf) {
+                    match link.io.try_recv(&mut buf) {
                         Ok(len) => {
                             let mut words = [0u64; 7];
                             for (w, chunk) in words.iter_mut().zip(buf[..len].chunks(8)) {
@@ -298,7 +297,7 @@ fn idle_all(
     };
     if !can_sleep || pending() == 0 {
         for link in links.iter_mut() {
-            link.rx.publish_ack();
+            link.io.receiver().publish_ack();
         }
         p.relax();
         return;
@@ -308,17 +307,17 @@ fn idle_all(
     for (link, _) in links.iter_mut().zip(done).filter(|(_, c)| **c < messages) {
         let id = link.channel_id;
         sleep &= if link.side_a {
-            link.tx.prepare_wait()
+            link.io.sender().prepare_wait()
         } else {
-            link.rx.prepare_wait(&mut || p.notify(id))
+            link.io.receiver().prepare_wait(&mut || p.notify(id))
         };
     }
     p.end_wait(sleep);
     for (link, _) in links.iter_mut().zip(done).filter(|(_, c)| **c < messages) {
         if link.side_a {
-            link.tx.finish_wait();
+            link.io.sender().finish_wait();
         } else {
-            link.rx.finish_wait();
+            link.io.receiver().finish_wait();
         }
     }
 }
@@ -368,10 +367,8 @@ mod tests {
     fn link(mem: &'static Mem, side: Side, ipi: bool) -> Link<'static> {
         let ch = Channel::open_expecting(Region::from_words(&mem.0).expect("aligned"), 64)
             .expect("open");
-        let (tx, rx) = ch.endpoint(side);
         Link {
-            tx,
-            rx,
+            io: ch.duplex(side),
             channel_id: 7,
             ipi,
             side_a: side == Side::A,

@@ -3,8 +3,8 @@
 //! The input is a small program: the first byte picks the ring size (2..=32 slots), then each
 //! command either scribbles on the region (single words, or runs of raw input bytes — the
 //! identity line, control and private lines and rings alike) or drives an endpoint operation
-//! (send, receive in every flavour, batch, wait/kick, hot-slot and ack-interval settings,
-//! re-open). Nothing may panic or hang, and every received length must be at most 56.
+//! (send and receive in every flavour, through a `Duplex` or its bare halves, batch,
+//! wait/kick, hot-slot and ack-interval settings, re-open). Nothing may panic or hang, and every received length must be at most 56.
 #![no_main]
 
 use channels::{region_size, Channel, Region, Side, PAYLOAD_SIZE};
@@ -43,16 +43,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(ch) = Channel::format(region, slots) else {
         return;
     };
-    let (mut atx, mut arx) = ch.endpoint(Side::A);
-    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
     let mut buf = [0u8; PAYLOAD_SIZE];
     let mut counter = 0u8;
     while let Some(cmd) = input.byte() {
-        let a_side = cmd & 0x80 == 0;
-        let (tx, rx) = if a_side {
-            (&mut atx, &mut brx)
+        // The sending endpoint and the receiving one (the other side).
+        let (me, peer) = if cmd & 0x80 == 0 {
+            (&mut a, &mut b)
         } else {
-            (&mut btx, &mut arx)
+            (&mut b, &mut a)
         };
         match cmd & 0x0f {
             0 => {
@@ -75,19 +75,32 @@ fuzz_target!(|data: &[u8]| {
             2 | 3 => {
                 let n = input.byte().unwrap_or(0) % 64;
                 counter = counter.wrapping_add(1);
-                let _ = tx.try_send(&[counter; 64][..n as usize]);
+                let msg = &[counter; 64][..n as usize];
+                // Through the duplex (piggybacking) or the bare sender.
+                let _ = if cmd & 1 == 0 {
+                    me.try_send(msg)
+                } else {
+                    me.sender().try_send(msg)
+                };
             }
             4 | 5 => {
-                if let Ok(n) = rx.try_recv(&mut buf) {
+                let got = if cmd & 1 == 0 {
+                    peer.try_recv(&mut buf)
+                } else {
+                    peer.receiver().try_recv(&mut buf)
+                };
+                if let Ok(n) = got {
                     assert!(n <= PAYLOAD_SIZE);
                 }
             }
             6 => {
                 let max = input.byte().unwrap_or(1) as usize;
-                let _ = rx.recv_batch(max, |m| assert!(m.len() <= PAYLOAD_SIZE));
+                let _ = peer
+                    .receiver()
+                    .recv_batch(max, |m| assert!(m.len() <= PAYLOAD_SIZE));
             }
             7 => {
-                if let Ok(m) = rx.recv_slot() {
+                if let Ok(m) = peer.receiver().recv_slot() {
                     assert!(m.len() <= PAYLOAD_SIZE);
                     for i in 0..8 {
                         let _ = m.word(i);
@@ -96,32 +109,35 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             8 => {
-                let _ = rx.try_recv_typed::<[u8; 16]>();
-                let _ = rx.try_recv_words();
+                let _ = peer.try_recv_typed::<[u8; 16]>();
+                let _ = peer.try_recv_words();
+                let _ = peer.receiver().try_recv_words();
             }
             9 => {
                 let mut n = 0;
-                if rx.prepare_wait(&mut || n += 1) {
-                    rx.finish_wait();
+                if peer.receiver().prepare_wait(&mut || n += 1) {
+                    peer.receiver().finish_wait();
                 }
-                let _ = tx.kick(&mut || n += 1);
-                if tx.prepare_wait() {
-                    tx.finish_wait();
+                let _ = me.sender().kick(&mut || n += 1);
+                if me.sender().prepare_wait() {
+                    me.sender().finish_wait();
                 }
-                let _ = rx.kick(&mut || n += 1);
+                let _ = peer.receiver().kick(&mut || n += 1);
             }
             10 => {
-                let _ = tx.credits();
-                rx.publish_ack();
-                rx.set_ack_interval(input.byte().unwrap_or(0) as u64);
-                tx.set_hot_slots(input.byte().unwrap_or(4) as u64 % 9);
+                let _ = me.sender().credits();
+                peer.receiver().publish_ack();
+                peer.receiver()
+                    .set_ack_interval(input.byte().unwrap_or(0) as u64);
+                me.sender()
+                    .set_hot_slots(input.byte().unwrap_or(4) as u64 % 9);
             }
             11 => {
                 let msgs: [&[u8]; 3] = [b"one", &[9; 56], b""];
-                let _ = tx.send_batch(&msgs);
+                let _ = me.sender().send_batch(&msgs);
             }
             12 => {
-                if let Ok(mut w) = tx.send_slot() {
+                if let Ok(mut w) = me.sender().send_slot() {
                     let i = input.byte().unwrap_or(0) as usize;
                     let _ = w.write_word(i % 9, 7);
                     let _ = w.commit(input.byte().unwrap_or(0) as usize);
@@ -133,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             _ => {
-                let _ = rx.is_ready();
+                let _ = peer.receiver().is_ready();
             }
         }
     }

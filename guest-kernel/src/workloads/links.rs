@@ -30,10 +30,8 @@ pub fn open_all(ctx: &Context<'_>) -> Result<Vec<Link<'static>>, Failure> {
         let region = channel::open(index, info).map_err(|e| fail(&e))?;
         let ch = Channel::open_expecting(region, info.slots).map_err(|e| fail(&e))?;
         let side = if info.side == 0 { Side::A } else { Side::B };
-        let (tx, rx) = ch.endpoint(side);
         links.push(Link {
-            tx,
-            rx,
+            io: ch.duplex(side),
             channel_id: info.channel_id,
             ipi: info.notify == Notify::Ipi as u32,
             side_a: side == Side::A,
