@@ -8,8 +8,9 @@
 //!
 //! Credits: the receiver publishes its consumed count (release) every `ack_interval` messages
 //! (a quarter of the ring by default), on [`Receiver::kick`], before sleeping, and at once
-//! after a message that ended a run (the peer's sender may be waiting for exactly that one),
-//! so the ack line moves rarely rather than once per message. What the peer piggybacks on a
+//! after a message that ended a run (the peer's sender may be waiting for exactly that one;
+//! [`Receiver::recv_batch`]: at the end of the batch), so the ack line moves rarely rather
+//! than once per message. What the peer piggybacks on a
 //! message is handed to this endpoint's sender by a [`crate::Duplex`].
 
 use crate::channel::Control;
