@@ -11,7 +11,7 @@
 
 use crate::error::{RecvError, SendError};
 use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS};
-use crate::receiver::Receiver;
+use crate::receiver::{decode_typed, Receiver};
 use crate::sender::Sender;
 use crate::slot::Ready;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -88,12 +88,7 @@ impl<'a> Duplex<'a> {
     pub fn try_recv_typed<T: FromBytes>(&mut self) -> Result<T, RecvError> {
         let mut buf = [0u8; PAYLOAD_SIZE];
         let len = self.try_recv(&mut buf)?;
-        buf.get(..len)
-            .and_then(|bytes| T::read_from_bytes(bytes).ok())
-            .ok_or(RecvError::WrongSize {
-                expected: core::mem::size_of::<T>(),
-                found: len,
-            })
+        decode_typed(&buf, len)
     }
 
     /// Hands a received message's piggybacked acknowledgement to the sender.

@@ -60,6 +60,19 @@ fn unpack(words: &[u64; PAYLOAD_WORDS], out: &mut [u8; PAYLOAD_SIZE]) {
     }
 }
 
+/// A received payload of `len` bytes as a `T`, or `WrongSize` unless `len` is its size.
+pub(crate) fn decode_typed<T: FromBytes>(
+    buf: &[u8; PAYLOAD_SIZE],
+    len: usize,
+) -> Result<T, RecvError> {
+    buf.get(..len)
+        .and_then(|bytes| T::read_from_bytes(bytes).ok())
+        .ok_or(RecvError::WrongSize {
+            expected: core::mem::size_of::<T>(),
+            found: len,
+        })
+}
+
 impl<'a> Receiver<'a> {
     pub(crate) fn new(ring: Ring<'a>, own: Control<'a>, peer_tx_wait: &'a Word) -> Self {
         Self {
@@ -181,12 +194,7 @@ impl<'a> Receiver<'a> {
     pub fn try_recv_typed<T: FromBytes>(&mut self) -> Result<T, RecvError> {
         let mut buf = [0u8; PAYLOAD_SIZE];
         let len = self.try_recv(&mut buf)?;
-        buf.get(..len)
-            .and_then(|bytes| T::read_from_bytes(bytes).ok())
-            .ok_or(RecvError::WrongSize {
-                expected: core::mem::size_of::<T>(),
-                found: len,
-            })
+        decode_typed(&buf, len)
     }
 
     /// The next message, read in place (zero-copy receive). It is consumed when the reader

@@ -127,6 +127,37 @@ fn typed_messages() {
 }
 
 #[test]
+fn typed_messages_through_duplex_endpoints() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
+    let ping = Ping {
+        seq: 9,
+        from: 2,
+        kind: 1,
+        data: [5; 16],
+    };
+    a.try_send_typed(&ping).unwrap();
+    assert_eq!(b.try_recv_typed::<Ping>(), Ok(ping));
+    b.try_send_words(&[7, 0, 0, 0, 0, 0, 0], 8).unwrap();
+    assert_eq!(
+        a.try_recv_typed::<Ping>(),
+        Err(RecvError::WrongSize {
+            expected: 32,
+            found: 8
+        })
+    );
+    a.try_send(&[1]).unwrap();
+    assert_eq!(b.try_recv_words(), Ok(([1, 0, 0, 0, 0, 0, 0], 1)));
+    // B's reply carried its count: A knows both of its messages were consumed.
+    assert_eq!(a.sender().acknowledged(), 1);
+    b.try_send(b"x").unwrap();
+    assert_eq!(a.try_recv(&mut [0; PAYLOAD_SIZE]), Ok(1));
+    assert_eq!(a.sender().acknowledged(), 2);
+}
+
+#[test]
 fn zero_copy_slots_and_words() {
     let r = HostRegion::new(4);
     let ch = r.channel();
