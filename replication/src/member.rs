@@ -189,7 +189,8 @@ pub struct Member {
     pending: VecDeque<(u32, Op)>,
     awaiting: VecDeque<(u32, u64)>,
     caught_up: bool,
-    snap_in: Option<SnapIn>,
+    /// Snapshots being received, at most one per neighbour.
+    snap_in: Vec<SnapIn>,
     sd_next: u32,
     sd_mine: BTreeMap<u32, u64>,
     sd_fwd: Vec<Forward>,
@@ -250,7 +251,7 @@ impl Member {
             pending: VecDeque::new(),
             awaiting: VecDeque::new(),
             caught_up,
-            snap_in: None,
+            snap_in: Vec::new(),
             sd_next: 1,
             sd_mine: BTreeMap::new(),
             sd_fwd: Vec::new(),
@@ -528,7 +529,7 @@ impl Member {
                 op,
                 ..
             } => {
-                if self.snap_in.as_ref().is_some_and(|s| s.from == from) {
+                if self.snap_in.iter().any(|s| s.from == from) {
                     return Err(Error::Protocol("ENTRY inside a snapshot"));
                 }
                 if !self.topo.members().contains(origin) {
@@ -568,7 +569,11 @@ impl Member {
                 if len > self.cfg.max_snapshot {
                     return Err(Error::Protocol("snapshot too large"));
                 }
-                self.snap_in = Some(SnapIn {
+                if self.snap_in.iter().any(|s| s.from == from) {
+                    self.snap_in.retain(|s| s.from != from);
+                    return Err(Error::Protocol("SNAP_BEGIN inside a snapshot"));
+                }
+                self.snap_in.push(SnapIn {
                     from,
                     seq,
                     len,
@@ -576,13 +581,13 @@ impl Member {
                 });
             }
             Message::SnapChunk { index, data, .. } => {
-                let Some(s) = self.snap_in.as_mut().filter(|s| s.from == from) else {
+                let Some(s) = self.snap_in.iter_mut().find(|s| s.from == from) else {
                     return Err(Error::Protocol("chunk without SNAP_BEGIN"));
                 };
                 let have = s.buf.len();
                 let left = (s.len as usize).saturating_sub(have);
                 if left == 0 || index as usize != have / CHUNK {
-                    self.snap_in = None;
+                    self.snap_in.retain(|s| s.from != from);
                     return Err(Error::Protocol("chunk out of order"));
                 }
                 s.buf.extend_from_slice(&data[..left.min(CHUNK)]);
@@ -590,9 +595,10 @@ impl Member {
             Message::SnapEnd {
                 seq, checksum: c, ..
             } => {
-                let Some(s) = self.snap_in.take().filter(|s| s.from == from) else {
+                let Some(i) = self.snap_in.iter().position(|s| s.from == from) else {
                     return Err(Error::Protocol("SNAP_END without SNAP_BEGIN"));
                 };
+                let s = self.snap_in.swap_remove(i);
                 if s.seq != seq || s.buf.len() != s.len as usize || checksum(&s.buf) != c {
                     return Err(Error::Protocol("snapshot incomplete or corrupted"));
                 }
@@ -701,7 +707,7 @@ impl Member {
         self.ready_sent = false;
         self.ack_sent = 0;
         self.backlog.clear();
-        self.snap_in = None;
+        self.snap_in.clear();
         self.sd_fwd.clear();
         // Messages not yet handed out belong to the old epoch: the receivers would drop them.
         self.out.clear();

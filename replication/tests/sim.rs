@@ -1,0 +1,112 @@
+//! The deterministic simulator over many seeds: random schedules of deliveries, proposals,
+//! shootdowns, crashes and restarts on several topologies, every invariant checked after
+//! every step (see `common`), then quiescence and the sequential reference. A systematic
+//! mode re-runs one schedule crashing each member at each step.
+
+mod common;
+
+use common::{pick, Action, Cluster, Rng};
+use replication::{Config, Topology};
+
+fn topologies() -> Vec<(&'static str, Topology)> {
+    vec![
+        ("line2", Topology::line(2).unwrap()),
+        ("line3", Topology::line(3).unwrap()),
+        ("ring3", Topology::ring(3).unwrap()),
+        ("cube4", Topology::hypercube(2).unwrap()),
+        ("star4", Topology::star(4, 2).unwrap()),
+        ("ring5", Topology::ring(5).unwrap()),
+        ("cube8", Topology::hypercube(3).unwrap()),
+        ("ring8", Topology::ring(8).unwrap()),
+    ]
+}
+
+fn configs() -> [Config; 2] {
+    [
+        Config::default(),
+        // Tiny window and no retained log: backlogs and snapshots all the time.
+        Config {
+            window: 2,
+            retain: 0,
+            max_snapshot: 1 << 16,
+        },
+    ]
+}
+
+fn run(topo: &Topology, cfg: Config, seed: u64, steps: usize) -> Result<Cluster, String> {
+    let mut rng = Rng(seed);
+    let mut c = Cluster::new(topo.clone(), cfg);
+    for step in 0..steps {
+        let a = pick(&c, rng.next(), true);
+        c.step(a)
+            .map_err(|e| format!("seed {seed} step {step} {a:?}: {e}"))?;
+    }
+    c.quiesce()
+        .map_err(|e| format!("seed {seed} at the end: {e}"))?;
+    Ok(c)
+}
+
+#[test]
+fn random_schedules_on_every_topology() {
+    let start = std::time::Instant::now();
+    let (mut runs, mut commits, mut crashes, mut restarts, mut sds) = (0, 0, 0, 0, 0);
+    for (name, topo) in topologies() {
+        for cfg in configs() {
+            for seed in 0..60u64 {
+                let c = run(&topo, cfg, seed * 7919 + topo.size() as u64, 400)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                runs += 1;
+                commits += c.committed().len();
+                crashes += c.crashes;
+                restarts += c.restarts;
+                sds += c.shootdowns_done;
+            }
+        }
+    }
+    eprintln!(
+        "sim: {runs} runs x 400 steps: {commits} updates committed, {crashes} crashes, \
+         {restarts} restarts, {sds} shootdowns, {:?}",
+        start.elapsed()
+    );
+    assert!(crashes > 100 && restarts > 100 && commits > 1000);
+}
+
+#[test]
+fn systematic_crash_of_each_member_at_each_step() {
+    let topo = Topology::hypercube(2).unwrap();
+    let cfg = Config {
+        retain: 1,
+        ..Config::default()
+    };
+    // A fault-free base schedule.
+    let mut rng = Rng(42);
+    let mut base = Vec::new();
+    let mut c = Cluster::new(topo.clone(), cfg);
+    for _ in 0..120 {
+        let a = pick(&c, rng.next(), false);
+        c.step(a).unwrap();
+        base.push(rng.0);
+    }
+    let mut runs = 0;
+    for at in 0..base.len() {
+        for victim in 0..4u8 {
+            let mut c = Cluster::new(topo.clone(), cfg);
+            let mut rng = Rng(42);
+            for step in 0..base.len() {
+                if step == at && c.can_crash(victim) {
+                    c.step(Action::Crash(victim)).unwrap();
+                }
+                if step == at + 40 && c.can_restart(victim) {
+                    c.step(Action::Restart(victim)).unwrap();
+                }
+                let a = pick(&c, rng.next(), false);
+                c.step(a)
+                    .unwrap_or_else(|e| panic!("crash {victim} at {at}, step {step}: {e}"));
+            }
+            c.quiesce()
+                .unwrap_or_else(|e| panic!("crash {victim} at {at}: {e}"));
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 480);
+}
