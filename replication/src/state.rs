@@ -135,7 +135,6 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 }
 
 const HEADER: usize = 24;
-const DEDUP_BYTES: usize = 4 * MAX_MEMBERS;
 const KV_BYTES: usize = 16;
 const REG_BYTES: usize = MAX_NAME + 4;
 
@@ -169,11 +168,12 @@ impl State {
                 Applied::Done
             }
             Op::Register { name, service } => {
-                if self.registry.contains_key(&name) {
-                    Applied::NameTaken
-                } else {
-                    self.registry.insert(name, service);
-                    Applied::Done
+                match self.registry.entry(name) {
+                    alloc::collections::btree_map::Entry::Occupied(_) => Applied::NameTaken,
+                    alloc::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(service);
+                        Applied::Done
+                    }
                 }
             }
         }
@@ -226,23 +226,33 @@ impl State {
         h
     }
 
-    /// Size of [`State::encode`]'s output.
-    pub fn encoded_len(&self) -> usize {
-        HEADER + DEDUP_BYTES + KV_BYTES * self.kv.len() + REG_BYTES * self.registry.len()
+    /// Origins with a `dedup` entry in the snapshot: up to the last non-zero one.
+    fn dedup_len(&self) -> usize {
+        self.dedup
+            .iter()
+            .rposition(|&d| d != 0)
+            .map_or(0, |i| i + 1)
     }
 
-    /// The snapshot bytes: a 24-byte header (version, key count, name count, zero,
-    /// `log_hash`), `dedup` (32 little-endian `u32`), the keys in increasing order (key,
-    /// value), the names in increasing order (padded name, partition, channel).
+    /// Size of [`State::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        HEADER + 4 * self.dedup_len() + KV_BYTES * self.kv.len() + REG_BYTES * self.registry.len()
+    }
+
+    /// The snapshot bytes: a 24-byte header (version, key count, name count, dedup count
+    /// `d`, `log_hash`), `dedup` of origins `0..d` (little-endian `u32`, the last one non-zero;
+    /// later origins have 0), the keys in increasing order (key, value), the names in
+    /// increasing order (padded name, partition, channel).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
+        let d = self.dedup_len();
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
         out.extend_from_slice(&(self.kv.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.registry.len() as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(d as u32).to_le_bytes());
         out.extend_from_slice(&self.log_hash.to_le_bytes());
-        for d in self.dedup {
-            out.extend_from_slice(&d.to_le_bytes());
+        for v in &self.dedup[..d] {
+            out.extend_from_slice(&v.to_le_bytes());
         }
         for (k, v) in &self.kv {
             out.extend_from_slice(&k.to_le_bytes());
@@ -265,23 +275,27 @@ impl State {
             w.copy_from_slice(&header[i..i + 4]);
             u32::from_le_bytes(w)
         };
-        if word(0) != SNAPSHOT_VERSION || word(12) != 0 {
+        let d = word(12) as usize;
+        if word(0) != SNAPSHOT_VERSION || d > MAX_MEMBERS {
             return None;
         }
         let (keys, names) = (word(4) as usize, word(8) as usize);
         let expected = KV_BYTES
             .checked_mul(keys)?
             .checked_add(REG_BYTES.checked_mul(names)?)?
-            .checked_add(HEADER + DEDUP_BYTES)?;
+            .checked_add(HEADER + 4 * d)?;
         if bytes.len() != expected {
             return None;
         }
         let mut state = Self::new();
         state.log_hash = u64_at(bytes, 16);
-        for (i, d) in state.dedup.iter_mut().enumerate() {
-            *d = u32_at(bytes, HEADER + 4 * i);
+        for i in 0..d {
+            state.dedup[i] = u32_at(bytes, HEADER + 4 * i);
         }
-        let mut at = HEADER + DEDUP_BYTES;
+        if d > 0 && state.dedup[d - 1] == 0 {
+            return None; // not canonical
+        }
+        let mut at = HEADER + 4 * d;
         let mut last_key = None;
         for _ in 0..keys {
             let (k, v) = (u64_at(bytes, at), u64_at(bytes, at + 8));
@@ -440,7 +454,7 @@ mod tests {
         assert!(State::decode(&long).is_none());
         // Keys out of order.
         let mut bad = good.clone();
-        let at = HEADER + DEDUP_BYTES;
+        let at = HEADER + 4;
         bad[at] = 9;
         assert!(State::decode(&bad).is_none());
         // Wrong version; absurd counts (no overflow, no panic).
@@ -450,6 +464,16 @@ mod tests {
         let mut bad = good.clone();
         bad[4..12].fill(0xff);
         assert!(State::decode(&bad).is_none());
+        let mut bad = good.clone();
+        bad[12] = 33;
+        assert!(State::decode(&bad).is_none(), "more origins than members");
+        let mut bad = good.clone();
+        bad[HEADER..HEADER + 4].fill(0);
+        assert!(
+            State::decode(&bad).is_none(),
+            "trailing zero dedup is not canonical"
+        );
+        assert_eq!(good.len(), HEADER + 4 + 2 * KV_BYTES);
         for len in 0..good.len() {
             let _ = State::decode(&good[..len]);
         }

@@ -65,6 +65,23 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A fingerprint of everything that decides the future (not the counters).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = Fx(0);
+        self.members.hash(&mut h);
+        self.queues.hash(&mut h);
+        self.epoch.hash(&mut h);
+        self.alive.hash(&mut h);
+        self.hist.hash(&mut h);
+        self.committed.hash(&mut h);
+        self.outstanding.hash(&mut h);
+        self.invalidated.hash(&mut h);
+        h.finish()
+    }
+}
+
+impl Cluster {
     pub fn new(topo: Topology, cfg: Config) -> Self {
         let n = topo.size();
         let alive = topo.members();
@@ -153,12 +170,17 @@ impl Cluster {
         (m as usize) < self.size() && !self.alive.contains(m) && self.connected(self.alive.with(m))
     }
 
-    /// Whether a flush of `m` would send something.
+    /// Whether `m` is idle (nothing waiting for it) and a flush would send something.
     pub fn flush_useful(&self, m: MemberId) -> bool {
-        self.member(m).is_some_and(|x| {
-            let mut y = x.clone();
-            y.flush()
-        })
+        let waiting = self
+            .queues
+            .iter()
+            .any(|(&(_, to), q)| to == m && !q.is_empty());
+        !waiting
+            && self.member(m).is_some_and(|x| {
+                let mut y = x.clone();
+                y.flush()
+            })
     }
 
     /// One step, then every invariant.
@@ -476,7 +498,7 @@ impl Cluster {
         Err("no quiescence".into())
     }
 
-    fn check_end(&self) -> Result<(), String> {
+    pub fn check_end(&self) -> Result<(), String> {
         let want = reference(&self.committed);
         for x in self.members.iter().flatten() {
             let i = x.id();
@@ -505,6 +527,38 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+}
+
+/// A fast, non-cryptographic hasher for state fingerprints (multiply-rotate per word).
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z ^ (z >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b) | 0x100);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
