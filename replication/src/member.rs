@@ -535,14 +535,14 @@ impl Member {
                 if !self.topo.members().contains(origin) {
                     return Err(Error::Protocol("ENTRY from an unknown origin"));
                 }
-                if seq > self.applied.saturating_add(1) {
+                if seq > self.applied.saturating_add(1) || seq == u64::MAX {
                     return Err(Error::Protocol("ENTRY past the end of the log"));
                 }
                 if self.is_leader() && self.phase == Phase::Open && seq > self.applied {
                     return Err(Error::Protocol("ENTRY to an open leader"));
                 }
                 self.raise_known(from, seq);
-                if seq == self.applied + 1 {
+                if Some(seq) == self.applied.checked_add(1) {
                     self.append(seq, origin, origin_seq, op, hops);
                 }
                 self.learn_commit(commit);
@@ -566,7 +566,7 @@ impl Member {
                 self.tell_commit();
             }
             Message::SnapBegin { seq, len, .. } => {
-                if len > self.cfg.max_snapshot {
+                if len > self.cfg.max_snapshot || seq == u64::MAX {
                     return Err(Error::Protocol("snapshot too large"));
                 }
                 if self.snap_in.iter().any(|s| s.from == from) {
@@ -816,7 +816,9 @@ impl Member {
             self.stats.rejected += 1;
             return;
         }
-        let seq = self.applied + 1;
+        let Some(seq) = self.applied.checked_add(1) else {
+            return;
+        };
         self.append(seq, origin, origin_seq, op, 0);
         self.push_all();
     }
@@ -976,20 +978,18 @@ impl Member {
             self.send_snapshot(nbr);
         } else {
             let start = (k - self.log_base) as usize;
-            let entries: Vec<LogEntry> = self.log.iter().skip(start).cloned().collect();
-            for e in entries {
-                self.send(
-                    nbr,
-                    Message::Entry {
-                        epoch,
-                        hops: e.hops.saturating_add(1),
-                        seq: e.seq,
-                        commit,
-                        origin: e.origin,
-                        origin_seq: e.origin_seq,
-                        op: e.op,
-                    },
-                );
+            for i in start..self.log.len() {
+                let Some(e) = self.log.get(i) else { break };
+                let msg = Message::Entry {
+                    epoch,
+                    hops: e.hops.saturating_add(1),
+                    seq: e.seq,
+                    commit,
+                    origin: e.origin,
+                    origin_seq: e.origin_seq,
+                    op: e.op,
+                };
+                self.send(nbr, msg);
             }
             if let Some(t) = self.commit_told.get_mut(n) {
                 *t = (*t).max(commit);

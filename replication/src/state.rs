@@ -167,15 +167,13 @@ impl State {
                 self.kv.remove(&key);
                 Applied::Done
             }
-            Op::Register { name, service } => {
-                match self.registry.entry(name) {
-                    alloc::collections::btree_map::Entry::Occupied(_) => Applied::NameTaken,
-                    alloc::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(service);
-                        Applied::Done
-                    }
+            Op::Register { name, service } => match self.registry.entry(name) {
+                alloc::collections::btree_map::Entry::Occupied(_) => Applied::NameTaken,
+                alloc::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(service);
+                    Applied::Done
                 }
-            }
+            },
         }
     }
 
