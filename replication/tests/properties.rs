@@ -70,7 +70,7 @@ proptest! {
 /// A message built from a few numbers, so that most of them decode and reach the protocol.
 fn message(kind: u8, epoch: u32, a: u64, b: u64, c: u32, d: u8) -> replication::Message {
     use replication::{Message, Op};
-    let op = if d % 2 == 0 {
+    let op = if d.is_multiple_of(2) {
         Op::Put { key: a, value: b }
     } else {
         Op::Delete { key: b }

@@ -458,6 +458,16 @@ impl Cluster {
             {
                 return Err(format!("{} bookkeeping", x.id()));
             }
+            // The member's own retained log is the tail of its history.
+            let h = &self.hist[x.id() as usize];
+            for (seq, origin, oseq, op) in x.log() {
+                if h.get(seq as usize - 1) != Some(&(origin, oseq, op)) {
+                    return Err(format!(
+                        "{}'s log at {seq} differs from what it applied",
+                        x.id()
+                    ));
+                }
+            }
         }
         Ok(())
     }
