@@ -110,3 +110,35 @@ fn systematic_crash_of_each_member_at_each_step() {
     }
     assert_eq!(runs, 480);
 }
+
+#[test]
+fn disconnected_survivors_wait_isolated_and_rejoin() {
+    use replication::{Error, Phase};
+    let topo = Topology::line(3).unwrap();
+    let mut c = Cluster::new(topo, Config::default());
+    c.quiesce().unwrap();
+    c.step(Action::Propose(2, common::op_for(2, 3))).unwrap();
+    c.quiesce().unwrap();
+    // Member 1 is the cut vertex: after its death 2 cannot reach the leader.
+    assert!(!c.can_crash(1));
+    c.step(Action::Crash(1)).unwrap();
+    assert_eq!(c.member(2).unwrap().phase(), Phase::Isolated);
+    let mut lone = c.member(2).unwrap().clone();
+    assert_eq!(lone.propose(common::op_for(2, 4)), Err(Error::Isolated));
+    for i in 0..5 {
+        c.step(Action::Propose(0, common::op_for(0, i + 2)))
+            .unwrap();
+    }
+    c.settle().unwrap();
+    assert_eq!(c.member(0).unwrap().commit(), 6);
+    assert_eq!(
+        c.member(2).unwrap().applied(),
+        1,
+        "frozen at its last state"
+    );
+    // The cut vertex comes back: 2 rejoins through the ordinary view change.
+    c.step(Action::Restart(1)).unwrap();
+    c.quiesce().unwrap();
+    assert_eq!(c.member(2).unwrap().applied(), 6);
+    assert_eq!(c.member(2).unwrap().state(), c.member(0).unwrap().state());
+}
