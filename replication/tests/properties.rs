@@ -1,6 +1,7 @@
-//! Property tests: proptest generates schedules (a topology, a configuration and a list of
-//! choices that `common::pick` turns into possible actions, crashes and restarts included)
-//! and shrinks a failing one to a short list of choices.
+//! Property tests: proptest generates schedules (a topology, a configuration, whether
+//! survivors learn a new epoch at once or one by one, and a list of choices that
+//! `common::pick` turns into possible actions, crashes and restarts included) and shrinks a
+//! failing one to a short list of choices; and hostile neighbours.
 
 mod common;
 
@@ -31,8 +32,9 @@ fn config(small: bool) -> Config {
     }
 }
 
-fn run(topo: u8, small: bool, choices: &[u64]) -> Result<(), String> {
+fn run(topo: u8, small: bool, lazy: bool, choices: &[u64]) -> Result<(), String> {
     let mut c = Cluster::new(topology(topo), config(small));
+    c.lazy = lazy;
     for (i, &x) in choices.iter().enumerate() {
         let a = pick(&c, x, true);
         c.step(a).map_err(|e| format!("step {i} {a:?}: {e}"))?;
@@ -47,9 +49,10 @@ proptest! {
     fn any_schedule_keeps_the_invariants(
         topo in 0u8..6,
         small in any::<bool>(),
+        lazy in any::<bool>(),
         choices in proptest::collection::vec(any::<u64>(), 0..400),
     ) {
-        let r = run(topo, small, &choices);
+        let r = run(topo, small, lazy, &choices);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
@@ -62,7 +65,7 @@ proptest! {
             0..300,
         ),
     ) {
-        let r = run(topo, true, &choices);
+        let r = run(topo, true, true, &choices);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }

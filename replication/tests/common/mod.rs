@@ -39,6 +39,8 @@ pub enum Action {
     Restart(MemberId),
     /// The member starts a shootdown.
     Shootdown(MemberId, u64),
+    /// The member reads the membership it has not adopted yet (lazy mode).
+    Notify(MemberId),
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -65,6 +67,15 @@ pub struct Cluster {
     /// Members cut off from the leader since they were last open (only when a test crashes a
     /// cut vertex on purpose): stale by design until the next view change reaches them.
     stale: MemberSet,
+    /// Lazy membership: survivors learn a new epoch one by one (`Action::Notify`), or when a
+    /// message of the new epoch reaches them (`Error::FutureEpoch`), as a monitor polling the
+    /// status page would; members behind keep running the old epoch meanwhile.
+    pub lazy: bool,
+    behind: MemberSet,
+    /// Steps taken; when each shootdown started; when each member last restarted.
+    steps: u64,
+    sd_start: BTreeMap<(MemberId, u32), u64>,
+    restarted_at: Vec<u64>,
 }
 
 impl Cluster {
@@ -116,6 +127,11 @@ impl Cluster {
             restarts: 0,
             crashes: 0,
             stale: MemberSet::EMPTY,
+            lazy: false,
+            behind: MemberSet::EMPTY,
+            steps: 0,
+            sd_start: BTreeMap::new(),
+            restarted_at: vec![0; n],
         };
         for i in 0..n as u8 {
             c.drain(i).expect("start");
@@ -189,6 +205,7 @@ impl Cluster {
 
     /// One step, then every invariant.
     pub fn step(&mut self, a: Action) -> Result<(), String> {
+        self.steps += 1;
         match a {
             Action::Deliver(from, to) => {
                 let frame = self
@@ -202,8 +219,14 @@ impl Cluster {
                 let m = self.members[to as usize]
                     .as_mut()
                     .ok_or_else(|| format!("delivery to dead {to}"))?;
-                m.handle_bytes(from, frame.as_bytes())
-                    .map_err(|e| format!("{from}->{to}: {e} ({frame:?})"))?;
+                let mut r = m.handle_bytes(from, frame.as_bytes());
+                if let Err(replication::Error::FutureEpoch(_)) = r {
+                    // The monitor reads the status page, then hands the message in again.
+                    self.notify(to)?;
+                    let m = self.members[to as usize].as_mut().expect("live");
+                    r = m.handle_bytes(from, frame.as_bytes());
+                }
+                r.map_err(|e| format!("{from}->{to}: {e} ({frame:?})"))?;
                 self.drain(to)?;
             }
             Action::Propose(m, op) => {
@@ -222,10 +245,13 @@ impl Cluster {
             }
             Action::Shootdown(m, addr) => {
                 if let Some(x) = self.members[m as usize].as_mut() {
-                    let _ = x.shootdown(addr);
+                    if let Ok(id) = x.shootdown(addr) {
+                        self.sd_start.insert((m, id), self.steps);
+                    }
                     self.drain(m)?;
                 }
             }
+            Action::Notify(m) => self.notify(m)?,
             Action::Crash(m) => {
                 if !self.alive.contains(m) {
                     return Err(format!("crash of dead {m}"));
@@ -233,6 +259,7 @@ impl Cluster {
                 self.crashes += 1;
                 self.members[m as usize] = None;
                 self.stale = self.stale.without(m);
+                self.behind = self.behind.without(m);
                 self.alive = self.alive.without(m);
                 self.clear_links(m);
                 self.outstanding[m as usize].clear();
@@ -257,6 +284,7 @@ impl Cluster {
                     return Err(format!("restart of live {m}"));
                 }
                 self.restarts += 1;
+                self.restarted_at[m as usize] = self.steps;
                 self.alive = self.alive.with(m);
                 self.clear_links(m);
                 self.hist[m as usize].clear();
@@ -286,13 +314,37 @@ impl Cluster {
         let (epoch, alive) = (self.epoch, self.alive);
         for i in 0..self.size() as u8 {
             if let Some(x) = self.members[i as usize].as_mut() {
-                x.on_membership(epoch, alive);
+                if x.epoch() == epoch {
+                    continue; // the restarted member starts in it
+                }
+                if self.lazy {
+                    self.behind = self.behind.with(i);
+                } else {
+                    x.on_membership(epoch, alive);
+                }
             }
         }
         for i in 0..self.size() as u8 {
             self.drain(i)?;
         }
         Ok(())
+    }
+
+    /// Members that have not adopted the current epoch yet (lazy mode).
+    pub fn behind(&self) -> MemberSet {
+        self.behind
+    }
+
+    fn notify(&mut self, m: MemberId) -> Result<(), String> {
+        if !self.behind.contains(m) {
+            return Ok(());
+        }
+        self.behind = self.behind.without(m);
+        let (epoch, alive) = (self.epoch, self.alive);
+        if let Some(x) = self.members[m as usize].as_mut() {
+            x.on_membership(epoch, alive);
+        }
+        self.drain(m)
     }
 
     /// Moves `m`'s output to the link queues and checks its events.
@@ -309,6 +361,10 @@ impl Cluster {
             out.push(o);
         }
         for (to, msg) in out {
+            if !self.alive.contains(to) {
+                // A member behind on the membership writes to a dead peer: nobody reads it.
+                continue;
+            }
             let q = self
                 .queues
                 .get_mut(&(m, to))
@@ -410,8 +466,13 @@ impl Cluster {
             Event::ShootdownDone { id } => {
                 self.shootdowns_done += 1;
                 let x = self.members[i].as_ref().expect("live");
-                for other in x.tree().reached().iter() {
-                    if !self.invalidated.contains(&(other, m, id)) {
+                let started = self.sd_start.get(&(m, id)).copied().unwrap_or(0);
+                // Live members of its tree (one behind on the membership may still use an
+                // older tree, with members dead since).
+                for other in x.tree().reached().and(self.alive).iter() {
+                    // A member restarted since the shootdown began holds nothing stale.
+                    let fresh = self.restarted_at[other as usize] > started;
+                    if !fresh && !self.invalidated.contains(&(other, m, id)) {
                         return Err(format!(
                             "shootdown {m}#{id} done before {other} invalidated"
                         ));
@@ -507,6 +568,9 @@ impl Cluster {
 
     /// Deliver and flush until nothing moves.
     pub fn settle(&mut self) -> Result<(), String> {
+        for m in self.behind.iter() {
+            self.step(Action::Notify(m))?;
+        }
         for _ in 0..100_000 {
             if self.in_flight() > 0 {
                 self.round()?;
@@ -660,6 +724,9 @@ pub fn pick(c: &Cluster, choice: u64, faults: bool) -> Action {
     }
     if faults && roll < 5 && c.can_restart(m) {
         return Action::Restart(m);
+    }
+    if roll < 10 && c.behind().contains(m) {
+        return Action::Notify(m);
     }
     if roll < 15 && c.alive.contains(m) {
         return Action::Propose(m, op_for(m, sub));
