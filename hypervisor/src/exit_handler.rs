@@ -365,7 +365,9 @@ mod tests {
     }
 
     impl HypercallHost for Host {
-        fn console_line(&mut self, _: &str, _: &str) {}
+        fn console_line(&mut self, _: &str, _: &str) -> bool {
+            true
+        }
         fn send_ipi(&mut self, apic_id: u32, vector: u8) {
             self.ipis.push((apic_id, vector));
         }

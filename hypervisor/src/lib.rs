@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod console_queue;
 pub mod exception;
 pub mod exit_handler;
 pub mod guest_memory;

@@ -21,11 +21,13 @@ use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
+use abi::console::PARTITION_DROPPING;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hypervisor::boot_image;
+use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, ExitHost, VcpuExt};
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::nested_paging::{
@@ -179,6 +181,7 @@ pub fn prepare(
         );
     }
     *RESULTS.lock() = alloc::vec![None; plan.partitions.len()];
+    console::init_queues(cpus.len());
     let deadline_us = time::now_us() + u64::from(plan.timeout_secs) * 1_000_000;
     RUN.call_once(|| Run {
         plan,
@@ -217,11 +220,31 @@ pub fn core_main(index: u32, apic: LocalApic) {
 
 struct CoreHost {
     apic: LocalApic,
+    /// This core's index (its console queue).
+    core: u32,
+    /// The partition's console budget.
+    console: GuestConsole,
 }
 
 impl HypercallHost for CoreHost {
-    fn console_line(&mut self, partition: &str, line: &str) {
-        println!("[{partition}] {line}");
+    fn console_line(&mut self, partition: &str, line: &str) -> bool {
+        let queued =
+            self.console.admit(instr::rdtsc()) && console::guest_line(self.core, partition, line);
+        if !queued {
+            if self.console.dropped() {
+                console::notice(
+                    self.core,
+                    &format!(
+                        "flotilla: partition {partition} {PARTITION_DROPPING}: over its budget \
+                         ({BURST_LINES} at once, {LINES_PER_SEC}/s) or its queue is full; \
+                         the report counts them"
+                    ),
+                );
+            }
+            // A dropped call still writes a round of the others' lines.
+            console::pump();
+        }
+        queued
     }
     fn send_ipi(&mut self, apic_id: u32, vector: u8) {
         self.apic.send_fixed(apic_id, vector);
@@ -358,7 +381,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                     record,
                 );
             };
-            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
+            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
         Backend::Vmx => {
             let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
@@ -388,7 +411,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                     )
                 }
             };
-            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
+            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
     };
     apic.mask_timer();
@@ -397,13 +420,18 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
 
 /// Runs a partition's vCPU until its end, whatever the backend.
 fn run_loop(
+    run: &Run,
     vcpu: &mut impl VcpuExt,
     plan: &PartitionPlan,
     record: &mut RunRecord,
     ram: &PhysRegion,
     apic: LocalApic,
 ) -> End {
-    let mut host = CoreHost { apic };
+    let mut host = CoreHost {
+        apic,
+        core: plan.policy.cpu,
+        console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
+    };
     loop {
         if STOP.load(Ordering::Acquire) {
             return End::TimedOut;
@@ -432,6 +460,8 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
 }
 
 fn report_and_end(run: &Run) -> ! {
+    // No partition runs any more: whatever they queued comes before the report.
+    console::drain_everything();
     let results = RESULTS.lock();
     println!(
         "flotilla: report-begin {{\"version\":{},\"backend\":\"{}\",\"partitions\":{}}}",
@@ -482,6 +512,8 @@ fn watch(run: &Run) -> ! {
             console::flush();
             instr::halt_forever();
         }
+        // Keep the partitions' queued lines flowing while this core is idle.
+        console::pump();
         if time::now_us() > next_stop_us {
             STOP.store(true, Ordering::Release);
             next_stop_us = time::now_us() + STOP_RESEND_US;
