@@ -8,7 +8,7 @@
 //! the partition.
 
 /// Version of the hypercall interface, returned by [`VERSION`].
-pub const HYPERCALL_VERSION: u64 = 1;
+pub const HYPERCALL_VERSION: u64 = 2;
 
 /// `VERSION() -> HYPERCALL_VERSION`.
 pub const VERSION: u64 = 0;

@@ -681,7 +681,7 @@ mod tests {
         );
         vcpu.regs[0] = abi::hypercall::VERSION;
         assert_eq!(run(VmExit::Hypercall, &mut vcpu, &mut host).0, None);
-        assert_eq!(vcpu.regs[0], 1);
+        assert_eq!(vcpu.regs[0], abi::hypercall::HYPERCALL_VERSION);
         assert_eq!(vcpu.skipped, 1);
     }
 }
