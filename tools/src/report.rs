@@ -598,9 +598,10 @@ impl RunReport {
             "exit",
             "fault",
             "exits total/steady",
+            "console",
             "result",
         ];
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<[String; 8]> = self
             .partitions
             .iter()
             .map(|p| {
@@ -620,6 +621,11 @@ impl RunReport {
                         },
                     ),
                     format!("{}/{}", p.vm_exits.total, p.vm_exits.steady.total),
+                    if p.console_dropped == 0 {
+                        p.console_lines.to_string()
+                    } else {
+                        format!("{} ({} dropped)", p.console_lines, p.console_dropped)
+                    },
                     p.result_text(),
                 ]
             })
