@@ -11,7 +11,8 @@
 //!   UART, bytes of two writers interleaved) make the run fail instead of
 //!   passing: a second `report-begin`, a report line outside the frame, two
 //!   report lines or two end lines for one partition, a report line that
-//!   contradicts the partition's end line, a report marker that is not
+//!   contradicts the partition's end line or the hypervisor's plan (a
+//!   partition it did not plan, another core), a report marker that is not
 //!   exactly one of the three formats or not at the start of its line,
 //!   `run succeeded` anywhere but right after `report-end`, and any marker
 //!   or partition line after the report each add a [`ConsoleReport::problems`]
@@ -402,13 +403,16 @@ impl ConsoleReport {
                 return;
             }
         }
-        if let Some(plan) = self.plan.iter().find(|q| q.name == p.name) {
-            if plan.cpu != p.cpu {
-                self.problems.push(format!(
-                    "the report puts partition {} on cpu {}; the plan said cpu {}",
-                    p.name, p.cpu, plan.cpu
-                ));
-            }
+        match self.plan.iter().find(|q| q.name == p.name) {
+            Some(plan) if plan.cpu != p.cpu => self.problems.push(format!(
+                "the report puts partition {} on cpu {}; the plan said cpu {}",
+                p.name, p.cpu, plan.cpu
+            )),
+            None if !self.plan.is_empty() => self.problems.push(format!(
+                "the report has partition {}, which the hypervisor's plan did not",
+                p.name
+            )),
+            _ => {}
         }
         match self.end_of(&p.name) {
             None => self.problems.push(format!(
@@ -950,6 +954,16 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
                 .collect())
         });
         assert!(p.contains("the plan said cpu 3"), "{p}");
+        let p = problems_of(|l| {
+            own(l
+                .into_iter()
+                .filter(|x| !x.starts_with("flotilla: partition rogue on"))
+                .collect())
+        });
+        assert!(
+            p.contains("rogue, which the hypervisor's plan did not"),
+            "{p}"
+        );
     }
 
     #[test]
