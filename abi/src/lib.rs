@@ -15,4 +15,5 @@ pub mod bundle;
 pub mod cmdline;
 pub mod console;
 pub mod hypercall;
+pub mod ports;
 pub mod run_end;
