@@ -580,7 +580,7 @@ fn parse_port(text: &str) -> Option<u16> {
     u16::from_str_radix(digits, radix).ok()
 }
 
-/// Parses `"0x2f8-0x2ff"`, `"0x3f8"` or `"760-767"`.
+/// Parses `"0x2f8-0x2ff"`, `"0x3e8"` or `"760-767"`.
 pub(crate) fn parse_port_range(text: &str) -> Result<PortRange, &'static str> {
     let (first, last) = match text.split_once('-') {
         Some((a, b)) => (parse_port(a), parse_port(b)),
@@ -624,7 +624,7 @@ fn read_ports(
                 diags.push(
                     Diagnostic::new("bad-port", "malformed I/O port range")
                         .at(item.span(), why)
-                        .help("write a range as \"0x2f8-0x2ff\" (inclusive) or a single port as \"0x3f8\""),
+                        .help("write a range as \"0x2f8-0x2ff\" (inclusive) or a single port as \"0x3e8\""),
                 );
             }
         }
