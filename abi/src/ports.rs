@@ -27,7 +27,7 @@
 //! `hw/char/debugcon.c` and `hw/i386/vmport.c` register it; Bochs'
 //! `iodev/{unmapped,biosdev,iodebug,cmos,devices}.cc`; SeaBIOS `src/hw/ioport.h`
 //! and `src/fw/paravirt.c` (PM base 0xB000, moved to 0x600 under QEMU, SMBus
-//! at PM base + 0x100).
+//! at PM base + 0x100; QEMU's `hw/i2c/pm_smbus.c` decodes 64 bytes there).
 
 use crate::run_end::{BOCHS_SHUTDOWN_PORT, QEMU_DEBUG_EXIT_PORT, QEMU_DEBUG_EXIT_SIZE};
 
@@ -186,7 +186,7 @@ pub const PLATFORM_PORTS: &[PlatformPort] = &[
         "the firmware configuration interface; its DMA writes host-physical memory anywhere"),
     owned(0x600, 0x67f, "ACPI power management (QEMU PIIX4/ICH9 PMBASE)",
         "a write to PM1 control powers the machine off; also the PM timer, GPEs, SMI enables and the TCO watchdog"),
-    owned(0x700, 0x70f, "SMBus host controller (QEMU)",
+    owned(0x700, 0x73f, "SMBus host controller (QEMU)",
         "the chipset's SMBus reaches the memory SPD EEPROMs and other platform devices"),
     owned(0xa00, 0xa17, "QEMU ACPI memory hotplug",
         "plugs and ejects the machine's memory"),
@@ -208,7 +208,7 @@ pub const PLATFORM_PORTS: &[PlatformPort] = &[
         "general-purpose event status and enables of the whole machine"),
     owned(0xb000, 0xb03f, "ACPI power management (Bochs BIOS PIIX4 PMBASE)",
         "a write to PM1 control powers the machine off; also the PM timer and SMI enables"),
-    owned(0xb100, 0xb10f, "SMBus host controller (Bochs BIOS)",
+    owned(0xb100, 0xb13f, "SMBus host controller (Bochs BIOS)",
         "the chipset's SMBus reaches the memory SPD EEPROMs and other platform devices"),
 ];
 
@@ -271,10 +271,10 @@ mod tests {
         );
         assert_eq!(first_platform_overlap(PortRange::single(0xffff)), None);
         assert_eq!(
-            first_platform_overlap(PortRange::new(0xb10f, 0xffff)).map(|p| p.range),
-            Some(PortRange::new(0xb100, 0xb10f))
+            first_platform_overlap(PortRange::new(0xb13f, 0xffff)).map(|p| p.range),
+            Some(PortRange::new(0xb100, 0xb13f))
         );
-        assert_eq!(first_platform_overlap(PortRange::new(0xb110, 0xffff)), None);
+        assert_eq!(first_platform_overlap(PortRange::new(0xb140, 0xffff)), None);
     }
 
     #[test]
