@@ -355,11 +355,11 @@ mod tests {
     }
 
     #[repr(C, align(64))]
-    struct Mem([AtomicU64; 12 * 1024 / 8]);
+    struct Mem([AtomicU64; 20 * 1024 / 8]);
 
     fn region(slots: u32) -> &'static Mem {
-        assert_eq!(channels::region_size(slots), 12 * 1024);
-        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; 1536])));
+        assert_eq!(channels::region_size(slots), 20 * 1024);
+        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; 2560])));
         Channel::format(Region::from_words(&mem.0).expect("aligned"), slots).expect("format");
         mem
     }
