@@ -14,5 +14,6 @@ pub mod boot;
 pub mod bundle;
 pub mod cmdline;
 pub mod console;
+pub mod fault;
 pub mod hypercall;
 pub mod run_end;

@@ -21,6 +21,7 @@ use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
+use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -244,7 +245,7 @@ impl ExitHost for CoreHost {
     }
 }
 
-fn setup_fault(kind: &'static str, detail: String) -> End {
+fn setup_fault(kind: FaultKind, detail: String) -> End {
     End::Faulted(Fault {
         kind,
         rip: 0,
@@ -258,13 +259,13 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let image = run
         .bundle
         .image(usize::from(plan.kernel))
-        .ok_or_else(|| setup_fault("load-failed", String::from("kernel image missing")))?;
+        .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
     let boot = boot_image::build(plan, run.plan.partitions.len() as u32, run.tsc_khz)
-        .map_err(|e| setup_fault("load-failed", String::from(e)))?;
+        .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     ram.zero(0, KERNEL_MIN_GPA.min(ram.len()));
     if !ram.write(BOOT_INFO_GPA, &boot) {
         return Err(setup_fault(
-            "load-failed",
+            FaultKind::LoadFailed,
             String::from("memory too small for the boot area"),
         ));
     }
@@ -276,7 +277,7 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
                 .is_some_and(|e| e <= ram.len());
         if !fits {
             return Err(setup_fault(
-                "load-failed",
+                FaultKind::LoadFailed,
                 format!(
                     "segment {:#x}+{:#x} does not fit in {} MiB of RAM",
                     seg.gpa,
@@ -294,7 +295,8 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
 
 fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let mut mem = HeapTables;
-    let err = |e: hypervisor::nested_paging::MapError| setup_fault("load-failed", e.to_string());
+    let err =
+        |e: hypervisor::nested_paging::MapError| setup_fault(FaultKind::LoadFailed, e.to_string());
     let mut npt = NestedPageTable::<F>::new(&mut mem).map_err(err)?;
     npt.map(
         &mut mem,
@@ -322,7 +324,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
         .and_then(|r| r.lock().take())
     else {
         return (
-            setup_fault("load-failed", String::from("no memory region")),
+            setup_fault(FaultKind::LoadFailed, String::from("no memory region")),
             record,
         );
     };
@@ -332,7 +334,10 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
     };
     let Some(apic) = apic.enable_x2apic() else {
         return (
-            setup_fault("load-failed", String::from("this CPU has no x2APIC")),
+            setup_fault(
+                FaultKind::LoadFailed,
+                String::from("this CPU has no x2APIC"),
+            ),
             record,
         );
     };
@@ -344,7 +349,10 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
             };
             if !svm::enable() {
                 return (
-                    setup_fault("load-failed", String::from("out of memory enabling SVM")),
+                    setup_fault(
+                        FaultKind::LoadFailed,
+                        String::from("out of memory enabling SVM"),
+                    ),
                     record,
                 );
             }
@@ -355,7 +363,10 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
             };
             let Some(mut vcpu) = SvmVcpu::new(state, &plan.ports, nrip_save) else {
                 return (
-                    setup_fault("load-failed", String::from("out of memory for the VMCB")),
+                    setup_fault(
+                        FaultKind::LoadFailed,
+                        String::from("out of memory for the VMCB"),
+                    ),
                     record,
                 );
             };
@@ -369,7 +380,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
             if let Err(e) = vmx::enable() {
                 return (
                     setup_fault(
-                        "load-failed",
+                        FaultKind::LoadFailed,
                         format!("VMX operation failed to start: {e:?}"),
                     ),
                     record,
@@ -384,7 +395,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                 Ok(vcpu) => vcpu,
                 Err(e) => {
                     return (
-                        setup_fault("load-failed", format!("VMCS setup failed: {e:?}")),
+                        setup_fault(FaultKind::LoadFailed, format!("VMCS setup failed: {e:?}")),
                         record,
                     )
                 }
