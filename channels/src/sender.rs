@@ -14,9 +14,10 @@
 //! guard); waiting there means the traffic is not request/response, and no run ends early for
 //! a lap.
 //!
-//! The sender never reads back its own ring or control line, so a peer scribbling on them
-//! harms only itself. A control-line acknowledgement that goes backwards or covers messages
-//! never sent stops the channel with [`Corruption::BadAck`].
+//! The sender never reads back its own ring or control line (under Flotilla the peer cannot
+//! write them anyway: they are mapped read-only for it), and reads the peer's control line
+//! with relaxed loads, valid on its read-only mapping. A control-line acknowledgement that
+//! goes backwards or covers messages never sent stops the channel with [`Corruption::BadAck`].
 
 use crate::channel::Control;
 use crate::error::{Corruption, SendError};
