@@ -209,7 +209,8 @@ pub fn prepare(
     Ok(())
 }
 
-/// Zeroes a channel region and writes its identity line (channel layout v2).
+/// Zeroes a channel region and writes its identity line (channel layout v3;
+/// the guests see the identity page read-only, see `ChannelView::mappings`).
 fn format_channel(r: &PhysRegion, slots: u32) {
     use channels::layout::{
         IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC,

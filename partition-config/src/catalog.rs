@@ -133,7 +133,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
     WorkloadSpec {
         name: "pingpong",
         doc:
-            "bounces a message with its channel peer `rounds` times and reports the round-trip time",
+            "bounces a message `rounds` times with each channel peer in turn and reports the round-trip time",
         args: &[ArgSpec {
             name: "rounds",
             kind: ArgKind::Integer {
