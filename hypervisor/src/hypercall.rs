@@ -305,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             dispatch(hc::VERSION, [0; 3], &p, &mut r, &mem, &mut host),
-            Outcome::Return(1)
+            Outcome::Return(hc::HYPERCALL_VERSION)
         );
     }
 }

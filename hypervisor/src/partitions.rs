@@ -26,7 +26,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hypervisor::boot_image;
-use hypervisor::exit_handler::{handle_exit, ExitHost, VcpuExt};
+use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::nested_paging::{
     Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
@@ -235,11 +235,14 @@ impl ExitHost for CoreHost {
     fn stop_requested(&self) -> bool {
         STOP.load(Ordering::Acquire)
     }
-    fn write_lvt(&mut self, msr: u32, value: u64) {
-        self.apic.write_lvt(msr, value as u32);
+    fn apic_max_lvt(&self) -> u8 {
+        self.apic.max_lvt_entry()
     }
-    fn write_xcr0(&mut self, value: u64) {
-        cpu::write_xcr0(value);
+    fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        self.apic.write_lvt(msr, value)
+    }
+    fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
+        cpu::write_xcr0(value)
     }
 }
 
