@@ -11,6 +11,7 @@ use crate::msr_policy::{pat_valid, MSR_PAT, VALIDATED_LVT};
 use crate::partition::{End, Fault, Partition, RunRecord};
 use crate::vcpu::{Gpr, Vcpu, VmExit};
 use crate::xcr0_policy::{check_xsetbv, XsaveCaps};
+use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 
@@ -90,7 +91,7 @@ fn complete_rdmsr(vcpu: &mut impl Vcpu, value: u64) -> Option<End> {
     None
 }
 
-fn fault(vcpu: &impl Vcpu, kind: &'static str, gpa: Option<u64>, detail: String) -> Option<End> {
+fn fault(vcpu: &impl Vcpu, kind: FaultKind, gpa: Option<u64>, detail: String) -> Option<End> {
     Some(End::Faulted(Fault {
         kind,
         rip: vcpu.rip(),
@@ -156,7 +157,7 @@ pub fn handle_exit(
             }
             _ => fault(
                 vcpu,
-                "ipi-denied",
+                FaultKind::IpiDenied,
                 None,
                 format!("x2APIC ICR write {value:#x} denied"),
             ),
@@ -181,7 +182,12 @@ pub fn handle_exit(
         VmExit::MsrRead { msr: MSR_EFER } => complete_rdmsr(vcpu, vcpu.read_efer()),
         VmExit::MsrWrite { msr, value } if VALIDATED_LVT.contains(&msr) => {
             let Some(lvt) = Lvt::from_msr(msr) else {
-                return fault(vcpu, "lvt-denied", None, format!("MSR {msr:#x} is no LVT"));
+                return fault(
+                    vcpu,
+                    FaultKind::LvtDenied,
+                    None,
+                    format!("MSR {msr:#x} is no LVT"),
+                );
             };
             let caps = LvtCaps {
                 max_entry: host.apic_max_lvt(),
@@ -199,7 +205,7 @@ pub fn handle_exit(
             };
             fault(
                 vcpu,
-                "lvt-denied",
+                FaultKind::LvtDenied,
                 None,
                 format!("{} write {value:#x} (MSR {msr:#x}): {refused}", lvt.name()),
             )
@@ -209,20 +215,25 @@ pub fn handle_exit(
             value,
         } => fault(
             vcpu,
-            "apic-base",
+            FaultKind::ApicBase,
             None,
             format!("write {value:#x} to IA32_APIC_BASE"),
         ),
         VmExit::MsrWrite { msr, value } => fault(
             vcpu,
-            "msr-denied",
+            FaultKind::MsrDenied,
             None,
             format!("write {value:#x} to MSR {msr:#x}"),
         ),
-        VmExit::MsrRead { msr } => fault(vcpu, "msr-denied", None, format!("read of MSR {msr:#x}")),
+        VmExit::MsrRead { msr } => fault(
+            vcpu,
+            FaultKind::MsrDenied,
+            None,
+            format!("read of MSR {msr:#x}"),
+        ),
         VmExit::Io { port, size, write } => fault(
             vcpu,
-            "port-denied",
+            FaultKind::PortDenied,
             None,
             format!(
                 "{} of {size} byte(s) on port {port:#x}",
@@ -239,16 +250,19 @@ pub fn handle_exit(
             };
             fault(
                 vcpu,
-                "npf",
+                FaultKind::Npf,
                 Some(gpa),
                 format!("{access} outside the partition's map"),
             )
         }
-        VmExit::TripleFault => fault(vcpu, "triple-fault", None, String::from("shutdown")),
-        VmExit::Init => fault(vcpu, "init", None, String::from("INIT signal")),
-        VmExit::VirtualizationInstruction { name } => {
-            fault(vcpu, "virt-instruction", None, format!("{name} executed"))
-        }
+        VmExit::TripleFault => fault(vcpu, FaultKind::TripleFault, None, String::from("shutdown")),
+        VmExit::Init => fault(vcpu, FaultKind::Init, None, String::from("INIT signal")),
+        VmExit::VirtualizationInstruction { name } => fault(
+            vcpu,
+            FaultKind::VirtInstruction,
+            None,
+            format!("{name} executed"),
+        ),
         VmExit::Xsetbv { xcr, value } => {
             let caps = XsaveCaps::from_cpuid(
                 host.host_cpuid(1, 0),
@@ -267,7 +281,7 @@ pub fn handle_exit(
             };
             fault(
                 vcpu,
-                "xsetbv-denied",
+                FaultKind::XsetbvDenied,
                 None,
                 format!("XSETBV XCR{xcr} = {value:#x}: {refused}"),
             )
@@ -277,19 +291,19 @@ pub fn handle_exit(
                 vcpu.skip_instruction();
                 None
             }
-            Err(why) => fault(vcpu, "cr-denied", None, String::from(why)),
+            Err(why) => fault(vcpu, FaultKind::CrDenied, None, String::from(why)),
         },
         VmExit::Nmi if host.stop_requested() => Some(End::TimedOut),
         VmExit::Nmi => None,
         VmExit::InvalidState { code } => fault(
             vcpu,
-            "invalid-state",
+            FaultKind::InvalidState,
             None,
             format!("hardware refused the guest state ({code:#x})"),
         ),
         VmExit::Other { code } => fault(
             vcpu,
-            "unexpected-exit",
+            FaultKind::UnexpectedExit,
             None,
             format!("exit code {code:#x}"),
         ),
@@ -456,7 +470,7 @@ mod tests {
         (end, record)
     }
 
-    fn kind(end: Option<End>) -> &'static str {
+    fn kind(end: Option<End>) -> FaultKind {
         match end {
             Some(End::Faulted(f)) => f.kind,
             other => panic!("expected a fault, got {other:?}"),
@@ -529,7 +543,7 @@ mod tests {
                 &mut vcpu,
                 &mut host,
             );
-            assert_eq!(kind(end), "ipi-denied", "ICR {denied:#x}");
+            assert_eq!(kind(end), FaultKind::IpiDenied, "ICR {denied:#x}");
         }
         assert_eq!(host.ipis.len(), 1, "no denied IPI was sent");
     }
@@ -553,7 +567,7 @@ mod tests {
         assert_eq!(
             end,
             Some(End::Faulted(Fault {
-                kind: "npf",
+                kind: FaultKind::Npf,
                 rip: 0x10_1234,
                 gpa: Some(0x1000),
                 detail: "write outside the partition's map".to_string()
@@ -573,7 +587,7 @@ mod tests {
                 )
                 .0
             ),
-            "port-denied"
+            FaultKind::PortDenied
         );
         assert_eq!(
             kind(
@@ -587,15 +601,15 @@ mod tests {
                 )
                 .0
             ),
-            "apic-base"
+            FaultKind::ApicBase
         );
         assert_eq!(
             kind(run(VmExit::MsrRead { msr: 0xc001_0117 }, &mut vcpu, &mut host).0),
-            "msr-denied"
+            FaultKind::MsrDenied
         );
         assert_eq!(
             kind(run(VmExit::TripleFault, &mut vcpu, &mut host).0),
-            "triple-fault"
+            FaultKind::TripleFault
         );
         assert_eq!(
             kind(
@@ -606,11 +620,11 @@ mod tests {
                 )
                 .0
             ),
-            "virt-instruction"
+            FaultKind::VirtInstruction
         );
         assert_eq!(
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
-            "unexpected-exit"
+            FaultKind::UnexpectedExit
         );
     }
 
@@ -637,7 +651,7 @@ mod tests {
             (0, 0x103),   // PT is supervisor state
         ] {
             let f = fault_of(run(VmExit::Xsetbv { xcr, value }, &mut vcpu, &mut host).0);
-            assert_eq!(f.kind, "xsetbv-denied", "XCR{xcr} = {value:#x}");
+            assert_eq!(f.kind, FaultKind::XsetbvDenied, "XCR{xcr} = {value:#x}");
             assert!(f
                 .detail
                 .starts_with(&format!("XSETBV XCR{xcr} = {value:#x}: ")));
@@ -654,7 +668,7 @@ mod tests {
         };
         let mut vcpu = FakeVcpu::default();
         let f = fault_of(run(VmExit::Xsetbv { xcr: 0, value: 0x7 }, &mut vcpu, &mut host).0);
-        assert_eq!(f.kind, "xsetbv-denied");
+        assert_eq!(f.kind, FaultKind::XsetbvDenied);
         assert!(f.detail.contains("the CPU refused it"), "{}", f.detail);
         let f = fault_of(
             run(
@@ -667,7 +681,7 @@ mod tests {
             )
             .0,
         );
-        assert_eq!(f.kind, "lvt-denied");
+        assert_eq!(f.kind, FaultKind::LvtDenied);
         assert!(f.detail.contains("the CPU refused it"), "{}", f.detail);
         assert_eq!(vcpu.skipped, 0);
     }
@@ -716,7 +730,7 @@ mod tests {
         );
         assert_eq!((vcpu.regs[0], vcpu.regs[3]), (0x0606_0606, 0x0606_0606));
         let (end, _) = run(write(0x0202_0202_0202_0202), &mut vcpu, &mut host);
-        assert_eq!(kind(end), "msr-denied", "reserved memory type");
+        assert_eq!(kind(end), FaultKind::MsrDenied, "reserved memory type");
         assert_eq!(vcpu.pat, wb_everywhere);
     }
 
@@ -753,10 +767,14 @@ mod tests {
             (0x832, 1 << 32 | 0x20, "upper half"),
         ] {
             let f = fault_of(run(write(msr, value), &mut vcpu, &mut host).0);
-            assert_eq!(f.kind, "lvt-denied", "{why}");
+            assert_eq!(f.kind, FaultKind::LvtDenied, "{why}");
         }
         let f = fault_of(run(write(0x82f, 0x1_0000), &mut vcpu, &mut host).0);
-        assert_eq!(f.kind, "msr-denied", "CMCI: no machine-check architecture");
+        assert_eq!(
+            f.kind,
+            FaultKind::MsrDenied,
+            "CMCI: no machine-check architecture"
+        );
         assert_eq!(host.lvts.len(), 4, "denied writes never reach the APIC");
     }
 
@@ -781,7 +799,7 @@ mod tests {
         );
         // SVME (bit 12) or any reserved bit: the write is refused.
         let (end, _) = run(efer_write(0x1000), &mut vcpu, &mut host);
-        assert_eq!(kind(end), "msr-denied");
+        assert_eq!(kind(end), FaultKind::MsrDenied);
         assert_eq!(vcpu.efer, 0x901, "a refused EFER write changes nothing");
         assert_eq!(run(VmExit::Nmi, &mut vcpu, &mut host).0, None);
         host.stop = true;
