@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hypervisor::boot_image;
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
-use hypervisor::exit_handler::{handle_exit, ExitHost, VcpuExt};
+use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::nested_paging::{
     Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
@@ -273,11 +273,14 @@ impl ExitHost for CoreHost {
     fn stop_requested(&self) -> bool {
         STOP.load(Ordering::Acquire)
     }
-    fn write_lvt(&mut self, msr: u32, value: u64) {
-        self.apic.write_lvt(msr, value as u32);
+    fn apic_max_lvt(&self) -> u8 {
+        self.apic.max_lvt_entry()
     }
-    fn write_xcr0(&mut self, value: u64) {
-        cpu::write_xcr0(value);
+    fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        self.apic.write_lvt(msr, value)
+    }
+    fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
+        cpu::write_xcr0(value)
     }
 }
 

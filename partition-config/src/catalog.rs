@@ -84,6 +84,10 @@ pub const ROGUE_ATTACKS: &[&str] = &[
     "apic-base",
     "vmrun",
     "triple-fault",
+    "xsetbv-mpx-split",
+    "xsetbv-avx512-partial",
+    "lvt-timer-smi",
+    "lvt-reserved",
 ];
 
 /// Every workload of the built-in guest kernel.
