@@ -2,15 +2,19 @@
 //! core, where its RAM and channels are in host and guest-physical memory,
 //! and what it may do — after re-checking the layout against the machine the
 //! hypervisor actually booted on (cores found, RAM in the memory map, the
-//! hypervisor's own memory).
+//! hypervisor's own memory, the I/O ports the platform and its firmware
+//! own).
 
 use crate::nested_paging::{Access, Mapping};
 use crate::partition::{ChannelGrant, Partition};
+use crate::platform::acpi::FadtPorts;
 use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
+use abi::ports::{first_platform_overlap, PortRange};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use channels::layout::{ring_a_to_b_offset, ring_b_to_a_offset, ring_size, HEADER_SIZE};
+use channels::layout::{area_offset, area_size, IDENTITY_OFFSET, IDENTITY_SIZE};
+use channels::Side;
 use partition_config::manifest::{ArgValue, Manifest, Notify};
 
 /// One channel as one endpoint sees it.
@@ -43,31 +47,31 @@ pub struct PartitionPlan {
 
 impl ChannelView {
     /// The nested-paging mappings of this endpoint's view of the channel
-    /// (channel layout v2, `docs/channels.md`): the header page read-write
-    /// (each side writes only its own control and private lines in it), the ring this
-    /// endpoint sends on read-write, and the ring it receives on read-only —
-    /// a receiver never writes its peer's ring, so a buggy or hostile one
-    /// faults instead of corrupting it. Nothing is executable.
+    /// (channel layout v3, `docs/channels.md`), which enforce one writer per
+    /// page: the identity page read-only (the hypervisor formatted it), this
+    /// endpoint's area (its control page and the ring it sends on)
+    /// read-write, and the peer's area read-only. A buggy or hostile guest
+    /// that writes the identity line or the peer's lines takes a nested page
+    /// fault and is stopped; it can garble only its own area, which its peer
+    /// validates. Nothing is executable.
     pub fn mappings(&self) -> [Mapping; 3] {
         let slots = self.info.slots;
-        let ring = ring_size(slots) as u64;
-        let a_to_b = ring_a_to_b_offset(slots) as u64;
-        let b_to_a = ring_b_to_a_offset(slots) as u64;
-        let (send, receive) = if self.info.side == 0 {
-            (a_to_b, b_to_a)
+        let (own, peer) = if self.info.side == 0 {
+            (Side::A, Side::B)
         } else {
-            (b_to_a, a_to_b)
+            (Side::B, Side::A)
         };
-        let at = |offset: u64, len: u64, access: Access| Mapping {
-            gpa: self.info.gpa + offset,
-            hpa: self.host_base + offset,
-            len,
+        let at = |offset: usize, len: usize, access: Access| Mapping {
+            gpa: self.info.gpa + offset as u64,
+            hpa: self.host_base + offset as u64,
+            len: len as u64,
             access,
         };
+        let area = area_size(slots);
         [
-            at(0, HEADER_SIZE as u64, Access::RW),
-            at(send, ring, Access::RW),
-            at(receive, ring, Access::RO),
+            at(IDENTITY_OFFSET, IDENTITY_SIZE, Access::RO),
+            at(area_offset(own, slots), area, Access::RW),
+            at(area_offset(peer, slots), area, Access::RO),
         ]
     }
 }
@@ -110,6 +114,47 @@ pub trait MachineView {
     /// Whether `base..base+len` is usable RAM nobody else (hypervisor,
     /// firmware) uses.
     fn is_free_ram(&self, base: u64, len: u64) -> bool;
+    /// The I/O ports the machine's ACPI FADT declares.
+    fn firmware_ports(&self) -> &FadtPorts;
+}
+
+/// Refuses port ranges granted to partition `name` that the platform owns:
+/// the `abi::ports` table again (the manifest decoder checks it too, but the
+/// hypervisor does not trust the manifest), and the blocks this machine's
+/// FADT declares (power management, SMI command, reset). When the FADT is
+/// unreadable, any port grant is refused: what the firmware uses is unknown.
+pub fn check_ports(name: &str, ports: &[(u16, u16)], firmware: &FadtPorts) -> Result<(), String> {
+    for &(first, last) in ports {
+        let range = PortRange::new(first, last);
+        if first > last {
+            return Err(format!(
+                "partition {name} is granted the empty I/O port range {first:#x}-{last:#x}"
+            ));
+        }
+        if let Some(owner) = first_platform_overlap(range) {
+            return Err(format!(
+                "partition {name} is granted I/O ports {range}, which overlap {} {}: the platform owns them ({})",
+                owner.range, owner.name, owner.reason
+            ));
+        }
+        match firmware {
+            FadtPorts::Declared(blocks) => {
+                if let Some(block) = blocks.iter().find(|b| b.range.overlaps(&range)) {
+                    return Err(format!(
+                        "partition {name} is granted I/O ports {range}, which overlap {} ({}), declared by this machine's ACPI FADT: the firmware owns them",
+                        block.range, block.field
+                    ));
+                }
+            }
+            FadtPorts::Absent => {}
+            FadtPorts::Unreadable(e) => {
+                return Err(format!(
+                    "partition {name} is granted I/O ports {range}, but this machine's ACPI FADT is unreadable ({e}), so the ports its firmware uses are unknown"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<String, String> {
@@ -246,6 +291,8 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 p.name
             ));
         }
+        let ports: Vec<(u16, u16)> = p.ports().collect();
+        check_ports(p.name, &ports, machine.firmware_ports())?;
         partitions.push(PartitionPlan {
             policy: Partition {
                 id: u32::from(p.index),
@@ -259,7 +306,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             kernel: p.kernel,
             workload: p.workload.to_string(),
             args: args_text(&p)?,
-            ports: p.ports().collect(),
+            ports,
             channels: views,
         });
     }
@@ -274,9 +321,20 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
 mod tests {
     use super::*;
 
+    use crate::platform::acpi::{AcpiError, FirmwarePort};
+
     struct Machine {
         cpus: u32,
         ram_end: u64,
+        firmware: FadtPorts,
+    }
+
+    fn machine(cpus: u32, ram_end: u64) -> Machine {
+        Machine {
+            cpus,
+            ram_end,
+            firmware: FadtPorts::Absent,
+        }
     }
 
     impl MachineView for Machine {
@@ -288,6 +346,9 @@ mod tests {
         }
         fn is_free_ram(&self, base: u64, len: u64) -> bool {
             base >= 64 << 20 && base + len <= self.ram_end
+        }
+        fn firmware_ports(&self) -> &FadtPorts {
+            &self.firmware
         }
     }
 
@@ -332,14 +393,7 @@ notify = "ipi"
     fn plans_partitions_channels_and_permissions() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let plan = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 512 << 20,
-            },
-        )
-        .expect("fits");
+        let plan = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         assert_eq!(plan.partitions.len(), 3);
         assert_eq!(plan.channels.len(), 1);
         let ping = &plan.partitions[0];
@@ -380,41 +434,179 @@ notify = "ipi"
         assert!(plan.partition_on(3).is_none());
     }
 
+    /// What `maps` give the guest at byte `offset` of the region (offsets
+    /// relative to the region's guest-physical base `base`), checking that
+    /// the host page is the same offset into the host region.
+    fn access_at(maps: &[Mapping], base: (u64, u64), offset: u64) -> Option<Access> {
+        let mut found = None;
+        for m in maps {
+            if (m.gpa..m.gpa + m.len).contains(&(base.0 + offset)) {
+                assert!(found.is_none(), "page at {offset:#x} mapped twice");
+                assert_eq!(m.hpa - base.1, m.gpa - base.0, "same offset in host memory");
+                found = Some(m.access);
+            }
+        }
+        found
+    }
+
+    /// Both endpoints' views of a channel of `slots` slots.
+    fn views(slots: u32) -> [ChannelView; 2] {
+        let view = |side: u32, gpa: u64| ChannelView {
+            info: ChannelInfo {
+                gpa,
+                size: partition_config::limits::channel_region_size(slots),
+                channel_id: 0,
+                slots,
+                side,
+                notify: BootNotify::Poll as u32,
+                vector: 0x40,
+                peer_vector: 0x40,
+                peer_apic_id: 0,
+                peer_partition: 1 - side,
+                peer_name: [0; abi::boot::NAME_LEN],
+            },
+            host_base: 0x1234_5000,
+        };
+        [
+            view(0, CHANNEL_WINDOW_GPA),
+            view(1, CHANNEL_WINDOW_GPA + 0x10_0000),
+        ]
+    }
+
     #[test]
-    fn each_endpoint_may_write_only_its_own_ring() {
+    fn every_page_of_a_channel_has_exactly_one_writer() {
+        use channels::layout::{control_offset, ring_offset, ring_size, PAGE_SIZE};
+        let mut slots = channels::layout::MIN_SLOTS;
+        while slots <= channels::layout::MAX_SLOTS {
+            let size = partition_config::limits::channel_region_size(slots);
+            let [a, b] = views(slots);
+            let maps = [a.mappings(), b.mappings()];
+            for (view, maps) in [&a, &b].into_iter().zip(&maps) {
+                let total: u64 = maps.iter().map(|m| m.len).sum();
+                assert_eq!(
+                    total, size,
+                    "{slots} slots: the whole region and nothing more"
+                );
+                assert!(maps.iter().all(|m| !m.access.execute), "nothing executable");
+                assert!(maps.iter().all(|m| m.gpa % 4096 == 0 && m.len % 4096 == 0));
+                assert!(maps.iter().all(|m| m.hpa >= view.host_base));
+            }
+            let base = |v: &ChannelView| (v.info.gpa, v.host_base);
+            let at = |side: usize, offset: u64| {
+                let view = if side == 0 { &a } else { &b };
+                access_at(&maps[side], base(view), offset)
+                    .unwrap_or_else(|| panic!("{slots} slots: {offset:#x} unmapped"))
+            };
+            // No page is writable by both endpoints, and every page is mapped for both.
+            for page in (0..size).step_by(PAGE_SIZE) {
+                assert!(
+                    !(at(0, page).write && at(1, page).write),
+                    "{slots} slots: page {page:#x} writable by both"
+                );
+            }
+            // The identity line: the hypervisor's, read-only for both guests.
+            assert_eq!((at(0, 0), at(1, 0)), (Access::RO, Access::RO));
+            // Each control line and ring: writable by its owner only.
+            for (owner, side) in [(0, Side::A), (1, Side::B)] {
+                let ring = ring_offset(side, slots) as u64;
+                let ring_end = ring + ring_size(slots) as u64;
+                let owned = [control_offset(side, slots) as u64, ring, ring_end - 8];
+                for offset in owned {
+                    assert_eq!(at(owner, offset), Access::RW, "{side:?} writes {offset:#x}");
+                    assert_eq!(
+                        at(1 - owner, offset),
+                        Access::RO,
+                        "peer of {side:?} reads it"
+                    );
+                }
+            }
+            slots *= 2;
+        }
+    }
+
+    #[test]
+    fn the_planned_channel_is_mapped_into_both_endpoints_over_the_same_pages() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let plan = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 512 << 20,
-            },
-        )
-        .expect("fits");
+        let plan = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         let a = plan.partitions[0].channels[0].mappings();
         let b = plan.partitions[1].channels[0].mappings();
-        let ring = ring_size(64) as u64;
-        assert_eq!(a[0].len, 4096);
-        assert_eq!(
-            (a[0].access, b[0].access),
-            (Access::RW, Access::RW),
-            "header: own control lines"
-        );
-        // A sends on A->B (right after the header) and only reads B->A.
-        assert_eq!((a[1].gpa - a[0].gpa, a[1].access), (4096, Access::RW));
-        assert_eq!(
-            (a[2].gpa - a[0].gpa, a[2].access),
-            (4096 + ring, Access::RO)
-        );
-        // B the other way round, over the same host pages.
+        // Identity, own area, peer's area: A's area is B's peer area and vice versa.
+        assert_eq!((a[0].hpa, a[0].len), (b[0].hpa, 4096));
+        assert_eq!((a[1].hpa, a[1].access), (b[2].hpa, Access::RW));
         assert_eq!((b[1].hpa, b[1].access), (a[2].hpa, Access::RW));
-        assert_eq!((b[2].hpa, b[2].access), (a[1].hpa, Access::RO));
-        let total: u64 = a.iter().map(|m| m.len).sum();
+        assert_eq!((a[2].access, b[2].access), (Access::RO, Access::RO));
         assert_eq!(
-            total, plan.channels[0].size,
-            "the whole region and nothing more"
+            a[1].hpa - a[0].hpa,
+            4096,
+            "A's area follows the identity page"
         );
+        let total: u64 = a.iter().map(|m| m.len).sum();
+        assert_eq!(total, plan.channels[0].size);
+    }
+
+    #[test]
+    fn the_layout_and_the_channels_crate_agree_on_the_region_size() {
+        let mut slots = channels::layout::MIN_SLOTS;
+        while slots <= channels::layout::MAX_SLOTS {
+            assert_eq!(
+                partition_config::limits::channel_region_size(slots),
+                channels::region_size(slots) as u64,
+                "{slots} slots"
+            );
+            slots *= 2;
+        }
+    }
+
+    #[test]
+    fn refuses_ports_the_platform_or_the_firmware_owns() {
+        let spare = [(0x2f8, 0x2ff), (0x1800, 0x1807)];
+        assert_eq!(check_ports("calc", &spare, &FadtPorts::Absent), Ok(()));
+        // The abi table, whatever the manifest said: both ends of COM1.
+        for range in [(0x3f0, 0x3f8), (0x3ff, 0x2000)] {
+            let err = check_ports("calc", &[range], &FadtPorts::Absent).unwrap_err();
+            assert!(err.contains("COM1") && err.contains("calc"), "{err}");
+        }
+        let err = check_ports("calc", &[(0xcfc, 0xcfc)], &FadtPorts::Absent).unwrap_err();
+        assert!(err.contains("PCI configuration"), "{err}");
+        // A machine whose firmware put its PM1 blocks at 0x1800 (real
+        // chipsets use such PMBASEs): the spare range at 0x1800 is refused.
+        let fadt = FadtPorts::Declared(vec![FirmwarePort {
+            range: PortRange::new(0x1804, 0x1805),
+            field: "PM1a_CNT_BLK",
+        }]);
+        let err = check_ports("calc", &spare, &fadt).unwrap_err();
+        assert_eq!(
+            err,
+            "partition calc is granted I/O ports 0x1800-0x1807, which overlap 0x1804-0x1805 \
+             (PM1a_CNT_BLK), declared by this machine's ACPI FADT: the firmware owns them"
+        );
+        assert_eq!(check_ports("calc", &[(0x2f8, 0x2ff)], &fadt), Ok(()));
+        // Unknown firmware ports: grants are refused, no grant is fine.
+        let unreadable = FadtPorts::Unreadable(AcpiError::BadChecksum("FADT"));
+        assert!(check_ports("calc", &[(0x2f8, 0x2ff)], &unreadable)
+            .unwrap_err()
+            .contains("unreadable"));
+        assert_eq!(check_ports("calc", &[], &unreadable), Ok(()));
+    }
+
+    #[test]
+    fn the_plan_is_refused_before_any_partition_when_the_fadt_owns_a_grant() {
+        let bytes = manifest_bytes();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let mut m = machine(4, 512 << 20);
+        m.firmware = FadtPorts::Declared(vec![FirmwarePort {
+            range: PortRange::new(0x2fc, 0x2fc),
+            field: "SMI_CMD",
+        }]);
+        let err = plan(&manifest, &m).unwrap_err();
+        assert!(
+            err.starts_with("partition calc is granted I/O ports 0x2f8-0x2ff")
+                && err.contains("SMI_CMD"),
+            "{err}"
+        );
+        m.firmware = FadtPorts::Declared(vec![]);
+        assert!(plan(&manifest, &m).is_ok());
     }
 
     #[test]
@@ -429,23 +621,9 @@ notify = "ipi"
     fn refuses_a_machine_that_cannot_hold_the_layout() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let err = plan(
-            &manifest,
-            &Machine {
-                cpus: 2,
-                ram_end: 512 << 20,
-            },
-        )
-        .unwrap_err();
+        let err = plan(&manifest, &machine(2, 512 << 20)).unwrap_err();
         assert_eq!(err, "the layout needs 3 cores but this machine has 2");
-        let err = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 70 << 20,
-            },
-        )
-        .unwrap_err();
+        let err = plan(&manifest, &machine(4, 70 << 20)).unwrap_err();
         assert!(err.contains("is not free RAM on this machine"), "{err}");
     }
 }

@@ -5,16 +5,19 @@
 use crate::arch::x86_64::common::apic::LocalApic;
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::trampoline::{Trampoline, TRAMPOLINE_BASE};
-use crate::arch::x86_64::common::{cpu, heap, instr, percpu, pic, time};
+use crate::arch::x86_64::common::{cpu, fixup, heap, instr, percpu, pic, time};
 use crate::{console, partitions, println, run_end, smp};
 use abi::cmdline::{self, ExitMethod, EXIT_KEY};
 use abi::console::{CORES_ONLINE, CPU_ONLINE};
+use hypervisor::exit_handler::CpuRefused;
 use hypervisor::platform::acpi::{self, CpuEntry};
 use hypervisor::platform::boot_info::{self, AcpiRoot, BootInfo};
 use hypervisor::virt_caps::VirtSupport;
 
 /// Command-line key for self-tests of the hypervisor's own fault handling.
 const SELFTEST_KEY: &str = "flotilla.selftest";
+/// Prefix of the line a fixup self-test prints when it recovered.
+const SELFTEST_RECOVERED: &str = "flotilla: selftest recovered ";
 
 /// The bootstrap core's entry from `boot.rs`, in long mode on the boot
 /// stack, with the loader's `eax` and `ebx`.
@@ -70,7 +73,11 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
     ordered.extend(cpus.iter().copied().filter(|c| c.apic_id != bsp_apic_id));
     if partitions::has_bundle(&boot) {
         let virt = VirtSupport::decode(&cpu::read_virt_info());
-        if let Err(e) = partitions::prepare(&boot, &ordered, tsc_khz, virt) {
+        let firmware = match acpi_root(&mem, &boot) {
+            Ok(root) => acpi::firmware_ports(&mem, root),
+            Err(e) => acpi::FadtPorts::Unreadable(e),
+        };
+        if let Err(e) = partitions::prepare(&boot, &ordered, &firmware, tsc_khz, virt) {
             run_end::fail(format_args!("{e}"));
         }
     }
@@ -123,23 +130,53 @@ fn apply_cmdline(boot: &BootInfo) {
     }
 }
 
+/// The ACPI root the loader gave, or the RSDP found in the BIOS areas.
+fn acpi_root(mem: &IdentityMemory, boot: &BootInfo) -> Result<AcpiRoot, acpi::AcpiError> {
+    match boot.acpi {
+        Some(root) => Ok(root),
+        None => Ok(AcpiRoot::RsdpAddress(
+            acpi::scan_for_rsdp(mem).ok_or(acpi::AcpiError::NoRsdp)?,
+        )),
+    }
+}
+
 fn find_cpus(
     mem: &IdentityMemory,
     boot: &BootInfo,
 ) -> Result<alloc::vec::Vec<CpuEntry>, acpi::AcpiError> {
-    let root = match boot.acpi {
-        Some(root) => root,
-        None => AcpiRoot::RsdpAddress(acpi::scan_for_rsdp(mem).ok_or(acpi::AcpiError::NoRsdp)?),
-    };
-    acpi::cpus(mem, root)
+    acpi::cpus(mem, acpi_root(mem, boot)?)
 }
 
 /// `flotilla.selftest=ud2|page-fault`: provoke a fault in the hypervisor so
 /// the tests can check that it is reported instead of resetting the machine.
+/// `flotilla.selftest=xsetbv-fixup|wrmsr-fixup`: execute a value the CPU
+/// refuses through the checked (exception-fixup) path, print that it was
+/// recovered, and boot on.
 fn selftest(boot: &BootInfo) {
     match cmdline::find(&boot.cmdline, SELFTEST_KEY) {
         Some("ud2") => instr::undefined_instruction(),
         Some("page-fault") => instr::touch_unmapped(),
+        Some("xsetbv-fixup") => {
+            // XCR0 without x87 (bit 0) is refused by every CPU (#GP; #UD
+            // where XSAVE is off), so this only exercises the recovery.
+            match cpu::write_xcr0(0) {
+                Err(CpuRefused) => println!(
+                    "{SELFTEST_RECOVERED}xsetbv-fixup: the CPU refused XCR0 = 0 and the hypervisor resumed"
+                ),
+                Ok(()) => run_end::fail(format_args!("selftest xsetbv-fixup: XCR0 = 0 was accepted")),
+            }
+        }
+        Some("wrmsr-fixup") => match fixup::selftest_wrmsr(LocalApic::this_core()) {
+            Some(Err(CpuRefused)) => println!(
+                "{SELFTEST_RECOVERED}wrmsr-fixup: the CPU refused an x2APIC write in xAPIC mode and the hypervisor resumed"
+            ),
+            Some(Ok(())) => run_end::fail(format_args!(
+                "selftest wrmsr-fixup: an x2APIC write in xAPIC mode was accepted"
+            )),
+            None => println!(
+                "flotilla: warning: selftest wrmsr-fixup needs the firmware to leave xAPIC mode; skipped"
+            ),
+        },
         Some(other) => println!("flotilla: warning: unknown {SELFTEST_KEY}={other}"),
         None => {}
     }
