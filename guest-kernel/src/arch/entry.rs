@@ -11,9 +11,14 @@
 //! - 4..8 GiB exists only so the `rogue` workload can reach beyond the
 //!   machine's RAM (any access there is the hypervisor's to stop).
 //!
+//! PDPT entry 8 (virtual 8..9 GiB) stays empty for the `rogue` workload's
+//! 1 GiB page ([`map_spare_1g_page`]).
+//!
 //! Then it enables long mode and calls [`super::start`] with the start info
 //! address on the boot stack. Tables, boot stack and the double-fault stack
 //! live in the image's `.bss`.
+
+use core::cell::UnsafeCell;
 
 /// Size of the kernel stack (the only stack besides the #DF stack).
 pub const STACK_SIZE: usize = 128 * 1024;
@@ -153,6 +158,7 @@ boot_gdt_ptr:
     .balign 4096
 kernel_pml4:
     .skip 4096
+    .global kernel_pdpt
 kernel_pdpt:
     .skip 4096
 kernel_pd:
@@ -175,9 +181,36 @@ fault_stack_top:
 );
 
 unsafe extern "C" {
+    static kernel_pdpt: [UnsafeCell<u64>; 512];
     static fault_stack_top: u8;
     static __image_start: u8;
     static __image_end: u8;
+}
+
+/// Virtual address of the page-directory-pointer slot nothing maps
+/// (entry 8 of the kernel's PDPT: the identity map uses entries 0..8),
+/// which [`map_spare_1g_page`] fills with a 1 GiB page.
+pub const SPARE_1G_VA: u64 = 8 << 30;
+const SPARE_1G_SLOT: usize = 8;
+
+/// Maps the 1 GiB guest page holding `gpa` (rounded down to 1 GiB) at
+/// [`SPARE_1G_VA`] and returns that address. Only the `rogue` workload
+/// uses it (a 1 GiB page reaching past the partition's RAM); the slot is
+/// not part of the identity map, so nothing else changes.
+pub fn map_spare_1g_page(gpa: u64) -> u64 {
+    const P_RW_PS: u64 = 0x83;
+    let entry = (gpa & !((1 << 30) - 1)) | P_RW_PS;
+    // SAFETY: `kernel_pdpt` is the kernel's PDPT (4096 bytes, page-aligned
+    // in `.bss`); slot 8 is outside the identity map (slots 0..8) so no
+    // translation the kernel relies on changes, and nothing else writes
+    // the table after boot. The entry is a present, writable 1 GiB page;
+    // INVLPG drops any stale translation of the slot.
+    unsafe {
+        let slot = &kernel_pdpt[SPARE_1G_SLOT];
+        core::ptr::write_volatile(slot.get(), entry);
+        core::arch::asm!("invlpg [{}]", in(reg) SPARE_1G_VA, options(nostack, preserves_flags));
+    }
+    SPARE_1G_VA
 }
 
 /// Top of the double-fault stack (for the TSS's IST1).

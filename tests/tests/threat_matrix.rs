@@ -1,0 +1,46 @@
+//! The attack matrix of `docs/threat-model.md` is generated from the
+//! tests' table ([`e2e::matrix::ROGUE_MATRIX`]): this test fails when the
+//! document differs (`FLOTILLA_BLESS=1` rewrites it), and when the table
+//! and the layout catalog's attack list (`ROGUE_ATTACKS`, the names a
+//! layout may give the `rogue` workload) disagree.
+
+use e2e::matrix::{doc_section, render_markdown, DOC_BEGIN, DOC_END, ROGUE_MATRIX};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/threat-model.md")
+}
+
+#[test]
+fn the_threat_model_carries_the_generated_matrix() {
+    let path = doc_path();
+    let doc = std::fs::read_to_string(&path).expect("reading docs/threat-model.md");
+    let Some((begin, end)) = doc_section(&doc) else {
+        panic!("docs/threat-model.md has no section between\n{DOC_BEGIN}\nand\n{DOC_END}");
+    };
+    let expected = format!("\n{}", render_markdown());
+    if doc[begin..end] == expected {
+        return;
+    }
+    if std::env::var_os("FLOTILLA_BLESS").is_some_and(|v| v == "1") {
+        let updated = format!("{}{expected}{}", &doc[..begin], &doc[end..]);
+        std::fs::write(&path, updated).expect("writing docs/threat-model.md");
+        return;
+    }
+    panic!(
+        "the attack matrix in docs/threat-model.md is out of date; run \
+         `FLOTILLA_BLESS=1 cargo test -p e2e --test threat_matrix` to regenerate it.\n\
+         expected:\n{expected}"
+    );
+}
+
+#[test]
+fn the_matrix_and_the_layout_catalog_list_the_same_attacks() {
+    let matrix: Vec<&str> = ROGUE_MATRIX.iter().map(|a| a.name).collect();
+    let catalog = partition_config::catalog::ROGUE_ATTACKS;
+    assert_eq!(matrix, catalog, "same attacks, same order");
+    let distinct: BTreeSet<&str> = matrix.iter().copied().collect();
+    assert_eq!(distinct.len(), matrix.len(), "attack names are distinct");
+    assert!(matrix.len() >= 40, "the issue asks for at least 40 attacks");
+}
