@@ -174,6 +174,7 @@ pub const ROGUE_ATTACKS: &[&str] = &[
     "hc-result-channel-pointer",
     "hc-ipi-no-channel",
     "hc-exit-huge-code",
+    "hc-from-ring3",
 ];
 
 /// Every workload of the built-in guest kernel.

@@ -69,6 +69,10 @@ pub enum Expect {
     GuestUd,
     /// Allowed: the partition exits with this code.
     Exit(u64),
+    /// A request the hypervisor must not honour: the partition is stopped
+    /// (any fault kind), or the call fails and the rogue's next instruction
+    /// (`ud2`) ends it through the guest kernel's #UD handler (exit 255).
+    Refused,
     /// The other vendor's instruction, ignored by the emulated CPU inside
     /// the guest (QEMU TCG decodes the `0F C7 /6` VMX forms as no-ops
     /// where hardware raises #UD): nothing reaches the hypervisor and the
@@ -94,6 +98,9 @@ impl Expect {
             Expect::Answer(word) => format!("allowed, `answer={word}`"),
             Expect::GuestUd => format!("#UD in the guest (exit {EXCEPTION_EXIT_CODE})"),
             Expect::Exit(code) => format!("allowed, exit code {code}"),
+            Expect::Refused => {
+                format!("refused (a fault, or the call fails: exit {EXCEPTION_EXIT_CODE})")
+            }
             Expect::Ignored => format!("no effect in the guest (exit {NOT_STOPPED_EXIT_CODE})"),
             Expect::ResultKept(key) => format!("report parses (`{key}` kept or refused)"),
         }
@@ -115,6 +122,9 @@ impl Expect {
                     && console.iter().any(|l| l.contains("(#UD "))
             }
             Expect::Exit(code) => p.state == PartitionState::Exited && p.exit_code == Some(code),
+            Expect::Refused => {
+                p.state == PartitionState::Faulted || Expect::GuestUd.matches(p, console)
+            }
             Expect::Ignored => {
                 p.state == PartitionState::Exited && p.exit_code == Some(NOT_STOPPED_EXIT_CODE)
             }
@@ -344,6 +354,7 @@ pub const ROGUE_MATRIX: &[Attack] = &[
     with_channel("hc-result-channel-pointer", Hypercall, "`REPORT_RESULT` from its channel region", Expect::Answer("fault")),
     both("hc-ipi-no-channel", Hypercall, "`SEND_IPI` on a channel it does not have", Expect::Answer("denied")),
     both("hc-exit-huge-code", Hypercall, "`EXIT` with code 2^64-1", Expect::Exit(u64::MAX)),
+    both("hc-from-ring3", Hypercall, "`EXIT(0x33)` from ring 3, then `ud2`", Expect::Refused),
 ];
 
 /// The attack called `name`.

@@ -90,7 +90,7 @@ pub fn touch_through_1g_page(offset: u64, ram_end: u64) -> Option<u64> {
     if offset < ram_end || offset.checked_add(8).is_none_or(|e| e > 1 << 30) {
         return None;
     }
-    let va = super::entry::map_spare_1g_page(0);
+    let va = super::entry::map_spare_1g_page(0, false);
     let (image_start, _) = super::image_range();
     // SAFETY: `image_start` is inside the partition's RAM and mapped twice
     // now: identity and through the new 1 GiB page; a volatile read of it
@@ -337,6 +337,70 @@ pub fn cpuid_forever() -> ! {
     loop {
         let _ = core::hint::black_box(cpu::cpuid(leaf & 1, 0));
         leaf = leaf.wrapping_add(1);
+    }
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.ring3, \"ax\"",
+    ".global rogue_ring3_vmmcall",
+    "rogue_ring3_vmmcall:",
+    "vmmcall",
+    "ud2",
+    ".global rogue_ring3_vmcall",
+    "rogue_ring3_vmcall:",
+    "vmcall",
+    "ud2",
+    ".popsection",
+);
+
+unsafe extern "C" {
+    static rogue_ring3_vmmcall: u8;
+    static rogue_ring3_vmcall: u8;
+}
+
+/// Drops to ring 3 and makes the `EXIT(code)` hypercall from there
+/// (`vmmcall` when `svm`, else `vmcall`), followed by `ud2`: if the
+/// hypervisor honours a hypercall from CPL 3 the partition exits with
+/// `code`; if it refuses it with an error, the `ud2` raises #UD into the
+/// kernel's handler (exit code 255); or the hypervisor stops the partition.
+/// Ring 3 runs the kernel's code through a user-accessible 1 GiB alias of
+/// guest-physical `0..1 GiB`, with interrupts off.
+pub fn hypercall_from_ring3(svm: bool, code: u64) -> ! {
+    let alias = super::entry::map_spare_1g_page(0, true);
+    let stub = if svm {
+        core::ptr::addr_of!(rogue_ring3_vmmcall)
+    } else {
+        core::ptr::addr_of!(rogue_ring3_vmcall)
+    } as u64;
+    let rsp: u64;
+    // SAFETY: reading RSP has no effect.
+    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    // The exception from ring 3 lands on this stack, below what is in use;
+    // it never returns here.
+    super::gdt::set_rsp0((rsp - 1024) & !15);
+    let user_rsp = alias + ((rsp - 4096) & !15);
+    // SAFETY: IRETQ to ring 3 with the GDT's user selectors, RFLAGS with
+    // only the reserved bit 1 (interrupts off), RIP at the stub through the
+    // user alias (the image lies below 1 GiB) and a stack through the same
+    // alias. The stub makes one hypercall and then raises #UD, which the
+    // CPU delivers on RSP0 (set above) to the kernel's handler; nothing
+    // returns here, and ring 3 touches no memory but its own stub.
+    unsafe {
+        asm!(
+            "push {ss}",
+            "push {ursp}",
+            "push 2",
+            "push {cs}",
+            "push {rip}",
+            "iretq",
+            ss = in(reg) u64::from(super::gdt::USER_DS),
+            ursp = in(reg) user_rsp,
+            cs = in(reg) u64::from(super::gdt::USER_CS),
+            rip = in(reg) alias + stub,
+            in("rax") abi::hypercall::EXIT,
+            in("rdi") code,
+            options(noreturn),
+        );
     }
 }
 

@@ -156,6 +156,7 @@ boot_gdt_ptr:
     /* ---- page tables and stacks ---- */
     .section .bss.kernel_boot, "aw", @nobits
     .balign 4096
+    .global kernel_pml4
 kernel_pml4:
     .skip 4096
     .global kernel_pdpt
@@ -181,6 +182,7 @@ fault_stack_top:
 );
 
 unsafe extern "C" {
+    static kernel_pml4: [UnsafeCell<u64>; 512];
     static kernel_pdpt: [UnsafeCell<u64>; 512];
     static fault_stack_top: u8;
     static __image_start: u8;
@@ -194,21 +196,35 @@ pub const SPARE_1G_VA: u64 = 8 << 30;
 const SPARE_1G_SLOT: usize = 8;
 
 /// Maps the 1 GiB guest page holding `gpa` (rounded down to 1 GiB) at
-/// [`SPARE_1G_VA`] and returns that address. Only the `rogue` workload
-/// uses it (a 1 GiB page reaching past the partition's RAM); the slot is
-/// not part of the identity map, so nothing else changes.
-pub fn map_spare_1g_page(gpa: u64) -> u64 {
+/// [`SPARE_1G_VA`] and returns that address; `user`: accessible from ring
+/// 3 too (the PML4 entry above it then allows user access, which changes
+/// nothing for the identity map: its PDPT entries stay supervisor-only).
+/// Only the `rogue` workload uses it (a 1 GiB page reaching past the
+/// partition's RAM, a ring-3 alias of the kernel's code); the slot is not
+/// part of the identity map, so no translation the kernel relies on
+/// changes.
+pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
     const P_RW_PS: u64 = 0x83;
-    let entry = (gpa & !((1 << 30) - 1)) | P_RW_PS;
-    // SAFETY: `kernel_pdpt` is the kernel's PDPT (4096 bytes, page-aligned
-    // in `.bss`); slot 8 is outside the identity map (slots 0..8) so no
-    // translation the kernel relies on changes, and nothing else writes
-    // the table after boot. The entry is a present, writable 1 GiB page;
-    // INVLPG drops any stale translation of the slot.
+    const US: u64 = 0x4;
+    let entry = (gpa & !((1 << 30) - 1)) | P_RW_PS | if user { US } else { 0 };
+    // SAFETY: `kernel_pml4` and `kernel_pdpt` are the kernel's page tables
+    // (4096 bytes each, page-aligned in `.bss`), written by nothing else
+    // after boot. PDPT slot 8 is outside the identity map (slots 0..8);
+    // setting U on PML4 entry 0 grants ring 3 nothing by itself (every
+    // other PDPT entry below it is supervisor-only). Reloading CR3 drops
+    // any stale translation.
     unsafe {
-        let slot = &kernel_pdpt[SPARE_1G_SLOT];
-        core::ptr::write_volatile(slot.get(), entry);
-        core::arch::asm!("invlpg [{}]", in(reg) SPARE_1G_VA, options(nostack, preserves_flags));
+        if user {
+            let top = &kernel_pml4[0];
+            core::ptr::write_volatile(top.get(), core::ptr::read_volatile(top.get()) | US);
+        }
+        core::ptr::write_volatile(kernel_pdpt[SPARE_1G_SLOT].get(), entry);
+        core::arch::asm!(
+            "mov {tmp}, cr3",
+            "mov cr3, {tmp}",
+            tmp = out(reg) _,
+            options(nostack, preserves_flags),
+        );
     }
     SPARE_1G_VA
 }

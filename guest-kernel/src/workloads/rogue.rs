@@ -32,6 +32,9 @@ pub const NOT_STOPPED_EXIT_CODE: u64 = 3;
 /// Exit code when an attack needs something the partition lacks (a
 /// channel, XSAVE, 1 GiB pages).
 pub const CANNOT_ATTACK_EXIT_CODE: u64 = 5;
+/// The code the ring-3 `EXIT` asks for (a hypervisor honouring a
+/// hypercall from CPL 3 ends the partition with it).
+const RING3_EXIT_CODE: u64 = 0x33;
 /// The xAPIC MMIO page, which no partition is granted.
 const XAPIC_MMIO: u64 = 0xfee0_0000;
 /// Offset of the task-priority register in it (a harmless target).
@@ -434,6 +437,10 @@ pub const ATTACKS: &[Attack] = &[
         Reply::Answer(answer(hv::call(hypercall::SEND_IPI, 999, 0, 0)))
     }),
     attack("hc-exit-huge-code", |_| hv::exit(u64::MAX)),
+    attack("hc-from-ring3", |t| match t.mode {
+        Mode::Bare => Reply::Cannot("needs the hypervisor"),
+        mode => attack::hypercall_from_ring3(mode == Mode::Svm, RING3_EXIT_CODE),
+    }),
 ];
 
 /// The names of [`ATTACKS`], for the error message.
