@@ -12,6 +12,7 @@
 
 use crate::{boot_layout, layout, layout_config, primes_below, Emulator, LayoutOutcome};
 use crate::{PartitionReport, PartitionState};
+use abi::fault::FaultKind;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,7 @@ impl Class {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
     /// Stopped by the hypervisor with this fault kind.
-    Fault(&'static str),
+    Fault(FaultKind),
     /// Still running at the layout's deadline: stopped by the run timeout.
     TimedOut,
     /// Harmless, allowed: the rogue checks the answer itself and exits 0
@@ -93,7 +94,7 @@ impl Expect {
     /// As shown in the matrix.
     pub fn describe(self) -> String {
         match self {
-            Expect::Fault(kind) => format!("`{kind}`"),
+            Expect::Fault(kind) => format!("`{}`", kind.as_str()),
             Expect::TimedOut => "`timed-out`".into(),
             Expect::Answer(word) => format!("allowed, `answer={word}`"),
             Expect::GuestUd => format!("#UD in the guest (exit {EXCEPTION_EXIT_CODE})"),
@@ -227,7 +228,7 @@ const fn svm_insn(name: &'static str, what: &'static str) -> Attack {
         class: Class::Instruction,
         what,
         channel: false,
-        svm: Expect::Fault("virt-instruction"),
+        svm: VIRT,
         vmx: Expect::GuestUd,
     }
 }
@@ -240,16 +241,17 @@ const fn vmx_insn(name: &'static str, what: &'static str, svm: Expect) -> Attack
         what,
         channel: false,
         svm,
-        vmx: Expect::Fault("virt-instruction"),
+        vmx: VIRT,
     }
 }
 
-const NPF: Expect = Expect::Fault("npf");
-const PORT: Expect = Expect::Fault("port-denied");
-const MSR: Expect = Expect::Fault("msr-denied");
-const IPI: Expect = Expect::Fault("ipi-denied");
-const LVT: Expect = Expect::Fault("lvt-denied");
-const XSETBV: Expect = Expect::Fault("xsetbv-denied");
+const NPF: Expect = Expect::Fault(FaultKind::Npf);
+const PORT: Expect = Expect::Fault(FaultKind::PortDenied);
+const MSR: Expect = Expect::Fault(FaultKind::MsrDenied);
+const IPI: Expect = Expect::Fault(FaultKind::IpiDenied);
+const LVT: Expect = Expect::Fault(FaultKind::LvtDenied);
+const XSETBV: Expect = Expect::Fault(FaultKind::XsetbvDenied);
+const VIRT: Expect = Expect::Fault(FaultKind::VirtInstruction);
 
 use Class::*;
 
@@ -298,7 +300,7 @@ pub const ROGUE_MATRIX: &[Attack] = &[
     both("msr-mcg-status", Msr, "writes IA32_MCG_STATUS (0x17A)", MSR),
     both("msr-spec-ctrl", Msr, "writes IA32_SPEC_CTRL (0x48)", MSR),
     both("msr-sysenter", Msr, "writes SYSENTER_EIP (its own, switched) and reads it back", Expect::Answer("kept")),
-    both("apic-base", Msr, "rewrites IA32_APIC_BASE", Expect::Fault("apic-base")),
+    both("apic-base", Msr, "rewrites IA32_APIC_BASE", Expect::Fault(FaultKind::ApicBase)),
     both("ipi-non-peer", Ipi, "fixed IPI to a core that is not its peer", IPI),
     both("icr-lowest-priority", Apic, "ICR lowest-priority delivery to a non-peer", IPI),
     both("icr-smi", Apic, "ICR SMI to a non-peer", IPI),
@@ -330,7 +332,7 @@ pub const ROGUE_MATRIX: &[Attack] = &[
     vmx_insn("vmread", "VMREAD", Expect::GuestUd),
     vmx_insn("invept", "INVEPT", Expect::GuestUd),
     both("wrong-hypercall", Instruction, "the other vendor's hypercall instruction", Expect::GuestUd),
-    both("invd", Instruction, "INVD", Expect::Fault("virt-instruction")),
+    both("invd", Instruction, "INVD", VIRT),
     both("xsetbv-x87-cleared", Instruction, "XCR0 without x87", XSETBV),
     both("xsetbv-avx-without-sse", Instruction, "XCR0 with AVX, without SSE", XSETBV),
     both("xsetbv-reserved-bit", Instruction, "XCR0 with reserved bit 62", XSETBV),
@@ -338,7 +340,7 @@ pub const ROGUE_MATRIX: &[Attack] = &[
     both("xsetbv-mpx-partial", Instruction, "XCR0 with MPX BNDREGS, without BNDCSR", XSETBV),
     both("xsetbv-amx-partial", Instruction, "XCR0 with AMX TILECFG, without TILEDATA", XSETBV),
     both("xsetbv-xcr1", Instruction, "XSETBV to XCR1", XSETBV),
-    both("triple-fault", Instruction, "loads an empty IDT and raises an exception", Expect::Fault("triple-fault")),
+    both("triple-fault", Instruction, "loads an empty IDT and raises an exception", Expect::Fault(FaultKind::TripleFault)),
     both("wbinvd-loop", Stop, "WBINVD forever", Expect::TimedOut),
     both("cli-hlt", Stop, "`cli; hlt`", Expect::TimedOut),
     both("cpuid-loop", Stop, "CPUID forever (an exit each)", Expect::TimedOut),
@@ -578,7 +580,7 @@ pub struct AttackResult {
 pub fn describe_end(p: &PartitionReport) -> String {
     match p.state {
         PartitionState::Faulted => match &p.fault {
-            Some(f) => format!("faulted {} ({})", f.kind, f.detail),
+            Some(f) => format!("faulted {} ({})", f.kind.as_str(), f.detail),
             None => "faulted".into(),
         },
         PartitionState::TimedOut => "timed-out".into(),
