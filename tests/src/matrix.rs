@@ -8,7 +8,8 @@
 //!
 //! Environment knobs for [`run_matrix`]: `FLOTILLA_MATRIX_ONLY=a,b,...`
 //! runs only those attacks; `FLOTILLA_MATRIX_SOLO=1` boots each attack on
-//! its own (slower, but one attack cannot spoil another's evidence).
+//! its own (slower, but one attack cannot spoil another's evidence);
+//! `FLOTILLA_MATRIX_CPUS=N` changes the cores per boot.
 
 use crate::{boot_layout, layout, layout_config, primes_below, Emulator, LayoutOutcome};
 use crate::{PartitionReport, PartitionState};
@@ -674,6 +675,10 @@ fn selected() -> Vec<&'static Attack> {
 /// console.
 pub fn run_matrix(backend: Backend, max_cpus: usize) {
     let solo = std::env::var_os("FLOTILLA_MATRIX_SOLO").is_some_and(|v| v == "1");
+    let max_cpus = std::env::var("FLOTILLA_MATRIX_CPUS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(max_cpus);
     let boots = plan_boots(&selected(), max_cpus, solo);
     let start = Instant::now();
     let mut failures = String::new();
