@@ -29,9 +29,6 @@ use core::sync::atomic::Ordering;
 
 /// Exit code when the attack was not stopped.
 pub const NOT_STOPPED_EXIT_CODE: u64 = 3;
-/// Exit code when an attack needs something the partition lacks (a
-/// channel, XSAVE, 1 GiB pages).
-pub const CANNOT_ATTACK_EXIT_CODE: u64 = 5;
 /// The code the ring-3 `EXIT` asks for (a hypervisor honouring a
 /// hypercall from CPL 3 ends the partition with it).
 const RING3_EXIT_CODE: u64 = 0x33;
@@ -68,7 +65,8 @@ pub enum Reply {
     Answer(&'static str),
     /// Result text to report as is (hostile result text).
     Result(String),
-    /// The attack needs something this partition or CPU lacks.
+    /// The attack needs something this partition or CPU lacks (exit code
+    /// [`BAD_ARGS_EXIT_CODE`]: the layout chose an attack it cannot run).
     Cannot(&'static str),
 }
 
@@ -564,7 +562,7 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
         Reply::Cannot(why) => {
             println!("rogue: cannot try {name}: {why}");
             Ok(Outcome {
-                code: CANNOT_ATTACK_EXIT_CODE,
+                code: BAD_ARGS_EXIT_CODE,
                 result: Some(format!("attack={name} cannot=true")),
             })
         }
