@@ -688,12 +688,15 @@ pub fn run_matrix(backend: Backend, max_cpus: usize) {
         let name = format!("matrix-{}-{i}.toml", backend.as_str());
         let mut config = layout_config(layout(&boot.layout_toml(backend), &name))
             .with_emulator(backend.emulator());
-        if boot.neighbours == Neighbours::Stop && backend == Backend::Svm {
-            // A stop path that fails should not cost the default minute.
-            config.timeout = Some(Duration::from_secs(
-                u64::from(config.layout.machine.timeout_secs) + 20,
-            ));
-        }
+        // A stop path that fails should not cost the default margin:
+        // enough for QEMU's start, or Bochs' BIOS and GRUB, and the report.
+        let margin = match backend {
+            Backend::Svm => 20,
+            Backend::Vmx => 90,
+        };
+        config.timeout = Some(Duration::from_secs(
+            u64::from(config.layout.machine.timeout_secs) + margin,
+        ));
         let outcome = boot_layout(&config);
         let (results, problems) = judge_boot(&outcome, boot, backend);
         let mut boot_failed = !problems.is_empty();
