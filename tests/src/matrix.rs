@@ -368,13 +368,8 @@ pub fn attack(name: &str) -> &'static Attack {
         .unwrap_or_else(|| panic!("{name} is not an attack of the rogue workload"))
 }
 
-/// Marker lines around the generated matrix in `docs/threat-model.md`.
-pub const DOC_BEGIN: &str = "<!-- rogue-matrix:begin (generated from tests/src/matrix.rs; FLOTILLA_BLESS=1 cargo test -p e2e --test threat_matrix rewrites it) -->";
-/// See [`DOC_BEGIN`].
-pub const DOC_END: &str = "<!-- rogue-matrix:end -->";
-
-/// The matrix as a markdown table with a summary line, as it appears
-/// between [`DOC_BEGIN`] and [`DOC_END`].
+/// The matrix as a markdown table with a summary line per backend: the
+/// `rogue-matrix` generated section of `docs/threat-model.md`.
 pub fn render_markdown() -> String {
     let mut out = String::new();
     let count = |b: Backend, f: fn(Expect) -> bool| {
@@ -412,13 +407,6 @@ pub fn render_markdown() -> String {
         );
     }
     out
-}
-
-/// The section of `doc` between the markers (exclusive), if both are there.
-pub fn doc_section(doc: &str) -> Option<(usize, usize)> {
-    let begin = doc.find(DOC_BEGIN)? + DOC_BEGIN.len();
-    let end = begin + doc[begin..].find(DOC_END)?;
-    Some((begin, end))
 }
 
 /// The well-behaved neighbours of a boot.

@@ -6,35 +6,12 @@
 //! emulator: the boot plan runs every attack exactly once, in layouts that
 //! validate and fit the cores given.
 
-use e2e::matrix::{doc_section, render_markdown, DOC_BEGIN, DOC_END, ROGUE_MATRIX};
+use e2e::matrix::{render_markdown, ROGUE_MATRIX};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn doc_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/threat-model.md")
-}
 
 #[test]
 fn the_threat_model_carries_the_generated_matrix() {
-    let path = doc_path();
-    let doc = std::fs::read_to_string(&path).expect("reading docs/threat-model.md");
-    let Some((begin, end)) = doc_section(&doc) else {
-        panic!("docs/threat-model.md has no section between\n{DOC_BEGIN}\nand\n{DOC_END}");
-    };
-    let expected = format!("\n{}", render_markdown());
-    if doc[begin..end] == expected {
-        return;
-    }
-    if std::env::var_os("FLOTILLA_BLESS").is_some_and(|v| v == "1") {
-        let updated = format!("{}{expected}{}", &doc[..begin], &doc[end..]);
-        std::fs::write(&path, updated).expect("writing docs/threat-model.md");
-        return;
-    }
-    panic!(
-        "the attack matrix in docs/threat-model.md is out of date; run \
-         `FLOTILLA_BLESS=1 cargo test -p e2e --test threat_matrix` to regenerate it.\n\
-         expected:\n{expected}"
-    );
+    e2e::assert_generated_section("docs/threat-model.md", "rogue-matrix", &render_markdown());
 }
 
 #[test]

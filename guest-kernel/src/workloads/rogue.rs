@@ -25,6 +25,7 @@ use abi::hypercall;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use channels::Side;
 use core::sync::atomic::Ordering;
 
 /// Exit code when the attack was not stopped.
@@ -138,21 +139,14 @@ pub const ATTACKS: &[Attack] = &[
         channel_write(t, |_, _| channels::layout::IDENTITY_OFFSET)
     }),
     attack("write-peer-control", |t| {
-        channel_write(t, |side, _| {
-            if side == 0 {
-                channels::layout::CONTROL_B_OFFSET
-            } else {
-                channels::layout::CONTROL_A_OFFSET
-            }
+        channel_write(t, |own, slots| {
+            channels::layout::control_offset(own.peer(), slots)
         })
     }),
     attack("write-receive-ring", |t| {
-        channel_write(t, |side, slots| {
-            if side == 0 {
-                channels::layout::ring_b_to_a_offset(slots)
-            } else {
-                channels::layout::ring_a_to_b_offset(slots)
-            }
+        // The ring it receives on is the one its peer sends on.
+        channel_write(t, |own, slots| {
+            channels::layout::ring_offset(own.peer(), slots)
         })
     }),
     attack("page-1g-beyond-ram", |t| {
@@ -485,12 +479,15 @@ fn xsetbv(xcr: u32, value: u64) -> Reply {
     }
 }
 
-/// Writes a word at `offset(side, slots)` of the first channel's region.
-fn channel_write(t: &Target, offset: fn(u32, u32) -> usize) -> Reply {
+/// Writes a word at `offset(own side, slots)` of the first channel's
+/// region (offsets from `channels::layout`, so the attack follows the
+/// layout version).
+fn channel_write(t: &Target, offset: fn(Side, u32) -> usize) -> Reply {
     let Some(c) = t.channel else {
         return Reply::Cannot("needs a channel to a peer");
     };
-    let gpa = c.gpa + offset(c.side, c.slots) as u64;
+    let own = if c.side == 0 { Side::A } else { Side::B };
+    let gpa = c.gpa + offset(own, c.slots) as u64;
     println!("rogue: writing channel {} at {gpa:#x}", c.channel_id);
     crate::console::flush();
     attack::write_beyond(gpa, t.memory, 0x0bad_c0de_0bad_c0de);
