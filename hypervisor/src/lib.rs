@@ -9,10 +9,13 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod event;
 pub mod exception;
 pub mod exit_handler;
 pub mod guest_memory;
+pub mod guest_paging;
 pub mod hypercall;
+pub mod instruction_length;
 pub mod msr_policy;
 pub mod nested_paging;
 pub mod partition;
