@@ -276,6 +276,15 @@ pub fn handle_exit(
             None,
             format!("hardware refused the guest state ({code:#x})"),
         ),
+        VmExit::DecodeFailed { exit, bytes, len } => fault(
+            vcpu,
+            "decode-failed",
+            None,
+            format!(
+                "{exit} exit: no {exit} instruction at rip in bytes {:02x?}",
+                bytes.get(..usize::from(len)).unwrap_or(&[])
+            ),
+        ),
         VmExit::Other { code } => fault(
             vcpu,
             "unexpected-exit",
@@ -552,6 +561,27 @@ mod tests {
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
             "unexpected-exit"
         );
+        let mut bytes = [0u8; 15];
+        bytes[..2].copy_from_slice(&[0x66, 0x0f]);
+        let (end, record) = run(
+            VmExit::DecodeFailed {
+                exit: "cpuid",
+                bytes,
+                len: 2,
+            },
+            &mut vcpu,
+            &mut host,
+        );
+        assert_eq!(
+            end,
+            Some(End::Faulted(Fault {
+                kind: "decode-failed",
+                rip: 0x10_1234,
+                gpa: None,
+                detail: "cpuid exit: no cpuid instruction at rip in bytes [66, 0f]".to_string()
+            }))
+        );
+        assert_eq!(record.exits[1], 1, "counted as the cpuid exit it was");
     }
 
     #[test]

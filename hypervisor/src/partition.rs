@@ -51,7 +51,7 @@ impl Partition {
 pub struct Fault {
     /// Stable kind: `npf`, `triple-fault`, `port-denied`, `msr-denied`,
     /// `apic-base`, `ipi-denied`, `virt-instruction`, `init`,
-    /// `invalid-state`, `unexpected-exit`.
+    /// `invalid-state`, `decode-failed`, `unexpected-exit`.
     pub kind: &'static str,
     /// Guest RIP at the fault.
     pub rip: u64,

@@ -5,8 +5,9 @@
 //!
 //! Two cores and a small `n` keep each boot near 30 s (most of it Bochs'
 //! BIOS and GRUB). Bochs' `ryzen` model (SVM with nRIP save) cannot run
-//! partitions: it has no x2APIC, which the hypervisor requires, so every
-//! partition ends `load-failed` there.
+//! partitions: it has no x2APIC, which the hypervisor requires, so its cores
+//! boot "(cannot host partitions)" and a layout run fails before any
+//! partition starts.
 
 use e2e::{assert_passed, assert_result, boot_layout, layout, layout_config, primes_below};
 use e2e::{rogue_fault_kind, Emulator};
