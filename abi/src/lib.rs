@@ -14,5 +14,7 @@ pub mod boot;
 pub mod bundle;
 pub mod cmdline;
 pub mod console;
+pub mod fault;
 pub mod hypercall;
+pub mod ports;
 pub mod run_end;

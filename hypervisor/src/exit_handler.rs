@@ -8,6 +8,7 @@ use crate::hypercall::{self, HypercallHost, Outcome};
 use crate::msr_policy::{pat_valid, MSR_PAT};
 use crate::partition::{End, Fault, Partition, RunRecord};
 use crate::vcpu::{Gpr, Vcpu, VmExit};
+use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::String;
 
@@ -108,7 +109,7 @@ fn complete_rdmsr(vcpu: &mut impl Vcpu, value: u64) -> Option<End> {
     None
 }
 
-fn fault(vcpu: &impl Vcpu, kind: &'static str, gpa: Option<u64>, detail: String) -> Option<End> {
+fn fault(vcpu: &impl Vcpu, kind: FaultKind, gpa: Option<u64>, detail: String) -> Option<End> {
     Some(End::Faulted(Fault {
         kind,
         rip: vcpu.rip(),
@@ -163,7 +164,7 @@ pub fn handle_exit(
             }
             _ => fault(
                 vcpu,
-                "ipi-denied",
+                FaultKind::IpiDenied,
                 None,
                 format!("x2APIC ICR write {value:#x} denied"),
             ),
@@ -194,7 +195,7 @@ pub fn handle_exit(
             } else {
                 fault(
                     vcpu,
-                    "lvt-denied",
+                    FaultKind::LvtDenied,
                     None,
                     format!("LVT write {value:#x} to MSR {msr:#x}: only fixed delivery or masked"),
                 )
@@ -205,20 +206,25 @@ pub fn handle_exit(
             value,
         } => fault(
             vcpu,
-            "apic-base",
+            FaultKind::ApicBase,
             None,
             format!("write {value:#x} to IA32_APIC_BASE"),
         ),
         VmExit::MsrWrite { msr, value } => fault(
             vcpu,
-            "msr-denied",
+            FaultKind::MsrDenied,
             None,
             format!("write {value:#x} to MSR {msr:#x}"),
         ),
-        VmExit::MsrRead { msr } => fault(vcpu, "msr-denied", None, format!("read of MSR {msr:#x}")),
+        VmExit::MsrRead { msr } => fault(
+            vcpu,
+            FaultKind::MsrDenied,
+            None,
+            format!("read of MSR {msr:#x}"),
+        ),
         VmExit::Io { port, size, write } => fault(
             vcpu,
-            "port-denied",
+            FaultKind::PortDenied,
             None,
             format!(
                 "{} of {size} byte(s) on port {port:#x}",
@@ -235,16 +241,19 @@ pub fn handle_exit(
             };
             fault(
                 vcpu,
-                "npf",
+                FaultKind::Npf,
                 Some(gpa),
                 format!("{access} outside the partition's map"),
             )
         }
-        VmExit::TripleFault => fault(vcpu, "triple-fault", None, String::from("shutdown")),
-        VmExit::Init => fault(vcpu, "init", None, String::from("INIT signal")),
-        VmExit::VirtualizationInstruction { name } => {
-            fault(vcpu, "virt-instruction", None, format!("{name} executed"))
-        }
+        VmExit::TripleFault => fault(vcpu, FaultKind::TripleFault, None, String::from("shutdown")),
+        VmExit::Init => fault(vcpu, FaultKind::Init, None, String::from("INIT signal")),
+        VmExit::VirtualizationInstruction { name } => fault(
+            vcpu,
+            FaultKind::VirtInstruction,
+            None,
+            format!("{name} executed"),
+        ),
         VmExit::Xsetbv { xcr, value } => {
             let [eax, _, _, edx] = host.host_cpuid(0xd, 0);
             let supported = (u64::from(edx) << 32) | u64::from(eax);
@@ -255,7 +264,7 @@ pub fn handle_exit(
             } else {
                 fault(
                     vcpu,
-                    "xsetbv-denied",
+                    FaultKind::XsetbvDenied,
                     None,
                     format!("XSETBV XCR{xcr} = {value:#x}"),
                 )
@@ -266,19 +275,19 @@ pub fn handle_exit(
                 vcpu.skip_instruction();
                 None
             }
-            Err(why) => fault(vcpu, "cr-denied", None, String::from(why)),
+            Err(why) => fault(vcpu, FaultKind::CrDenied, None, String::from(why)),
         },
         VmExit::Nmi if host.stop_requested() => Some(End::TimedOut),
         VmExit::Nmi => None,
         VmExit::InvalidState { code } => fault(
             vcpu,
-            "invalid-state",
+            FaultKind::InvalidState,
             None,
             format!("hardware refused the guest state ({code:#x})"),
         ),
         VmExit::DecodeFailed { exit, bytes, len } => fault(
             vcpu,
-            "decode-failed",
+            FaultKind::DecodeFailed,
             None,
             format!(
                 "{exit} exit: no {exit} instruction at rip in bytes {:02x?}",
@@ -287,7 +296,7 @@ pub fn handle_exit(
         ),
         VmExit::Other { code } => fault(
             vcpu,
-            "unexpected-exit",
+            FaultKind::UnexpectedExit,
             None,
             format!("exit code {code:#x}"),
         ),
@@ -299,6 +308,7 @@ mod tests {
     use super::*;
     use crate::guest_memory::FakeGuestMemory;
     use crate::partition::ChannelGrant;
+    use abi::fault::ExitReason;
     use alloc::string::ToString;
     use alloc::vec;
     use alloc::vec::Vec;
@@ -418,7 +428,7 @@ mod tests {
         (end, record)
     }
 
-    fn kind(end: Option<End>) -> &'static str {
+    fn kind(end: Option<End>) -> FaultKind {
         match end {
             Some(End::Faulted(f)) => f.kind,
             other => panic!("expected a fault, got {other:?}"),
@@ -478,7 +488,7 @@ mod tests {
                 &mut vcpu,
                 &mut host,
             );
-            assert_eq!(kind(end), "ipi-denied", "ICR {denied:#x}");
+            assert_eq!(kind(end), FaultKind::IpiDenied, "ICR {denied:#x}");
         }
         assert_eq!(host.ipis.len(), 1, "no denied IPI was sent");
     }
@@ -502,7 +512,7 @@ mod tests {
         assert_eq!(
             end,
             Some(End::Faulted(Fault {
-                kind: "npf",
+                kind: FaultKind::Npf,
                 rip: 0x10_1234,
                 gpa: Some(0x1000),
                 detail: "write outside the partition's map".to_string()
@@ -522,7 +532,7 @@ mod tests {
                 )
                 .0
             ),
-            "port-denied"
+            FaultKind::PortDenied
         );
         assert_eq!(
             kind(
@@ -536,15 +546,15 @@ mod tests {
                 )
                 .0
             ),
-            "apic-base"
+            FaultKind::ApicBase
         );
         assert_eq!(
             kind(run(VmExit::MsrRead { msr: 0xc001_0117 }, &mut vcpu, &mut host).0),
-            "msr-denied"
+            FaultKind::MsrDenied
         );
         assert_eq!(
             kind(run(VmExit::TripleFault, &mut vcpu, &mut host).0),
-            "triple-fault"
+            FaultKind::TripleFault
         );
         assert_eq!(
             kind(
@@ -555,17 +565,17 @@ mod tests {
                 )
                 .0
             ),
-            "virt-instruction"
+            FaultKind::VirtInstruction
         );
         assert_eq!(
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
-            "unexpected-exit"
+            FaultKind::UnexpectedExit
         );
         let mut bytes = [0u8; 15];
         bytes[..2].copy_from_slice(&[0x66, 0x0f]);
         let (end, record) = run(
             VmExit::DecodeFailed {
-                exit: "cpuid",
+                exit: ExitReason::Cpuid,
                 bytes,
                 len: 2,
             },
@@ -575,13 +585,17 @@ mod tests {
         assert_eq!(
             end,
             Some(End::Faulted(Fault {
-                kind: "decode-failed",
+                kind: FaultKind::DecodeFailed,
                 rip: 0x10_1234,
                 gpa: None,
                 detail: "cpuid exit: no cpuid instruction at rip in bytes [66, 0f]".to_string()
             }))
         );
-        assert_eq!(record.exits[1], 1, "counted as the cpuid exit it was");
+        assert_eq!(
+            record.exits[ExitReason::Cpuid.index()],
+            1,
+            "counted as the cpuid exit it was"
+        );
     }
 
     #[test]
@@ -604,7 +618,7 @@ mod tests {
         assert_eq!(host.xcr0, Some(0b111));
         for (xcr, value) in [(0, 0b110), (0, 0b101), (1, 0b11)] {
             let (end, _) = run(VmExit::Xsetbv { xcr, value }, &mut vcpu, &mut host);
-            assert_eq!(kind(end), "xsetbv-denied", "XCR{xcr} = {value:#b}");
+            assert_eq!(kind(end), FaultKind::XsetbvDenied, "XCR{xcr} = {value:#b}");
         }
         assert!(xcr0_allowed(0b11, 0b111));
         assert!(!xcr0_allowed(0b1011, 0b111), "unsupported component");
@@ -628,7 +642,7 @@ mod tests {
         );
         assert_eq!((vcpu.regs[0], vcpu.regs[3]), (0x0606_0606, 0x0606_0606));
         let (end, _) = run(write(0x0202_0202_0202_0202), &mut vcpu, &mut host);
-        assert_eq!(kind(end), "msr-denied", "reserved memory type");
+        assert_eq!(kind(end), FaultKind::MsrDenied, "reserved memory type");
         assert_eq!(vcpu.pat, wb_everywhere);
     }
 
@@ -644,7 +658,7 @@ mod tests {
         );
         assert_eq!(host.lvts, vec![(0x835, 0x1_0000)]);
         let (end, _) = run(lint0(0x700), &mut vcpu, &mut host);
-        assert_eq!(kind(end), "lvt-denied", "ExtINT on LINT0");
+        assert_eq!(kind(end), FaultKind::LvtDenied, "ExtINT on LINT0");
         let (end, _) = run(
             VmExit::MsrWrite {
                 msr: 0x833,
@@ -653,7 +667,7 @@ mod tests {
             &mut vcpu,
             &mut host,
         );
-        assert_eq!(kind(end), "lvt-denied", "SMI from the thermal LVT");
+        assert_eq!(kind(end), FaultKind::LvtDenied, "SMI from the thermal LVT");
         assert_eq!(host.lvts.len(), 1, "denied writes never reach the APIC");
     }
 
@@ -678,7 +692,7 @@ mod tests {
         );
         // SVME (bit 12) or any reserved bit: the write is refused.
         let (end, _) = run(efer_write(0x1000), &mut vcpu, &mut host);
-        assert_eq!(kind(end), "msr-denied");
+        assert_eq!(kind(end), FaultKind::MsrDenied);
         assert_eq!(vcpu.efer, 0x901, "a refused EFER write changes nothing");
         assert_eq!(run(VmExit::Nmi, &mut vcpu, &mut host).0, None);
         host.stop = true;

@@ -1,6 +1,7 @@
 //! What the hypervisor knows about one running partition (its identity and
 //! what the layout allows it), and what it records about its run.
 
+use abi::fault::{ExitReason, FaultKind};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -49,10 +50,8 @@ impl Partition {
 /// Why a partition was stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
-    /// Stable kind: `npf`, `triple-fault`, `port-denied`, `msr-denied`,
-    /// `apic-base`, `ipi-denied`, `virt-instruction`, `init`,
-    /// `invalid-state`, `decode-failed`, `unexpected-exit`.
-    pub kind: &'static str,
+    /// What it did (the report's stable name: [`FaultKind::as_str`]).
+    pub kind: FaultKind,
     /// Guest RIP at the fault.
     pub rip: u64,
     /// Guest-physical address, for nested page faults.
@@ -72,23 +71,8 @@ pub enum End {
     TimedOut,
 }
 
-/// Exit reasons counted per partition, in report order.
-pub const EXIT_REASONS: [&str; 14] = [
-    "hypercall",
-    "cpuid",
-    "msr-read",
-    "msr-write",
-    "io",
-    "npf",
-    "triple-fault",
-    "init",
-    "virt-instruction",
-    "xsetbv",
-    "cr-access",
-    "nmi",
-    "invalid-state",
-    "other",
-];
+/// How many exit reasons the report counts.
+pub const EXIT_REASON_COUNT: usize = ExitReason::ALL.len();
 
 /// What the hypervisor records while a partition runs.
 ///
@@ -98,10 +82,10 @@ pub const EXIT_REASONS: [&str; 14] = [
 /// of `docs/run-report.md` applies to the steady state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunRecord {
-    /// VM exits by reason, indexed like [`EXIT_REASONS`].
-    pub exits: [u64; EXIT_REASONS.len()],
+    /// VM exits by reason, indexed by [`ExitReason::index`].
+    pub exits: [u64; EXIT_REASON_COUNT],
     /// Steady-state VM exits by reason.
-    pub steady_exits: [u64; EXIT_REASONS.len()],
+    pub steady_exits: [u64; EXIT_REASON_COUNT],
     /// Whether the partition has made its first hypercall.
     pub booted: bool,
     /// Console lines written.
@@ -111,13 +95,10 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Counts one exit of `reason` (one of [`EXIT_REASONS`]).
-    pub fn count_exit(&mut self, reason: &str) {
-        let i = EXIT_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(EXIT_REASONS.len() - 1);
-        self.booted |= reason == "hypercall";
+    /// Counts one exit of `reason`.
+    pub fn count_exit(&mut self, reason: ExitReason) {
+        let i = reason.index();
+        self.booted |= reason == ExitReason::Hypercall;
         self.exits[i] = self.exits[i].saturating_add(1);
         if self.booted {
             self.steady_exits[i] = self.steady_exits[i].saturating_add(1);
@@ -174,19 +155,20 @@ mod tests {
     #[test]
     fn exits_are_counted_by_reason() {
         let mut r = RunRecord::default();
-        r.count_exit("cpuid");
-        r.count_exit("hypercall");
-        r.count_exit("npf");
-        r.count_exit("made-up");
-        assert_eq!(r.exits[0], 1);
-        assert_eq!(r.exits[1], 1);
+        r.count_exit(ExitReason::Cpuid);
+        r.count_exit(ExitReason::Hypercall);
+        r.count_exit(ExitReason::Npf);
+        r.count_exit(ExitReason::Other);
+        assert_eq!(r.exits[ExitReason::Cpuid.index()], 1);
+        assert_eq!(r.exits[ExitReason::Hypercall.index()], 1);
         assert_eq!(
             r.total_steady_exits(),
             3,
             "the cpuid before the first hypercall is a boot exit"
         );
-        assert_eq!(r.exits[5], 1);
-        assert_eq!(r.exits[EXIT_REASONS.len() - 1], 1);
+        assert_eq!(r.steady_exits[ExitReason::Cpuid.index()], 0);
+        assert_eq!(r.exits[ExitReason::Npf.index()], 1);
+        assert_eq!(r.exits[ExitReason::Other.index()], 1);
         assert_eq!(r.total_exits(), 4);
     }
 }

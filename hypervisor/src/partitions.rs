@@ -31,6 +31,7 @@ use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
+use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -43,7 +44,7 @@ use hypervisor::nested_paging::{
 };
 use hypervisor::partition::{End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
-use hypervisor::platform::acpi::CpuEntry;
+use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
 use hypervisor::platform::PhysMemory;
 use hypervisor::report;
@@ -126,6 +127,7 @@ fn stop_due() -> bool {
 struct Machine<'a> {
     boot: &'a BootInfo,
     cpus: &'a [CpuEntry],
+    firmware: &'a FadtPorts,
 }
 
 impl MachineView for Machine<'_> {
@@ -138,6 +140,9 @@ impl MachineView for Machine<'_> {
     fn is_free_ram(&self, base: u64, len: u64) -> bool {
         region::is_free_ram(self.boot, base, len)
     }
+    fn firmware_ports(&self) -> &FadtPorts {
+        self.firmware
+    }
 }
 
 /// Whether the boot carried a bundle (a partition run) at all.
@@ -146,10 +151,12 @@ pub fn has_bundle(boot: &BootInfo) -> bool {
 }
 
 /// Prepares the run on the bootstrap core. `cpus` is in core-index order
-/// (index 0 = the bootstrap core).
+/// (index 0 = the bootstrap core); `firmware` is what the ACPI FADT says
+/// about the firmware's I/O ports (never granted).
 pub fn prepare(
     boot: &BootInfo,
     cpus: &[CpuEntry],
+    firmware: &FadtPorts,
     tsc_khz: u64,
     virt: VirtSupport,
 ) -> Result<(), String> {
@@ -177,7 +184,14 @@ pub fn prepare(
     let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
     let manifest =
         Manifest::decode(bundle.manifest()).map_err(|e| format!("manifest rejected: {e}"))?;
-    let plan = plan::plan(&manifest, &Machine { boot, cpus })?;
+    let plan = plan::plan(
+        &manifest,
+        &Machine {
+            boot,
+            cpus,
+            firmware,
+        },
+    )?;
     for p in &plan.partitions {
         if usize::from(p.kernel) >= bundle.image_count() {
             return Err(format!(
@@ -284,7 +298,7 @@ impl ExitHost for CoreHost {
     }
 }
 
-fn setup_fault(kind: &'static str, detail: String) -> End {
+fn setup_fault(kind: FaultKind, detail: String) -> End {
     End::Faulted(Fault {
         kind,
         rip: 0,
@@ -299,15 +313,15 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let image = run
         .bundle
         .image(usize::from(plan.kernel))
-        .ok_or_else(|| setup_fault("load-failed", String::from("kernel image missing")))?;
+        .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
     let boot = boot_image::build(plan, run.plan.partitions.len() as u32, run.tsc_khz)
-        .map_err(|e| setup_fault("load-failed", String::from(e)))?;
+        .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     // All of the partition's RAM starts zeroed: nothing of the firmware,
     // the boot loader or an earlier use of the frames is visible to it.
     ram.zero(0, ram.len());
     if !ram.write(BOOT_INFO_GPA, &boot) {
         return Err(setup_fault(
-            "load-failed",
+            FaultKind::LoadFailed,
             String::from("memory too small for the boot area"),
         ));
     }
@@ -319,7 +333,7 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
                 .is_some_and(|e| e <= ram.len());
         if !fits {
             return Err(setup_fault(
-                "load-failed",
+                FaultKind::LoadFailed,
                 format!(
                     "segment {:#x}+{:#x} does not fit in {} MiB of RAM",
                     seg.gpa,
@@ -336,7 +350,8 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
 
 fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let mut mem = HeapTables;
-    let err = |e: hypervisor::nested_paging::MapError| setup_fault("load-failed", e.to_string());
+    let err =
+        |e: hypervisor::nested_paging::MapError| setup_fault(FaultKind::LoadFailed, e.to_string());
     let mut npt = NestedPageTable::<F>::new(&mut mem).map_err(err)?;
     npt.map(
         &mut mem,
@@ -371,7 +386,7 @@ fn run_partition(
         .and_then(|r| r.lock().take())
     else {
         return (
-            setup_fault("load-failed", String::from("no memory region")),
+            setup_fault(FaultKind::LoadFailed, String::from("no memory region")),
             record,
         );
     };
@@ -381,7 +396,10 @@ fn run_partition(
     };
     let Some(apic) = apic.enable_x2apic() else {
         return (
-            setup_fault("load-failed", String::from("this CPU has no x2APIC")),
+            setup_fault(
+                FaultKind::LoadFailed,
+                String::from("this CPU has no x2APIC"),
+            ),
             record,
         );
     };
@@ -393,7 +411,10 @@ fn run_partition(
             };
             if !svm::enable() {
                 return (
-                    setup_fault("load-failed", String::from("out of memory enabling SVM")),
+                    setup_fault(
+                        FaultKind::LoadFailed,
+                        String::from("out of memory enabling SVM"),
+                    ),
                     record,
                 );
             }
@@ -406,7 +427,7 @@ fn run_partition(
                 Ok(vcpu) => vcpu,
                 Err(e) => {
                     return (
-                        setup_fault("load-failed", format!("SVM setup failed: {e:?}")),
+                        setup_fault(FaultKind::LoadFailed, format!("SVM setup failed: {e:?}")),
                         record,
                     )
                 }
@@ -420,7 +441,10 @@ fn run_partition(
                 Ok(controls) => controls,
                 Err(why) => {
                     return (
-                        setup_fault("load-failed", format!("this core cannot host it: {why}")),
+                        setup_fault(
+                            FaultKind::LoadFailed,
+                            format!("this core cannot host it: {why}"),
+                        ),
                         record,
                     )
                 }
@@ -432,7 +456,7 @@ fn run_partition(
             if let Err(e) = vmx::enable() {
                 return (
                     setup_fault(
-                        "load-failed",
+                        FaultKind::LoadFailed,
                         format!("VMX operation failed to start: {e:?}"),
                     ),
                     record,
@@ -447,7 +471,7 @@ fn run_partition(
                 Ok(vcpu) => vcpu,
                 Err(e) => {
                     return (
-                        setup_fault("load-failed", format!("VMCS setup failed: {e:?}")),
+                        setup_fault(FaultKind::LoadFailed, format!("VMCS setup failed: {e:?}")),
                         record,
                     )
                 }

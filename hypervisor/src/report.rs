@@ -2,7 +2,8 @@
 //! partition, a JSON object after the `flotilla: report ` marker, framed by
 //! a begin and an end line. The host tools parse these lines.
 
-use crate::partition::{End, RunRecord, EXIT_REASONS};
+use crate::partition::{End, RunRecord, EXIT_REASON_COUNT};
+use abi::fault::ExitReason;
 use alloc::string::String;
 use core::fmt::Write;
 
@@ -52,10 +53,10 @@ pub fn result_json(out: &mut String, text: &str) {
     out.push('}');
 }
 
-fn exits_json(out: &mut String, counts: &[u64; EXIT_REASONS.len()]) {
+fn exits_json(out: &mut String, counts: &[u64; EXIT_REASON_COUNT]) {
     out.push('{');
     let mut first = true;
-    for (reason, count) in EXIT_REASONS.iter().zip(counts.iter()) {
+    for (reason, count) in ExitReason::ALL.iter().zip(counts.iter()) {
         if *count == 0 {
             continue;
         }
@@ -63,7 +64,7 @@ fn exits_json(out: &mut String, counts: &[u64; EXIT_REASONS.len()]) {
             out.push(',');
         }
         first = false;
-        json_string(out, reason);
+        json_string(out, reason.as_str());
         let _ = write!(out, ":{count}");
     }
     out.push('}');
@@ -91,7 +92,7 @@ pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> St
     match end {
         End::Faulted(f) => {
             out.push_str("{\"kind\":");
-            json_string(&mut out, f.kind);
+            json_string(&mut out, f.kind.as_str());
             let _ = write!(out, ",\"rip\":{},\"gpa\":", f.rip);
             match f.gpa {
                 Some(gpa) => {
@@ -140,8 +141,8 @@ mod tests {
     #[test]
     fn exited_partition_report() {
         let mut r = RunRecord::default();
-        r.count_exit("cpuid");
-        r.count_exit("hypercall");
+        r.count_exit(ExitReason::Cpuid);
+        r.count_exit(ExitReason::Hypercall);
         r.console_lines = 1;
         r.result = "primes=78498 ticks=12 mode=fast ok=true".to_string();
         let json = partition_json("calc", 2, &End::Exited(0), &r);
@@ -157,7 +158,7 @@ mod tests {
     #[test]
     fn faulted_partition_report_escapes_text() {
         let end = End::Faulted(Fault {
-            kind: "npf",
+            kind: abi::fault::FaultKind::Npf,
             rip: 0x1000,
             gpa: Some(0x200_0000),
             detail: "say \"hi\"\n".to_string(),

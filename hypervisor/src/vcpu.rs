@@ -3,6 +3,8 @@
 //! SVM and VMX implement it under `arch::x86_64::{svm,vmx}`; everything
 //! above it (exit handling, hypercalls, containment) is written once.
 
+use abi::fault::ExitReason;
+
 /// General-purpose registers a handler may read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gpr {
@@ -88,7 +90,7 @@ pub enum VmExit {
     /// at CS:RIP, `len` of them readable.
     DecodeFailed {
         /// The reason of the exit it interrupted.
-        exit: &'static str,
+        exit: ExitReason,
         /// The bytes at CS:RIP.
         bytes: [u8; 15],
         /// How many could be read.
@@ -102,25 +104,25 @@ pub enum VmExit {
 }
 
 impl VmExit {
-    /// A short, stable name for run-report statistics.
-    pub fn reason(&self) -> &'static str {
+    /// The reason counted in the run report.
+    pub fn reason(&self) -> ExitReason {
         match self {
-            VmExit::Hypercall => "hypercall",
-            VmExit::Cpuid => "cpuid",
-            VmExit::MsrRead { .. } => "msr-read",
-            VmExit::MsrWrite { .. } => "msr-write",
-            VmExit::Io { .. } => "io",
-            VmExit::NestedPageFault { .. } => "npf",
-            VmExit::TripleFault => "triple-fault",
-            VmExit::Init => "init",
-            VmExit::VirtualizationInstruction { .. } => "virt-instruction",
-            VmExit::Xsetbv { .. } => "xsetbv",
-            VmExit::ControlRegisterAccess => "cr-access",
-            VmExit::Nmi => "nmi",
-            VmExit::InvalidState { .. } => "invalid-state",
+            VmExit::Hypercall => ExitReason::Hypercall,
+            VmExit::Cpuid => ExitReason::Cpuid,
+            VmExit::MsrRead { .. } => ExitReason::MsrRead,
+            VmExit::MsrWrite { .. } => ExitReason::MsrWrite,
+            VmExit::Io { .. } => ExitReason::Io,
+            VmExit::NestedPageFault { .. } => ExitReason::Npf,
+            VmExit::TripleFault => ExitReason::TripleFault,
+            VmExit::Init => ExitReason::Init,
+            VmExit::VirtualizationInstruction { .. } => ExitReason::VirtInstruction,
+            VmExit::Xsetbv { .. } => ExitReason::Xsetbv,
+            VmExit::ControlRegisterAccess => ExitReason::CrAccess,
+            VmExit::Nmi => ExitReason::Nmi,
+            VmExit::InvalidState { .. } => ExitReason::InvalidState,
             // Counted as the exit it was.
-            VmExit::DecodeFailed { exit, .. } => exit,
-            VmExit::Other { .. } => "other",
+            VmExit::DecodeFailed { exit, .. } => *exit,
+            VmExit::Other { .. } => ExitReason::Other,
         }
     }
 }

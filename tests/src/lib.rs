@@ -305,12 +305,13 @@ pub const ROGUE_MATRIX: [(&str, &str); 9] = [
 ];
 
 /// The fault kind `attack` must end in.
-pub fn rogue_fault_kind(attack: &str) -> &'static str {
-    ROGUE_MATRIX
+pub fn rogue_fault_kind(attack: &str) -> abi::fault::FaultKind {
+    let (_, kind) = ROGUE_MATRIX
         .iter()
         .find(|(a, _)| *a == attack)
-        .map(|(_, k)| *k)
-        .unwrap_or_else(|| panic!("{attack} is not an attack of the rogue workload"))
+        .unwrap_or_else(|| panic!("{attack} is not an attack of the rogue workload"));
+    kind.parse()
+        .unwrap_or_else(|e| panic!("attack {attack}: `{kind}` is an {e}"))
 }
 
 /// Primes below `n` for the `n` the tests use (the `compute` workload's
@@ -643,4 +644,42 @@ pub fn assert_channel_pair(outcome: &LayoutOutcome, pair: &ChannelPair<'_>) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Generated documentation: sections of `docs/*.md` that tests regenerate
+// from the code, so the docs cannot drift from it.
+
+/// Checks that the section `name` of the document `doc` (a path relative
+/// to the workspace root) holds exactly `expected`. A section is framed by
+/// `<!-- generated: NAME -->` and `<!-- end generated: NAME -->` lines.
+/// With `FLOTILLA_BLESS=1` in the environment the section is rewritten
+/// instead (and the test passes), for updating the docs after a change.
+pub fn assert_generated_section(doc: &str, name: &str, expected: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let begin = format!("<!-- generated: {name} -->\n");
+    let end = format!("<!-- end generated: {name} -->");
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{doc} has no `{}` line", begin.trim_end()))
+        + begin.len();
+    let stop = start
+        + text[start..]
+            .find(&end)
+            .unwrap_or_else(|| panic!("{doc} has no `{end}` line"));
+    let expected = format!("{}\n", expected.trim_end());
+    if text[start..stop] == expected {
+        return;
+    }
+    if std::env::var_os("FLOTILLA_BLESS").is_some_and(|v| v == "1") {
+        let updated = format!("{}{expected}{}", &text[..start], &text[stop..]);
+        std::fs::write(&path, updated).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        return;
+    }
+    panic!(
+        "the `{name}` section of {doc} is out of date; run the test with FLOTILLA_BLESS=1 \
+         to regenerate it.\n--- expected ---\n{expected}--- found ---\n{}",
+        &text[start..stop]
+    );
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use abi::fault::FaultKind;
 use abi::run_end::{qemu_exit_status, QEMU_FAILURE_VALUE, QEMU_SUCCESS_VALUE};
 use partition_config::{Diagnostics, Layout};
 
@@ -77,16 +78,16 @@ impl LayoutSource {
 pub struct FaultExpectation {
     /// The partition.
     pub partition: String,
-    /// The fault kind it must have (`npf`, `ipi-denied`, ...), if checked.
-    pub kind: Option<String>,
+    /// The fault kind it must have, if checked.
+    pub kind: Option<FaultKind>,
 }
 
 impl FaultExpectation {
     /// Expects `partition` to fault with `kind`.
-    pub fn new(partition: impl Into<String>, kind: Option<&str>) -> Self {
+    pub fn new(partition: impl Into<String>, kind: Option<FaultKind>) -> Self {
         FaultExpectation {
             partition: partition.into(),
-            kind: kind.map(str::to_string),
+            kind,
         }
     }
 }
@@ -102,9 +103,14 @@ impl FromStr for FaultExpectation {
         if name.is_empty() {
             return Err("expected NAME or NAME=KIND".into());
         }
-        if kind == Some("") {
-            return Err(format!("expected a fault kind after `{name}=`"));
-        }
+        let kind = match kind {
+            None => None,
+            Some("") => return Err(format!("expected a fault kind after `{name}=`")),
+            Some(kind) => Some(
+                kind.parse::<FaultKind>()
+                    .map_err(|e| format!("`{kind}` is an {e}"))?,
+            ),
+        };
         Ok(FaultExpectation::new(name, kind))
     }
 }
@@ -160,7 +166,7 @@ impl LayoutRunConfig {
     }
 
     /// Adds a fault expectation.
-    pub fn expect_fault(mut self, partition: &str, kind: Option<&str>) -> Self {
+    pub fn expect_fault(mut self, partition: &str, kind: Option<FaultKind>) -> Self {
         self.expect_faults
             .push(FaultExpectation::new(partition, kind));
         self
@@ -440,7 +446,7 @@ pub fn judge_layout(
         match expected {
             None if p.exited_ok() => {}
             None => reasons.push(format!("partition {} {what}; expected exit code 0", p.name)),
-            Some(e) => match (p.state, e.kind.as_deref()) {
+            Some(e) => match (p.state, e.kind) {
                 (PartitionState::Faulted, None) => {}
                 (PartitionState::Faulted, Some(kind)) if p.fault_kind() == Some(kind) => {}
                 (_, kind) => reasons.push(format!(
@@ -571,7 +577,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         let config = config.expect_fault("rogue", None);
         assert!(judge_run(&config, done.clone()).passed());
         let mut config =
-            LayoutRunConfig::new(layout(), images()).expect_fault("rogue", Some("npf"));
+            LayoutRunConfig::new(layout(), images()).expect_fault("rogue", Some(FaultKind::Npf));
         let out = judge_run(&config, done.clone());
         assert!(out.verdict.reasons()[0].contains("expected it to fault with npf"));
         config.expect_faults = vec!["calc=npf".parse().unwrap()];
@@ -619,13 +625,13 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         assert!(matches!(config.validate(), Err(Error::Invalid(_))));
         let twice = LayoutRunConfig::new(layout(), images())
             .expect_fault("rogue", None)
-            .expect_fault("rogue", Some("npf"));
+            .expect_fault("rogue", Some(FaultKind::Npf));
         assert!(twice.validate().is_err());
         assert!("".parse::<FaultExpectation>().is_err());
         assert!("x=".parse::<FaultExpectation>().is_err());
         assert_eq!(
             "rogue=ipi-denied".parse::<FaultExpectation>().unwrap(),
-            FaultExpectation::new("rogue", Some("ipi-denied"))
+            FaultExpectation::new("rogue", Some(FaultKind::IpiDenied))
         );
     }
 

@@ -622,7 +622,7 @@ mod tests {
         assert_eq!(
             args.expect_fault,
             [
-                FaultExpectation::new("rogue", Some("npf")),
+                FaultExpectation::new("rogue", Some(abi::fault::FaultKind::Npf)),
                 FaultExpectation::new("other", None)
             ]
         );
@@ -631,6 +631,12 @@ mod tests {
         assert!(Cli::try_parse_from(["flotilla", "run", "x.toml", "--no-layout"]).is_err());
         assert!(Cli::try_parse_from(["flotilla", "run", "--no-layout", "--report", "r"]).is_err());
         assert!(Cli::try_parse_from(["flotilla", "run", "--expect-fault", "="]).is_err());
+        // An unknown kind is a usage error, naming the kinds there are.
+        let err = Cli::try_parse_from(["flotilla", "run", "--expect-fault", "ping=npff"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`npff` is an unknown fault kind"), "{err}");
+        assert!(err.contains("npf, triple-fault"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use abi::fault::FaultKind;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format this parser understands.
@@ -54,14 +55,32 @@ impl PartitionState {
 /// Why the hypervisor stopped a partition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    /// `npf`, `ipi-denied`, `port-denied`, ... (`docs/run-report.md`).
-    pub kind: String,
+    /// What the partition did (`docs/run-report.md`); an unknown name makes
+    /// the report line invalid.
+    #[serde(with = "fault_kind_name")]
+    pub kind: FaultKind,
     /// Guest RIP of the faulting instruction.
     pub rip: u64,
     /// Guest-physical address involved, if any.
     pub gpa: Option<u64>,
     /// Human-readable detail.
     pub detail: String,
+}
+
+/// [`FaultKind`] as its stable name in JSON.
+mod fault_kind_name {
+    use abi::fault::FaultKind;
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &FaultKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FaultKind, D::Error> {
+        let name = <&str>::deserialize(d)?;
+        name.parse()
+            .map_err(|e| de::Error::custom(format!("fault kind `{name}`: {e}")))
+    }
 }
 
 /// VM exits counted from the partition's first hypercall on.
@@ -137,8 +156,8 @@ impl PartitionReport {
     }
 
     /// The fault kind, if it faulted.
-    pub fn fault_kind(&self) -> Option<&str> {
-        self.fault.as_ref().map(|f| f.kind.as_str())
+    pub fn fault_kind(&self) -> Option<FaultKind> {
+        self.fault.as_ref().map(|f| f.kind)
     }
 
     /// The result as `key=value` words (`-` when there is none).
@@ -328,10 +347,11 @@ fn parse_end(what: &str) -> Option<EndLine> {
     }
     let rest = what.strip_prefix("faulted: ")?;
     let (kind, rest) = rest.split_once(" at rip ")?;
+    let kind = kind.parse().ok()?;
     let (rip, detail) = rest.split_once(": ").unwrap_or((rest, ""));
     let rip = u64::from_str_radix(rip.trim().trim_start_matches("0x"), 16).ok()?;
     Some(EndLine::Faulted(Fault {
-        kind: kind.to_string(),
+        kind,
         rip,
         gpa: None,
         detail: detail.to_string(),
@@ -409,7 +429,7 @@ impl RunReport {
                         || "-".into(),
                         |f| {
                             if f.detail.is_empty() {
-                                f.kind.clone()
+                                f.kind.to_string()
                             } else {
                                 format!("{}: {}", f.kind, f.detail)
                             }
@@ -486,7 +506,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         assert_eq!(calc.vm_exits.steady.by_reason.get("hypercall"), Some(&5));
         let rogue = report.partition("rogue").unwrap();
         assert_eq!(rogue.state, PartitionState::Faulted);
-        assert_eq!(rogue.fault_kind(), Some("virt-instruction"));
+        assert_eq!(rogue.fault_kind(), Some(FaultKind::VirtInstruction));
         assert_eq!(rogue.result, None);
     }
 
@@ -554,7 +574,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         assert_eq!(
             parse_end("faulted: npf at rip 0x10: write at gpa 0x1: outside"),
             Some(EndLine::Faulted(Fault {
-                kind: "npf".into(),
+                kind: FaultKind::Npf,
                 rip: 0x10,
                 gpa: None,
                 detail: "write at gpa 0x1: outside".into()
@@ -562,6 +582,11 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         );
         assert_eq!(parse_end("exited with code x"), None);
         assert_eq!(parse_end("faulted: npf"), None);
+        assert_eq!(
+            parse_end("faulted: npff at rip 0x10: x"),
+            None,
+            "unknown kind"
+        );
     }
 
     #[test]
