@@ -9,6 +9,8 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod console_queue;
+pub mod cpuid_policy;
 pub mod event;
 pub mod exception;
 pub mod exit_handler;
@@ -16,6 +18,7 @@ pub mod guest_memory;
 pub mod guest_paging;
 pub mod hypercall;
 pub mod instruction_length;
+pub mod lvt_policy;
 pub mod msr_policy;
 pub mod nested_paging;
 pub mod partition;
@@ -24,3 +27,4 @@ pub mod platform;
 pub mod report;
 pub mod vcpu;
 pub mod virt_caps;
+pub mod xcr0_policy;

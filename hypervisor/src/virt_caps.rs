@@ -123,9 +123,26 @@ pub const VMX_REQUIRED: &[VmxControl] = &[
     ctl(ControlField::Entry, 15, "VMX without loading EFER on entry"),
 ];
 
-/// Controls set when the core allows them (a guest instruction that would
-/// otherwise raise #UD): RDTSCP.
-pub const VMX_OPTIONAL: &[VmxControl] = &[ctl(ControlField::Proc2, 3, "RDTSCP")];
+/// Secondary control "enable RDTSCP" (also RDPID).
+pub const PROC2_RDTSCP: u32 = 1 << 3;
+/// Secondary control "enable INVPCID".
+pub const PROC2_INVPCID: u32 = 1 << 12;
+
+/// Controls set when the core allows them: RDTSCP (and RDPID) and INVPCID
+/// run in the guest with their enable controls, and raise #UD there
+/// otherwise, when CPUID hides them (Intel SDM Vol. 3C §25.6.2).
+pub const VMX_OPTIONAL: &[VmxControl] = &[
+    VmxControl {
+        field: ControlField::Proc2,
+        bit: PROC2_RDTSCP,
+        missing: "RDTSCP",
+    },
+    VmxControl {
+        field: ControlField::Proc2,
+        bit: PROC2_INVPCID,
+        missing: "INVPCID",
+    },
+];
 
 /// IA32_VMX_EPT_VPID_CAP bits the EPT builder's tables need (SDM Vol. 3D
 /// Appendix A.10): 4-level walks (bit 6), write-back paging structures
@@ -501,8 +518,8 @@ mod tests {
         );
         assert_eq!(
             c.proc2,
-            (1 << 1) | (1 << 3) | (1 << 5) | (1 << 7),
-            "RDTSCP allowed: set"
+            (1 << 1) | (1 << 3) | (1 << 5) | (1 << 7) | (1 << 12),
+            "RDTSCP and INVPCID allowed: set"
         );
         assert_eq!(c.exit & 0b100, 0b100, "save debug controls");
         assert_eq!(c.entry & 0b100, 0b100, "load debug controls");

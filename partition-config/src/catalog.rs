@@ -84,14 +84,27 @@ pub const ROGUE_ATTACKS: &[&str] = &[
     "apic-base",
     "vmrun",
     "triple-fault",
+    "xsetbv-mpx-split",
+    "xsetbv-avx512-partial",
+    "lvt-timer-smi",
+    "lvt-reserved",
 ];
 
 /// Every workload of the built-in guest kernel.
 pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
     WorkloadSpec {
         name: "hello",
-        doc: "prints a greeting with its partition, core and memory, then exits",
-        args: &[],
+        doc: "prints a greeting with its partition, core and memory (then `lines` numbered lines \
+              as fast as it can, for console tests), then exits",
+        args: &[ArgSpec {
+            name: "lines",
+            kind: ArgKind::Integer {
+                min: 0,
+                max: 1_000_000,
+                default: Some(0),
+            },
+            doc: "extra numbered lines to print at once (0: none)",
+        }],
         min_channels: 0,
     },
     WorkloadSpec {
@@ -124,7 +137,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
     WorkloadSpec {
         name: "pingpong",
         doc:
-            "bounces a message with its channel peer `rounds` times and reports the round-trip time",
+            "bounces a message `rounds` times with each channel peer in turn and reports the round-trip time",
         args: &[ArgSpec {
             name: "rounds",
             kind: ArgKind::Integer {

@@ -89,3 +89,23 @@ fn bochs_vmx_vmrun() {
 fn bochs_vmx_triple_fault() {
     contained_under_bochs("triple-fault");
 }
+
+#[test]
+fn bochs_vmx_xsetbv_mpx_split() {
+    contained_under_bochs("xsetbv-mpx-split");
+}
+
+#[test]
+fn bochs_vmx_xsetbv_avx512_partial() {
+    contained_under_bochs("xsetbv-avx512-partial");
+}
+
+#[test]
+fn bochs_vmx_lvt_timer_smi() {
+    contained_under_bochs("lvt-timer-smi");
+}
+
+#[test]
+fn bochs_vmx_lvt_reserved() {
+    contained_under_bochs("lvt-reserved");
+}

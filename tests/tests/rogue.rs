@@ -116,3 +116,23 @@ fn vmrun_is_intercepted() {
 fn a_triple_fault_stops_only_the_rogue_partition() {
     contained("triple-fault");
 }
+
+#[test]
+fn an_mpx_split_xcr0_is_refused_not_fatal() {
+    contained("xsetbv-mpx-split");
+}
+
+#[test]
+fn a_partial_avx512_xcr0_is_refused_not_fatal() {
+    contained("xsetbv-avx512-partial");
+}
+
+#[test]
+fn a_timer_lvt_with_a_delivery_mode_is_refused() {
+    contained("lvt-timer-smi");
+}
+
+#[test]
+fn an_lvt_with_reserved_bits_is_refused() {
+    contained("lvt-reserved");
+}

@@ -69,3 +69,41 @@ pub fn virtualization_instruction(amd: bool, page: u64) {
 pub fn triple_fault() -> ! {
     super::idt::triple_fault()
 }
+
+/// Loads XCR0 with `value` (an invalid combination the hypervisor must
+/// refuse: under it XSETBV always exits). CR4.OSXSAVE is set first when the
+/// CPU has XSAVE, so the instruction reaches the hypervisor instead of
+/// raising #UD; without XSAVE it raises #UD, which the kernel reports.
+pub fn xsetbv(value: u64) {
+    if cpu::cpuid(1, 0)[2] & (1 << 26) != 0 {
+        // SAFETY: CR4.OSXSAVE only enables XGETBV/XSETBV and the XSAVE
+        // family; the kernel is soft-float and keeps no state they manage.
+        unsafe {
+            let cr4: u64;
+            asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
+            asm!("mov cr4, {}", in(reg) cr4 | (1 << 18), options(nostack));
+        }
+    }
+    // SAFETY: the value is one the CPU refuses (#GP, reported by the
+    // kernel when bare); under the hypervisor it exits and stops the
+    // partition. The kernel uses no XSAVE-managed state either way.
+    unsafe {
+        asm!(
+            "xsetbv",
+            in("ecx") 0u32,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+            options(nomem, nostack),
+        )
+    };
+}
+
+/// Writes `value` to the x2APIC local vector table entry `msr` (a value
+/// the hypervisor must refuse: reserved bits or a delivery mode beneath the
+/// guest).
+pub fn write_lvt(msr: u32, value: u64) {
+    // SAFETY: x2APIC mode is on (ensured at boot), so the LVT MSRs exist;
+    // the entry only affects this core's own interrupts; a value with
+    // reserved bits raises #GP (reported by the kernel when bare).
+    unsafe { cpu::wrmsr(msr, value) };
+}

@@ -20,6 +20,9 @@ const XAPIC_TPR: u64 = 0x80;
 const FAR_ABOVE: u64 = 6 << 30;
 /// The hypervisor's UART.
 const HYPERVISOR_UART: u16 = 0x3f8;
+/// x2APIC timer and error LVT MSRs.
+const X2APIC_LVT_TIMER: u32 = 0x832;
+const X2APIC_LVT_ERROR: u32 = 0x837;
 /// Vector of the non-peer fixed IPI.
 const IPI_VECTOR: u8 = 0x40;
 
@@ -61,6 +64,14 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
             attack::virtualization_instruction(amd, image_start);
         }
         "triple-fault" => attack::triple_fault(),
+        // x87 + SSE + MPX BNDREGS without BNDCSR (QEMU's XSETBV refuses it).
+        "xsetbv-mpx-split" => attack::xsetbv(0b0_1011),
+        // x87 + SSE + AVX + opmask only: AVX-512 not all-or-none (Bochs).
+        "xsetbv-avx512-partial" => attack::xsetbv(0b10_0111),
+        // The timer LVT with SMI delivery-mode bits (reserved there).
+        "lvt-timer-smi" => attack::write_lvt(X2APIC_LVT_TIMER, 0x220),
+        // The error LVT with reserved bit 20 set.
+        "lvt-reserved" => attack::write_lvt(X2APIC_LVT_ERROR, (1 << 20) | 0xfe),
         other => {
             return Err(Failure {
                 code: BAD_ARGS_EXIT_CODE,

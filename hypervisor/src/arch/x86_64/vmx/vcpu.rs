@@ -9,11 +9,12 @@ use super::{read_cr0, read_cr3, read_cr4};
 use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
 use crate::arch::x86_64::common::instr;
 use core::arch::asm;
+use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields};
 use hypervisor::exit_handler::VcpuExt;
 use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
-use hypervisor::virt_caps::VmxControls;
+use hypervisor::virt_caps::{VmxControls, PROC2_INVPCID, PROC2_RDTSCP};
 
 const IA32_VMX_CR0_FIXED0: u32 = 0x486;
 const IA32_VMX_CR0_FIXED1: u32 = 0x487;
@@ -82,6 +83,7 @@ pub struct VmxVcpu {
     vmcs: Vmcs,
     gprs: GuestGprs,
     launched: bool,
+    features: GuestFeatures,
     _msr_bitmap: Bitmap,
     _io_bitmaps: Bitmap,
 }
@@ -325,6 +327,11 @@ impl VmxVcpu {
             vmcs,
             gprs,
             launched: false,
+            features: GuestFeatures {
+                rdtscp: controls.proc2 & PROC2_RDTSCP != 0,
+                invpcid: controls.proc2 & PROC2_INVPCID != 0,
+                tsc_deadline: false,
+            },
             _msr_bitmap: msr_bitmap,
             _io_bitmaps: io_bitmaps,
         })
@@ -523,6 +530,12 @@ impl Vcpu for VmxVcpu {
         self.vmcs.read(f::GUEST_RIP)
     }
 
+    fn cpl(&self) -> u8 {
+        // SS access rights bits 6:5 (DPL), which always equal the CPL
+        // (Intel SDM Vol. 3C §25.4.1).
+        ((self.vmcs.read(f::GUEST_SS_AR) >> 5) & 0b11) as u8
+    }
+
     fn skip_instruction(&mut self) {
         let next = self
             .rip()
@@ -572,5 +585,16 @@ impl VcpuExt for VmxVcpu {
             4 => self.load_cr4(value),
             _ => Err("unexpected control-register exit"),
         }
+    }
+
+    fn guest_cr4(&self) -> u64 {
+        // Bits the hypervisor owns (the guest/host mask) read from the
+        // shadow, the rest from the real guest CR4.
+        let mask = self.vmcs.read(f::CR4_GUEST_HOST_MASK);
+        (self.vmcs.read(f::GUEST_CR4) & !mask) | (self.vmcs.read(f::CR4_READ_SHADOW) & mask)
+    }
+
+    fn guest_features(&self) -> GuestFeatures {
+        self.features
     }
 }
