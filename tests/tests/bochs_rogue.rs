@@ -3,7 +3,8 @@
 //! `rogue.rs`). Bochs runs every core in one host thread and its BIOS and
 //! GRUB take most of a boot, so few, wide boots are cheapest. Bochs'
 //! `ryzen` model (SVM with nRIP save) cannot run partitions: it has no
-//! x2APIC, which the hypervisor requires.
+//! x2APIC, which the hypervisor requires, so its cores boot "(cannot host
+//! partitions)" and a layout run fails before any partition starts.
 
 use e2e::matrix::{run_matrix, Backend};
 
