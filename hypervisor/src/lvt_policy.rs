@@ -155,7 +155,7 @@ pub struct LvtCaps {
     /// 23:16).
     pub max_entry: u8,
     /// Whether the partition may use TSC-deadline mode (the CPU has it,
-    /// CPUID.1:ECX[24], *and* the partition can program the deadline MSR).
+    /// CPUID.1:ECX\[24\], *and* the partition can program the deadline MSR).
     pub tsc_deadline: bool,
 }
 

@@ -40,7 +40,7 @@ pub struct XsaveCaps {
 
 impl XsaveCaps {
     /// From the host's CPUID: leaf 1 (`[eax, ebx, ecx, edx]`, for the
-    /// XSAVE bit ECX[26]) and leaf 0Dh sub-leaves 0 and 1. Without XSAVE,
+    /// XSAVE bit ECX\[26\]) and leaf 0Dh sub-leaves 0 and 1. Without XSAVE,
     /// leaf 0Dh means nothing and no XCR0 is allowed.
     pub fn from_cpuid(leaf1: [u32; 4], d0: [u32; 4], d1: [u32; 4]) -> XsaveCaps {
         if leaf1[2] & (1 << 26) == 0 {
