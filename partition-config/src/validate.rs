@@ -256,6 +256,7 @@ pub(crate) fn validate(
         (c.on_fault, c.max_restarts) = check_on_fault(p, diags);
         checked.push(c);
     }
+    restart_from_defaults(raw, diags);
 
     // Ports are given to one partition alone.
     let mut all_ports: Vec<(Sp<PortRange>, usize)> = Vec::new();
@@ -595,6 +596,42 @@ pub(crate) fn validate(
         channels,
         groups,
     })
+}
+
+/// One `restart-unsupported` warning at `[defaults]` when partitions inherit
+/// `on_fault = "restart"` from it (each partition that writes it itself gets
+/// its own warning in [`check_on_fault`]).
+fn restart_from_defaults(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
+    let inheriting: Vec<String> = raw
+        .partitions
+        .iter()
+        .filter(|p| {
+            p.on_fault
+                .given()
+                .is_some_and(|f| f.inherited && f.value == OnFault::Restart)
+        })
+        .map(partition_label)
+        .collect();
+    let span = raw.partitions.iter().find_map(|p| {
+        p.on_fault
+            .given()
+            .filter(|f| f.inherited && f.value == OnFault::Restart)
+            .map(|f| f.span.clone())
+    });
+    if let Some(span) = span {
+        diags.push(
+            Diagnostic::warning(
+                "restart-unsupported",
+                format!(
+                    "partitions {} inherit on_fault = \"restart\", which this hypervisor cannot do yet",
+                    inheriting.join(", ")
+                ),
+            )
+            .at(span, "restart requested for every partition that leaves on_fault out")
+            .note("the layout is valid, but the hypervisor of this version refuses to boot it (docs/layout.md, \"Faults\")")
+            .help("use `on_fault = \"stop\"` to run it today"),
+        );
+    }
 }
 
 /// `on_fault` and `max_restarts`: the policy and the bound (0 under `stop`).
