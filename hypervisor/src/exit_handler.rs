@@ -301,6 +301,15 @@ pub fn handle_exit(
             None,
             format!("hardware refused the guest state ({code:#x})"),
         ),
+        VmExit::DecodeFailed { exit, bytes, len } => fault(
+            vcpu,
+            FaultKind::DecodeFailed,
+            None,
+            format!(
+                "{exit} exit: no {exit} instruction at rip in bytes {:02x?}",
+                bytes.get(..usize::from(len)).unwrap_or(&[])
+            ),
+        ),
         VmExit::Other { code } => fault(
             vcpu,
             FaultKind::UnexpectedExit,
@@ -315,6 +324,7 @@ mod tests {
     use super::*;
     use crate::guest_memory::FakeGuestMemory;
     use crate::partition::ChannelGrant;
+    use abi::fault::ExitReason;
     use alloc::string::ToString;
     use alloc::vec;
     use alloc::vec::Vec;
@@ -627,6 +637,31 @@ mod tests {
         assert_eq!(
             kind(run(VmExit::Other { code: 0x99 }, &mut vcpu, &mut host).0),
             FaultKind::UnexpectedExit
+        );
+        let mut bytes = [0u8; 15];
+        bytes[..2].copy_from_slice(&[0x66, 0x0f]);
+        let (end, record) = run(
+            VmExit::DecodeFailed {
+                exit: ExitReason::Cpuid,
+                bytes,
+                len: 2,
+            },
+            &mut vcpu,
+            &mut host,
+        );
+        assert_eq!(
+            end,
+            Some(End::Faulted(Fault {
+                kind: FaultKind::DecodeFailed,
+                rip: 0x10_1234,
+                gpa: None,
+                detail: "cpuid exit: no cpuid instruction at rip in bytes [66, 0f]".to_string()
+            }))
+        );
+        assert_eq!(
+            record.exits[ExitReason::Cpuid.index()],
+            1,
+            "counted as the cpuid exit it was"
         );
     }
 

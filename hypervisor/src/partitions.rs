@@ -5,6 +5,16 @@
 //! core to finish prints the run report and ends the run; cores without a
 //! partition (or whose partition ended) watch the run's timeout.
 //!
+//! The timeout is armed by the bootstrap core once every core is online
+//! ([`arm_timeout`]): before that no core is stopped, so no NMI can reach a
+//! core still in its bring-up (real mode, no IDT yet). A stop request is
+//! the `STOP` flag, set before any stop NMI is sent; every core checks it
+//! (and the deadline itself) before each VM entry, so a stop NMI absorbed
+//! in root mode while the core handles an exit is never lost: the next
+//! entry sees the flag, and a core that re-entered its guest in the few
+//! instructions between the check and the entry gets the watcher's next
+//! NMI ([`STOP_RESEND_US`]).
+//!
 //! Shared state is limited to what is inherently shared: the read-only plan
 //! (`RUN`, written once before any AP starts), the results table (each
 //! slot written once, by the core of that partition) and a few atomics.
@@ -26,7 +36,7 @@ use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use hypervisor::boot_image;
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
@@ -55,7 +65,6 @@ struct Run {
     apic_ids: Vec<u32>,
     tsc_khz: u64,
     backend: Backend,
-    deadline_us: u64,
 }
 
 /// The virtualization backend, chosen once from the bootstrap core's CPUID.
@@ -83,6 +92,39 @@ static RUN: Once<Run> = Once::new();
 static RESULTS: Mutex<Vec<Option<(End, RunRecord)>>> = Mutex::new(Vec::new());
 static ENDED: AtomicUsize = AtomicUsize::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The run's deadline (TSC microseconds), 0 until [`arm_timeout`].
+static DEADLINE_US: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the run's timeout. The bootstrap core calls it once every core is
+/// online; the layout's timeout counts from here.
+pub fn arm_timeout() {
+    if let Some(run) = RUN.get() {
+        let timeout_us = u64::from(run.plan.timeout_secs).saturating_mul(1_000_000);
+        let deadline = time::now_us().saturating_add(timeout_us).max(1);
+        DEADLINE_US.store(deadline, Ordering::Release);
+    }
+}
+
+/// The armed deadline, if any.
+fn deadline_us() -> Option<u64> {
+    let d = DEADLINE_US.load(Ordering::Acquire);
+    (d != 0).then_some(d)
+}
+
+/// Whether partitions must stop now: a stop was requested, or the deadline
+/// passed (then this core requests it for everyone, so the run also ends
+/// when no core is free to watch and the partitions still exit now and
+/// then).
+fn stop_due() -> bool {
+    if STOP.load(Ordering::Acquire) {
+        return true;
+    }
+    if deadline_us().is_some_and(|d| time::now_us() > d) {
+        STOP.store(true, Ordering::Release);
+        return true;
+    }
+    false
+}
 
 struct Machine<'a> {
     boot: &'a BootInfo,
@@ -196,7 +238,6 @@ pub fn prepare(
     }
     *RESULTS.lock() = alloc::vec![None; plan.partitions.len()];
     console::init_queues(cpus.len());
-    let deadline_us = time::now_us() + u64::from(plan.timeout_secs) * 1_000_000;
     RUN.call_once(|| Run {
         plan,
         bundle,
@@ -204,7 +245,6 @@ pub fn prepare(
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
         backend,
-        deadline_us,
     });
     Ok(())
 }
@@ -227,8 +267,9 @@ fn format_channel(r: &PhysRegion, slots: u32) {
 pub fn core_main(index: u32, apic: LocalApic) {
     let Some(run) = RUN.get() else { return };
     if let Some(plan) = run.plan.partition_on(index) {
-        let (end, record) = run_partition(run, plan, apic);
-        finish(run, plan, end, record);
+        let mut left_guest_us = 0;
+        let (end, record) = run_partition(run, plan, apic, &mut left_guest_us);
+        finish(run, plan, end, record, left_guest_us);
     }
     watch(run)
 }
@@ -271,7 +312,7 @@ impl ExitHost for CoreHost {
         cpu::host_cpuid(leaf, subleaf)
     }
     fn stop_requested(&self) -> bool {
-        STOP.load(Ordering::Acquire)
+        stop_due()
     }
     fn apic_max_lvt(&self) -> u8 {
         self.apic.max_lvt_entry()
@@ -293,7 +334,8 @@ fn setup_fault(kind: FaultKind, detail: String) -> End {
     })
 }
 
-/// Copies the image and the boot area into the partition's RAM.
+/// Zeroes the partition's RAM, then copies the image and the boot area
+/// into it.
 fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
     let image = run
         .bundle
@@ -301,7 +343,9 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
         .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
     let boot = boot_image::build(plan, run.plan.partitions.len() as u32, run.tsc_khz)
         .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
-    ram.zero(0, KERNEL_MIN_GPA.min(ram.len()));
+    // All of the partition's RAM starts zeroed: nothing of the firmware,
+    // the boot loader or an earlier use of the frames is visible to it.
+    ram.zero(0, ram.len());
     if !ram.write(BOOT_INFO_GPA, &boot) {
         return Err(setup_fault(
             FaultKind::LoadFailed,
@@ -325,9 +369,8 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
                 ),
             ));
         }
-        let data_len = seg.data.len() as u64;
+        // The rest of the segment (its .bss) is already zero.
         ram.write(seg.gpa, seg.data);
-        ram.zero(seg.gpa + data_len, seg.mem_len - data_len);
     }
     Ok(image.entry)
 }
@@ -355,7 +398,14 @@ fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Resu
     Ok(npt.root())
 }
 
-fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunRecord) {
+/// Loads and runs the partition of this core; `left_guest_us` gets the
+/// time its guest was left for good (for the stop latency).
+fn run_partition(
+    run: &Run,
+    plan: &PartitionPlan,
+    apic: LocalApic,
+    left_guest_us: &mut u64,
+) -> (End, RunRecord) {
     let mut record = RunRecord::default();
     let Some(ram) = run
         .regions
@@ -400,18 +450,32 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                 rbx: BOOT_INFO_GPA,
                 npt_root,
             };
-            let Some(mut vcpu) = SvmVcpu::new(state, &plan.ports, nrip_save) else {
-                return (
-                    setup_fault(
-                        FaultKind::LoadFailed,
-                        String::from("out of memory for the VMCB"),
-                    ),
-                    record,
-                );
+            let mut vcpu = match SvmVcpu::new(state, &plan.ports, nrip_save, ram.reader()) {
+                Ok(vcpu) => vcpu,
+                Err(e) => {
+                    return (
+                        setup_fault(FaultKind::LoadFailed, format!("SVM setup failed: {e:?}")),
+                        record,
+                    )
+                }
             };
             run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
         Backend::Vmx => {
+            // This core's own capabilities, decided by the same function as
+            // its boot line.
+            let controls = match VirtSupport::decode(&cpu::read_virt_info()).vmx_controls() {
+                Ok(controls) => controls,
+                Err(why) => {
+                    return (
+                        setup_fault(
+                            FaultKind::LoadFailed,
+                            format!("this core cannot host it: {why}"),
+                        ),
+                        record,
+                    )
+                }
+            };
             let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
                 Ok(root) => root,
                 Err(end) => return (end, record),
@@ -430,7 +494,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                 rbx: BOOT_INFO_GPA,
                 ept_root,
             };
-            let mut vcpu = match VmxVcpu::new(state, &plan.ports) {
+            let mut vcpu = match VmxVcpu::new(state, &plan.ports, &controls) {
                 Ok(vcpu) => vcpu,
                 Err(e) => {
                     return (
@@ -442,7 +506,9 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
             run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
     };
-    apic.mask_timer();
+    // Measured here, before the (possibly slow) console output.
+    *left_guest_us = time::now_us();
+    apic.stop_timer();
     (end, record)
 }
 
@@ -461,7 +527,7 @@ fn run_loop(
         console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
     };
     loop {
-        if STOP.load(Ordering::Acquire) {
+        if stop_due() {
             return End::TimedOut;
         }
         let exit = vcpu.run();
@@ -471,13 +537,20 @@ fn run_loop(
     }
 }
 
-fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
+fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_guest_us: u64) {
     let summary = match &end {
         End::Exited(code) => format!("exited with code {code}"),
         End::Faulted(f) => format!("faulted: {} at rip {:#x}: {}", f.kind, f.rip, f.detail),
         End::TimedOut => String::from("timed out"),
     };
     println!("flotilla: partition {} {summary}", plan.policy.name);
+    if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
+        println!(
+            "flotilla: partition {} left its guest {} us after the run's deadline",
+            plan.policy.name,
+            left_guest_us.saturating_sub(deadline)
+        );
+    }
     if let Some(slot) = RESULTS.lock().get_mut(plan.policy.id as usize) {
         *slot = Some((end, record));
     }
@@ -534,7 +607,7 @@ fn watch(run: &Run) -> ! {
     // mode, and the guest may have software-disabled it: take the APIC as
     // it is now (re-enabled) rather than a handle from before.
     let apic = LocalApic::this_core();
-    let mut next_stop_us = run.deadline_us;
+    let mut next_stop_us = None;
     loop {
         if ENDED.load(Ordering::Acquire) >= run.plan.partitions.len() {
             console::flush();
@@ -542,9 +615,15 @@ fn watch(run: &Run) -> ! {
         }
         // Keep the partitions' queued lines flowing while this core is idle.
         console::pump();
-        if time::now_us() > next_stop_us {
+        // Unarmed (cores still coming up): nothing to stop yet.
+        let Some(deadline) = deadline_us() else {
+            core::hint::spin_loop();
+            continue;
+        };
+        let next = *next_stop_us.get_or_insert(deadline);
+        if time::now_us() > next {
             STOP.store(true, Ordering::Release);
-            next_stop_us = time::now_us() + STOP_RESEND_US;
+            next_stop_us = Some(time::now_us() + STOP_RESEND_US);
             let results = RESULTS.lock();
             for (plan, result) in run.plan.partitions.iter().zip(results.iter()) {
                 if result.is_none() {

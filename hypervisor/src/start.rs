@@ -93,6 +93,7 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
         run_end::fail(format_args!("{e}"));
     }
     println!("{CORES_ONLINE}{}/{}", cpus.len(), cpus.len());
+    partitions::arm_timeout();
     partitions::core_main(0, apic);
     run_end::succeed()
 }

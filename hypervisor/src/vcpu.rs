@@ -85,6 +85,17 @@ pub enum VmExit {
         /// Vendor-specific code.
         code: u64,
     },
+    /// The instruction behind an exit (`exit`, its reason) could not be
+    /// decoded to find its length (SVM without next-RIP saving): the bytes
+    /// at CS:RIP, `len` of them readable.
+    DecodeFailed {
+        /// The reason of the exit it interrupted.
+        exit: ExitReason,
+        /// The bytes at CS:RIP.
+        bytes: [u8; 15],
+        /// How many could be read.
+        len: u8,
+    },
     /// Anything else, with the vendor's exit code.
     Other {
         /// Vendor-specific exit code.
@@ -109,6 +120,8 @@ impl VmExit {
             VmExit::ControlRegisterAccess => ExitReason::CrAccess,
             VmExit::Nmi => ExitReason::Nmi,
             VmExit::InvalidState { .. } => ExitReason::InvalidState,
+            // Counted as the exit it was.
+            VmExit::DecodeFailed { exit, .. } => *exit,
             VmExit::Other { .. } => ExitReason::Other,
         }
     }

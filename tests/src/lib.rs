@@ -29,6 +29,8 @@ use tools::runner::{self, RunConfig, RunOutcome};
 
 pub use tools::runner::{Boot, Emulator, Firmware};
 
+pub mod matrix;
+
 /// The hypervisor ELF, built (release, bare metal) on first use.
 pub fn hypervisor() -> &'static Path {
     static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -288,34 +290,6 @@ pub fn assert_plan_printed(outcome: &LayoutOutcome, layout: &Layout) {
             &format!("the hypervisor decoded {printed:?}, the layout has {expected:?}"),
         );
     }
-}
-
-/// The attacks of the guest kernel's `rogue` workload and the fault kind
-/// each must end in (`docs/run-report.md`).
-pub const ROGUE_MATRIX: [(&str, &str); 13] = [
-    ("write-outside", "npf"),
-    ("read-outside", "npf"),
-    ("write-apic-mmio", "npf"),
-    ("ipi-non-peer", "ipi-denied"),
-    ("init-non-peer", "ipi-denied"),
-    ("port-denied", "port-denied"),
-    ("apic-base", "apic-base"),
-    ("vmrun", "virt-instruction"),
-    ("triple-fault", "triple-fault"),
-    ("xsetbv-mpx-split", "xsetbv-denied"),
-    ("xsetbv-avx512-partial", "xsetbv-denied"),
-    ("lvt-timer-smi", "lvt-denied"),
-    ("lvt-reserved", "lvt-denied"),
-];
-
-/// The fault kind `attack` must end in.
-pub fn rogue_fault_kind(attack: &str) -> abi::fault::FaultKind {
-    let (_, kind) = ROGUE_MATRIX
-        .iter()
-        .find(|(a, _)| *a == attack)
-        .unwrap_or_else(|| panic!("{attack} is not an attack of the rogue workload"));
-    kind.parse()
-        .unwrap_or_else(|e| panic!("attack {attack}: `{kind}` is an {e}"))
 }
 
 /// Primes below `n` for the `n` the tests use (the `compute` workload's

@@ -22,6 +22,8 @@ const X2APIC_ICR_MSR: u32 = 0x830;
 
 const XAPIC_LVT_TIMER: u64 = 0x320;
 const X2APIC_LVT_TIMER_MSR: u32 = 0x832;
+const XAPIC_TIMER_INITIAL: u64 = 0x380;
+const X2APIC_TIMER_INITIAL_MSR: u32 = 0x838;
 const ICR_DELIVERY_NMI: u32 = 0b100 << 8;
 const ICR_DELIVERY_INIT: u32 = 0b101 << 8;
 const ICR_DELIVERY_STARTUP: u32 = 0b110 << 8;
@@ -166,9 +168,14 @@ impl LocalApic {
         (self.read(XAPIC_VERSION, X2APIC_VERSION_MSR) >> 16) as u8
     }
 
-    /// Masks the local timer (after a partition ended on this core).
-    pub fn mask_timer(self) {
+    /// Stops the local timer (after a partition ended on this core): masks
+    /// its LVT entry and zeroes the initial count, which stops the count
+    /// (Intel SDM Vol. 3A §11.5.4). Masking alone leaves a periodic timer
+    /// running: harmless on hardware, but an emulator (QEMU TCG) keeps
+    /// servicing a storming timer's expiries for everyone.
+    pub fn stop_timer(self) {
         self.write(XAPIC_LVT_TIMER, X2APIC_LVT_TIMER_MSR, 1 << 16);
+        self.write(XAPIC_TIMER_INITIAL, X2APIC_TIMER_INITIAL_MSR, 0);
     }
 
     /// Sends INIT to the core with APIC ID `destination`.

@@ -7,9 +7,16 @@ use raw_cpuid::native_cpuid::cpuid_count;
 
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
 const IA32_VMX_BASIC: u32 = 0x480;
+const IA32_VMX_PINBASED_CTLS: u32 = 0x481;
 const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
+const IA32_VMX_EXIT_CTLS: u32 = 0x483;
+const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
 const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
+const IA32_VMX_EPT_VPID_CAP: u32 = 0x48c;
+const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
 const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
+const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
+const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 const VM_CR: u32 = 0xc001_0114;
 
 /// Reads the raw virtualization information of the calling core. MSRs are
@@ -40,24 +47,37 @@ pub fn read_virt_info() -> RawVirtInfo {
         // SAFETY: the VMX capability MSRs and IA32_FEATURE_CONTROL exist on
         // every CPU that reports VMX (Intel SDM Vol. 3 Appendix A.1); the
         // TRUE variant exists when VMX_BASIC bit 55 says so, and CTLS2 when
-        // the secondary-controls bit may be 1.
+        // the secondary-controls bit may be 1, and EPT_VPID_CAP when EPT or
+        // VPID may be 1 in CTLS2 (Appendix A.10).
         unsafe {
             let basic = instr::rdmsr(IA32_VMX_BASIC);
-            let procbased = if basic & (1 << 55) != 0 {
-                instr::rdmsr(IA32_VMX_TRUE_PROCBASED_CTLS)
-            } else {
-                instr::rdmsr(IA32_VMX_PROCBASED_CTLS)
+            let pick = |true_msr, msr| {
+                if basic & (1 << 55) != 0 {
+                    instr::rdmsr(true_msr)
+                } else {
+                    instr::rdmsr(msr)
+                }
             };
+            let procbased = pick(IA32_VMX_TRUE_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS);
             let procbased2 = if procbased & (1 << 63) != 0 {
                 instr::rdmsr(IA32_VMX_PROCBASED_CTLS2)
             } else {
                 0
             };
+            let ept_or_vpid = (procbased2 >> 32) & ((1 << 1) | (1 << 5)) != 0;
             RawVmx {
                 feature_control: instr::rdmsr(IA32_FEATURE_CONTROL),
                 basic,
+                pinbased: pick(IA32_VMX_TRUE_PINBASED_CTLS, IA32_VMX_PINBASED_CTLS),
                 procbased,
                 procbased2,
+                exit: pick(IA32_VMX_TRUE_EXIT_CTLS, IA32_VMX_EXIT_CTLS),
+                entry: pick(IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_ENTRY_CTLS),
+                ept_vpid_cap: if ept_or_vpid {
+                    instr::rdmsr(IA32_VMX_EPT_VPID_CAP)
+                } else {
+                    0
+                },
             }
         }
     });

@@ -104,6 +104,15 @@ impl PhysRegion {
         true
     }
 
+    /// A read-only view of this region for a partition's exit handling on
+    /// its own core (e.g. reading the instruction behind an exit).
+    pub fn reader(&self) -> RamReader {
+        RamReader {
+            base: self.base,
+            len: self.len,
+        }
+    }
+
     /// Writes a little-endian u64 at an 8-byte aligned `offset` with release
     /// ordering (for channel identity words a guest polls).
     pub fn write_u64_release(&self, offset: u64, value: u64) -> bool {
@@ -132,6 +141,36 @@ impl GuestMemory for PhysRegion {
         // guest may be changing the bytes concurrently only on other cores of
         // its own partition — there are none (one core per partition) — so
         // the copy sees a stable snapshot while this core handles the exit.
+        unsafe { core::ptr::copy_nonoverlapping(at as *const u8, out.as_mut_ptr(), out.len()) };
+    }
+}
+
+/// Read access to a claimed region (see [`PhysRegion::reader`]). Claims
+/// are never released, so the range stays the partition's RAM for the run.
+#[derive(Clone, Copy, Debug)]
+pub struct RamReader {
+    base: u64,
+    len: u64,
+}
+
+impl GuestMemory for RamReader {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_unchecked(&self, gpa: u64, out: &mut [u8]) {
+        let in_bounds = gpa
+            .checked_add(out.len() as u64)
+            .is_some_and(|end| end <= self.len);
+        if !in_bounds {
+            out.fill(0);
+            return;
+        }
+        let at = (self.base + gpa) as usize;
+        // SAFETY: in bounds of a claimed region (checked here), which is
+        // identity-mapped RAM that stays claimed for the run; as for
+        // `PhysRegion`'s reads, the guest is stopped on this core while its
+        // exit is handled and has no other core, so the bytes are stable.
         unsafe { core::ptr::copy_nonoverlapping(at as *const u8, out.as_mut_ptr(), out.len()) };
     }
 }

@@ -6,8 +6,12 @@ use super::bitmaps::Bitmap;
 use super::entry::{svm_run, GuestGprs};
 use super::vmcb::{control, state, Vmcb};
 use crate::arch::x86_64::common::frames::alloc_pages;
+use crate::arch::x86_64::common::region::RamReader;
 use hypervisor::cpuid_policy::GuestFeatures;
+use hypervisor::event::{decode_svm_exitintinfo, svm_eventinj};
 use hypervisor::exit_handler::VcpuExt;
+use hypervisor::guest_paging::PagingState;
+use hypervisor::instruction_length::{instruction_length, CodeLocation, Opcode};
 use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
@@ -59,6 +63,15 @@ pub struct EntryState {
     pub npt_root: u64,
 }
 
+/// Why an SVM virtual CPU could not be set up (whether the core can host
+/// partitions at all was decided before, by
+/// [`hypervisor::virt_caps::VirtSupport::usable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupError {
+    /// No frames for the VMCB, the host save area or the permission maps.
+    OutOfMemory,
+}
+
 /// A partition's virtual CPU on SVM.
 #[derive(Debug)]
 pub struct SvmVcpu {
@@ -66,6 +79,8 @@ pub struct SvmVcpu {
     host_state: u64,
     gprs: GuestGprs,
     nrip_save: bool,
+    /// The partition's RAM, for decoding instruction lengths without nRIP.
+    ram: RamReader,
     /// Length of the instruction behind the last exit, when known.
     exit_instruction_len: u64,
     /// RIP after the instruction behind the last I/O exit (EXITINFO2).
@@ -76,13 +91,18 @@ pub struct SvmVcpu {
 
 impl SvmVcpu {
     /// Sets up a virtual CPU that enters at `entry` PVH-style (32-bit
-    /// protected mode, paging off) with ports in `ports` granted. `None` when
-    /// out of memory.
-    pub fn new(entry: EntryState, ports: &[(u16, u16)], nrip_save: bool) -> Option<SvmVcpu> {
-        let mut vmcb = Vmcb::new()?;
-        let host_state = alloc_pages(1)?;
-        let mut msrpm = Bitmap::msrpm()?;
-        let mut iopm = Bitmap::iopm()?;
+    /// protected mode, paging off) with ports in `ports` granted.
+    pub fn new(
+        entry: EntryState,
+        ports: &[(u16, u16)],
+        nrip_save: bool,
+        ram: RamReader,
+    ) -> Result<SvmVcpu, SetupError> {
+        let oom = SetupError::OutOfMemory;
+        let mut vmcb = Vmcb::new().ok_or(oom)?;
+        let host_state = alloc_pages(1).ok_or(oom)?;
+        let mut msrpm = Bitmap::msrpm().ok_or(oom)?;
+        let mut iopm = Bitmap::iopm().ok_or(oom)?;
         for &msr in msr_policy::PASSTHROUGH {
             msrpm.allow_msr_read(msr);
             msrpm.allow_msr_write(msr);
@@ -138,6 +158,12 @@ impl SvmVcpu {
         vmcb.write64(state::CR4, 0);
         vmcb.write64(state::DR6, 0xffff_0ff0);
         vmcb.write64(state::DR7, 0x400);
+        // Architectural reset values (APM Vol. 2 §13.1.1.5, §13.1.3): no
+        // breakpoint enabled. DBGCTL is loaded only with LBR virtualization,
+        // which stays off; the guest cannot write IA32_DEBUGCTL (the MSR
+        // permission map intercepts it).
+        vmcb.write64(state::DBGCTL, 0);
+        vmcb.write64(control::EVENT_INJ, 0);
         vmcb.write64(state::RFLAGS, 0x2);
         vmcb.write64(state::RIP, entry.rip);
         vmcb.write64(state::RSP, 0);
@@ -148,16 +174,57 @@ impl SvmVcpu {
             rbx: entry.rbx,
             ..GuestGprs::default()
         };
-        Some(SvmVcpu {
+        Ok(SvmVcpu {
             vmcb,
             host_state,
             gprs,
             nrip_save,
+            ram,
             exit_instruction_len: 0,
             io_next_rip: None,
             _msrpm: msrpm,
             _iopm: iopm,
         })
+    }
+
+    /// Where the guest executes now (for decoding its instruction).
+    fn code_location(&self) -> CodeLocation {
+        let cs = self.vmcb.read64(state::CS);
+        let attrib = (cs >> 16) & 0xffff;
+        CodeLocation {
+            paging: PagingState {
+                cr0: self.vmcb.read64(state::CR0),
+                cr3: self.vmcb.read64(state::CR3),
+                cr4: self.vmcb.read64(state::CR4),
+                efer: self.vmcb.read64(state::EFER),
+            },
+            cs_base: self.vmcb.read64(state::CS + 8),
+            // VMCB segment attributes, compressed format: bit 9 is CS.L
+            // (APM Vol. 2 §15.5.1 / Appendix B).
+            cs_long: attrib & (1 << 9) != 0,
+            rip: self.vmcb.read64(state::RIP),
+        }
+    }
+
+    /// Completes the decoding of an instruction exit: with next-RIP save
+    /// the hardware knows where the instruction ends; without it, its
+    /// length is decoded from the guest's bytes, and an instruction that is
+    /// not `opcode` becomes [`VmExit::DecodeFailed`].
+    fn instruction_exit(&mut self, opcode: Opcode, exit: VmExit) -> VmExit {
+        if self.nrip_save {
+            return exit;
+        }
+        match instruction_length(&self.code_location(), opcode, &self.ram) {
+            Ok(len) => {
+                self.exit_instruction_len = len;
+                exit
+            }
+            Err(failure) => VmExit::DecodeFailed {
+                exit: exit.reason(),
+                bytes: failure.bytes,
+                len: failure.len,
+            },
+        }
     }
 
     fn decode_exit(&mut self) -> VmExit {
@@ -167,23 +234,16 @@ impl SvmVcpu {
         self.exit_instruction_len = 0;
         self.io_next_rip = None;
         match code {
-            EXIT_VMMCALL => {
-                self.exit_instruction_len = 3;
-                VmExit::Hypercall
-            }
-            EXIT_CPUID => {
-                self.exit_instruction_len = 2;
-                VmExit::Cpuid
-            }
+            EXIT_VMMCALL => self.instruction_exit(Opcode::Vmmcall, VmExit::Hypercall),
+            EXIT_CPUID => self.instruction_exit(Opcode::Cpuid, VmExit::Cpuid),
             EXIT_MSR => {
-                self.exit_instruction_len = 2;
                 let msr = self.gprs.rcx as u32;
                 if info1 == 0 {
-                    VmExit::MsrRead { msr }
+                    self.instruction_exit(Opcode::Rdmsr, VmExit::MsrRead { msr })
                 } else {
                     let value =
                         (self.gprs.rdx << 32) | (self.vmcb.read64(state::RAX) & 0xffff_ffff);
-                    VmExit::MsrWrite { msr, value }
+                    self.instruction_exit(Opcode::Wrmsr, VmExit::MsrWrite { msr, value })
                 }
             }
             EXIT_IOIO => {
@@ -205,11 +265,11 @@ impl SvmVcpu {
                 fetch: info1 & 0b1_0000 != 0,
             },
             EXIT_XSETBV => {
-                self.exit_instruction_len = 3;
-                VmExit::Xsetbv {
+                let exit = VmExit::Xsetbv {
                     xcr: self.gprs.rcx as u32,
                     value: (self.gprs.rdx << 32) | (self.vmcb.read64(state::RAX) & 0xffff_ffff),
-                }
+                };
+                self.instruction_exit(Opcode::Xsetbv, exit)
             }
             EXIT_SHUTDOWN => VmExit::TripleFault,
             EXIT_INIT => VmExit::Init,
@@ -242,6 +302,11 @@ impl Vcpu for SvmVcpu {
         // After the first run the TLB needs no further flushing (one ASID
         // per core, one partition per core).
         self.vmcb.write8(control::TLB_CONTROL, 0);
+        // An event the exit interrupted is delivered on the next VMRUN
+        // (a software interrupt re-runs its instruction instead).
+        let interrupted = decode_svm_exitintinfo(self.vmcb.read64(control::EXIT_INT_INFO));
+        let inject = interrupted.as_ref().and_then(svm_eventinj).unwrap_or(0);
+        self.vmcb.write64(control::EVENT_INJ, inject);
         self.decode_exit()
     }
 

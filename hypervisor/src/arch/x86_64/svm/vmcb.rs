@@ -27,10 +27,14 @@ pub mod control {
     pub const EXIT_INFO1: usize = 0x078;
     /// Exit information 2.
     pub const EXIT_INFO2: usize = 0x080;
+    /// Exit interrupt information: the event being delivered at the exit.
+    pub const EXIT_INT_INFO: usize = 0x088;
     /// Nested paging enable (bit 0).
     pub const NP_ENABLE: usize = 0x090;
     /// Nested page-table root.
     pub const N_CR3: usize = 0x0b0;
+    /// Event injection on the next VMRUN.
+    pub const EVENT_INJ: usize = 0x0a8;
     /// VMCB clean bits.
     pub const CLEAN_BITS: usize = 0x0c0;
     /// Next sequential instruction pointer (with nRIP save).
@@ -83,6 +87,8 @@ pub mod state {
     pub const RAX: usize = 0x5f8;
     /// Guest PAT (with nested paging).
     pub const G_PAT: usize = 0x668;
+    /// Guest IA32_DEBUGCTL (loaded only with LBR virtualization).
+    pub const DBGCTL: usize = 0x670;
 }
 
 /// One VMCB page, owned by one virtual CPU.

@@ -10,46 +10,20 @@ use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
 use crate::arch::x86_64::common::instr;
 use core::arch::asm;
 use hypervisor::cpuid_policy::GuestFeatures;
+use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields};
 use hypervisor::exit_handler::VcpuExt;
 use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
+use hypervisor::virt_caps::{VmxControls, PROC2_INVPCID, PROC2_RDTSCP};
 
-const IA32_VMX_BASIC: u32 = 0x480;
-const IA32_VMX_PINBASED_CTLS: u32 = 0x481;
-const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
-const IA32_VMX_EXIT_CTLS: u32 = 0x483;
-const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
 const IA32_VMX_CR0_FIXED0: u32 = 0x486;
 const IA32_VMX_CR0_FIXED1: u32 = 0x487;
 const IA32_VMX_CR4_FIXED0: u32 = 0x488;
 const IA32_VMX_CR4_FIXED1: u32 = 0x489;
-const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
-const IA32_VMX_EPT_VPID_CAP: u32 = 0x48c;
-const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
-const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
-const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
-const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 const IA32_EFER: u32 = 0xc000_0080;
 const IA32_PAT: u32 = 0x277;
 const IA32_FS_BASE: u32 = 0xc000_0100;
 const IA32_GS_BASE: u32 = 0xc000_0101;
-
-const PIN_NMI_EXITING: u32 = 1 << 3;
-const PROC_USE_IO_BITMAPS: u32 = 1 << 25;
-const PROC_USE_MSR_BITMAPS: u32 = 1 << 28;
-const PROC_SECONDARY: u32 = 1 << 31;
-const PROC2_EPT: u32 = 1 << 1;
-const PROC2_RDTSCP: u32 = 1 << 3;
-const PROC2_VPID: u32 = 1 << 5;
-const PROC2_INVPCID: u32 = 1 << 12;
-const PROC2_UNRESTRICTED: u32 = 1 << 7;
-const EXIT_HOST_64: u32 = 1 << 9;
-const EXIT_SAVE_PAT: u32 = 1 << 18;
-const EXIT_LOAD_PAT: u32 = 1 << 19;
-const EXIT_SAVE_EFER: u32 = 1 << 20;
-const EXIT_LOAD_EFER: u32 = 1 << 21;
-const ENTRY_LOAD_PAT: u32 = 1 << 14;
-const ENTRY_LOAD_EFER: u32 = 1 << 15;
 
 const CR0_PE: u64 = 1 << 0;
 const CR0_PG: u64 = 1 << 31;
@@ -93,8 +67,6 @@ pub struct EntryState {
 pub enum SetupError {
     /// Out of memory.
     OutOfMemory,
-    /// A control the design needs is not allowed by this CPU.
-    MissingControl(&'static str),
     /// VMPTRLD or a VMWRITE failed.
     VmcsWrite,
 }
@@ -117,23 +89,10 @@ pub struct VmxVcpu {
 }
 
 fn rdmsr(msr: u32) -> u64 {
-    // SAFETY: only VMX capability MSRs and architectural MSRs (EFER, PAT,
-    // FS/GS base) are read, which exist on every CPU with VMX; the
-    // secondary-control and EPT capability MSRs exist because the backend is
-    // chosen only when `VirtSupport::usable` saw secondary controls with EPT.
+    // SAFETY: only the CR0/CR4 fixed-bit capability MSRs and architectural
+    // MSRs (EFER, PAT, FS/GS base) are read, which exist on every CPU with
+    // VMX (Intel SDM Vol. 3D Appendix A.7, A.8).
     unsafe { instr::rdmsr(msr) }
-}
-
-/// Applies a capability MSR: must-be-one bits (low half) are forced on;
-/// the result is checked against the may-be-one bits (high half).
-fn adjust(cap_msr: u32, wanted: u32, name: &'static str) -> Result<u32, SetupError> {
-    let cap = rdmsr(cap_msr);
-    let (must, may) = (cap as u32, (cap >> 32) as u32);
-    let value = wanted | must;
-    if value & !may != 0 {
-        return Err(SetupError::MissingControl(name));
-    }
-    Ok(value)
 }
 
 #[repr(C, packed(2))]
@@ -170,8 +129,14 @@ fn tss_base(gdt: u64) -> u64 {
 
 impl VmxVcpu {
     /// Sets up the current VMCS of this core for a partition entering at
-    /// `entry`, with the I/O ports in `ports` granted.
-    pub fn new(entry: EntryState, ports: &[(u16, u16)]) -> Result<VmxVcpu, SetupError> {
+    /// `entry`, with the I/O ports in `ports` granted and the VM-execution,
+    /// exit and entry `controls` computed for this core
+    /// ([`hypervisor::virt_caps::VirtSupport::vmx_controls`]).
+    pub fn new(
+        entry: EntryState,
+        ports: &[(u16, u16)],
+        controls: &VmxControls,
+    ) -> Result<VmxVcpu, SetupError> {
         let mut vmcs = Vmcs::new_current(super::revision()).ok_or(SetupError::OutOfMemory)?;
         let mut msr_bitmap = Bitmap::msr().ok_or(SetupError::OutOfMemory)?;
         let mut io_bitmaps = Bitmap::io().ok_or(SetupError::OutOfMemory)?;
@@ -188,55 +153,13 @@ impl VmxVcpu {
             }
         }
 
-        // The EPT the shared builder produces: 4-level walks, write-back
-        // memory type, 2 MiB pages (IA32_VMX_EPT_VPID_CAP bits 6, 14, 16).
-        let ept_caps = rdmsr(IA32_VMX_EPT_VPID_CAP);
-        for (bit, what) in [
-            (6, "4-level EPT"),
-            (14, "write-back EPT"),
-            (16, "2 MiB EPT pages"),
-        ] {
-            if ept_caps & (1 << bit) == 0 {
-                return Err(SetupError::MissingControl(what));
-            }
-        }
-        let true_ctls = rdmsr(IA32_VMX_BASIC) & (1 << 55) != 0;
-        let pick = |t: u32, n: u32| if true_ctls { t } else { n };
-        let pin = adjust(
-            pick(IA32_VMX_TRUE_PINBASED_CTLS, IA32_VMX_PINBASED_CTLS),
-            PIN_NMI_EXITING,
-            "NMI exiting",
-        )?;
-        let proc = adjust(
-            pick(IA32_VMX_TRUE_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS),
-            PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_SECONDARY,
-            "I/O and MSR bitmaps, secondary controls",
-        )?;
-        let may2 = (rdmsr(IA32_VMX_PROCBASED_CTLS2) >> 32) as u32;
-        let proc2 = adjust(
-            IA32_VMX_PROCBASED_CTLS2,
-            // RDTSCP (and RDPID) and INVPCID run in the guest when the CPU
-            // allows their enable controls (Intel SDM Vol. 3C §25.6.2);
-            // otherwise they raise #UD there and CPUID hides them.
-            PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED | (may2 & (PROC2_RDTSCP | PROC2_INVPCID)),
-            "EPT, VPID and unrestricted guest",
-        )?;
-        let exit = adjust(
-            pick(IA32_VMX_TRUE_EXIT_CTLS, IA32_VMX_EXIT_CTLS),
-            EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
-            "64-bit host, PAT and EFER switching",
-        )?;
-        let entry_ctls = adjust(
-            pick(IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_ENTRY_CTLS),
-            ENTRY_LOAD_PAT | ENTRY_LOAD_EFER,
-            "PAT and EFER loading",
-        )?;
-
-        vmcs.write(f::PIN_BASED_CONTROLS, u64::from(pin))?;
-        vmcs.write(f::PRIMARY_PROC_CONTROLS, u64::from(proc))?;
-        vmcs.write(f::SECONDARY_PROC_CONTROLS, u64::from(proc2))?;
-        vmcs.write(f::EXIT_CONTROLS, u64::from(exit))?;
-        vmcs.write(f::ENTRY_CONTROLS, u64::from(entry_ctls))?;
+        // The controls were decided, from this core's capability MSRs, by
+        // the one place that decides whether a core can host partitions.
+        vmcs.write(f::PIN_BASED_CONTROLS, u64::from(controls.pin))?;
+        vmcs.write(f::PRIMARY_PROC_CONTROLS, u64::from(controls.proc))?;
+        vmcs.write(f::SECONDARY_PROC_CONTROLS, u64::from(controls.proc2))?;
+        vmcs.write(f::EXIT_CONTROLS, u64::from(controls.exit))?;
+        vmcs.write(f::ENTRY_CONTROLS, u64::from(controls.entry))?;
         // VMCLEAR leaves field contents undefined: every field the design
         // relies on is written, zeros included.
         vmcs.write(f::EXCEPTION_BITMAP, 0)?;
@@ -350,7 +273,12 @@ impl VmxVcpu {
         vmcs.write(f::GUEST_GDTR_LIMIT, 0)?;
         vmcs.write(f::GUEST_IDTR_BASE, 0)?;
         vmcs.write(f::GUEST_IDTR_LIMIT, 0)?;
+        // DR7 and IA32_DEBUGCTL are the guest's: loaded on entry, saved on
+        // exit ("load/save debug controls"); a VM exit itself sets DR7 to
+        // 0x400 and clears DEBUGCTL for the host (SDM Vol. 3C §28.5.1).
+        // Reset values: no breakpoint enabled, no branch tracing.
         vmcs.write(f::GUEST_DR7, 0x400)?;
+        vmcs.write(f::GUEST_IA32_DEBUGCTL, 0)?;
         vmcs.write(f::GUEST_RSP, 0)?;
         vmcs.write(f::GUEST_RIP, entry.rip)?;
         vmcs.write(f::GUEST_RFLAGS, 0x2)?;
@@ -400,8 +328,8 @@ impl VmxVcpu {
             gprs,
             launched: false,
             features: GuestFeatures {
-                rdtscp: proc2 & PROC2_RDTSCP != 0,
-                invpcid: proc2 & PROC2_INVPCID != 0,
+                rdtscp: controls.proc2 & PROC2_RDTSCP != 0,
+                invpcid: controls.proc2 & PROC2_INVPCID != 0,
                 tsc_deadline: false,
             },
             _msr_bitmap: msr_bitmap,
@@ -473,6 +401,30 @@ impl VmxVcpu {
 }
 
 impl VmxVcpu {
+    /// Arranges for the event the last exit interrupted (IDT-vectoring
+    /// information) to be injected on the next VM entry. The exit cleared
+    /// the entry field's valid bit (SDM Vol. 3C §28.2.4), so nothing else
+    /// is injected otherwise.
+    fn reinject_interrupted_event(&mut self) {
+        let info = self.vmcs.read(f::IDT_VECTORING_INFO) as u32;
+        let Some(event) = decode_vmx_idt_vectoring(
+            info,
+            self.vmcs.read(f::IDT_VECTORING_ERROR_CODE) as u32,
+            self.vmcs.read(f::EXIT_INSTRUCTION_LEN) as u32,
+        ) else {
+            return;
+        };
+        if let Some((info, error_code, len)) = vmx_entry_fields(&event) {
+            // A failed write leaves the entry field invalid: the event is
+            // lost as before, nothing worse.
+            let _ = self
+                .vmcs
+                .write(f::ENTRY_EXCEPTION_ERROR_CODE, u64::from(error_code));
+            let _ = self.vmcs.write(f::ENTRY_INSTRUCTION_LEN, u64::from(len));
+            let _ = self.vmcs.write(f::ENTRY_INTERRUPTION_INFO, u64::from(info));
+        }
+    }
+
     /// General-purpose register `index` in the encoding of exit
     /// qualifications (0 = rax, 1 = rcx, 2 = rdx, 3 = rbx, 4 = rsp, ...).
     fn gpr_by_index(&self, index: u64) -> u64 {
@@ -548,6 +500,7 @@ impl Vcpu for VmxVcpu {
             };
         }
         self.launched = true;
+        self.reinject_interrupted_event();
         self.decode_exit()
     }
 

@@ -32,6 +32,7 @@ pub mod field {
     pub const EPT_POINTER: u32 = 0x201a;
     pub const GUEST_PHYSICAL_ADDRESS: u32 = 0x2400;
     pub const VMCS_LINK_POINTER: u32 = 0x2800;
+    pub const GUEST_IA32_DEBUGCTL: u32 = 0x2802;
     pub const GUEST_IA32_PAT: u32 = 0x2804;
     pub const GUEST_IA32_EFER: u32 = 0x2806;
     pub const GUEST_PDPTE0: u32 = 0x280a;
@@ -59,6 +60,8 @@ pub mod field {
     pub const VM_INSTRUCTION_ERROR: u32 = 0x4400;
     pub const EXIT_REASON: u32 = 0x4402;
     pub const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
+    pub const IDT_VECTORING_INFO: u32 = 0x4408;
+    pub const IDT_VECTORING_ERROR_CODE: u32 = 0x440a;
     pub const EXIT_INSTRUCTION_LEN: u32 = 0x440c;
     // 32-bit guest state.
     pub const GUEST_ES_LIMIT: u32 = 0x4800;
