@@ -324,3 +324,27 @@ proptest! {
         }
     }
 }
+
+/// The generator does exercise groups and restart policies (so the round
+/// trip above checks them): over 256 generated layouts, some have groups and
+/// some partitions restart.
+#[test]
+fn the_generator_makes_groups_and_restarts() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut groups, mut restarts) = (0, 0);
+    for _ in 0..256 {
+        let s = spec().new_tree(&mut runner).expect("a spec").current();
+        let layout = parse_str(&render(&s), "generated.toml").expect("valid");
+        groups += layout.groups.len();
+        restarts += layout
+            .partitions
+            .iter()
+            .filter(|p| p.on_fault == OnFault::Restart)
+            .count();
+    }
+    assert!(
+        groups >= 20 && restarts >= 20,
+        "{groups} groups, {restarts} restarts"
+    );
+}
