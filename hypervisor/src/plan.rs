@@ -15,7 +15,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use channels::layout::{area_offset, area_size, IDENTITY_OFFSET, IDENTITY_SIZE};
 use channels::Side;
-use partition_config::manifest::{ArgValue, Manifest, Notify};
+use partition_config::manifest::{ArgValue, Manifest, Notify, OnFault};
 
 /// One channel as one endpoint sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,9 +187,32 @@ fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<St
     Ok(out)
 }
 
+/// Refuses a layout that asks for what this hypervisor cannot do yet: a
+/// partition with `on_fault = "restart"` (docs/layout.md, "Faults"). Running
+/// it with the stop policy instead would silently change what the layout
+/// means, so the whole layout is refused before any partition starts.
+///
+/// Replication groups (`Manifest::groups`) are decoded and validated by the
+/// manifest decoder, but the hypervisor of this version does not act on
+/// groups yet (no membership page, no notification): their members run as
+/// ordinary partitions.
+pub fn check_fault_policies(manifest: &Manifest<'_>) -> Result<(), String> {
+    match manifest
+        .partitions()
+        .find(|p| p.on_fault == OnFault::Restart)
+    {
+        Some(p) => Err(format!(
+            "partition {} asks for on_fault = \"restart\", which this hypervisor does not support yet; use \"stop\"",
+            p.name
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Builds the run plan, or says precisely why this machine cannot hold the
 /// layout.
 pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPlan, String> {
+    check_fault_policies(manifest)?;
     let needed = u32::from(manifest.machine().cpus);
     if needed > machine.cpu_count() {
         return Err(format!(
@@ -614,6 +637,36 @@ notify = "ipi"
         assert_eq!(
             partition_config::limits::MAX_CHANNELS_PER_PARTITION,
             MAX_CHANNELS
+        );
+    }
+
+    #[test]
+    fn refuses_restart_and_runs_groups_as_plain_partitions() {
+        let grouped =
+            format!("{LAYOUT}\n[[group]]\nname = \"g\"\nmembers = [\"ping\", \"pong\"]\n");
+        let bytes = partition_config::parse_str(&grouped, "g.toml")
+            .expect("valid layout")
+            .encode_manifest();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        assert_eq!(manifest.group_count(), 1);
+        let with_group = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
+        let plain = manifest_bytes();
+        let plain = Manifest::decode(&plain).expect("decodes");
+        let without = plan(&plain, &machine(4, 512 << 20)).expect("fits");
+        assert_eq!(with_group, without, "groups change nothing in the plan yet");
+
+        let restart = LAYOUT.replace(
+            "name = \"pong\"\n",
+            "name = \"pong\"\non_fault = \"restart\"\n",
+        );
+        let bytes = partition_config::parse_str(&restart, "r.toml")
+            .expect("valid layout")
+            .encode_manifest();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let err = plan(&manifest, &machine(4, 512 << 20)).unwrap_err();
+        assert_eq!(
+            err,
+            "partition pong asks for on_fault = \"restart\", which this hypervisor does not support yet; use \"stop\""
         );
     }
 

@@ -1,6 +1,11 @@
 //! User-facing diagnostics: what is wrong, where (`file:line:column` with the
 //! offending text underlined), and how to fix it. Rendering is done by
 //! `annotate-snippets`, plain or with ANSI colors.
+//!
+//! A diagnostic is an error (the layout is refused) or a warning (the layout
+//! is accepted, but something in it is likely not what was meant). Warnings
+//! never make a layout invalid: `flotilla check` prints them as
+//! `warning[code]` and still succeeds.
 
 use std::fmt;
 use std::ops::Range;
@@ -16,9 +21,21 @@ pub struct Label {
     pub message: String,
 }
 
-/// One error.
+/// Whether a diagnostic refuses the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    /// The layout is invalid.
+    #[default]
+    Error,
+    /// The layout is valid; this is worth a look.
+    Warning,
+}
+
+/// One error or warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// A stable short name for the kind of error (`unknown-key`,
     /// `duplicate-cpu`, …), listed in `docs/layout.md`.
     pub code: &'static str,
@@ -38,6 +55,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
+            severity: Severity::Error,
             code,
             message: message.into(),
             primary: None,
@@ -45,6 +63,20 @@ impl Diagnostic {
             help: None,
             notes: Vec::new(),
         }
+    }
+
+    /// A warning: reported, but the layout stays valid.
+    pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::new(code, message)
+        }
+    }
+
+    /// Whether this is an error (not a warning).
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     pub(crate) fn at(mut self, span: Range<usize>, message: impl Into<String>) -> Self {
@@ -74,7 +106,7 @@ impl Diagnostic {
     }
 }
 
-/// Every error found in one layout, with the source they refer to.
+/// Every error and warning found in one layout, with the source they refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     file_name: String,
@@ -100,18 +132,30 @@ impl Diagnostics {
         Self::new(file_name, "", vec![d])
     }
 
-    /// The errors, in source order.
+    /// The errors and warnings, in source order.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }
 
-    /// Number of errors.
+    /// Number of diagnostics (errors and warnings).
     #[must_use]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
-    /// Whether there are no errors.
+    /// Number of errors.
+    #[must_use]
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Number of warnings.
+    #[must_use]
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.error_count()
+    }
+
+    /// Whether there are no diagnostics at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
@@ -150,7 +194,11 @@ impl Diagnostics {
     fn render(&self, renderer: &Renderer) -> String {
         let mut out = String::new();
         for d in &self.items {
-            let title = Level::ERROR.primary_title(d.message.as_str()).id(d.code);
+            let level = match d.severity {
+                Severity::Error => Level::ERROR,
+                Severity::Warning => Level::WARNING,
+            };
+            let title = level.primary_title(d.message.as_str()).id(d.code);
             let mut group = Group::with_title(title);
             if let Some(primary) = &d.primary {
                 let mut snippet = Snippet::source(self.source.as_str())
@@ -178,12 +226,15 @@ impl Diagnostics {
             out.push_str(&renderer.render(&[group]));
             out.push_str("\n\n");
         }
-        let n = self.items.len();
-        out.push_str(&format!(
-            "{n} error{} in `{}`\n",
-            if n == 1 { "" } else { "s" },
-            self.file_name
-        ));
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let (errors, warnings) = (self.error_count(), self.warning_count());
+        let total = match (errors, warnings) {
+            (0, 0) => return out,
+            (e, 0) => count(e, "error"),
+            (0, w) => count(w, "warning"),
+            (e, w) => format!("{}, {}", count(e, "error"), count(w, "warning")),
+        };
+        out.push_str(&format!("{total} in `{}`\n", self.file_name));
         out
     }
 }

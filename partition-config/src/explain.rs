@@ -1,10 +1,11 @@
 //! `Layout::explain`: a human-readable account of a validated layout — the
 //! host-physical memory map (reserved areas, partitions, channels, free
-//! gaps) and who may message or interrupt whom.
+//! gaps), who may message or interrupt whom, and each replication group's
+//! spanning tree and single points of failure.
 
 use std::fmt::Write as _;
 
-use crate::layout::{Kernel, Layout, Notify};
+use crate::layout::{Group, Kernel, Layout, Notify, OnFault};
 use crate::limits::{FIRMWARE_RESERVE, HYPERVISOR_RESERVE};
 use crate::validate::human_size;
 
@@ -46,6 +47,17 @@ pub(crate) fn explain(layout: &Layout) -> String {
             p.workload,
             args.join(" ")
         );
+        if p.on_fault == OnFault::Restart {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<20} {:>3}  on fault: restart, at most {} time{}",
+                "",
+                "",
+                "",
+                p.max_restarts,
+                plural(usize::from(p.max_restarts))
+            );
+        }
         for r in &p.ports {
             let _ = writeln!(
                 out,
@@ -125,6 +137,13 @@ pub(crate) fn explain(layout: &Layout) -> String {
         }
     }
 
+    if !layout.groups.is_empty() {
+        out.push_str("\nReplication groups (member i = the group's i-th partition by id; leader = member 0)\n");
+        for g in &layout.groups {
+            explain_group(layout, g, &mut out);
+        }
+    }
+
     out.push_str("\nWho may message / interrupt whom (row sends to column)\n");
     out.push_str("  M = messages over a polled channel, MI = messages and IPIs, . = nothing\n");
     let width = layout
@@ -161,6 +180,68 @@ pub(crate) fn explain(layout: &Layout) -> String {
     }
     out.push_str("  Anything else a partition tries (other memory, other cores' APICs, ports it was not given) is a contained fault.\n");
     out
+}
+
+fn explain_group(layout: &Layout, g: &Group, out: &mut String) {
+    let name = |m: u8| {
+        g.members
+            .get(usize::from(m))
+            .and_then(|&p| layout.partitions.get(p))
+            .map_or("?", |p| p.name.as_str())
+    };
+    let members: Vec<String> = (0..g.members.len())
+        .filter_map(|m| u8::try_from(m).ok())
+        .map(|m| format!("{m}={}", name(m)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  group {}: {} members ({}), leader {}",
+        g.name,
+        g.members.len(),
+        members.join(" "),
+        name(0)
+    );
+    let links: Vec<String> = g
+        .links
+        .iter()
+        .map(|l| format!("{}-{} (channel {})", name(l.a), name(l.b), l.channel))
+        .collect();
+    let _ = writeln!(out, "    links: {}", links.join(", "));
+    let Some(tree) = g.tree() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "    tree (parent -> children), height {}:",
+        tree.height()
+    );
+    // Breadth-first, as the tree was built: by depth, then by member id.
+    let mut order: Vec<u8> = tree.reached().iter().collect();
+    order.sort_by_key(|&m| (tree.depth(m), m));
+    for m in order {
+        let children: Vec<&str> = tree.children(m).iter().map(name).collect();
+        let _ = writeln!(
+            out,
+            "      depth {}  {}{}",
+            tree.depth(m),
+            name(m),
+            if children.is_empty() {
+                String::new()
+            } else {
+                format!(" -> {}", children.join(", "))
+            }
+        );
+    }
+    let cuts: Vec<&str> = g.cut_vertices().into_iter().map(name).collect();
+    if cuts.is_empty() {
+        out.push_str("    cut vertices: none (any one member may die; the rest stay connected)\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "    cut vertices: {} (the death of one disconnects the rest)",
+            cuts.join(", ")
+        );
+    }
 }
 
 /// A size for the table: exact when it is a whole number of a unit,

@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::layout::{Layout, Notify, PortRange};
+use crate::layout::{Layout, Notify, OnFault, PortRange};
 use crate::limits::{GIB, KIB, MIB};
 
 /// A value with the byte range of its text.
@@ -93,6 +93,8 @@ pub(crate) struct RawPartition {
     pub workload: Field<String>,
     pub args: Field<Vec<RawArg>>,
     pub ports: Field<Vec<Sp<PortRange>>>,
+    pub on_fault: Field<OnFault>,
+    pub max_restarts: Field<i64>,
     /// The partition's table (its `[[partition]]` header and body).
     pub span: Range<usize>,
 }
@@ -108,6 +110,8 @@ impl RawPartition {
             workload: Field::Missing,
             args: Field::Missing,
             ports: Field::Missing,
+            on_fault: Field::Missing,
+            max_restarts: Field::Missing,
             span,
         }
     }
@@ -122,6 +126,8 @@ impl RawPartition {
             workload: self.workload.or_inherit(&d.workload),
             args: self.args.or_inherit(&d.args),
             ports: self.ports.or_inherit(&d.ports),
+            on_fault: self.on_fault.or_inherit(&d.on_fault),
+            max_restarts: self.max_restarts.or_inherit(&d.max_restarts),
             span: self.span,
         }
     }
@@ -132,6 +138,13 @@ pub(crate) struct RawChannel {
     pub between: Field<Vec<Sp<String>>>,
     pub slots: Field<i64>,
     pub notify: Field<Notify>,
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawGroup {
+    pub name: Field<String>,
+    pub members: Field<Vec<Sp<String>>>,
     pub span: Range<usize>,
 }
 
@@ -149,17 +162,28 @@ pub(crate) struct RawLayout {
     pub machine: Option<RawMachine>,
     pub partitions: Vec<RawPartition>,
     pub channels: Vec<RawChannel>,
+    pub groups: Vec<RawGroup>,
     /// Span of the `partition` key, if present.
     pub partitions_span: Option<Range<usize>>,
     pub source_len: usize,
 }
 
-pub(crate) const TOP_KEYS: &[&str] = &["machine", "defaults", "partition", "channel"];
+pub(crate) const TOP_KEYS: &[&str] = &["machine", "defaults", "partition", "channel", "group"];
 pub(crate) const MACHINE_KEYS: &[&str] = &["cpus", "memory", "timeout"];
 pub(crate) const PARTITION_KEYS: &[&str] = &[
-    "name", "cpu", "memory", "base", "kernel", "workload", "args", "ports",
+    "name",
+    "cpu",
+    "memory",
+    "base",
+    "kernel",
+    "workload",
+    "args",
+    "ports",
+    "on_fault",
+    "max_restarts",
 ];
 pub(crate) const CHANNEL_KEYS: &[&str] = &["between", "slots", "notify"];
+pub(crate) const GROUP_KEYS: &[&str] = &["name", "members"];
 
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
 pub(crate) fn suggest<'c>(
@@ -175,8 +199,8 @@ pub(crate) fn suggest<'c>(
         .map(|(_, c)| c)
 }
 
-/// Parses and validates `source`.
-pub(crate) fn parse(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
+/// Parses and validates `source`; a valid layout comes with its warnings.
+pub(crate) fn parse(source: &str, file_name: &str) -> Result<(Layout, Diagnostics), Diagnostics> {
     let mut diags = Vec::new();
     let (root, errors) = DeTable::parse_recoverable(source);
     for e in &errors {
@@ -193,12 +217,12 @@ pub(crate) fn parse(source: &str, file_name: &str) -> Result<Layout, Diagnostics
     let raw = read_document(root.get_ref(), source.len(), &mut diags);
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
     let layout = crate::validate::validate(&raw, base_dir, &mut diags);
+    diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
     match layout {
-        Some(layout) if diags.is_empty() => Ok(layout),
-        _ => {
-            diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
-            Err(Diagnostics::new(file_name, source, diags))
+        Some(layout) if !diags.iter().any(Diagnostic::is_error) => {
+            Ok((layout, Diagnostics::new(file_name, source, diags)))
         }
+        _ => Err(Diagnostics::new(file_name, source, diags)),
     }
 }
 
@@ -241,6 +265,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
     let mut defaults = RawPartition::empty(0..0);
     let mut partitions = Vec::new();
     let mut channels = Vec::new();
+    let mut groups = Vec::new();
     let mut partitions_span = None;
     for (key, value) in root.iter() {
         match key.get_ref().as_ref() {
@@ -299,6 +324,20 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
                         .help("declare each channel with `[[channel]]` (double brackets)"),
                 ),
             },
+            "group" => match value.get_ref() {
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        match item.get_ref() {
+                            DeValue::Table(t) => groups.push(read_group(t, item.span(), diags)),
+                            _ => diags.push(wrong_type(item, "group", "a table")),
+                        }
+                    }
+                }
+                _ => diags.push(
+                    wrong_type(value, "group", "an array of tables")
+                        .help("declare each group with `[[group]]` (double brackets)"),
+                ),
+            },
             _ => diags.push(unknown_key(key, TOP_KEYS, "the top level")),
         }
     }
@@ -317,6 +356,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
         machine,
         partitions,
         channels,
+        groups,
         partitions_span,
         source_len,
     }
@@ -368,6 +408,8 @@ fn read_partition(
             "workload" => p.workload = read_string(value, "workload", diags),
             "args" => p.args = read_args(value, diags),
             "ports" => p.ports = read_ports(value, diags),
+            "on_fault" => p.on_fault = read_on_fault(value, diags),
+            "max_restarts" => p.max_restarts = read_int(value, "max_restarts", diags),
             _ => diags.push(unknown_key(key, PARTITION_KEYS, context)),
         }
     }
@@ -412,6 +454,65 @@ fn read_channel(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>
         }
     }
     c
+}
+
+fn read_on_fault(value: &Spanned<DeValue<'_>>, diags: &mut Vec<Diagnostic>) -> Field<OnFault> {
+    match read_string(value, "on_fault", diags) {
+        Field::Given(s) => match s.value.as_str() {
+            "stop" => Field::Given(Sp::new(OnFault::Stop, s.span)),
+            "restart" => Field::Given(Sp::new(OnFault::Restart, s.span)),
+            other => {
+                let d = Diagnostic::new("bad-on-fault", format!("unknown fault policy `{other}`"))
+                    .at(s.span, "expected \"stop\" or \"restart\"");
+                diags.push(match suggest(other, ["stop", "restart"]) {
+                    Some(m) => d.help(format!("did you mean \"{m}\"?")),
+                    None => d.help(
+                        "use \"stop\" (a faulted partition stays stopped) or \"restart\" (it is reloaded and run again)",
+                    ),
+                });
+                Field::Invalid
+            }
+        },
+        other => other.map_invalid(),
+    }
+}
+
+fn read_group(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) -> RawGroup {
+    let mut g = RawGroup {
+        name: Field::Missing,
+        members: Field::Missing,
+        span,
+    };
+    for (key, value) in t.iter() {
+        match key.get_ref().as_ref() {
+            "name" => g.name = read_string(value, "name", diags),
+            "members" => g.members = read_members(value, diags),
+            _ => diags.push(unknown_key(key, GROUP_KEYS, "a [[group]]")),
+        }
+    }
+    g
+}
+
+fn read_members(
+    value: &Spanned<DeValue<'_>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Field<Vec<Sp<String>>> {
+    let help = "list the group's partitions, e.g. `members = [\"a\", \"b\", \"c\"]`";
+    let DeValue::Array(items) = value.get_ref() else {
+        diags.push(wrong_type(value, "members", "an array of partition names").help(help));
+        return Field::Invalid;
+    };
+    let mut names = Vec::new();
+    for item in items.iter() {
+        match item.get_ref() {
+            DeValue::String(s) => names.push(Sp::new(s.to_string(), item.span())),
+            _ => {
+                diags.push(wrong_type(item, "members", "a partition name (a string)").help(help));
+                return Field::Invalid;
+            }
+        }
+    }
+    Field::Given(Sp::new(names, value.span()))
 }
 
 impl<T> Field<T> {

@@ -15,6 +15,8 @@ pub struct Layout {
     pub partitions: Vec<Partition>,
     /// Channels in declaration order; the index is the channel id.
     pub channels: Vec<Channel>,
+    /// Replication groups in declaration order; the index is the group id.
+    pub groups: Vec<Group>,
 }
 
 /// The `[machine]` table.
@@ -121,6 +123,58 @@ pub struct Partition {
     pub region: Region,
     /// Whether `base` was given in the layout.
     pub explicit_base: bool,
+    /// What the hypervisor does when the partition faults.
+    pub on_fault: OnFault,
+    /// Most restarts under [`OnFault::Restart`] (`1..=MAX_RESTARTS`); 0 under
+    /// [`OnFault::Stop`].
+    pub max_restarts: u8,
+}
+
+/// What happens to a partition that faults (`on_fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFault {
+    /// It stays stopped; the others run on (the default).
+    #[default]
+    Stop,
+    /// Its RAM is zeroed, its image reloaded and it runs again, at most
+    /// `max_restarts` times.
+    Restart,
+}
+
+impl OnFault {
+    /// The name used in layouts.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+/// A replication group (`[[group]]`): partitions that replicate state over
+/// the channels among them (`docs/replication.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its unique name.
+    pub name: String,
+    /// Member partitions (indices into [`Layout::partitions`]) in increasing
+    /// order: member `i` of the group is `members[i]`, whatever order the
+    /// layout listed them in.
+    pub members: Vec<usize>,
+    /// Every channel between two members, in channel order.
+    pub links: Vec<GroupLink>,
+}
+
+/// A channel between two members of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLink {
+    /// The channel (index into [`Layout::channels`]).
+    pub channel: usize,
+    /// The lower member id (index into [`Group::members`]).
+    pub a: u8,
+    /// The higher member id.
+    pub b: u8,
 }
 
 /// How a channel's receiver learns of a message.
@@ -165,6 +219,12 @@ impl Layout {
     #[must_use]
     pub fn partition(&self, name: &str) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.name == name)
+    }
+
+    /// The group called `name`.
+    #[must_use]
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
     }
 
     /// The kernel of `partition`.

@@ -44,6 +44,8 @@ mod explain;
 #[cfg(feature = "std")]
 mod front;
 #[cfg(feature = "std")]
+mod groups;
+#[cfg(feature = "std")]
 mod layout;
 #[cfg(feature = "std")]
 mod placement;
@@ -55,10 +57,11 @@ mod validate;
 pub use manifest::{DecodeError, Manifest};
 
 #[cfg(feature = "std")]
-pub use diagnostics::{Diagnostic, Diagnostics, Label};
+pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity};
 #[cfg(feature = "std")]
 pub use layout::{
-    ArgValue, Channel, Kernel, Layout, Machine, Notify, Partition, PortRange, Region,
+    ArgValue, Channel, Group, GroupLink, Kernel, Layout, Machine, Notify, OnFault, Partition,
+    PortRange, Region,
 };
 #[cfg(feature = "std")]
 pub use schema::schema;
@@ -70,13 +73,43 @@ pub const DEFAULT_LAYOUT: &str = include_str!("../../examples/default.toml");
 
 /// Parses and validates a layout given as text. `file_name` is used in
 /// diagnostics, and kernel paths are resolved relative to its directory.
+/// Warnings are dropped: use [`parse_str_with_warnings`] to see them.
 ///
 /// # Errors
 /// Every problem found (syntax, unknown keys, meaning, placement), rendered
-/// with source locations by [`Diagnostics`].
+/// with source locations by [`Diagnostics`] (warnings included).
 #[cfg(feature = "std")]
 pub fn parse_str(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
+    front::parse(source, file_name).map(|(layout, _)| layout)
+}
+
+/// As [`parse_str`], and a valid layout comes with its warnings (possibly
+/// none).
+///
+/// # Errors
+/// As [`parse_str`].
+#[cfg(feature = "std")]
+pub fn parse_str_with_warnings(
+    source: &str,
+    file_name: &str,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
     front::parse(source, file_name)
+}
+
+/// As [`load`], and a valid layout comes with its warnings (possibly none).
+///
+/// # Errors
+/// As [`load`].
+#[cfg(feature = "std")]
+pub fn load_with_warnings(
+    path: impl AsRef<std::path::Path>,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse_str_with_warnings(&source, &name),
+        Err(err) => Err(Diagnostics::io_error(&name, &err)),
+    }
 }
 
 /// Reads, parses and validates the layout file at `path`.
@@ -85,10 +118,5 @@ pub fn parse_str(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
 /// As [`parse_str`]; an unreadable file is a single diagnostic without source.
 #[cfg(feature = "std")]
 pub fn load(path: impl AsRef<std::path::Path>) -> Result<Layout, Diagnostics> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_str(&source, &name),
-        Err(err) => Err(Diagnostics::io_error(&name, &err)),
-    }
+    load_with_warnings(path).map(|(layout, _)| layout)
 }

@@ -39,6 +39,20 @@ pub const ARG_KEY_MAX_LEN: usize = 32;
 pub const ARG_STRING_MAX_LEN: usize = 256;
 /// Most I/O port ranges per partition.
 pub const MAX_PORT_RANGES_PER_PARTITION: usize = 16;
+/// Most replication groups (`[[group]]`) a layout may declare.
+pub const MAX_GROUPS: usize = 16;
+/// Most groups one partition may be a member of.
+pub const MAX_GROUPS_PER_PARTITION: usize = 4;
+/// Fewest members of a group: a group of one replicates nothing.
+pub const MIN_GROUP_MEMBERS: usize = 2;
+/// Most members of a group: the replication protocol's member sets are
+/// 32-bit (`replication::MAX_MEMBERS`; a test checks they agree).
+pub const MAX_GROUP_MEMBERS: usize = 32;
+/// Default `max_restarts` of a partition with `on_fault = "restart"`.
+pub const DEFAULT_MAX_RESTARTS: u8 = 1;
+/// Largest `max_restarts`: restarts are bounded so a partition that faults
+/// at once every time cannot keep its core busy for ever.
+pub const MAX_RESTARTS: u8 = 16;
 /// Longest kernel path, in bytes.
 pub const KERNEL_PATH_MAX_LEN: usize = 4096;
 

@@ -10,10 +10,11 @@ use serde_json::{json, Map, Value};
 use abi::ports::PLATFORM_PORTS;
 
 use crate::catalog::{ArgKind, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
-use crate::front::{CHANNEL_KEYS, MACHINE_KEYS, PARTITION_KEYS, TOP_KEYS};
+use crate::front::{CHANNEL_KEYS, GROUP_KEYS, MACHINE_KEYS, PARTITION_KEYS, TOP_KEYS};
 use crate::limits::{
-    MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS,
-    MAX_TIMEOUT_SECS, MIN_SLOTS, NAME_MAX_LEN,
+    DEFAULT_MAX_RESTARTS, MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_GROUPS, MAX_GROUP_MEMBERS,
+    MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_RESTARTS, MAX_SLOTS, MAX_TIMEOUT_SECS,
+    MIN_GROUP_MEMBERS, MIN_SLOTS, NAME_MAX_LEN,
 };
 
 fn size(description: &str) -> Value {
@@ -60,7 +61,15 @@ fn partition_properties() -> Value {
             "additionalProperties": { "type": ["integer", "boolean", "string"] },
             "description": "the workload's arguments (type-checked for the built-in kernel)"
         },
-        "ports": ports_schema()
+        "ports": ports_schema(),
+        "on_fault": {
+            "enum": ["stop", "restart"], "default": "stop",
+            "description": "what happens when the partition faults: it stays stopped, or it is reloaded and run again (this hypervisor version refuses \"restart\" at boot)"
+        },
+        "max_restarts": {
+            "type": "integer", "minimum": 1, "maximum": MAX_RESTARTS, "default": DEFAULT_MAX_RESTARTS,
+            "description": "most restarts under on_fault = \"restart\" (ignored, with a warning, under \"stop\")"
+        }
     })
 }
 
@@ -161,19 +170,36 @@ pub fn schema() -> String {
         }),
         &["between"],
     );
+    let group = closed_object(
+        GROUP_KEYS,
+        json!({
+            "name": {
+                "type": "string",
+                "pattern": format!("^[a-z][a-z0-9-]{{0,{}}}$", NAME_MAX_LEN - 1),
+                "description": "unique group name"
+            },
+            "members": {
+                "type": "array", "minItems": MIN_GROUP_MEMBERS, "maxItems": MAX_GROUP_MEMBERS,
+                "uniqueItems": true, "items": { "type": "string" },
+                "description": "the partitions that replicate state; they must be connected by channels among themselves"
+            }
+        }),
+        &["name", "members"],
+    );
     let top = closed_object(
         TOP_KEYS,
         json!({
             "machine": machine,
             "defaults": defaults,
             "partition": { "type": "array", "minItems": 1, "maxItems": MAX_PARTITIONS, "items": partition },
-            "channel": { "type": "array", "maxItems": MAX_CHANNELS, "items": channel }
+            "channel": { "type": "array", "maxItems": MAX_CHANNELS, "items": channel },
+            "group": { "type": "array", "maxItems": MAX_GROUPS, "items": group }
         }),
         &["machine", "partition"],
     );
     let mut root = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://flotilla.invalid/schema/layout-v1.json",
+        "$id": "https://flotilla.invalid/schema/layout-v2.json",
         "title": "Flotilla partition layout",
         "description": "A Flotilla layout (TOML). See docs/layout.md.",
         "x-flotilla-guest-kernel-workloads": workload_args
@@ -199,6 +225,13 @@ mod tests {
         assert_eq!(
             s["properties"]["channel"]["items"]["properties"]["notify"]["enum"][1],
             "poll"
+        );
+        let group = &s["properties"]["group"]["items"];
+        assert_eq!(group["additionalProperties"], false);
+        assert_eq!(group["properties"]["members"]["minItems"], 2);
+        assert_eq!(
+            s["properties"]["partition"]["items"]["properties"]["on_fault"]["enum"][1],
+            "restart"
         );
     }
 }

@@ -11,9 +11,10 @@ use crate::catalog::{
     builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
 };
 use crate::diagnostics::Diagnostic;
-use crate::front::{suggest, Field, RawArgValue, RawLayout, RawPartition, Sp};
+use crate::front::{suggest, Field, RawArgValue, RawGroup, RawLayout, RawPartition, Sp};
 use crate::layout::{
-    ArgValue, Channel, Kernel, Layout, Machine, Notify, Partition, PortRange, Region,
+    ArgValue, Channel, Group, Kernel, Layout, Machine, Notify, OnFault, Partition, PortRange,
+    Region,
 };
 use crate::limits::{
     channel_region_size, channel_vector, is_valid_arg_key, is_valid_name, is_valid_slots,
@@ -21,6 +22,10 @@ use crate::limits::{
     HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_CHANNELS, MAX_CHANNELS_PER_PARTITION,
     MAX_CPUS, MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS,
     MAX_TIMEOUT_SECS, MIB, MIN_SLOTS, PARTITION_ALIGN,
+};
+use crate::limits::{
+    DEFAULT_MAX_RESTARTS, MAX_GROUPS, MAX_GROUPS_PER_PARTITION, MAX_GROUP_MEMBERS, MAX_RESTARTS,
+    MIN_GROUP_MEMBERS,
 };
 use crate::placement::{place, PlaceError, Request};
 use abi::ports::{platform_overlaps, PlatformPort};
@@ -73,6 +78,8 @@ struct Checked {
     kernel: Option<Kernel>,
     workload: Option<String>,
     ports: Vec<PortRange>,
+    on_fault: OnFault,
+    max_restarts: Option<u8>,
 }
 
 pub(crate) fn validate(
@@ -124,6 +131,8 @@ pub(crate) fn validate(
             kernel: None,
             workload: None,
             ports: Vec::new(),
+            on_fault: OnFault::Stop,
+            max_restarts: Some(0),
         };
         match &p.name {
             Field::Missing => diags.push(missing(p, "name", "\"worker\"")),
@@ -244,8 +253,10 @@ pub(crate) fn validate(
         c.kernel = check_kernel(p, base_dir, diags);
         c.workload = check_workload(p, c.kernel.as_ref(), diags);
         c.ports = check_ports_count(p, diags);
+        (c.on_fault, c.max_restarts) = check_on_fault(p, diags);
         checked.push(c);
     }
+    restart_from_defaults(raw, diags);
 
     // Ports are given to one partition alone.
     let mut all_ports: Vec<(Sp<PortRange>, usize)> = Vec::new();
@@ -454,6 +465,8 @@ pub(crate) fn validate(
         }
     }
 
+    let groups = check_groups(raw, &channels, channels_ok, diags);
+
     // Workloads: arguments and channel needs.
     let mut all_args = Vec::with_capacity(raw.partitions.len());
     for (i, (p, c)) in raw.partitions.iter().zip(&checked).enumerate() {
@@ -515,9 +528,10 @@ pub(crate) fn validate(
         );
         return None;
     }
-    if !diags.is_empty() || !channels_ok {
+    if diags.iter().any(Diagnostic::is_error) || !channels_ok {
         return None;
     }
+    let groups = groups?;
 
     // Everything is individually valid: assemble and place.
     let mut kernels: Vec<Kernel> = Vec::new();
@@ -543,6 +557,8 @@ pub(crate) fn validate(
                 size: c.memory?,
             },
             explicit_base: c.base.is_some(),
+            on_fault: c.on_fault,
+            max_restarts: c.max_restarts?,
         });
     }
     let requests: Vec<Request> = partitions
@@ -578,7 +594,378 @@ pub(crate) fn validate(
         kernels,
         partitions,
         channels,
+        groups,
     })
+}
+
+/// One `restart-unsupported` warning at `[defaults]` when partitions inherit
+/// `on_fault = "restart"` from it (each partition that writes it itself gets
+/// its own warning in [`check_on_fault`]).
+fn restart_from_defaults(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
+    let inheriting: Vec<String> = raw
+        .partitions
+        .iter()
+        .filter(|p| {
+            p.on_fault
+                .given()
+                .is_some_and(|f| f.inherited && f.value == OnFault::Restart)
+        })
+        .map(partition_label)
+        .collect();
+    let span = raw.partitions.iter().find_map(|p| {
+        p.on_fault
+            .given()
+            .filter(|f| f.inherited && f.value == OnFault::Restart)
+            .map(|f| f.span.clone())
+    });
+    if let Some(span) = span {
+        diags.push(
+            Diagnostic::warning(
+                "restart-unsupported",
+                format!(
+                    "partitions {} inherit on_fault = \"restart\", which this hypervisor cannot do yet",
+                    inheriting.join(", ")
+                ),
+            )
+            .at(span, "restart requested for every partition that leaves on_fault out")
+            .note("the layout is valid, but the hypervisor of this version refuses to boot it (docs/layout.md, \"Faults\")")
+            .help("use `on_fault = \"stop\"` to run it today"),
+        );
+    }
+}
+
+/// `on_fault` and `max_restarts`: the policy and the bound (0 under `stop`).
+fn check_on_fault(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> (OnFault, Option<u8>) {
+    let on_fault = match &p.on_fault {
+        Field::Given(f) => f.value,
+        Field::Missing | Field::Invalid => OnFault::Stop,
+    };
+    if let Field::Given(f) = &p.on_fault {
+        if f.value == OnFault::Restart && !f.inherited {
+            diags.push(
+                Diagnostic::warning(
+                    "restart-unsupported",
+                    format!(
+                        "partition {} asks to be restarted, which this hypervisor cannot do yet",
+                        partition_label(p)
+                    ),
+                )
+                .at(f.span.clone(), "restart requested")
+                .note("the layout is valid, but the hypervisor of this version refuses to boot it (docs/layout.md, \"Faults\")")
+                .help("use `on_fault = \"stop\"` to run it today"),
+            );
+        }
+    }
+    let max = match (&p.max_restarts, on_fault) {
+        (Field::Invalid, _) => None,
+        (Field::Missing, OnFault::Stop) => Some(0),
+        (Field::Missing, OnFault::Restart) => Some(DEFAULT_MAX_RESTARTS),
+        (Field::Given(m), _) => {
+            let v = u8::try_from(m.value)
+                .ok()
+                .filter(|v| (1..=MAX_RESTARTS).contains(v));
+            if v.is_none() {
+                diags.push(in_partition(
+                    Diagnostic::new(
+                        "bad-max-restarts",
+                        format!("max_restarts = {} is out of range", m.value),
+                    )
+                    .at(m.span.clone(), format!("expected 1 to {MAX_RESTARTS}"))
+                    .help(format!(
+                        "give a number of restarts from 1 to {MAX_RESTARTS}, or `on_fault = \"stop\"` for none"
+                    )),
+                    m,
+                    p,
+                ));
+                None
+            } else if on_fault == OnFault::Stop {
+                if !m.inherited {
+                    diags.push(
+                        Diagnostic::warning(
+                            "max-restarts-without-restart",
+                            format!(
+                                "partition {} sets `max_restarts` but is not restarted",
+                                partition_label(p)
+                            ),
+                        )
+                        .at(m.span.clone(), "ignored: on_fault is \"stop\"")
+                        .help("add `on_fault = \"restart\"`, or remove `max_restarts`"),
+                    );
+                }
+                Some(0)
+            } else {
+                v
+            }
+        }
+    };
+    (on_fault, max)
+}
+
+fn group_label(g: &RawGroup) -> String {
+    g.name
+        .given()
+        .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{}`", n.value))
+}
+
+/// The `[[group]]` tables: names, members, limits, and that the members are
+/// connected by channels among themselves (with a warning per member whose
+/// death would disconnect the rest). `None` when any group is invalid.
+fn check_groups(
+    raw: &RawLayout,
+    channels: &[Channel],
+    channels_ok: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Group>> {
+    let group_header = |g: &RawGroup| g.span.start..g.span.start.saturating_add(9).min(g.span.end);
+    let mut ok = true;
+    if let Some(extra) = raw.groups.get(MAX_GROUPS) {
+        ok = false;
+        diags.push(
+            Diagnostic::new(
+                "too-many-groups",
+                format!(
+                    "the layout declares {} groups; at most {MAX_GROUPS} are allowed",
+                    raw.groups.len()
+                ),
+            )
+            .at(
+                group_header(extra),
+                format!("group {} and later are too many", MAX_GROUPS + 1),
+            )
+            .help("merge groups or remove some"),
+        );
+    }
+    let known = || {
+        raw.partitions
+            .iter()
+            .filter_map(|p| p.name.given())
+            .map(|n| n.value.as_str())
+    };
+    let mut groups = Vec::new();
+    let mut names: HashMap<&str, Range<usize>> = HashMap::new();
+    // Per partition: the groups it is in (their `members` entries).
+    let mut memberships: Vec<Vec<Range<usize>>> = vec![Vec::new(); raw.partitions.len()];
+    for g in &raw.groups {
+        let mut name = None;
+        match &g.name {
+            Field::Missing => {
+                ok = false;
+                diags.push(
+                    Diagnostic::new("missing-key", "a group has no `name`")
+                        .at(group_header(g), "this group needs `name`")
+                        .help("add `name = \"state\"` to the group"),
+                );
+            }
+            Field::Invalid => ok = false,
+            Field::Given(n) => {
+                if !is_valid_name(&n.value) {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::new("bad-name", format!("`{}` is not a valid group name", n.value))
+                            .at(n.span.clone(), "invalid name")
+                            .help("a name is 1 to 32 characters: a lowercase letter, then lowercase letters, digits or `-`"),
+                    );
+                } else if let Some(first) = names.get(n.value.as_str()) {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::new(
+                            "duplicate-group",
+                            format!("two groups are called `{}`", n.value),
+                        )
+                        .at(n.span.clone(), "second use of the name")
+                        .also(first.clone(), "first used here")
+                        .help("give every group its own name"),
+                    );
+                } else {
+                    names.insert(&n.value, n.span.clone());
+                    name = Some(n.value.clone());
+                }
+            }
+        }
+        let members = match &g.members {
+            Field::Missing => {
+                diags.push(
+                    Diagnostic::new("missing-key", "a group has no `members`")
+                        .at(group_header(g), "this group needs `members`")
+                        .help("list its partitions: `members = [\"a\", \"b\"]`"),
+                );
+                None
+            }
+            Field::Invalid => None,
+            Field::Given(m) => Some(m),
+        };
+        let Some(members) = members else {
+            ok = false;
+            continue;
+        };
+        // Resolve names; each partition once.
+        let mut indices: Vec<(usize, &Sp<String>)> = Vec::new();
+        let mut resolved = true;
+        for member in &members.value {
+            let found = raw
+                .partitions
+                .iter()
+                .position(|p| p.name.given().is_some_and(|n| n.value == member.value));
+            match found {
+                None => {
+                    resolved = false;
+                    let d = Diagnostic::new(
+                        "unknown-partition",
+                        format!("no partition is called `{}`", member.value),
+                    )
+                    .at(member.span.clone(), "not a partition of this layout");
+                    diags.push(match suggest(&member.value, known()) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => {
+                            d.help("a group's members are partitions declared with [[partition]]")
+                        }
+                    });
+                }
+                Some(i) => {
+                    if let Some((_, first)) = indices.iter().find(|(j, _)| *j == i) {
+                        resolved = false;
+                        diags.push(
+                            Diagnostic::new(
+                                "duplicate-member",
+                                format!(
+                                    "`{}` is a member of group {} twice",
+                                    member.value,
+                                    group_label(g)
+                                ),
+                            )
+                            .at(member.span.clone(), "second listing")
+                            .also(first.span.clone(), "first listed here")
+                            .help("list each member once"),
+                        );
+                    } else {
+                        indices.push((i, member));
+                    }
+                }
+            }
+        }
+        let n = indices.len();
+        if resolved && n < MIN_GROUP_MEMBERS {
+            resolved = false;
+            diags.push(
+                Diagnostic::new(
+                    "group-too-small",
+                    format!("group {} has {n} member{}", group_label(g), if n == 1 { "" } else { "s" }),
+                )
+                .at(members.span.clone(), format!("expected at least {MIN_GROUP_MEMBERS} members"))
+                .help("a group replicates state among two or more partitions: add members or remove the group"),
+            );
+        }
+        if n > MAX_GROUP_MEMBERS {
+            resolved = false;
+            diags.push(
+                Diagnostic::new(
+                    "group-too-large",
+                    format!(
+                        "group {} has {n} members; at most {MAX_GROUP_MEMBERS} are allowed",
+                        group_label(g)
+                    ),
+                )
+                .at(members.span.clone(), "too many members")
+                .help("split it into smaller groups")
+                .note("the replication protocol's member sets are 32 bits wide"),
+            );
+        }
+        for (i, member) in &indices {
+            if let Some(slot) = memberships.get_mut(*i) {
+                slot.push(member.span.clone());
+            }
+        }
+        if !resolved {
+            ok = false;
+            continue;
+        }
+        indices.sort_by_key(|(i, _)| *i);
+        let member_list: Vec<usize> = indices.iter().map(|(i, _)| *i).collect();
+        let links = crate::groups::links_among(&member_list, channels);
+        if !channels_ok {
+            // Some channel is invalid (reported): connectivity is unknown.
+            ok = false;
+            continue;
+        }
+        let Some(topology) = crate::groups::topology(n, &links) else {
+            ok = false;
+            continue;
+        };
+        let label = |set: replication::MemberSet| -> String {
+            let names: Vec<String> = set
+                .iter()
+                .filter_map(|m| indices.get(usize::from(m)))
+                .map(|(_, s)| format!("`{}`", s.value))
+                .collect();
+            names.join(", ")
+        };
+        let parts = crate::groups::components(&topology, topology.members());
+        if parts.len() > 1 {
+            ok = false;
+            let listed: Vec<String> = parts.iter().map(|p| format!("{{{}}}", label(*p))).collect();
+            diags.push(
+                Diagnostic::new(
+                    "group-disconnected",
+                    format!(
+                        "the members of group {} are not connected by channels among themselves",
+                        group_label(g)
+                    ),
+                )
+                .at(members.span.clone(), format!("{} separate parts", parts.len()))
+                .note(format!("the parts: {}", listed.join(" and ")))
+                .note("updates travel only over channels between members; channels through non-members do not count")
+                .help("add a [[channel]] between a member of one part and a member of another"),
+            );
+            continue;
+        }
+        for (cut, parts) in crate::groups::cut_vertices(&topology) {
+            let Some((_, member)) = indices.get(usize::from(cut)) else {
+                continue;
+            };
+            let listed: Vec<String> = parts.iter().map(|p| format!("{{{}}}", label(*p))).collect();
+            diags.push(
+                Diagnostic::warning(
+                    "group-cut-vertex",
+                    format!(
+                        "if `{}` dies, the rest of group {} is disconnected",
+                        member.value,
+                        group_label(g)
+                    ),
+                )
+                .at(member.span.clone(), "a single point of failure")
+                .note(format!(
+                    "without it the survivors split into {}",
+                    listed.join(" and ")
+                ))
+                .help("add a channel that bypasses it, e.g. close the line into a ring"),
+            );
+        }
+        if let Some(name) = name {
+            groups.push(Group {
+                name,
+                members: member_list,
+                links,
+            });
+        }
+    }
+    for (p, spans) in raw.partitions.iter().zip(&memberships) {
+        if let Some(extra) = spans.get(MAX_GROUPS_PER_PARTITION) {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    "too-many-partition-groups",
+                    format!(
+                        "partition {} is a member of {} groups; at most {MAX_GROUPS_PER_PARTITION} are allowed",
+                        partition_label(p),
+                        spans.len()
+                    ),
+                )
+                .at(extra.clone(), format!("group {} and later are too many", MAX_GROUPS_PER_PARTITION + 1))
+                .help("merge some of its groups"),
+            );
+        }
+    }
+    ok.then_some(groups)
 }
 
 fn human_size_up(bytes: u64) -> String {

@@ -1,12 +1,13 @@
 //! Snapshot tests over the layout corpus: every file in `corpus/valid` must
-//! be accepted (its `explain` output and manifest summary are snapshotted),
+//! be accepted (its `explain` output, its warnings if any, and the manifest
+//! summary are snapshotted),
 //! every file in `corpus/invalid` must be rejected with exactly the
 //! diagnostics in its snapshot.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use partition_config::{parse_str, Manifest};
+use partition_config::{parse_str, parse_str_with_warnings, Manifest};
 
 /// The path relative to the crate directory (the tests' working directory),
 /// so snapshots do not depend on where the checkout is.
@@ -45,8 +46,24 @@ fn manifest_summary(bytes: &[u8]) -> String {
         let ports: Vec<String> = p.ports().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
         let _ = writeln!(
             out,
-            "partition {} {:?}: cpu={} kernel={} base={:#x} size={:#x} workload={} args=[{}] ports=[{}]",
-            p.index, p.name, p.cpu, p.kernel, p.host_base, p.memory_size, p.workload, args.join(", "), ports.join(", ")
+            "partition {} {:?}: cpu={} kernel={} base={:#x} size={:#x} workload={} args=[{}] ports=[{}] on_fault={:?}/{}",
+            p.index, p.name, p.cpu, p.kernel, p.host_base, p.memory_size, p.workload, args.join(", "), ports.join(", "),
+            p.on_fault, p.max_restarts
+        );
+    }
+    for g in m.groups() {
+        let members: Vec<String> = g.members().map(|p| p.to_string()).collect();
+        let links: Vec<String> = g
+            .links()
+            .map(|l| format!("{}-{}@{}", l.a, l.b, l.channel))
+            .collect();
+        let _ = writeln!(
+            out,
+            "group {} {:?}: members=[{}] links=[{}]",
+            g.index,
+            g.name,
+            members.join(", "),
+            links.join(", ")
         );
     }
     for c in m.channels() {
@@ -72,12 +89,22 @@ fn valid_layouts() {
     insta::glob!("corpus/valid/*.toml", |path| {
         let source = std::fs::read_to_string(path).expect("readable corpus file");
         let name = display_name(path);
-        let layout = match parse_str(&source, &name) {
-            Ok(layout) => layout,
+        let (layout, warnings) = match parse_str_with_warnings(&source, &name) {
+            Ok(ok) => ok,
             Err(d) => panic!("{name} should be valid:\n{}", d.render_plain()),
         };
+        assert_eq!(warnings.error_count(), 0);
         let bytes = layout.encode_manifest();
-        let snapshot = format!("{}\n{}", layout.explain(), manifest_summary(&bytes));
+        let mut snapshot = format!("{}\n{}", layout.explain(), manifest_summary(&bytes));
+        if !warnings.is_empty() {
+            for w in warnings.iter() {
+                assert!(
+                    warnings.location(w).is_some(),
+                    "{name}: warning without a location: {w:?}"
+                );
+            }
+            snapshot = format!("{snapshot}\nwarnings:\n{}", warnings.render_plain());
+        }
         insta::assert_snapshot!(snapshot);
     });
 }

@@ -27,7 +27,7 @@ workload = "pingpong"
 between = ["a", "b"]
 "#;
 
-const HEADER: usize = 80;
+const HEADER: usize = 96;
 const PARTITION: usize = 128;
 const CHANNEL: usize = 32;
 
@@ -76,19 +76,25 @@ fn header_errors() {
     assert_eq!(
         decode(&[]),
         Err(DecodeError::Truncated {
-            needed: 80,
+            needed: 96,
             available: 0
         })
     );
     let mut bad = bytes.clone();
     bad[0] = b'X';
     assert_eq!(decode(&bad), Err(DecodeError::BadMagic));
+    // Version 1 (before groups) is no longer read.
     assert_eq!(
-        decode(&patch(bytes.clone(), 8, &2u16.to_le_bytes())),
-        Err(DecodeError::UnsupportedVersion(2))
+        decode(&patch(bytes.clone(), 8, &1u16.to_le_bytes())),
+        Err(DecodeError::UnsupportedVersion(1))
     );
     assert!(matches!(
-        decode(&patch(bytes.clone(), 10, &81u16.to_le_bytes())),
+        decode(&patch(bytes.clone(), 10, &80u16.to_le_bytes())),
+        Err(DecodeError::BadHeader(_))
+    ));
+    // The header's reserved bytes.
+    assert!(matches!(
+        decode(&patch(bytes.clone(), 95, &[1])),
         Err(DecodeError::BadHeader(_))
     ));
     assert!(matches!(
@@ -204,6 +210,30 @@ fn partition_errors() {
         decode(&patch(bytes.clone(), b + 127, &[1])),
         1
     ));
+    // on_fault: unknown policy; restarts under stop; restart without
+    // restarts or with too many.
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), b + 100, &[2])),
+        1
+    ));
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), b + 101, &[1])),
+        1
+    ));
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), b + 100, &[1, 0])),
+        1
+    ));
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), b + 100, &[1, 17])),
+        1
+    ));
+    let restart = Manifest::decode(&patch(bytes.clone(), b + 100, &[1, 16]))
+        .map(|m| m.partition(1).map(|p| (p.on_fault, p.max_restarts)));
+    assert_eq!(
+        restart,
+        Ok(Some((partition_config::manifest::OnFault::Restart, 16)))
+    );
     // Partition 1 moved onto partition 0.
     let a_base = 64u64 << 20;
     assert_eq!(
@@ -317,5 +347,182 @@ fn errors_display() {
     assert_eq!(
         DecodeError::BadMagic.to_string(),
         "not a Flotilla manifest (bad magic)"
+    );
+}
+
+/// Three partitions in a line `a - b - c` (plus a channel `a - d` to a
+/// non-member), group `g` over `a`, `b`, `c`.
+const GROUPED: &str = r#"
+[machine]
+cpus = 4
+memory = "256 MiB"
+
+[defaults]
+memory = "16 MiB"
+workload = "pingpong"
+
+[[partition]]
+name = "a"
+cpu = 0
+
+[[partition]]
+name = "b"
+cpu = 1
+
+[[partition]]
+name = "c"
+cpu = 2
+
+[[partition]]
+name = "d"
+cpu = 3
+
+[[channel]]
+between = ["a", "b"]
+
+[[channel]]
+between = ["a", "d"]
+
+[[channel]]
+between = ["c", "b"]
+
+[[group]]
+name = "g"
+members = ["c", "a", "b"]
+"#;
+
+const GROUP: usize = 64;
+
+fn grouped() -> Vec<u8> {
+    parse_str(GROUPED, "grouped.toml")
+        .expect("valid")
+        .encode_manifest()
+}
+
+fn field_u32(bytes: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize
+}
+
+#[test]
+fn groups_decode() {
+    let bytes = grouped();
+    let m = Manifest::decode(&bytes).expect("valid");
+    assert_eq!(m.group_count(), 1);
+    let g = m.group(0).expect("group 0");
+    assert_eq!(g.name, "g");
+    assert_eq!(g.members().collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!((g.member(2), g.member(3)), (Some(2), None));
+    assert_eq!((g.member_id_of(1), g.member_id_of(3)), (Some(1), None));
+    assert_eq!(g.member_id_of(200), None);
+    let links: Vec<_> = g.links().map(|l| (l.channel, l.a, l.b)).collect();
+    assert_eq!(links, [(0, 0, 1), (2, 1, 2)]);
+    assert_eq!(m.groups_of(2).count(), 1);
+    assert_eq!(m.groups_of(3).count(), 0);
+}
+
+#[test]
+fn group_errors() {
+    let bytes = grouped();
+    let groups = field_u32(&bytes, 80);
+    let links = field_u32(&bytes, 84);
+    assert_eq!(links, groups + GROUP);
+    let is_group =
+        |r: Result<(), DecodeError>| matches!(r, Err(DecodeError::BadGroup { index: 0, .. }));
+    // Name invalid; id differs from its index; reserved byte set.
+    assert!(is_group(decode(&patch(bytes.clone(), groups, b"G"))));
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        groups + 32,
+        &1u16.to_le_bytes()
+    ))));
+    assert!(is_group(decode(&patch(bytes.clone(), groups + 63, &[1]))));
+    // member_count disagreeing with the set; a member that is no partition;
+    // d added (no link reaches it: disconnected, and the member ids shift).
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        groups + 34,
+        &4u16.to_le_bytes()
+    ))));
+    let with = |set: u64, count: u16| {
+        let b = patch(bytes.clone(), groups + 40, &set.to_le_bytes());
+        patch(b, groups + 34, &count.to_le_bytes())
+    };
+    assert!(is_group(decode(&with(0b1_0111, 4))));
+    assert!(is_group(decode(&with(0b1111, 4))));
+    // A group of one.
+    assert!(is_group(decode(&with(0b0001, 1))));
+    // Links: first not 0, count short of the channels among members (c-b
+    // missing), past the table.
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        groups + 36,
+        &1u16.to_le_bytes()
+    ))));
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        groups + 38,
+        &1u16.to_le_bytes()
+    ))));
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        groups + 38,
+        &3u16.to_le_bytes()
+    ))));
+    // A link naming the a-d channel; an unknown channel; members reversed;
+    // members that the channel does not connect; both links the same.
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        links,
+        &1u16.to_le_bytes()
+    ))));
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        links,
+        &9u16.to_le_bytes()
+    ))));
+    assert!(is_group(decode(&patch(bytes.clone(), links + 2, &[1, 0]))));
+    assert!(is_group(decode(&patch(bytes.clone(), links + 2, &[0, 2]))));
+    assert!(is_group(decode(&patch(
+        bytes.clone(),
+        links + 4,
+        &[0, 0, 0, 1]
+    ))));
+    // group_count past the table; group_link_count with links no group owns.
+    assert!(matches!(
+        decode(&patch(bytes.clone(), 60, &2u16.to_le_bytes())),
+        Err(DecodeError::BadTable(_))
+    ));
+    assert!(matches!(
+        decode(&patch(bytes.clone(), 60, &17u16.to_le_bytes())),
+        Err(DecodeError::BadTable(_))
+    ));
+}
+
+#[test]
+fn a_disconnected_group_is_refused() {
+    // Channel 2 (c - b) is moved to b - d, leaving c linked to no member;
+    // the group keeps its one remaining link (a - b), so the links are
+    // exactly the channels among members, but c cannot be reached.
+    let bytes = grouped();
+    let channels = field_u32(&bytes, 40);
+    let groups = field_u32(&bytes, 80);
+    let ch2 = channels + 2 * CHANNEL;
+    assert_eq!(
+        &bytes[ch2 + 2..ch2 + 6],
+        &[2, 0, 1, 0],
+        "channel 2 is c - b"
+    );
+    let b = patch(bytes.clone(), ch2 + 2, &3u16.to_le_bytes());
+    let b = patch(b, groups + 38, &1u16.to_le_bytes());
+    // The link table loses its second record (the gap before the string
+    // table is allowed).
+    let b = patch(b, 62, &1u16.to_le_bytes());
+    assert!(
+        matches!(
+            decode(&b),
+            Err(DecodeError::BadGroup { index: 0, problem }) if problem.contains("connected")
+        ),
+        "{:?}",
+        decode(&b)
     );
 }

@@ -1,11 +1,11 @@
-//! Property tests: generated valid layouts are accepted, and round-trip
-//! through the binary manifest unchanged; any corruption or truncation of a
-//! manifest is rejected.
+//! Property tests: generated valid layouts (groups and fault policies
+//! included) are accepted, and round-trip through the binary manifest
+//! unchanged; any corruption or truncation of a manifest is rejected.
 
 use std::fmt::Write as _;
 
-use partition_config::manifest::{ArgValue as MArg, Notify as MNotify};
-use partition_config::{parse_str, ArgValue, Layout, Manifest, Notify};
+use partition_config::manifest::{ArgValue as MArg, Notify as MNotify, OnFault as MOnFault};
+use partition_config::{parse_str, ArgValue, Layout, Manifest, Notify, OnFault};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,11 @@ struct Spec {
     arg_values: Vec<i64>,
     ports: Vec<u8>,
     explicit_base: bool,
+    /// Per partition: 0 = no key, 1 = "stop", 2 = "restart", 3 = "restart"
+    /// with `max_restarts`.
+    faults: Vec<u8>,
+    /// Candidate groups as bitsets of partitions (kept if connected).
+    groups: Vec<u8>,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -35,6 +40,10 @@ fn spec() -> impl Strategy<Value = Spec> {
             prop::collection::vec(1i64..=100_000_000, n),
             prop::collection::vec(0u8..=2, n),
             any::<bool>(),
+            (
+                prop::collection::vec(0u8..=3, n),
+                prop::collection::vec(any::<u8>(), 0..=3),
+            ),
         )
             .prop_map(
                 |(
@@ -47,6 +56,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     arg_values,
                     ports,
                     explicit_base,
+                    (faults, groups),
                 )| Spec {
                     cpus,
                     timeout,
@@ -57,6 +67,8 @@ fn spec() -> impl Strategy<Value = Spec> {
                     arg_values,
                     ports,
                     explicit_base,
+                    faults,
+                    groups,
                 },
             )
     })
@@ -123,7 +135,23 @@ fn render(s: &Spec) -> String {
             }
             _ => {}
         }
+        match s.faults[i] {
+            1 => t.push_str("on_fault = \"stop\"\n"),
+            2 => t.push_str("on_fault = \"restart\"\n"),
+            3 => {
+                let _ = writeln!(t, "on_fault = \"restart\"\nmax_restarts = {}", v % 16 + 1);
+            }
+            _ => {}
+        }
         t.push('\n');
+    }
+    for (g, members) in connected_groups(s, &pairs).into_iter().enumerate() {
+        let names: Vec<String> = members.iter().map(|m| format!("\"p{m}\"")).collect();
+        let _ = writeln!(
+            t,
+            "[[group]]\nname = \"g{g}\"\nmembers = [{}]\n",
+            names.join(", ")
+        );
     }
     for (a, b, log, ipi) in pairs {
         let _ = writeln!(
@@ -134,6 +162,37 @@ fn render(s: &Spec) -> String {
         );
     }
     t
+}
+
+/// The candidate groups of `s` with at least two members that the channels
+/// among them connect, members listed in reverse (the layout's order must
+/// not matter).
+fn connected_groups(s: &Spec, pairs: &[(usize, usize, u32, bool)]) -> Vec<Vec<usize>> {
+    let n = s.mem_units.len();
+    let mut out = Vec::new();
+    for &set in &s.groups {
+        let members: Vec<usize> = (0..n).filter(|i| set & (1 << i) != 0).collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let mut reached = vec![members[0]];
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for &(a, b, _, _) in pairs {
+                for (x, y) in [(a, b), (b, a)] {
+                    if reached.contains(&x) && members.contains(&y) && !reached.contains(&y) {
+                        reached.push(y);
+                        grew = true;
+                    }
+                }
+            }
+        }
+        if reached.len() == members.len() {
+            out.push(members.into_iter().rev().collect());
+        }
+    }
+    out
 }
 
 fn assert_round_trip(layout: &Layout, bytes: &[u8]) {
@@ -152,6 +211,11 @@ fn assert_round_trip(layout: &Layout, bytes: &[u8]) {
         assert_eq!(p.kernel, usize::from(q.kernel));
         assert_eq!(p.region.base, q.host_base);
         assert_eq!(p.region.size, q.memory_size);
+        let on_fault = match p.on_fault {
+            OnFault::Stop => MOnFault::Stop,
+            OnFault::Restart => MOnFault::Restart,
+        };
+        assert_eq!((on_fault, p.max_restarts), (q.on_fault, q.max_restarts));
         let ports: Vec<(u16, u16)> = p.ports.iter().map(|r| (r.first, r.last)).collect();
         assert_eq!(ports, q.ports().collect::<Vec<_>>());
         let args: Vec<_> = q.args().collect();
@@ -180,6 +244,27 @@ fn assert_round_trip(layout: &Layout, bytes: &[u8]) {
             Notify::Poll => MNotify::Poll,
         };
         assert_eq!(notify, d.notify);
+    }
+    assert_eq!(m.group_count(), layout.groups.len());
+    for (g, h) in layout.groups.iter().zip(m.groups()) {
+        assert_eq!(g.name, h.name);
+        let members: Vec<usize> = h.members().map(usize::from).collect();
+        assert_eq!(g.members, members);
+        let links: Vec<(usize, u8, u8)> = h
+            .links()
+            .map(|l| (usize::from(l.channel), l.a, l.b))
+            .collect();
+        let expected: Vec<(usize, u8, u8)> =
+            g.links.iter().map(|l| (l.channel, l.a, l.b)).collect();
+        assert_eq!(links, expected);
+        // A member rebuilding the topology from the manifest gets the tree
+        // `explain` shows.
+        let pairs: Vec<(usize, usize)> = h
+            .links()
+            .map(|l| (usize::from(l.a), usize::from(l.b)))
+            .collect();
+        let t = replication::Topology::from_links(h.member_count(), &pairs).expect("topology");
+        assert_eq!(Some(t.tree(t.members(), 0)), g.tree());
     }
 }
 
@@ -238,4 +323,28 @@ proptest! {
             let _ = d.render_plain();
         }
     }
+}
+
+/// The generator does exercise groups and restart policies (so the round
+/// trip above checks them): over 256 generated layouts, some have groups and
+/// some partitions restart.
+#[test]
+fn the_generator_makes_groups_and_restarts() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut groups, mut restarts) = (0, 0);
+    for _ in 0..256 {
+        let s = spec().new_tree(&mut runner).expect("a spec").current();
+        let layout = parse_str(&render(&s), "generated.toml").expect("valid");
+        groups += layout.groups.len();
+        restarts += layout
+            .partitions
+            .iter()
+            .filter(|p| p.on_fault == OnFault::Restart)
+            .count();
+    }
+    assert!(
+        groups >= 20 && restarts >= 20,
+        "{groups} groups, {restarts} restarts"
+    );
 }

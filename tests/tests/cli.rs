@@ -165,6 +165,64 @@ fn explain_prints_the_memory_map_and_who_talks_to_whom() {
 }
 
 #[test]
+fn check_prints_warnings_and_still_succeeds() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("line.toml");
+    // A group on a line: its middle member is a cut vertex (a warning).
+    std::fs::write(
+        &path,
+        "[machine]\ncpus = 3\nmemory = \"256 MiB\"\n\n[defaults]\nmemory = \"16 MiB\"\n\
+         workload = \"pingpong\"\n\n[[partition]]\nname = \"a\"\ncpu = 0\n\n[[partition]]\n\
+         name = \"b\"\ncpu = 1\n\n[[partition]]\nname = \"c\"\ncpu = 2\n\n[[channel]]\n\
+         between = [\"a\", \"b\"]\n\n[[channel]]\nbetween = [\"b\", \"c\"]\n\n[[group]]\n\
+         name = \"g\"\nmembers = [\"a\", \"b\", \"c\"]\n",
+    )
+    .unwrap();
+    let ran = run(&["check", path.to_str().unwrap()], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    assert!(ran.stdout.contains("ok: 3 partition(s)"), "{}", ran.show());
+    assert!(
+        ran.stderr.contains("warning[group-cut-vertex]"),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stderr.contains(&format!("{}:29:", path.display())),
+        "{}",
+        ran.show()
+    );
+    assert!(ran.stderr.contains("1 warning in"), "{}", ran.show());
+    assert!(!ran.stderr.contains("error"), "{}", ran.show());
+}
+
+#[test]
+fn explain_prints_each_groups_tree() {
+    let ran = run(&["explain", "examples/replicated.toml"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    for expected in [
+        "group state: 4 members (0=north 1=east 2=south 3=west), leader north",
+        "depth 0  north -> east, west",
+        "depth 1  east -> south",
+        "cut vertices: none",
+    ] {
+        assert!(
+            ran.stdout.contains(expected),
+            "no {expected:?} in\n{}",
+            ran.show()
+        );
+    }
+    let ran = run(&["check", "examples/replicated.toml"], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    assert!(ran.stderr.is_empty(), "{}", ran.show());
+    assert!(
+        ran.stdout
+            .contains("group state      north, east, south, west"),
+        "{}",
+        ran.show()
+    );
+}
+
+#[test]
 fn schema_is_json() {
     let ran = run(&["schema"], QUICK);
     assert_eq!(ran.code, Some(0), "{}", ran.show());

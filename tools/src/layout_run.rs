@@ -55,10 +55,20 @@ pub enum LayoutSource {
 impl LayoutSource {
     /// Reads, parses and validates the layout.
     pub fn load(&self) -> Result<Layout, Diagnostics> {
+        self.load_with_warnings().map(|(layout, _)| layout)
+    }
+
+    /// As [`LayoutSource::load`], and a valid layout comes with its warnings.
+    pub fn load_with_warnings(&self) -> Result<(Layout, Diagnostics), Diagnostics> {
         match self {
-            LayoutSource::File(path) => partition_config::load(path),
-            LayoutSource::Text { text, name } => partition_config::parse_str(text, name),
-            LayoutSource::Default => Layout::default_layout(),
+            LayoutSource::File(path) => partition_config::load_with_warnings(path),
+            LayoutSource::Text { text, name } => {
+                partition_config::parse_str_with_warnings(text, name)
+            }
+            LayoutSource::Default => partition_config::parse_str_with_warnings(
+                partition_config::DEFAULT_LAYOUT,
+                "examples/default.toml",
+            ),
         }
     }
 

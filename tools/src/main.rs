@@ -203,10 +203,17 @@ fn status(message: &str) {
     eprintln!("-- {message}");
 }
 
-/// Loads a layout, printing its diagnostics if it is invalid.
+/// Loads a layout, printing its diagnostics if it is invalid, and its
+/// warnings (which do not make it invalid) if it is valid.
 fn load_layout(source: &LayoutSource) -> Option<partition_config::Layout> {
-    match source.load() {
-        Ok(layout) => Some(layout),
+    match source.load_with_warnings() {
+        Ok((layout, warnings)) => {
+            if !warnings.is_empty() {
+                // Ends with "N warnings in `FILE`".
+                eprint!("{}", render(&warnings));
+            }
+            Some(layout)
+        }
         Err(diagnostics) => {
             // The rendering ends with its own count ("N errors in `FILE`").
             eprint!("{}", render(&diagnostics));
@@ -252,6 +259,14 @@ fn check(path: &std::path::Path) -> bool {
             p.region.size >> 20,
             p.workload
         );
+    }
+    for g in &layout.groups {
+        let members: Vec<&str> = g
+            .members
+            .iter()
+            .filter_map(|&i| layout.partitions.get(i).map(|p| p.name.as_str()))
+            .collect();
+        println!("  group {:<10} {}", g.name, members.join(", "));
     }
     true
 }

@@ -37,6 +37,18 @@ fn walk(bytes: &[u8]) {
         assert_ne!(c.partition_a, c.partition_b);
         assert!(m.channel_between(c.partition_a, c.partition_b).is_some());
     }
+    for g in m.groups() {
+        assert!(g.member_count() >= 2);
+        for (id, p) in g.members().enumerate() {
+            assert!(usize::from(p) < m.partition_count());
+            assert_eq!(g.member_id_of(p).map(usize::from), Some(id));
+        }
+        for l in g.links() {
+            let c = m.channel(usize::from(l.channel)).expect("link names a channel");
+            let (a, b) = (g.member(l.a), g.member(l.b));
+            assert!(a.is_some() && b.is_some() && c.peer_of(a.unwrap_or(0)) == b);
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

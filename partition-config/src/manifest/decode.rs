@@ -10,16 +10,17 @@ use abi::ports::{first_platform_overlap, PlatformPort, PortRange};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::format::{
-    fnv1a64, ChannelRecord, Header, KernelRecord, PartitionRecord, PortRangeRecord, ARG_BOOL,
-    ARG_INTEGER, ARG_STRING, CHECKSUM_START, FORMAT_VERSION, KERNEL_BUILTIN, KERNEL_ELF, MAGIC,
-    NOTIFY_IPI, NOTIFY_POLL,
+    fnv1a64, ChannelRecord, GroupLinkRecord, GroupRecord, Header, KernelRecord, PartitionRecord,
+    PortRangeRecord, ARG_BOOL, ARG_INTEGER, ARG_STRING, CHECKSUM_START, FORMAT_VERSION,
+    KERNEL_BUILTIN, KERNEL_ELF, MAGIC, NOTIFY_IPI, NOTIFY_POLL, ON_FAULT_RESTART, ON_FAULT_STOP,
 };
 use crate::catalog::BUILTIN_KERNEL;
 use crate::limits::{
     channel_region_size, is_valid_arg_key, is_valid_name, is_valid_slots, is_valid_workload_name,
     ARG_STRING_MAX_LEN, FIRMWARE_RESERVE, HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS,
-    MAX_CHANNELS, MAX_CPUS, MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION,
-    MAX_TIMEOUT_SECS, PAGE_SIZE, PARTITION_ALIGN,
+    MAX_CHANNELS, MAX_CPUS, MAX_GROUPS, MAX_GROUPS_PER_PARTITION, MAX_GROUP_MEMBERS,
+    MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_RESTARTS,
+    MAX_TIMEOUT_SECS, MIN_GROUP_MEMBERS, PAGE_SIZE, PARTITION_ALIGN,
 };
 
 /// Which region of host memory a [`DecodeError::Overlap`] is about.
@@ -88,6 +89,13 @@ pub enum DecodeError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// A group record or one of its links is invalid.
+    BadGroup {
+        /// Index of the group record.
+        index: u16,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A port range record is invalid or shared.
     BadPortRange {
         /// Index of the record.
@@ -136,6 +144,7 @@ impl fmt::Display for DecodeError {
             Self::BadPartition { index, problem } => write!(f, "bad partition {index}: {problem}"),
             Self::BadChannel { index, problem } => write!(f, "bad channel {index}: {problem}"),
             Self::BadKernel { index, problem } => write!(f, "bad kernel {index}: {problem}"),
+            Self::BadGroup { index, problem } => write!(f, "bad group {index}: {problem}"),
             Self::BadPortRange { index, problem } => {
                 write!(f, "bad port range {index}: {problem}")
             }
@@ -175,6 +184,15 @@ pub enum Notify {
     Ipi,
     /// The receiver polls.
     Poll,
+}
+
+/// What happens to a partition that faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFault {
+    /// It stays stopped.
+    Stop,
+    /// It is restarted, at most [`Partition::max_restarts`] times.
+    Restart,
 }
 
 /// What a kernel image is.
@@ -259,6 +277,10 @@ pub struct Partition<'a> {
     pub host_base: u64,
     /// Bytes of its RAM.
     pub memory_size: u64,
+    /// What happens when it faults.
+    pub on_fault: OnFault,
+    /// Most restarts (0 under [`OnFault::Stop`]).
+    pub max_restarts: u8,
     ports: &'a [PortRangeRecord],
     args: &'a [u8],
 }
@@ -338,6 +360,76 @@ impl Channel {
     }
 }
 
+/// A channel between two members of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLink {
+    /// The channel's index.
+    pub channel: u16,
+    /// The lower member id.
+    pub a: u8,
+    /// The higher member id.
+    pub b: u8,
+}
+
+/// A replication group of the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group<'a> {
+    /// Index (= id) in the group table.
+    pub index: u16,
+    /// Its name.
+    pub name: &'a str,
+    /// Bit `p` set for each member partition `p`.
+    pub member_set: u64,
+    links: &'a [GroupLinkRecord],
+}
+
+impl<'a> Group<'a> {
+    /// Number of members.
+    #[must_use]
+    pub fn member_count(&self) -> usize {
+        self.member_set.count_ones() as usize
+    }
+
+    /// Member partitions, in member-id order (increasing partition index).
+    pub fn members(&self) -> impl Iterator<Item = u16> + 'a {
+        let mut bits = self.member_set;
+        core::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let p = bits.trailing_zeros();
+            bits &= bits - 1;
+            u16::try_from(p).ok()
+        })
+    }
+
+    /// The partition that is member `id`.
+    #[must_use]
+    pub fn member(&self, id: u8) -> Option<u16> {
+        self.members().nth(usize::from(id))
+    }
+
+    /// The member id of `partition`, if it is a member.
+    #[must_use]
+    pub fn member_id_of(&self, partition: u16) -> Option<u8> {
+        if partition >= 64 || self.member_set & (1u64 << partition) == 0 {
+            return None;
+        }
+        // Members below it: a count of at most 63 fits a u8.
+        let below = self.member_set & ((1u64 << partition) - 1);
+        u8::try_from(below.count_ones()).ok()
+    }
+
+    /// Every channel between two members, in channel order.
+    pub fn links(&self) -> impl ExactSizeIterator<Item = GroupLink> + 'a {
+        self.links.iter().map(|l| GroupLink {
+            channel: l.channel.get(),
+            a: l.member_a,
+            b: l.member_b,
+        })
+    }
+}
+
 /// A validated manifest, borrowing the bytes it was decoded from.
 #[derive(Debug, Clone, Copy)]
 pub struct Manifest<'a> {
@@ -346,6 +438,8 @@ pub struct Manifest<'a> {
     channels: &'a [ChannelRecord],
     kernels: &'a [KernelRecord],
     ports: &'a [PortRangeRecord],
+    groups: &'a [GroupRecord],
+    group_links: &'a [GroupLinkRecord],
     strings: &'a [u8],
 }
 
@@ -370,7 +464,7 @@ impl<'a> Manifest<'a> {
             return Err(DecodeError::UnsupportedVersion(header.version.get()));
         }
         if usize::from(header.header_size.get()) != HEADER_SIZE {
-            return Err(DecodeError::BadHeader("header_size is not 80"));
+            return Err(DecodeError::BadHeader("header_size is not 96"));
         }
         let total = to_usize(header.total_len.get());
         if total < HEADER_SIZE {
@@ -392,7 +486,7 @@ impl<'a> Manifest<'a> {
                 computed,
             });
         }
-        if header.flags.get() != 0 || header.reserved0.get() != 0 {
+        if header.flags.get() != 0 || header.reserved0 != [0; 8] {
             return Err(DecodeError::BadHeader("flags or reserved field not zero"));
         }
 
@@ -402,6 +496,7 @@ impl<'a> Manifest<'a> {
         manifest.check_partitions()?;
         manifest.check_channels()?;
         manifest.check_ports()?;
+        manifest.check_groups()?;
         manifest.check_overlaps()?;
         Ok(manifest)
     }
@@ -424,6 +519,12 @@ impl<'a> Manifest<'a> {
             > MAX_PARTITIONS * MAX_PORT_RANGES_PER_PARTITION
         {
             return Err(DecodeError::BadTable("too many port ranges"));
+        }
+        if usize::from(header.group_count.get()) > MAX_GROUPS {
+            return Err(DecodeError::BadTable("more than 16 groups"));
+        }
+        if usize::from(header.group_link_count.get()) > MAX_GROUPS * MAX_CHANNELS {
+            return Err(DecodeError::BadTable("too many group links"));
         }
 
         // Tables come in this order, without overlap, after the header; the
@@ -461,6 +562,22 @@ impl<'a> Manifest<'a> {
             "port range table out of bounds or out of order",
         )?;
         cursor = end;
+        let (groups, end) = table::<GroupRecord>(
+            bytes,
+            cursor,
+            header.groups_offset.get(),
+            header.group_count.get(),
+            "group table out of bounds or out of order",
+        )?;
+        cursor = end;
+        let (group_links, end) = table::<GroupLinkRecord>(
+            bytes,
+            cursor,
+            header.group_links_offset.get(),
+            header.group_link_count.get(),
+            "group-link table out of bounds or out of order",
+        )?;
+        cursor = end;
         let strings_start = to_usize(header.strings_offset.get());
         let strings_end = strings_start
             .checked_add(to_usize(header.strings_len.get()))
@@ -479,6 +596,8 @@ impl<'a> Manifest<'a> {
             channels,
             kernels,
             ports,
+            groups,
+            group_links,
             strings,
         })
     }
@@ -540,8 +659,15 @@ impl<'a> Manifest<'a> {
             if p.id.get() != index {
                 return Err(bad("id differs from its index"));
             }
-            if p.reserved != [0; 28] {
+            if p.reserved != [0; 26] {
                 return Err(bad("reserved field not zero"));
+            }
+            match (p.on_fault, p.max_restarts) {
+                (ON_FAULT_STOP, 0) => {}
+                (ON_FAULT_STOP, _) => return Err(bad("max_restarts not zero under stop")),
+                (ON_FAULT_RESTART, 1..=MAX_RESTARTS) => {}
+                (ON_FAULT_RESTART, _) => return Err(bad("max_restarts not in 1..=16")),
+                _ => return Err(bad("unknown on_fault policy")),
             }
             let name = fixed_str(&p.name).ok_or(bad("name not NUL-padded UTF-8"))?;
             if !is_valid_name(name) {
@@ -678,6 +804,135 @@ impl<'a> Manifest<'a> {
         Ok(())
     }
 
+    fn check_groups(&self) -> Result<(), DecodeError> {
+        let partition_count = self.partitions.len();
+        // Partition counts are at most 64 (checked in `tables`).
+        let all_partitions = u64::MAX >> (64 - partition_count);
+        let mut next_link = 0usize;
+        let mut memberships = [0u8; MAX_PARTITIONS];
+        for (index, g) in (0u16..).zip(self.groups) {
+            let bad = |problem| DecodeError::BadGroup { index, problem };
+            if g.id.get() != index {
+                return Err(bad("id differs from its index"));
+            }
+            if g.reserved != [0; 16] {
+                return Err(bad("reserved field not zero"));
+            }
+            let name = fixed_str(&g.name).ok_or(bad("name not NUL-padded UTF-8"))?;
+            if !is_valid_name(name) {
+                return Err(bad("name not of the form [a-z][a-z0-9-]{0,31}"));
+            }
+            for earlier in self.groups.iter().take(usize::from(index)) {
+                if earlier.name == g.name {
+                    return Err(bad("name used by an earlier group"));
+                }
+            }
+            let members = g.members.get();
+            if members & !all_partitions != 0 {
+                return Err(bad("member is not a partition"));
+            }
+            let n = members.count_ones() as usize;
+            if n != usize::from(g.member_count.get()) {
+                return Err(bad("member_count differs from the member set"));
+            }
+            if !(MIN_GROUP_MEMBERS..=MAX_GROUP_MEMBERS).contains(&n) {
+                return Err(bad("member count not in 2..=32"));
+            }
+            for (p, slot) in memberships.iter_mut().enumerate() {
+                if p < 64 && members & (1u64 << p) != 0 {
+                    *slot = slot.saturating_add(1);
+                    if usize::from(*slot) > MAX_GROUPS_PER_PARTITION {
+                        return Err(bad("a member is in more than 4 groups"));
+                    }
+                }
+            }
+            if usize::from(g.links_first.get()) != next_link {
+                return Err(bad("links not in group order"));
+            }
+            let count = usize::from(g.links_count.get());
+            let end = next_link
+                .checked_add(count)
+                .ok_or(bad("links out of bounds"))?;
+            let links = self
+                .group_links
+                .get(next_link..end)
+                .ok_or(bad("links out of bounds"))?;
+            next_link = end;
+            let view = Group {
+                index,
+                name,
+                member_set: members,
+                links,
+            };
+            // Each link: a channel between the two members it names, in
+            // increasing channel order (so none is listed twice).
+            let mut previous: Option<u16> = None;
+            let mut adjacency = [0u32; MAX_GROUP_MEMBERS];
+            for l in links {
+                let channel = l.channel.get();
+                if previous.is_some_and(|p| channel <= p) {
+                    return Err(bad("links not in increasing channel order"));
+                }
+                previous = Some(channel);
+                let c = self
+                    .channels
+                    .get(usize::from(channel))
+                    .ok_or(bad("link names no channel"))?;
+                let (a, b) = (l.member_a, l.member_b);
+                if a >= b || usize::from(b) >= n {
+                    return Err(bad("link members not two members in increasing order"));
+                }
+                let (pa, pb) = (
+                    view.member(a).ok_or(bad("link member out of range"))?,
+                    view.member(b).ok_or(bad("link member out of range"))?,
+                );
+                let (ca, cb) = (c.partition_a.get(), c.partition_b.get());
+                if (ca, cb) != (pa, pb) && (ca, cb) != (pb, pa) {
+                    return Err(bad("link's channel does not connect its members"));
+                }
+                // a < b < n <= 32, so both shifts are in range.
+                if let Some(row) = adjacency.get_mut(usize::from(a)) {
+                    *row |= 1u32 << b;
+                }
+                if let Some(row) = adjacency.get_mut(usize::from(b)) {
+                    *row |= 1u32 << a;
+                }
+            }
+            // Complete: every channel between two members is a link.
+            let inside = |p: u16| p < 64 && members & (1u64 << p) != 0;
+            let between = self
+                .channels
+                .iter()
+                .filter(|c| inside(c.partition_a.get()) && inside(c.partition_b.get()))
+                .count();
+            if between != count {
+                return Err(bad("links are not exactly the channels between members"));
+            }
+            // Connected: a breadth-first sweep from member 0 reaches all.
+            let everyone = u32::MAX >> (32 - n);
+            let mut reached = 1u32;
+            loop {
+                let mut next = reached;
+                for (m, adj) in adjacency.iter().enumerate().take(n) {
+                    if reached & (1u32 << m) != 0 {
+                        next |= adj;
+                    }
+                }
+                if next == reached {
+                    break;
+                }
+                reached = next;
+            }
+            if reached != everyone {
+                return Err(bad("members not connected by their links"));
+            }
+        }
+        if next_link != self.group_links.len() {
+            return Err(DecodeError::BadTable("group links not owned by any group"));
+        }
+        Ok(())
+    }
+
     fn region(&self, i: usize) -> Option<(RegionKind, u64, u64)> {
         let np = self.partitions.len();
         if let Some(p) = self.partitions.get(i) {
@@ -794,6 +1049,12 @@ impl<'a> Manifest<'a> {
             kernel: p.kernel.get(),
             host_base: p.host_base.get(),
             memory_size: p.memory_size.get(),
+            on_fault: if p.on_fault == ON_FAULT_RESTART {
+                OnFault::Restart
+            } else {
+                OnFault::Stop
+            },
+            max_restarts: p.max_restarts,
             ports,
             args: self.bytes(p.args_offset.get(), p.args_len.get())?,
         })
@@ -852,6 +1113,39 @@ impl<'a> Manifest<'a> {
     #[must_use]
     pub fn channel_between(&self, a: u16, b: u16) -> Option<Channel> {
         self.channels().find(|c| c.peer_of(a) == Some(b))
+    }
+
+    /// Number of groups.
+    #[must_use]
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Group `index`.
+    #[must_use]
+    pub fn group(&self, index: usize) -> Option<Group<'a>> {
+        let g = self.groups.get(index)?;
+        let first = usize::from(g.links_first.get());
+        let links = self
+            .group_links
+            .get(first..first.checked_add(usize::from(g.links_count.get()))?)?;
+        Some(Group {
+            index: g.id.get(),
+            name: fixed_str(&g.name).unwrap_or_default(),
+            member_set: g.members.get(),
+            links,
+        })
+    }
+
+    /// All groups, in layout order.
+    pub fn groups(&self) -> impl Iterator<Item = Group<'a>> + '_ {
+        (0..self.groups.len()).filter_map(|i| self.group(i))
+    }
+
+    /// The groups `partition` is a member of.
+    pub fn groups_of(&self, partition: u16) -> impl Iterator<Item = Group<'a>> + '_ {
+        self.groups()
+            .filter(move |g| g.member_id_of(partition).is_some())
     }
 
     /// Kernel `index`.

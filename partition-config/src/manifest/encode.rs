@@ -10,11 +10,12 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::IntoBytes;
 
 use super::format::{
-    fnv1a64, ChannelRecord, Header, KernelRecord, MachineRecord, PartitionRecord, PortRangeRecord,
-    ARG_BOOL, ARG_INTEGER, ARG_STRING, CHECKSUM_START, FORMAT_VERSION, KERNEL_BUILTIN, KERNEL_ELF,
-    MAGIC, NAME_FIELD_LEN, NOTIFY_IPI, NOTIFY_POLL,
+    fnv1a64, ChannelRecord, GroupLinkRecord, GroupRecord, Header, KernelRecord, MachineRecord,
+    PartitionRecord, PortRangeRecord, ARG_BOOL, ARG_INTEGER, ARG_STRING, CHECKSUM_START,
+    FORMAT_VERSION, KERNEL_BUILTIN, KERNEL_ELF, MAGIC, NAME_FIELD_LEN, NOTIFY_IPI, NOTIFY_POLL,
+    ON_FAULT_RESTART, ON_FAULT_STOP,
 };
-use crate::layout::{ArgValue, Kernel, Layout, Notify};
+use crate::layout::{ArgValue, Kernel, Layout, Notify, OnFault};
 
 fn u16_of(v: usize) -> U16 {
     U16::new(u16::try_from(v).unwrap_or(u16::MAX))
@@ -91,7 +92,12 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
             args_len: u32_of(strings.len() - args_offset),
             ports_first: u16_of(ports.len()),
             ports_count: u16_of(p.ports.len()),
-            reserved: [0; 28],
+            on_fault: match p.on_fault {
+                OnFault::Stop => ON_FAULT_STOP,
+                OnFault::Restart => ON_FAULT_RESTART,
+            },
+            max_restarts: p.max_restarts,
+            reserved: [0; 26],
         });
         ports.extend(p.ports.iter().map(|r| PortRangeRecord {
             first: U16::new(r.first),
@@ -120,11 +126,34 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
         })
         .collect();
 
+    let mut groups = Vec::new();
+    let mut group_links = Vec::new();
+    for (index, g) in layout.groups.iter().enumerate() {
+        groups.push(GroupRecord {
+            name: fixed(&g.name),
+            id: u16_of(index),
+            member_count: u16_of(g.members.len()),
+            links_first: u16_of(group_links.len()),
+            links_count: u16_of(g.links.len()),
+            members: U64::new(g.members.iter().fold(0u64, |bits, &p| {
+                bits | 1u64.checked_shl(u32_of(p).get()).unwrap_or(0)
+            })),
+            reserved: [0; 16],
+        });
+        group_links.extend(g.links.iter().map(|l| GroupLinkRecord {
+            channel: u16_of(l.channel),
+            member_a: l.a,
+            member_b: l.b,
+        }));
+    }
+
     let partitions_offset = size_of::<Header>();
     let channels_offset = partitions_offset + partitions.as_bytes().len();
     let kernels_offset = channels_offset + channels.as_bytes().len();
     let ports_offset = kernels_offset + kernels.as_bytes().len();
-    let strings_offset = ports_offset + ports.as_bytes().len();
+    let groups_offset = ports_offset + ports.as_bytes().len();
+    let group_links_offset = groups_offset + groups.as_bytes().len();
+    let strings_offset = group_links_offset + group_links.as_bytes().len();
     let total_len = strings_offset + strings.len();
 
     let header = Header {
@@ -144,13 +173,17 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
         ports_offset: u32_of(ports_offset),
         strings_offset: u32_of(strings_offset),
         strings_len: u32_of(strings.len()),
-        reserved0: U32::ZERO,
+        group_count: u16_of(groups.len()),
+        group_link_count: u16_of(group_links.len()),
         machine: MachineRecord {
             cpus: U16::new(layout.machine.cpus),
             reserved0: U16::ZERO,
             timeout_secs: U32::new(layout.machine.timeout_secs),
             memory: U64::new(layout.machine.memory),
         },
+        groups_offset: u32_of(groups_offset),
+        group_links_offset: u32_of(group_links_offset),
+        reserved0: [0; 8],
     };
 
     let mut out = Vec::with_capacity(total_len);
@@ -159,6 +192,8 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
     out.extend_from_slice(channels.as_bytes());
     out.extend_from_slice(kernels.as_bytes());
     out.extend_from_slice(ports.as_bytes());
+    out.extend_from_slice(groups.as_bytes());
+    out.extend_from_slice(group_links.as_bytes());
     out.extend_from_slice(&strings);
     let checksum = fnv1a64(out.get(CHECKSUM_START..).unwrap_or_default());
     if let Some(field) = out.get_mut(16..CHECKSUM_START) {

@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// First eight bytes of every manifest.
 pub const MAGIC: [u8; 8] = *b"FLOTMANI";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Offset of the first byte covered by [`Header::checksum`]: everything after
 /// the checksum field, up to `total_len`.
 pub const CHECKSUM_START: usize = 24;
@@ -29,6 +29,12 @@ pub const KERNEL_ELF: u8 = 1;
 pub const NOTIFY_IPI: u8 = 0;
 /// [`ChannelRecord::notify`]: the receiver polls.
 pub const NOTIFY_POLL: u8 = 1;
+
+/// [`PartitionRecord::on_fault`]: a faulted partition stays stopped.
+pub const ON_FAULT_STOP: u8 = 0;
+/// [`PartitionRecord::on_fault`]: a faulted partition is restarted, at most
+/// `max_restarts` times.
+pub const ON_FAULT_RESTART: u8 = 1;
 
 /// Argument blob tag: `i64` little-endian, 8 bytes.
 pub const ARG_INTEGER: u8 = 0;
@@ -53,7 +59,7 @@ pub struct MachineRecord {
     pub memory: U64,
 }
 
-/// The manifest header at offset 0 (80 bytes).
+/// The manifest header at offset 0 (96 bytes).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
 )]
@@ -63,7 +69,7 @@ pub struct Header {
     pub magic: [u8; 8],
     /// [`FORMAT_VERSION`].
     pub version: U16,
-    /// `size_of::<Header>()` (80).
+    /// `size_of::<Header>()` (96).
     pub header_size: U16,
     /// Zero (no flags are defined).
     pub flags: U32,
@@ -91,10 +97,18 @@ pub struct Header {
     pub strings_offset: U32,
     /// Bytes of the string table.
     pub strings_len: U32,
-    /// Zero.
-    pub reserved0: U32,
+    /// Entries in the group table.
+    pub group_count: U16,
+    /// Entries in the group-link table.
+    pub group_link_count: U16,
     /// The machine.
     pub machine: MachineRecord,
+    /// Byte offset of the group table.
+    pub groups_offset: U32,
+    /// Byte offset of the group-link table.
+    pub group_links_offset: U32,
+    /// Zero.
+    pub reserved0: [u8; 8],
 }
 
 /// One partition (128 bytes). Its index in the table is its id.
@@ -127,8 +141,12 @@ pub struct PartitionRecord {
     pub ports_first: U16,
     /// Number of port ranges.
     pub ports_count: U16,
+    /// [`ON_FAULT_STOP`] or [`ON_FAULT_RESTART`].
+    pub on_fault: u8,
+    /// Most restarts: 0 under stop, `1..=MAX_RESTARTS` under restart.
+    pub max_restarts: u8,
     /// Zero.
-    pub reserved: [u8; 28],
+    pub reserved: [u8; 26],
 }
 
 /// One channel (32 bytes). Its index in the table is its id.
@@ -157,6 +175,43 @@ pub struct ChannelRecord {
     pub host_base: U64,
     /// Bytes of the region: `channel_region_size(slots)`.
     pub size: U64,
+}
+
+/// One replication group (64 bytes). Its index in the table is its id.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct GroupRecord {
+    /// Name, UTF-8, NUL-padded.
+    pub name: [u8; NAME_FIELD_LEN],
+    /// Equal to the record's index.
+    pub id: U16,
+    /// Number of members: the number of bits set in `members`.
+    pub member_count: U16,
+    /// Index of the group's first link in the group-link table.
+    pub links_first: U16,
+    /// Number of links.
+    pub links_count: U16,
+    /// Bit `p` set for each member partition `p`; member `i` of the group is
+    /// the `i`-th set bit from the lowest.
+    pub members: U64,
+    /// Zero.
+    pub reserved: [u8; 16],
+}
+
+/// A channel between two members of a group (4 bytes).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct GroupLinkRecord {
+    /// The channel (index into the channel table).
+    pub channel: U16,
+    /// The lower member id (in the group).
+    pub member_a: u8,
+    /// The higher member id.
+    pub member_b: u8,
 }
 
 /// One kernel image (16 bytes).
@@ -200,7 +255,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Header>() == 80);
+    assert!(core::mem::size_of::<Header>() == 96);
+    assert!(core::mem::size_of::<GroupRecord>() == 64);
+    assert!(core::mem::size_of::<GroupLinkRecord>() == 4);
     assert!(core::mem::size_of::<MachineRecord>() == 16);
     assert!(core::mem::size_of::<PartitionRecord>() == 128);
     assert!(core::mem::size_of::<ChannelRecord>() == 32);
