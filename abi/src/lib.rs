@@ -16,4 +16,5 @@ pub mod cmdline;
 pub mod console;
 pub mod fault;
 pub mod hypercall;
+pub mod ports;
 pub mod run_end;

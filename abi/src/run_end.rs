@@ -8,6 +8,10 @@
 /// I/O port of QEMU's `isa-debug-exit` device (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`).
 pub const QEMU_DEBUG_EXIT_PORT: u16 = 0xf4;
 
+/// Number of ports the `isa-debug-exit` device decodes from
+/// [`QEMU_DEBUG_EXIT_PORT`] (its `iosize`).
+pub const QEMU_DEBUG_EXIT_SIZE: u16 = 4;
+
 /// Value written to the debug-exit port when the run succeeded.
 pub const QEMU_SUCCESS_VALUE: u32 = 0x10;
 

@@ -34,7 +34,7 @@ use hypervisor::nested_paging::{
 };
 use hypervisor::partition::{End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
-use hypervisor::platform::acpi::CpuEntry;
+use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
 use hypervisor::platform::PhysMemory;
 use hypervisor::report;
@@ -85,6 +85,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 struct Machine<'a> {
     boot: &'a BootInfo,
     cpus: &'a [CpuEntry],
+    firmware: &'a FadtPorts,
 }
 
 impl MachineView for Machine<'_> {
@@ -97,6 +98,9 @@ impl MachineView for Machine<'_> {
     fn is_free_ram(&self, base: u64, len: u64) -> bool {
         region::is_free_ram(self.boot, base, len)
     }
+    fn firmware_ports(&self) -> &FadtPorts {
+        self.firmware
+    }
 }
 
 /// Whether the boot carried a bundle (a partition run) at all.
@@ -105,10 +109,12 @@ pub fn has_bundle(boot: &BootInfo) -> bool {
 }
 
 /// Prepares the run on the bootstrap core. `cpus` is in core-index order
-/// (index 0 = the bootstrap core).
+/// (index 0 = the bootstrap core); `firmware` is what the ACPI FADT says
+/// about the firmware's I/O ports (never granted).
 pub fn prepare(
     boot: &BootInfo,
     cpus: &[CpuEntry],
+    firmware: &FadtPorts,
     tsc_khz: u64,
     virt: VirtSupport,
 ) -> Result<(), String> {
@@ -136,7 +142,14 @@ pub fn prepare(
     let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
     let manifest =
         Manifest::decode(bundle.manifest()).map_err(|e| format!("manifest rejected: {e}"))?;
-    let plan = plan::plan(&manifest, &Machine { boot, cpus })?;
+    let plan = plan::plan(
+        &manifest,
+        &Machine {
+            boot,
+            cpus,
+            firmware,
+        },
+    )?;
     for p in &plan.partitions {
         if usize::from(p.kernel) >= bundle.image_count() {
             return Err(format!(

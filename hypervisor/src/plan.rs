@@ -2,11 +2,14 @@
 //! core, where its RAM and channels are in host and guest-physical memory,
 //! and what it may do — after re-checking the layout against the machine the
 //! hypervisor actually booted on (cores found, RAM in the memory map, the
-//! hypervisor's own memory).
+//! hypervisor's own memory, the I/O ports the platform and its firmware
+//! own).
 
 use crate::nested_paging::{Access, Mapping};
 use crate::partition::{ChannelGrant, Partition};
+use crate::platform::acpi::FadtPorts;
 use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
+use abi::ports::{first_platform_overlap, PortRange};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -110,6 +113,47 @@ pub trait MachineView {
     /// Whether `base..base+len` is usable RAM nobody else (hypervisor,
     /// firmware) uses.
     fn is_free_ram(&self, base: u64, len: u64) -> bool;
+    /// The I/O ports the machine's ACPI FADT declares.
+    fn firmware_ports(&self) -> &FadtPorts;
+}
+
+/// Refuses port ranges granted to partition `name` that the platform owns:
+/// the `abi::ports` table again (the manifest decoder checks it too, but the
+/// hypervisor does not trust the manifest), and the blocks this machine's
+/// FADT declares (power management, SMI command, reset). When the FADT is
+/// unreadable, any port grant is refused: what the firmware uses is unknown.
+pub fn check_ports(name: &str, ports: &[(u16, u16)], firmware: &FadtPorts) -> Result<(), String> {
+    for &(first, last) in ports {
+        let range = PortRange::new(first, last);
+        if first > last {
+            return Err(format!(
+                "partition {name} is granted the empty I/O port range {first:#x}-{last:#x}"
+            ));
+        }
+        if let Some(owner) = first_platform_overlap(range) {
+            return Err(format!(
+                "partition {name} is granted I/O ports {range}, which overlap {} {}: the platform owns them ({})",
+                owner.range, owner.name, owner.reason
+            ));
+        }
+        match firmware {
+            FadtPorts::Declared(blocks) => {
+                if let Some(block) = blocks.iter().find(|b| b.range.overlaps(&range)) {
+                    return Err(format!(
+                        "partition {name} is granted I/O ports {range}, which overlap {} ({}), declared by this machine's ACPI FADT: the firmware owns them",
+                        block.range, block.field
+                    ));
+                }
+            }
+            FadtPorts::Absent => {}
+            FadtPorts::Unreadable(e) => {
+                return Err(format!(
+                    "partition {name} is granted I/O ports {range}, but this machine's ACPI FADT is unreadable ({e}), so the ports its firmware uses are unknown"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<String, String> {
@@ -246,6 +290,8 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 p.name
             ));
         }
+        let ports: Vec<(u16, u16)> = p.ports().collect();
+        check_ports(p.name, &ports, machine.firmware_ports())?;
         partitions.push(PartitionPlan {
             policy: Partition {
                 id: u32::from(p.index),
@@ -259,7 +305,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             kernel: p.kernel,
             workload: p.workload.to_string(),
             args: args_text(&p)?,
-            ports: p.ports().collect(),
+            ports,
             channels: views,
         });
     }
@@ -274,9 +320,20 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
 mod tests {
     use super::*;
 
+    use crate::platform::acpi::{AcpiError, FirmwarePort};
+
     struct Machine {
         cpus: u32,
         ram_end: u64,
+        firmware: FadtPorts,
+    }
+
+    fn machine(cpus: u32, ram_end: u64) -> Machine {
+        Machine {
+            cpus,
+            ram_end,
+            firmware: FadtPorts::Absent,
+        }
     }
 
     impl MachineView for Machine {
@@ -288,6 +345,9 @@ mod tests {
         }
         fn is_free_ram(&self, base: u64, len: u64) -> bool {
             base >= 64 << 20 && base + len <= self.ram_end
+        }
+        fn firmware_ports(&self) -> &FadtPorts {
+            &self.firmware
         }
     }
 
@@ -332,14 +392,7 @@ notify = "ipi"
     fn plans_partitions_channels_and_permissions() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let plan = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 512 << 20,
-            },
-        )
-        .expect("fits");
+        let plan = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         assert_eq!(plan.partitions.len(), 3);
         assert_eq!(plan.channels.len(), 1);
         let ping = &plan.partitions[0];
@@ -384,14 +437,7 @@ notify = "ipi"
     fn each_endpoint_may_write_only_its_own_ring() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let plan = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 512 << 20,
-            },
-        )
-        .expect("fits");
+        let plan = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         let a = plan.partitions[0].channels[0].mappings();
         let b = plan.partitions[1].channels[0].mappings();
         let ring = ring_size(64) as u64;
@@ -418,6 +464,57 @@ notify = "ipi"
     }
 
     #[test]
+    fn refuses_ports_the_platform_or_the_firmware_owns() {
+        let spare = [(0x2f8, 0x2ff), (0x1800, 0x1807)];
+        assert_eq!(check_ports("calc", &spare, &FadtPorts::Absent), Ok(()));
+        // The abi table, whatever the manifest said: both ends of COM1.
+        for range in [(0x3f0, 0x3f8), (0x3ff, 0x2000)] {
+            let err = check_ports("calc", &[range], &FadtPorts::Absent).unwrap_err();
+            assert!(err.contains("COM1") && err.contains("calc"), "{err}");
+        }
+        let err = check_ports("calc", &[(0xcfc, 0xcfc)], &FadtPorts::Absent).unwrap_err();
+        assert!(err.contains("PCI configuration"), "{err}");
+        // A machine whose firmware put its PM1 blocks at 0x1800 (real
+        // chipsets use such PMBASEs): the spare range at 0x1800 is refused.
+        let fadt = FadtPorts::Declared(vec![FirmwarePort {
+            range: PortRange::new(0x1804, 0x1805),
+            field: "PM1a_CNT_BLK",
+        }]);
+        let err = check_ports("calc", &spare, &fadt).unwrap_err();
+        assert_eq!(
+            err,
+            "partition calc is granted I/O ports 0x1800-0x1807, which overlap 0x1804-0x1805 \
+             (PM1a_CNT_BLK), declared by this machine's ACPI FADT: the firmware owns them"
+        );
+        assert_eq!(check_ports("calc", &[(0x2f8, 0x2ff)], &fadt), Ok(()));
+        // Unknown firmware ports: grants are refused, no grant is fine.
+        let unreadable = FadtPorts::Unreadable(AcpiError::BadChecksum("FADT"));
+        assert!(check_ports("calc", &[(0x2f8, 0x2ff)], &unreadable)
+            .unwrap_err()
+            .contains("unreadable"));
+        assert_eq!(check_ports("calc", &[], &unreadable), Ok(()));
+    }
+
+    #[test]
+    fn the_plan_is_refused_before_any_partition_when_the_fadt_owns_a_grant() {
+        let bytes = manifest_bytes();
+        let manifest = Manifest::decode(&bytes).expect("decodes");
+        let mut m = machine(4, 512 << 20);
+        m.firmware = FadtPorts::Declared(vec![FirmwarePort {
+            range: PortRange::new(0x2fc, 0x2fc),
+            field: "SMI_CMD",
+        }]);
+        let err = plan(&manifest, &m).unwrap_err();
+        assert!(
+            err.starts_with("partition calc is granted I/O ports 0x2f8-0x2ff")
+                && err.contains("SMI_CMD"),
+            "{err}"
+        );
+        m.firmware = FadtPorts::Declared(vec![]);
+        assert!(plan(&manifest, &m).is_ok());
+    }
+
+    #[test]
     fn layout_and_boot_protocol_agree_on_the_channel_limit() {
         assert_eq!(
             partition_config::limits::MAX_CHANNELS_PER_PARTITION,
@@ -429,23 +526,9 @@ notify = "ipi"
     fn refuses_a_machine_that_cannot_hold_the_layout() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let err = plan(
-            &manifest,
-            &Machine {
-                cpus: 2,
-                ram_end: 512 << 20,
-            },
-        )
-        .unwrap_err();
+        let err = plan(&manifest, &machine(2, 512 << 20)).unwrap_err();
         assert_eq!(err, "the layout needs 3 cores but this machine has 2");
-        let err = plan(
-            &manifest,
-            &Machine {
-                cpus: 4,
-                ram_end: 70 << 20,
-            },
-        )
-        .unwrap_err();
+        let err = plan(&manifest, &machine(4, 70 << 20)).unwrap_err();
         assert!(err.contains("is not free RAM on this machine"), "{err}");
     }
 }

@@ -70,7 +70,11 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
     ordered.extend(cpus.iter().copied().filter(|c| c.apic_id != bsp_apic_id));
     if partitions::has_bundle(&boot) {
         let virt = VirtSupport::decode(&cpu::read_virt_info());
-        if let Err(e) = partitions::prepare(&boot, &ordered, tsc_khz, virt) {
+        let firmware = match acpi_root(&mem, &boot) {
+            Ok(root) => acpi::firmware_ports(&mem, root),
+            Err(e) => acpi::FadtPorts::Unreadable(e),
+        };
+        if let Err(e) = partitions::prepare(&boot, &ordered, &firmware, tsc_khz, virt) {
             run_end::fail(format_args!("{e}"));
         }
     }
@@ -123,15 +127,21 @@ fn apply_cmdline(boot: &BootInfo) {
     }
 }
 
+/// The ACPI root the loader gave, or the RSDP found in the BIOS areas.
+fn acpi_root(mem: &IdentityMemory, boot: &BootInfo) -> Result<AcpiRoot, acpi::AcpiError> {
+    match boot.acpi {
+        Some(root) => Ok(root),
+        None => Ok(AcpiRoot::RsdpAddress(
+            acpi::scan_for_rsdp(mem).ok_or(acpi::AcpiError::NoRsdp)?,
+        )),
+    }
+}
+
 fn find_cpus(
     mem: &IdentityMemory,
     boot: &BootInfo,
 ) -> Result<alloc::vec::Vec<CpuEntry>, acpi::AcpiError> {
-    let root = match boot.acpi {
-        Some(root) => root,
-        None => AcpiRoot::RsdpAddress(acpi::scan_for_rsdp(mem).ok_or(acpi::AcpiError::NoRsdp)?),
-    };
-    acpi::cpus(mem, root)
+    acpi::cpus(mem, acpi_root(mem, boot)?)
 }
 
 /// `flotilla.selftest=ud2|page-fault`: provoke a fault in the hypervisor so

@@ -566,15 +566,21 @@ fn read_args(value: &Spanned<DeValue<'_>>, diags: &mut Vec<Diagnostic>) -> Field
     Field::Given(Sp::new(args, value.span()))
 }
 
+/// One port number: decimal digits, or `0x` and hexadecimal digits. Only
+/// digits: `from_str_radix` alone would also take a sign (`"0x+2f8"`).
 fn parse_port(text: &str) -> Option<u16> {
     let text = text.trim();
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
     }
+    u16::from_str_radix(digits, radix).ok()
 }
 
-/// Parses `"0x2f8-0x2ff"`, `"0x3f8"` or `"760-767"`.
+/// Parses `"0x2f8-0x2ff"`, `"0x3e8"` or `"760-767"`.
 pub(crate) fn parse_port_range(text: &str) -> Result<PortRange, &'static str> {
     let (first, last) = match text.split_once('-') {
         Some((a, b)) => (parse_port(a), parse_port(b)),
@@ -618,7 +624,7 @@ fn read_ports(
                 diags.push(
                     Diagnostic::new("bad-port", "malformed I/O port range")
                         .at(item.span(), why)
-                        .help("write a range as \"0x2f8-0x2ff\" (inclusive) or a single port as \"0x3f8\""),
+                        .help("write a range as \"0x2f8-0x2ff\" (inclusive) or a single port as \"0x3e8\""),
                 );
             }
         }
@@ -707,6 +713,12 @@ mod tests {
             })
         );
         assert!(parse_port_range("0x2ff-0x2f8").is_err());
+        // Signs are not part of a port number.
+        assert!(parse_port_range("0x+2f8").is_err());
+        assert!(parse_port_range("+760-+767").is_err());
+        assert!(parse_port_range("+760").is_err());
+        assert!(parse_port_range("0x").is_err());
+        assert!(parse_port_range("0x2f8-").is_err());
         assert!(parse_port_range("0x10000").is_err());
         assert!(parse_port_range("serial").is_err());
     }

@@ -74,32 +74,9 @@ impl std::fmt::Display for ArgValue {
     }
 }
 
-/// An inclusive range of I/O ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    /// First port.
-    pub first: u16,
-    /// Last port (inclusive).
-    pub last: u16,
-}
-
-impl std::fmt::Display for PortRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.first == self.last {
-            write!(f, "{:#x}", self.first)
-        } else {
-            write!(f, "{:#x}-{:#x}", self.first, self.last)
-        }
-    }
-}
-
-impl PortRange {
-    /// Whether the two ranges share a port.
-    #[must_use]
-    pub fn overlaps(&self, other: &Self) -> bool {
-        self.first <= other.last && other.first <= self.last
-    }
-}
+/// An inclusive range of I/O ports: the type the platform-port table
+/// (`abi::ports`) is written in, so validation and the table agree.
+pub use abi::ports::PortRange;
 
 /// A region of host-physical memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

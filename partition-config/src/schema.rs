@@ -7,6 +7,8 @@
 
 use serde_json::{json, Map, Value};
 
+use abi::ports::PLATFORM_PORTS;
+
 use crate::catalog::{ArgKind, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
 use crate::front::{CHANNEL_KEYS, MACHINE_KEYS, PARTITION_KEYS, TOP_KEYS};
 use crate::limits::{
@@ -58,17 +60,41 @@ fn partition_properties() -> Value {
             "additionalProperties": { "type": ["integer", "boolean", "string"] },
             "description": "the workload's arguments (type-checked for the built-in kernel)"
         },
-        "ports": {
-            "type": "array",
-            "maxItems": MAX_PORT_RANGES_PER_PARTITION,
-            "items": {
-                "oneOf": [
-                    { "type": "string", "examples": ["0x2f8-0x2ff", "0x3f8"] },
-                    { "type": "integer", "minimum": 0, "maximum": 65535 }
-                ]
-            },
-            "description": "I/O port ranges (inclusive) given to this partition alone"
-        }
+        "ports": ports_schema()
+    })
+}
+
+/// The `ports` array: strings like `"0x2f8-0x2ff"` or single integers. The
+/// platform-owned ranges (`abi::ports::PLATFORM_PORTS`) are excluded from
+/// integers by the schema itself; for strings (ranges) JSON Schema cannot
+/// express it, so the description lists them and `flotilla check` refuses
+/// them (`platform-port`).
+fn ports_schema() -> Value {
+    let owned: Vec<Value> = PLATFORM_PORTS
+        .iter()
+        .map(|p| json!({ "minimum": p.range.first, "maximum": p.range.last }))
+        .collect();
+    let listed: Vec<String> = PLATFORM_PORTS
+        .iter()
+        .map(|p| format!("{} ({})", p.range, p.name))
+        .collect();
+    let number = "(0[xX][0-9a-fA-F]+|[0-9]+)";
+    json!({
+        "type": "array",
+        "maxItems": MAX_PORT_RANGES_PER_PARTITION,
+        "items": {
+            "oneOf": [
+                { "type": "string",
+                  "pattern": format!("^\\s*{number}\\s*(-\\s*{number}\\s*)?$"),
+                  "examples": ["0x2f8-0x2ff", "0x3e8"] },
+                { "type": "integer", "minimum": 0, "maximum": 65535,
+                  "not": { "anyOf": owned } }
+            ]
+        },
+        "description": format!(
+            "I/O port ranges (inclusive) given to this partition alone. Ports the platform owns are refused: {}",
+            listed.join(", ")
+        )
     })
 }
 

@@ -23,6 +23,7 @@ use crate::limits::{
     MAX_TIMEOUT_SECS, MIB, MIN_SLOTS, PARTITION_ALIGN,
 };
 use crate::placement::{place, PlaceError, Request};
+use abi::ports::{platform_overlaps, PlatformPort};
 
 /// Default `slots` of a channel.
 pub(crate) const DEFAULT_SLOTS: u32 = 64;
@@ -273,6 +274,18 @@ pub(crate) fn validate(
                 ));
             } else {
                 all_ports.push((r.clone(), i));
+            }
+        }
+    }
+
+    // Ports the platform owns are never granted.
+    for p in &raw.partitions {
+        let Some(ranges) = p.ports.given() else {
+            continue;
+        };
+        for r in &ranges.value {
+            if let Some(d) = platform_port(r) {
+                diags.push(in_partition(d, ranges, p));
             }
         }
     }
@@ -1099,6 +1112,47 @@ fn check_free_args(
         out.push((a.key.value.clone(), v));
     }
     ok.then_some(out)
+}
+
+/// The `platform-port` diagnostic for a granted range that overlaps ports
+/// the platform owns (`abi::ports::PLATFORM_PORTS`), or `None`.
+fn platform_port(r: &Sp<PortRange>) -> Option<Diagnostic> {
+    let hits: Vec<&PlatformPort> = platform_overlaps(r.value).collect();
+    if hits.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = hits
+        .iter()
+        .map(|h| format!("{} {}", h.range, h.name))
+        .collect();
+    let label = if hits.len() == 1 {
+        format!("overlaps {}", names.join(""))
+    } else {
+        format!(
+            "overlaps {} platform ranges: {}",
+            hits.len(),
+            names.join("; ")
+        )
+    };
+    let help = match hits.iter().find_map(|h| h.instead) {
+        Some(instead) => format!("give the partition {instead} instead"),
+        None => String::from(
+            "remove the range, or narrow it to ports the platform does not own (docs/layout.md, \"I/O ports\", lists them)",
+        ),
+    };
+    let mut d = Diagnostic::new(
+        "platform-port",
+        format!(
+            "I/O ports {} belong to the platform and cannot be granted",
+            r.value
+        ),
+    )
+    .at(r.span.clone(), label)
+    .help(help);
+    for h in &hits {
+        d = d.note(format!("{} {}: {}", h.range, h.name, h.reason));
+    }
+    Some(d)
 }
 
 fn check_ports_count(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> Vec<PortRange> {

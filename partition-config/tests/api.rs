@@ -71,10 +71,49 @@ fn schema_covers_the_format() {
     for key in ["machine", "defaults", "partition", "channel"] {
         assert!(s["properties"].get(key).is_some(), "{key}");
     }
+    let ports = &s["properties"]["partition"]["items"]["properties"]["ports"];
+    let description = ports["description"].as_str().expect("described");
+    assert!(
+        description.contains("0x3f8-0x3ff") && description.contains("0xcf8-0xcff"),
+        "{description}"
+    );
+    let owned = &ports["items"]["oneOf"][1]["not"]["anyOf"];
+    assert!(
+        owned
+            .as_array()
+            .expect("ranges")
+            .iter()
+            .any(|r| r["minimum"] == 0x3f8 && r["maximum"] == 0x3ff),
+        "{owned}"
+    );
     for w in ["hello", "compute", "rogue", "pingpong", "stream"] {
         assert!(
             s["x-flotilla-guest-kernel-workloads"].get(w).is_some(),
             "{w}"
         );
     }
+}
+
+/// `docs/layout.md` lists the platform-owned ports: exactly the table in
+/// `abi::ports`, row for row (printed in full when they differ).
+#[test]
+fn layout_doc_lists_the_platform_ports() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/layout.md"))
+        .expect("docs/layout.md");
+    let expected: Vec<String> = abi::ports::PLATFORM_PORTS
+        .iter()
+        .map(|p| format!("| `{}` | {} | {} |", p.range, p.name, p.reason))
+        .collect();
+    let listed: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| ports | owner | why it cannot be granted |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(
+        listed,
+        expected,
+        "docs/layout.md's platform-port table is out of date; it should read:\n{}",
+        expected.join("\n")
+    );
 }

@@ -261,6 +261,50 @@ fn channel_errors() {
 }
 
 #[test]
+fn port_errors() {
+    let bytes = manifest();
+    // Header field `ports_offset` (byte 48): partition a's one range.
+    let at = u32::from_le_bytes(bytes[48..52].try_into().expect("4 bytes")) as usize;
+    assert_eq!(&bytes[at..at + 4], &[0xf8, 0x02, 0xff, 0x02], "0x2f8-0x2ff");
+    assert!(matches!(
+        decode(&patch(bytes.clone(), at, &0x300u16.to_le_bytes())),
+        Err(DecodeError::BadPortRange { index: 0, .. })
+    ));
+    // Moved onto the hypervisor's UART, one port of it, and the Bochs
+    // shutdown port: each a typed error naming the platform's range.
+    for (first, last, owner) in [
+        (0x3f8u16, 0x3ffu16, 0x3f8u16),
+        (0x3ff, 0x3ff, 0x3f8),
+        (0x3f0, 0x3f8, 0x3f8),
+        (0x8900, 0x8900, 0x8900),
+        (0xcfc, 0xcff, 0xcf8),
+    ] {
+        let mut range = first.to_le_bytes().to_vec();
+        range.extend_from_slice(&last.to_le_bytes());
+        match decode(&patch(bytes.clone(), at, &range)) {
+            Err(
+                e @ DecodeError::PlatformPort {
+                    index: 0,
+                    range,
+                    owner: o,
+                },
+            ) => {
+                assert_eq!((range.first, range.last), (first, last));
+                assert_eq!(o.range.first, owner);
+                assert!(e.to_string().contains(o.name), "{e}");
+            }
+            other => panic!("{first:#x}-{last:#x}: {other:?}"),
+        }
+    }
+    // Spare UARTs decode.
+    for (first, last) in [(0x2e8u16, 0x2efu16), (0x3e8, 0x3ef)] {
+        let mut range = first.to_le_bytes().to_vec();
+        range.extend_from_slice(&last.to_le_bytes());
+        assert!(decode(&patch(bytes.clone(), at, &range)).is_ok());
+    }
+}
+
+#[test]
 fn errors_display() {
     let e = DecodeError::Overlap {
         first: RegionKind::Partition(0),

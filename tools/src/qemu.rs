@@ -59,8 +59,9 @@ pub struct QemuInvocation {
 /// The I/O base and size of the debug-exit device, as QEMU spells them.
 fn debug_exit_device() -> String {
     format!(
-        "isa-debug-exit,iobase={:#x},iosize=0x04",
-        abi::run_end::QEMU_DEBUG_EXIT_PORT
+        "isa-debug-exit,iobase={:#x},iosize={:#04x}",
+        abi::run_end::QEMU_DEBUG_EXIT_PORT,
+        abi::run_end::QEMU_DEBUG_EXIT_SIZE
     )
 }
 

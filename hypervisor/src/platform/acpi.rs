@@ -1,13 +1,17 @@
-//! The few ACPI tables the hypervisor reads: the RSDP, the RSDT/XSDT, and the
-//! MADT, to learn which cores exist (their local APIC IDs).
+//! The few ACPI tables the hypervisor reads: the RSDP, the RSDT/XSDT, the
+//! MADT, to learn which cores exist (their local APIC IDs), and the FADT, to
+//! learn which I/O ports the firmware's power management uses (they are
+//! never granted to a partition, `docs/layout.md`, "I/O ports").
 //!
 //! Every table length and entry length is bounds-checked and every checksum
 //! verified; a malformed table is an error, never a panic. Reference: ACPI
 //! 6.5 §5.2.5 (RSDP), §5.2.7–8 (RSDT/XSDT), §5.2.12 (MADT; entry types 0
-//! "Processor Local APIC" and 9 "Processor Local x2APIC").
+//! "Processor Local APIC" and 9 "Processor Local x2APIC"), §5.2.9 (FADT,
+//! Table 5.6) and §5.2.3.2 (Generic Address Structure).
 
 use super::boot_info::AcpiRoot;
 use super::memory::{PhysError, PhysMemory};
+use abi::ports::PortRange;
 use alloc::vec::Vec;
 
 /// Largest table accepted (a sanity bound against garbage lengths).
@@ -129,11 +133,12 @@ fn table_len(mem: &impl PhysMemory, addr: u64, what: &'static str) -> Result<u32
     Ok(len)
 }
 
+/// The address of the first table with `signature` the RSDT/XSDT lists.
 fn find_table(
     mem: &impl PhysMemory,
     root: AcpiRoot,
     signature: &[u8; 4],
-) -> Result<u64, AcpiError> {
+) -> Result<Option<u64>, AcpiError> {
     let (rsdt, xsdt) = root_tables(mem, root)?;
     let (table, entry_size, what) = match xsdt {
         Some(x) => (x, 8u64, "XSDT"),
@@ -150,16 +155,16 @@ fn find_table(
         };
         let mut sig = [0u8; 4];
         if mem.read(addr, &mut sig).is_ok() && &sig == signature {
-            return Ok(addr);
+            return Ok(Some(addr));
         }
     }
-    Err(AcpiError::NoMadt)
+    Ok(None)
 }
 
 /// Lists the enabled cores of the MADT, in table order (the first is
 /// conventionally the bootstrap core, but callers should not rely on it).
 pub fn cpus(mem: &impl PhysMemory, root: AcpiRoot) -> Result<Vec<CpuEntry>, AcpiError> {
-    let madt = find_table(mem, root, b"APIC")?;
+    let madt = find_table(mem, root, b"APIC")?.ok_or(AcpiError::NoMadt)?;
     let len = table_len(mem, madt, "MADT")?;
     let end = madt + u64::from(len);
     // Header, then the local APIC address (4) and flags (4).
@@ -200,6 +205,155 @@ pub fn cpus(mem: &impl PhysMemory, root: AcpiRoot) -> Result<Vec<CpuEntry>, Acpi
         return Err(AcpiError::NoCpus);
     }
     Ok(cpus)
+}
+
+/// An I/O port block the machine's FADT declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirmwarePort {
+    /// The ports.
+    pub range: PortRange,
+    /// Which FADT field declares them (`PM1a_CNT_BLK`, `SMI_CMD`, …).
+    pub field: &'static str,
+}
+
+/// What the FADT says about the firmware's I/O ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FadtPorts {
+    /// The FADT was read: these blocks (possibly none).
+    Declared(Vec<FirmwarePort>),
+    /// The machine has no FADT (the RSDT/XSDT lists no `FACP`).
+    Absent,
+    /// The FADT (or the tables leading to it) could not be read or is
+    /// malformed: which ports the firmware uses is unknown.
+    Unreadable(AcpiError),
+}
+
+/// Longest FADT read (ACPI 6.5 defines 276 bytes; later fields are ignored).
+const FADT_MAX_LEN: usize = 276;
+/// The ACPI 1.0 FADT's length (up to and including `Flags`).
+const FADT_V1_LEN: usize = 116;
+
+/// The legacy (32-bit) port blocks of the FADT: field name, offset of the
+/// address, offset of its length byte, and the least length the spec
+/// allows (used when the length byte is smaller). ACPI 6.5 Table 5.6.
+const FADT_BLOCKS: [(&str, usize, usize, u8); 8] = [
+    ("PM1a_EVT_BLK", 56, 88, 4),
+    ("PM1b_EVT_BLK", 60, 88, 4),
+    ("PM1a_CNT_BLK", 64, 89, 2),
+    ("PM1b_CNT_BLK", 68, 89, 2),
+    ("PM2_CNT_BLK", 72, 90, 1),
+    ("PM_TMR_BLK", 76, 91, 4),
+    ("GPE0_BLK", 80, 92, 2),
+    ("GPE1_BLK", 84, 93, 2),
+];
+
+/// The extended (Generic Address Structure) blocks, each paired with the
+/// legacy length byte of the same block (or none): `X_PM1a_EVT_BLK` at 148
+/// to `X_GPE1_BLK` at 232, `RESET_REG` at 116, and the hardware-reduced
+/// `SLEEP_CONTROL_REG`/`SLEEP_STATUS_REG` at 244/256.
+const FADT_GAS: [(&str, usize, Option<usize>); 11] = [
+    ("RESET_REG", 116, None),
+    ("X_PM1a_EVT_BLK", 148, Some(88)),
+    ("X_PM1b_EVT_BLK", 160, Some(88)),
+    ("X_PM1a_CNT_BLK", 172, Some(89)),
+    ("X_PM1b_CNT_BLK", 184, Some(89)),
+    ("X_PM2_CNT_BLK", 196, Some(90)),
+    ("X_PM_TMR_BLK", 208, Some(91)),
+    ("X_GPE0_BLK", 220, Some(92)),
+    ("X_GPE1_BLK", 232, Some(93)),
+    ("SLEEP_CONTROL_REG", 244, None),
+    ("SLEEP_STATUS_REG", 256, None),
+];
+
+/// Generic Address Structure: address space ID 1 is system I/O (ACPI 6.5
+/// Table 5.1).
+const GAS_SYSTEM_IO: u8 = 1;
+
+/// The ports `base..base+len` as a range, clipped to the 16-bit port space;
+/// `None` when empty or wholly above it.
+fn io_block(base: u64, len: u64) -> Option<PortRange> {
+    let first = u16::try_from(base).ok()?;
+    let last = base.checked_add(len.checked_sub(1)?)?.min(0xffff);
+    Some(PortRange::new(first, u16::try_from(last).ok()?))
+}
+
+/// The I/O port blocks a FADT declares, from its bytes (header included;
+/// the whole table, or its first [`FADT_MAX_LEN`] bytes when longer): the legacy PM1a/PM1b event and
+/// control blocks, PM2 control, PM timer and GPE0/GPE1 blocks, `SMI_CMD`,
+/// and — where the table is long enough to have them — their extended forms,
+/// `RESET_REG` and the sleep registers when they are in system I/O space.
+/// Fields past the table's length (older revisions) are absent; a block
+/// with address 0 is not implemented. Lengths are taken generously (the
+/// larger of the length byte, the GAS bit width and the spec's minimum), as
+/// the result decides what is refused.
+///
+/// # Errors
+/// [`AcpiError::Malformed`] when the bytes are not a FADT (signature,
+/// length field, shorter than the ACPI 1.0 table's 116 bytes).
+pub fn fadt_ports(table: &[u8]) -> Result<Vec<FirmwarePort>, AcpiError> {
+    let u8_at = |at: usize| table.get(at).copied();
+    let u32_at = |at: usize| {
+        let b = table.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if table.get(..4) != Some(b"FACP".as_slice()) {
+        return Err(AcpiError::Malformed("FADT signature"));
+    }
+    let declared = u32_at(4).and_then(|l| usize::try_from(l).ok());
+    if declared.map(|l| l.min(FADT_MAX_LEN)) != Some(table.len()) || table.len() < FADT_V1_LEN {
+        return Err(AcpiError::Malformed("FADT length"));
+    }
+    let mut out = Vec::new();
+    let mut add = |field: &'static str, range: Option<PortRange>| {
+        if let Some(range) = range {
+            out.push(FirmwarePort { range, field });
+        }
+    };
+    if let Some(smi) = u32_at(48).filter(|&a| a != 0) {
+        add("SMI_CMD", io_block(u64::from(smi), 1));
+    }
+    for (field, addr, len, min) in FADT_BLOCKS {
+        if let (Some(base), Some(n)) = (u32_at(addr).filter(|&a| a != 0), u8_at(len)) {
+            add(field, io_block(u64::from(base), u64::from(n.max(min))));
+        }
+    }
+    for (field, at, legacy_len) in FADT_GAS {
+        let Some(gas) = table.get(at..at + 12) else {
+            continue;
+        };
+        let mut address = [0u8; 8];
+        address.copy_from_slice(&gas[4..12]);
+        let address = u64::from_le_bytes(address);
+        if gas[0] != GAS_SYSTEM_IO || address == 0 {
+            continue;
+        }
+        let width_bytes = u64::from(gas[1]).div_ceil(8);
+        let legacy = legacy_len.and_then(u8_at).map_or(0, u64::from);
+        add(field, io_block(address, width_bytes.max(legacy).max(1)));
+    }
+    Ok(out)
+}
+
+/// Finds the FADT (`FACP`) and lists the I/O ports it declares
+/// ([`fadt_ports`]). Never fails: what went wrong is in the answer.
+pub fn firmware_ports(mem: &impl PhysMemory, root: AcpiRoot) -> FadtPorts {
+    let read = || -> Result<Option<Vec<FirmwarePort>>, AcpiError> {
+        let Some(fadt) = find_table(mem, root, b"FACP")? else {
+            return Ok(None);
+        };
+        let len = table_len(mem, fadt, "FADT")?;
+        let keep = usize::try_from(len)
+            .map_err(|_| AcpiError::Malformed("FADT length"))?
+            .min(FADT_MAX_LEN);
+        let mut bytes = alloc::vec![0u8; keep];
+        mem.read(fadt, &mut bytes)?;
+        fadt_ports(&bytes).map(Some)
+    };
+    match read() {
+        Ok(Some(ports)) => FadtPorts::Declared(ports),
+        Ok(None) => FadtPorts::Absent,
+        Err(e) => FadtPorts::Unreadable(e),
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +482,166 @@ mod tests {
             ),
             Err(AcpiError::Unreadable(_))
         ));
+    }
+
+    /// A FADT of `len` bytes (header included) with `fields` written at
+    /// their table offsets.
+    fn fadt(len: usize, fields: &[(usize, &[u8])]) -> std::vec::Vec<u8> {
+        let mut body = std::vec![0u8; len - 36];
+        for (at, bytes) in fields {
+            body[at - 36..at - 36 + bytes.len()].copy_from_slice(bytes);
+        }
+        sdt(b"FACP", &body)
+    }
+
+    /// A Generic Address Structure (ACPI 6.5 §5.2.3.2).
+    fn gas(space: u8, bit_width: u8, address: u64) -> [u8; 12] {
+        let mut g = [0u8; 12];
+        g[0] = space;
+        g[1] = bit_width;
+        g[3] = 1; // byte access
+        g[4..].copy_from_slice(&address.to_le_bytes());
+        g
+    }
+
+    fn port(field: &'static str, first: u16, last: u16) -> FirmwarePort {
+        FirmwarePort {
+            range: PortRange::new(first, last),
+            field,
+        }
+    }
+
+    /// A FADT like QEMU's `pc` machine's (PM base 0x600, GPE0 at 0xAFE0,
+    /// SMI_CMD 0xB2, reset through 0xCF9), revision 6 with the extended
+    /// blocks: one in I/O space, one in memory space (ignored).
+    fn qemu_like_fadt() -> std::vec::Vec<u8> {
+        fadt(
+            276,
+            &[
+                (48, &0xb2u32.to_le_bytes()),
+                (56, &0x600u32.to_le_bytes()),
+                (64, &0x604u32.to_le_bytes()),
+                (76, &0x608u32.to_le_bytes()),
+                (80, &0xafe0u32.to_le_bytes()),
+                (88, &[4, 2, 0, 4, 4, 0]),
+                (116, &gas(1, 8, 0xcf9)),
+                (148, &gas(1, 32, 0x600)),
+                (208, &gas(0, 32, 0xfed0_0000)),
+                (244, &gas(1, 8, 0x0ff0)),
+            ],
+        )
+    }
+
+    #[test]
+    fn fadt_ports_of_a_qemu_like_table() {
+        assert_eq!(
+            fadt_ports(&qemu_like_fadt()),
+            Ok(std::vec![
+                port("SMI_CMD", 0xb2, 0xb2),
+                port("PM1a_EVT_BLK", 0x600, 0x603),
+                port("PM1a_CNT_BLK", 0x604, 0x605),
+                port("PM_TMR_BLK", 0x608, 0x60b),
+                port("GPE0_BLK", 0xafe0, 0xafe3),
+                port("RESET_REG", 0xcf9, 0xcf9),
+                port("X_PM1a_EVT_BLK", 0x600, 0x603),
+                port("SLEEP_CONTROL_REG", 0xff0, 0xff0),
+            ])
+        );
+    }
+
+    #[test]
+    fn fadt_ports_of_an_acpi_1_table_with_odd_blocks() {
+        // 116 bytes: no extended fields. PM1b is absent (0); a PM1 event
+        // length below the spec's 4 is taken as 4; GPE1 runs off the port
+        // space and is clipped; PM2 above it is ignored.
+        let table = fadt(
+            116,
+            &[
+                (56, &0x1800u32.to_le_bytes()),
+                (72, &0x1_0000u32.to_le_bytes()),
+                (84, &0xfffeu32.to_le_bytes()),
+                (88, &[2, 2, 1, 4, 0, 8]),
+            ],
+        );
+        assert_eq!(
+            fadt_ports(&table),
+            Ok(std::vec![
+                port("PM1a_EVT_BLK", 0x1800, 0x1803),
+                port("GPE1_BLK", 0xfffe, 0xffff),
+            ])
+        );
+    }
+
+    #[test]
+    fn fadt_that_is_not_one_is_an_error() {
+        let good = qemu_like_fadt();
+        let mut sig = good.clone();
+        sig[0] = b'X';
+        assert_eq!(
+            fadt_ports(&sig),
+            Err(AcpiError::Malformed("FADT signature"))
+        );
+        assert_eq!(
+            fadt_ports(&good[..200]),
+            Err(AcpiError::Malformed("FADT length")),
+            "slice shorter than the length field"
+        );
+        assert_eq!(
+            fadt_ports(&fadt(100, &[])),
+            Err(AcpiError::Malformed("FADT length")),
+            "shorter than ACPI 1.0's table"
+        );
+        // A longer table (a later revision) is read up to 276 bytes.
+        let mut long = fadt(300, &[(48, &0xb2u32.to_le_bytes())]);
+        long.truncate(276);
+        assert_eq!(
+            fadt_ports(&long),
+            Ok(std::vec![port("SMI_CMD", 0xb2, 0xb2)])
+        );
+    }
+
+    /// RSDP at 0xe0010, RSDT at 0x10000 listing `tables` (address, bytes).
+    fn machine_with(tables: &[(u32, std::vec::Vec<u8>)]) -> FakeMemory {
+        let mut mem = FakeMemory::new(0, 0x100000);
+        let mut rsdp = std::vec::Vec::new();
+        rsdp.extend_from_slice(b"RSD PTR ");
+        rsdp.push(0);
+        rsdp.extend_from_slice(b"FLOTIL");
+        rsdp.push(0);
+        rsdp.extend_from_slice(&0x10000u32.to_le_bytes());
+        fix_checksum(&mut rsdp, 8);
+        mem.write(0xe0010, &rsdp);
+        let entries: std::vec::Vec<u8> = tables.iter().flat_map(|(a, _)| a.to_le_bytes()).collect();
+        mem.write(0x10000, &sdt(b"RSDT", &entries));
+        for (addr, bytes) in tables {
+            mem.write(u64::from(*addr), bytes);
+        }
+        mem
+    }
+
+    #[test]
+    fn firmware_ports_are_read_from_the_listed_fadt() {
+        let root = AcpiRoot::RsdpAddress(0xe0010);
+        let madt = sdt(b"APIC", &[0; 8]);
+        let mem = machine_with(&[(0x11000, madt.clone()), (0x12000, qemu_like_fadt())]);
+        match firmware_ports(&mem, root) {
+            FadtPorts::Declared(ports) => {
+                assert!(
+                    ports.contains(&port("PM1a_CNT_BLK", 0x604, 0x605)),
+                    "{ports:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mem = machine_with(&[(0x11000, madt.clone())]);
+        assert_eq!(firmware_ports(&mem, root), FadtPorts::Absent);
+        let mut corrupt = qemu_like_fadt();
+        corrupt[60] ^= 1;
+        let mem = machine_with(&[(0x11000, madt), (0x12000, corrupt)]);
+        assert_eq!(
+            firmware_ports(&mem, root),
+            FadtPorts::Unreadable(AcpiError::BadChecksum("FADT"))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use core::fmt;
 use core::mem::size_of;
 
+use abi::ports::{first_platform_overlap, PlatformPort, PortRange};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::format::{
@@ -94,6 +95,16 @@ pub enum DecodeError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// A port range grants ports the platform owns
+    /// (`abi::ports::PLATFORM_PORTS`).
+    PlatformPort {
+        /// Index of the port range record.
+        index: u16,
+        /// The range granted.
+        range: PortRange,
+        /// The platform entry it overlaps (the first one, in table order).
+        owner: &'static PlatformPort,
+    },
     /// Two memory regions overlap.
     Overlap {
         /// The earlier region.
@@ -128,6 +139,15 @@ impl fmt::Display for DecodeError {
             Self::BadPortRange { index, problem } => {
                 write!(f, "bad port range {index}: {problem}")
             }
+            Self::PlatformPort {
+                index,
+                range,
+                owner,
+            } => write!(
+                f,
+                "port range {index} grants {range}, which overlaps {} {} the platform owns ({})",
+                owner.range, owner.name, owner.reason
+            ),
             Self::Overlap { first, second } => {
                 write!(f, "{first} overlaps {second} in host memory")
             }
@@ -640,6 +660,14 @@ impl<'a> Manifest<'a> {
             let (first, last) = (r.first.get(), r.last.get());
             if first > last {
                 return Err(bad("first port after last port"));
+            }
+            let range = PortRange::new(first, last);
+            if let Some(owner) = first_platform_overlap(range) {
+                return Err(DecodeError::PlatformPort {
+                    index,
+                    range,
+                    owner,
+                });
             }
             for earlier in self.ports.iter().take(usize::from(index)) {
                 if first <= earlier.last.get() && earlier.first.get() <= last {
