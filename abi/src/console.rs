@@ -21,3 +21,9 @@ pub const RUN_FAILED: &str = "flotilla: run failed: ";
 
 /// `flotilla: exception ...` — a CPU exception inside the hypervisor.
 pub const EXCEPTION: &str = "flotilla: exception ";
+
+/// `flotilla: partition <name> console dropping lines: <why>` — printed once
+/// per partition, when its console first drops a line (over its budget, or
+/// its core's queue full); the report's `console_dropped` counts them. The
+/// words after the partition's name.
+pub const PARTITION_DROPPING: &str = "console dropping lines";

@@ -126,11 +126,11 @@ named_enum! {
         Init = "init",
             "An INIT signal reached the partition's core.";
         XsetbvDenied = "xsetbv-denied",
-            "An XSETBV the partition may not execute: an XCR0 the CPU would refuse or that names components it lacks, or an XCR other than 0.";
+            "An XSETBV the partition may not execute (Intel SDM Vol. 1 §13.3): an XCR0 without x87, with AVX but no SSE, with the AVX-512 components not all-or-none or without AVX, with the MPX or AMX pair split, with components the CPU lacks or supervisor ones, or an XCR other than 0; or a value the CPU itself refused with #GP (recovered by the exception fixup: the detail says so). The detail names the rule.";
         CrDenied = "cr-denied",
             "A control-register write the backend cannot allow (VMX: e.g. CR0.PG without PE).";
         LvtDenied = "lvt-denied",
-            "A local vector table write the partition may not make: a delivery mode other than fixed while unmasked (SMI, NMI, INIT, ExtINT), or reserved bits.";
+            "A write to the timer, thermal, performance-counter, LINT0, LINT1 or error LVT the partition may not make (Intel SDM Vol. 3A §11.5.1): a reserved bit or bits 63:32 set, a delivery mode the entry does not have, timer mode TSC-deadline or 11b, an illegal vector (0-15), or an unmasked delivery other than fixed (SMI, NMI, INIT, ExtINT); or a value the CPU itself refused with #GP (recovered by the exception fixup). The detail names the rule.";
         InvalidState = "invalid-state",
             "The hardware refused the guest state at VM entry (a hypervisor bug, reported).";
         UnexpectedExit = "unexpected-exit",

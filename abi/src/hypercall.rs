@@ -1,14 +1,15 @@
-//! Hypercalls, version 1 (`docs/hypercalls.md`).
+//! Hypercalls, version 2 (`docs/hypercalls.md`).
 //!
 //! A guest executes `vmmcall` (AMD) or `vmcall` (Intel) with the number in
 //! `rax` and arguments in `rdi`, `rsi`, `rdx`; the result comes back in
 //! `rax`: 0 or a positive value on success, a negative [`Error`] otherwise.
 //! Pointers are guest-physical addresses and must lie wholly inside the
 //! caller's RAM. Unknown numbers return [`Error::Unknown`]; they do not stop
-//! the partition.
+//! the partition. Only the partition's kernel (CPL 0) may call: a call from
+//! CPL > 0 does nothing and returns [`Error::Denied`] (since version 2).
 
 /// Version of the hypercall interface, returned by [`VERSION`].
-pub const HYPERCALL_VERSION: u64 = 1;
+pub const HYPERCALL_VERSION: u64 = 2;
 
 /// `VERSION() -> HYPERCALL_VERSION`.
 pub const VERSION: u64 = 0;

@@ -2,19 +2,23 @@
 //! line, and carving out the two control lines and the two rings. Every reference into the
 //! region is obtained here with checked slicing, once; the endpoints only ever index a ring
 //! with a mask derived from its own length.
+//!
+//! Opening only reads the region (relaxed loads: valid on the read-only identity page), and
+//! each endpoint half stores only into its own side's area (its control line, the ring it
+//! sends on), so a guest following this crate never writes a page the nested page tables map
+//! read-only for it (layout v3, `docs/channels.md`).
 
 use crate::duplex::Duplex;
 use crate::error::LayoutError;
 use crate::layout::{
-    region_size, ring_a_to_b_offset, ring_b_to_a_offset, valid_slots, CONTROL_A_OFFSET,
-    CONTROL_B_OFFSET, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS,
-    ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC,
+    control_offset, region_size, ring_offset, valid_slots, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT,
+    IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC,
 };
 use crate::receiver::Receiver;
 use crate::region::Region;
 use crate::sender::Sender;
 use crate::slot::Ring;
-use crate::sync::{Ordering, Word};
+use crate::sync::{load_acquire, Ordering, Word};
 
 /// Which endpoint of a channel: A is the first partition named in the layout's `between`,
 /// B the second. A sends on ring A->B and receives on ring B->A.
@@ -99,7 +103,7 @@ impl<'a> Channel<'a> {
         let words = region.words();
         let read = |index| {
             word(words, IDENTITY_OFFSET, index)
-                .map(|w| w.load(Ordering::Acquire))
+                .map(load_acquire)
                 .ok_or(LayoutError::BadLength {
                     len: region.len_bytes(),
                 })
@@ -143,12 +147,12 @@ impl<'a> Channel<'a> {
         Ok(Self {
             slots,
             rings: [
-                ring(ring_a_to_b_offset(slots)).ok_or(bad)?,
-                ring(ring_b_to_a_offset(slots)).ok_or(bad)?,
+                ring(ring_offset(Side::A, slots)).ok_or(bad)?,
+                ring(ring_offset(Side::B, slots)).ok_or(bad)?,
             ],
             controls: [
-                control(CONTROL_A_OFFSET).ok_or(bad)?,
-                control(CONTROL_B_OFFSET).ok_or(bad)?,
+                control(control_offset(Side::A, slots)).ok_or(bad)?,
+                control(control_offset(Side::B, slots)).ok_or(bad)?,
             ],
         })
     }
@@ -177,7 +181,9 @@ impl<'a> Channel<'a> {
     /// one thread owns both halves.
     ///
     /// Take each side's endpoint once, in the partition that owns it: the halves write that
-    /// side's control line and ring, and each line must have one writer.
+    /// side's control line and ring, and each line must have one writer. (Under Flotilla the
+    /// other side's area is mapped read-only: taking the peer's endpoint and sending on it
+    /// is a nested page fault that stops the partition.)
     pub fn endpoint(&self, side: Side) -> (Sender<'a>, Receiver<'a>) {
         let [ring_ab, ring_ba] = self.rings;
         let [ctl_a, ctl_b] = self.controls;

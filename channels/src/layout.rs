@@ -1,27 +1,34 @@
-//! Channel layout v2: the byte contract shared by the hypervisor (which maps and formats the
+//! Channel layout v3: the byte contract shared by the hypervisor (which maps and formats the
 //! region), `partition-config` (which sizes it) and both guests. See `docs/channels.md`.
 //!
 //! ```text
-//! offset 0            header page (4 KiB)
-//!   +0    identity line  (written once by the hypervisor before the guests start)
-//!   +64   control line A (written only by endpoint A, read by B)
-//!   +128  control line B (written only by endpoint B, read by A)
-//!   rest  reserved, zero
-//! offset 4096         ring A->B: `slots` x 64-byte slots, padded to a 4 KiB multiple
-//! offset 4096 + R     ring B->A: same size R
+//! offset 0                 identity page (4 KiB): the identity line, written once by the
+//!                          hypervisor before the guests start; read-only for both guests
+//! offset 4096              endpoint A's area, writable by A only (read-only for B):
+//!   +0                       control page (4 KiB): control line A at +0, rest zero
+//!   +4096                    ring A->B: `slots` x 64-byte slots, padded to a 4 KiB multiple R
+//! offset 4096 + 4096 + R   endpoint B's area, writable by B only (read-only for A): same
 //! ```
-//! All words are little-endian `u64`s at 8-byte aligned offsets. Everything here is a `const`
-//! or a `const fn` so other crates can size regions at compile time.
+//! Every page of the region has exactly one writer, so the nested page tables can enforce
+//! "one writer per line": each endpoint's area is mapped writable into that endpoint only, the
+//! identity page writable into neither. All words are little-endian `u64`s at 8-byte aligned
+//! offsets. Everything here is a `const` or a `const fn` so other crates can size regions and
+//! find lines at compile time.
+
+use crate::channel::Side;
 
 /// The layout version stored in the identity line.
-pub const LAYOUT_VERSION: u64 = 2;
+pub const LAYOUT_VERSION: u64 = 3;
 /// The identity line's magic: the ASCII bytes `FLOTCHAN` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FLOTCHAN");
 
-/// Size of a page, the granularity of the header and of each ring.
+/// Size of a page, the granularity of every part of the region (the unit of nested-paging
+/// permissions).
 pub const PAGE_SIZE: usize = 4096;
-/// Size of the header page.
-pub const HEADER_SIZE: usize = PAGE_SIZE;
+/// Size of the identity page (the identity line, then zero).
+pub const IDENTITY_SIZE: usize = PAGE_SIZE;
+/// Size of an endpoint's control page (its control line, then zero).
+pub const CONTROL_SIZE: usize = PAGE_SIZE;
 /// Size of a cache line and of a slot.
 pub const LINE_SIZE: usize = 64;
 /// Payload bytes carried by one slot (the slot's last word is the sequence word).
@@ -37,7 +44,7 @@ pub const MIN_SLOTS: u32 = 2;
 /// Largest ring (slots per direction).
 pub const MAX_SLOTS: u32 = 4096;
 
-/// Byte offset of the identity line.
+/// Byte offset of the identity line (the start of the identity page).
 pub const IDENTITY_OFFSET: usize = 0;
 /// Word index, inside the identity line, of the magic.
 pub const ID_MAGIC: usize = 0;
@@ -46,10 +53,6 @@ pub const ID_VERSION: usize = 1;
 /// Word index, inside the identity line, of the slot count per ring.
 pub const ID_SLOTS: usize = 2;
 
-/// Byte offset of endpoint A's control line.
-pub const CONTROL_A_OFFSET: usize = LINE_SIZE;
-/// Byte offset of endpoint B's control line.
-pub const CONTROL_B_OFFSET: usize = 2 * LINE_SIZE;
 /// Word index, inside a control line, of the receive acknowledgement: how many messages this
 /// endpoint has consumed from the ring towards it (a free-running `u64`).
 pub const CTL_ACK: usize = 0;
@@ -90,21 +93,37 @@ pub const fn ring_size(slots: u32) -> usize {
     bytes.div_ceil(PAGE_SIZE) * PAGE_SIZE
 }
 
-/// Bytes of a whole channel region: `4096 + 2 * round_up(slots * 64, 4096)`.
+/// Bytes of one endpoint's area (the pages only that endpoint writes): its control page,
+/// then the ring it sends on.
+pub const fn area_size(slots: u32) -> usize {
+    CONTROL_SIZE + ring_size(slots)
+}
+
+/// Bytes of a whole channel region: `4096 + 2 * (4096 + round_up(slots * 64, 4096))` — the
+/// identity page, then A's area, then B's.
 ///
 /// Meaningful for valid slot counts (see [`valid_slots`]).
 pub const fn region_size(slots: u32) -> usize {
-    HEADER_SIZE + 2 * ring_size(slots)
+    IDENTITY_SIZE + 2 * area_size(slots)
 }
 
-/// Byte offset of the ring written by endpoint A (A->B).
-pub const fn ring_a_to_b_offset(_slots: u32) -> usize {
-    HEADER_SIZE
+/// Byte offset of `side`'s area: its control page, followed by the ring it sends on. The area
+/// is `area_size(slots)` bytes, page aligned, and written by `side` only.
+pub const fn area_offset(side: Side, slots: u32) -> usize {
+    match side {
+        Side::A => IDENTITY_SIZE,
+        Side::B => IDENTITY_SIZE + area_size(slots),
+    }
 }
 
-/// Byte offset of the ring written by endpoint B (B->A).
-pub const fn ring_b_to_a_offset(slots: u32) -> usize {
-    HEADER_SIZE + ring_size(slots)
+/// Byte offset of `side`'s control line (the start of its control page).
+pub const fn control_offset(side: Side, slots: u32) -> usize {
+    area_offset(side, slots)
+}
+
+/// Byte offset of the ring `side` sends on (A: ring A->B, B: ring B->A).
+pub const fn ring_offset(side: Side, slots: u32) -> usize {
+    area_offset(side, slots) + CONTROL_SIZE
 }
 
 #[cfg(test)]
@@ -113,11 +132,44 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_contract() {
-        assert_eq!(region_size(2), 4096 * 3);
-        assert_eq!(region_size(64), 4096 * 3);
-        assert_eq!(region_size(128), 4096 + 2 * 8192);
-        assert_eq!(region_size(4096), 4096 + 2 * 4096 * 64);
-        assert_eq!(ring_b_to_a_offset(128), 4096 + 8192);
+        assert_eq!(region_size(2), 4096 * 5);
+        assert_eq!(region_size(64), 4096 * 5);
+        assert_eq!(region_size(128), 4096 + 2 * (4096 + 8192));
+        assert_eq!(region_size(4096), 4096 + 2 * (4096 + 4096 * 64));
+        assert_eq!(control_offset(Side::A, 128), 4096);
+        assert_eq!(ring_offset(Side::A, 128), 2 * 4096);
+        assert_eq!(control_offset(Side::B, 128), 2 * 4096 + 8192);
+        assert_eq!(ring_offset(Side::B, 128), 3 * 4096 + 8192);
+    }
+
+    #[test]
+    fn every_page_has_one_owner_and_the_parts_tile_the_region() {
+        let mut slots = MIN_SLOTS;
+        while slots <= MAX_SLOTS {
+            // identity page, A's area, B's area: adjacent, page aligned, covering the region.
+            let parts = [
+                (IDENTITY_OFFSET, IDENTITY_SIZE),
+                (area_offset(Side::A, slots), area_size(slots)),
+                (area_offset(Side::B, slots), area_size(slots)),
+            ];
+            let mut end = 0;
+            for (offset, len) in parts {
+                assert_eq!(offset, end, "{slots} slots");
+                assert_eq!(offset % PAGE_SIZE, 0);
+                assert_eq!(len % PAGE_SIZE, 0);
+                end = offset + len;
+            }
+            assert_eq!(end, region_size(slots));
+            for side in [Side::A, Side::B] {
+                let area = area_offset(side, slots)..area_offset(side, slots) + area_size(slots);
+                assert!(area.contains(&control_offset(side, slots)));
+                let ring = ring_offset(side, slots);
+                assert!(area.contains(&ring));
+                assert_eq!(ring + ring_size(slots), area.end);
+                assert!(slots as usize * LINE_SIZE <= ring_size(slots));
+            }
+            slots *= 2;
+        }
     }
 
     #[test]

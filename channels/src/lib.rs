@@ -1,9 +1,10 @@
-//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v2",
+//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v3",
 //! documented in `docs/channels.md`).
 //!
-//! A channel is one shared region mapped into exactly two partitions: a 4 KiB header page
-//! (identity line written by the hypervisor, one control line per endpoint) followed by two
-//! single-producer rings of 64-byte slots, one per direction. Each slot carries up to 56 bytes
+//! A channel is one shared region mapped into exactly two partitions: a 4 KiB identity page
+//! (written by the hypervisor, read-only for both guests), then one area per endpoint that
+//! only that endpoint writes (the nested page tables map it read-only into the peer): a
+//! control page and the single-producer ring of 64-byte slots it sends on. Each slot carries up to 56 bytes
 //! of payload and a sequence word that the sender writes last with release ordering, so the
 //! receiver polls one cache line per message (Barrelfish URPC style) and no index line moves
 //! on the hot path. Messages go through a ring in runs from slot 0;

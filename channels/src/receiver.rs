@@ -18,7 +18,7 @@ use crate::error::{Corruption, RecvError};
 use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS, SEQ_WORD};
 use crate::notify::{awake_word, waiting_word, Counters, Notify, Suppressor};
 use crate::slot::{classify, Ready, Ring, Slot, SlotState};
-use crate::sync::{fence, Ordering, Word};
+use crate::sync::{fence, load_acquire, Ordering, Word};
 use zerocopy::FromBytes;
 
 /// The receiving half of a channel endpoint.
@@ -105,7 +105,7 @@ impl<'a> Receiver<'a> {
         }
         let run = self.pos.wrapping_sub(self.origin);
         let slot = self.ring.slot(run).ok_or(RecvError::Empty)?;
-        let word = slot.get(SEQ_WORD).map_or(0, |w| w.load(Ordering::Acquire));
+        let word = slot.get(SEQ_WORD).map_or(0, load_acquire);
         match classify(word, self.pos, run, self.ring.len()) {
             SlotState::Ready(ready) => Ok((slot, ready)),
             SlotState::Empty => Err(RecvError::Empty),

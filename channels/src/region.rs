@@ -6,7 +6,7 @@
 //! (honest or not) can change values but never cause undefined behaviour.
 
 use crate::error::LayoutError;
-use crate::layout::{HEADER_SIZE, LINE_SIZE};
+use crate::layout::{IDENTITY_SIZE, LINE_SIZE};
 use crate::sync::Word;
 
 /// A channel region: the shared mapping, viewed as atomic words.
@@ -19,14 +19,14 @@ impl<'a> Region<'a> {
     /// Wraps a slice of words (host tests and benchmarks allocate regions this way).
     ///
     /// The slice must start on a 64-byte boundary (so slots are cache lines) and hold at
-    /// least the header page.
+    /// least the identity page.
     pub fn from_words(words: &'a [Word]) -> Result<Self, LayoutError> {
         #[cfg(not(loom))]
         if !words.as_ptr().addr().is_multiple_of(LINE_SIZE) {
             return Err(LayoutError::Misaligned);
         }
         let len = words.len().saturating_mul(8);
-        if len < HEADER_SIZE {
+        if len < IDENTITY_SIZE {
             return Err(LayoutError::BadLength { len });
         }
         Ok(Self { words })
@@ -34,10 +34,13 @@ impl<'a> Region<'a> {
 
     /// Wraps a raw mapping of `len` bytes at `ptr` (the guest's identity-mapped channel pages).
     ///
-    /// Checks alignment (64 bytes) and length (a multiple of 8, at least the header page).
+    /// Checks alignment (64 bytes) and length (a multiple of 8, at least the identity page).
     ///
     /// # Safety
-    /// - `ptr..ptr+len` must be mapped, readable and writable, for all of `'a`;
+    /// - `ptr..ptr+len` must be mapped and readable for all of `'a`, and writable wherever
+    ///   the code using the region stores: a guest endpoint stores only into its own side's
+    ///   area (`layout::area_offset`), so the identity page and the peer's area may be mapped
+    ///   read-only (layout v3 does); [`crate::Channel::format`] stores into the whole region;
     /// - during `'a`, that memory must be accessed only with aligned 8-byte atomic (or, from
     ///   another partition, plain machine-word) loads and stores — no Rust reference other
     ///   than ones derived from this `Region` may point into it;
@@ -48,12 +51,14 @@ impl<'a> Region<'a> {
         if ptr.is_null() || !ptr.addr().is_multiple_of(LINE_SIZE) {
             return Err(LayoutError::Misaligned);
         }
-        if !len.is_multiple_of(8) || len < HEADER_SIZE || len > isize::MAX as usize {
+        if !len.is_multiple_of(8) || len < IDENTITY_SIZE || len > isize::MAX as usize {
             return Err(LayoutError::BadLength { len });
         }
         // SAFETY: `ptr` is non-null and 64-byte aligned (checked above), so aligned for
-        // `AtomicU64`; the caller guarantees `len` bytes from it are valid for reads and writes
-        // for `'a` and only accessed atomically, which is what `&[AtomicU64]` requires
+        // `AtomicU64`; the caller guarantees `len` bytes from it are valid for reads for `'a`,
+        // for writes wherever the crate will store (its own side's area), and only accessed
+        // atomically, which is what `&[AtomicU64]` requires (the crate's loads of words in
+        // read-only pages are relaxed 8-byte loads, which Rust allows on read-only memory)
         // (`AtomicU64` has the size of `u64`, so `len / 8` words cover exactly `len` bytes,
         // and `len <= isize::MAX` was checked). Atomics permit shared mutation, so the shared
         // slice does not assert immutability.

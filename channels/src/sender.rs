@@ -14,16 +14,17 @@
 //! guard); waiting there means the traffic is not request/response, and no run ends early for
 //! a lap.
 //!
-//! The sender never reads back its own ring or control line, so a peer scribbling on them
-//! harms only itself. A control-line acknowledgement that goes backwards or covers messages
-//! never sent stops the channel with [`Corruption::BadAck`].
+//! The sender never reads back its own ring or control line (under Flotilla the peer cannot
+//! write them anyway: they are mapped read-only for it), and reads the peer's control line
+//! with relaxed loads, valid on its read-only mapping. A control-line acknowledgement that
+//! goes backwards or covers messages never sent stops the channel with [`Corruption::BadAck`].
 
 use crate::channel::Control;
 use crate::error::{Corruption, SendError};
 use crate::layout::{MAX_SLOTS, PAYLOAD_SIZE, PAYLOAD_WORDS, SEQ_WORD};
 use crate::notify::{awake_word, waiting_word, Counters, Notify, Suppressor};
 use crate::slot::{seq_word, Ring, Slot, ACK_MASK, FULL_LAP_PERIOD};
-use crate::sync::{fence, Ordering, Word};
+use crate::sync::{fence, load_acquire, Ordering, Word};
 use zerocopy::{Immutable, IntoBytes};
 
 /// A piggybacked acknowledgement is used only while this side has sent fewer than this many
@@ -210,7 +211,7 @@ impl<'a> Sender<'a> {
     /// Re-reads the peer's control-line acknowledgement; it must lie in
     /// `[last one read, messages sent]`.
     fn refresh(&mut self) -> Result<(), SendError> {
-        let ack = self.peer.ack.load(Ordering::Acquire);
+        let ack = load_acquire(self.peer.ack);
         if ack.wrapping_sub(self.control_ack) > self.pos.wrapping_sub(self.control_ack) {
             let c = Corruption::BadAck {
                 sent: self.pos,
@@ -533,7 +534,7 @@ impl SlotWriter<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{region_size, HEADER_SIZE, LINE_SIZE};
+    use crate::layout::{region_size, ring_offset, LINE_SIZE};
     use crate::{Channel, Duplex, RecvError, Region, Side};
 
     /// A formatted 64-byte aligned region of `slots` slots (with room to align it).
@@ -547,7 +548,10 @@ mod tests {
     /// The sequence words of ring A->B.
     fn seq_words(words: &[Word], slots: usize) -> Vec<u64> {
         (0..slots)
-            .map(|i| words[(HEADER_SIZE + i * LINE_SIZE) / 8 + SEQ_WORD].load(Ordering::Relaxed))
+            .map(|i| {
+                words[(ring_offset(Side::A, slots as u32) + i * LINE_SIZE) / 8 + SEQ_WORD]
+                    .load(Ordering::Relaxed)
+            })
             .collect()
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use channels::layout::{CONTROL_B_OFFSET, CTL_RX_WAIT, HEADER_SIZE, PAYLOAD_WORDS};
+use channels::layout::{control_offset, ring_offset, CTL_RX_WAIT, PAYLOAD_WORDS};
 use channels::{Channel, Counters, Duplex, RecvError, SendError, Side, PAYLOAD_SIZE};
 use common::HostRegion;
 use std::sync::atomic::Ordering;
@@ -235,7 +235,7 @@ fn receiver_wait_and_suppression() {
     assert!(!rx.prepare_wait(&mut || sender_ipis += 1));
     rx.try_recv(&mut [0; 56]).unwrap();
     assert!(rx.prepare_wait(&mut || sender_ipis += 1));
-    let wait = r.words()[(CONTROL_B_OFFSET / 8) + CTL_RX_WAIT].load(Ordering::Relaxed);
+    let wait = r.words()[(control_offset(Side::B, 8) / 8) + CTL_RX_WAIT].load(Ordering::Relaxed);
     assert_eq!(wait & 1, 1, "waiting bit set in B's control line");
     tx.try_send(b"b").unwrap();
     assert!(tx.kick(&mut || ipis += 1));
@@ -325,8 +325,10 @@ fn endpoints_of_b_use_the_second_ring() {
     let ch = r.channel();
     let (mut btx, _) = ch.endpoint(Side::B);
     btx.try_send(&[0xAB; 8]).unwrap();
-    // The first payload word of ring B->A (offset 4096 + 4096).
-    let w = r.words()[(HEADER_SIZE + 4096) / 8].load(Ordering::Relaxed);
+    // The first payload word of ring B->A (identity page, A's control page and ring, B's
+    // control page: offset 4 * 4096).
+    assert_eq!(ring_offset(Side::B, 2), 4 * 4096);
+    let w = r.words()[ring_offset(Side::B, 2) / 8].load(Ordering::Relaxed);
     assert_eq!(w, u64::from_le_bytes([0xAB; 8]));
     assert_eq!(Side::A.peer(), Side::B);
     assert_eq!(Channel::open(r.region()).unwrap().slots(), 2);
@@ -367,8 +369,9 @@ fn request_response_stays_on_a_few_hot_lines() {
     ping_pong(&mut a, &mut b, 10_000);
     // The piggybacked acknowledgements tell each sender that everything was consumed, so
     // every run ends after the default 4 messages: 10,000 round trips touch 4 lines each way.
-    let ring_ba = HEADER_SIZE + slots * 64;
-    assert_eq!(written_slots(&r, HEADER_SIZE, slots), vec![0, 1, 2, 3]);
+    let ring_ab = ring_offset(Side::A, slots as u32);
+    let ring_ba = ring_offset(Side::B, slots as u32);
+    assert_eq!(written_slots(&r, ring_ab, slots), vec![0, 1, 2, 3]);
     assert_eq!(written_slots(&r, ring_ba, slots), vec![0, 1, 2, 3]);
     assert_eq!(a.receiver().counters().messages, 10_000);
     // Every reply but the last was acknowledged by the next request's piggyback.
@@ -385,7 +388,11 @@ fn hot_slots_are_configurable() {
         a.sender().set_hot_slots(hot);
         b.sender().set_hot_slots(hot);
         ping_pong(&mut a, &mut b, 1000);
-        assert_eq!(written_slots(&r, HEADER_SIZE, 64), expect, "hot {hot}");
+        assert_eq!(
+            written_slots(&r, ring_offset(Side::A, 64), 64),
+            expect,
+            "hot {hot}"
+        );
     }
     // 0: runs never end early, the ring is walked like a plain ring buffer.
     let r = HostRegion::new(64);
@@ -395,7 +402,7 @@ fn hot_slots_are_configurable() {
     a.sender().set_hot_slots(0);
     ping_pong(&mut a, &mut b, 100);
     assert_eq!(
-        written_slots(&r, HEADER_SIZE, 64),
+        written_slots(&r, ring_offset(Side::A, 64), 64),
         (0..64).collect::<Vec<_>>()
     );
 }
@@ -416,7 +423,7 @@ fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
         assert_eq!(arx.try_recv(&mut buf), Ok(2));
     }
     assert_eq!(
-        written_slots(&r, HEADER_SIZE, 16),
+        written_slots(&r, ring_offset(Side::A, 16), 16),
         (0..16).collect::<Vec<_>>()
     );
 }
@@ -436,7 +443,7 @@ fn one_way_stream_walks_the_whole_ring() {
     }
     // No reverse traffic, no piggybacked acknowledgement: no run ends early.
     assert_eq!(
-        written_slots(&r, HEADER_SIZE, 16),
+        written_slots(&r, ring_offset(Side::A, 16), 16),
         (0..16).collect::<Vec<_>>()
     );
 }

@@ -1,11 +1,14 @@
 //! A hostile or corrupted peer: bad identity lines, bad sequence words, bad lengths, bad
-//! acknowledgements. Every case ends in an error (sticky for the endpoint), never a panic.
+//! acknowledgements, garbage in the peer's control line. Every case ends in an error (sticky
+//! for the endpoint), never a panic. And the other half of layout v3's "one writer per
+//! page": an honest endpoint stores only into its own area, so the read-only mappings of the
+//! identity page and the peer's area never stop it.
 #![cfg(not(loom))]
 
 mod common;
 
 use channels::layout::{
-    CONTROL_A_OFFSET, CONTROL_B_OFFSET, CTL_ACK, HEADER_SIZE, ID_MAGIC, ID_SLOTS, ID_VERSION,
+    control_offset, ring_offset, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, ID_MAGIC, ID_SLOTS, ID_VERSION,
     SEQ_WORD,
 };
 use channels::{Channel, Corruption, LayoutError, RecvError, Region, SendError, Side};
@@ -26,12 +29,15 @@ fn identity_line_is_validated() {
     );
 
     let r = HostRegion::new(8);
-    // A region formatted for layout v1 (before runs and piggybacked acknowledgements).
-    set(&r, 0, ID_VERSION, 1);
-    assert_eq!(
-        Channel::open(r.region()).unwrap_err(),
-        LayoutError::BadVersion { found: 1 }
-    );
+    // Regions formatted for layout v1 (before runs and piggybacked acknowledgements) and v2
+    // (one header page writable by both endpoints).
+    for old in [1, 2] {
+        set(&r, 0, ID_VERSION, old);
+        assert_eq!(
+            Channel::open(r.region()).unwrap_err(),
+            LayoutError::BadVersion { found: old }
+        );
+    }
 
     for bad in [0, 1, 3, 8192, u64::MAX] {
         let r = HostRegion::new(8);
@@ -82,14 +88,14 @@ fn bad_sequence_word_stops_the_receiver() {
     let ch = r.channel();
     let (_, mut rx) = ch.endpoint(Side::B);
     // Peer A writes garbage into the sequence word of slot 0 of ring A->B.
-    set(&r, HEADER_SIZE, SEQ_WORD, 0xdead_beef);
+    set(&r, ring_offset(Side::A, 4), SEQ_WORD, 0xdead_beef);
     let err = RecvError::Corrupted(Corruption::BadSequence {
         pos: 0,
         word: 0xdead_beef,
     });
     assert_eq!(rx.try_recv(&mut [0; 56]), Err(err));
     // Sticky even if the peer "repairs" the slot.
-    set(&r, HEADER_SIZE, SEQ_WORD, 0);
+    set(&r, ring_offset(Side::A, 4), SEQ_WORD, 0);
     assert_eq!(rx.try_recv(&mut [0; 56]), Err(err));
     assert!(
         rx.is_ready(),
@@ -105,7 +111,7 @@ fn bad_length_stops_the_receiver() {
     let ch = r.channel();
     let (_, mut rx) = ch.endpoint(Side::B);
     // The expected sequence (message 0 has seq 1, at bit 24) with a length of 60.
-    set(&r, HEADER_SIZE, SEQ_WORD, (1 << 24) | 60);
+    set(&r, ring_offset(Side::A, 4), SEQ_WORD, (1 << 24) | 60);
     assert_eq!(
         rx.try_recv(&mut [0; 56]),
         Err(RecvError::Corrupted(Corruption::BadLength {
@@ -126,10 +132,10 @@ fn bad_acknowledgement_stops_the_sender() {
         tx.try_send(b"m").unwrap();
     }
     // Peer B acknowledges more than was sent.
-    set(&r, CONTROL_B_OFFSET, CTL_ACK, 99);
+    set(&r, control_offset(Side::B, 4), CTL_ACK, 99);
     let err = SendError::Corrupted(Corruption::BadAck { sent: 4, ack: 99 });
     assert_eq!(tx.try_send(b"m"), Err(err));
-    set(&r, CONTROL_B_OFFSET, CTL_ACK, 2);
+    set(&r, control_offset(Side::B, 4), CTL_ACK, 2);
     assert_eq!(tx.try_send(b"m"), Err(err), "sticky");
     assert!(!tx.prepare_wait());
 }
@@ -148,7 +154,7 @@ fn acknowledgement_going_backwards_is_corruption() {
         rx.try_recv(&mut [0; 56]).unwrap();
     }
     assert_eq!(tx.credits(), Ok(3));
-    set(&r, CONTROL_B_OFFSET, CTL_ACK, 1);
+    set(&r, control_offset(Side::B, 4), CTL_ACK, 1);
     assert!(matches!(
         tx.credits(),
         Err(SendError::Corrupted(Corruption::BadAck { .. }))
@@ -161,10 +167,11 @@ fn peer_scribbling_on_our_own_lines_does_not_affect_us() {
     let ch = r.channel();
     let (mut atx, mut arx) = ch.endpoint(Side::A);
     let (mut btx, mut brx) = ch.endpoint(Side::B);
-    // B overwrites A's control line and A's outgoing ring.
+    // B overwrites A's control line and A's outgoing ring. (Under Flotilla these are mapped
+    // read-only for B, so that write is an npf; the endpoint does not rely on it.)
     for i in 0..8 {
-        set(&r, CONTROL_A_OFFSET, i, u64::MAX);
-        set(&r, HEADER_SIZE + 64, i, u64::MAX);
+        set(&r, control_offset(Side::A, 4), i, u64::MAX);
+        set(&r, ring_offset(Side::A, 4) + 64, i, u64::MAX);
     }
     // A keeps sending and receiving normally (it never reads its own lines back).
     btx.try_send(b"to a").unwrap();
@@ -179,8 +186,8 @@ fn peer_scribbling_on_our_own_lines_does_not_affect_us() {
 /// Writes message `pos` of ring B->A by hand, as a hostile B could: payload `fill`, length
 /// `len`, and a piggybacked acknowledgement `ack`.
 fn forge_b_message(r: &HostRegion, slots: usize, pos: u64, len: u64, ack: u64) {
-    use channels::layout::{ring_b_to_a_offset, ACK_SHIFT, ACK_VALID_FLAG, SEQ_SHIFT};
-    let ring_ba = ring_b_to_a_offset(slots as u32);
+    use channels::layout::{ACK_SHIFT, ACK_VALID_FLAG, SEQ_SHIFT};
+    let ring_ba = ring_offset(Side::B, slots as u32);
     let slot = ring_ba + (pos as usize % slots) * 64;
     let word = ((pos + 1) << SEQ_SHIFT) | (ack << ACK_SHIFT) | ACK_VALID_FLAG | len;
     set(r, slot, SEQ_WORD, word);
@@ -250,4 +257,128 @@ fn an_old_message_cannot_claim_a_recent_count() {
         a.sender().acknowledged()
     );
     assert_eq!(a.try_send(b"m"), Err(SendError::Full));
+}
+
+#[test]
+fn garbage_in_the_peers_control_line_stops_only_what_reads_it() {
+    let r = HostRegion::new(4);
+    let ch = r.channel();
+    let (mut atx, mut arx) = ch.endpoint(Side::A);
+    let (mut btx, _) = ch.endpoint(Side::B);
+    // Hostile B fills its whole control line (ack, both wait words, the zero words) with ones.
+    for i in 0..8 {
+        set(&r, control_offset(Side::B, 4), i, u64::MAX);
+    }
+    // A's sender has its initial credits; its kick sees "waiting" in a garbage epoch and
+    // raises one notification for it, never a second one for the same word.
+    atx.try_send(b"m").unwrap();
+    let mut ipis = 0;
+    assert!(atx.kick(&mut || ipis += 1));
+    atx.try_send(b"m").unwrap();
+    assert!(!atx.kick(&mut || ipis += 1));
+    assert_eq!(ipis, 1);
+    // Once the credits run out, A reads B's ack: u64::MAX acknowledges messages never sent.
+    atx.try_send(b"m").unwrap();
+    atx.try_send(b"m").unwrap();
+    assert!(matches!(
+        atx.try_send(b"m"),
+        Err(SendError::Corrupted(Corruption::BadAck { sent: 4, .. }))
+    ));
+    // A's receiving half reads only B's ring and B's tx_wait: it still works, and its kick
+    // notifies at most once for the garbage wait word.
+    btx.try_send(b"to a").unwrap();
+    assert_eq!(arx.try_recv(&mut [0; 56]), Ok(4));
+    let mut sender_ipis = 0;
+    arx.kick(&mut || sender_ipis += 1);
+    btx.try_send(b"more").unwrap();
+    assert_eq!(arx.try_recv(&mut [0; 56]), Ok(4));
+    arx.kick(&mut || sender_ipis += 1);
+    assert_eq!(sender_ipis, 1);
+    // B's sending half never reads its own control line back: unaffected by its own garbage.
+    assert_eq!(
+        r.words()[control_offset(Side::B, 4) / 8 + CTL_RX_WAIT].load(Ordering::Relaxed),
+        u64::MAX
+    );
+    assert_eq!(
+        r.words()[control_offset(Side::B, 4) / 8 + CTL_TX_WAIT].load(Ordering::Relaxed),
+        u64::MAX
+    );
+}
+
+/// Words of the region outside `side`'s area, with their index.
+fn outside_area(r: &HostRegion, side: Side, slots: u32) -> Vec<(usize, u64)> {
+    use channels::layout::{area_offset, area_size};
+    let area = area_offset(side, slots) / 8..(area_offset(side, slots) + area_size(slots)) / 8;
+    r.words()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !area.contains(i))
+        .map(|(i, w)| (i, w.load(Ordering::Relaxed)))
+        .collect()
+}
+
+/// Runs `op` (an operation of `side`'s endpoint) and asserts it stored nothing outside
+/// `side`'s area: what the nested page tables map read-only for it (layout v3).
+fn only_own_area<T>(r: &HostRegion, side: Side, slots: u32, op: impl FnOnce() -> T) -> T {
+    let before = outside_area(r, side, slots);
+    let out = op();
+    assert_eq!(
+        outside_area(r, side, slots),
+        before,
+        "{side:?} wrote outside its area"
+    );
+    out
+}
+
+#[test]
+fn each_endpoint_stores_only_into_its_own_area() {
+    const SLOTS: u32 = 8;
+    let r = HostRegion::new(SLOTS);
+    let identity: Vec<u64> = r.words()[..512]
+        .iter()
+        .map(|w| w.load(Ordering::Relaxed))
+        .collect();
+    let ch = r.channel();
+    let mut a = ch.duplex(Side::A);
+    let mut b = ch.duplex(Side::B);
+    let mut buf = [0; 56];
+    let mut ipis = 0;
+    for round in 0..100u64 {
+        // Request/response, with empty looks in between (piggybacking, runs, guards).
+        only_own_area(&r, Side::B, SLOTS, || {
+            assert_eq!(b.try_recv(&mut buf), Err(RecvError::Empty))
+        });
+        only_own_area(&r, Side::A, SLOTS, || {
+            a.try_send(&round.to_le_bytes()).unwrap();
+            a.sender().kick(&mut || ipis += 1);
+        });
+        only_own_area(&r, Side::B, SLOTS, || {
+            assert_eq!(b.try_recv(&mut buf), Ok(8));
+            b.try_send(b"ok").unwrap();
+            b.receiver().kick(&mut || ipis += 1);
+        });
+        only_own_area(&r, Side::A, SLOTS, || {
+            assert_eq!(a.try_recv(&mut buf), Ok(2))
+        });
+        // A burst that fills the ring, and both wait handshakes.
+        if round % 10 == 0 {
+            only_own_area(&r, Side::A, SLOTS, || {
+                while a.sender().try_send(b"burst").is_ok() {}
+                assert!(a.sender().prepare_wait(), "full ring: the sender may sleep");
+                a.sender().finish_wait();
+            });
+            only_own_area(&r, Side::B, SLOTS, || {
+                let n = b.receiver().recv_batch(64, |_| ()).unwrap();
+                assert!(n > 0);
+                b.receiver().publish_ack();
+                assert!(b.receiver().prepare_wait(&mut || ipis += 1));
+                b.receiver().finish_wait();
+            });
+        }
+    }
+    let after: Vec<u64> = r.words()[..512]
+        .iter()
+        .map(|w| w.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(identity, after, "nobody wrote the identity page");
 }

@@ -206,7 +206,7 @@ proptest! {
     /// Opening a region of arbitrary contents and length never panics.
     #[test]
     fn open_arbitrary_identity(
-        words in proptest::collection::vec(any::<u64>(), 512..1600),
+        words in proptest::collection::vec(any::<u64>(), 512..3200),
         slots in prop_oneof![any::<u64>(), (0u32..14).prop_map(|s| 1u64 << s)],
     ) {
         let mut v: Vec<AtomicU64> = words.into_iter().map(AtomicU64::new).collect();

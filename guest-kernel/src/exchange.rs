@@ -1,13 +1,21 @@
 //! The message loops of the channel workloads, independent of the machine:
-//! `pingpong` (round trips on one channel, timed) and `stream` (one-way
-//! traffic on every channel, checksummed).
+//! `pingpong` (round trips on each channel in turn, timed) and `stream`
+//! (one-way traffic on every channel at once, checksummed).
 //!
 //! The machine is behind [`Platform`] (clock, IPI, idling), so the loops
 //! run on the host between two threads over an ordinary memory region in
 //! the tests. A loop never blocks without first announcing its wait on the
 //! channel (the `channels` crate's wait handshake), so an IPI can always
 //! wake it; on `poll` channels it spins.
-
+//!
+//! A broken channel stops only itself. When a link reports corruption (the
+//! peer wrote garbage into its own ring or control line), or the peer
+//! answers with the wrong message, the loops record it as [`Broken`] and
+//! go on with the partition's other links; the workload reports the broken
+//! ones and fails (exit code [`CHANNEL_EXIT_CODE`], see [`exit_code`]) only
+//! when no channel was left to do its job on. A peer that merely stops
+//! (it faulted, or never answers) cannot be told apart from a slow one
+//! here: its link waits, like any stalled channel, until the run's timeout.
 use alloc::vec::Vec;
 use channels::{Duplex, RecvError, SendError, PAYLOAD_SIZE};
 
@@ -41,7 +49,11 @@ pub struct Link<'a> {
     pub side_a: bool,
 }
 
-/// Why a loop stopped.
+/// Exit code of a channel workload none of whose channels could do its job
+/// (every one failed to open or broke; also: no channel at all).
+pub const CHANNEL_EXIT_CODE: u64 = 5;
+
+/// Why a loop stopped on one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExchangeError {
     /// The channel refused a send (corrupted).
@@ -61,6 +73,27 @@ impl core::fmt::Display for ExchangeError {
                 write!(f, "expected message {expected}, got {found}")
             }
         }
+    }
+}
+
+/// A link that stopped, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Broken {
+    /// The channel's index in the layout.
+    pub channel_id: u32,
+    /// What went wrong on it.
+    pub error: ExchangeError,
+}
+
+/// The exit code of a channel workload that had `channels` channels of
+/// which `broken` could not be used to the end: 0 while at least one did
+/// its job (the broken ones are reported in the result), else
+/// [`CHANNEL_EXIT_CODE`].
+pub fn exit_code(channels: usize, broken: usize) -> u64 {
+    if broken < channels {
+        0
+    } else {
+        CHANNEL_EXIT_CODE
     }
 }
 
@@ -170,6 +203,50 @@ pub fn pong(link: &mut Link<'_>, rounds: u64, p: &mut impl Platform) -> Result<(
     Ok(())
 }
 
+/// What [`pingpong`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PingPongTotals {
+    /// Per link that completed its rounds: its channel and whether this
+    /// partition pinged (endpoint A) or echoed, with the samples it added.
+    pub completed: Vec<(u32, bool, core::ops::Range<usize>)>,
+    /// The links that broke, in link order.
+    pub broken: Vec<Broken>,
+}
+
+/// `rounds` round trips on every link in turn, in link (layout) order:
+/// pinging where this partition is A, echoing where it is B. Both endpoints
+/// of every channel take their links in the same global order, so no two
+/// partitions wait on each other in a cycle. A link that breaks is recorded
+/// and the next one is taken; its samples so far are kept. Ping samples
+/// (every `stride`-th round trip, in cycles) of all links go to `samples`.
+pub fn pingpong(
+    links: &mut [Link<'_>],
+    rounds: u64,
+    stride: u64,
+    samples: &mut Vec<u64>,
+    p: &mut impl Platform,
+) -> PingPongTotals {
+    let mut totals = PingPongTotals::default();
+    for link in links.iter_mut() {
+        let first = samples.len();
+        let done = if link.side_a {
+            ping(link, rounds, stride, samples, p)
+        } else {
+            pong(link, rounds, p)
+        };
+        match done {
+            Ok(()) => totals
+                .completed
+                .push((link.channel_id, link.side_a, first..samples.len())),
+            Err(error) => totals.broken.push(Broken {
+                channel_id: link.channel_id,
+                error,
+            }),
+        }
+    }
+    totals
+}
+
 /// A 64-bit mixing function (splitmix64's finaliser).
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -189,7 +266,7 @@ pub fn payload_checksum(words: &[u64]) -> u64 {
 }
 
 /// What a stream endpoint did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamTotals {
     /// Messages sent (over channels where this partition is A).
     pub sent: u64,
@@ -199,17 +276,16 @@ pub struct StreamTotals {
     pub sent_checksum: u64,
     /// Checksum of the payloads received.
     pub received_checksum: u64,
+    /// The links that broke (they count what they moved before breaking).
+    pub broken: Vec<Broken>,
 }
 
 /// Stream: on every link where this partition is A, send `messages`
 /// messages; where it is B, receive `messages`. All links progress
 /// together; when none can, the loop idles (sleeping only if every link
-/// is an `ipi` channel).
-pub fn stream(
-    links: &mut [Link<'_>],
-    messages: u64,
-    p: &mut impl Platform,
-) -> Result<StreamTotals, ExchangeError> {
+/// is an `ipi` channel). A link that breaks is recorded in
+/// [`StreamTotals::broken`] and left alone; the others go on.
+pub fn stream(links: &mut [Link<'_>], messages: u64, p: &mut impl Platform) -> StreamTotals {
     let mut totals = StreamTotals::default();
     let mut done: Vec<u64> = links.iter().map(|_| 0).collect();
     let can_sleep = links.iter().all(|l| l.ipi);
@@ -218,11 +294,17 @@ pub fn stream(
         let mut progress = false;
         let mut finished = true;
         for (link, count) in links.iter_mut().zip(done.iter_mut()) {
-            if *count == messages {
+            if *count == messages
+                || totals
+                    .broken
+                    .iter()
+                    .any(|b| b.channel_id == link.channel_id)
+            {
                 continue;
             }
             finished = false;
             let before = *count;
+            let mut failed = None;
             if link.side_a {
                 while *count < messages {
                     let words = stream_payload(link.channel_id, *count);
@@ -237,7 +319,10 @@ pub fn stream(
                                 totals.sent_checksum.wrapping_add(payload_checksum(&words));
                         }
                         Err(SendError::Full) => break,
-                        Err(e) => return Err(ExchangeError::Send(e)),
+                        Err(e) => {
+                            failed = Some(ExchangeError::Send(e));
+                            break;
+                        }
                     }
                 }
                 if *count != before {
@@ -261,41 +346,45 @@ pub fn stream(
                                 .wrapping_add(payload_checksum(&words[..n]));
                         }
                         Err(RecvError::Empty) => break,
-                        Err(e) => return Err(ExchangeError::Recv(e)),
+                        Err(e) => {
+                            failed = Some(ExchangeError::Recv(e));
+                            break;
+                        }
                     }
                 }
                 if *count != before {
                     kick_rx(link, p);
                 }
             }
-            progress |= *count != before;
+            if let Some(error) = failed {
+                totals.broken.push(Broken {
+                    channel_id: link.channel_id,
+                    error,
+                });
+            }
+            progress |= *count != before || failed.is_some();
         }
         if finished {
-            return Ok(totals);
+            return totals;
         }
         if !progress {
-            idle_all(links, &done, messages, can_sleep, p);
+            let waiting: Vec<bool> = links
+                .iter()
+                .zip(&done)
+                .map(|(l, &c)| {
+                    c < messages && !totals.broken.iter().any(|b| b.channel_id == l.channel_id)
+                })
+                .collect();
+            idle_all(links, &waiting, can_sleep, p);
         }
     }
 }
 
-/// No link made progress: announce a wait on every unfinished one and
-/// sleep if all of them agree (only when every link is `ipi`), else spin.
-fn idle_all(
-    links: &mut [Link<'_>],
-    done: &[u64],
-    messages: u64,
-    can_sleep: bool,
-    p: &mut impl Platform,
-) {
-    let pending = || {
-        links
-            .iter()
-            .zip(done)
-            .filter(|(_, c)| **c < messages)
-            .count()
-    };
-    if !can_sleep || pending() == 0 {
+/// No link made progress: announce a wait on every link still `waiting`
+/// and sleep if all of them agree (only when every link is `ipi`), else
+/// spin.
+fn idle_all(links: &mut [Link<'_>], waiting: &[bool], can_sleep: bool, p: &mut impl Platform) {
+    if !can_sleep || !waiting.contains(&true) {
         for link in links.iter_mut() {
             link.io.receiver().publish_ack();
         }
@@ -304,7 +393,7 @@ fn idle_all(
     }
     p.begin_wait();
     let mut sleep = true;
-    for (link, _) in links.iter_mut().zip(done).filter(|(_, c)| **c < messages) {
+    for (link, _) in links.iter_mut().zip(waiting).filter(|(_, w)| **w) {
         let id = link.channel_id;
         sleep &= if link.side_a {
             link.io.sender().prepare_wait()
@@ -313,7 +402,7 @@ fn idle_all(
         };
     }
     p.end_wait(sleep);
-    for (link, _) in links.iter_mut().zip(done).filter(|(_, c)| **c < messages) {
+    for (link, _) in links.iter_mut().zip(waiting).filter(|(_, w)| **w) {
         if link.side_a {
             link.io.sender().finish_wait();
         } else {
@@ -325,7 +414,7 @@ fn idle_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use channels::{Channel, Region, Side};
+    use channels::{Channel, Corruption, Region, Side};
     use std::sync::atomic::AtomicU64;
 
     /// A host platform: a counter for a clock, notifications counted,
@@ -354,25 +443,40 @@ mod tests {
         }
     }
 
+    /// Words of a 64-slot channel region (layout v3: 20 KiB).
+    const WORDS: usize = 20 * 1024 / 8;
+
     #[repr(C, align(64))]
-    struct Mem([AtomicU64; 12 * 1024 / 8]);
+    struct Mem([AtomicU64; WORDS]);
 
     fn region(slots: u32) -> &'static Mem {
-        assert_eq!(channels::region_size(slots), 12 * 1024);
-        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; 1536])));
+        assert_eq!(channels::region_size(slots), WORDS * 8);
+        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
         Channel::format(Region::from_words(&mem.0).expect("aligned"), slots).expect("format");
         mem
     }
 
-    fn link(mem: &'static Mem, side: Side, ipi: bool) -> Link<'static> {
+    fn link_on(mem: &'static Mem, side: Side, ipi: bool, channel_id: u32) -> Link<'static> {
         let ch = Channel::open_expecting(Region::from_words(&mem.0).expect("aligned"), 64)
             .expect("open");
         Link {
             io: ch.duplex(side),
-            channel_id: 7,
+            channel_id,
             ipi,
             side_a: side == Side::A,
         }
+    }
+
+    fn link(mem: &'static Mem, side: Side, ipi: bool) -> Link<'static> {
+        link_on(mem, side, ipi, 7)
+    }
+
+    /// A hostile `side` writes a garbage sequence word into slot 0 of the
+    /// ring it sends on (all it can write besides its control line).
+    fn corrupt_ring_of(mem: &Mem, side: Side) {
+        use channels::layout::{ring_offset, SEQ_WORD};
+        mem.0[ring_offset(side, 64) / 8 + SEQ_WORD]
+            .store(0xdead_beef, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]
@@ -391,15 +495,94 @@ mod tests {
     }
 
     #[test]
+    fn pingpong_goes_on_past_a_broken_channel() {
+        // Channel 3 with a hostile peer, then channel 4 with an honest one.
+        let hostile = region(64);
+        let honest = region(64);
+        corrupt_ring_of(hostile, Side::B);
+        let mut b = [link_on(honest, Side::B, true, 4)];
+        let peer = std::thread::spawn(move || {
+            pingpong(&mut b, 500, 1, &mut Vec::new(), &mut Host::default())
+        });
+        let mut a = [
+            link_on(hostile, Side::A, true, 3),
+            link_on(honest, Side::A, true, 4),
+        ];
+        let mut samples = Vec::new();
+        let totals = pingpong(&mut a, 500, 1, &mut samples, &mut Host::default());
+        let echoed = peer.join().expect("thread");
+        assert_eq!(echoed.completed, vec![(4, false, 0..0)]);
+        assert!(echoed.broken.is_empty());
+        assert_eq!(totals.completed, vec![(4, true, 0..500)]);
+        assert_eq!(samples.len(), 500);
+        assert_eq!(totals.broken.len(), 1);
+        assert_eq!(totals.broken[0].channel_id, 3);
+        assert!(matches!(
+            totals.broken[0].error,
+            ExchangeError::Recv(RecvError::Corrupted(Corruption::BadSequence { pos: 0, .. }))
+        ));
+        assert_eq!(exit_code(a.len(), totals.broken.len()), 0);
+    }
+
+    #[test]
     fn stream_checksums_agree() {
         let mem = region(64);
         let mut b = [link(mem, Side::B, true)];
         let peer = std::thread::spawn(move || stream(&mut b, 5000, &mut Host::default()));
         let mut a = [link(mem, Side::A, true)];
-        let sent = stream(&mut a, 5000, &mut Host::default()).expect("send");
-        let got = peer.join().expect("thread").expect("receive");
+        let sent = stream(&mut a, 5000, &mut Host::default());
+        let got = peer.join().expect("thread");
         assert_eq!((sent.sent, got.received), (5000, 5000));
         assert_eq!(sent.sent_checksum, got.received_checksum);
         assert_ne!(sent.sent_checksum, 0);
+        assert!(sent.broken.is_empty() && got.broken.is_empty());
+    }
+
+    #[test]
+    fn stream_goes_on_past_a_broken_channel() {
+        for ipi in [false, true] {
+            // This partition receives on channel 1 (hostile sender) and on
+            // channel 2 (honest sender), and sends on channel 3.
+            let hostile = region(64);
+            let honest = region(64);
+            let back = region(64);
+            corrupt_ring_of(hostile, Side::A);
+            let mut others = [
+                link_on(honest, Side::A, ipi, 2),
+                link_on(back, Side::B, ipi, 3),
+            ];
+            let peer = std::thread::spawn(move || stream(&mut others, 3000, &mut Host::default()));
+            let mut mine = [
+                link_on(hostile, Side::B, ipi, 1),
+                link_on(honest, Side::B, ipi, 2),
+                link_on(back, Side::A, ipi, 3),
+            ];
+            let totals = stream(&mut mine, 3000, &mut Host::default());
+            let theirs = peer.join().expect("thread");
+            assert_eq!(totals.broken.len(), 1);
+            assert_eq!(totals.broken[0].channel_id, 1);
+            assert_eq!((totals.received, totals.sent), (3000, 3000));
+            assert_eq!(totals.received_checksum, theirs.sent_checksum);
+            assert_eq!(totals.sent_checksum, theirs.received_checksum);
+            assert!(theirs.broken.is_empty());
+            assert_eq!(exit_code(mine.len(), totals.broken.len()), 0);
+        }
+    }
+
+    #[test]
+    fn a_workload_whose_every_channel_broke_fails() {
+        let hostile = region(64);
+        corrupt_ring_of(hostile, Side::A);
+        let mut only = [link_on(hostile, Side::B, false, 9)];
+        let totals = stream(&mut only, 10, &mut Host::default());
+        assert_eq!(totals.broken.len(), 1);
+        assert_eq!(exit_code(1, totals.broken.len()), CHANNEL_EXIT_CODE);
+        assert_eq!(exit_code(3, 2), 0);
+        assert_eq!(exit_code(3, 3), CHANNEL_EXIT_CODE);
+        assert_eq!(
+            exit_code(0, 0),
+            CHANNEL_EXIT_CODE,
+            "no channel: nothing to do it on"
+        );
     }
 }

@@ -15,8 +15,11 @@
 //! sequence), `workloads`.
 //!
 //! Exit codes: 0 success, 2 bad arguments, 3 a rogue attack was not
-//! stopped, 4 unknown workload, 5 a channel cannot be opened or broke,
-//! 253 panic, 254 bad boot information, 255 unexpected exception.
+//! stopped, 4 unknown workload, 5 a channel workload had no channel left
+//! to do its job on (none given, or every one failed to open or broke; a
+//! workload with some broken channels and some good ones exits 0 and says
+//! `broken_channels=<k>` in its result), 253 panic, 254 bad boot
+//! information, 255 unexpected exception.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 // On the host only the pure modules' tests are built; the rest is unused.

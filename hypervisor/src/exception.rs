@@ -21,6 +21,34 @@ pub struct ExceptionReport {
     pub cpu: Option<u32>,
 }
 
+/// One entry of the exception-fixup table: a hypervisor instruction that
+/// may fault on a guest-chosen operand, and where to resume if it does.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixup {
+    /// Address of the instruction that may fault.
+    pub fault_rip: u64,
+    /// Address of its recovery code (which returns an error to the caller).
+    pub resume_rip: u64,
+}
+
+/// Vectors a fixup recovers from: #UD (e.g. XSETBV without CR4.OSXSAVE)
+/// and #GP (a value the CPU refuses). Anything else at a fixup address
+/// (a page fault, a machine check) is still fatal.
+const RECOVERABLE: [u8; 2] = [6, 13];
+
+/// Where to resume after exception `vector` at `rip`, if `rip` is an
+/// instruction of the fixup `table` and the vector is recoverable.
+pub fn fixup_target(table: &[Fixup], vector: u8, rip: u64) -> Option<u64> {
+    if !RECOVERABLE.contains(&vector) {
+        return None;
+    }
+    table
+        .iter()
+        .find(|f| f.fault_rip == rip)
+        .map(|f| f.resume_rip)
+}
+
 /// Mnemonic and name of an exception vector (Intel SDM Vol. 3 Table 6-1).
 pub fn vector_name(vector: u8) -> (&'static str, &'static str) {
     match vector {
@@ -123,5 +151,25 @@ mod tests {
         assert!(r
             .to_string()
             .starts_with("#UD (invalid opcode, vector 6) on a core in early bring-up"));
+    }
+
+    #[test]
+    fn fixups_resume_only_their_instruction_on_gp_or_ud() {
+        let table = [
+            Fixup {
+                fault_rip: 0x10_1000,
+                resume_rip: 0x10_1010,
+            },
+            Fixup {
+                fault_rip: 0x10_2000,
+                resume_rip: 0x10_2008,
+            },
+        ];
+        assert_eq!(fixup_target(&table, 13, 0x10_1000), Some(0x10_1010));
+        assert_eq!(fixup_target(&table, 6, 0x10_2000), Some(0x10_2008));
+        assert_eq!(fixup_target(&table, 13, 0x10_1001), None, "other rip");
+        assert_eq!(fixup_target(&table, 14, 0x10_1000), None, "page fault");
+        assert_eq!(fixup_target(&table, 18, 0x10_1000), None, "machine check");
+        assert_eq!(fixup_target(&[], 13, 0x10_1000), None);
     }
 }

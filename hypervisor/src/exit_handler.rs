@@ -3,14 +3,17 @@
 //! forbidden stops the partition with a precise [`Fault`] (containment) —
 //! nothing forbidden is silently ignored.
 
+use crate::cpuid_policy::{guest_cpuid, CpuidView, GuestFeatures};
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{self, HypercallHost, Outcome};
-use crate::msr_policy::{pat_valid, MSR_PAT};
+use crate::lvt_policy::{check_lvt, Lvt, LvtCaps};
+use crate::msr_policy::{pat_valid, MSR_PAT, VALIDATED_LVT};
 use crate::partition::{End, Fault, Partition, RunRecord};
 use crate::vcpu::{Gpr, Vcpu, VmExit};
+use crate::xcr0_policy::{check_xsetbv, XsaveCaps};
 use abi::fault::FaultKind;
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 
 /// x2APIC interrupt command register.
 pub const MSR_X2APIC_ICR: u32 = 0x830;
@@ -23,10 +26,13 @@ pub const MSR_EFER: u32 = 0xc000_0080;
 /// processor owns; a written LMA is ignored).
 pub const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
 
-/// CPUID leaf of Flotilla's hypervisor signature.
-pub const CPUID_HV_SIGNATURE: u32 = 0x4000_0000;
-/// CPUID leaf of Flotilla's interface: `eax` = 1 (SVM, `vmmcall`) or 2 (VMX, `vmcall`).
-pub const CPUID_HV_INTERFACE: u32 = 0x4000_0001;
+pub use crate::cpuid_policy::{CPUID_HV_INTERFACE, CPUID_HV_SIGNATURE};
+
+/// The CPU refused a value the hypervisor's rule accepted: the instruction
+/// raised #GP (or #UD) and the exception fixup resumed at its recovery
+/// code instead of ending the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuRefused;
 
 /// Services the exit handler needs from the machine.
 pub trait ExitHost: HypercallHost {
@@ -34,10 +40,14 @@ pub trait ExitHost: HypercallHost {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// Whether another core asked this partition to stop (run timeout).
     fn stop_requested(&self) -> bool;
-    /// Writes a (validated) local vector table entry of this core's x2APIC.
-    fn write_lvt(&mut self, msr: u32, value: u64);
-    /// Loads a (validated) XCR0 on this core.
-    fn write_xcr0(&mut self, value: u64);
+    /// "Max LVT Entry" of this core's local APIC (version register bits
+    /// 23:16).
+    fn apic_max_lvt(&self) -> u8;
+    /// Writes a (validated) local vector table entry of this core's x2APIC,
+    /// under the exception fixup.
+    fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused>;
+    /// Loads a (validated) XCR0 on this core, under the exception fixup.
+    fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused>;
 }
 
 /// Backend-specific operations the neutral handler needs.
@@ -56,40 +66,12 @@ pub trait VcpuExt: Vcpu {
     /// Emulates the control-register access behind the last exit;
     /// `Err` says why it cannot be allowed.
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str>;
-}
-
-/// Filters host CPUID for a partition: hides SVM and VMX, sets the
-/// hypervisor-present bit, and adds Flotilla's leaves.
-pub fn guest_cpuid(leaf: u32, host: [u32; 4], interface_id: u32) -> [u32; 4] {
-    let [mut eax, mut ebx, mut ecx, mut edx] = host;
-    match leaf {
-        1 => {
-            ecx &= !(1 << 5); // VMX
-            ecx |= 1 << 31; // hypervisor present
-        }
-        0x8000_0001 => ecx &= !(1 << 2), // SVM
-        0x8000_000a => [eax, ebx, ecx, edx] = [0; 4],
-        CPUID_HV_SIGNATURE => {
-            eax = CPUID_HV_INTERFACE;
-            ebx = u32::from_le_bytes(*b"Flot");
-            ecx = u32::from_le_bytes(*b"illa");
-            edx = u32::from_le_bytes(*b"HV\0\0");
-        }
-        CPUID_HV_INTERFACE => [eax, ebx, ecx, edx] = [interface_id, 0, 0, 0],
-        0x4000_0002..=0x4000_00ff => [eax, ebx, ecx, edx] = [0; 4],
-        _ => {}
-    }
-    [eax, ebx, ecx, edx]
-}
-
-/// Whether `value` is an XCR0 the partition may load, given the host's
-/// supported mask (CPUID.(0xD,0) EDX:EAX): x87 set, only supported
-/// components, AVX only with SSE (Intel SDM Vol. 1 §13.3).
-pub fn xcr0_allowed(value: u64, supported: u64) -> bool {
-    const X87: u64 = 1 << 0;
-    const SSE: u64 = 1 << 1;
-    const AVX: u64 = 1 << 2;
-    value & X87 != 0 && value & !supported == 0 && (value & AVX == 0 || value & SSE != 0)
+    /// The guest's CR4 as the guest sees it (its read shadow on VMX), for
+    /// the OS-enabled CPUID bits.
+    fn guest_cr4(&self) -> u64;
+    /// What this backend lets the partition use beyond the baseline (for
+    /// CPUID and the LVT rule).
+    fn guest_features(&self) -> GuestFeatures;
 }
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
@@ -129,6 +111,13 @@ pub fn handle_exit(
 ) -> Option<End> {
     record.count_exit(exit.reason());
     match exit {
+        VmExit::Hypercall if vcpu.cpl() != 0 => {
+            // Only the partition's kernel may call the hypervisor: a user
+            // program's call does nothing and returns `Denied`.
+            vcpu.set_gpr(Gpr::Rax, abi::hypercall::Error::Denied.to_rax());
+            vcpu.skip_instruction();
+            None
+        }
         VmExit::Hypercall => {
             let nr = vcpu.gpr(Gpr::Rax);
             let args = [vcpu.gpr(Gpr::Rdi), vcpu.gpr(Gpr::Rsi), vcpu.gpr(Gpr::Rdx)];
@@ -144,8 +133,12 @@ pub fn handle_exit(
         VmExit::Cpuid => {
             let leaf = vcpu.gpr(Gpr::Rax) as u32;
             let subleaf = vcpu.gpr(Gpr::Rcx) as u32;
-            let [a, b, c, d] =
-                guest_cpuid(leaf, host.host_cpuid(leaf, subleaf), vcpu.interface_id());
+            let view = CpuidView {
+                interface_id: vcpu.interface_id(),
+                features: vcpu.guest_features(),
+                guest_cr4: vcpu.guest_cr4(),
+            };
+            let [a, b, c, d] = guest_cpuid(leaf, subleaf, host.host_cpuid(leaf, subleaf), &view);
             vcpu.set_gpr(Gpr::Rax, u64::from(a));
             vcpu.set_gpr(Gpr::Rbx, u64::from(b));
             vcpu.set_gpr(Gpr::Rcx, u64::from(c));
@@ -187,19 +180,35 @@ pub fn handle_exit(
         }
         VmExit::MsrRead { msr: MSR_PAT } => complete_rdmsr(vcpu, vcpu.read_pat()),
         VmExit::MsrRead { msr: MSR_EFER } => complete_rdmsr(vcpu, vcpu.read_efer()),
-        VmExit::MsrWrite { msr, value } if crate::msr_policy::VALIDATED_LVT.contains(&msr) => {
-            if crate::msr_policy::lvt_write_allowed(value) {
-                host.write_lvt(msr, value);
-                vcpu.skip_instruction();
-                None
-            } else {
-                fault(
+        VmExit::MsrWrite { msr, value } if VALIDATED_LVT.contains(&msr) => {
+            let Some(lvt) = Lvt::from_msr(msr) else {
+                return fault(
                     vcpu,
                     FaultKind::LvtDenied,
                     None,
-                    format!("LVT write {value:#x} to MSR {msr:#x}: only fixed delivery or masked"),
-                )
-            }
+                    format!("MSR {msr:#x} is no LVT"),
+                );
+            };
+            let caps = LvtCaps {
+                max_entry: host.apic_max_lvt(),
+                tsc_deadline: vcpu.guest_features().tsc_deadline,
+            };
+            let refused = match check_lvt(lvt, value, caps) {
+                Ok(checked) => match host.write_lvt(msr, checked) {
+                    Ok(()) => {
+                        vcpu.skip_instruction();
+                        return None;
+                    }
+                    Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
+                },
+                Err(why) => why.to_string(),
+            };
+            fault(
+                vcpu,
+                FaultKind::LvtDenied,
+                None,
+                format!("{} write {value:#x} (MSR {msr:#x}): {refused}", lvt.name()),
+            )
         }
         VmExit::MsrWrite {
             msr: MSR_APIC_BASE,
@@ -255,20 +264,27 @@ pub fn handle_exit(
             format!("{name} executed"),
         ),
         VmExit::Xsetbv { xcr, value } => {
-            let [eax, _, _, edx] = host.host_cpuid(0xd, 0);
-            let supported = (u64::from(edx) << 32) | u64::from(eax);
-            if xcr == 0 && xcr0_allowed(value, supported) {
-                host.write_xcr0(value);
-                vcpu.skip_instruction();
-                None
-            } else {
-                fault(
-                    vcpu,
-                    FaultKind::XsetbvDenied,
-                    None,
-                    format!("XSETBV XCR{xcr} = {value:#x}"),
-                )
-            }
+            let caps = XsaveCaps::from_cpuid(
+                host.host_cpuid(1, 0),
+                host.host_cpuid(0xd, 0),
+                host.host_cpuid(0xd, 1),
+            );
+            let refused = match check_xsetbv(xcr, value, caps) {
+                Ok(()) => match host.write_xcr0(value) {
+                    Ok(()) => {
+                        vcpu.skip_instruction();
+                        return None;
+                    }
+                    Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
+                },
+                Err(why) => why.to_string(),
+            };
+            fault(
+                vcpu,
+                FaultKind::XsetbvDenied,
+                None,
+                format!("XSETBV XCR{xcr} = {value:#x}: {refused}"),
+            )
         }
         VmExit::ControlRegisterAccess => match vcpu.emulate_control_register_access() {
             Ok(()) => {
@@ -310,6 +326,8 @@ mod tests {
         skipped: u32,
         efer: u64,
         pat: u64,
+        cpl: u8,
+        cr4: u64,
     }
 
     fn slot(r: Gpr) -> usize {
@@ -342,6 +360,9 @@ mod tests {
         fn skip_instruction(&mut self) {
             self.skipped += 1;
         }
+        fn cpl(&self) -> u8 {
+            self.cpl
+        }
     }
 
     impl VcpuExt for FakeVcpu {
@@ -363,35 +384,68 @@ mod tests {
         fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
             Err("fake")
         }
+        fn guest_cr4(&self) -> u64 {
+            self.cr4
+        }
+        fn guest_features(&self) -> GuestFeatures {
+            GuestFeatures {
+                rdtscp: true,
+                invpcid: true,
+                tsc_deadline: false,
+            }
+        }
     }
 
+    /// A host that answers CPUID like QEMU 10 TCG `-cpu max` (measured:
+    /// XSAVE with x87, SSE, AVX, MPX and PKRU; no TSC-deadline) and whose
+    /// CPU refuses XSETBV/WRMSR when `refuse` is set (as a CPU that
+    /// disagrees with the rule would: the fixup path).
     #[derive(Default)]
     struct Host {
         ipis: Vec<(u32, u8)>,
         stop: bool,
-        lvts: Vec<(u32, u64)>,
+        lvts: Vec<(u32, u32)>,
         xcr0: Option<u64>,
+        refuse: bool,
     }
 
     impl HypercallHost for Host {
-        fn console_line(&mut self, _: &str, _: &str) {}
+        fn console_line(&mut self, _: &str, _: &str) -> bool {
+            true
+        }
         fn send_ipi(&mut self, apic_id: u32, vector: u8) {
             self.ipis.push((apic_id, vector));
         }
     }
 
     impl ExitHost for Host {
-        fn host_cpuid(&self, _: u32, _: u32) -> [u32; 4] {
-            [0xffff_ffff; 4]
+        fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+            match (leaf, subleaf) {
+                (1, _) => [0x663, 0x800, 0xfef8_320b, 0x0fcb_fbfd],
+                (0xd, 0) => [0x21f, 0x240, 0xa88, 0],
+                (0xd, 1) => [0x5, 0x3c8, 0, 0],
+                _ => [0; 4],
+            }
         }
         fn stop_requested(&self) -> bool {
             self.stop
         }
-        fn write_lvt(&mut self, msr: u32, value: u64) {
-            self.lvts.push((msr, value));
+        fn apic_max_lvt(&self) -> u8 {
+            5 // QEMU's APIC: no CMCI
         }
-        fn write_xcr0(&mut self, value: u64) {
+        fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+            if self.refuse {
+                return Err(CpuRefused);
+            }
+            self.lvts.push((msr, value));
+            Ok(())
+        }
+        fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
+            if self.refuse {
+                return Err(CpuRefused);
+            }
             self.xcr0 = Some(value);
+            Ok(())
         }
     }
 
@@ -425,21 +479,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cpuid_hides_virtualization_and_signs_flotilla() {
-        let l1 = guest_cpuid(1, [0; 4], 1);
-        assert_eq!(l1[2], 1 << 31);
-        let all = guest_cpuid(1, [u32::MAX; 4], 1);
-        assert_eq!(all[2] & (1 << 5), 0);
-        assert_eq!(guest_cpuid(0x8000_0001, [u32::MAX; 4], 1)[2] & (1 << 2), 0);
-        assert_eq!(guest_cpuid(0x8000_000a, [u32::MAX; 4], 1), [0; 4]);
-        let sig = guest_cpuid(CPUID_HV_SIGNATURE, [0; 4], 1);
-        let mut text = Vec::new();
-        for r in &sig[1..] {
-            text.extend_from_slice(&r.to_le_bytes());
+    fn fault_of(end: Option<End>) -> Fault {
+        match end {
+            Some(End::Faulted(f)) => f,
+            other => panic!("expected a fault, got {other:?}"),
         }
-        assert_eq!(&text, b"FlotillaHV\0\0");
-        assert_eq!(guest_cpuid(CPUID_HV_INTERFACE, [9; 4], 2), [2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn cpuid_is_filtered_with_the_guest_cr4() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        vcpu.regs[0] = 1;
+        assert_eq!(run(VmExit::Cpuid, &mut vcpu, &mut host).0, None);
+        let ecx = vcpu.regs[2] as u32;
+        assert_ne!(ecx & (1 << 31), 0, "hypervisor present");
+        assert_eq!(
+            ecx & (1 << 27),
+            0,
+            "OSXSAVE: the guest has not set CR4.OSXSAVE"
+        );
+        assert_eq!(vcpu.skipped, 1);
+        vcpu.regs[0] = 1;
+        vcpu.cr4 = 1 << 18;
+        run(VmExit::Cpuid, &mut vcpu, &mut host);
+        assert_ne!(vcpu.regs[2] as u32 & (1 << 27), 0, "OSXSAVE once it has");
+        vcpu.regs[0] = u64::from(CPUID_HV_INTERFACE);
+        run(VmExit::Cpuid, &mut vcpu, &mut host);
+        assert_eq!(vcpu.regs[0], 1);
     }
 
     #[test]
@@ -565,29 +632,87 @@ mod tests {
 
     #[test]
     fn xsetbv_loads_only_a_valid_xcr0() {
-        // The fake host reports every component supported (all ones).
         let mut host = Host::default();
         let mut vcpu = FakeVcpu::default();
-        assert_eq!(
+        for value in [0x1, 0x3, 0x7, 0x1f, 0x21f] {
+            assert_eq!(
+                run(VmExit::Xsetbv { xcr: 0, value }, &mut vcpu, &mut host).0,
+                None,
+                "XCR0 = {value:#x}"
+            );
+            assert_eq!(host.xcr0, Some(value));
+        }
+        for (xcr, value) in [
+            (0, 0b110),   // no x87
+            (0, 0b101),   // AVX without SSE
+            (1, 0b11),    // XCR1
+            (0, 0xf),     // BNDREGS without BNDCSR (the red team's QEMU crash)
+            (0, 0x17),    // BNDCSR without BNDREGS
+            (0, 0xe7),    // AVX-512: QEMU TCG has none
+            (0, 0x60003), // AMX: not on this host
+            (0, 0x103),   // PT is supervisor state
+        ] {
+            let f = fault_of(run(VmExit::Xsetbv { xcr, value }, &mut vcpu, &mut host).0);
+            assert_eq!(f.kind, FaultKind::XsetbvDenied, "XCR{xcr} = {value:#x}");
+            assert!(f
+                .detail
+                .starts_with(&format!("XSETBV XCR{xcr} = {value:#x}: ")));
+        }
+        assert_eq!(host.xcr0, Some(0x21f), "refused values are never loaded");
+        assert_eq!(vcpu.skipped, 5);
+    }
+
+    #[test]
+    fn a_cpu_that_refuses_xsetbv_or_an_lvt_stops_only_the_partition() {
+        let mut host = Host {
+            refuse: true,
+            ..Host::default()
+        };
+        let mut vcpu = FakeVcpu::default();
+        let f = fault_of(run(VmExit::Xsetbv { xcr: 0, value: 0x7 }, &mut vcpu, &mut host).0);
+        assert_eq!(f.kind, FaultKind::XsetbvDenied);
+        assert!(f.detail.contains("the CPU refused it"), "{}", f.detail);
+        let f = fault_of(
             run(
-                VmExit::Xsetbv {
-                    xcr: 0,
-                    value: 0b111
+                VmExit::MsrWrite {
+                    msr: 0x832,
+                    value: 0x2_0020,
                 },
                 &mut vcpu,
-                &mut host
+                &mut host,
             )
             .0,
-            None
         );
-        assert_eq!(host.xcr0, Some(0b111));
-        for (xcr, value) in [(0, 0b110), (0, 0b101), (1, 0b11)] {
-            let (end, _) = run(VmExit::Xsetbv { xcr, value }, &mut vcpu, &mut host);
-            assert_eq!(kind(end), FaultKind::XsetbvDenied, "XCR{xcr} = {value:#b}");
-        }
-        assert!(xcr0_allowed(0b11, 0b111));
-        assert!(!xcr0_allowed(0b1011, 0b111), "unsupported component");
-        assert_eq!(host.xcr0, Some(0b111), "refused values are never loaded");
+        assert_eq!(f.kind, FaultKind::LvtDenied);
+        assert!(f.detail.contains("the CPU refused it"), "{}", f.detail);
+        assert_eq!(vcpu.skipped, 0);
+    }
+
+    #[test]
+    fn hypercalls_from_user_mode_are_denied() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu {
+            cpl: 3,
+            ..FakeVcpu::default()
+        };
+        vcpu.regs[0] = abi::hypercall::EXIT;
+        assert_eq!(
+            run(VmExit::Hypercall, &mut vcpu, &mut host).0,
+            None,
+            "no exit"
+        );
+        assert_eq!(vcpu.regs[0], abi::hypercall::Error::Denied.to_rax());
+        assert_eq!(vcpu.skipped, 1);
+        vcpu.regs[0] = abi::hypercall::SEND_IPI;
+        vcpu.regs[5] = 0;
+        vcpu.cpl = 1;
+        run(VmExit::Hypercall, &mut vcpu, &mut host);
+        assert_eq!(vcpu.regs[0], abi::hypercall::Error::Denied.to_rax());
+        assert!(host.ipis.is_empty(), "nothing was done");
+        vcpu.cpl = 0;
+        vcpu.regs[0] = abi::hypercall::SEND_IPI;
+        run(VmExit::Hypercall, &mut vcpu, &mut host);
+        assert_eq!((vcpu.regs[0], host.ipis.len()), (0, 1), "CPL 0 may");
     }
 
     #[test]
@@ -615,25 +740,44 @@ mod tests {
     fn lvt_writes_are_validated() {
         let mut host = Host::default();
         let mut vcpu = FakeVcpu::default();
-        let lint0 = |value| VmExit::MsrWrite { msr: 0x835, value };
+        let write = |msr, value| VmExit::MsrWrite { msr, value };
+        for (msr, value) in [
+            (0x835, 0x1_0000), // mask LINT0
+            (0x832, 0x2_0020), // the guest kernel's periodic timer
+            (0x837, 0xfe),     // error interrupt
+            (0x834, 0x1_0400), // masked NMI on the PMC entry
+        ] {
+            assert_eq!(run(write(msr, value), &mut vcpu, &mut host).0, None);
+        }
         assert_eq!(
-            run(lint0(0x1_0000), &mut vcpu, &mut host).0,
-            None,
-            "mask LINT0"
+            host.lvts,
+            vec![
+                (0x835, 0x1_0000),
+                (0x832, 0x2_0020),
+                (0x837, 0xfe),
+                (0x834, 0x1_0400)
+            ]
         );
-        assert_eq!(host.lvts, vec![(0x835, 0x1_0000)]);
-        let (end, _) = run(lint0(0x700), &mut vcpu, &mut host);
-        assert_eq!(kind(end), FaultKind::LvtDenied, "ExtINT on LINT0");
-        let (end, _) = run(
-            VmExit::MsrWrite {
-                msr: 0x833,
-                value: 0x200,
-            },
-            &mut vcpu,
-            &mut host,
+        for (msr, value, why) in [
+            (0x835, 0x700, "ExtINT on LINT0"),
+            (0x833, 0x200, "SMI from the thermal LVT"),
+            (0x832, 0x220, "a delivery mode on the timer (SMI)"),
+            (0x832, 0x4_0020, "TSC-deadline mode"),
+            (0x832, 0x6_0020, "timer mode 11"),
+            (0x837, 0x1_0400, "delivery mode bits on the error LVT"),
+            (0x836, 0x2_0020, "reserved bit 17 on LINT1"),
+            (0x832, 1 << 32 | 0x20, "upper half"),
+        ] {
+            let f = fault_of(run(write(msr, value), &mut vcpu, &mut host).0);
+            assert_eq!(f.kind, FaultKind::LvtDenied, "{why}");
+        }
+        let f = fault_of(run(write(0x82f, 0x1_0000), &mut vcpu, &mut host).0);
+        assert_eq!(
+            f.kind,
+            FaultKind::MsrDenied,
+            "CMCI: no machine-check architecture"
         );
-        assert_eq!(kind(end), FaultKind::LvtDenied, "SMI from the thermal LVT");
-        assert_eq!(host.lvts.len(), 1, "denied writes never reach the APIC");
+        assert_eq!(host.lvts.len(), 4, "denied writes never reach the APIC");
     }
 
     #[test]
@@ -679,7 +823,7 @@ mod tests {
         );
         vcpu.regs[0] = abi::hypercall::VERSION;
         assert_eq!(run(VmExit::Hypercall, &mut vcpu, &mut host).0, None);
-        assert_eq!(vcpu.regs[0], 1);
+        assert_eq!(vcpu.regs[0], abi::hypercall::HYPERCALL_VERSION);
         assert_eq!(vcpu.skipped, 1);
     }
 }

@@ -10,8 +10,9 @@ use alloc::string::String;
 
 /// Side effects a hypercall may have outside the partition.
 pub trait HypercallHost {
-    /// Prints one console line of `partition`.
-    fn console_line(&mut self, partition: &str, line: &str);
+    /// Prints one console line of `partition`, or drops it (over the
+    /// partition's console budget, or no room in the queue): `false`.
+    fn console_line(&mut self, partition: &str, line: &str) -> bool;
     /// Sends a fixed IPI with `vector` to the core with x2APIC ID `apic_id`.
     fn send_ipi(&mut self, apic_id: u32, vector: u8);
 }
@@ -34,13 +35,18 @@ fn read_text(mem: &impl GuestMemory, ptr: u64, len: u64, max: u64) -> Result<Str
     String::from_utf8(buf).map_err(|_| Error::Invalid)
 }
 
-/// Whether `text` is `key=value` words: keys `[a-z0-9_-]+`, values printable
-/// ASCII without spaces, quotes or backslashes.
+/// Whether `text` is `key=value` words: keys `[a-z0-9_-]+`, each key once,
+/// values printable ASCII without spaces, quotes or backslashes.
 pub fn valid_result_text(text: &str) -> bool {
+    let mut keys: alloc::vec::Vec<&str> = alloc::vec::Vec::new();
     text.split_ascii_whitespace().all(|word| {
         let Some((key, value)) = word.split_once('=') else {
             return false;
         };
+        if keys.contains(&key) {
+            return false;
+        }
+        keys.push(key);
         !key.is_empty()
             && key
                 .bytes()
@@ -70,8 +76,13 @@ pub fn dispatch(
                 if line.chars().any(|c| c.is_control() && c != '\t') {
                     return Err(Error::Invalid);
                 }
-                host.console_line(&partition.name, line);
-                record.console_lines = record.console_lines.saturating_add(1);
+                // A dropped line is counted, not an error: the guest is not
+                // invited to retry in a loop (docs/hypercalls.md).
+                if host.console_line(&partition.name, line) {
+                    record.console_lines = record.console_lines.saturating_add(1);
+                } else {
+                    record.console_dropped = record.console_dropped.saturating_add(1);
+                }
                 Ok(0)
             })
         }
@@ -115,11 +126,20 @@ mod tests {
     struct Host {
         lines: Vec<(String, String)>,
         ipis: Vec<(u32, u8)>,
+        /// Lines the console still takes before it drops.
+        room: Option<usize>,
     }
 
     impl HypercallHost for Host {
-        fn console_line(&mut self, partition: &str, line: &str) {
+        fn console_line(&mut self, partition: &str, line: &str) -> bool {
+            if let Some(room) = self.room.as_mut() {
+                if *room == 0 {
+                    return false;
+                }
+                *room -= 1;
+            }
             self.lines.push((partition.to_string(), line.to_string()));
+            true
         }
         fn send_ipi(&mut self, apic_id: u32, vector: u8) {
             self.ipis.push((apic_id, vector));
@@ -171,6 +191,27 @@ mod tests {
         );
         assert_eq!(host.lines, vec![("ping".to_string(), "hello".to_string())]);
         assert_eq!(r.console_lines, 1);
+    }
+
+    #[test]
+    fn dropped_lines_are_counted_and_not_errors() {
+        let (p, mut r, mem, mut host) = setup();
+        host.room = Some(1);
+        for _ in 0..3 {
+            assert_eq!(
+                dispatch(
+                    hc::CONSOLE_WRITE,
+                    [0x100, 6, 0],
+                    &p,
+                    &mut r,
+                    &mem,
+                    &mut host
+                ),
+                Outcome::Return(0)
+            );
+        }
+        assert_eq!(host.lines.len(), 1);
+        assert_eq!((r.console_lines, r.console_dropped), (1, 2));
     }
 
     #[test]
@@ -285,6 +326,11 @@ mod tests {
         assert!(valid_result_text("a=1 b-c=x_y ok=true"));
         assert!(!valid_result_text("a=\"q\""));
         assert!(!valid_result_text("A=1"));
+        assert!(!valid_result_text("a=1 b=2 a=3"), "a key twice");
+        assert!(
+            valid_result_text("a=007 b=-0 c=+1"),
+            "kept as text in the report"
+        );
     }
 
     #[test]
@@ -305,7 +351,7 @@ mod tests {
         );
         assert_eq!(
             dispatch(hc::VERSION, [0; 3], &p, &mut r, &mem, &mut host),
-            Outcome::Return(1)
+            Outcome::Return(hc::HYPERCALL_VERSION)
         );
     }
 }

@@ -9,10 +9,13 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod console_queue;
+pub mod cpuid_policy;
 pub mod exception;
 pub mod exit_handler;
 pub mod guest_memory;
 pub mod hypercall;
+pub mod lvt_policy;
 pub mod msr_policy;
 pub mod nested_paging;
 pub mod partition;
@@ -21,3 +24,4 @@ pub mod platform;
 pub mod report;
 pub mod vcpu;
 pub mod virt_caps;
+pub mod xcr0_policy;

@@ -90,6 +90,9 @@ pub struct RunRecord {
     pub booted: bool,
     /// Console lines written.
     pub console_lines: u64,
+    /// Console lines dropped: over the partition's budget, or its core's
+    /// queue full (`docs/console.md`).
+    pub console_dropped: u64,
     /// The workload's result text (`key=value` words), if reported.
     pub result: String,
 }

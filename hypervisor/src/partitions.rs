@@ -21,13 +21,15 @@ use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
+use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hypervisor::boot_image;
-use hypervisor::exit_handler::{handle_exit, ExitHost, VcpuExt};
+use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
+use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::nested_paging::{
     Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
@@ -193,6 +195,7 @@ pub fn prepare(
         );
     }
     *RESULTS.lock() = alloc::vec![None; plan.partitions.len()];
+    console::init_queues(cpus.len());
     let deadline_us = time::now_us() + u64::from(plan.timeout_secs) * 1_000_000;
     RUN.call_once(|| Run {
         plan,
@@ -206,7 +209,8 @@ pub fn prepare(
     Ok(())
 }
 
-/// Zeroes a channel region and writes its identity line (channel layout v2).
+/// Zeroes a channel region and writes its identity line (channel layout v3;
+/// the guests see the identity page read-only, see `ChannelView::mappings`).
 fn format_channel(r: &PhysRegion, slots: u32) {
     use channels::layout::{
         IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC,
@@ -231,11 +235,31 @@ pub fn core_main(index: u32, apic: LocalApic) {
 
 struct CoreHost {
     apic: LocalApic,
+    /// This core's index (its console queue).
+    core: u32,
+    /// The partition's console budget.
+    console: GuestConsole,
 }
 
 impl HypercallHost for CoreHost {
-    fn console_line(&mut self, partition: &str, line: &str) {
-        println!("[{partition}] {line}");
+    fn console_line(&mut self, partition: &str, line: &str) -> bool {
+        let queued =
+            self.console.admit(instr::rdtsc()) && console::guest_line(self.core, partition, line);
+        if !queued {
+            if self.console.dropped() {
+                console::notice(
+                    self.core,
+                    &format!(
+                        "flotilla: partition {partition} {PARTITION_DROPPING}: over its budget \
+                         ({BURST_LINES} at once, {LINES_PER_SEC}/s) or its queue is full; \
+                         the report counts them"
+                    ),
+                );
+            }
+            // A dropped call still writes a round of the others' lines.
+            console::pump();
+        }
+        queued
     }
     fn send_ipi(&mut self, apic_id: u32, vector: u8) {
         self.apic.send_fixed(apic_id, vector);
@@ -249,11 +273,14 @@ impl ExitHost for CoreHost {
     fn stop_requested(&self) -> bool {
         STOP.load(Ordering::Acquire)
     }
-    fn write_lvt(&mut self, msr: u32, value: u64) {
-        self.apic.write_lvt(msr, value as u32);
+    fn apic_max_lvt(&self) -> u8 {
+        self.apic.max_lvt_entry()
     }
-    fn write_xcr0(&mut self, value: u64) {
-        cpu::write_xcr0(value);
+    fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        self.apic.write_lvt(msr, value)
+    }
+    fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
+        cpu::write_xcr0(value)
     }
 }
 
@@ -382,7 +409,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                     record,
                 );
             };
-            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
+            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
         Backend::Vmx => {
             let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
@@ -412,7 +439,7 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
                     )
                 }
             };
-            run_loop(&mut vcpu, plan, &mut record, &ram, apic)
+            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
         }
     };
     apic.mask_timer();
@@ -421,13 +448,18 @@ fn run_partition(run: &Run, plan: &PartitionPlan, apic: LocalApic) -> (End, RunR
 
 /// Runs a partition's vCPU until its end, whatever the backend.
 fn run_loop(
+    run: &Run,
     vcpu: &mut impl VcpuExt,
     plan: &PartitionPlan,
     record: &mut RunRecord,
     ram: &PhysRegion,
     apic: LocalApic,
 ) -> End {
-    let mut host = CoreHost { apic };
+    let mut host = CoreHost {
+        apic,
+        core: plan.policy.cpu,
+        console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
+    };
     loop {
         if STOP.load(Ordering::Acquire) {
             return End::TimedOut;
@@ -456,6 +488,8 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord) {
 }
 
 fn report_and_end(run: &Run) -> ! {
+    // No partition runs any more: whatever they queued comes before the report.
+    console::drain_everything();
     let results = RESULTS.lock();
     println!(
         "flotilla: report-begin {{\"version\":{},\"backend\":\"{}\",\"partitions\":{}}}",
@@ -506,6 +540,8 @@ fn watch(run: &Run) -> ! {
             console::flush();
             instr::halt_forever();
         }
+        // Keep the partitions' queued lines flowing while this core is idle.
+        console::pump();
         if time::now_us() > next_stop_us {
             STOP.store(true, Ordering::Release);
             next_stop_us = time::now_us() + STOP_RESEND_US;

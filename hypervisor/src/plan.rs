@@ -13,7 +13,8 @@ use abi::ports::{first_platform_overlap, PortRange};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use channels::layout::{ring_a_to_b_offset, ring_b_to_a_offset, ring_size, HEADER_SIZE};
+use channels::layout::{area_offset, area_size, IDENTITY_OFFSET, IDENTITY_SIZE};
+use channels::Side;
 use partition_config::manifest::{ArgValue, Manifest, Notify};
 
 /// One channel as one endpoint sees it.
@@ -46,31 +47,31 @@ pub struct PartitionPlan {
 
 impl ChannelView {
     /// The nested-paging mappings of this endpoint's view of the channel
-    /// (channel layout v2, `docs/channels.md`): the header page read-write
-    /// (each side writes only its own control and private lines in it), the ring this
-    /// endpoint sends on read-write, and the ring it receives on read-only —
-    /// a receiver never writes its peer's ring, so a buggy or hostile one
-    /// faults instead of corrupting it. Nothing is executable.
+    /// (channel layout v3, `docs/channels.md`), which enforce one writer per
+    /// page: the identity page read-only (the hypervisor formatted it), this
+    /// endpoint's area (its control page and the ring it sends on)
+    /// read-write, and the peer's area read-only. A buggy or hostile guest
+    /// that writes the identity line or the peer's lines takes a nested page
+    /// fault and is stopped; it can garble only its own area, which its peer
+    /// validates. Nothing is executable.
     pub fn mappings(&self) -> [Mapping; 3] {
         let slots = self.info.slots;
-        let ring = ring_size(slots) as u64;
-        let a_to_b = ring_a_to_b_offset(slots) as u64;
-        let b_to_a = ring_b_to_a_offset(slots) as u64;
-        let (send, receive) = if self.info.side == 0 {
-            (a_to_b, b_to_a)
+        let (own, peer) = if self.info.side == 0 {
+            (Side::A, Side::B)
         } else {
-            (b_to_a, a_to_b)
+            (Side::B, Side::A)
         };
-        let at = |offset: u64, len: u64, access: Access| Mapping {
-            gpa: self.info.gpa + offset,
-            hpa: self.host_base + offset,
-            len,
+        let at = |offset: usize, len: usize, access: Access| Mapping {
+            gpa: self.info.gpa + offset as u64,
+            hpa: self.host_base + offset as u64,
+            len: len as u64,
             access,
         };
+        let area = area_size(slots);
         [
-            at(0, HEADER_SIZE as u64, Access::RW),
-            at(send, ring, Access::RW),
-            at(receive, ring, Access::RO),
+            at(IDENTITY_OFFSET, IDENTITY_SIZE, Access::RO),
+            at(area_offset(own, slots), area, Access::RW),
+            at(area_offset(peer, slots), area, Access::RO),
         ]
     }
 }
@@ -433,34 +434,128 @@ notify = "ipi"
         assert!(plan.partition_on(3).is_none());
     }
 
+    /// What `maps` give the guest at byte `offset` of the region (offsets
+    /// relative to the region's guest-physical base `base`), checking that
+    /// the host page is the same offset into the host region.
+    fn access_at(maps: &[Mapping], base: (u64, u64), offset: u64) -> Option<Access> {
+        let mut found = None;
+        for m in maps {
+            if (m.gpa..m.gpa + m.len).contains(&(base.0 + offset)) {
+                assert!(found.is_none(), "page at {offset:#x} mapped twice");
+                assert_eq!(m.hpa - base.1, m.gpa - base.0, "same offset in host memory");
+                found = Some(m.access);
+            }
+        }
+        found
+    }
+
+    /// Both endpoints' views of a channel of `slots` slots.
+    fn views(slots: u32) -> [ChannelView; 2] {
+        let view = |side: u32, gpa: u64| ChannelView {
+            info: ChannelInfo {
+                gpa,
+                size: partition_config::limits::channel_region_size(slots),
+                channel_id: 0,
+                slots,
+                side,
+                notify: BootNotify::Poll as u32,
+                vector: 0x40,
+                peer_vector: 0x40,
+                peer_apic_id: 0,
+                peer_partition: 1 - side,
+                peer_name: [0; abi::boot::NAME_LEN],
+            },
+            host_base: 0x1234_5000,
+        };
+        [
+            view(0, CHANNEL_WINDOW_GPA),
+            view(1, CHANNEL_WINDOW_GPA + 0x10_0000),
+        ]
+    }
+
     #[test]
-    fn each_endpoint_may_write_only_its_own_ring() {
+    fn every_page_of_a_channel_has_exactly_one_writer() {
+        use channels::layout::{control_offset, ring_offset, ring_size, PAGE_SIZE};
+        let mut slots = channels::layout::MIN_SLOTS;
+        while slots <= channels::layout::MAX_SLOTS {
+            let size = partition_config::limits::channel_region_size(slots);
+            let [a, b] = views(slots);
+            let maps = [a.mappings(), b.mappings()];
+            for (view, maps) in [&a, &b].into_iter().zip(&maps) {
+                let total: u64 = maps.iter().map(|m| m.len).sum();
+                assert_eq!(
+                    total, size,
+                    "{slots} slots: the whole region and nothing more"
+                );
+                assert!(maps.iter().all(|m| !m.access.execute), "nothing executable");
+                assert!(maps.iter().all(|m| m.gpa % 4096 == 0 && m.len % 4096 == 0));
+                assert!(maps.iter().all(|m| m.hpa >= view.host_base));
+            }
+            let base = |v: &ChannelView| (v.info.gpa, v.host_base);
+            let at = |side: usize, offset: u64| {
+                let view = if side == 0 { &a } else { &b };
+                access_at(&maps[side], base(view), offset)
+                    .unwrap_or_else(|| panic!("{slots} slots: {offset:#x} unmapped"))
+            };
+            // No page is writable by both endpoints, and every page is mapped for both.
+            for page in (0..size).step_by(PAGE_SIZE) {
+                assert!(
+                    !(at(0, page).write && at(1, page).write),
+                    "{slots} slots: page {page:#x} writable by both"
+                );
+            }
+            // The identity line: the hypervisor's, read-only for both guests.
+            assert_eq!((at(0, 0), at(1, 0)), (Access::RO, Access::RO));
+            // Each control line and ring: writable by its owner only.
+            for (owner, side) in [(0, Side::A), (1, Side::B)] {
+                let ring = ring_offset(side, slots) as u64;
+                let ring_end = ring + ring_size(slots) as u64;
+                let owned = [control_offset(side, slots) as u64, ring, ring_end - 8];
+                for offset in owned {
+                    assert_eq!(at(owner, offset), Access::RW, "{side:?} writes {offset:#x}");
+                    assert_eq!(
+                        at(1 - owner, offset),
+                        Access::RO,
+                        "peer of {side:?} reads it"
+                    );
+                }
+            }
+            slots *= 2;
+        }
+    }
+
+    #[test]
+    fn the_planned_channel_is_mapped_into_both_endpoints_over_the_same_pages() {
         let bytes = manifest_bytes();
         let manifest = Manifest::decode(&bytes).expect("decodes");
         let plan = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         let a = plan.partitions[0].channels[0].mappings();
         let b = plan.partitions[1].channels[0].mappings();
-        let ring = ring_size(64) as u64;
-        assert_eq!(a[0].len, 4096);
-        assert_eq!(
-            (a[0].access, b[0].access),
-            (Access::RW, Access::RW),
-            "header: own control lines"
-        );
-        // A sends on A->B (right after the header) and only reads B->A.
-        assert_eq!((a[1].gpa - a[0].gpa, a[1].access), (4096, Access::RW));
-        assert_eq!(
-            (a[2].gpa - a[0].gpa, a[2].access),
-            (4096 + ring, Access::RO)
-        );
-        // B the other way round, over the same host pages.
+        // Identity, own area, peer's area: A's area is B's peer area and vice versa.
+        assert_eq!((a[0].hpa, a[0].len), (b[0].hpa, 4096));
+        assert_eq!((a[1].hpa, a[1].access), (b[2].hpa, Access::RW));
         assert_eq!((b[1].hpa, b[1].access), (a[2].hpa, Access::RW));
-        assert_eq!((b[2].hpa, b[2].access), (a[1].hpa, Access::RO));
-        let total: u64 = a.iter().map(|m| m.len).sum();
+        assert_eq!((a[2].access, b[2].access), (Access::RO, Access::RO));
         assert_eq!(
-            total, plan.channels[0].size,
-            "the whole region and nothing more"
+            a[1].hpa - a[0].hpa,
+            4096,
+            "A's area follows the identity page"
         );
+        let total: u64 = a.iter().map(|m| m.len).sum();
+        assert_eq!(total, plan.channels[0].size);
+    }
+
+    #[test]
+    fn the_layout_and_the_channels_crate_agree_on_the_region_size() {
+        let mut slots = channels::layout::MIN_SLOTS;
+        while slots <= channels::layout::MAX_SLOTS {
+            assert_eq!(
+                partition_config::limits::channel_region_size(slots),
+                channels::region_size(slots) as u64,
+                "{slots} slots"
+            );
+            slots *= 2;
+        }
     }
 
     #[test]

@@ -5,16 +5,19 @@
 use crate::arch::x86_64::common::apic::LocalApic;
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::trampoline::{Trampoline, TRAMPOLINE_BASE};
-use crate::arch::x86_64::common::{cpu, heap, instr, percpu, pic, time};
+use crate::arch::x86_64::common::{cpu, fixup, heap, instr, percpu, pic, time};
 use crate::{console, partitions, println, run_end, smp};
 use abi::cmdline::{self, ExitMethod, EXIT_KEY};
 use abi::console::{CORES_ONLINE, CPU_ONLINE};
+use hypervisor::exit_handler::CpuRefused;
 use hypervisor::platform::acpi::{self, CpuEntry};
 use hypervisor::platform::boot_info::{self, AcpiRoot, BootInfo};
 use hypervisor::virt_caps::VirtSupport;
 
 /// Command-line key for self-tests of the hypervisor's own fault handling.
 const SELFTEST_KEY: &str = "flotilla.selftest";
+/// Prefix of the line a fixup self-test prints when it recovered.
+const SELFTEST_RECOVERED: &str = "flotilla: selftest recovered ";
 
 /// The bootstrap core's entry from `boot.rs`, in long mode on the boot
 /// stack, with the loader's `eax` and `ebx`.
@@ -146,10 +149,34 @@ fn find_cpus(
 
 /// `flotilla.selftest=ud2|page-fault`: provoke a fault in the hypervisor so
 /// the tests can check that it is reported instead of resetting the machine.
+/// `flotilla.selftest=xsetbv-fixup|wrmsr-fixup`: execute a value the CPU
+/// refuses through the checked (exception-fixup) path, print that it was
+/// recovered, and boot on.
 fn selftest(boot: &BootInfo) {
     match cmdline::find(&boot.cmdline, SELFTEST_KEY) {
         Some("ud2") => instr::undefined_instruction(),
         Some("page-fault") => instr::touch_unmapped(),
+        Some("xsetbv-fixup") => {
+            // XCR0 without x87 (bit 0) is refused by every CPU (#GP; #UD
+            // where XSAVE is off), so this only exercises the recovery.
+            match cpu::write_xcr0(0) {
+                Err(CpuRefused) => println!(
+                    "{SELFTEST_RECOVERED}xsetbv-fixup: the CPU refused XCR0 = 0 and the hypervisor resumed"
+                ),
+                Ok(()) => run_end::fail(format_args!("selftest xsetbv-fixup: XCR0 = 0 was accepted")),
+            }
+        }
+        Some("wrmsr-fixup") => match fixup::selftest_wrmsr(LocalApic::this_core()) {
+            Some(Err(CpuRefused)) => println!(
+                "{SELFTEST_RECOVERED}wrmsr-fixup: the CPU refused an x2APIC write in xAPIC mode and the hypervisor resumed"
+            ),
+            Some(Ok(())) => run_end::fail(format_args!(
+                "selftest wrmsr-fixup: an x2APIC write in xAPIC mode was accepted"
+            )),
+            None => println!(
+                "flotilla: warning: selftest wrmsr-fixup needs the firmware to leave xAPIC mode; skipped"
+            ),
+        },
         Some(other) => println!("flotilla: warning: unknown {SELFTEST_KEY}={other}"),
         None => {}
     }

@@ -126,6 +126,11 @@ pub trait Vcpu {
     fn set_gpr(&mut self, reg: Gpr, value: u64);
     /// Guest RIP.
     fn rip(&self) -> u64;
+    /// The guest's current privilege level (0–3): SVM keeps it in the
+    /// VMCB save area; on VMX it is the DPL of the guest's SS (Intel SDM
+    /// Vol. 3C §25.4.1, Guest Register State: the SS DPL always equals the
+    /// CPL).
+    fn cpl(&self) -> u8;
     /// Moves RIP past the instruction that caused the last exit (for
     /// hypercalls, CPUID and emulated MSR accesses).
     fn skip_instruction(&mut self);

@@ -63,8 +63,10 @@ pub const MAX_TIMEOUT_SECS: u32 = 86_400;
 
 /// Bytes in one channel slot (one cache line).
 pub const SLOT_SIZE: u64 = 64;
-/// Bytes of the channel header page.
-pub const CHANNEL_HEADER_SIZE: u64 = PAGE_SIZE;
+/// Bytes of a channel's identity page (channel layout v3, `docs/channels.md`).
+pub const CHANNEL_IDENTITY_SIZE: u64 = PAGE_SIZE;
+/// Bytes of each endpoint's control page (channel layout v3).
+pub const CHANNEL_CONTROL_SIZE: u64 = PAGE_SIZE;
 /// IPI vector of channel 0; channel `i` uses `IPI_VECTOR_BASE + i` at both
 /// endpoints.
 pub const IPI_VECTOR_BASE: u8 = 0x40;
@@ -88,11 +90,13 @@ pub const fn ring_size(slots: u32) -> u64 {
     (bytes + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
-/// Bytes of a whole channel region: the header page, then one ring per
-/// direction. `channel_region_size(64)` is 12 KiB.
+/// Bytes of a whole channel region (channel layout v3): the identity page,
+/// then for each endpoint its control page and the ring it sends on.
+/// `channel_region_size(64)` is 20 KiB. The `channels` crate computes the
+/// same (`channels::region_size`; a hypervisor test checks they agree).
 #[must_use]
 pub const fn channel_region_size(slots: u32) -> u64 {
-    CHANNEL_HEADER_SIZE + 2 * ring_size(slots)
+    CHANNEL_IDENTITY_SIZE + 2 * (CHANNEL_CONTROL_SIZE + ring_size(slots))
 }
 
 /// Whether `slots` is an allowed channel size (a power of two in
@@ -157,8 +161,11 @@ mod tests {
         assert_eq!(ring_size(2), PAGE_SIZE);
         assert_eq!(ring_size(64), PAGE_SIZE);
         assert_eq!(ring_size(128), 2 * PAGE_SIZE);
-        assert_eq!(channel_region_size(64), 12 * KIB);
-        assert_eq!(channel_region_size(4096), 4 * KIB + 2 * 256 * KIB);
+        assert_eq!(channel_region_size(64), 20 * KIB);
+        assert_eq!(
+            channel_region_size(4096),
+            4 * KIB + 2 * (4 * KIB + 256 * KIB)
+        );
     }
 
     #[test]

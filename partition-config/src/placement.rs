@@ -148,7 +148,7 @@ mod tests {
             c[0],
             Region {
                 base: 112 * MIB,
-                size: 12 * 1024
+                size: 20 * 1024
             }
         );
     }

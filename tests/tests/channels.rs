@@ -1,5 +1,6 @@
 //! Channels end to end under QEMU TCG (SVM), issue #5: `pingpong` and
-//! `stream` over `poll` and `ipi` channels, between 2 and 4 partitions.
+//! `stream` over `poll` and `ipi` channels, between 2 and 4 partitions, and
+//! `pingpong` over every channel of a partition in turn.
 //!
 //! What each side reports (guest-kernel/src/workloads/{pingpong,stream}.rs):
 //! its result, one console line with the `SEND_IPI` hypercalls it made
@@ -16,8 +17,9 @@
 //!   the partition sent, nothing but hypercalls.
 
 use e2e::{
-    assert_backend, assert_channel_pair, assert_passed, boot_layout, channel_layout_toml, layout,
-    layout_config, partition, ChannelPair, ChannelWorkload, LayoutOutcome, Notify,
+    assert_backend, assert_channel_pair, assert_passed, assert_result, boot_layout,
+    channel_layout_toml, console_line_with, layout, layout_config, partition, result_of,
+    ChannelPair, ChannelWorkload, LayoutOutcome, Notify,
 };
 
 /// Boots `pairs` under QEMU TCG; asserts the run passed on the SVM backend
@@ -118,4 +120,69 @@ fn four_partitions_pingpong_over_ipi_and_stream_over_poll() {
         ],
         "four-pingpong-ipi-stream-poll.toml",
     );
+}
+
+/// Three partitions, each pair joined by a channel: every partition runs
+/// its rounds on both of its channels in turn (layout order), pinging where
+/// it is endpoint A and echoing where it is B, and reports both channels
+/// and none broken.
+#[test]
+fn pingpong_runs_on_every_channel_in_turn() {
+    let toml = r#"
+[machine]
+cpus = 3
+memory = "256 MiB"
+timeout = 60
+
+[defaults]
+memory = "16 MiB"
+workload = "pingpong"
+args = { rounds = 300 }
+
+[[partition]]
+name = "a"
+cpu = 0
+
+[[partition]]
+name = "b"
+cpu = 1
+
+[[partition]]
+name = "c"
+cpu = 2
+
+[[channel]]
+between = ["a", "b"]
+notify = "poll"
+
+[[channel]]
+between = ["a", "c"]
+notify = "ipi"
+
+[[channel]]
+between = ["b", "c"]
+notify = "poll"
+"#;
+    let outcome = boot_layout(&layout_config(layout(toml, "pingpong-triangle.toml")));
+    assert_passed(&outcome);
+    assert_backend(&outcome, "svm");
+    for name in ["a", "b", "c"] {
+        assert_result(&outcome, name, "rounds", 300);
+        assert_result(&outcome, name, "channels", 2);
+        assert_result(&outcome, name, "broken_channels", 0);
+    }
+    // a pings b and c; b echoes a and pings c; c echoes both.
+    console_line_with(&outcome, "a", "pingpong: 300 round trips with b:");
+    console_line_with(&outcome, "a", "pingpong: 300 round trips with c:");
+    console_line_with(&outcome, "b", "pingpong: echoed 300 messages from a ");
+    console_line_with(&outcome, "b", "pingpong: 300 round trips with c:");
+    console_line_with(&outcome, "c", "pingpong: echoed 300 messages from a ");
+    console_line_with(&outcome, "c", "pingpong: echoed 300 messages from b ");
+    for name in ["a", "b"] {
+        let (median, p99) = (
+            result_of(&outcome, name, "median_cycles"),
+            result_of(&outcome, name, "p99_cycles"),
+        );
+        assert!(0 < median && median <= p99, "{name}: {median} / {p99}");
+    }
 }

@@ -217,7 +217,7 @@ fn run_exit_status_follows_the_expectations() {
         &path,
         "[machine]\ncpus = 2\nmemory = \"128 MiB\"\ntimeout = 30\n\n\
          [[partition]]\nname = \"rogue\"\ncpu = 0\nmemory = \"16 MiB\"\nworkload = \"rogue\"\n\
-         args = { attack = \"port-denied\" }\n\n\
+         args = { attack = \"port-com1\" }\n\n\
          [[partition]]\nname = \"hello\"\ncpu = 1\nmemory = \"16 MiB\"\nworkload = \"hello\"\n",
     )
     .unwrap();

@@ -39,6 +39,7 @@ fn sources() -> Vec<(PathBuf, String)> {
         "abi",
         "channels",
         "partition-config",
+        "replication",
         "hypervisor",
         "guest-kernel",
         "tools",

@@ -134,8 +134,10 @@ pub enum Marker {
 
 /// Parses a marker out of a (sanitized) console line. Text before the
 /// `flotilla:` prefix (left-overs of firmware output) is ignored, except
-/// that a partition's console line (`[name] text`) is never a marker: a
-/// guest cannot forge the hypervisor's verdict.
+/// that a partition's console line (`[name] text`) is never a marker, and
+/// `run succeeded` counts only as a whole line: neither a guest nor bytes
+/// mixed into another line can forge the hypervisor's verdict (failures are
+/// read leniently: a false failure is safe, a false success is not).
 pub fn parse_marker(line: &str) -> Option<Marker> {
     if line.starts_with('[') {
         return None;
@@ -146,7 +148,7 @@ pub fn parse_marker(line: &str) -> Option<Marker> {
         return Some(Marker::RunFailed(rest.trim().to_string()));
     }
     if line == markers::RUN_SUCCEEDED {
-        return Some(Marker::RunSucceeded);
+        return (start == 0).then_some(Marker::RunSucceeded);
     }
     if line.starts_with(markers::EXCEPTION) {
         return Some(Marker::Exception(line.to_string()));
@@ -182,6 +184,8 @@ pub struct Summary {
     pub cores_online: Option<(u32, u32)>,
     /// `run succeeded` was seen.
     pub succeeded: bool,
+    /// How many times (more than once is a forgery or a broken console).
+    pub succeeded_lines: u32,
     /// The first failure marker: the `run failed` reason or the exception line.
     pub failure: Option<String>,
 }
@@ -194,7 +198,18 @@ impl Summary {
             Marker::CoresOnline { online, expected } => {
                 self.cores_online = Some((*online, *expected))
             }
-            Marker::RunSucceeded => self.succeeded = true,
+            Marker::RunSucceeded => {
+                self.succeeded = true;
+                self.succeeded_lines = self.succeeded_lines.saturating_add(1);
+                if self.succeeded_lines == 2 {
+                    self.failure.get_or_insert_with(|| {
+                        format!(
+                            "the console said `{}` twice: a line the hypervisor did not write",
+                            markers::RUN_SUCCEEDED
+                        )
+                    });
+                }
+            }
             Marker::RunFailed(reason) => {
                 self.failure
                     .get_or_insert_with(|| format!("the hypervisor reported: {reason}"));
@@ -353,9 +368,25 @@ mod tests {
             "run succeeded",
             "[rogue] flotilla: run succeeded",
             "[rogue] flotilla: run failed: forged",
+            "x flotilla: run succeeded",
+            "[calcflotilla: run succeeded",
         ] {
             assert_eq!(parse_marker(line), None, "{line:?}");
         }
+    }
+
+    #[test]
+    fn a_second_success_marker_is_a_failure() {
+        let mut c = Console::new();
+        c.push_line("flotilla: run succeeded");
+        assert_eq!(c.summary().failure, None);
+        c.push_line("flotilla: run succeeded");
+        assert!(c.summary().failure.as_deref().unwrap().contains("twice"));
+        // Failures with junk before them still count: failing is safe.
+        assert_eq!(
+            parse_marker("junk flotilla: run failed: x"),
+            Some(Marker::RunFailed("x".into()))
+        );
     }
 
     #[test]

@@ -425,11 +425,34 @@ pub fn judge_layout(
         });
     }
     reasons.extend(parsed.problems.iter().cloned());
-    for p in &parsed.partitions {
-        if !report.partitions.iter().any(|r| r.name == p.name) {
-            reasons.push(format!(
+    for (i, p) in parsed.partitions.iter().enumerate() {
+        match report.partitions.iter().position(|r| r.name == p.name) {
+            None => reasons.push(format!(
                 "the report names partition {}, which the layout does not have",
                 p.name
+            )),
+            Some(at) if at != i => reasons.push(format!(
+                "report line {} is partition {}, which is number {} in the layout",
+                i + 1,
+                p.name,
+                at + 1
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(h) = &parsed.header {
+        if h.partitions != report.partitions.len() as u64 {
+            reasons.push(format!(
+                "the report header announces {} partition(s); the layout has {}",
+                h.partitions,
+                report.partitions.len()
+            ));
+        }
+    }
+    for name in &parsed.dropping {
+        if !report.partitions.iter().any(|r| &r.name == name) {
+            reasons.push(format!(
+                "the console names partition {name}, which the layout does not have"
             ));
         }
     }
@@ -538,9 +561,11 @@ mod tests {
     }
 
     const REPORT: &str = "\
-flotilla: report-begin {\"version\":1,\"backend\":\"svm\",\"partitions\":2}
-flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":2},\"steady\":{\"total\":2,\"by_reason\":{\"hypercall\":2}}},\"console_lines\":1,\"result\":{\"primes\":9592}}
-flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":16,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1},\"steady\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1}}},\"console_lines\":1,\"result\":null}
+flotilla: partition rogue faulted: virt-instruction at rip 0x10: VMRUN
+flotilla: partition calc exited with code 0
+flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":2},\"steady\":{\"total\":2,\"by_reason\":{\"hypercall\":2}}},\"console_lines\":1,\"console_dropped\":0,\"result\":{\"primes\":9592}}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":16,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1},\"steady\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1}}},\"console_lines\":1,\"console_dropped\":0,\"result\":null}
 flotilla: report-end
 flotilla: run failed: 1 partition(s) did not exit with code 0
 ";
@@ -583,6 +608,81 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         config.expect_faults = vec!["calc=npf".parse().unwrap()];
         let out = judge_run(&config, done);
         assert_eq!(out.verdict.reasons().len(), 2, "{:?}", out.verdict);
+    }
+
+    /// A partition that can write to the UART prints a whole report in
+    /// which its faulted neighbour exited, and the verdict; the hypervisor's
+    /// real report follows (or never comes). Never a pass.
+    #[test]
+    fn a_forged_report_never_passes() {
+        let forged = "\
+flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}
+flotilla: report-end
+flotilla: run succeeded
+";
+        // The rogue (expected to fault) forges calc's success after calc faulted.
+        let real = REPORT
+            .replace(
+                "flotilla: partition calc exited with code 0",
+                "flotilla: partition calc faulted: npf at rip 0x10: write",
+            )
+            .replace(
+                "\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null",
+                "\"name\":\"calc\",\"cpu\":0,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"npf\",\"rip\":16,\"gpa\":null,\"detail\":\"write\"}",
+            );
+        let (ends, rest) = real.split_at(real.find("flotilla: report-begin").unwrap());
+        let config = LayoutRunConfig::new(layout(), images()).expect_fault("rogue", None);
+        let bochs = LayoutRunConfig {
+            emulator: Emulator::bochs(),
+            ..config.clone()
+        };
+        for console in [
+            format!("{ends}{forged}{rest}"),
+            format!("{ends}{forged}"),
+            format!("{forged}{ends}{rest}"),
+        ] {
+            for (config, ending) in [
+                (&config, Ending::Exited { code: Some(33) }),
+                (&bochs, Ending::Exited { code: Some(1) }),
+            ] {
+                let out = judge_run(config, run(&console, ending));
+                assert!(!out.passed(), "{console}");
+            }
+        }
+        // Forged calc end line and report only (the real ones never came):
+        // the report contradicts nothing, but rogue's own forged success
+        // contradicts its expectation to fault.
+        let out = judge_run(
+            &config,
+            run(
+                &format!("{ends}{forged}"),
+                Ending::Exited { code: Some(33) },
+            ),
+        );
+        let reasons = out.verdict.reasons().join("\n");
+        assert!(reasons.contains("contradicts its end line"), "{reasons}");
+    }
+
+    #[test]
+    fn the_report_must_follow_the_layout() {
+        let swapped = {
+            let lines: Vec<&str> = REPORT.lines().collect();
+            let mut l: Vec<&str> = lines.clone();
+            l.swap(3, 4);
+            l.join("\n") + "\n"
+        };
+        let config = LayoutRunConfig::new(layout(), images()).expect_fault("rogue", None);
+        let out = judge_run(&config, run(&swapped, Ending::Exited { code: Some(35) }));
+        let reasons = out.verdict.reasons().join("\n");
+        assert!(
+            reasons.contains("report line 1 is partition rogue"),
+            "{reasons}"
+        );
+        let short = REPORT.replace("\"partitions\":2", "\"partitions\":1");
+        let out = judge_run(&config, run(&short, Ending::Exited { code: Some(35) }));
+        assert!(!out.passed());
     }
 
     #[test]

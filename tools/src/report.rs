@@ -1,4 +1,4 @@
-//! The run report of a layout run (`docs/run-report.md`, version 1), read
+//! The run report of a layout run (`docs/run-report.md`, version 2), read
 //! from the console: the typed [`RunReport`], the parser that finds it (and
 //! the partitions' plan and end lines) in the console text, and the table
 //! `flotilla run` prints.
@@ -6,6 +6,17 @@
 //! Invariants:
 //! - Only lines that start with `flotilla:` are read as markers: a
 //!   partition's console line (`[name] text`) can never forge a report.
+//! - The parser is strict about everything a verdict rests on, so that lines
+//!   the hypervisor did not write (a partition with direct access to the
+//!   UART, bytes of two writers interleaved) make the run fail instead of
+//!   passing: a second `report-begin`, a report line outside the frame, two
+//!   report lines or two end lines for one partition, a report line that
+//!   contradicts the partition's end line or the hypervisor's plan (a
+//!   partition it did not plan, another core), a report marker that is not
+//!   exactly one of the three formats or not at the start of its line,
+//!   `run succeeded` anywhere but right after `report-end`, and any marker
+//!   or partition line after the report each add a [`ConsoleReport::problems`]
+//!   entry, and every problem fails the run.
 //! - [`RunReport::from_console`] always yields one entry per partition of
 //!   the layout, in layout order: from the hypervisor's report line when there
 //!   is one, else from the partition's end line, else `timed-out` (the
@@ -18,7 +29,7 @@ use abi::fault::FaultKind;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format this parser understands.
-pub const REPORT_VERSION: u64 = 1;
+pub const REPORT_VERSION: u64 = 2;
 
 /// Marker prefixes (`docs/run-report.md`, `docs/console.md`).
 mod markers {
@@ -27,6 +38,8 @@ mod markers {
     pub const REPORT_END: &str = "flotilla: report-end";
     pub const PARTITION: &str = "flotilla: partition ";
     pub const LAYOUT: &str = "flotilla: layout: ";
+    /// Every report marker starts with this.
+    pub const REPORT_FAMILY: &str = "flotilla: report";
 }
 
 /// How a partition ended.
@@ -120,6 +133,8 @@ pub struct PartitionReport {
     pub vm_exits: VmExits,
     /// `CONSOLE_WRITE` hypercalls served.
     pub console_lines: u64,
+    /// `CONSOLE_WRITE` lines dropped (over the budget or a full queue).
+    pub console_dropped: u64,
     /// The workload's `REPORT_RESULT`, as JSON values.
     pub result: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -141,6 +156,7 @@ impl PartitionReport {
             fault,
             vm_exits: VmExits::default(),
             console_lines,
+            console_dropped: 0,
             result: None,
         }
     }
@@ -192,6 +208,7 @@ pub struct RunReport {
 
 /// The `report-begin` header.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportHeader {
     /// Format version.
     pub version: u64,
@@ -241,8 +258,28 @@ pub struct ConsoleReport {
     pub partitions: Vec<PartitionReport>,
     /// `report-end` was seen.
     pub ended: bool,
-    /// Report lines that could not be read, with the reason.
+    /// Partitions whose console started dropping lines (in console order).
+    pub dropping: Vec<String>,
+    /// Why the console cannot be trusted as the hypervisor's report: lines
+    /// that could not be read, or that the hypervisor would not have written
+    /// where they are (see the module documentation). Each fails the run.
     pub problems: Vec<String>,
+    /// Where the console is relative to the report.
+    phase: Phase,
+}
+
+/// Where a console line is relative to the report frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Phase {
+    /// Before `report-begin`.
+    #[default]
+    Before,
+    /// Between `report-begin` and `report-end`.
+    Report,
+    /// After `report-end`, before the run's end marker.
+    After,
+    /// After the run's end marker: nothing more may come.
+    Verdict,
 }
 
 impl ConsoleReport {
@@ -261,10 +298,53 @@ impl ConsoleReport {
         if let Some(rest) = line.strip_prefix('[') {
             if let Some((name, _)) = rest.split_once(']') {
                 *self.console_lines.entry(name.to_string()).or_default() += 1;
+                if self.phase != Phase::Before && self.phase != Phase::Report {
+                    self.problems.push(format!(
+                        "partition {name}'s console line after the report (every partition had ended): {line}"
+                    ));
+                }
             }
             return;
         }
+        if !line.starts_with(abi::console::PREFIX) {
+            // Firmware output; but the report's and the verdict's markers are
+            // only ever written at the start of a line.
+            if line.contains(markers::REPORT_FAMILY) || line.contains(abi::console::RUN_SUCCEEDED) {
+                self.problems
+                    .push(format!("a marker in the middle of a line: {line}"));
+            }
+            return;
+        }
+        if line.starts_with(markers::REPORT_FAMILY) {
+            self.report_marker(line);
+        } else if line == abi::console::RUN_SUCCEEDED || line.starts_with(abi::console::RUN_FAILED)
+        {
+            self.verdict_marker(line);
+        } else if self.phase == Phase::After || self.phase == Phase::Verdict {
+            self.problems
+                .push(format!("a line after the report: {line}"));
+        } else if line.starts_with(abi::console::RUN_SUCCEEDED) {
+            self.problems
+                .push(format!("a malformed run marker: {line}"));
+        } else if let Some(rest) = line.strip_prefix(markers::LAYOUT) {
+            if let Some((_, backend)) = rest.rsplit_once(" backend ") {
+                self.backend
+                    .get_or_insert_with(|| backend.trim().to_string());
+            }
+        } else if let Some(rest) = line.strip_prefix(markers::PARTITION) {
+            self.partition_line(rest);
+        }
+    }
+
+    /// `flotilla: report...`: exactly one of the three formats, in order.
+    fn report_marker(&mut self, line: &str) {
         if let Some(json) = line.strip_prefix(markers::REPORT_BEGIN) {
+            if self.phase != Phase::Before {
+                self.problems
+                    .push(format!("a second `report-begin`: {line}"));
+                return;
+            }
+            self.phase = Phase::Report;
             match serde_json::from_str::<ReportHeader>(json) {
                 Ok(h) => {
                     if h.version != REPORT_VERSION {
@@ -281,21 +361,90 @@ impl ConsoleReport {
                     .push(format!("unreadable report header ({e}): {json}")),
             }
         } else if let Some(json) = line.strip_prefix(markers::REPORT) {
+            if self.phase != Phase::Report {
+                self.problems.push(format!(
+                    "a report line outside `report-begin` … `report-end`: {line}"
+                ));
+                return;
+            }
             match serde_json::from_str::<PartitionReport>(json) {
-                Ok(p) => self.partitions.push(p),
+                Ok(p) => self.report_line(p),
                 Err(e) => self
                     .problems
                     .push(format!("unreadable report line ({e}): {json}")),
             }
         } else if line == markers::REPORT_END {
-            self.ended = true;
-        } else if let Some(rest) = line.strip_prefix(markers::LAYOUT) {
-            if let Some((_, backend)) = rest.rsplit_once(" backend ") {
-                self.backend
-                    .get_or_insert_with(|| backend.trim().to_string());
+            if self.phase != Phase::Report {
+                self.problems
+                    .push(format!("`report-end` without its `report-begin`: {line}"));
+                return;
             }
-        } else if let Some(rest) = line.strip_prefix(markers::PARTITION) {
-            self.partition_line(rest);
+            self.phase = Phase::After;
+            self.ended = true;
+        } else {
+            self.problems
+                .push(format!("a malformed report marker: {line}"));
+        }
+    }
+
+    /// A parsed report line: once per partition, agreeing with its end line.
+    fn report_line(&mut self, p: PartitionReport) {
+        if self.partitions.iter().any(|q| q.name == p.name) {
+            self.problems
+                .push(format!("two report lines for partition {}", p.name));
+            return;
+        }
+        if let Some(limit) = self.header.as_ref().map(|h| h.partitions) {
+            if self.partitions.len() as u64 >= limit {
+                self.problems.push(format!(
+                    "more report lines than the {limit} the header announced (partition {})",
+                    p.name
+                ));
+                return;
+            }
+        }
+        match self.plan.iter().find(|q| q.name == p.name) {
+            Some(plan) if plan.cpu != p.cpu => self.problems.push(format!(
+                "the report puts partition {} on cpu {}; the plan said cpu {}",
+                p.name, p.cpu, plan.cpu
+            )),
+            None if !self.plan.is_empty() => self.problems.push(format!(
+                "the report has partition {}, which the hypervisor's plan did not",
+                p.name
+            )),
+            _ => {}
+        }
+        match self.end_of(&p.name) {
+            None => self.problems.push(format!(
+                "the report has partition {} but the console never said how it ended",
+                p.name
+            )),
+            Some(end) if !end.agrees_with(&p) => self.problems.push(format!(
+                "the report line of partition {} ({}) contradicts its end line ({})",
+                p.name,
+                p.state.as_str(),
+                end.describe()
+            )),
+            Some(_) => {}
+        }
+        self.partitions.push(p);
+    }
+
+    /// `run succeeded` must follow the report; only one end marker.
+    fn verdict_marker(&mut self, line: &str) {
+        match self.phase {
+            Phase::Verdict => self
+                .problems
+                .push(format!("a second run end marker: {line}")),
+            Phase::After => self.phase = Phase::Verdict,
+            Phase::Before | Phase::Report if line == abi::console::RUN_SUCCEEDED => {
+                self.problems
+                    .push(format!("`{line}` before the report ended"));
+                self.phase = Phase::Verdict;
+            }
+            // A run that fails before its report (a layout the hypervisor
+            // refused, a crash) says so without one.
+            Phase::Before | Phase::Report => self.phase = Phase::Verdict,
         }
     }
 
@@ -306,14 +455,30 @@ impl ConsoleReport {
         if let Some(plan) = what.strip_prefix("on cpu ") {
             let (cpu, detail) = plan.split_once(' ').unwrap_or((plan, ""));
             if let Ok(cpu) = cpu.trim_end_matches(':').parse() {
+                if self.plan.iter().any(|p| p.name == name) {
+                    self.problems
+                        .push(format!("partition {name} planned twice"));
+                }
                 self.plan.push(PlannedPartition {
                     name: name.to_string(),
                     cpu,
                     detail: detail.to_string(),
                 });
             }
+        } else if what.starts_with(abi::console::PARTITION_DROPPING) {
+            self.dropping.push(name.to_string());
         } else if let Some(end) = parse_end(what) {
+            if self.end_of(name).is_some() {
+                self.problems
+                    .push(format!("two end lines for partition {name}"));
+            }
             self.ends.push((name.to_string(), end));
+        } else if ["exited", "faulted", "timed"]
+            .iter()
+            .any(|w| what.starts_with(w))
+        {
+            self.problems
+                .push(format!("a malformed end line: flotilla: partition {rest}"));
         }
     }
 
@@ -334,6 +499,29 @@ impl ConsoleReport {
                 .header
                 .as_ref()
                 .is_some_and(|h| h.partitions == self.partitions.len() as u64)
+    }
+}
+
+impl EndLine {
+    /// Whether a report line says the same.
+    fn agrees_with(&self, p: &PartitionReport) -> bool {
+        match self {
+            EndLine::Exited(code) => {
+                p.state == PartitionState::Exited && p.exit_code == Some(*code)
+            }
+            EndLine::Faulted(f) => {
+                p.state == PartitionState::Faulted && p.fault_kind() == Some(f.kind)
+            }
+            EndLine::TimedOut => p.state == PartitionState::TimedOut,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            EndLine::Exited(code) => format!("exited with code {code}"),
+            EndLine::Faulted(f) => format!("faulted: {}", f.kind.as_str()),
+            EndLine::TimedOut => "timed out".to_string(),
+        }
     }
 }
 
@@ -414,9 +602,10 @@ impl RunReport {
             "exit",
             "fault",
             "exits total/steady",
+            "console",
             "result",
         ];
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<[String; 8]> = self
             .partitions
             .iter()
             .map(|p| {
@@ -436,6 +625,11 @@ impl RunReport {
                         },
                     ),
                     format!("{}/{}", p.vm_exits.total, p.vm_exits.steady.total),
+                    if p.console_dropped == 0 {
+                        p.console_lines.to_string()
+                    } else {
+                        format!("{} ({} dropped)", p.console_lines, p.console_dropped)
+                    },
                     p.result_text(),
                 ]
             })
@@ -482,9 +676,9 @@ flotilla: partition rogue on cpu 1 (apic 1): 16 MiB at 0x5000000, workload rogue
 flotilla: partition rogue faulted: virt-instruction at rip 0x1234ab: VMRUN
 [calc] compute: 9592 primes
 flotilla: partition calc exited with code 0
-flotilla: report-begin {\"version\":1,\"backend\":\"svm\",\"partitions\":2}
-flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"result\":{\"primes\":9592,\"ticks\":3}}
-flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"result\":null}
+flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"console_dropped\":0,\"result\":{\"primes\":9592,\"ticks\":3}}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"console_dropped\":0,\"result\":null}
 flotilla: report-end
 flotilla: run failed: 1 partition(s) did not exit with code 0
 ";
@@ -592,12 +786,197 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
     #[test]
     fn malformed_report_lines_are_problems_not_panics() {
         let parsed = ConsoleReport::parse(
-            "flotilla: report-begin {\"version\":2,\"backend\":\"vmx\",\"partitions\":1}\n\
+            "flotilla: report-begin {\"version\":3,\"backend\":\"vmx\",\"partitions\":1}\n\
              flotilla: report {\"name\":3}\n\
              flotilla: report-end\n",
         );
         assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
         assert!(!parsed.is_complete());
+    }
+
+    /// The console with `edit` applied to its lines.
+    fn edited(edit: impl Fn(Vec<&str>) -> Vec<String>) -> ConsoleReport {
+        let text: String = edit(CONSOLE.lines().collect())
+            .into_iter()
+            .flat_map(|l| [l, "\n".to_string()])
+            .collect();
+        ConsoleReport::parse(&text)
+    }
+
+    fn problems_of(edit: impl Fn(Vec<&str>) -> Vec<String>) -> String {
+        let parsed = edited(edit);
+        assert!(
+            !parsed.problems.is_empty(),
+            "no problem found in {parsed:?}"
+        );
+        parsed.problems.join("\n")
+    }
+
+    fn own(lines: Vec<&str>) -> Vec<String> {
+        lines.into_iter().map(str::to_string).collect()
+    }
+
+    /// Inserts `extra` before the line that starts with `before`.
+    fn insert_before(lines: Vec<&str>, before: &str, extra: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in lines {
+            if l.starts_with(before) {
+                out.extend(extra.iter().map(|e| e.to_string()));
+            }
+            out.push(l.to_string());
+        }
+        out
+    }
+
+    const FORGED_ROGUE: &str = "flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}";
+
+    #[test]
+    fn the_unmodified_console_has_no_problem() {
+        let parsed = edited(own);
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    }
+
+    #[test]
+    fn a_forged_report_before_the_real_one_is_a_problem() {
+        let p = problems_of(|l| {
+            insert_before(
+                l,
+                "flotilla: report-begin",
+                &[
+                    "flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}",
+                    FORGED_ROGUE,
+                    "flotilla: report-end",
+                    "flotilla: run succeeded",
+                ],
+            )
+        });
+        assert!(p.contains("contradicts its end line"), "{p}");
+        assert!(p.contains("a second `report-begin`"), "{p}");
+        assert!(p.contains("a report line outside"), "{p}");
+    }
+
+    #[test]
+    fn report_lines_only_inside_the_frame_and_once_each() {
+        let p = problems_of(|l| insert_before(l, "flotilla: partition calc on", &[FORGED_ROGUE]));
+        assert!(p.contains("outside `report-begin`"), "{p}");
+        let p = problems_of(|l| {
+            let line = l
+                .iter()
+                .find(|x| x.starts_with("flotilla: report {\"name\":\"calc"))
+                .unwrap()
+                .to_string();
+            insert_before(l, "flotilla: report-end", &[&line])
+        });
+        assert!(p.contains("two report lines for partition calc"), "{p}");
+        let p =
+            problems_of(|l| insert_before(l, "flotilla: report-end", &["flotilla: report-end"]));
+        assert!(p.contains("without its `report-begin`"), "{p}");
+    }
+
+    #[test]
+    fn malformed_or_misplaced_markers_are_problems() {
+        for (bad, expect) in [
+            ("flotilla: report-end now", "malformed report marker"),
+            ("flotilla: reports {}", "malformed report marker"),
+            ("junk flotilla: report-end", "in the middle of a line"),
+            ("xflotilla: run succeeded", "in the middle of a line"),
+            ("flotilla: run succeeded", "before the report ended"),
+            ("flotilla: run succeeded!", "malformed run marker"),
+            (
+                "flotilla: partition calc exited with code 0x0",
+                "malformed end line",
+            ),
+            (
+                "flotilla: partition calc timed out now",
+                "malformed end line",
+            ),
+        ] {
+            let p = problems_of(|l| insert_before(l, "flotilla: report {\"name\":\"calc", &[bad]));
+            assert!(p.contains(expect), "{bad}: {p}");
+        }
+    }
+
+    #[test]
+    fn nothing_may_follow_the_report_but_one_end_marker() {
+        for (extra, expect) in [
+            ("flotilla: run succeeded", "a second run end marker"),
+            (
+                "flotilla: partition calc exited with code 0",
+                "a line after the report",
+            ),
+            ("[calc] late", "after the report"),
+            (FORGED_ROGUE, "outside `report-begin`"),
+        ] {
+            let p = problems_of(|mut l| {
+                l.push(extra);
+                own(l)
+            });
+            assert!(p.contains(expect), "{extra}: {p}");
+        }
+        // Without the hypervisor's verdict the report-end may be followed by
+        // `run succeeded` once: the real console.
+        let parsed = edited(|l| {
+            let mut l = own(l);
+            l.pop();
+            l.push("flotilla: run succeeded".into());
+            l
+        });
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    }
+
+    #[test]
+    fn two_end_lines_or_a_missing_one_are_problems() {
+        let p = problems_of(|l| {
+            insert_before(
+                l,
+                "flotilla: report-begin",
+                &["flotilla: partition calc exited with code 0"],
+            )
+        });
+        assert!(p.contains("two end lines for partition calc"), "{p}");
+        let p = problems_of(|l| {
+            own(l
+                .into_iter()
+                .filter(|x| !x.starts_with("flotilla: partition calc exited"))
+                .collect())
+        });
+        assert!(p.contains("never said how it ended"), "{p}");
+        let p = problems_of(|l| {
+            own(l
+                .into_iter()
+                .map(|x| {
+                    if x.contains("on cpu 0") {
+                        "flotilla: partition calc on cpu 3 (apic 3): x"
+                    } else {
+                        x
+                    }
+                })
+                .collect())
+        });
+        assert!(p.contains("the plan said cpu 3"), "{p}");
+        let p = problems_of(|l| {
+            own(l
+                .into_iter()
+                .filter(|x| !x.starts_with("flotilla: partition rogue on"))
+                .collect())
+        });
+        assert!(
+            p.contains("rogue, which the hypervisor's plan did not"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn the_dropping_notice_is_recorded() {
+        let parsed = edited(|l| {
+            insert_before(
+                l,
+                "flotilla: partition calc exited",
+                &["flotilla: partition calc console dropping lines: over its budget"],
+            )
+        });
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.dropping, ["calc"]);
     }
 
     #[test]

@@ -15,8 +15,18 @@ const APIC_BASE_EN: u64 = 1 << 11;
 const X2APIC_ID: u32 = 0x802;
 const X2APIC_EOI: u32 = 0x80b;
 const X2APIC_SVR: u32 = 0x80f;
-const X2APIC_ICR: u32 = 0x830;
-const X2APIC_LVT_TIMER: u32 = 0x832;
+/// x2APIC interrupt command register.
+pub const X2APIC_ICR: u32 = 0x830;
+/// x2APIC timer LVT.
+pub const X2APIC_LVT_TIMER: u32 = 0x832;
+/// x2APIC thermal-sensor LVT.
+pub const X2APIC_LVT_THERMAL: u32 = 0x833;
+/// x2APIC LINT0 LVT.
+pub const X2APIC_LVT_LINT0: u32 = 0x835;
+/// x2APIC error LVT.
+pub const X2APIC_LVT_ERROR: u32 = 0x837;
+/// x2APIC self-IPI register.
+pub const X2APIC_SELF_IPI: u32 = 0x83f;
 const X2APIC_TIMER_INITIAL: u32 = 0x838;
 const X2APIC_TIMER_DIVIDE: u32 = 0x83e;
 const SVR_ENABLE: u64 = 1 << 8;
@@ -85,6 +95,21 @@ pub fn start_timer(initial_count: u32) {
     }
 }
 
+/// Divide configuration value for "divide by 1".
+const DIVIDE_BY_1: u64 = 0b1011;
+
+/// Makes the timer fire as fast as it can (periodic, divide by 1, initial
+/// count 1): the `rogue` workload's interrupt storm on its own core.
+pub fn start_timer_storm() {
+    // SAFETY: as in `start_timer`; the handler of the timer vector only
+    // counts and EOIs, so a storm starves this core and nothing else.
+    unsafe {
+        wrmsr(X2APIC_TIMER_DIVIDE, DIVIDE_BY_1);
+        wrmsr(X2APIC_LVT_TIMER, LVT_PERIODIC | u64::from(TIMER_VECTOR));
+        wrmsr(X2APIC_TIMER_INITIAL, 1);
+    }
+}
+
 /// Stops the timer.
 pub fn stop_timer() {
     // SAFETY: as in `start_timer`; a zero initial count stops the timer.
@@ -99,23 +124,13 @@ pub fn eoi() {
     unsafe { wrmsr(X2APIC_EOI, 0) };
 }
 
-/// ICR delivery modes used by [`send_ipi`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// A fixed interrupt on a vector.
-    Fixed(u8),
-    /// INIT (level assert).
-    Init,
-}
-
-/// Writes the ICR: an IPI to the x2APIC ID `dest`. Only the `rogue`
-/// workload uses this (the hypervisor must refuse non-peer destinations).
-pub fn send_ipi(dest: u32, delivery: Delivery) {
-    let low = match delivery {
-        Delivery::Fixed(v) => u64::from(v),
-        Delivery::Init => (0b101 << 8) | (1 << 14),
-    };
-    // SAFETY: x2APIC mode is on so the ICR MSR exists; an IPI to another
-    // core does not affect this kernel's memory or state.
-    unsafe { wrmsr(X2APIC_ICR, (u64::from(dest) << 32) | low) };
+/// Writes the ICR with a raw value (destination in bits 32..64). Only the
+/// `rogue` workload uses this: legitimate IPIs go through `SEND_IPI`, and
+/// the hypervisor must refuse anything but a fixed IPI to a channel peer on
+/// its vector, or to the sender itself.
+pub fn write_icr(value: u64) {
+    // SAFETY: x2APIC mode is on so the ICR MSR exists; the write is
+    // intercepted and either refused (the partition ends) or sent as a
+    // fixed IPI, which does not affect this kernel's memory.
+    unsafe { wrmsr(X2APIC_ICR, value) };
 }

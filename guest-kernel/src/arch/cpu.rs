@@ -149,9 +149,3 @@ pub fn disable_interrupts() {
         asm!("cli", options(nomem, nostack));
     }
 }
-
-/// Whether the CPU vendor is AMD ("AuthenticAMD").
-pub fn is_amd() -> bool {
-    let [_, b, c, d] = cpuid(0, 0);
-    (b, d, c) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
-}

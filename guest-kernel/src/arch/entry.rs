@@ -11,9 +11,14 @@
 //! - 4..8 GiB exists only so the `rogue` workload can reach beyond the
 //!   machine's RAM (any access there is the hypervisor's to stop).
 //!
+//! PDPT entry 8 (virtual 8..9 GiB) stays empty for the `rogue` workload's
+//! 1 GiB page ([`map_spare_1g_page`]).
+//!
 //! Then it enables long mode and calls [`super::start`] with the start info
 //! address on the boot stack. Tables, boot stack and the double-fault stack
 //! live in the image's `.bss`.
+
+use core::cell::UnsafeCell;
 
 /// Size of the kernel stack (the only stack besides the #DF stack).
 pub const STACK_SIZE: usize = 128 * 1024;
@@ -151,8 +156,10 @@ boot_gdt_ptr:
     /* ---- page tables and stacks ---- */
     .section .bss.kernel_boot, "aw", @nobits
     .balign 4096
+    .global kernel_pml4
 kernel_pml4:
     .skip 4096
+    .global kernel_pdpt
 kernel_pdpt:
     .skip 4096
 kernel_pd:
@@ -175,9 +182,51 @@ fault_stack_top:
 );
 
 unsafe extern "C" {
+    static kernel_pml4: [UnsafeCell<u64>; 512];
+    static kernel_pdpt: [UnsafeCell<u64>; 512];
     static fault_stack_top: u8;
     static __image_start: u8;
     static __image_end: u8;
+}
+
+/// Virtual address of the page-directory-pointer slot nothing maps
+/// (entry 8 of the kernel's PDPT: the identity map uses entries 0..8),
+/// which [`map_spare_1g_page`] fills with a 1 GiB page.
+pub const SPARE_1G_VA: u64 = 8 << 30;
+const SPARE_1G_SLOT: usize = 8;
+
+/// Maps the 1 GiB guest page holding `gpa` (rounded down to 1 GiB) at
+/// [`SPARE_1G_VA`] and returns that address; `user`: accessible from ring
+/// 3 too (the PML4 entry above it then allows user access, which changes
+/// nothing for the identity map: its PDPT entries stay supervisor-only).
+/// Only the `rogue` workload uses it (a 1 GiB page reaching past the
+/// partition's RAM, a ring-3 alias of the kernel's code); the slot is not
+/// part of the identity map, so no translation the kernel relies on
+/// changes.
+pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
+    const P_RW_PS: u64 = 0x83;
+    const US: u64 = 0x4;
+    let entry = (gpa & !((1 << 30) - 1)) | P_RW_PS | if user { US } else { 0 };
+    // SAFETY: `kernel_pml4` and `kernel_pdpt` are the kernel's page tables
+    // (4096 bytes each, page-aligned in `.bss`), written by nothing else
+    // after boot. PDPT slot 8 is outside the identity map (slots 0..8);
+    // setting U on PML4 entry 0 grants ring 3 nothing by itself (every
+    // other PDPT entry below it is supervisor-only). Reloading CR3 drops
+    // any stale translation.
+    unsafe {
+        if user {
+            let top = &kernel_pml4[0];
+            core::ptr::write_volatile(top.get(), core::ptr::read_volatile(top.get()) | US);
+        }
+        core::ptr::write_volatile(kernel_pdpt[SPARE_1G_SLOT].get(), entry);
+        core::arch::asm!(
+            "mov {tmp}, cr3",
+            "mov cr3, {tmp}",
+            tmp = out(reg) _,
+            options(nostack, preserves_flags),
+        );
+    }
+    SPARE_1G_VA
 }
 
 /// Top of the double-fault stack (for the TSS's IST1).

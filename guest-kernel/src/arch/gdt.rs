@@ -1,6 +1,8 @@
 //! The kernel's GDT and TSS: flat 64-bit code and data segments and a TSS
 //! whose IST1 is the double-fault stack, so a #DF caused by a broken stack
-//! is still reported.
+//! is still reported. Ring-3 code and data segments exist only for the
+//! `rogue` workload's hypercall from CPL 3 (the kernel itself runs in ring
+//! 0 only).
 //!
 //! Both tables are statics made of atomics: they are filled once by
 //! [`init`] and the CPU itself writes the TSS descriptor's busy bit.
@@ -14,11 +16,15 @@ pub const KERNEL_CS: u16 = 0x08;
 pub const KERNEL_DS: u16 = 0x10;
 /// TSS selector.
 const TSS_SEL: u16 = 0x18;
+/// User (ring 3) code selector, RPL 3.
+pub const USER_CS: u16 = 0x28 | 3;
+/// User (ring 3) data selector, RPL 3.
+pub const USER_DS: u16 = 0x30 | 3;
 /// IST index (1-based) of the double-fault stack.
 pub const IST_FAULT: u8 = 1;
 
-/// GDT: null, code, data, TSS (two slots).
-static GDT: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+/// GDT: null, code, data, TSS (two slots), user code, user data.
+static GDT: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
 /// The 104-byte 64-bit TSS as 26 little-endian words.
 #[repr(align(16))]
 struct Tss([AtomicU32; 26]);
@@ -42,6 +48,8 @@ pub fn init(fault_stack_top: u64) {
     GDT[2].store(0x00cf_9200_0000_ffff, Ordering::Relaxed);
     GDT[3].store(low, Ordering::Relaxed);
     GDT[4].store(base >> 32, Ordering::Relaxed);
+    GDT[5].store(0x00af_fa00_0000_ffff, Ordering::Relaxed); // 64-bit code, DPL 3
+    GDT[6].store(0x00cf_f200_0000_ffff, Ordering::Relaxed); // data, DPL 3
 
     #[repr(C, packed)]
     struct Pointer {
@@ -76,4 +84,11 @@ pub fn init(fault_stack_top: u64) {
             tmp = out(reg) _,
         );
     }
+}
+
+/// Sets the TSS's RSP0: the stack the CPU switches to when an interrupt or
+/// exception arrives in ring 3.
+pub fn set_rsp0(top: u64) {
+    TSS.0[1].store(top as u32, Ordering::Relaxed);
+    TSS.0[2].store((top >> 32) as u32, Ordering::Relaxed);
 }

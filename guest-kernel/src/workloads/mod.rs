@@ -91,7 +91,7 @@ pub struct Workload {
 const WORKLOADS: &[Workload] = &[
     Workload {
         name: "hello",
-        args: &[],
+        args: &["lines"],
         run: hello::run,
     },
     Workload {

@@ -1,52 +1,79 @@
-//! `pingpong`: `rounds` round trips over the partition's first channel.
-//! Endpoint A (side 0) sends and times each round trip with the TSC;
-//! endpoint B echoes. A reports the median and 99th percentile.
+//! `pingpong`: `rounds` round trips over each of the partition's channels
+//! in turn, in layout order (`exchange::pingpong`). Where the partition is
+//! endpoint A (side 0) it sends and times each round trip with the TSC;
+//! where it is B it echoes. Per channel it prints one line; the result has
+//! the median and 99th percentile over every channel it pinged on.
+//!
+//! A channel that breaks (or does not open) is named on the console and
+//! skipped (`links::finish`): the result then says `broken_channels=<k>`,
+//! and the exit code is 0 while some channel completed its rounds,
+//! `CHANNEL_EXIT_CODE` (5) when none did.
 
-use super::links::{broken, open_all, Machine};
+use super::links::{finish, open_all, Machine};
 use super::{Context, Failure, Outcome};
-use crate::exchange::{ping, pong};
+use crate::exchange::pingpong;
 use crate::stats::percentile;
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Default `rounds`.
 const DEFAULT_ROUNDS: u64 = 10_000;
-/// Most round-trip samples kept (every k-th round beyond that).
+/// Most round-trip samples kept per channel (every k-th round beyond that).
 const MAX_SAMPLES: u64 = 100_000;
+
+/// The peer's name on channel `channel_id`.
+fn peer<'c>(ctx: &'c Context<'_>, channel_id: u32) -> &'c str {
+    ctx.channels
+        .iter()
+        .find(|c| c.channel_id == channel_id)
+        .map_or("?", |c| abi::boot::name_str(&c.peer_name))
+}
 
 pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
     let rounds = ctx.args.u64_or("rounds", DEFAULT_ROUNDS)?;
-    let mut links = open_all(ctx)?;
-    let link = &mut links[0];
+    let mut opened = open_all(ctx, "pingpong")?;
     let mut machine = Machine::default();
-    let peer = ctx.channels[0].peer_name;
-    let peer = abi::boot::name_str(&peer);
-    if link.side_a {
-        let stride = rounds.div_ceil(MAX_SAMPLES).max(1);
-        let mut samples = Vec::with_capacity(rounds.div_ceil(stride) as usize);
-        ping(link, rounds, stride, &mut samples, &mut machine).map_err(broken)?;
-        samples.sort_unstable();
-        let median = percentile(&samples, 50);
-        let p99 = percentile(&samples, 99);
-        println!(
-            "pingpong: {rounds} round trips with {peer}: median {median} cycles, p99 {p99} cycles ({} IPIs sent)",
-            machine.ipis_sent
-        );
-        Ok(Outcome {
-            code: 0,
-            result: Some(format!(
-                "rounds={rounds} median_cycles={median} p99_cycles={p99}"
-            )),
-        })
-    } else {
-        pong(link, rounds, &mut machine).map_err(broken)?;
-        println!(
-            "pingpong: echoed {rounds} messages from {peer} ({} IPIs sent)",
-            machine.ipis_sent
-        );
-        Ok(Outcome {
-            code: 0,
-            result: Some(format!("rounds={rounds}")),
-        })
+    let stride = rounds.div_ceil(MAX_SAMPLES).max(1);
+    let mut samples = Vec::with_capacity(rounds.div_ceil(stride) as usize);
+    let totals = pingpong(
+        &mut opened.links,
+        rounds,
+        stride,
+        &mut samples,
+        &mut machine,
+    );
+    let mut pinged: Vec<u64> = Vec::new();
+    for (channel_id, side_a, range) in &totals.completed {
+        let peer = peer(ctx, *channel_id);
+        if *side_a {
+            let mut own = samples.get(range.clone()).unwrap_or(&[]).to_vec();
+            own.sort_unstable();
+            println!(
+                "pingpong: {rounds} round trips with {peer}: median {} cycles, p99 {} cycles ({} IPIs sent)",
+                percentile(&own, 50),
+                percentile(&own, 99),
+                machine.ipis_sent
+            );
+            pinged.extend_from_slice(&own);
+        } else {
+            println!(
+                "pingpong: echoed {rounds} messages from {peer} ({} IPIs sent)",
+                machine.ipis_sent
+            );
+        }
     }
+    let result = if totals.completed.is_empty() {
+        String::new()
+    } else if pinged.is_empty() {
+        format!("rounds={rounds}")
+    } else {
+        pinged.sort_unstable();
+        format!(
+            "rounds={rounds} median_cycles={} p99_cycles={}",
+            percentile(&pinged, 50),
+            percentile(&pinged, 99)
+        )
+    };
+    Ok(finish(ctx, "pingpong", &opened, &totals.broken, result))
 }

@@ -278,7 +278,7 @@ fn io_block(base: u64, len: u64) -> Option<PortRange> {
 }
 
 /// The I/O port blocks a FADT declares, from its bytes (header included;
-/// the whole table, or its first [`FADT_MAX_LEN`] bytes when longer): the legacy PM1a/PM1b event and
+/// the whole table, or its first 276 bytes (`FADT_MAX_LEN`) when longer): the legacy PM1a/PM1b event and
 /// control blocks, PM2 control, PM timer and GPE0/GPE1 blocks, `SMI_CMD`,
 /// and — where the table is long enough to have them — their extended forms,
 /// `RESET_REG` and the sleep registers when they are in system I/O space.

@@ -2,7 +2,8 @@
 //! INIT/SIPI sequence that starts application processors. Works in xAPIC
 //! (MMIO) and x2APIC (MSR) mode, whichever the firmware left enabled.
 
-use super::instr;
+use super::{fixup, instr};
+use hypervisor::exit_handler::CpuRefused;
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_EXTD: u64 = 1 << 10;
@@ -11,10 +12,12 @@ const APIC_BASE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 const XAPIC_ID: u64 = 0x20;
 const XAPIC_SVR: u64 = 0xf0;
+const XAPIC_VERSION: u64 = 0x30;
 const XAPIC_ICR_LOW: u64 = 0x300;
 const XAPIC_ICR_HIGH: u64 = 0x310;
 const X2APIC_ID_MSR: u32 = 0x802;
 const X2APIC_SVR_MSR: u32 = 0x80f;
+const X2APIC_VERSION_MSR: u32 = 0x803;
 const X2APIC_ICR_MSR: u32 = 0x830;
 
 const XAPIC_LVT_TIMER: u64 = 0x320;
@@ -140,15 +143,27 @@ impl LocalApic {
         self.send_ipi(destination, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
     }
 
-    /// Writes a local vector table entry (x2APIC MSRs 0x832–0x837) in
-    /// x2APIC mode, for a partition's validated LVT writes.
-    pub fn write_lvt(self, msr: u32, value: u32) {
-        if let (LocalApic::X2Apic, 0x832..=0x837) = (self, msr) {
+    /// Writes a local vector table entry (x2APIC MSRs 0x82F, 0x832–0x837)
+    /// in x2APIC mode, for a partition's validated LVT writes, under the
+    /// exception fixup: a value the CPU refuses (#GP) is [`CpuRefused`],
+    /// not a fault of the hypervisor. Refused outside x2APIC mode.
+    pub fn write_lvt(self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        match (self, msr) {
             // SAFETY: x2APIC mode is on and `msr` is an LVT register; the
-            // value was validated by the exit policy (masked or fixed
-            // delivery), so it can only affect this core's own interrupts.
-            unsafe { instr::wrmsr(msr, u64::from(value)) };
+            // value was validated by the exit policy (no reserved bit,
+            // masked or fixed delivery), so it can only affect this core's
+            // own interrupts; a #GP is recovered by the fixup.
+            (LocalApic::X2Apic, 0x82f | 0x832..=0x837) => unsafe {
+                fixup::checked_wrmsr(msr, u64::from(value))
+            },
+            _ => Err(CpuRefused),
         }
+    }
+
+    /// "Max LVT Entry" of this APIC: version register bits 23:16, the
+    /// number of LVT entries minus one (Intel SDM Vol. 3A §11.4.8).
+    pub fn max_lvt_entry(self) -> u8 {
+        (self.read(XAPIC_VERSION, X2APIC_VERSION_MSR) >> 16) as u8
     }
 
     /// Masks the local timer (after a partition ended on this core).

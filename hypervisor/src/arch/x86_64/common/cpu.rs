@@ -1,6 +1,7 @@
 //! Reading what this core is: CPUID and the virtualization capability MSRs.
 
-use super::instr;
+use super::{fixup, instr};
+use hypervisor::exit_handler::CpuRefused;
 use hypervisor::virt_caps::{RawVirtInfo, RawVmx};
 use raw_cpuid::native_cpuid::cpuid_count;
 
@@ -94,20 +95,13 @@ pub fn enable_xsave() {
     }
 }
 
-/// Loads XCR0 on this core. The caller validated `value` against
-/// CPUID.(0xD,0) (see `hypervisor::exit_handler::xcr0_allowed`), which is
-/// all zeros without XSAVE, so this never runs without CR4.OSXSAVE.
-pub fn write_xcr0(value: u64) {
-    // SAFETY: CR4.OSXSAVE is set (`enable_xsave` ran at bring-up and a
-    // non-empty supported mask implies XSAVE); `value` has x87 set, only
-    // supported components and AVX only with SSE, so XSETBV cannot #GP.
-    unsafe {
-        core::arch::asm!(
-            "xsetbv",
-            in("ecx") 0u32,
-            in("eax") value as u32,
-            in("edx") (value >> 32) as u32,
-            options(nomem, nostack),
-        );
-    }
+/// Loads XCR0 on this core, under the exception fixup. The caller
+/// validated `value` (`hypervisor::xcr0_policy::check_xsetbv`); a CPU that
+/// still refuses it (#GP, or #UD without CR4.OSXSAVE) makes this return
+/// [`CpuRefused`] instead of faulting the hypervisor.
+pub fn write_xcr0(value: u64) -> Result<(), CpuRefused> {
+    // SAFETY: XCR0 governs only the XSAVE-managed state of this core, which
+    // belongs to the partition running on it (the hypervisor uses no SIMD
+    // or x87 state); a refused value is recovered by the fixup.
+    unsafe { fixup::checked_xsetbv(0, value) }
 }

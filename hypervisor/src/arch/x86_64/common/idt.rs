@@ -3,8 +3,10 @@
 //! Every exception vector (0–31) has a stub that pushes the vector (and a
 //! zero error code where the CPU pushes none), saves the general-purpose
 //! registers and calls [`exception_entry`], which turns the saved state into
-//! an arch-neutral [`hypervisor::exception::ExceptionReport`]. One IDT is shared by
-//! all cores (read-only after it is built).
+//! an arch-neutral [`hypervisor::exception::ExceptionReport`], unless the
+//! faulting instruction is one of the exception fixups (`fixup.rs`), which
+//! resume at their recovery code. One IDT is shared by all cores
+//! (read-only after it is built).
 
 use super::gdt::{IST_FATAL, IST_NMI, KERNEL_CS};
 use super::instr;
@@ -148,6 +150,13 @@ const NMI_VECTOR: u64 = 2;
 
 extern "C" fn exception_entry(frame: &mut ExceptionFrame) {
     if frame.vector == NMI_VECTOR {
+        return;
+    }
+    // A checked instruction (XSETBV/WRMSR with a guest-chosen value) that
+    // the CPU refused: resume at its recovery code, which reports the
+    // refusal to its caller (`fixup.rs`). The vectors are all below 32.
+    if let Some(resume) = super::fixup::resume_address(frame.vector as u8, frame.rip) {
+        frame.rip = resume;
         return;
     }
     let report = hypervisor::exception::ExceptionReport {

@@ -4,6 +4,7 @@
 pub mod apic;
 pub mod boot;
 pub mod cpu;
+pub mod fixup;
 pub mod frames;
 pub mod gdt;
 pub mod heap;

@@ -6,6 +6,7 @@ use super::bitmaps::Bitmap;
 use super::entry::{svm_run, GuestGprs};
 use super::vmcb::{control, state, Vmcb};
 use crate::arch::x86_64::common::frames::alloc_pages;
+use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::exit_handler::VcpuExt;
 use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
@@ -270,6 +271,11 @@ impl Vcpu for SvmVcpu {
         self.vmcb.read64(state::RIP)
     }
 
+    fn cpl(&self) -> u8 {
+        // The VMCB save area's CPL byte (AMD APM Vol. 2 §15.5.1, Table B-2).
+        self.vmcb.read8(state::CPL) & 0b11
+    }
+
     fn skip_instruction(&mut self) {
         let next = if let Some(next) = self.io_next_rip {
             next
@@ -313,5 +319,19 @@ impl VcpuExt for SvmVcpu {
         // No control-register intercept is set on SVM: the guest owns its
         // CR0/CR3/CR4 (in the VMCB) outright.
         Err("unexpected control-register exit on SVM")
+    }
+
+    fn guest_cr4(&self) -> u64 {
+        // The guest owns CR4 outright on SVM: the VMCB holds its value.
+        self.vmcb.read64(state::CR4)
+    }
+
+    fn guest_features(&self) -> GuestFeatures {
+        // Neither RDTSCP nor INVPCID is intercepted: both run natively.
+        GuestFeatures {
+            rdtscp: true,
+            invpcid: true,
+            tsc_deadline: false,
+        }
     }
 }

@@ -136,6 +136,12 @@ impl Vmcb {
         unsafe { self.ptr(offset, 2).cast::<u16>().write_volatile(value) }
     }
 
+    /// Reads an 8-bit field.
+    pub fn read8(&self, offset: usize) -> u8 {
+        // SAFETY: as in `read64`.
+        unsafe { self.ptr(offset, 1).read_volatile() }
+    }
+
     /// Writes an 8-bit field.
     pub fn write8(&mut self, offset: usize, value: u8) {
         // SAFETY: as in `read64`.

@@ -9,6 +9,7 @@ use super::{read_cr0, read_cr3, read_cr4};
 use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
 use crate::arch::x86_64::common::instr;
 use core::arch::asm;
+use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::exit_handler::VcpuExt;
 use hypervisor::msr_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
@@ -40,6 +41,7 @@ const PROC_SECONDARY: u32 = 1 << 31;
 const PROC2_EPT: u32 = 1 << 1;
 const PROC2_RDTSCP: u32 = 1 << 3;
 const PROC2_VPID: u32 = 1 << 5;
+const PROC2_INVPCID: u32 = 1 << 12;
 const PROC2_UNRESTRICTED: u32 = 1 << 7;
 const EXIT_HOST_64: u32 = 1 << 9;
 const EXIT_SAVE_PAT: u32 = 1 << 18;
@@ -109,6 +111,7 @@ pub struct VmxVcpu {
     vmcs: Vmcs,
     gprs: GuestGprs,
     launched: bool,
+    features: GuestFeatures,
     _msr_bitmap: Bitmap,
     _io_bitmaps: Bitmap,
 }
@@ -212,7 +215,10 @@ impl VmxVcpu {
         let may2 = (rdmsr(IA32_VMX_PROCBASED_CTLS2) >> 32) as u32;
         let proc2 = adjust(
             IA32_VMX_PROCBASED_CTLS2,
-            PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED | (may2 & PROC2_RDTSCP),
+            // RDTSCP (and RDPID) and INVPCID run in the guest when the CPU
+            // allows their enable controls (Intel SDM Vol. 3C §25.6.2);
+            // otherwise they raise #UD there and CPUID hides them.
+            PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED | (may2 & (PROC2_RDTSCP | PROC2_INVPCID)),
             "EPT, VPID and unrestricted guest",
         )?;
         let exit = adjust(
@@ -393,6 +399,11 @@ impl VmxVcpu {
             vmcs,
             gprs,
             launched: false,
+            features: GuestFeatures {
+                rdtscp: proc2 & PROC2_RDTSCP != 0,
+                invpcid: proc2 & PROC2_INVPCID != 0,
+                tsc_deadline: false,
+            },
             _msr_bitmap: msr_bitmap,
             _io_bitmaps: io_bitmaps,
         })
@@ -566,6 +577,12 @@ impl Vcpu for VmxVcpu {
         self.vmcs.read(f::GUEST_RIP)
     }
 
+    fn cpl(&self) -> u8 {
+        // SS access rights bits 6:5 (DPL), which always equal the CPL
+        // (Intel SDM Vol. 3C §25.4.1).
+        ((self.vmcs.read(f::GUEST_SS_AR) >> 5) & 0b11) as u8
+    }
+
     fn skip_instruction(&mut self) {
         let next = self
             .rip()
@@ -615,5 +632,16 @@ impl VcpuExt for VmxVcpu {
             4 => self.load_cr4(value),
             _ => Err("unexpected control-register exit"),
         }
+    }
+
+    fn guest_cr4(&self) -> u64 {
+        // Bits the hypervisor owns (the guest/host mask) read from the
+        // shadow, the rest from the real guest CR4.
+        let mask = self.vmcs.read(f::CR4_GUEST_HOST_MASK);
+        (self.vmcs.read(f::GUEST_CR4) & !mask) | (self.vmcs.read(f::CR4_READ_SHADOW) & mask)
+    }
+
+    fn guest_features(&self) -> GuestFeatures {
+        self.features
     }
 }
