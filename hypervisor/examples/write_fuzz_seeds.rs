@@ -2,8 +2,7 @@
 //! `fuzz/seeds/hypercall/`): boots on each host CPU model, every MSR class, every XSETBV group,
 //! every LVT and delivery mode, every hypercall number with good and hostile arguments. Run with
 //! `cargo run -p hypervisor --example write_fuzz_seeds`; it overwrites only its own files (the
-//! minimised fuzzer finds, named by hash, stay). Seeds that the current code fails go to
-//! `fuzz/findings/` ([`KNOWN_FINDINGS`]).
+//! minimised fuzzer finds, named by hash, stay).
 
 #[allow(
     dead_code,
@@ -475,30 +474,10 @@ fn hypercall_seeds() -> Vec<(String, harness::hypercall::Scenario)> {
     ]
 }
 
-/// Seeds the code on `main` still fails (issue 10: XSETBV groups, LVT reserved bits, result
-/// numbers in the report), written to `fuzz/findings/` instead, whose replay test is ignored
-/// until the fixes merge. Empty this list then: they become ordinary seeds.
-const KNOWN_FINDINGS: &[&str] = &[
-    "hypercall-leading-zero",
-    "lvt-lint0-bit17",
-    "lvt-perf-bit32",
-    "lvt-thermal-bit11",
-    "result-leading-zero",
-    "xsetbv-amx-split",
-    "xsetbv-avx512-partial",
-    "xsetbv-avx512-without-avx",
-    "xsetbv-mpx-split",
-];
-
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     let write = |target: &str, name: &str, bytes: Vec<u8>| {
-        let kind = if KNOWN_FINDINGS.contains(&name) {
-            "findings"
-        } else {
-            "seeds"
-        };
-        let d = root.join(kind).join(target);
+        let d = root.join(target);
         std::fs::create_dir_all(&d).expect("seed directory");
         std::fs::write(d.join(format!("{name}.bin")), bytes).expect("seed written");
     };

@@ -12,15 +12,11 @@ use std::path::{Path, PathBuf};
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
 
-/// Runs `body` over every file in `fuzz/<kind>/<target>/`; fails naming each input that panics.
-fn replay(kind: &str, target: &str, body: fn(&[u8])) {
+/// Runs `body` over every file in `fuzz/seeds/<target>/`; fails naming each seed that panics.
+fn replay(target: &str, body: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind)
+        .join("fuzz/seeds")
         .join(target);
-    if kind == "findings" && !dir.exists() {
-        return; // every finding fixed and moved to the seeds
-    }
     let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -36,7 +32,7 @@ fn replay(kind: &str, target: &str, body: fn(&[u8])) {
         .collect();
     assert!(
         failed.is_empty(),
-        "{} of {} {target} {kind} fail (messages above): {failed:#?}",
+        "{} of {} {target} seeds fail (messages above): {failed:#?}",
         failed.len(),
         seeds.len()
     );
@@ -44,22 +40,12 @@ fn replay(kind: &str, target: &str, body: fn(&[u8])) {
 
 #[test]
 fn exit_handler_seeds_hold_the_invariants() {
-    replay("seeds", "exit_handler", harness::exit_handler::run);
+    replay("exit_handler", harness::exit_handler::run);
 }
 
 #[test]
 fn hypercall_seeds_hold_the_invariants() {
-    replay("seeds", "hypercall", harness::hypercall::run);
-}
-
-/// Inputs the code on `main` fails (`fuzz/findings/`): the XSETBV groups, LVT reserved bits and
-/// report numbers of issue 10. Once their fixes merge this passes, and the files move to the
-/// seeds (`KNOWN_FINDINGS` in `examples/write_fuzz_seeds.rs`).
-#[test]
-#[ignore = "known findings of issue 10, fixed on the policy and console branches"]
-fn known_findings_hold_the_invariants() {
-    replay("findings", "exit_handler", harness::exit_handler::run);
-    replay("findings", "hypercall", harness::hypercall::run);
+    replay("hypercall", harness::hypercall::run);
 }
 
 #[test]

@@ -17,8 +17,11 @@
 //!   component the host lacks, and writes 32-bit results;
 //! - hypercall exits pass [`super::hypercall::check_call`]; the final report line is JSON.
 //!
-//! Input: CPU model (u8), flags (u8: [`STOP`], [`CR_OK`], [`VMX`]; bits 3–7 unused), [`Setup`],
-//! then up to [`MAX_EXITS`] steps, each a tag byte and its fields (see [`Step::decode`]).
+//! - a hypercall from CPL > 0 returns `Denied` and does nothing else.
+//!
+//! Input: CPU model (u8), flags (u8: [`STOP`], [`CR_OK`], [`VMX`], the CPL in bits 3–4,
+//! [`TSC_DEADLINE`], [`CONSOLE_BUDGET`], [`OSXSAVE`]), [`Setup`], then up to [`MAX_EXITS`] steps,
+//! each a tag byte and its fields (see [`Step::decode`]).
 
 use super::bytes::{Reader, Writer};
 use super::fakes::{FakeHost, FakeMemory, FakeVcpu, HostCpu, HostEffect, Setup};
@@ -39,6 +42,14 @@ pub const STOP: u8 = 1 << 0;
 pub const CR_OK: u8 = 1 << 1;
 /// Flag: the VMX interface (CPUID 0x4000_0001 = 2), else SVM (1).
 pub const VMX: u8 = 1 << 2;
+/// Flags bits 3-4: the guest's CPL.
+pub const CPL_SHIFT: u8 = 3;
+/// Flag: the backend offers TSC-deadline mode (when the host has it).
+pub const TSC_DEADLINE: u8 = 1 << 5;
+/// Flag: the console takes two lines, then drops.
+pub const CONSOLE_BUDGET: u8 = 1 << 6;
+/// Flag: the guest has set CR4.OSXSAVE.
+pub const OSXSAVE: u8 = 1 << 7;
 
 /// Mnemonics a `VirtualizationInstruction` exit may carry.
 pub const VIRT_INSTRUCTIONS: &[&str] = &[
@@ -253,10 +264,20 @@ pub fn run(data: &[u8]) {
     let partition = s.setup.partition();
     let mem = FakeMemory(s.setup.ram.clone());
     let mut host = FakeHost::new(s.cpu, s.flags & STOP != 0);
+    if s.flags & CONSOLE_BUDGET != 0 {
+        host.console_room = Some(2);
+    }
     let mut vcpu = FakeVcpu {
         pat: POWER_ON_PAT,
         interface: if s.flags & VMX != 0 { 2 } else { 1 },
         cr_ok: s.flags & CR_OK != 0,
+        cpl: (s.flags >> CPL_SHIFT) & 3,
+        cr4: if s.flags & OSXSAVE != 0 { 1 << 18 } else { 0 },
+        features: hypervisor::cpuid_policy::GuestFeatures {
+            rdtscp: true,
+            invpcid: true,
+            tsc_deadline: s.flags & TSC_DEADLINE != 0 && host.cpu.tsc_deadline(),
+        },
         ..FakeVcpu::default()
     };
     let mut record = RunRecord::default();
@@ -307,7 +328,7 @@ fn ipi_allowed(partition: &Partition, apic_id: u32, vector: u8) -> bool {
 
 /// Checks that side effect `e` of `exit` is one that exit may have, with a value its oracle
 /// accepts.
-fn check_effect(exit: &VmExit, e: &HostEffect, partition: &Partition, cpu: &HostCpu) {
+fn check_effect(exit: &VmExit, e: &HostEffect, partition: &Partition, cpu: &HostCpu, tsc: bool) {
     let what = format!("{exit:?} on {}", cpu.name);
     match (*exit, e) {
         // Checked in full by `check_call`.
@@ -337,7 +358,7 @@ fn check_effect(exit: &VmExit, e: &HostEffect, partition: &Partition, cpu: &Host
             );
             let lvt = Lvt::of_msr(msr).unwrap_or_else(|| panic!("{what}: {msr:#x} is no LVT"));
             assert!(
-                oracle::lvt_write_safe(lvt, v, cpu.tsc_deadline()),
+                oracle::lvt_write_safe(lvt, v, tsc),
                 "{what}: wrote LVT {lvt:?} = {v:#x}, which has reserved bits or can raise \
                  more than a fixed interrupt"
             );
@@ -471,6 +492,9 @@ fn run_step(
             "{what}: resumed without completing the instruction once"
         ),
     }
+    for e in &effects {
+        check_effect(&exit, e, partition, host.cpu, vcpu.features.tsc_deadline);
+    }
     if let Some(End::Faulted(f)) = &end {
         assert!(
             effects.is_empty(),
@@ -485,9 +509,6 @@ fn run_step(
         );
         assert_eq!(f.rip, rip, "{what}: fault RIP");
     }
-    for e in &effects {
-        check_effect(&exit, e, partition, host.cpu);
-    }
     let fault_kind = match &end {
         Some(End::Faulted(f)) => Some(f.kind),
         _ => None,
@@ -496,6 +517,33 @@ fn run_step(
         assert_eq!(fault_kind, Some(kind), "{what}: must stop the partition");
     }
     match exit {
+        VmExit::Hypercall if vcpu.cpl != 0 => {
+            assert!(
+                end.is_none(),
+                "{what} at CPL {}: ended as {end:?}",
+                vcpu.cpl
+            );
+            assert_eq!(
+                vcpu.regs[0],
+                abi::hypercall::Error::Denied.to_rax(),
+                "{what} at CPL {}: not denied",
+                vcpu.cpl
+            );
+            assert!(
+                effects.is_empty(),
+                "{what} at CPL {}: effects {effects:?}",
+                vcpu.cpl
+            );
+            let mut served = before.clone();
+            served.exits = record.exits;
+            served.steady_exits = record.steady_exits;
+            served.booted = record.booted;
+            assert_eq!(
+                &served, record,
+                "{what} at CPL {}: changed the record",
+                vcpu.cpl
+            );
+        }
         VmExit::Hypercall => {
             let outcome = match &end {
                 None => Outcome::Return(vcpu.regs[0]),
@@ -533,6 +581,13 @@ fn run_step(
                 vcpu.interface,
                 host.cpu,
             );
+            if regs[0] as u32 == 1 && r[2] & (1 << 27) != 0 {
+                assert_ne!(
+                    vcpu.cr4 & (1 << 18),
+                    0,
+                    "{what}: OSXSAVE shown, CR4.OSXSAVE clear"
+                );
+            }
             assert_eq!(vcpu.regs[4..], regs[4..], "{what}: CPUID changed rsi/rdi");
         }
         VmExit::MsrRead { msr } => {

@@ -6,7 +6,8 @@
 //! method, it is one more field or one more [`HostEffect`] here.
 
 use super::bytes::{Reader, Writer};
-use hypervisor::exit_handler::{ExitHost, VcpuExt};
+use hypervisor::cpuid_policy::GuestFeatures;
+use hypervisor::exit_handler::{CpuRefused, ExitHost, VcpuExt};
 use hypervisor::guest_memory::GuestMemory;
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::partition::{ChannelGrant, Partition};
@@ -24,6 +25,8 @@ pub struct HostCpu {
     pub name: &'static str,
     /// `(leaf, subleaf, [eax, ebx, ecx, edx])`; leaves not listed read as zeros.
     pub leaves: &'static [(u32, u32, [u32; 4])],
+    /// Its local APIC's "Max LVT Entry" (version register bits 23:16): 6 with CMCI, 5 without.
+    pub max_lvt: u8,
 }
 
 const fn word(s: &[u8; 12], i: usize) -> u32 {
@@ -42,6 +45,7 @@ const AMD: [u32; 3] = vendor(b"AuthenticAMD");
 pub const HOST_CPUS: &[HostCpu] = &[
     HostCpu {
         name: "intel-sapphire-rapids",
+        max_lvt: 6,
         leaves: &[
             (0, 0, [0x20, INTEL[0], INTEL[2], INTEL[1]]),
             (1, 0, [0x0008_06f8, 0x0080_0800, 0x7ffe_fbff, 0xbfeb_fbff]),
@@ -54,6 +58,7 @@ pub const HOST_CPUS: &[HostCpu] = &[
     },
     HostCpu {
         name: "intel-skylake-sp",
+        max_lvt: 6,
         leaves: &[
             (0, 0, [0x16, INTEL[0], INTEL[2], INTEL[1]]),
             (1, 0, [0x0005_0654, 0x0020_0800, 0x7ffe_fbff, 0xbfeb_fbff]),
@@ -66,6 +71,7 @@ pub const HOST_CPUS: &[HostCpu] = &[
     },
     HostCpu {
         name: "amd-zen4",
+        max_lvt: 5,
         leaves: &[
             (0, 0, [0x10, AMD[0], AMD[2], AMD[1]]),
             (1, 0, [0x00a6_0f12, 0x0010_0800, 0x7ef8_320b, 0x178b_fbff]),
@@ -79,6 +85,7 @@ pub const HOST_CPUS: &[HostCpu] = &[
     },
     HostCpu {
         name: "amd-zen2",
+        max_lvt: 5,
         leaves: &[
             (0, 0, [0x10, AMD[0], AMD[2], AMD[1]]),
             (1, 0, [0x0083_0f10, 0x0010_0800, 0x7ed8_320b, 0x178b_fbff]),
@@ -92,6 +99,7 @@ pub const HOST_CPUS: &[HostCpu] = &[
     },
     HostCpu {
         name: "no-xsave",
+        max_lvt: 6,
         leaves: &[
             (0, 0, [0xb, INTEL[0], INTEL[2], INTEL[1]]),
             (1, 0, [0x0001_06a5, 0x0010_0800, 0x0098_e3bd, 0xbfeb_fbff]),
@@ -132,6 +140,8 @@ pub enum HostEffect {
         partition: String,
         /// The line.
         line: String,
+        /// Whether the console took it (`false`: dropped, over the budget).
+        printed: bool,
     },
     /// A fixed IPI.
     Ipi {
@@ -164,6 +174,8 @@ pub struct FakeHost {
     pub stop: bool,
     /// Every side effect so far.
     pub effects: Vec<HostEffect>,
+    /// Console lines it still takes before dropping (`None`: no budget).
+    pub console_room: Option<u32>,
 }
 
 impl FakeHost {
@@ -173,16 +185,27 @@ impl FakeHost {
             cpu: &HOST_CPUS[usize::from(index) % HOST_CPUS.len()],
             stop,
             effects: Vec::new(),
+            console_room: None,
         }
     }
 }
 
 impl HypercallHost for FakeHost {
-    fn console_line(&mut self, partition: &str, line: &str) {
+    fn console_line(&mut self, partition: &str, line: &str) -> bool {
+        let printed = match self.console_room.as_mut() {
+            Some(0) => false,
+            Some(room) => {
+                *room -= 1;
+                true
+            }
+            None => true,
+        };
         self.effects.push(HostEffect::Console {
             partition: partition.to_string(),
             line: line.to_string(),
+            printed,
         });
+        printed
     }
     fn send_ipi(&mut self, apic_id: u32, vector: u8) {
         self.effects.push(HostEffect::Ipi { apic_id, vector });
@@ -196,11 +219,29 @@ impl ExitHost for FakeHost {
     fn stop_requested(&self) -> bool {
         self.stop
     }
-    fn write_lvt(&mut self, msr: u32, value: u64) {
-        self.effects.push(HostEffect::Lvt { msr, value });
+    fn apic_max_lvt(&self) -> u8 {
+        self.cpu.max_lvt
     }
-    fn write_xcr0(&mut self, value: u64) {
+    // The fake CPU refuses what a real one would (#GP, caught by the exception fixup); the
+    // attempt is still recorded, and the harness reports a value that reached the CPU.
+    fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        let value = u64::from(value);
+        self.effects.push(HostEffect::Lvt { msr, value });
+        let ok = super::oracle::Lvt::of_msr(msr)
+            .is_some_and(|lvt| super::oracle::lvt_write_safe(lvt, value, self.cpu.tsc_deadline()));
+        if ok {
+            Ok(())
+        } else {
+            Err(CpuRefused)
+        }
+    }
+    fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
         self.effects.push(HostEffect::Xcr0(value));
+        if super::oracle::xcr0_valid(value, self.cpu.xcr0_supported()) {
+            Ok(())
+        } else {
+            Err(CpuRefused)
+        }
     }
 }
 
@@ -222,6 +263,12 @@ pub struct FakeVcpu {
     pub interface: u32,
     /// Whether control-register emulation succeeds.
     pub cr_ok: bool,
+    /// Current privilege level.
+    pub cpl: u8,
+    /// The guest's CR4 as it sees it.
+    pub cr4: u64,
+    /// What the backend offers beyond the baseline.
+    pub features: GuestFeatures,
     /// EFER and PAT writes, as [`HostEffect::Efer`] / [`HostEffect::Pat`].
     pub effects: Vec<HostEffect>,
 }
@@ -257,6 +304,9 @@ impl Vcpu for FakeVcpu {
     fn skip_instruction(&mut self) {
         self.skipped += 1;
     }
+    fn cpl(&self) -> u8 {
+        self.cpl
+    }
 }
 
 impl VcpuExt for FakeVcpu {
@@ -283,6 +333,12 @@ impl VcpuExt for FakeVcpu {
         } else {
             Err("fake: control-register access refused")
         }
+    }
+    fn guest_cr4(&self) -> u64 {
+        self.cr4
+    }
+    fn guest_features(&self) -> GuestFeatures {
+        self.features
     }
 }
 

@@ -119,6 +119,10 @@ pub fn check_call(
             after.console_lines, before.console_lines,
             "{call}: console count moved"
         );
+        assert_eq!(
+            after.console_dropped, before.console_dropped,
+            "{call}: drop count moved"
+        );
     }
     if nr != hc::REPORT_RESULT {
         assert_eq!(after.result, before.result, "{call}: result changed");
@@ -157,6 +161,7 @@ pub fn check_call(
                 let HostEffect::Console {
                     partition: who,
                     line,
+                    printed,
                 } = e
                 else {
                     panic!("{call}: CONSOLE_WRITE had effect {e:?}");
@@ -181,11 +186,21 @@ pub fn check_call(
                     line.as_bytes(),
                     "{call}: printed text it was not given"
                 );
-                assert!(
-                    after.console_lines == before.console_lines.saturating_add(1),
-                    "{call}: printed one line, counted {} -> {}",
-                    before.console_lines,
-                    after.console_lines
+                let (lines, dropped) = if *printed {
+                    (
+                        before.console_lines.saturating_add(1),
+                        before.console_dropped,
+                    )
+                } else {
+                    (
+                        before.console_lines,
+                        before.console_dropped.saturating_add(1),
+                    )
+                };
+                assert_eq!(
+                    (after.console_lines, after.console_dropped),
+                    (lines, dropped),
+                    "{call}: one line (printed: {printed}) counted wrong"
                 );
             }
         }
