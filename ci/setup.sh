@@ -39,6 +39,9 @@ have grub-mkrescue || need+=(grub-common)
 have xorriso || need+=(xorriso)
 have mformat || need+=(mtools)
 [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -f /usr/share/OVMF/OVMF_VARS_4M.fd ] || need+=(ovmf)
+# Not a run-time need: ci/test.sh builds the fuzz targets, and libfuzzer-sys
+# compiles libFuzzer (C++) with it.
+have c++ || need+=(g++)
 
 if [ "$qemu_ok" -eq 0 ] || [ "${#need[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Flotilla's whole test suite: formatting, lints (host and bare metal), docs,
 # unit and end-to-end tests (QEMU TCG 1/2/4/8 cores; the GRUB ISO under QEMU
-# BIOS, QEMU + OVMF and Bochs), and the channel ring's loom model.
+# BIOS, QEMU + OVMF and Bochs), the channel ring's loom model, and a build of
+# every fuzz target (their seed corpora are replayed by the unit tests).
 # The README's test command and what CI runs (after ci/setup.sh).
 # Stops at the first failing step; prints each step's name and time.
 set -euo pipefail
@@ -26,6 +27,17 @@ step "format" cargo fmt --all --check
 step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (x86_64-unknown-none)" \
   cargo clippy --locked --target x86_64-unknown-none -p hypervisor -p guest-kernel -- -D warnings
+# Every cargo-fuzz crate (outside the workspace) builds on the pinned stable
+# toolchain, so its entry points and Cargo.lock cannot rot; their harness
+# bodies run over the committed seeds in the tests step (fuzz_corpus.rs).
+# One target directory: libFuzzer (C++, built by libfuzzer-sys) compiles once.
+fuzz_build() {
+  local crate
+  for crate in partition-config/fuzz channels/fuzz hypervisor/fuzz; do
+    CARGO_TARGET_DIR=target/fuzz cargo build --locked --quiet --manifest-path "$crate/Cargo.toml" || return 1
+  done
+}
+step "fuzz targets (build)" fuzz_build
 step "docs" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 step "tests (unit + end-to-end)" cargo test --workspace --locked --no-fail-fast
 if [ -f channels/loom.sh ]; then

@@ -1,7 +1,8 @@
 //! Writes seed inputs for the fuzz targets: the example and corpus layouts
 //! (for `toml_front_end`) and their encoded manifests (for
-//! `manifest_decode`). Run from the crate directory:
-//! `cargo run --example write_fuzz_seeds`.
+//! `manifest_decode`), and a few damaged manifests. Run with
+//! `cargo run -p partition-config --example write_fuzz_seeds`; the replay test
+//! `tests/fuzz_corpus.rs` runs the fuzz bodies over them.
 
 use std::fs;
 use std::path::Path;
@@ -29,10 +30,25 @@ fn main() -> std::io::Result<()> {
             let text = fs::read_to_string(&path)?;
             fs::write(toml_dir.join(format!("{stem}.toml")), &text)?;
             if let Ok(layout) = partition_config::parse_str(&text, &path.to_string_lossy()) {
-                fs::write(
-                    manifest_dir.join(format!("{stem}.bin")),
-                    layout.encode_manifest(),
-                )?;
+                let bytes = layout.encode_manifest();
+                fs::write(manifest_dir.join(format!("{stem}.bin")), &bytes)?;
+                if stem == "default" {
+                    // Damaged copies: cut short, a flipped body byte (the target also retries
+                    // it with the checksum fixed, reaching the structural checks), a length
+                    // past the end.
+                    fs::write(
+                        manifest_dir.join("truncated.bin"),
+                        &bytes[..bytes.len() / 2],
+                    )?;
+                    let mut flipped = bytes.clone();
+                    if let Some(b) = flipped.get_mut(40) {
+                        *b ^= 0xff;
+                    }
+                    fs::write(manifest_dir.join("flipped.bin"), &flipped)?;
+                    let mut long = bytes.clone();
+                    long[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+                    fs::write(manifest_dir.join("length-past-end.bin"), &long)?;
+                }
             }
         }
     }
