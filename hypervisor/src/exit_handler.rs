@@ -316,17 +316,20 @@ pub fn handle_exit(
                 tsc_deadline: vcpu.guest_features().tsc_deadline,
             };
             let refused = match check_lvt(lvt, value, caps) {
-                Ok(checked) => match if lvt == Lvt::Timer {
-                    write_timer_lvt(checked, vcpu, partition, record, host)
-                } else {
-                    host.write_lvt(msr, checked)
-                } {
-                    Ok(()) => {
-                        vcpu.skip_instruction();
-                        return None;
+                Ok(checked) => {
+                    let written = if lvt == Lvt::Timer {
+                        write_timer_lvt(checked, vcpu, partition, record, host)
+                    } else {
+                        host.write_lvt(msr, checked)
+                    };
+                    match written {
+                        Ok(()) => {
+                            vcpu.skip_instruction();
+                            return None;
+                        }
+                        Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
                     }
-                    Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
-                },
+                }
                 Err(why) => why.to_string(),
             };
             fault(
