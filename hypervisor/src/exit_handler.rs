@@ -6,9 +6,13 @@
 use crate::cpuid_policy::{guest_cpuid, CpuidView, GuestFeatures};
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{self, HypercallHost, Outcome};
-use crate::lvt_policy::{check_lvt, Lvt, LvtCaps};
+use crate::lvt_policy::{check_lvt, timer_is_periodic, Lvt, LvtCaps};
 use crate::msr_policy::{pat_valid, MSR_PAT, VALIDATED_LVT};
 use crate::partition::{End, Fault, Partition, RunRecord};
+use crate::timer_policy::{
+    clamp_count, divide_by, register_value, MIN_PERIOD_US, MSR_TIMER_DIVIDE, MSR_TIMER_INITIAL,
+    MSR_TIMER_LVT,
+};
 use crate::vcpu::{Gpr, Vcpu, VmExit};
 use crate::xcr0_policy::{check_xsetbv, XsaveCaps};
 use abi::fault::FaultKind;
@@ -48,6 +52,17 @@ pub trait ExitHost: HypercallHost {
     fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused>;
     /// Loads a (validated) XCR0 on this core, under the exception fixup.
     fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused>;
+    /// The shortest period of a periodic APIC timer, in timer ticks at
+    /// divide by 1 (calibrated at boot, `timer_policy::floor_ticks`).
+    fn timer_floor(&self) -> u64;
+    /// Reads an x2APIC timer register of this core (LVT, initial count or
+    /// divide configuration).
+    fn read_timer(&self, msr: u32) -> u32;
+    /// Writes the (checked) initial count or divide configuration of this
+    /// core's x2APIC timer, under the exception fixup.
+    fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused>;
+    /// Writes one of the hypervisor's own console lines.
+    fn notice(&mut self, line: &str);
 }
 
 /// Backend-specific operations the neutral handler needs.
@@ -72,6 +87,10 @@ pub trait VcpuExt: Vcpu {
     /// What this backend lets the partition use beyond the baseline (for
     /// CPUID and the LVT rule).
     fn guest_features(&self) -> GuestFeatures;
+    /// Whether writes to the timer's initial count and divide configuration
+    /// exit (while the timer is periodic, `timer_policy`) or reach the APIC
+    /// directly (one-shot).
+    fn intercept_timer_writes(&mut self, intercept: bool);
 }
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
@@ -98,6 +117,109 @@ fn fault(vcpu: &impl Vcpu, kind: FaultKind, gpa: Option<u64>, detail: String) ->
         gpa,
         detail,
     }))
+}
+
+/// Raises a periodic timer's initial count to the floor if needed
+/// (`count` at `divide`), writing the new count; counts and announces it.
+fn clamp_timer(
+    count: u32,
+    divide: u32,
+    partition: &Partition,
+    record: &mut RunRecord,
+    host: &mut impl ExitHost,
+) -> Result<(), CpuRefused> {
+    let Some(clamped) = clamp_count(count, divide, host.timer_floor()) else {
+        return Ok(());
+    };
+    host.write_timer(MSR_TIMER_INITIAL, clamped)?;
+    if record.timer_clamps == 0 {
+        host.notice(&format!(
+            "flotilla: partition {} periodic APIC timer clamped to {MIN_PERIOD_US} us \
+             (initial count {count} at divide {divide} raised to {clamped})",
+            partition.name
+        ));
+    }
+    record.timer_clamps = record.timer_clamps.saturating_add(1);
+    Ok(())
+}
+
+/// The divisor the timer uses now (its register, read back, is always
+/// valid; 1, the strictest, if not).
+fn live_divide(host: &impl ExitHost) -> u32 {
+    divide_by(host.read_timer(MSR_TIMER_DIVIDE)).unwrap_or(1)
+}
+
+/// Writes a validated timer LVT value: periodic mode turns the count and
+/// divide intercepts on (first raising a too-short loaded count), one-shot
+/// turns them off.
+fn write_timer_lvt(
+    value: u32,
+    vcpu: &mut impl VcpuExt,
+    partition: &Partition,
+    record: &mut RunRecord,
+    host: &mut impl ExitHost,
+) -> Result<(), CpuRefused> {
+    let periodic = timer_is_periodic(value);
+    if periodic {
+        let count = host.read_timer(MSR_TIMER_INITIAL);
+        clamp_timer(count, live_divide(host), partition, record, host)?;
+    }
+    vcpu.intercept_timer_writes(periodic);
+    host.write_lvt(MSR_TIMER_LVT, value)
+}
+
+/// An intercepted write to the timer's initial count or divide
+/// configuration (the timer is periodic): the period never falls below the
+/// floor (`timer_policy`).
+fn write_timer_register(
+    msr: u32,
+    value: u64,
+    vcpu: &mut impl VcpuExt,
+    partition: &Partition,
+    record: &mut RunRecord,
+    host: &mut impl ExitHost,
+) -> Option<End> {
+    let denied = |vcpu: &mut _, why: String| {
+        fault(
+            vcpu,
+            FaultKind::MsrDenied,
+            None,
+            format!("write {value:#x} to MSR {msr:#x}: {why}"),
+        )
+    };
+    let register = match register_value(value) {
+        Ok(v) => v,
+        Err(why) => return denied(vcpu, why.to_string()),
+    };
+    // Re-read the mode rather than trust the intercept state.
+    let periodic = timer_is_periodic(host.read_timer(MSR_TIMER_LVT));
+    let written = if msr == MSR_TIMER_INITIAL {
+        let divide = live_divide(host);
+        if periodic && clamp_count(register, divide, host.timer_floor()).is_some() {
+            clamp_timer(register, divide, partition, record, host)
+        } else {
+            host.write_timer(msr, register)
+        }
+    } else {
+        let divide = match divide_by(register) {
+            Ok(d) => d,
+            Err(why) => return denied(vcpu, why.to_string()),
+        };
+        let raised = if periodic {
+            let count = host.read_timer(MSR_TIMER_INITIAL);
+            clamp_timer(count, divide, partition, record, host)
+        } else {
+            Ok(())
+        };
+        raised.and_then(|()| host.write_timer(msr, register))
+    };
+    match written {
+        Ok(()) => {
+            vcpu.skip_instruction();
+            None
+        }
+        Err(CpuRefused) => denied(vcpu, String::from("the CPU refused it (#GP)")),
+    }
 }
 
 /// Handles one exit. Returns `Some(end)` when the partition is over.
@@ -194,13 +316,20 @@ pub fn handle_exit(
                 tsc_deadline: vcpu.guest_features().tsc_deadline,
             };
             let refused = match check_lvt(lvt, value, caps) {
-                Ok(checked) => match host.write_lvt(msr, checked) {
-                    Ok(()) => {
-                        vcpu.skip_instruction();
-                        return None;
+                Ok(checked) => {
+                    let written = if lvt == Lvt::Timer {
+                        write_timer_lvt(checked, vcpu, partition, record, host)
+                    } else {
+                        host.write_lvt(msr, checked)
+                    };
+                    match written {
+                        Ok(()) => {
+                            vcpu.skip_instruction();
+                            return None;
+                        }
+                        Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
                     }
-                    Err(CpuRefused) => String::from("the CPU refused it (#GP)"),
-                },
+                }
                 Err(why) => why.to_string(),
             };
             fault(
@@ -210,6 +339,10 @@ pub fn handle_exit(
                 format!("{} write {value:#x} (MSR {msr:#x}): {refused}", lvt.name()),
             )
         }
+        VmExit::MsrWrite {
+            msr: msr @ (MSR_TIMER_INITIAL | MSR_TIMER_DIVIDE),
+            value,
+        } => write_timer_register(msr, value, vcpu, partition, record, host),
         VmExit::MsrWrite {
             msr: MSR_APIC_BASE,
             value,
@@ -338,6 +471,8 @@ mod tests {
         pat: u64,
         cpl: u8,
         cr4: u64,
+        /// The last `intercept_timer_writes` call.
+        timer_intercepted: Option<bool>,
     }
 
     fn slot(r: Gpr) -> usize {
@@ -404,6 +539,9 @@ mod tests {
                 tsc_deadline: false,
             }
         }
+        fn intercept_timer_writes(&mut self, intercept: bool) {
+            self.timer_intercepted = Some(intercept);
+        }
     }
 
     /// A host that answers CPUID like QEMU 10 TCG `-cpu max` (measured:
@@ -417,6 +555,23 @@ mod tests {
         lvts: Vec<(u32, u32)>,
         xcr0: Option<u64>,
         refuse: bool,
+        /// The x2APIC timer's LVT, initial count and divide configuration.
+        timer: [u32; 3],
+        /// Timer count and divide writes, in order.
+        timer_writes: Vec<(u32, u32)>,
+        notices: Vec<String>,
+    }
+
+    /// The floor of the fake host: QEMU's 1 GHz APIC timer, 100 µs.
+    const FLOOR: u64 = 100_000;
+
+    fn timer_slot(msr: u32) -> usize {
+        match msr {
+            MSR_TIMER_LVT => 0,
+            MSR_TIMER_INITIAL => 1,
+            MSR_TIMER_DIVIDE => 2,
+            other => panic!("MSR {other:#x} is no timer register"),
+        }
     }
 
     impl HypercallHost for Host {
@@ -448,6 +603,9 @@ mod tests {
                 return Err(CpuRefused);
             }
             self.lvts.push((msr, value));
+            if msr == MSR_TIMER_LVT {
+                self.timer[0] = value;
+            }
             Ok(())
         }
         fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
@@ -456,6 +614,24 @@ mod tests {
             }
             self.xcr0 = Some(value);
             Ok(())
+        }
+        fn timer_floor(&self) -> u64 {
+            FLOOR
+        }
+        fn read_timer(&self, msr: u32) -> u32 {
+            self.timer[timer_slot(msr)]
+        }
+        fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+            if self.refuse {
+                return Err(CpuRefused);
+            }
+            assert_ne!(msr, MSR_TIMER_LVT, "the LVT goes through write_lvt");
+            self.timer[timer_slot(msr)] = value;
+            self.timer_writes.push((msr, value));
+            Ok(())
+        }
+        fn notice(&mut self, line: &str) {
+            self.notices.push(line.to_string());
         }
     }
 
@@ -860,5 +1036,138 @@ mod tests {
         assert_eq!(run(VmExit::Hypercall, &mut vcpu, &mut host).0, None);
         assert_eq!(vcpu.regs[0], abi::hypercall::HYPERCALL_VERSION);
         assert_eq!(vcpu.skipped, 1);
+    }
+
+    fn write_msr(
+        msr: u32,
+        value: u64,
+        vcpu: &mut FakeVcpu,
+        host: &mut Host,
+        record: &mut RunRecord,
+    ) -> Option<End> {
+        let mem = FakeGuestMemory(vec![0; 4096]);
+        let exit = VmExit::MsrWrite { msr, value };
+        handle_exit(exit, vcpu, &partition(), record, &mem, host)
+    }
+
+    #[test]
+    fn the_guest_kernels_tick_is_never_clamped() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let mut record = RunRecord::default();
+        // `start_timer`: divide by 16 (passed through: one-shot), the
+        // periodic LVT (exits), then the count (exits: now periodic).
+        host.timer[2] = 0b0011;
+        assert_eq!(
+            write_msr(0x832, 0x2_0020, &mut vcpu, &mut host, &mut record),
+            None
+        );
+        assert_eq!(vcpu.timer_intercepted, Some(true));
+        assert!(
+            host.timer_writes.is_empty(),
+            "a stopped timer is left alone"
+        );
+        assert_eq!(
+            write_msr(0x838, 62_500, &mut vcpu, &mut host, &mut record),
+            None
+        );
+        assert_eq!(host.timer_writes, vec![(0x838, 62_500)]);
+        assert_eq!((record.timer_clamps, host.notices.len()), (0, 0));
+        assert_eq!(vcpu.skipped, 2);
+        // Back to one-shot: the count and divide are the guest's again.
+        assert_eq!(
+            write_msr(0x832, 0x20, &mut vcpu, &mut host, &mut record),
+            None
+        );
+        assert_eq!(vcpu.timer_intercepted, Some(false));
+    }
+
+    #[test]
+    fn a_timer_storm_is_raised_to_the_floor_and_announced_once() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let mut record = RunRecord::default();
+        // `start_timer_storm`: divide by 1, periodic LVT, count 1.
+        host.timer[2] = 0b1011;
+        write_msr(0x832, 0x2_0020, &mut vcpu, &mut host, &mut record);
+        assert_eq!(write_msr(0x838, 1, &mut vcpu, &mut host, &mut record), None);
+        assert_eq!(host.timer_writes, vec![(0x838, 100_000)]);
+        assert_eq!(record.timer_clamps, 1);
+        assert_eq!(
+            host.notices,
+            vec![String::from(
+                "flotilla: partition rogue periodic APIC timer clamped to 100 us \
+                 (initial count 1 at divide 1 raised to 100000)"
+            )]
+        );
+        write_msr(0x838, 2, &mut vcpu, &mut host, &mut record);
+        assert_eq!(host.timer[1], 100_000);
+        assert_eq!(record.timer_clamps, 2, "every clamp is counted");
+        assert_eq!(host.notices.len(), 1, "the console line is written once");
+        assert_eq!(vcpu.skipped, 3);
+        // A masked periodic timer still reloads: still clamped.
+        write_msr(0x832, 0x3_0020, &mut vcpu, &mut host, &mut record);
+        assert_eq!(vcpu.timer_intercepted, Some(true));
+        write_msr(0x838, 5, &mut vcpu, &mut host, &mut record);
+        assert_eq!(host.timer[1], 100_000);
+    }
+
+    #[test]
+    fn switching_to_periodic_raises_a_loaded_short_count() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let mut record = RunRecord::default();
+        // One-shot count 10 at divide by 4, loaded without an exit.
+        host.timer = [0x20, 10, 0b0001];
+        write_msr(0x832, 0x2_0020, &mut vcpu, &mut host, &mut record);
+        assert_eq!(host.timer_writes, vec![(0x838, 25_000)]);
+        assert_eq!(host.timer[0], 0x2_0020);
+        assert_eq!(record.timer_clamps, 1);
+    }
+
+    #[test]
+    fn a_shorter_divide_rewrites_the_count_first() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let mut record = RunRecord::default();
+        host.timer = [0x2_0020, 6_250, 0b0011]; // exactly the floor at 16
+        assert_eq!(
+            write_msr(0x83e, 0b1011, &mut vcpu, &mut host, &mut record),
+            None
+        );
+        assert_eq!(host.timer_writes, vec![(0x838, 100_000), (0x83e, 0b1011)]);
+        // A longer divide is just written.
+        write_msr(0x83e, 0b1010, &mut vcpu, &mut host, &mut record);
+        assert_eq!(host.timer_writes.last(), Some(&(0x83e, 0b1010)));
+        assert_eq!(host.timer[1], 100_000);
+        assert_eq!(record.timer_clamps, 1);
+        // Not periodic (the intercept lags behind): written as asked.
+        host.timer[0] = 0x20;
+        write_msr(0x838, 1, &mut vcpu, &mut host, &mut record);
+        assert_eq!(host.timer[1], 1);
+        assert_eq!(vcpu.skipped, 3);
+    }
+
+    #[test]
+    fn bad_timer_register_values_stop_the_partition() {
+        let mut host = Host::default();
+        let mut vcpu = FakeVcpu::default();
+        let mut record = RunRecord::default();
+        host.timer = [0x2_0020, 62_500, 0b0011];
+        for (msr, value) in [
+            (0x838, 1u64 << 32),
+            (0x83e, 1 << 32),
+            (0x83e, 0b0100),
+            (0x83e, 0x10),
+        ] {
+            let f = fault_of(write_msr(msr, value, &mut vcpu, &mut host, &mut record));
+            assert_eq!(f.kind, FaultKind::MsrDenied, "{msr:#x} = {value:#x}");
+        }
+        assert!(host.timer_writes.is_empty());
+        host.refuse = true;
+        let f = fault_of(write_msr(0x838, 1, &mut vcpu, &mut host, &mut record));
+        assert_eq!(f.kind, FaultKind::MsrDenied);
+        assert!(f.detail.contains("the CPU refused it"), "{}", f.detail);
+        assert_eq!(vcpu.skipped, 0);
     }
 }

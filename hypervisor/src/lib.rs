@@ -25,6 +25,7 @@ pub mod partition;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod timer_policy;
 pub mod vcpu;
 pub mod virt_caps;
 pub mod xcr0_policy;

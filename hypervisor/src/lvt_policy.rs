@@ -214,6 +214,13 @@ impl fmt::Display for LvtError {
     }
 }
 
+/// Whether a timer LVT value selects periodic mode (bits 18:17 = 01b),
+/// masked or not: a masked periodic timer still counts down and reloads
+/// (Intel SDM Vol. 3A §11.5.4), only its interrupt is suppressed.
+pub fn timer_is_periodic(lvt_timer: u32) -> bool {
+    lvt_timer & TIMER_MODE == TIMER_PERIODIC
+}
+
 /// Checks a write of `value` to `lvt` and returns the 32-bit value to
 /// write (read-only status bits cleared).
 pub fn check_lvt(lvt: Lvt, value: u64, caps: LvtCaps) -> Result<u32, LvtError> {
@@ -413,6 +420,19 @@ mod tests {
             ..CAPS
         };
         assert_eq!(check_lvt(Lvt::Timer, 0x4_0020, deadline), Ok(0x4_0020));
+    }
+
+    #[test]
+    fn periodic_is_decided_by_the_mode_not_the_mask() {
+        assert!(timer_is_periodic(0x2_0020), "the guest kernel's tick");
+        assert!(timer_is_periodic(0x3_0020), "masked periodic still reloads");
+        assert!(!timer_is_periodic(0x0_0020), "one-shot");
+        assert!(
+            !timer_is_periodic(0x1_0000),
+            "masked one-shot (reset value)"
+        );
+        assert!(!timer_is_periodic(0x4_0020), "TSC-deadline");
+        assert!(!timer_is_periodic(0x6_0020), "reserved mode 11b");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 /// task priority, EOI, spurious vector, error status, timer initial count
 /// and divide configuration, and self-IPI registers (none can deliver
 /// anything but a fixed interrupt to its own core; the timer's initial
-/// count keeps the tick free of exits); the SYSENTER MSRs (switched with
+/// count keeps the tick free of exits; while the timer LVT is periodic the
+/// backend intercepts writes to the count and divide registers again, see
+/// [`crate::timer_policy`]); the SYSENTER MSRs (switched with
 /// the guest state); the SYSCALL MSRs and the FS/GS/KernelGS bases. PAT is
 /// emulated on both backends (the guest's PAT lives in the VMCB/VMCS): SVM
 /// does not switch the PAT MSR by itself, so a passed-through write would
@@ -49,8 +51,10 @@ pub const READ_ONLY: &[u32] = &[
 /// fixed delivery: never an SMI, NMI, INIT or ExtINT on the core beneath
 /// the guest). The CMCI entry (0x82F) is not among them: machine-check
 /// architecture is not offered (CPUID hides it), so it is `msr-denied`.
-/// The timer is programmed once at setup; its initial count (0x838) stays
-/// passed through, so ticking costs no exit.
+/// The timer is programmed once at setup; its initial count (0x838) and
+/// divide configuration (0x83E) are passed through while it is one-shot
+/// and checked against the minimum period while it is periodic
+/// ([`crate::timer_policy`]): ticking costs no exit either way.
 pub const VALIDATED_LVT: core::ops::RangeInclusive<u32> = 0x832..=0x837;
 
 /// IA32_PAT: reads and writes are emulated (the guest's copy is G_PAT on

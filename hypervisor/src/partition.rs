@@ -95,6 +95,9 @@ pub struct RunRecord {
     pub console_dropped: u64,
     /// The workload's result text (`key=value` words), if reported.
     pub result: String,
+    /// Writes of a periodic APIC timer raised to the minimum period
+    /// (`timer_policy`); the first one is announced on the console.
+    pub timer_clamps: u64,
 }
 
 impl RunRecord {

@@ -64,6 +64,10 @@ struct Run {
     regions: Vec<Mutex<Option<PhysRegion>>>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
+    /// The periodic APIC timer's floor, ticks at divide by 1
+    /// (`timer_policy::floor_ticks`, measured on the bootstrap core; every
+    /// core's timer runs from the same clock).
+    timer_floor: u64,
     backend: Backend,
 }
 
@@ -160,6 +164,7 @@ pub fn prepare(
     cpus: &[CpuEntry],
     firmware: &FadtPorts,
     tsc_khz: u64,
+    timer_floor: u64,
     virt: VirtSupport,
 ) -> Result<(), String> {
     virt.usable()
@@ -244,6 +249,7 @@ pub fn prepare(
         regions,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
+        timer_floor,
         backend,
     });
     Ok(())
@@ -276,6 +282,8 @@ pub fn core_main(index: u32, apic: LocalApic) {
 
 struct CoreHost {
     apic: LocalApic,
+    /// The run's periodic timer floor.
+    timer_floor: u64,
     /// This core's index (its console queue).
     core: u32,
     /// The partition's console budget.
@@ -322,6 +330,18 @@ impl ExitHost for CoreHost {
     }
     fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
         cpu::write_xcr0(value)
+    }
+    fn timer_floor(&self) -> u64 {
+        self.timer_floor
+    }
+    fn read_timer(&self, msr: u32) -> u32 {
+        self.apic.read_timer(msr)
+    }
+    fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        self.apic.write_timer(msr, value)
+    }
+    fn notice(&mut self, line: &str) {
+        console::notice(self.core, line);
     }
 }
 
@@ -521,8 +541,14 @@ fn run_loop(
     ram: &PhysRegion,
     apic: LocalApic,
 ) -> End {
+    // The timer starts masked, one-shot and stopped, which is what the
+    // passed-through count and divide registers of a new vCPU assume
+    // (`timer_policy`): whatever the firmware left, nothing periodic runs
+    // without the hypervisor having seen its LVT write.
+    apic.stop_timer();
     let mut host = CoreHost {
         apic,
+        timer_floor: run.timer_floor,
         core: plan.policy.cpu,
         console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
     };

@@ -12,8 +12,11 @@ use abi::console::{CORES_ONLINE, CPU_ONLINE};
 use hypervisor::exit_handler::CpuRefused;
 use hypervisor::platform::acpi::{self, CpuEntry};
 use hypervisor::platform::boot_info::{self, AcpiRoot, BootInfo};
+use hypervisor::timer_policy;
 use hypervisor::virt_caps::VirtSupport;
 
+/// How long the APIC timer is measured against the TSC at boot.
+const TIMER_CALIBRATION_US: u64 = 10_000;
 /// Command-line key for self-tests of the hypervisor's own fault handling.
 const SELFTEST_KEY: &str = "flotilla.selftest";
 /// Prefix of the line a fixup self-test prints when it recovered.
@@ -42,14 +45,19 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
     let bsp_apic_id = apic.id();
     let bsp = percpu::init(0, bsp_apic_id);
     let tsc_khz = time::calibrate();
+    let (timer_ticks, timer_us) = apic.measure_timer(TIMER_CALIBRATION_US);
+    let timer_floor = timer_policy::floor_ticks(timer_ticks, timer_us);
 
     println!(
-        "flotilla: booted via {:?}, {} MiB usable RAM in {} regions, {} module(s), TSC {} MHz",
+        "flotilla: booted via {:?}, {} MiB usable RAM in {} regions, {} module(s), TSC {} MHz, \
+         APIC timer {} ticks in {timer_us} us (periodic floor {} us = {timer_floor} ticks)",
         boot.protocol,
         boot.usable_bytes() >> 20,
         boot.memory.len(),
         boot.modules.len(),
-        tsc_khz / 1000
+        tsc_khz / 1000,
+        timer_ticks,
+        timer_policy::MIN_PERIOD_US,
     );
     let cpus = match find_cpus(&mem, &boot) {
         Ok(cpus) => cpus,
@@ -77,7 +85,8 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
             Ok(root) => acpi::firmware_ports(&mem, root),
             Err(e) => acpi::FadtPorts::Unreadable(e),
         };
-        if let Err(e) = partitions::prepare(&boot, &ordered, &firmware, tsc_khz, virt) {
+        if let Err(e) = partitions::prepare(&boot, &ordered, &firmware, tsc_khz, timer_floor, virt)
+        {
             run_end::fail(format_args!("{e}"));
         }
     }

@@ -85,7 +85,8 @@ pub fn apic_id() -> u32 {
 /// `initial_count` × 16 APIC timer clocks. x2APIC mode must be on.
 pub fn start_timer(initial_count: u32) {
     // SAFETY: x2APIC mode is on (ensured at boot), so these MSRs exist;
-    // they are the partition's own (passed through by the hypervisor); the
+    // they are the partition's own (passed through by the hypervisor, or
+    // checked against its minimum period while the timer is periodic); the
     // IDT has handlers for the timer and spurious vectors.
     unsafe {
         wrmsr(X2APIC_SVR, SVR_ENABLE | u64::from(SPURIOUS_VECTOR));

@@ -2,8 +2,9 @@
 //! INIT/SIPI sequence that starts application processors. Works in xAPIC
 //! (MMIO) and x2APIC (MSR) mode, whichever the firmware left enabled.
 
-use super::{fixup, instr};
+use super::{fixup, instr, time};
 use hypervisor::exit_handler::CpuRefused;
+use hypervisor::timer_policy::{MSR_TIMER_DIVIDE, MSR_TIMER_INITIAL, MSR_TIMER_LVT};
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_EXTD: u64 = 1 << 10;
@@ -21,9 +22,12 @@ const X2APIC_VERSION_MSR: u32 = 0x803;
 const X2APIC_ICR_MSR: u32 = 0x830;
 
 const XAPIC_LVT_TIMER: u64 = 0x320;
-const X2APIC_LVT_TIMER_MSR: u32 = 0x832;
 const XAPIC_TIMER_INITIAL: u64 = 0x380;
-const X2APIC_TIMER_INITIAL_MSR: u32 = 0x838;
+const XAPIC_TIMER_CURRENT: u64 = 0x390;
+const X2APIC_TIMER_CURRENT_MSR: u32 = 0x839;
+const XAPIC_TIMER_DIVIDE: u64 = 0x3e0;
+/// Divide configuration "divide by 1" (Intel SDM Vol. 3A Figure 11-10).
+const TIMER_DIVIDE_BY_1: u32 = 0b1011;
 const ICR_DELIVERY_NMI: u32 = 0b100 << 8;
 const ICR_DELIVERY_INIT: u32 = 0b101 << 8;
 const ICR_DELIVERY_STARTUP: u32 = 0b110 << 8;
@@ -174,8 +178,54 @@ impl LocalApic {
     /// running: harmless on hardware, but an emulator (QEMU TCG) keeps
     /// servicing a storming timer's expiries for everyone.
     pub fn stop_timer(self) {
-        self.write(XAPIC_LVT_TIMER, X2APIC_LVT_TIMER_MSR, 1 << 16);
-        self.write(XAPIC_TIMER_INITIAL, X2APIC_TIMER_INITIAL_MSR, 0);
+        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, 1 << 16);
+        self.write(XAPIC_TIMER_INITIAL, MSR_TIMER_INITIAL, 0);
+    }
+
+    /// Reads a timer register for a partition's timer rule: the LVT
+    /// (0x832), initial count (0x838) or divide configuration (0x83E), by
+    /// its x2APIC MSR number in either mode; 0 for any other number.
+    pub fn read_timer(self, msr: u32) -> u32 {
+        match msr {
+            MSR_TIMER_LVT => self.read(XAPIC_LVT_TIMER, msr),
+            MSR_TIMER_INITIAL => self.read(XAPIC_TIMER_INITIAL, msr),
+            MSR_TIMER_DIVIDE => self.read(XAPIC_TIMER_DIVIDE, msr),
+            _ => 0,
+        }
+    }
+
+    /// Writes the timer's initial count (0x838) or divide configuration
+    /// (0x83E) in x2APIC mode for a partition's periodic timer, under the
+    /// exception fixup (a refused value is [`CpuRefused`]). Refused for
+    /// any other register and outside x2APIC mode.
+    pub fn write_timer(self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        match (self, msr) {
+            // SAFETY: x2APIC mode is on and `msr` is the timer's initial
+            // count or divide register, which affect only this core's own
+            // timer interrupt; the exit policy checked the value (32 bits,
+            // no reserved divide bit) and a #GP is recovered by the fixup.
+            (LocalApic::X2Apic, MSR_TIMER_INITIAL | MSR_TIMER_DIVIDE) => unsafe {
+                fixup::checked_wrmsr(msr, u64::from(value))
+            },
+            _ => Err(CpuRefused),
+        }
+    }
+
+    /// Measures the timer against the TSC (`time::calibrate` must have
+    /// run): counts down from `u32::MAX` at divide by 1, masked one-shot,
+    /// for about `window_us`, then stops it. Returns the ticks counted and
+    /// the microseconds that took (`timer_policy::floor_ticks` turns them
+    /// into the periodic floor; a dead timer counts 0).
+    pub fn measure_timer(self, window_us: u64) -> (u64, u64) {
+        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, 1 << 16);
+        self.write(XAPIC_TIMER_DIVIDE, MSR_TIMER_DIVIDE, TIMER_DIVIDE_BY_1);
+        let start = time::now_us();
+        self.write(XAPIC_TIMER_INITIAL, MSR_TIMER_INITIAL, u32::MAX);
+        time::delay_us(window_us);
+        let current = self.read(XAPIC_TIMER_CURRENT, X2APIC_TIMER_CURRENT_MSR);
+        let elapsed = time::now_us().saturating_sub(start);
+        self.stop_timer();
+        (u64::from(u32::MAX - current), elapsed)
     }
 
     /// Sends INIT to the core with APIC ID `destination`.

@@ -47,6 +47,11 @@ impl Bitmap {
         self.set_byte(bit / 8, b);
     }
 
+    fn set_bit(&mut self, bit: usize) {
+        let b = self.byte(bit / 8) | (1 << (bit % 8));
+        self.set_byte(bit / 8, b);
+    }
+
     /// Physical address (for the VMCB).
     pub fn pa(&self) -> u64 {
         self.pa
@@ -83,6 +88,16 @@ impl Bitmap {
     pub fn allow_msr_write(&mut self, msr: u32) {
         if let Some(bit) = Bitmap::msr_bit(msr) {
             self.clear_bit(bit + 1);
+        }
+    }
+
+    /// Makes the guest's writes to `msr` exit (again). The map is this
+    /// vCPU's own; the processor reads it at each MSR access, and no VMCB
+    /// clean bit covers its contents (APM Vol. 2 §15.15.3 caches only the
+    /// MSRPM base address).
+    pub fn intercept_msr_write(&mut self, msr: u32) {
+        if let Some(bit) = Bitmap::msr_bit(msr) {
+            self.set_bit(bit + 1);
         }
     }
 

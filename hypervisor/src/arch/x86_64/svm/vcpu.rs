@@ -13,6 +13,7 @@ use hypervisor::exit_handler::VcpuExt;
 use hypervisor::guest_paging::PagingState;
 use hypervisor::instruction_length::{instruction_length, CodeLocation, Opcode};
 use hypervisor::msr_policy;
+use hypervisor::timer_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
 const EFER_SVME: u64 = 1 << 12;
@@ -85,7 +86,7 @@ pub struct SvmVcpu {
     exit_instruction_len: u64,
     /// RIP after the instruction behind the last I/O exit (EXITINFO2).
     io_next_rip: Option<u64>,
-    _msrpm: Bitmap,
+    msrpm: Bitmap,
     _iopm: Bitmap,
 }
 
@@ -182,7 +183,7 @@ impl SvmVcpu {
             ram,
             exit_instruction_len: 0,
             io_next_rip: None,
-            _msrpm: msrpm,
+            msrpm,
             _iopm: iopm,
         })
     }
@@ -397,6 +398,19 @@ impl VcpuExt for SvmVcpu {
             rdtscp: true,
             invpcid: true,
             tsc_deadline: false,
+        }
+    }
+
+    fn intercept_timer_writes(&mut self, intercept: bool) {
+        for msr in [
+            timer_policy::MSR_TIMER_INITIAL,
+            timer_policy::MSR_TIMER_DIVIDE,
+        ] {
+            if intercept {
+                self.msrpm.intercept_msr_write(msr);
+            } else {
+                self.msrpm.allow_msr_write(msr);
+            }
         }
     }
 }

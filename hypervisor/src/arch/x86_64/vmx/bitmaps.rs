@@ -33,6 +33,14 @@ impl Bitmap {
         unsafe { p.write_volatile(p.read_volatile() & !(1 << (bit % 8))) };
     }
 
+    fn set_bit(&mut self, bit: usize) {
+        let byte = bit / 8;
+        assert!(byte < self.len);
+        let p = (self.pa as usize + byte) as *mut u8;
+        // SAFETY: in bounds (asserted) of frames owned by `self`.
+        unsafe { p.write_volatile(p.read_volatile() | (1 << (bit % 8))) };
+    }
+
     /// Physical address.
     pub fn pa(&self) -> u64 {
         self.pa
@@ -67,6 +75,16 @@ impl Bitmap {
     pub fn allow_msr_write(&mut self, msr: u32) {
         if let Some(bit) = Bitmap::msr_offset(msr) {
             self.clear_bit(2048 * 8 + bit);
+        }
+    }
+
+    /// Makes the guest's writes to `msr` exit (again). The bitmap is this
+    /// vCPU's own, referenced only by its VMCS, and changed in root
+    /// operation between VM entries of that one core, as Intel SDM Vol. 3C
+    /// §25.11.4 ("Software Access to Related Structures") requires.
+    pub fn intercept_msr_write(&mut self, msr: u32) {
+        if let Some(bit) = Bitmap::msr_offset(msr) {
+            self.set_bit(2048 * 8 + bit);
         }
     }
 

@@ -13,6 +13,7 @@ use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields};
 use hypervisor::exit_handler::VcpuExt;
 use hypervisor::msr_policy;
+use hypervisor::timer_policy;
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 use hypervisor::virt_caps::{VmxControls, PROC2_INVPCID, PROC2_RDTSCP};
 
@@ -84,7 +85,7 @@ pub struct VmxVcpu {
     gprs: GuestGprs,
     launched: bool,
     features: GuestFeatures,
-    _msr_bitmap: Bitmap,
+    msr_bitmap: Bitmap,
     _io_bitmaps: Bitmap,
 }
 
@@ -332,7 +333,7 @@ impl VmxVcpu {
                 invpcid: controls.proc2 & PROC2_INVPCID != 0,
                 tsc_deadline: false,
             },
-            _msr_bitmap: msr_bitmap,
+            msr_bitmap,
             _io_bitmaps: io_bitmaps,
         })
     }
@@ -596,5 +597,18 @@ impl VcpuExt for VmxVcpu {
 
     fn guest_features(&self) -> GuestFeatures {
         self.features
+    }
+
+    fn intercept_timer_writes(&mut self, intercept: bool) {
+        for msr in [
+            timer_policy::MSR_TIMER_INITIAL,
+            timer_policy::MSR_TIMER_DIVIDE,
+        ] {
+            if intercept {
+                self.msr_bitmap.intercept_msr_write(msr);
+            } else {
+                self.msr_bitmap.allow_msr_write(msr);
+            }
+        }
     }
 }
