@@ -266,6 +266,47 @@ fn exit_seeds() -> Vec<(String, Scenario)> {
             }
         }
     }
+    // The periodic timer's minimum period: a count-1 storm, a divide that would shorten a
+    // legal period, a short count loaded before the switch to periodic, one-shot untouched,
+    // a divide with reserved bits.
+    for (name, steps) in [
+        (
+            "timer-storm",
+            vec![
+                wrmsr(0x83e, 0b1011),
+                wrmsr(0x832, 0x2_0030),
+                wrmsr(0x838, 1),
+            ],
+        ),
+        (
+            "timer-divide-shortens",
+            vec![
+                wrmsr(0x832, 0x2_0030),
+                wrmsr(0x838, 1000),
+                wrmsr(0x83e, 0b1011),
+                wrmsr(0x83e, 0b0011),
+            ],
+        ),
+        (
+            "timer-short-then-periodic",
+            vec![wrmsr(0x838, 2), wrmsr(0x832, 0x2_0030), wrmsr(0x838, 0)],
+        ),
+        (
+            "timer-one-shot",
+            vec![
+                wrmsr(0x832, 0x2_0030),
+                wrmsr(0x832, 0x30),
+                wrmsr(0x838, 1),
+                wrmsr(0x838, 1 << 32),
+            ],
+        ),
+        (
+            "timer-divide-reserved",
+            vec![wrmsr(0x832, 0x2_0030), wrmsr(0x83e, 0b0100)],
+        ),
+    ] {
+        add(name, SPR, 0, 0, steps);
+    }
     // Other MSRs: EFER and PAT, good and bad; the APIC base; MSRs no partition may touch.
     for (name, step) in [
         ("efer-svme", wrmsr(EFER, 0x1d01)),

@@ -163,7 +163,29 @@ pub enum HostEffect {
     Efer(u64),
     /// A guest PAT value given to the backend.
     Pat(u64),
+    /// A write to this core's timer initial count or divide configuration,
+    /// with the timer state it met (for the minimum-period oracle).
+    Timer {
+        /// x2APIC MSR (0x838 or 0x83E).
+        msr: u32,
+        /// Value written.
+        value: u32,
+        /// Whether the timer LVT was periodic then.
+        periodic: bool,
+        /// The initial count then.
+        count: u32,
+        /// The divide configuration then.
+        divide: u32,
+    },
+    /// The backend turned the count/divide write intercepts on or off.
+    TimerIntercept(bool),
 }
+
+/// The timer's minimum period in ticks at divide 1 in the fake host.
+pub const FAKE_TIMER_FLOOR: u64 = 1000;
+
+/// x2APIC timer MSRs the fake host keeps: LVT, initial count, divide.
+const TIMER_MSRS: [u32; 3] = [0x832, 0x838, 0x83e];
 
 /// The fake host.
 #[derive(Debug)]
@@ -176,6 +198,10 @@ pub struct FakeHost {
     pub effects: Vec<HostEffect>,
     /// Console lines it still takes before dropping (`None`: no budget).
     pub console_room: Option<u32>,
+    /// The timer LVT, initial count and divide configuration.
+    pub timer: [u32; 3],
+    /// The hypervisor's own console lines.
+    pub notices: Vec<String>,
 }
 
 impl FakeHost {
@@ -186,6 +212,8 @@ impl FakeHost {
             stop,
             effects: Vec::new(),
             console_room: None,
+            timer: [1 << 16, 0, 0],
+            notices: Vec::new(),
         }
     }
 }
@@ -225,15 +253,17 @@ impl ExitHost for FakeHost {
     // The fake CPU refuses what a real one would (#GP, caught by the exception fixup); the
     // attempt is still recorded, and the harness reports a value that reached the CPU.
     fn write_lvt(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
-        let value = u64::from(value);
-        self.effects.push(HostEffect::Lvt { msr, value });
+        let wide = u64::from(value);
+        self.effects.push(HostEffect::Lvt { msr, value: wide });
         let ok = super::oracle::Lvt::of_msr(msr)
-            .is_some_and(|lvt| super::oracle::lvt_write_safe(lvt, value, self.cpu.tsc_deadline()));
-        if ok {
-            Ok(())
-        } else {
-            Err(CpuRefused)
+            .is_some_and(|lvt| super::oracle::lvt_write_safe(lvt, wide, self.cpu.tsc_deadline()));
+        if !ok {
+            return Err(CpuRefused);
         }
+        if msr == TIMER_MSRS[0] {
+            self.timer[0] = value;
+        }
+        Ok(())
     }
     fn write_xcr0(&mut self, value: u64) -> Result<(), CpuRefused> {
         self.effects.push(HostEffect::Xcr0(value));
@@ -242,6 +272,34 @@ impl ExitHost for FakeHost {
         } else {
             Err(CpuRefused)
         }
+    }
+    fn timer_floor(&self) -> u64 {
+        FAKE_TIMER_FLOOR
+    }
+    fn read_timer(&self, msr: u32) -> u32 {
+        TIMER_MSRS
+            .iter()
+            .position(|m| *m == msr)
+            .map_or(0, |i| self.timer[i])
+    }
+    // Like the CPU: reserved divide bits raise #GP; the attempt is recorded either way.
+    fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused> {
+        self.effects.push(HostEffect::Timer {
+            msr,
+            value,
+            periodic: super::oracle::timer_periodic(self.timer[0]),
+            count: self.timer[1],
+            divide: self.timer[2],
+        });
+        match msr {
+            0x838 => self.timer[1] = value,
+            0x83e if super::oracle::timer_divide(value).is_some() => self.timer[2] = value,
+            _ => return Err(CpuRefused),
+        }
+        Ok(())
+    }
+    fn notice(&mut self, line: &str) {
+        self.notices.push(line.to_string());
     }
 }
 
@@ -339,6 +397,9 @@ impl VcpuExt for FakeVcpu {
     }
     fn guest_features(&self) -> GuestFeatures {
         self.features
+    }
+    fn intercept_timer_writes(&mut self, intercept: bool) {
+        self.effects.push(HostEffect::TimerIntercept(intercept));
     }
 }
 

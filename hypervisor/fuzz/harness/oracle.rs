@@ -176,6 +176,22 @@ pub fn result_text_ok(text: &str, max: u64) -> bool {
             })
 }
 
+/// Whether a timer LVT value selects periodic mode (bits 18:17 = 01; Intel
+/// SDM Vol. 3A §11.5.1, Figure 11-8), whatever its mask.
+pub fn timer_periodic(lvt: u32) -> bool {
+    (lvt >> 17) & 0b11 == 0b01
+}
+
+/// The divisor a divide-configuration value selects (bits 3, 1, 0; Intel
+/// SDM Vol. 3A §11.5.4, Figure 11-10), or `None` with reserved bits set.
+pub fn timer_divide(config: u32) -> Option<u64> {
+    if config & !0b1011 != 0 {
+        return None;
+    }
+    let code = ((config >> 1) & 0b100) | (config & 0b11);
+    Some(if code == 0b111 { 1 } else { 2 << code })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
