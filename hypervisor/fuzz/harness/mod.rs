@@ -10,7 +10,7 @@
 //! The same code is the body of the cargo-fuzz targets (`fuzz_targets/`, nightly) and of the
 //! corpus replay test (`hypervisor/tests/fuzz_corpus.rs`, stable, part of `cargo test`), which
 //! includes this directory with `#[path]`. Scenarios also encode back to bytes, which is how the
-//! committed seeds are written (`cargo run -p hypervisor --example write_fuzz_seeds`).
+//! committed seeds are written (`cargo run -p hypervisor --example hypervisor_fuzz_seeds`).
 
 pub mod bytes;
 pub mod exit_handler;

@@ -1,7 +1,7 @@
 //! Writes the named seeds of the hypervisor's fuzz targets (`fuzz/seeds/exit_handler/` and
 //! `fuzz/seeds/hypercall/`): boots on each host CPU model, every MSR class, every XSETBV group,
 //! every LVT and delivery mode, every hypercall number with good and hostile arguments. Run with
-//! `cargo run -p hypervisor --example write_fuzz_seeds`; it overwrites only its own files (the
+//! `cargo run -p hypervisor --example hypervisor_fuzz_seeds`; it overwrites only its own files (the
 //! minimised fuzzer finds, named by hash, stay).
 
 #[allow(

@@ -1,6 +1,6 @@
 //! Writes the named seeds of the `receiver` fuzz target (`fuzz/seeds/receiver/`): small programs
 //! in the target's command language (`fuzz/harness/mod.rs`) that exercise each operation, on
-//! clean and scribbled regions. Run with `cargo run -p channels --example write_fuzz_seeds`; the
+//! clean and scribbled regions. Run with `cargo run -p channels --example channels_fuzz_seeds`; the
 //! replay test `tests/fuzz_corpus.rs` runs the fuzz body over every seed.
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Writes seed inputs for the fuzz targets: the example and corpus layouts
 //! (for `toml_front_end`) and their encoded manifests (for
 //! `manifest_decode`), and a few damaged manifests. Run with
-//! `cargo run -p partition-config --example write_fuzz_seeds`; the replay test
+//! `cargo run -p partition-config --example partition_config_fuzz_seeds`; the replay test
 //! `tests/fuzz_corpus.rs` runs the fuzz bodies over them.
 
 use std::fs;
