@@ -32,6 +32,15 @@
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 pub mod catalog;
 pub mod limits;
