@@ -46,6 +46,11 @@ pub mod catalog;
 pub mod limits;
 pub mod manifest;
 
+/// Version of the layout format, the TOML contract of `docs/layout.md`
+/// (its "Versions" list and `docs/README.md` name the same number; the
+/// `tidy_docs` test checks). It also names the JSON Schema (`layout-v2`).
+pub const LAYOUT_FORMAT_VERSION: u32 = 2;
+
 #[cfg(feature = "std")]
 mod diagnostics;
 #[cfg(feature = "std")]
