@@ -4,6 +4,10 @@
 //! names (read from its owner crate's source, so crates the tests do not link,
 //! such as the hypervisor, are covered too). A contract bumped in code but
 //! not in its docs, or the other way round, fails here.
+//!
+//! Also: `CONTRIBUTING.md` names, for each rule, the test or file that
+//! enforces it; every path it names must exist and every test it names must
+//! be defined in the file it gives.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -434,4 +438,106 @@ fn checker_requires_a_constant_outside_the_exemptions() {
         mismatches(&files),
         ["Frob: the index names no version constant"]
     );
+}
+
+/// The code spans of a Markdown text outside fenced blocks, with the text
+/// between consecutive spans: `(span, text after it)`.
+fn code_spans(text: &str) -> Vec<(String, String)> {
+    let mut prose = String::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    let pieces: Vec<&str> = prose.split('`').collect();
+    (1..pieces.len())
+        .step_by(2)
+        .map(|i| {
+            let after = pieces.get(i + 1).copied().unwrap_or_default();
+            (pieces[i].to_owned(), after.to_owned())
+        })
+        .collect()
+}
+
+/// What a contributors' guide cites: the paths it names (spans that look
+/// like a file or folder of the tree) and the tests it names ("`name` in
+/// `path.rs`").
+fn citations(text: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let spans = code_spans(text);
+    let is_path = |s: &str| {
+        s.contains('/')
+            && !s.contains(char::is_whitespace)
+            && !s.contains(['*', ':', '('])
+            && [".rs", ".md", ".sh", ".toml", "/"]
+                .iter()
+                .any(|end| s.ends_with(end))
+    };
+    let paths = spans
+        .iter()
+        .map(|(s, _)| s.clone())
+        .filter(|s| is_path(s))
+        .collect();
+    let tests = spans
+        .windows(2)
+        .filter(|w| {
+            let (name, between) = &w[0];
+            between.split_whitespace().eq(["in"])
+                && !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && w[1].0.ends_with(".rs")
+        })
+        .map(|w| (w[0].0.clone(), w[1].0.clone()))
+        .collect();
+    (paths, tests)
+}
+
+#[test]
+fn citation_parser_finds_paths_and_tests() {
+    let text = "Rule. *Checked by* `no_static_mut` in\n  `tests/tests/tidy.rs`.\n\
+        See `docs/README.md`, `hypervisor/src/arch/` and `cargo test -p x`.\n\
+        ```sh\nignored `a/b.rs`\n```\n`u32::try_from(n)` `*/x.rs`\n";
+    let (paths, tests) = citations(text);
+    assert_eq!(
+        paths,
+        [
+            "tests/tests/tidy.rs",
+            "docs/README.md",
+            "hypervisor/src/arch/"
+        ]
+    );
+    assert_eq!(
+        tests,
+        [("no_static_mut".to_owned(), "tests/tests/tidy.rs".to_owned())]
+    );
+}
+
+/// CONTRIBUTING.md points at the checks that enforce each rule: every file
+/// it names exists and every test it names is defined where it says.
+#[test]
+fn contributing_cites_real_files_and_tests() {
+    let root = workspace_root();
+    let text = std::fs::read_to_string(root.join("CONTRIBUTING.md")).expect("CONTRIBUTING.md");
+    let (paths, tests) = citations(&text);
+    assert!(
+        paths.len() >= 10 && tests.len() >= 3,
+        "the guide cites its checks"
+    );
+    let missing: Vec<&String> = paths.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "CONTRIBUTING.md names missing paths: {missing:?}"
+    );
+    for (name, file) in &tests {
+        let source = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+        assert!(
+            source.contains(&format!("fn {name}(")),
+            "CONTRIBUTING.md says `{name}` is in {file}, which has no such test"
+        );
+    }
 }
