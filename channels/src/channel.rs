@@ -68,9 +68,9 @@ impl<'a> Channel<'a> {
     /// writes the identity line. This is the hypervisor's job before the guests start (and a
     /// host test's); a guest must never call it on a live channel.
     pub fn format(region: Region<'a>, slots: u32) -> Result<Self, LayoutError> {
-        if !valid_slots(slots as u64) {
+        if !valid_slots(u64::from(slots)) {
             return Err(LayoutError::InvalidSlots {
-                slots: slots as u64,
+                slots: u64::from(slots),
             });
         }
         let expected = region_size(slots);
@@ -87,7 +87,7 @@ impl<'a> Channel<'a> {
         let id = [
             (ID_MAGIC, MAGIC),
             (ID_VERSION, LAYOUT_VERSION),
-            (ID_SLOTS, slots as u64),
+            (ID_SLOTS, u64::from(slots)),
         ];
         for (index, value) in id {
             if let Some(w) = word(words, IDENTITY_OFFSET, index) {
@@ -120,7 +120,7 @@ impl<'a> Channel<'a> {
         if !valid_slots(slots) {
             return Err(LayoutError::BadSlots { found: slots });
         }
-        let slots = slots as u32;
+        let slots = u32::try_from(slots).map_err(|_| LayoutError::BadSlots { found: slots })?;
         let expected = region_size(slots);
         if region.len_bytes() != expected {
             return Err(LayoutError::SizeMismatch {

@@ -549,7 +549,8 @@ mod tests {
     fn seq_words(words: &[Word], slots: usize) -> Vec<u64> {
         (0..slots)
             .map(|i| {
-                words[(ring_offset(Side::A, slots as u32) + i * LINE_SIZE) / 8 + SEQ_WORD]
+                words[(ring_offset(Side::A, u32::try_from(slots).unwrap()) + i * LINE_SIZE) / 8
+                    + SEQ_WORD]
                     .load(Ordering::Relaxed)
             })
             .collect()
@@ -558,9 +559,10 @@ mod tests {
     #[test]
     fn runs_cover_the_whole_ring_once_a_full_lap_is_due() {
         const SLOTS: usize = 32;
-        let (backing, offset, len) = region(SLOTS as u32);
+        let slots = u32::try_from(SLOTS).unwrap();
+        let (backing, offset, len) = region(slots);
         let words = &backing[offset..offset + len];
-        let ch = Channel::format(Region::from_words(words).unwrap(), SLOTS as u32).unwrap();
+        let ch = Channel::format(Region::from_words(words).unwrap(), slots).unwrap();
         let mut a = ch.duplex(Side::A);
         let mut b = ch.duplex(Side::B);
         let mut buf = [0u8; PAYLOAD_SIZE];

@@ -151,7 +151,7 @@ impl<'a> Ring<'a> {
     /// mask keeps the index in bounds); the `Option` keeps the path free of indexing panics.
     #[inline(always)]
     pub(crate) fn slot(&self, run_index: u64) -> Option<&'a Slot> {
-        self.slots.get((run_index & self.mask) as usize)
+        self.slots.get(usize::try_from(run_index & self.mask).ok()?)
     }
 }
 

@@ -32,10 +32,24 @@
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 pub mod catalog;
 pub mod limits;
 pub mod manifest;
+
+/// Version of the layout format, the TOML contract of `docs/layout.md`
+/// (its "Versions" list and `docs/README.md` name the same number; the
+/// `tidy_docs` test checks). It also names the JSON Schema (`layout-v2`).
+pub const LAYOUT_FORMAT_VERSION: u32 = 2;
 
 #[cfg(feature = "std")]
 mod diagnostics;

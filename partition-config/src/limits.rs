@@ -124,7 +124,11 @@ pub const fn is_valid_slots(slots: u32) -> bool {
 #[must_use]
 pub const fn channel_vector(index: usize) -> Option<u8> {
     if index < MAX_CHANNELS {
-        Some(IPI_VECTOR_BASE + index as u8)
+        // Not lossy: `index < MAX_CHANNELS` (128) fits in a `u8`, and the
+        // vector stays below 0xc0 (`u8::try_from` is not `const`).
+        #[allow(clippy::cast_possible_truncation)]
+        let offset = index as u8;
+        Some(IPI_VECTOR_BASE + offset)
     } else {
         None
     }

@@ -199,7 +199,7 @@ pub fn schema() -> String {
     );
     let mut root = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://flotilla.invalid/schema/layout-v2.json",
+        "$id": format!("https://flotilla.invalid/schema/layout-v{}.json", crate::LAYOUT_FORMAT_VERSION),
         "title": "Flotilla partition layout",
         "description": "A Flotilla layout (TOML). See docs/layout.md.",
         "x-flotilla-guest-kernel-workloads": workload_args

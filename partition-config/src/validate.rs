@@ -11,7 +11,9 @@ use crate::catalog::{
     builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
 };
 use crate::diagnostics::Diagnostic;
-use crate::front::{suggest, Field, RawArgValue, RawGroup, RawLayout, RawPartition, Sp};
+use crate::front::{
+    suggest, Field, RawArgValue, RawChannel, RawGroup, RawLayout, RawPartition, Sp,
+};
 use crate::layout::{
     ArgValue, Channel, Group, Kernel, Layout, Machine, Notify, OnFault, Partition, PortRange,
     Region,
@@ -70,6 +72,8 @@ fn missing(p: &RawPartition, key: &str, example: &str) -> Diagnostic {
         ))
 }
 
+/// What the per-partition checks accepted of one partition: `None` (or the
+/// default) where a value is missing or was rejected with a diagnostic.
 struct Checked {
     name: Option<String>,
     cpu: Option<u16>,
@@ -82,6 +86,22 @@ struct Checked {
     max_restarts: Option<u8>,
 }
 
+/// The channels that passed their checks (regions not yet placed).
+struct CheckedChannels {
+    channels: Vec<Channel>,
+    /// Per partition: how many of `channels` it is an endpoint of.
+    count: Vec<usize>,
+    /// No channel was rejected (every `[[channel]]` is in `channels`).
+    ok: bool,
+}
+
+/// The arguments of one partition's workload, once checked.
+type Args = Option<Vec<(String, ArgValue)>>;
+
+/// Checks a raw layout as a whole, in the order the diagnostics come out:
+/// the machine, the partition count, each partition, restart defaults, port
+/// ownership, channels, groups, workloads, the memory budget; then, when no
+/// error was found, assembles and places the [`Layout`].
 pub(crate) fn validate(
     raw: &RawLayout,
     base_dir: &Path,
@@ -89,7 +109,42 @@ pub(crate) fn validate(
 ) -> Option<Layout> {
     let machine = check_machine(raw, diags);
     let cpus = machine.as_ref().and_then(|m| m.0);
+    check_partition_count(raw, diags);
+    let checked = check_partitions(raw, cpus, base_dir, diags);
+    restart_from_defaults(raw, diags);
+    check_port_conflicts(raw, diags);
+    check_platform_ports(raw, diags);
+    let channels = check_channels(raw, diags);
+    check_partition_channels(raw, &channels.count, diags);
+    let groups = check_groups(raw, &channels.channels, channels.ok, diags);
+    let args = check_workload_args(raw, &checked, &channels, diags);
+    let (cpus, memory, timeout) = machine?.into_parts()?;
+    if !check_memory_budget(&checked, &channels.channels, &memory, diags) {
+        return None;
+    }
+    if diags.iter().any(Diagnostic::is_error) || !channels.ok {
+        return None;
+    }
+    let groups = groups?;
+    let machine = Machine {
+        cpus,
+        memory: memory.value,
+        timeout_secs: timeout,
+    };
+    assemble(
+        raw,
+        checked,
+        args,
+        channels.channels,
+        groups,
+        machine,
+        &memory,
+        diags,
+    )
+}
 
+/// At least one partition, and no more than [`MAX_PARTITIONS`].
+fn check_partition_count(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
     if raw.partitions.is_empty() && raw.partitions_span.is_none() {
         diags.push(
             Diagnostic::new("no-partitions", "the layout declares no partition")
@@ -117,148 +172,210 @@ pub(crate) fn validate(
             .help("remove partitions: Flotilla runs one partition per core, on at most 64 cores"),
         );
     }
+}
 
-    // Per-partition checks.
+/// Per-partition checks: each partition's fields on their own, plus the
+/// names and cores it must not share with an earlier partition.
+fn check_partitions(
+    raw: &RawLayout,
+    cpus: Option<u16>,
+    base_dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(raw.partitions.len());
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let mut cpus_used: HashMap<u16, Range<usize>> = HashMap::new();
     for p in &raw.partitions {
-        let mut c = Checked {
-            name: None,
-            cpu: None,
-            memory: None,
-            base: None,
-            kernel: None,
-            workload: None,
-            ports: Vec::new(),
-            on_fault: OnFault::Stop,
-            max_restarts: Some(0),
-        };
-        match &p.name {
-            Field::Missing => diags.push(missing(p, "name", "\"worker\"")),
-            Field::Invalid => {}
-            Field::Given(name) => {
-                if !is_valid_name(&name.value) {
-                    diags.push(in_partition(
-                        Diagnostic::new("bad-name", format!("`{}` is not a valid partition name", name.value))
-                            .at(name.span.clone(), "invalid name")
-                            .help("a name is 1 to 32 characters: a lowercase letter, then lowercase letters, digits or `-`"),
-                        name,
-                        p,
-                    ));
-                } else if let Some(first) = names.get(&name.value) {
-                    diags.push(in_partition(
-                        Diagnostic::new(
-                            "duplicate-name",
-                            format!("two partitions are called `{}`", name.value),
-                        )
-                        .at(name.span.clone(), "second use of the name")
-                        .also(first.clone(), "first used here")
-                        .help("give every partition its own name"),
-                        name,
-                        p,
-                    ));
-                } else {
-                    names.insert(name.value.clone(), name.span.clone());
-                    c.name = Some(name.value.clone());
-                }
-            }
-        }
-        match &p.cpu {
-            Field::Missing => diags.push(missing(p, "cpu", "0")),
-            Field::Invalid => {}
-            Field::Given(cpu) => {
-                let in_range = u16::try_from(cpu.value)
-                    .ok()
-                    .filter(|v| cpus.is_none_or(|n| *v < n) && *v < MAX_CPUS);
-                match in_range {
-                    None => {
-                        let limit = cpus.unwrap_or(MAX_CPUS);
-                        diags.push(in_partition(
-                            Diagnostic::new("cpu-out-of-range", format!("cpu {} does not exist", cpu.value))
-                                .at(cpu.span.clone(), format!("expected a core from 0 to {}", limit.saturating_sub(1)))
-                                .help(format!("use a free core below machine.cpus ({limit}), or raise machine.cpus")),
-                            cpu,
-                            p,
-                        ));
-                    }
-                    Some(v) => {
-                        if let Some(first) = cpus_used.get(&v) {
-                            diags.push(in_partition(
-                                Diagnostic::new("duplicate-cpu", format!("cpu {v} is given to two partitions"))
-                                    .at(cpu.span.clone(), "second partition on this core")
-                                    .also(first.clone(), "first given here")
-                                    .help("each core runs one guest kernel: give this partition a free core")
-                                    .note("a core belongs to exactly one partition"),
-                                cpu,
-                                p,
-                            ));
-                        } else {
-                            cpus_used.insert(v, cpu.span.clone());
-                            c.cpu = Some(v);
-                        }
-                    }
-                }
-            }
-        }
-        match &p.memory {
-            Field::Missing => diags.push(missing(p, "memory", "\"16 MiB\"")),
-            Field::Invalid => {}
-            Field::Given(m) => {
-                if m.value == 0 {
-                    diags.push(in_partition(
-                        Diagnostic::new("bad-memory", "a partition's memory cannot be zero")
-                            .at(m.span.clone(), "zero bytes")
-                            .help("give the partition at least \"2 MiB\""),
-                        m,
-                        p,
-                    ));
-                } else if m.value % PARTITION_ALIGN != 0 {
-                    let up = m
-                        .value
-                        .div_ceil(PARTITION_ALIGN)
-                        .saturating_mul(PARTITION_ALIGN);
-                    diags.push(in_partition(
-                        Diagnostic::new(
-                            "bad-memory",
-                            format!(
-                                "partition memory {} is not a multiple of 2 MiB",
-                                human_size(m.value)
-                            ),
-                        )
-                        .at(m.span.clone(), "not a multiple of 2 MiB")
-                        .help(format!("round it up to \"{}\"", human_size(up)))
-                        .note("partitions are mapped with 2 MiB pages"),
-                        m,
-                        p,
-                    ));
-                } else {
-                    c.memory = Some(m.value);
-                }
-            }
-        }
-        if let Field::Given(b) = &p.base {
-            if b.value % PARTITION_ALIGN != 0 {
+        let name = check_name(p, &mut names, diags);
+        let cpu = check_cpu(p, cpus, &mut cpus_used, diags);
+        let memory = check_memory(p, diags);
+        let base = check_base(p, diags);
+        let kernel = check_kernel(p, base_dir, diags);
+        let workload = check_workload(p, kernel.as_ref(), diags);
+        let ports = check_ports_count(p, diags);
+        let (on_fault, max_restarts) = check_on_fault(p, diags);
+        checked.push(Checked {
+            name,
+            cpu,
+            memory,
+            base,
+            kernel,
+            workload,
+            ports,
+            on_fault,
+            max_restarts,
+        });
+    }
+    checked
+}
+
+/// `name`: valid, and not taken by an earlier partition (recorded in `names`).
+fn check_name(
+    p: &RawPartition,
+    names: &mut HashMap<String, Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match &p.name {
+        Field::Missing => diags.push(missing(p, "name", "\"worker\"")),
+        Field::Invalid => {}
+        Field::Given(name) => {
+            if !is_valid_name(&name.value) {
                 diags.push(in_partition(
-                    Diagnostic::new("bad-base", format!("base {:#x} is not 2 MiB aligned", b.value))
-                        .at(b.span.clone(), "not a multiple of 2 MiB")
-                        .help("use a multiple of 2 MiB (0x200000), or leave `base` out for automatic placement"),
-                    b,
+                    Diagnostic::new("bad-name", format!("`{}` is not a valid partition name", name.value))
+                        .at(name.span.clone(), "invalid name")
+                        .help("a name is 1 to 32 characters: a lowercase letter, then lowercase letters, digits or `-`"),
+                    name,
+                    p,
+                ));
+            } else if let Some(first) = names.get(&name.value) {
+                diags.push(in_partition(
+                    Diagnostic::new(
+                        "duplicate-name",
+                        format!("two partitions are called `{}`", name.value),
+                    )
+                    .at(name.span.clone(), "second use of the name")
+                    .also(first.clone(), "first used here")
+                    .help("give every partition its own name"),
+                    name,
                     p,
                 ));
             } else {
-                c.base = Some(b.value);
+                names.insert(name.value.clone(), name.span.clone());
+                return Some(name.value.clone());
             }
         }
-        c.kernel = check_kernel(p, base_dir, diags);
-        c.workload = check_workload(p, c.kernel.as_ref(), diags);
-        c.ports = check_ports_count(p, diags);
-        (c.on_fault, c.max_restarts) = check_on_fault(p, diags);
-        checked.push(c);
     }
-    restart_from_defaults(raw, diags);
+    None
+}
 
-    // Ports are given to one partition alone.
+/// `cpu`: a core of the machine, not given to an earlier partition (recorded
+/// in `cpus_used`).
+fn check_cpu(
+    p: &RawPartition,
+    cpus: Option<u16>,
+    cpus_used: &mut HashMap<u16, Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<u16> {
+    match &p.cpu {
+        Field::Missing => diags.push(missing(p, "cpu", "0")),
+        Field::Invalid => {}
+        Field::Given(cpu) => {
+            let in_range = u16::try_from(cpu.value)
+                .ok()
+                .filter(|v| cpus.is_none_or(|n| *v < n) && *v < MAX_CPUS);
+            match in_range {
+                None => {
+                    let limit = cpus.unwrap_or(MAX_CPUS);
+                    diags.push(in_partition(
+                        Diagnostic::new(
+                            "cpu-out-of-range",
+                            format!("cpu {} does not exist", cpu.value),
+                        )
+                        .at(
+                            cpu.span.clone(),
+                            format!("expected a core from 0 to {}", limit.saturating_sub(1)),
+                        )
+                        .help(format!(
+                            "use a free core below machine.cpus ({limit}), or raise machine.cpus"
+                        )),
+                        cpu,
+                        p,
+                    ));
+                }
+                Some(v) => {
+                    if let Some(first) = cpus_used.get(&v) {
+                        diags.push(in_partition(
+                            Diagnostic::new(
+                                "duplicate-cpu",
+                                format!("cpu {v} is given to two partitions"),
+                            )
+                            .at(cpu.span.clone(), "second partition on this core")
+                            .also(first.clone(), "first given here")
+                            .help(
+                                "each core runs one guest kernel: give this partition a free core",
+                            )
+                            .note("a core belongs to exactly one partition"),
+                            cpu,
+                            p,
+                        ));
+                    } else {
+                        cpus_used.insert(v, cpu.span.clone());
+                        return Some(v);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `memory`: non-zero and a multiple of [`PARTITION_ALIGN`].
+fn check_memory(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> Option<u64> {
+    match &p.memory {
+        Field::Missing => diags.push(missing(p, "memory", "\"16 MiB\"")),
+        Field::Invalid => {}
+        Field::Given(m) => {
+            if m.value == 0 {
+                diags.push(in_partition(
+                    Diagnostic::new("bad-memory", "a partition's memory cannot be zero")
+                        .at(m.span.clone(), "zero bytes")
+                        .help("give the partition at least \"2 MiB\""),
+                    m,
+                    p,
+                ));
+            } else if m.value % PARTITION_ALIGN != 0 {
+                let up = m
+                    .value
+                    .div_ceil(PARTITION_ALIGN)
+                    .saturating_mul(PARTITION_ALIGN);
+                diags.push(in_partition(
+                    Diagnostic::new(
+                        "bad-memory",
+                        format!(
+                            "partition memory {} is not a multiple of 2 MiB",
+                            human_size(m.value)
+                        ),
+                    )
+                    .at(m.span.clone(), "not a multiple of 2 MiB")
+                    .help(format!("round it up to \"{}\"", human_size(up)))
+                    .note("partitions are mapped with 2 MiB pages"),
+                    m,
+                    p,
+                ));
+            } else {
+                return Some(m.value);
+            }
+        }
+    }
+    None
+}
+
+/// `base` (optional): a multiple of [`PARTITION_ALIGN`].
+fn check_base(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> Option<u64> {
+    let Field::Given(b) = &p.base else {
+        return None;
+    };
+    if b.value % PARTITION_ALIGN != 0 {
+        diags.push(in_partition(
+            Diagnostic::new(
+                "bad-base",
+                format!("base {:#x} is not 2 MiB aligned", b.value),
+            )
+            .at(b.span.clone(), "not a multiple of 2 MiB")
+            .help(
+                "use a multiple of 2 MiB (0x200000), or leave `base` out for automatic placement",
+            ),
+            b,
+            p,
+        ));
+        None
+    } else {
+        Some(b.value)
+    }
+}
+
+/// Ports are given to one partition alone.
+fn check_port_conflicts(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
     let mut all_ports: Vec<(Sp<PortRange>, usize)> = Vec::new();
     for (i, p) in raw.partitions.iter().enumerate() {
         let Some(ranges) = p.ports.given() else {
@@ -288,8 +405,10 @@ pub(crate) fn validate(
             }
         }
     }
+}
 
-    // Ports the platform owns are never granted.
+/// Ports the platform owns are never granted.
+fn check_platform_ports(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
     for p in &raw.partitions {
         let Some(ranges) = p.ports.given() else {
             continue;
@@ -300,8 +419,11 @@ pub(crate) fn validate(
             }
         }
     }
+}
 
-    // Channels.
+/// Channels: the count, and each channel's `slots`, `notify` and `between`
+/// (two different, known partitions, at most one channel per pair).
+fn check_channels(raw: &RawLayout, diags: &mut Vec<Diagnostic>) -> CheckedChannels {
     if let Some(extra) = raw.channels.get(MAX_CHANNELS) {
         diags.push(
             Diagnostic::new(
@@ -315,125 +437,25 @@ pub(crate) fn validate(
             .note("each channel has its own IPI vector, from 0x40 to 0xbf"),
         );
     }
-    let mut channels = Vec::new();
+    let mut out = CheckedChannels {
+        channels: Vec::new(),
+        count: vec![0usize; raw.partitions.len()],
+        ok: true,
+    };
     let mut pairs: HashMap<(usize, usize), Range<usize>> = HashMap::new();
-    let mut channel_count = vec![0usize; raw.partitions.len()];
-    let mut channels_ok = true;
     for (index, ch) in raw.channels.iter().enumerate() {
-        let slots = match &ch.slots {
-            Field::Missing => Some(DEFAULT_SLOTS),
-            Field::Invalid => None,
-            Field::Given(s) => {
-                let v = u32::try_from(s.value).ok().filter(|v| is_valid_slots(*v));
-                if v.is_none() {
-                    let hint = u32::try_from(s.value)
-                        .ok()
-                        .map(|v| {
-                            v.clamp(MIN_SLOTS, MAX_SLOTS)
-                                .next_power_of_two()
-                                .min(MAX_SLOTS)
-                        })
-                        .unwrap_or(MIN_SLOTS);
-                    diags.push(
-                        Diagnostic::new("bad-slots", format!("{} slots is not allowed", s.value))
-                            .at(
-                                s.span.clone(),
-                                format!("expected a power of two from {MIN_SLOTS} to {MAX_SLOTS}"),
-                            )
-                            .help(format!("use a power of two, e.g. `slots = {hint}`")),
-                    );
-                }
-                v
-            }
-        };
+        let slots = check_slots(ch, diags);
         let notify = match &ch.notify {
             Field::Missing => Some(Notify::Ipi),
             Field::Invalid => None,
             Field::Given(n) => Some(n.value),
         };
-        let ends = match &ch.between {
-            Field::Missing => {
-                diags.push(
-                    Diagnostic::new("missing-key", "a channel has no `between`")
-                        .at(header(&ch.span), "this channel needs `between`")
-                        .help(
-                            "name the two partitions it connects: `between = [\"ping\", \"pong\"]`",
-                        ),
-                );
-                None
-            }
-            Field::Invalid => None,
-            Field::Given(between) => {
-                let mut idx = Vec::new();
-                for name in &between.value {
-                    match raw
-                        .partitions
-                        .iter()
-                        .position(|p| p.name.given().is_some_and(|n| n.value == name.value))
-                    {
-                        Some(i) => idx.push(i),
-                        None => {
-                            let known = raw
-                                .partitions
-                                .iter()
-                                .filter_map(|p| p.name.given())
-                                .map(|n| n.value.as_str());
-                            let d = Diagnostic::new(
-                                "unknown-partition",
-                                format!("no partition is called `{}`", name.value),
-                            )
-                            .at(name.span.clone(), "not a partition of this layout");
-                            diags.push(match suggest(&name.value, known) {
-                                Some(s) => d.help(format!("did you mean `{s}`?")),
-                                None => d.help(
-                                    "a channel connects two partitions declared with [[partition]]",
-                                ),
-                            });
-                        }
-                    }
-                }
-                match idx[..] {
-                    [a, b] if a == b => {
-                        diags.push(
-                            Diagnostic::new(
-                                "self-channel",
-                                format!("a channel from `{}` to itself", between.value[0].value),
-                            )
-                            .at(between.span.clone(), "both ends are the same partition")
-                            .help("a channel connects two different partitions"),
-                        );
-                        None
-                    }
-                    [a, b] => {
-                        let key = (a.min(b), a.max(b));
-                        if let Some(first) = pairs.get(&key) {
-                            diags.push(
-                                Diagnostic::new(
-                                    "duplicate-channel",
-                                    format!(
-                                        "two channels between `{}` and `{}`",
-                                        between.value[0].value, between.value[1].value
-                                    ),
-                                )
-                                .at(between.span.clone(), "second channel for this pair")
-                                .also(first.clone(), "first declared here")
-                                .help("remove one; raise `slots` for more capacity"),
-                            );
-                            None
-                        } else {
-                            pairs.insert(key, between.span.clone());
-                            Some((a, b))
-                        }
-                    }
-                    _ => None,
-                }
-            }
-        };
+        let ends = check_between(raw, ch, &mut pairs, diags);
         match (ends, slots, notify, channel_vector(index)) {
             (Some((a, b)), Some(slots), Some(notify), Some(vector)) => {
-                channel_count[a] += 1;
-                channel_count[b] += 1;
-                channels.push(Channel {
+                out.count[a] += 1;
+                out.count[b] += 1;
+                out.channels.push(Channel {
                     a,
                     b,
                     slots,
@@ -445,11 +467,130 @@ pub(crate) fn validate(
                     vector,
                 });
             }
-            _ => channels_ok = false,
+            _ => out.ok = false,
         }
     }
+    out
+}
 
-    for (p, &count) in raw.partitions.iter().zip(&channel_count) {
+/// A channel's `slots`: [`DEFAULT_SLOTS`] when left out, else a power of two
+/// from [`MIN_SLOTS`] to [`MAX_SLOTS`].
+fn check_slots(ch: &RawChannel, diags: &mut Vec<Diagnostic>) -> Option<u32> {
+    match &ch.slots {
+        Field::Missing => Some(DEFAULT_SLOTS),
+        Field::Invalid => None,
+        Field::Given(s) => {
+            let v = u32::try_from(s.value).ok().filter(|v| is_valid_slots(*v));
+            if v.is_none() {
+                let hint = u32::try_from(s.value)
+                    .ok()
+                    .map(|v| {
+                        v.clamp(MIN_SLOTS, MAX_SLOTS)
+                            .next_power_of_two()
+                            .min(MAX_SLOTS)
+                    })
+                    .unwrap_or(MIN_SLOTS);
+                diags.push(
+                    Diagnostic::new("bad-slots", format!("{} slots is not allowed", s.value))
+                        .at(
+                            s.span.clone(),
+                            format!("expected a power of two from {MIN_SLOTS} to {MAX_SLOTS}"),
+                        )
+                        .help(format!("use a power of two, e.g. `slots = {hint}`")),
+                );
+            }
+            v
+        }
+    }
+}
+
+/// A channel's `between`: the indices of two different, known partitions
+/// that no earlier channel connects (recorded in `pairs`).
+fn check_between(
+    raw: &RawLayout,
+    ch: &RawChannel,
+    pairs: &mut HashMap<(usize, usize), Range<usize>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(usize, usize)> {
+    let between = match &ch.between {
+        Field::Missing => {
+            diags.push(
+                Diagnostic::new("missing-key", "a channel has no `between`")
+                    .at(header(&ch.span), "this channel needs `between`")
+                    .help("name the two partitions it connects: `between = [\"ping\", \"pong\"]`"),
+            );
+            return None;
+        }
+        Field::Invalid => return None,
+        Field::Given(between) => between,
+    };
+    let mut idx = Vec::new();
+    for name in &between.value {
+        match raw
+            .partitions
+            .iter()
+            .position(|p| p.name.given().is_some_and(|n| n.value == name.value))
+        {
+            Some(i) => idx.push(i),
+            None => {
+                let known = raw
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.name.given())
+                    .map(|n| n.value.as_str());
+                let d = Diagnostic::new(
+                    "unknown-partition",
+                    format!("no partition is called `{}`", name.value),
+                )
+                .at(name.span.clone(), "not a partition of this layout");
+                diags.push(match suggest(&name.value, known) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help("a channel connects two partitions declared with [[partition]]"),
+                });
+            }
+        }
+    }
+    match idx[..] {
+        [a, b] if a == b => {
+            diags.push(
+                Diagnostic::new(
+                    "self-channel",
+                    format!("a channel from `{}` to itself", between.value[0].value),
+                )
+                .at(between.span.clone(), "both ends are the same partition")
+                .help("a channel connects two different partitions"),
+            );
+            None
+        }
+        [a, b] => {
+            let key = (a.min(b), a.max(b));
+            if let Some(first) = pairs.get(&key) {
+                diags.push(
+                    Diagnostic::new(
+                        "duplicate-channel",
+                        format!(
+                            "two channels between `{}` and `{}`",
+                            between.value[0].value, between.value[1].value
+                        ),
+                    )
+                    .at(between.span.clone(), "second channel for this pair")
+                    .also(first.clone(), "first declared here")
+                    .help("remove one; raise `slots` for more capacity"),
+                );
+                None
+            } else {
+                pairs.insert(key, between.span.clone());
+                Some((a, b))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// No partition is an endpoint of more than [`MAX_CHANNELS_PER_PARTITION`]
+/// channels (`count` is per partition).
+fn check_partition_channels(raw: &RawLayout, count: &[usize], diags: &mut Vec<Diagnostic>) {
+    for (p, &count) in raw.partitions.iter().zip(count) {
         if count > MAX_CHANNELS_PER_PARTITION {
             diags.push(
                 Diagnostic::new(
@@ -464,15 +605,20 @@ pub(crate) fn validate(
             );
         }
     }
+}
 
-    let groups = check_groups(raw, &channels, channels_ok, diags);
-
-    // Workloads: arguments and channel needs.
+/// Workloads: arguments and channel needs. One entry per partition.
+fn check_workload_args(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Args> {
     let mut all_args = Vec::with_capacity(raw.partitions.len());
-    for (i, (p, c)) in raw.partitions.iter().zip(&checked).enumerate() {
+    for (i, (p, c)) in raw.partitions.iter().zip(checked).enumerate() {
         let args = match (&c.kernel, &c.workload) {
             (Some(Kernel::BuiltIn), Some(w)) => builtin_workload(w).and_then(|spec| {
-                if channels_ok && channel_count[i] < spec.min_channels {
+                if channels.ok && channels.count[i] < spec.min_channels {
                     if let Field::Given(wl) = &p.workload {
                         diags.push(in_partition(
                             Diagnostic::new(
@@ -493,9 +639,17 @@ pub(crate) fn validate(
         };
         all_args.push(args);
     }
+    all_args
+}
 
-    // The memory budget, as a whole.
-    let (cpus, memory, timeout) = machine?.into_parts()?;
+/// The memory budget, as a whole: partitions, channels and the reserves fit
+/// in the machine's memory. `false` (with a diagnostic) when they do not.
+fn check_memory_budget(
+    checked: &[Checked],
+    channels: &[Channel],
+    memory: &Sp<u64>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let partition_bytes: u64 = checked
         .iter()
         .filter_map(|c| c.memory)
@@ -508,32 +662,50 @@ pub(crate) fn validate(
     let needed = partition_bytes
         .saturating_add(channel_bytes)
         .saturating_add(reserve);
-    if needed > memory.value {
-        diags.push(
-            Diagnostic::new(
-                "memory-budget",
-                format!("the layout needs {} of RAM but the machine has {}", human_size_up(needed), human_size(memory.value)),
+    if needed <= memory.value {
+        return true;
+    }
+    diags.push(
+        Diagnostic::new(
+            "memory-budget",
+            format!(
+                "the layout needs {} of RAM but the machine has {}",
+                human_size_up(needed),
+                human_size(memory.value)
+            ),
+        )
+        .at(memory.span.clone(), "not enough memory")
+        .note(format!(
+            "partitions {} + channels {} + reserved {} (hypervisor 64 MiB, firmware 16 MiB)",
+            human_size(partition_bytes),
+            human_size(channel_bytes),
+            human_size(reserve)
+        ))
+        .help(format!(
+            "raise machine.memory to at least \"{}\" (at most 3 GiB), or give the partitions less",
+            human_size(
+                needed
+                    .div_ceil(PARTITION_ALIGN)
+                    .saturating_mul(PARTITION_ALIGN)
             )
-            .at(memory.span.clone(), "not enough memory")
-            .note(format!(
-                "partitions {} + channels {} + reserved {} (hypervisor 64 MiB, firmware 16 MiB)",
-                human_size(partition_bytes),
-                human_size(channel_bytes),
-                human_size(reserve)
-            ))
-            .help(format!(
-                "raise machine.memory to at least \"{}\" (at most 3 GiB), or give the partitions less",
-                human_size(needed.div_ceil(PARTITION_ALIGN).saturating_mul(PARTITION_ALIGN))
-            )),
-        );
-        return None;
-    }
-    if diags.iter().any(Diagnostic::is_error) || !channels_ok {
-        return None;
-    }
-    let groups = groups?;
+        )),
+    );
+    false
+}
 
-    // Everything is individually valid: assemble and place.
+/// Everything is individually valid: assemble the partitions (one kernel
+/// table entry per distinct kernel) and place them and the channels.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    raw: &RawLayout,
+    checked: Vec<Checked>,
+    all_args: Vec<Args>,
+    mut channels: Vec<Channel>,
+    groups: Vec<Group>,
+    machine: Machine,
+    memory: &Sp<u64>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Layout> {
     let mut kernels: Vec<Kernel> = Vec::new();
     let mut partitions = Vec::with_capacity(checked.len());
     for (c, args) in checked.into_iter().zip(all_args) {
@@ -580,17 +752,13 @@ pub(crate) fn validate(
         }
         Err(errors) => {
             for e in errors {
-                diags.push(placement_error(raw, &partitions, &memory, e));
+                diags.push(placement_error(raw, &partitions, memory, e));
             }
             return None;
         }
     }
     Some(Layout {
-        machine: Machine {
-            cpus,
-            memory: memory.value,
-            timeout_secs: timeout,
-        },
+        machine,
         kernels,
         partitions,
         channels,

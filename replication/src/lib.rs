@@ -23,6 +23,15 @@
 //! byte contract), `member` (the protocol state machine), `error`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 extern crate alloc;
 

@@ -977,7 +977,9 @@ impl Member {
         if k < self.log_base {
             self.send_snapshot(nbr);
         } else {
-            let start = (k - self.log_base) as usize;
+            // A distance that does not fit in a `usize` is past the end of
+            // any log: nothing to resend.
+            let start = usize::try_from(k - self.log_base).unwrap_or(usize::MAX);
             for i in start..self.log.len() {
                 let Some(e) = self.log.get(i) else { break };
                 let msg = Message::Entry {
@@ -1001,30 +1003,19 @@ impl Member {
     fn send_snapshot(&mut self, nbr: MemberId) {
         let bytes = self.state.encode();
         let chunks = bytes.len().div_ceil(CHUNK);
-        if bytes.len() > u32::MAX as usize || chunks > MAX_CHUNK_INDEX as usize {
+        let Ok(len) = u32::try_from(bytes.len()) else {
+            return;
+        };
+        if chunks > MAX_CHUNK_INDEX as usize {
             return;
         }
         let (epoch, seq) = (self.epoch, self.applied);
         self.stats.snapshots_sent += 1;
-        self.send(
-            nbr,
-            Message::SnapBegin {
-                epoch,
-                seq,
-                len: bytes.len() as u32,
-            },
-        );
-        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
+        self.send(nbr, Message::SnapBegin { epoch, seq, len });
+        for (index, chunk) in (0u32..).zip(bytes.chunks(CHUNK)) {
             let mut data = [0; CHUNK];
             data[..chunk.len()].copy_from_slice(chunk);
-            self.send(
-                nbr,
-                Message::SnapChunk {
-                    epoch,
-                    index: index as u32,
-                    data,
-                },
-            );
+            self.send(nbr, Message::SnapChunk { epoch, index, data });
         }
         self.send(
             nbr,
@@ -1074,7 +1065,7 @@ mod tests {
     use super::*;
 
     fn group(topo: &Topology) -> Vec<Member> {
-        (0..topo.size() as u8)
+        (0..u8::try_from(topo.size()).unwrap())
             .map(|i| Member::new(i, topo.clone(), Config::default(), 1, topo.members()))
             .collect()
     }
@@ -1088,7 +1079,7 @@ mod tests {
                 while let Some((to, msg)) = ms[i].poll_send() {
                     let bytes = msg.encode();
                     ms[to as usize]
-                        .handle_bytes(i as u8, bytes.as_bytes())
+                        .handle_bytes(u8::try_from(i).unwrap(), bytes.as_bytes())
                         .unwrap();
                     n += 1;
                     moved = true;
@@ -1250,7 +1241,9 @@ mod tests {
                 }
                 while let Some((to, msg)) = ms[i].poll_send() {
                     if to as usize != dead {
-                        ms[to as usize].handle(i as u8, msg).unwrap();
+                        ms[to as usize]
+                            .handle(u8::try_from(i).unwrap(), msg)
+                            .unwrap();
                         moved = true;
                     }
                 }

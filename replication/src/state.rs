@@ -245,9 +245,9 @@ impl State {
         let mut out = Vec::with_capacity(self.encoded_len());
         let d = self.dedup_len();
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(self.kv.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.registry.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(d as u32).to_le_bytes());
+        out.extend_from_slice(&snapshot_count(self.kv.len()).to_le_bytes());
+        out.extend_from_slice(&snapshot_count(self.registry.len()).to_le_bytes());
+        out.extend_from_slice(&snapshot_count(d).to_le_bytes());
         out.extend_from_slice(&self.log_hash.to_le_bytes());
         for v in &self.dedup[..d] {
             out.extend_from_slice(&v.to_le_bytes());
@@ -348,6 +348,13 @@ fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(w)
 }
 
+/// A count in the snapshot header as its `u32`. Never fails in practice: a
+/// state holding 2^32 keys, names or origins would take over 64 GiB (each
+/// key is at least 16 bytes), far beyond any partition's memory.
+fn snapshot_count(n: usize) -> u32 {
+    u32::try_from(n).expect("a state holds fewer than 2^32 entries of each kind")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,7 +421,7 @@ mod tests {
             s.apply(
                 i + 1,
                 (i % 3) as u8,
-                (i / 3 + 1) as u32,
+                u32::try_from(i / 3 + 1).unwrap(),
                 &Op::Put {
                     key: i * 7,
                     value: i,

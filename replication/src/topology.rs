@@ -91,7 +91,11 @@ impl MemberSet {
         if self.0 == 0 {
             None
         } else {
-            Some(self.0.trailing_zeros() as MemberId)
+            // Not lossy: the lowest set bit of a `u32` is below 32 (and
+            // `MemberId::try_from` is not `const`).
+            #[allow(clippy::cast_possible_truncation)]
+            let m = self.0.trailing_zeros() as MemberId;
+            Some(m)
         }
     }
 
@@ -102,7 +106,7 @@ impl MemberSet {
             if bits == 0 {
                 return None;
             }
-            let m = bits.trailing_zeros() as MemberId;
+            let m = MemberId::try_from(bits.trailing_zeros()).ok()?;
             bits &= bits - 1;
             Some(m)
         })
@@ -128,11 +132,12 @@ pub struct Topology {
 impl Topology {
     /// A group of `n` members with no links yet.
     pub fn new(n: usize) -> Result<Self, TopologyError> {
-        if n == 0 || n > MAX_MEMBERS {
-            return Err(TopologyError::BadSize(n));
-        }
+        let size = u8::try_from(n)
+            .ok()
+            .filter(|&s| s != 0 && usize::from(s) <= MAX_MEMBERS)
+            .ok_or(TopologyError::BadSize(n))?;
         Ok(Self {
-            n: n as u8,
+            n: size,
             adj: [0; MAX_MEMBERS],
         })
     }
@@ -394,7 +399,7 @@ mod tests {
             let tree = t.tree(t.members(), 0);
             assert_eq!(tree.reached(), t.members());
             assert_eq!(tree.height(), dim);
-            for m in 1..n as u8 {
+            for m in 1..u8::try_from(n).unwrap() {
                 // BFS with ties by id discovers m first from m with its highest bit
                 // cleared: the binomial tree.
                 let high = 1u8 << (7 - m.leading_zeros());

@@ -284,6 +284,17 @@ fn decode_op(tag: u8, b: &[u8]) -> Result<Op, WireError> {
     }
 }
 
+/// A message length (at most [`MAX_MESSAGE`], the callers' values from
+/// [`expected_len`]) as a frame's `u8` length.
+const fn frame_len(len: usize) -> u8 {
+    const _: () = assert!(MAX_MESSAGE <= u8::MAX as usize);
+    debug_assert!(len <= MAX_MESSAGE);
+    // Not lossy: `len <= MAX_MESSAGE`, which fits in a `u8` (asserted above).
+    #[allow(clippy::cast_possible_truncation)]
+    let short = len as u8;
+    short
+}
+
 fn expected_len(k: u8) -> Option<usize> {
     Some(match k {
         kind::STATE => 24,
@@ -414,7 +425,7 @@ impl Message {
         }
         Frame {
             bytes: b,
-            len: expected_len(k).unwrap_or(MAX_MESSAGE) as u8,
+            len: frame_len(expected_len(k).unwrap_or(MAX_MESSAGE)),
         }
     }
 

@@ -15,6 +15,15 @@
 //! - Layout runs ([`boot_layout`]) boot the hypervisor and the guest kernel
 //!   built once per test binary ([`images`]) with a layout's boot bundle.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

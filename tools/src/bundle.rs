@@ -40,6 +40,14 @@ fn not_pvh(path: &Path, reason: impl Into<String>) -> BundleError {
     }
 }
 
+/// The bytes `offset..offset + len` of an ELF file as an index range, or
+/// `None` when they cannot be addressed on this host (the caller then finds
+/// them outside the file).
+fn file_range(offset: u64, len: u64) -> Option<std::ops::Range<usize>> {
+    let start = usize::try_from(offset).ok()?;
+    Some(start..start.saturating_add(usize::try_from(len).ok()?))
+}
+
 /// Turns a PVH ELF into its entry point and load segments (by physical
 /// address). The entry comes from the PVH note; an ELF without one is
 /// refused, since partitions start the PVH way.
@@ -47,9 +55,8 @@ pub fn flatten_elf(bytes: &[u8], path: &Path) -> Result<ImageSpec, BundleError> 
     let elf = Elf::parse(bytes).map_err(|e| not_pvh(path, e.to_string()))?;
     let mut entry = None;
     for ph in elf.program_headers.iter().filter(|ph| ph.p_type == PT_NOTE) {
-        let start = ph.p_offset as usize;
-        let end = start.saturating_add(ph.p_filesz as usize);
-        let Some(mut notes) = bytes.get(start..end) else {
+        let Some(mut notes) = file_range(ph.p_offset, ph.p_filesz).and_then(|r| bytes.get(r))
+        else {
             return Err(not_pvh(path, "a note segment lies outside the file"));
         };
         while notes.len() >= 12 {
@@ -94,9 +101,8 @@ pub fn flatten_elf(bytes: &[u8], path: &Path) -> Result<ImageSpec, BundleError> 
                 ),
             ));
         }
-        let start = ph.p_offset as usize;
-        let data = bytes
-            .get(start..start.saturating_add(ph.p_filesz as usize))
+        let data = file_range(ph.p_offset, ph.p_filesz)
+            .and_then(|r| bytes.get(r))
             .ok_or_else(|| not_pvh(path, "a load segment lies outside the file"))?;
         segments.push(SegmentSpec {
             gpa: ph.p_paddr,

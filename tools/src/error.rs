@@ -30,23 +30,31 @@ pub enum Error {
     /// `cargo build` of the bare-metal crates failed; `output` is its stderr.
     #[error("building {what} failed (`{command}`):\n{output}")]
     Build {
+        /// The packages being built, comma-separated.
         what: String,
+        /// The command line that failed, as the user could rerun it.
         command: String,
+        /// Its standard error.
         output: String,
     },
 
     /// A helper program (grub-mkrescue, ...) ran and failed.
     #[error("{program} failed ({status}):\n{output}")]
     Tool {
+        /// The program's name.
         program: String,
+        /// How it exited, as the OS reports it.
         status: String,
+        /// What it printed.
         output: String,
     },
 
     /// An operating-system call failed; `what` says what Flotilla was doing.
     #[error("{what}: {source}")]
     Io {
+        /// What Flotilla was doing ("reading layout.toml", ...).
         what: String,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

@@ -19,6 +19,15 @@
 //! - [`report`]: the run report of a layout run, read from the console.
 //! - [`layout_run`]: a layout booted end to end and judged by its report.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 pub mod accel;
 pub mod bochs;
