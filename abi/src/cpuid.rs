@@ -18,6 +18,9 @@ pub const LEAF_LAST: u32 = 0x4000_00ff;
 /// The highest hypervisor leaf with a meaning, reported in `eax` of
 /// [`LEAF_SIGNATURE`].
 pub const LEAF_MAX: u32 = LEAF_INTERFACE;
+/// First leaf of the hypervisor range without a meaning (reads as zero
+/// up to [`LEAF_LAST`]).
+pub const LEAF_UNUSED: u32 = LEAF_MAX + 1;
 
 /// The 12 signature bytes, as `ebx`, `ecx`, `edx` of [`LEAF_SIGNATURE`].
 pub const SIGNATURE: [u8; 12] = *b"FlotillaHV\0\0";

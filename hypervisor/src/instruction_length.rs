@@ -37,7 +37,7 @@ impl Opcode {
     /// The opcode bytes (AMD APM Vol. 3, Appendix A opcode maps).
     pub fn bytes(self) -> &'static [u8] {
         match self {
-            Opcode::Vmmcall => &[0x0f, 0x01, 0xd9],
+            Opcode::Vmmcall => abi::hypercall::Instruction::Vmmcall.bytes(),
             Opcode::Cpuid => &[0x0f, 0xa2],
             Opcode::Rdmsr => &[0x0f, 0x32],
             Opcode::Wrmsr => &[0x0f, 0x30],
