@@ -87,7 +87,10 @@ fn format_writes_exactly_the_documented_identity_line() {
     assert_eq!(&bytes[8..16], &3u64.to_le_bytes(), "layout version 3");
     assert_eq!(&bytes[16..24], &64u64.to_le_bytes(), "slots");
     assert!(bytes[24..].iter().all(|&b| b == 0), "all else zero");
-    assert_eq!(Channel::open_expecting(r.region(), 64).map(|c| c.slots()), Ok(64));
+    assert_eq!(
+        Channel::open_expecting(r.region(), 64).map(|c| c.slots()),
+        Ok(64)
+    );
 }
 
 #[test]

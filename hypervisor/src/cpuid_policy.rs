@@ -249,7 +249,7 @@ mod tests {
         for r in &sig[1..] {
             text.extend_from_slice(&r.to_le_bytes());
         }
-        assert_eq!(&text, b"FlotillaHV\0\0");
+        assert_eq!(text, abi::cpuid::SIGNATURE);
         let vmx = CpuidView {
             interface_id: abi::cpuid::Backend::Vmx.id(),
             ..v
