@@ -141,7 +141,6 @@ mod tests {
     use crate::platform::memory::FakeMemory;
     use alloc::string::ToString;
     use alloc::vec;
-    use core::mem::offset_of;
 
     fn sample() -> PartitionPlan {
         PartitionPlan {
@@ -196,24 +195,19 @@ mod tests {
 
     #[test]
     fn block_fields_are_where_the_protocol_says() {
+        // Offsets from docs/boot-protocol.md section 4.
         let bytes = build(&sample(), 4, 2_000_000).expect("fits");
         let block = &bytes[BLOCK_OFFSET..];
         assert_eq!(&block[..8], b"FLOTBLK1");
         let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
-        assert_eq!(u32_at(offset_of!(FlotillaBlock, partition_id)), 2);
-        assert_eq!(u32_at(offset_of!(FlotillaBlock, channel_count)), 1);
-        let args_at = u32_at(offset_of!(FlotillaBlock, args_offset)) as usize;
-        let args_len = u32_at(offset_of!(FlotillaBlock, args_len)) as usize;
+        assert_eq!(u32_at(16), 2);
+        assert_eq!(u32_at(112), 1);
+        let args_at = u32_at(120) as usize;
+        let args_len = u32_at(124) as usize;
         assert_eq!(&block[args_at..args_at + args_len], b"rounds=100");
-        let ch = u32_at(offset_of!(FlotillaBlock, channels_offset)) as usize;
-        assert_eq!(u32_at(ch + offset_of!(ChannelInfo, vector)), 0x41);
-        assert_eq!(
-            &block[ch + offset_of!(ChannelInfo, peer_name)..][..4],
-            b"ping"
-        );
-        assert_eq!(
-            u32_at(offset_of!(FlotillaBlock, size)) as usize,
-            args_at + args_len
-        );
+        let ch = u32_at(116) as usize;
+        assert_eq!(u32_at(ch + 32), 0x41);
+        assert_eq!(&block[ch + 48..][..4], b"ping");
+        assert_eq!(u32_at(12) as usize, args_at + args_len);
     }
 }
