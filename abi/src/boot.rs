@@ -13,12 +13,29 @@
 //! - [`CHANNEL_WINDOW_GPA`] ..: the partition's channel regions, each at the
 //!   address its [`ChannelInfo`] gives;
 //! - nothing else: any other access is a contained fault.
+//!
+//! The records here are the bytes themselves: `repr(C)` without padding,
+//! derived with zerocopy, written with `as_bytes` by the hypervisor and read
+//! with `read_from_prefix` (a copy, so any alignment works) by kernels. Their
+//! fields are native integers, which is the documented little-endian layout
+//! on x86_64, the only architecture that runs partitions; the compile-time
+//! asserts below pin every size and offset to the tables of the doc.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of this protocol; bumped with any layout change.
 pub const BOOT_PROTOCOL_VERSION: u32 = 1;
 
-/// `hvm_start_info.magic`.
+/// `hvm_start_info.magic` (Xen `arch-x86/hvm/start_info.h`).
 pub const PVH_START_MAGIC: u32 = 0x336e_c578;
+/// The `hvm_start_info` version the hypervisor writes (1: with a memory map).
+pub const START_INFO_VERSION: u32 = 1;
+/// Command line of module 0, the Flotilla block.
+pub const BLOCK_MODULE_CMDLINE: &str = "flotilla-block";
+/// Memory-map type of usable RAM (E820 numbering).
+pub const E820_RAM: u32 = 1;
+/// Memory-map type of reserved memory.
+pub const E820_RESERVED: u32 = 2;
 
 /// Guest-physical address of the boot structures (start info, memory map,
 /// module list, command line, Flotilla block).
@@ -50,9 +67,9 @@ pub enum Notify {
     Ipi = 1,
 }
 
-/// One channel as one of its endpoints sees it.
+/// One channel as one of its endpoints sees it (80 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct ChannelInfo {
     /// Guest-physical address of the channel region (page-aligned).
     pub gpa: u64,
@@ -81,9 +98,9 @@ pub struct ChannelInfo {
 /// The Flotilla block: the partition's identity, its channels and its
 /// workload. Followed in memory by `channel_count` [`ChannelInfo`] records
 /// at `channels_offset` and the argument text at `args_offset` (both
-/// offsets from the block's start).
+/// offsets from the block's start). The fixed part is 128 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct FlotillaBlock {
     /// [`BLOCK_MAGIC`].
     pub magic: [u8; 8],
@@ -118,6 +135,84 @@ pub struct FlotillaBlock {
     pub args_len: u32,
 }
 
+/// `hvm_start_info`, version 1 (56 bytes), at `ebx` on entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct HvmStartInfo {
+    /// [`PVH_START_MAGIC`].
+    pub magic: u32,
+    /// [`START_INFO_VERSION`]; version 0 has no memory-map fields.
+    pub version: u32,
+    /// Zero.
+    pub flags: u32,
+    /// Entries in the module list.
+    pub nr_modules: u32,
+    /// Address of the module list ([`HvmModlistEntry`] records).
+    pub modlist_paddr: u64,
+    /// Address of the NUL-terminated command line, or 0.
+    pub cmdline_paddr: u64,
+    /// Address of the ACPI RSDP, or 0 (not part of the partition contract).
+    pub rsdp_paddr: u64,
+    /// Address of the memory map ([`HvmMemmapEntry`] records).
+    pub memmap_paddr: u64,
+    /// Entries in the memory map.
+    pub memmap_entries: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// `hvm_modlist_entry` (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct HvmModlistEntry {
+    /// Address of the module's bytes.
+    pub paddr: u64,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Address of its NUL-terminated command line, or 0.
+    pub cmdline_paddr: u64,
+    /// Zero.
+    pub reserved: u64,
+}
+
+/// `hvm_memmap_table_entry` (24 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct HvmMemmapEntry {
+    /// First byte.
+    pub addr: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// E820 type ([`E820_RAM`], [`E820_RESERVED`], ...).
+    pub kind: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Checks a record's size and each field's offset against the doc's table.
+macro_rules! layout {
+    ($t:ty, $size:expr, { $($field:ident: $at:expr),* $(,)? }) => {
+        const _: () = assert!(core::mem::size_of::<$t>() == $size);
+        $(const _: () = assert!(core::mem::offset_of!($t, $field) == $at);)*
+    };
+}
+
+layout!(HvmStartInfo, 56, {
+    magic: 0, version: 4, flags: 8, nr_modules: 12, modlist_paddr: 16,
+    cmdline_paddr: 24, rsdp_paddr: 32, memmap_paddr: 40, memmap_entries: 48, reserved: 52,
+});
+layout!(HvmModlistEntry, 32, { paddr: 0, size: 8, cmdline_paddr: 16, reserved: 24 });
+layout!(HvmMemmapEntry, 24, { addr: 0, size: 8, kind: 16, reserved: 20 });
+layout!(FlotillaBlock, 128, {
+    magic: 0, version: 8, size: 12, partition_id: 16, cpu: 20, apic_id: 24,
+    partition_count: 28, memory: 32, tsc_khz: 40, name: 48, workload: 80,
+    channel_count: 112, channels_offset: 116, args_offset: 120, args_len: 124,
+});
+layout!(ChannelInfo, 80, {
+    gpa: 0, size: 8, channel_id: 16, slots: 20, side: 24, notify: 28, vector: 32,
+    peer_vector: 36, peer_apic_id: 40, peer_partition: 44, peer_name: 48,
+});
+
 /// The name stored in a NUL-padded field, up to the first NUL.
 pub fn name_str(field: &[u8; NAME_LEN]) -> &str {
     let end = field.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
@@ -150,9 +245,110 @@ mod tests {
         );
     }
 
+    /// Little-endian bytes of `v` at `at` in `b` (the doc's offsets).
+    fn put(b: &mut [u8], at: usize, v: &[u8]) {
+        b[at..at + v.len()].copy_from_slice(v);
+    }
+
     #[test]
-    fn layouts_are_stable() {
-        assert_eq!(core::mem::size_of::<ChannelInfo>(), 80);
-        assert_eq!(core::mem::size_of::<FlotillaBlock>(), 128);
+    fn start_info_records_sit_at_the_documented_offsets() {
+        let mut raw = [0u8; 56];
+        put(&mut raw, 0, &PVH_START_MAGIC.to_le_bytes());
+        put(&mut raw, 4, &1u32.to_le_bytes());
+        put(&mut raw, 12, &3u32.to_le_bytes());
+        put(&mut raw, 16, &0x1100u64.to_le_bytes());
+        put(&mut raw, 24, &0x1200u64.to_le_bytes());
+        put(&mut raw, 32, &0xf_5000u64.to_le_bytes());
+        put(&mut raw, 40, &0x1400u64.to_le_bytes());
+        put(&mut raw, 48, &7u32.to_le_bytes());
+        let si = HvmStartInfo::read_from_bytes(&raw[..]).expect("56 bytes");
+        assert_eq!(
+            (si.magic, si.version, si.flags, si.nr_modules),
+            (PVH_START_MAGIC, 1, 0, 3)
+        );
+        assert_eq!(
+            (si.modlist_paddr, si.cmdline_paddr, si.rsdp_paddr),
+            (0x1100, 0x1200, 0xf_5000)
+        );
+        assert_eq!((si.memmap_paddr, si.memmap_entries), (0x1400, 7));
+        assert_eq!(si.as_bytes(), &raw[..]);
+        assert!(HvmStartInfo::read_from_bytes(&raw[..55]).is_err());
+
+        let mut raw = [0u8; 32];
+        put(&mut raw, 0, &0x1000u64.to_le_bytes());
+        put(&mut raw, 8, &0x2a0u64.to_le_bytes());
+        put(&mut raw, 16, &0x1300u64.to_le_bytes());
+        let m = HvmModlistEntry::read_from_bytes(&raw[..]).expect("32 bytes");
+        assert_eq!((m.paddr, m.size, m.cmdline_paddr), (0x1000, 0x2a0, 0x1300));
+        assert_eq!(m.as_bytes(), &raw[..]);
+
+        let mut raw = [0u8; 24];
+        put(&mut raw, 0, &0x10_0000u64.to_le_bytes());
+        put(&mut raw, 8, &0x1f0_0000u64.to_le_bytes());
+        put(&mut raw, 16, &E820_RAM.to_le_bytes());
+        let e = HvmMemmapEntry::read_from_bytes(&raw[..]).expect("24 bytes");
+        assert_eq!((e.addr, e.size, e.kind), (0x10_0000, 0x1f0_0000, 1));
+        assert_eq!(e.as_bytes(), &raw[..]);
+    }
+
+    #[test]
+    fn block_and_channel_records_sit_at_the_documented_offsets() {
+        let mut raw = [0u8; 128];
+        put(&mut raw, 0, b"FLOTBLK1");
+        for (at, v) in [(8, 1u32), (12, 300), (16, 2), (20, 3), (24, 5), (28, 4)] {
+            put(&mut raw, at, &v.to_le_bytes());
+        }
+        put(&mut raw, 32, &(16u64 << 20).to_le_bytes());
+        put(&mut raw, 40, &2_000_000u64.to_le_bytes());
+        put(&mut raw, 48, b"ping");
+        put(&mut raw, 80, b"pingpong");
+        for (at, v) in [(112, 1u32), (116, 128), (120, 208), (124, 92)] {
+            put(&mut raw, at, &v.to_le_bytes());
+        }
+        let b = FlotillaBlock::read_from_bytes(&raw[..]).expect("128 bytes");
+        assert_eq!((b.magic, b.version, b.size), (BLOCK_MAGIC, 1, 300));
+        assert_eq!(
+            (b.partition_id, b.cpu, b.apic_id, b.partition_count),
+            (2, 3, 5, 4)
+        );
+        assert_eq!((b.memory, b.tsc_khz), (16 << 20, 2_000_000));
+        assert_eq!(
+            (name_str(&b.name), name_str(&b.workload)),
+            ("ping", "pingpong")
+        );
+        assert_eq!(
+            (
+                b.channel_count,
+                b.channels_offset,
+                b.args_offset,
+                b.args_len
+            ),
+            (1, 128, 208, 92)
+        );
+        assert_eq!(b.as_bytes(), &raw[..]);
+
+        let mut raw = [0u8; 80];
+        put(&mut raw, 0, &CHANNEL_WINDOW_GPA.to_le_bytes());
+        put(&mut raw, 8, &0x5000u64.to_le_bytes());
+        for (i, v) in [7u32, 64, 1, Notify::Ipi as u32, 0x41, 0x40, 9, 6]
+            .iter()
+            .enumerate()
+        {
+            put(&mut raw, 16 + 4 * i, &v.to_le_bytes());
+        }
+        put(&mut raw, 48, b"pong");
+        let c = ChannelInfo::read_from_bytes(&raw[..]).expect("80 bytes");
+        assert_eq!(
+            (c.gpa, c.size, c.channel_id, c.slots),
+            (CHANNEL_WINDOW_GPA, 0x5000, 7, 64)
+        );
+        assert_eq!(
+            (c.side, c.notify, c.vector, c.peer_vector),
+            (1, 1, 0x41, 0x40)
+        );
+        assert_eq!((c.peer_apic_id, c.peer_partition), (9, 6));
+        assert_eq!(name_str(&c.peer_name), "pong");
+        assert_eq!(c.as_bytes(), &raw[..]);
+        assert!(ChannelInfo::read_from_bytes(&raw[..79]).is_err());
     }
 }

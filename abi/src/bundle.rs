@@ -14,20 +14,86 @@
 //! Image `i` is the image of the manifest's kernel `i`. A segment's bytes
 //! are copied to its address and the rest of its memory length is zeroed.
 
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 /// Magic at offset 0.
 pub const MAGIC: [u8; 8] = *b"FLOTBNDL";
 /// Format version.
 pub const VERSION: u32 = 1;
 /// Header size.
-pub const HEADER_SIZE: usize = 48;
+pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
 /// Image record size.
-pub const IMAGE_RECORD_SIZE: usize = 32;
+pub const IMAGE_RECORD_SIZE: usize = core::mem::size_of::<ImageRecord>();
 /// Segment record size.
-pub const SEGMENT_RECORD_SIZE: usize = 32;
+pub const SEGMENT_RECORD_SIZE: usize = core::mem::size_of::<SegmentRecord>();
 /// Most images in a bundle.
 pub const MAX_IMAGES: u32 = 64;
 /// Most segments per image.
 pub const MAX_SEGMENTS: u32 = 16;
+
+/// The header at offset 0 (48 bytes).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`VERSION`].
+    pub version: U32,
+    /// [`HEADER_SIZE`].
+    pub header_size: U32,
+    /// Bytes of the whole bundle.
+    pub total_len: U64,
+    /// Offset of the manifest.
+    pub manifest_offset: U32,
+    /// Its length.
+    pub manifest_len: U32,
+    /// Entries in the image table.
+    pub image_count: U32,
+    /// Offset of the image table.
+    pub images_offset: U32,
+    /// Zero.
+    pub reserved: U64,
+}
+
+/// One entry of the image table (32 bytes).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct ImageRecord {
+    /// Guest-physical entry point.
+    pub entry: U64,
+    /// Entries in the image's segment table.
+    pub segment_count: U32,
+    /// Offset of the segment table.
+    pub segments_offset: U32,
+    /// Zero.
+    pub reserved: [u8; 16],
+}
+
+/// One entry of a segment table (32 bytes).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct SegmentRecord {
+    /// Guest-physical address of the first byte.
+    pub gpa: U64,
+    /// Bytes of memory (data, then zeros).
+    pub mem_len: U64,
+    /// Offset of the data.
+    pub data_offset: U64,
+    /// Length of the data.
+    pub data_len: U64,
+}
+
+const _: () = assert!(HEADER_SIZE == 48 && IMAGE_RECORD_SIZE == 32 && SEGMENT_RECORD_SIZE == 32);
+const _: () = assert!(core::mem::offset_of!(Header, total_len) == 16);
+const _: () = assert!(core::mem::offset_of!(Header, images_offset) == 36);
+const _: () = assert!(core::mem::offset_of!(SegmentRecord, data_len) == 24);
 
 /// Why a bundle was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,32 +132,32 @@ impl core::fmt::Display for BundleError {
     }
 }
 
-fn u32_at(b: &[u8], at: usize) -> Result<u32, BundleError> {
-    let bytes = b
-        .get(at..at.checked_add(4).ok_or(BundleError::Truncated)?)
-        .ok_or(BundleError::Truncated)?;
-    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Result<u64, BundleError> {
-    let lo = u32_at(b, at)?;
-    let hi = u32_at(b, at.checked_add(4).ok_or(BundleError::Truncated)?)?;
-    Ok(u64::from(lo) | (u64::from(hi) << 32))
-}
-
-fn range(
-    b: &[u8],
+/// `len` bytes at `offset` of `b`, or [`BundleError::OutOfBounds`].
+fn slice<'a>(
+    b: &'a [u8],
     offset: u64,
     len: u64,
     what: &'static str,
-) -> Result<core::ops::Range<usize>, BundleError> {
+) -> Result<&'a [u8], BundleError> {
     let end = offset
         .checked_add(len)
         .ok_or(BundleError::OutOfBounds(what))?;
     if end > b.len() as u64 {
         return Err(BundleError::OutOfBounds(what));
     }
-    Ok(offset as usize..end as usize)
+    Ok(&b[offset as usize..end as usize])
+}
+
+/// A table of `count` records of `T` at `offset` of `b`.
+fn table<'a, T: FromBytes + KnownLayout + Immutable + Unaligned>(
+    b: &'a [u8],
+    offset: u32,
+    count: u32,
+    what: &'static str,
+) -> Result<&'a [T], BundleError> {
+    let len = u64::from(count) * core::mem::size_of::<T>() as u64;
+    let bytes = slice(b, u64::from(offset), len, what)?;
+    <[T]>::ref_from_bytes(bytes).map_err(|_| BundleError::OutOfBounds(what))
 }
 
 /// A validated bundle.
@@ -99,8 +165,7 @@ fn range(
 pub struct Bundle<'a> {
     bytes: &'a [u8],
     manifest: &'a [u8],
-    image_count: u32,
-    images_offset: usize,
+    images: &'a [ImageRecord],
 }
 
 /// One load segment.
@@ -120,23 +185,20 @@ pub struct Image<'a> {
     /// Guest-physical entry point (32-bit protected mode, PVH-style).
     pub entry: u64,
     bytes: &'a [u8],
-    segment_count: u32,
-    segments_offset: usize,
+    segments: &'a [SegmentRecord],
 }
 
 impl<'a> Image<'a> {
     /// Its segments.
     pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + 'a {
         let bytes = self.bytes;
-        let base = self.segments_offset;
-        (0..self.segment_count as usize).filter_map(move |i| {
-            let at = base + i * SEGMENT_RECORD_SIZE;
-            let gpa = u64_at(bytes, at).ok()?;
-            let mem_len = u64_at(bytes, at + 8).ok()?;
-            let off = u64_at(bytes, at + 16).ok()?;
-            let len = u64_at(bytes, at + 24).ok()?;
-            let data = bytes.get(range(bytes, off, len, "segment").ok()?)?;
-            Some(Segment { gpa, mem_len, data })
+        self.segments.iter().filter_map(move |s| {
+            let data = slice(bytes, s.data_offset.get(), s.data_len.get(), "segment").ok()?;
+            Some(Segment {
+                gpa: s.gpa.get(),
+                mem_len: s.mem_len.get(),
+                data,
+            })
         })
     }
 }
@@ -145,71 +207,66 @@ impl<'a> Bundle<'a> {
     /// Validates `bytes` as a bundle: header, bounds of every table and
     /// segment, limits. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Bundle<'a>, BundleError> {
-        if bytes.len() < HEADER_SIZE {
-            return Err(BundleError::Truncated);
-        }
-        if bytes[..8] != MAGIC {
+        let (header, _) = Header::ref_from_prefix(bytes).map_err(|_| BundleError::Truncated)?;
+        if header.magic != MAGIC {
             return Err(BundleError::BadMagic);
         }
-        let version = u32_at(bytes, 8)?;
-        if version != VERSION {
-            return Err(BundleError::UnsupportedVersion(version));
+        if header.version.get() != VERSION {
+            return Err(BundleError::UnsupportedVersion(header.version.get()));
         }
-        let total = u64_at(bytes, 16)?;
+        let total = header.total_len.get();
         if total > bytes.len() as u64 || total < HEADER_SIZE as u64 {
             return Err(BundleError::Truncated);
         }
         let bytes = &bytes[..total as usize];
-        let manifest = &bytes[range(
+        let manifest = slice(
             bytes,
-            u64::from(u32_at(bytes, 24)?),
-            u64::from(u32_at(bytes, 28)?),
+            u64::from(header.manifest_offset.get()),
+            u64::from(header.manifest_len.get()),
             "manifest",
-        )?];
-        let image_count = u32_at(bytes, 32)?;
-        if image_count > MAX_IMAGES {
+        )?;
+        if header.image_count.get() > MAX_IMAGES {
             return Err(BundleError::TooMany("images"));
         }
-        let images_offset = u32_at(bytes, 36)? as usize;
-        range(
+        let images: &[ImageRecord] = table(
             bytes,
-            images_offset as u64,
-            u64::from(image_count) * IMAGE_RECORD_SIZE as u64,
+            header.images_offset.get(),
+            header.image_count.get(),
             "image table",
         )?;
-        let bundle = Bundle {
-            bytes,
-            manifest,
-            image_count,
-            images_offset,
-        };
-        for i in 0..image_count as usize {
-            let at = images_offset + i * IMAGE_RECORD_SIZE;
-            let count = u32_at(bytes, at + 8)?;
-            if count > MAX_SEGMENTS {
-                return Err(BundleError::TooMany("segments"));
-            }
-            let table = u32_at(bytes, at + 12)? as usize;
-            range(
-                bytes,
-                table as u64,
-                u64::from(count) * SEGMENT_RECORD_SIZE as u64,
-                "segment table",
-            )?;
-            for s in 0..count as usize {
-                let rec = table + s * SEGMENT_RECORD_SIZE;
-                let mem_len = u64_at(bytes, rec + 8)?;
-                let len = u64_at(bytes, rec + 24)?;
-                range(bytes, u64_at(bytes, rec + 16)?, len, "segment data")?;
-                if len > mem_len {
+        for image in images {
+            let segments = Self::segment_table(bytes, image)?;
+            for s in segments {
+                slice(bytes, s.data_offset.get(), s.data_len.get(), "segment data")?;
+                if s.data_len.get() > s.mem_len.get() {
                     return Err(BundleError::SegmentDataTooLong);
                 }
-                u64_at(bytes, rec)?
-                    .checked_add(mem_len)
+                s.gpa
+                    .get()
+                    .checked_add(s.mem_len.get())
                     .ok_or(BundleError::OutOfBounds("segment address"))?;
             }
         }
-        Ok(bundle)
+        Ok(Bundle {
+            bytes,
+            manifest,
+            images,
+        })
+    }
+
+    fn segment_table(
+        bytes: &'a [u8],
+        image: &ImageRecord,
+    ) -> Result<&'a [SegmentRecord], BundleError> {
+        if image.segment_count.get() > MAX_SEGMENTS {
+            return Err(BundleError::TooMany("segments"));
+        }
+        table(
+            bytes,
+            image.segments_offset.get(),
+            image.segment_count.get(),
+            "segment table",
+        )
     }
 
     /// The manifest bytes.
@@ -219,20 +276,16 @@ impl<'a> Bundle<'a> {
 
     /// Number of images.
     pub fn image_count(&self) -> usize {
-        self.image_count as usize
+        self.images.len()
     }
 
     /// Image `index`.
     pub fn image(&self, index: usize) -> Option<Image<'a>> {
-        if index >= self.image_count as usize {
-            return None;
-        }
-        let at = self.images_offset + index * IMAGE_RECORD_SIZE;
+        let record = self.images.get(index)?;
         Some(Image {
-            entry: u64_at(self.bytes, at).ok()?,
+            entry: record.entry.get(),
             bytes: self.bytes,
-            segment_count: u32_at(self.bytes, at + 8).ok()?,
-            segments_offset: u32_at(self.bytes, at + 12).ok()? as usize,
+            segments: Self::segment_table(self.bytes, record).ok()?,
         })
     }
 }
@@ -269,6 +322,12 @@ pub mod build {
         }
     }
 
+    /// Writes `record` at `at` of `out`.
+    fn put(out: &mut [u8], at: usize, record: &(impl IntoBytes + Immutable)) {
+        let bytes = record.as_bytes();
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
     /// Encodes a bundle (manifest first, 8-byte aligned, so it can be
     /// decoded in place).
     pub fn encode(manifest: &[u8], images: &[ImageSpec]) -> Vec<u8> {
@@ -282,40 +341,39 @@ pub mod build {
             align8(&mut out);
             let table = out.len();
             out.resize(table + image.segments.len() * SEGMENT_RECORD_SIZE, 0);
-            let mut records = Vec::new();
-            for seg in &image.segments {
+            for (s, seg) in image.segments.iter().enumerate() {
                 align8(&mut out);
                 let data_offset = out.len();
                 out.extend_from_slice(&seg.data);
-                records.push((
-                    seg.gpa,
-                    seg.mem_len,
-                    data_offset as u64,
-                    seg.data.len() as u64,
-                ));
+                let record = SegmentRecord {
+                    gpa: seg.gpa.into(),
+                    mem_len: seg.mem_len.into(),
+                    data_offset: (data_offset as u64).into(),
+                    data_len: (seg.data.len() as u64).into(),
+                };
+                put(&mut out, table + s * SEGMENT_RECORD_SIZE, &record);
             }
-            for (s, (gpa, mem_len, off, len)) in records.into_iter().enumerate() {
-                let at = table + s * SEGMENT_RECORD_SIZE;
-                out[at..at + 8].copy_from_slice(&gpa.to_le_bytes());
-                out[at + 8..at + 16].copy_from_slice(&mem_len.to_le_bytes());
-                out[at + 16..at + 24].copy_from_slice(&off.to_le_bytes());
-                out[at + 24..at + 32].copy_from_slice(&len.to_le_bytes());
-            }
-            let at = images_offset + i * IMAGE_RECORD_SIZE;
-            out[at..at + 8].copy_from_slice(&image.entry.to_le_bytes());
-            out[at + 8..at + 12].copy_from_slice(&(image.segments.len() as u32).to_le_bytes());
-            out[at + 12..at + 16].copy_from_slice(&(table as u32).to_le_bytes());
+            let record = ImageRecord {
+                entry: image.entry.into(),
+                segment_count: (image.segments.len() as u32).into(),
+                segments_offset: (table as u32).into(),
+                reserved: [0; 16],
+            };
+            put(&mut out, images_offset + i * IMAGE_RECORD_SIZE, &record);
         }
         align8(&mut out);
-        let total = out.len() as u64;
-        out[..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        out[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
-        out[16..24].copy_from_slice(&total.to_le_bytes());
-        out[24..28].copy_from_slice(&(manifest_offset as u32).to_le_bytes());
-        out[28..32].copy_from_slice(&(manifest.len() as u32).to_le_bytes());
-        out[32..36].copy_from_slice(&(images.len() as u32).to_le_bytes());
-        out[36..40].copy_from_slice(&(images_offset as u32).to_le_bytes());
+        let header = Header {
+            magic: MAGIC,
+            version: VERSION.into(),
+            header_size: (HEADER_SIZE as u32).into(),
+            total_len: (out.len() as u64).into(),
+            manifest_offset: (manifest_offset as u32).into(),
+            manifest_len: (manifest.len() as u32).into(),
+            image_count: (images.len() as u32).into(),
+            images_offset: (images_offset as u32).into(),
+            reserved: 0.into(),
+        };
+        put(&mut out, 0, &header);
         out
     }
 }
@@ -361,6 +419,27 @@ mod tests {
         assert_eq!(segs[0].data, &[0xaa; 100][..]);
         assert_eq!(segs[1].mem_len, 0x1000);
         assert!(b.image(1).is_none());
+    }
+
+    #[test]
+    fn records_sit_at_the_documented_offsets() {
+        let bytes = sample();
+        let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        assert_eq!(&bytes[..8], b"FLOTBNDL");
+        assert_eq!((le32(8), le32(12)), (1, 48));
+        assert_eq!(le64(16), bytes.len() as u64);
+        assert_eq!((le32(24), le32(28)), (48, 8));
+        assert_eq!(&bytes[48..56], b"MANIFEST");
+        let images = le32(36) as usize;
+        assert_eq!(le32(32), 1);
+        assert_eq!(le64(images), 0x10_0040);
+        assert_eq!(le32(images + 8), 2);
+        assert!(bytes[images + 16..images + 32].iter().all(|&b| b == 0));
+        let seg = le32(images + 12) as usize + 32;
+        assert_eq!((le64(seg), le64(seg + 8)), (0x20_0000, 0x1000));
+        let (data, len) = (le64(seg + 16) as usize, le64(seg + 24) as usize);
+        assert_eq!(&bytes[data..data + len], &[0xbb; 3]);
     }
 
     #[test]

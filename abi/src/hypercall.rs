@@ -1,6 +1,7 @@
 //! Hypercalls, version 2 (`docs/hypercalls.md`).
 //!
-//! A guest executes `vmmcall` (AMD) or `vmcall` (Intel) with the number in
+//! A guest executes the backend's [`Instruction`] (`vmmcall` on AMD,
+//! `vmcall` on Intel; [`crate::cpuid::Backend::hypercall`]) with the number in
 //! `rax` and arguments in `rdi`, `rsi`, `rdx`; the result comes back in
 //! `rax`: 0 or a positive value on success, a negative [`Error`] otherwise.
 //! Pointers are guest-physical addresses and must lie wholly inside the
@@ -32,6 +33,27 @@ pub const SEND_IPI: u64 = 4;
 pub const MAX_CONSOLE_LINE: u64 = 256;
 /// Longest result text.
 pub const MAX_RESULT: u64 = 512;
+
+/// The instruction a hypercall is made with; which one is given by the
+/// backend id in CPUID leaf [`crate::cpuid::LEAF_INTERFACE`]. The other one
+/// raises #UD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instruction {
+    /// `VMMCALL` (AMD SVM): `0f 01 d9` (AMD APM Vol. 3, "VMMCALL").
+    Vmmcall,
+    /// `VMCALL` (Intel VMX): `0f 01 c1` (Intel SDM Vol. 2C, "VMCALL").
+    Vmcall,
+}
+
+impl Instruction {
+    /// The instruction's bytes (no prefixes).
+    pub const fn bytes(self) -> &'static [u8; 3] {
+        match self {
+            Instruction::Vmmcall => &[0x0f, 0x01, 0xd9],
+            Instruction::Vmcall => &[0x0f, 0x01, 0xc1],
+        }
+    }
+}
 
 /// Hypercall errors, returned as their negative value in `rax`.
 #[repr(i64)]
@@ -71,6 +93,12 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instruction_bytes_are_the_manuals() {
+        assert_eq!(Instruction::Vmmcall.bytes(), &[0x0f, 0x01, 0xd9]);
+        assert_eq!(Instruction::Vmcall.bytes(), &[0x0f, 0x01, 0xc1]);
+    }
 
     #[test]
     fn errors_round_trip_through_rax() {

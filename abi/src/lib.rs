@@ -1,8 +1,9 @@
 //! The small, versioned ABI shared by the hypervisor, the guest kernel and
 //! the host tools.
 //!
-//! Everything here is plain data (constants and `repr(C)` layouts); it has no
-//! dependencies so both bare-metal crates and host crates can use it. Each
+//! Everything here is plain data (constants and `repr(C)` layouts, viewed as
+//! bytes with zerocopy); it is `no_std` with zerocopy as its only
+//! dependency, so both bare-metal crates and host crates can use it. Each
 //! module documents which contract in `docs/` it implements.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ pub mod boot;
 pub mod bundle;
 pub mod cmdline;
 pub mod console;
+pub mod cpuid;
 pub mod fault;
 pub mod hypercall;
 pub mod ports;

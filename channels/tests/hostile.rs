@@ -67,6 +67,32 @@ fn identity_line_is_validated() {
     assert!(Channel::open_expecting(r.region(), 8).is_ok());
 }
 
+/// `Channel::format` is the channel contract's only writer (the hypervisor calls it on each
+/// region before the guests start): a dirty region comes out zero but for the identity line,
+/// whose bytes are the ones `docs/channels.md` gives.
+#[test]
+fn format_writes_exactly_the_documented_identity_line() {
+    let r = HostRegion::new(64);
+    for w in r.words() {
+        w.store(0xa5a5_a5a5_a5a5_a5a5, Ordering::Relaxed);
+    }
+    Channel::format(r.region(), 64).expect("format");
+    let bytes: Vec<u8> = r
+        .words()
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .collect();
+    assert_eq!(bytes.len(), 20 * 1024, "64 slots: a 20 KiB region");
+    assert_eq!(&bytes[0..8], b"FLOTCHAN");
+    assert_eq!(&bytes[8..16], &3u64.to_le_bytes(), "layout version 3");
+    assert_eq!(&bytes[16..24], &64u64.to_le_bytes(), "slots");
+    assert!(bytes[24..].iter().all(|&b| b == 0), "all else zero");
+    assert_eq!(
+        Channel::open_expecting(r.region(), 64).map(|c| c.slots()),
+        Ok(64)
+    );
+}
+
 #[test]
 fn format_checks_its_arguments() {
     let r = HostRegion::new(8);

@@ -1,22 +1,25 @@
 //! Validating the Flotilla block (boot protocol v1, `abi::boot`): the
 //! partition's identity, channels and workload, handed over as module 0.
 //!
-//! The block is decoded field by field from its little-endian bytes (no
-//! casts of guest memory to structs), and everything is checked: magic,
+//! The block is copied out of its bytes as abi's zerocopy records
+//! ([`FlotillaBlock`], [`ChannelInfo`]; no references into guest memory
+//! and no alignment assumed), and everything is checked: magic,
 //! version, sizes, offsets, UTF-8 of names and arguments, and each channel
 //! record (page-aligned region inside the channel window, known side and
 //! notification kind, usable vectors). A bad block is reported, not used.
 
 use abi::boot::{
-    ChannelInfo, Notify, BLOCK_MAGIC, BOOT_PROTOCOL_VERSION, CHANNEL_WINDOW_GPA, MAX_ARGS,
-    MAX_CHANNELS, NAME_LEN,
+    ChannelInfo, FlotillaBlock, Notify, BLOCK_MAGIC, BOOT_PROTOCOL_VERSION, CHANNEL_WINDOW_GPA,
+    MAX_ARGS, MAX_CHANNELS, NAME_LEN,
 };
 use core::fmt;
+use core::mem::{offset_of, size_of};
+use zerocopy::FromBytes;
 
 /// Size of the fixed part of the block.
-pub const HEADER_SIZE: usize = 128;
+pub const HEADER_SIZE: usize = size_of::<FlotillaBlock>();
 /// Size of one channel record.
-pub const CHANNEL_RECORD_SIZE: usize = 80;
+pub const CHANNEL_RECORD_SIZE: usize = size_of::<ChannelInfo>();
 /// End of the channel window: the channel regions must lie below the local
 /// APIC page.
 pub const CHANNEL_WINDOW_END: u64 = 0xfee0_0000;
@@ -97,41 +100,18 @@ pub struct Block<'a> {
     records: &'a [u8],
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(w)
-}
-
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(w)
-}
-
-fn name_at<'a>(b: &'a [u8], off: usize, what: &'static str) -> Result<&'a str, BlockError> {
-    let field = &b[off..off + NAME_LEN];
+/// The NUL-padded name field at `at` of the block `b` (kept in place:
+/// [`Block`] borrows the module's bytes).
+fn name_at<'a>(b: &'a [u8], at: usize, what: &'static str) -> Result<&'a str, BlockError> {
+    let field = b.get(at..at + NAME_LEN).ok_or(BlockError::BadName(what))?;
     let end = field.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
     core::str::from_utf8(&field[..end]).map_err(|_| BlockError::BadName(what))
 }
 
-/// Decodes one 80-byte channel record (no validation).
-pub fn decode_channel(r: &[u8]) -> ChannelInfo {
-    let mut peer_name = [0u8; NAME_LEN];
-    peer_name.copy_from_slice(&r[48..48 + NAME_LEN]);
-    ChannelInfo {
-        gpa: u64_at(r, 0),
-        size: u64_at(r, 8),
-        channel_id: u32_at(r, 16),
-        slots: u32_at(r, 20),
-        side: u32_at(r, 24),
-        notify: u32_at(r, 28),
-        vector: u32_at(r, 32),
-        peer_vector: u32_at(r, 36),
-        peer_apic_id: u32_at(r, 40),
-        peer_partition: u32_at(r, 44),
-        peer_name,
-    }
+/// Decodes one 80-byte channel record (no validation); `None` if `r` is
+/// not exactly one record long.
+pub fn decode_channel(r: &[u8]) -> Option<ChannelInfo> {
+    ChannelInfo::read_from_bytes(r).ok()
 }
 
 fn check_channel(c: &ChannelInfo) -> Result<(), &'static str> {
@@ -159,17 +139,16 @@ fn check_channel(c: &ChannelInfo) -> Result<(), &'static str> {
 impl<'a> Block<'a> {
     /// Validates the block in `module` (the whole module's bytes).
     pub fn parse(module: &'a [u8]) -> Result<Self, BlockError> {
-        if module.len() < HEADER_SIZE {
+        let Ok((h, _)) = FlotillaBlock::read_from_prefix(module) else {
             return Err(BlockError::TooShort(module.len()));
-        }
-        if module[..8] != BLOCK_MAGIC {
+        };
+        if h.magic != BLOCK_MAGIC {
             return Err(BlockError::BadMagic);
         }
-        let version = u32_at(module, 8);
-        if version != BOOT_PROTOCOL_VERSION {
-            return Err(BlockError::BadVersion(version));
+        if h.version != BOOT_PROTOCOL_VERSION {
+            return Err(BlockError::BadVersion(h.version));
         }
-        let size = u32_at(module, 12);
+        let size = h.size;
         if (size as usize) < HEADER_SIZE || size as usize > module.len() {
             return Err(BlockError::BadSize {
                 size,
@@ -177,10 +156,10 @@ impl<'a> Block<'a> {
             });
         }
         let b = &module[..size as usize];
-        let channel_count = u32_at(b, 112);
-        let channels_offset = u32_at(b, 116) as usize;
-        let args_offset = u32_at(b, 120) as usize;
-        let args_len = u32_at(b, 124) as usize;
+        let channel_count = h.channel_count;
+        let channels_offset = h.channels_offset as usize;
+        let args_offset = h.args_offset as usize;
+        let args_len = h.args_len as usize;
 
         if channel_count as usize > MAX_CHANNELS {
             return Err(BlockError::TooManyChannels(channel_count));
@@ -202,19 +181,18 @@ impl<'a> Block<'a> {
             .ok_or(BlockError::BadArgs)?;
 
         for (index, r) in records.chunks_exact(CHANNEL_RECORD_SIZE).enumerate() {
-            let c = decode_channel(r);
+            let c = decode_channel(r).ok_or(BlockError::ChannelsOutOfBounds)?;
             check_channel(&c).map_err(|why| BlockError::BadChannel { index, why })?;
         }
-
         Ok(Block {
-            partition_id: u32_at(b, 16),
-            cpu: u32_at(b, 20),
-            apic_id: u32_at(b, 24),
-            partition_count: u32_at(b, 28),
-            memory: u64_at(b, 32),
-            tsc_khz: u64_at(b, 40),
-            name: name_at(b, 48, "partition name")?,
-            workload: name_at(b, 80, "workload name")?,
+            partition_id: h.partition_id,
+            cpu: h.cpu,
+            apic_id: h.apic_id,
+            partition_count: h.partition_count,
+            memory: h.memory,
+            tsc_khz: h.tsc_khz,
+            name: name_at(b, offset_of!(FlotillaBlock, name), "partition name")?,
+            workload: name_at(b, offset_of!(FlotillaBlock, workload), "workload name")?,
             args,
             records,
         })
@@ -224,7 +202,7 @@ impl<'a> Block<'a> {
     pub fn channels(&self) -> impl Iterator<Item = ChannelInfo> + 'a {
         self.records
             .chunks_exact(CHANNEL_RECORD_SIZE)
-            .map(decode_channel)
+            .filter_map(decode_channel)
     }
 }
 
@@ -243,6 +221,7 @@ pub fn non_peer_apic_id(own: u32, peers: &[u32], partition_count: u32) -> u32 {
 #[cfg(test)]
 pub mod testing {
     use super::*;
+    use zerocopy::IntoBytes;
 
     /// Encodes a block with `channels` and `args` (records right after the
     /// header, then the argument text).
@@ -250,43 +229,25 @@ pub mod testing {
         let channels_offset = HEADER_SIZE;
         let args_offset = channels_offset + channels.len() * CHANNEL_RECORD_SIZE;
         let size = args_offset + args.len();
-        let mut v = Vec::new();
-        v.extend(BLOCK_MAGIC);
-        v.extend(BOOT_PROTOCOL_VERSION.to_le_bytes());
-        v.extend((size as u32).to_le_bytes());
-        for x in [2u32, 3, 5, 4] {
-            v.extend(x.to_le_bytes()); // partition_id, cpu, apic_id, partition_count
-        }
-        v.extend((16u64 << 20).to_le_bytes());
-        v.extend(2_000_000u64.to_le_bytes());
-        v.extend(abi::boot::name_field(name).expect("short name"));
-        v.extend(abi::boot::name_field(workload).expect("short name"));
-        for x in [
-            channels.len() as u32,
-            channels_offset as u32,
-            args_offset as u32,
-            args.len() as u32,
-        ] {
-            v.extend(x.to_le_bytes());
-        }
-        assert_eq!(v.len(), HEADER_SIZE);
-        for c in channels {
-            v.extend(c.gpa.to_le_bytes());
-            v.extend(c.size.to_le_bytes());
-            for x in [
-                c.channel_id,
-                c.slots,
-                c.side,
-                c.notify,
-                c.vector,
-                c.peer_vector,
-                c.peer_apic_id,
-                c.peer_partition,
-            ] {
-                v.extend(x.to_le_bytes());
-            }
-            v.extend(c.peer_name);
-        }
+        let block = FlotillaBlock {
+            magic: BLOCK_MAGIC,
+            version: BOOT_PROTOCOL_VERSION,
+            size: size as u32,
+            partition_id: 2,
+            cpu: 3,
+            apic_id: 5,
+            partition_count: 4,
+            memory: 16 << 20,
+            tsc_khz: 2_000_000,
+            name: abi::boot::name_field(name).expect("short name"),
+            workload: abi::boot::name_field(workload).expect("short name"),
+            channel_count: channels.len() as u32,
+            channels_offset: channels_offset as u32,
+            args_offset: args_offset as u32,
+            args_len: args.len() as u32,
+        };
+        let mut v = block.as_bytes().to_vec();
+        v.extend(channels.as_bytes());
         v.extend(args.as_bytes());
         v
     }

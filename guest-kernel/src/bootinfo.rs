@@ -6,7 +6,9 @@
 //! it over its identity map. Nothing here trusts the structure: every
 //! address and length is checked before use.
 
-use abi::boot::PVH_START_MAGIC;
+use abi::boot::{HvmMemmapEntry, HvmModlistEntry, HvmStartInfo, E820_RAM, PVH_START_MAGIC};
+use core::mem::size_of;
+use zerocopy::FromBytes;
 
 /// Read access to guest-physical memory.
 pub trait PhysMem<'m> {
@@ -14,18 +16,14 @@ pub trait PhysMem<'m> {
     fn bytes(&self, gpa: u64, len: u64) -> Option<&'m [u8]>;
 }
 
-/// Size of `hvm_start_info` version 1.
-const START_INFO_SIZE: u64 = 56;
 /// Size of one `hvm_modlist_entry`.
-const MODLIST_ENTRY_SIZE: u64 = 32;
+const MODLIST_ENTRY_SIZE: u64 = size_of::<HvmModlistEntry>() as u64;
 /// Size of one `hvm_memmap_table_entry`.
-const MEMMAP_ENTRY_SIZE: u64 = 24;
+const MEMMAP_ENTRY_SIZE: u64 = size_of::<HvmMemmapEntry>() as u64;
 /// Longest command line read.
 const MAX_CMDLINE: u64 = 4096;
 /// Most memory map entries read.
 const MAX_MEMMAP: u32 = 128;
-/// Memory map type of usable RAM.
-pub const MEMMAP_RAM: u32 = 1;
 
 /// Why the start info could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,16 +97,15 @@ pub struct StartInfo<'m> {
     pub memmap_gpa: u64,
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(w)
-}
-
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(w)
+/// The record of type `T` at `gpa`, or `err` if it is not readable.
+fn record<'m, T: FromBytes>(
+    mem: &impl PhysMem<'m>,
+    gpa: u64,
+    err: BootInfoError,
+) -> Result<T, BootInfoError> {
+    mem.bytes(gpa, size_of::<T>() as u64)
+        .and_then(|b| T::read_from_bytes(b).ok())
+        .ok_or(err)
 }
 
 /// A NUL-terminated string at `gpa` (at most [`MAX_CMDLINE`] bytes),
@@ -138,19 +135,14 @@ fn c_string<'m>(
 impl<'m> StartInfo<'m> {
     /// Parses the start info at `gpa`.
     pub fn parse(mem: &impl PhysMem<'m>, gpa: u64) -> Result<Self, BootInfoError> {
-        let si = mem
-            .bytes(gpa, START_INFO_SIZE)
-            .ok_or(BootInfoError::Unreadable(gpa))?;
-        let magic = u32_at(si, 0);
-        if magic != PVH_START_MAGIC {
-            return Err(BootInfoError::BadMagic(magic));
+        let si: HvmStartInfo = record(mem, gpa, BootInfoError::Unreadable(gpa))?;
+        if si.magic != PVH_START_MAGIC {
+            return Err(BootInfoError::BadMagic(si.magic));
         }
-        let version = u32_at(si, 4);
-        let nr_modules = u32_at(si, 12);
-        let modlist_gpa = u64_at(si, 16);
-        let cmdline_gpa = u64_at(si, 24);
-        let (memmap_gpa, memmap_entries) = if version >= 1 {
-            (u64_at(si, 40), u32_at(si, 48).min(MAX_MEMMAP))
+        let (nr_modules, modlist_gpa, cmdline_gpa) =
+            (si.nr_modules, si.modlist_paddr, si.cmdline_paddr);
+        let (memmap_gpa, memmap_entries) = if si.version >= 1 {
+            (si.memmap_paddr, si.memmap_entries.min(MAX_MEMMAP))
         } else {
             (0, 0)
         };
@@ -160,17 +152,15 @@ impl<'m> StartInfo<'m> {
         let mut module0 = None;
         let mut modlist = (0, 0);
         if nr_modules > 0 && modlist_gpa != 0 {
-            let entry = mem
-                .bytes(modlist_gpa, MODLIST_ENTRY_SIZE)
-                .ok_or(BootInfoError::BadPointer("module list"))?;
+            let entry: HvmModlistEntry =
+                record(mem, modlist_gpa, BootInfoError::BadPointer("module list"))?;
             modlist = (modlist_gpa, MODLIST_ENTRY_SIZE * u64::from(nr_modules));
-            let (m_gpa, m_size, m_cmd) = (u64_at(entry, 0), u64_at(entry, 8), u64_at(entry, 16));
             let bytes = mem
-                .bytes(m_gpa, m_size)
+                .bytes(entry.paddr, entry.size)
                 .ok_or(BootInfoError::BadPointer("module 0"))?;
-            let cmdline = c_string(mem, m_cmd, "module 0 command line")?;
+            let cmdline = c_string(mem, entry.cmdline_paddr, "module 0 command line")?;
             module0 = Some(Module {
-                gpa: m_gpa,
+                gpa: entry.paddr,
                 bytes,
                 cmdline,
             });
@@ -198,17 +188,18 @@ impl<'m> StartInfo<'m> {
     pub fn memory_map(&self) -> impl Iterator<Item = MemoryRange> + 'm {
         self.memmap
             .chunks_exact(MEMMAP_ENTRY_SIZE as usize)
+            .filter_map(|e| HvmMemmapEntry::read_from_bytes(e).ok())
             .map(|e| MemoryRange {
-                addr: u64_at(e, 0),
-                size: u64_at(e, 8),
-                kind: u32_at(e, 16),
+                addr: e.addr,
+                size: e.size,
+                kind: e.kind,
             })
     }
 
     /// End of the RAM range that contains `gpa`, if any.
     pub fn ram_end_containing(&self, gpa: u64) -> Option<u64> {
         self.memory_map()
-            .find(|r| r.kind == MEMMAP_RAM && r.addr <= gpa && gpa < r.end())
+            .find(|r| r.kind == E820_RAM && r.addr <= gpa && gpa < r.end())
             .map(|r| r.end())
     }
 
@@ -242,6 +233,7 @@ pub fn heap_range(image_end: u64, ram_end: u64, occupied: &[u64], min: u64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zerocopy::IntoBytes;
 
     /// A fake guest memory of `len` bytes at address 0.
     struct Fake(Vec<u8>);
@@ -267,37 +259,41 @@ mod tests {
         memmap: u64,
         entries: u32,
     ) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend(PVH_START_MAGIC.to_le_bytes());
-        v.extend(1u32.to_le_bytes());
-        v.extend(0u32.to_le_bytes());
-        v.extend(nr_modules.to_le_bytes());
-        v.extend(modlist.to_le_bytes());
-        v.extend(cmdline.to_le_bytes());
-        v.extend(0u64.to_le_bytes());
-        v.extend(memmap.to_le_bytes());
-        v.extend(entries.to_le_bytes());
-        v.extend(0u32.to_le_bytes());
-        v
+        let si = HvmStartInfo {
+            magic: PVH_START_MAGIC,
+            version: 1,
+            flags: 0,
+            nr_modules,
+            modlist_paddr: modlist,
+            cmdline_paddr: cmdline,
+            rsdp_paddr: 0,
+            memmap_paddr: memmap,
+            memmap_entries: entries,
+            reserved: 0,
+        };
+        si.as_bytes().to_vec()
     }
 
     fn memmap_entry(addr: u64, size: u64, kind: u32) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend(addr.to_le_bytes());
-        v.extend(size.to_le_bytes());
-        v.extend(kind.to_le_bytes());
-        v.extend(0u32.to_le_bytes());
-        v
+        let e = HvmMemmapEntry {
+            addr,
+            size,
+            kind,
+            reserved: 0,
+        };
+        e.as_bytes().to_vec()
     }
 
     fn sample() -> Fake {
         let mut m = Fake(vec![0; 0x4000]);
         m.put(0x100, &start_info(1, 0x200, 0x300, 0x400, 2));
-        let mut module = Vec::new();
-        module.extend(0x1000u64.to_le_bytes());
-        module.extend(16u64.to_le_bytes());
-        module.extend(0x340u64.to_le_bytes());
-        m.put(0x200, &module);
+        let module = HvmModlistEntry {
+            paddr: 0x1000,
+            size: 16,
+            cmdline_paddr: 0x340,
+            reserved: 0,
+        };
+        m.put(0x200, module.as_bytes());
         m.put(0x300, b"workload=compute n=10\0");
         m.put(0x340, b"flotilla-block\0");
         m.put(0x400, &memmap_entry(0, 0x1_0000, 2));

@@ -144,8 +144,8 @@ fn exit_seeds() -> Vec<(String, Scenario)> {
             (0x8000_0000, 0),
             (0x8000_0001, 0),
             (0x8000_000a, 0),
-            (0x4000_0000, 0),
-            (0x4000_0001, 0),
+            (abi::cpuid::LEAF_SIGNATURE, 0),
+            (abi::cpuid::LEAF_INTERFACE, 0),
         ]
         .into_iter()
         .map(|(l, s)| cpuid(l, s))

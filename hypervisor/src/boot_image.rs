@@ -5,11 +5,13 @@
 
 use crate::plan::PartitionPlan;
 use abi::boot::{
-    name_field, ChannelInfo, FlotillaBlock, BLOCK_MAGIC, BOOT_INFO_GPA, BOOT_INFO_SIZE,
-    BOOT_PROTOCOL_VERSION, PVH_START_MAGIC,
+    name_field, ChannelInfo, FlotillaBlock, HvmMemmapEntry, HvmModlistEntry, HvmStartInfo,
+    BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE, BOOT_PROTOCOL_VERSION,
+    E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC, START_INFO_VERSION,
 };
 use alloc::vec::Vec;
-use core::mem::{offset_of, size_of};
+use core::mem::size_of;
+use zerocopy::{Immutable, IntoBytes};
 
 /// Offset of the memory map inside the boot area.
 const MEMMAP_OFFSET: usize = 0x400;
@@ -22,51 +24,18 @@ const MODULE_CMDLINE_OFFSET: usize = 0x300;
 /// Offset of the Flotilla block.
 pub const BLOCK_OFFSET: usize = 0x1000;
 /// Most memory-map entries (fits between the map and the block).
-const MAX_MEMMAP: usize = (BLOCK_OFFSET - MEMMAP_OFFSET) / 24;
-
-const E820_RAM: u32 = 1;
-const E820_RESERVED: u32 = 2;
+const MAX_MEMMAP: usize = (BLOCK_OFFSET - MEMMAP_OFFSET) / size_of::<HvmMemmapEntry>();
 
 fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
     buf[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
-fn put32(buf: &mut [u8], at: usize, v: u32) {
-    put(buf, at, &v.to_le_bytes());
-}
-
-fn put64(buf: &mut [u8], at: usize, v: u64) {
-    put(buf, at, &v.to_le_bytes());
+fn put_all<T: IntoBytes + Immutable>(buf: &mut [u8], at: usize, records: &[T]) {
+    put(buf, at, records.as_bytes());
 }
 
 fn gpa(offset: usize) -> u64 {
     BOOT_INFO_GPA + offset as u64
-}
-
-fn put_channel(buf: &mut [u8], at: usize, c: &ChannelInfo) {
-    put64(buf, at + offset_of!(ChannelInfo, gpa), c.gpa);
-    put64(buf, at + offset_of!(ChannelInfo, size), c.size);
-    put32(buf, at + offset_of!(ChannelInfo, channel_id), c.channel_id);
-    put32(buf, at + offset_of!(ChannelInfo, slots), c.slots);
-    put32(buf, at + offset_of!(ChannelInfo, side), c.side);
-    put32(buf, at + offset_of!(ChannelInfo, notify), c.notify);
-    put32(buf, at + offset_of!(ChannelInfo, vector), c.vector);
-    put32(
-        buf,
-        at + offset_of!(ChannelInfo, peer_vector),
-        c.peer_vector,
-    );
-    put32(
-        buf,
-        at + offset_of!(ChannelInfo, peer_apic_id),
-        c.peer_apic_id,
-    );
-    put32(
-        buf,
-        at + offset_of!(ChannelInfo, peer_partition),
-        c.peer_partition,
-    );
-    put(buf, at + offset_of!(ChannelInfo, peer_name), &c.peer_name);
 }
 
 /// Builds the boot area of `plan` (to be copied to guest-physical
@@ -77,34 +46,30 @@ pub fn build(
     tsc_khz: u64,
 ) -> Result<Vec<u8>, &'static str> {
     let mut buf = alloc::vec![0u8; BOOT_INFO_SIZE as usize];
-
+    let entry = |addr, size, kind| HvmMemmapEntry {
+        addr,
+        size,
+        kind,
+        reserved: 0,
+    };
     // Memory map: the boot area's page range reserved, RAM, channels reserved.
-    let mut map: Vec<(u64, u64, u32)> = alloc::vec![
-        (
-            0,
-            abi::boot::KERNEL_MIN_GPA.min(plan.policy.memory),
-            E820_RESERVED
-        ),
-        (
-            abi::boot::KERNEL_MIN_GPA,
-            plan.policy.memory.saturating_sub(abi::boot::KERNEL_MIN_GPA),
+    let mut map = alloc::vec![
+        entry(0, KERNEL_MIN_GPA.min(plan.policy.memory), E820_RESERVED),
+        entry(
+            KERNEL_MIN_GPA,
+            plan.policy.memory.saturating_sub(KERNEL_MIN_GPA),
             E820_RAM
         ),
     ];
     map.extend(
         plan.channels
             .iter()
-            .map(|c| (c.info.gpa, c.info.size, E820_RESERVED)),
+            .map(|c| entry(c.info.gpa, c.info.size, E820_RESERVED)),
     );
     if map.len() > MAX_MEMMAP {
         return Err("too many memory-map entries");
     }
-    for (i, (base, len, kind)) in map.iter().enumerate() {
-        let at = MEMMAP_OFFSET + i * 24;
-        put64(&mut buf, at, *base);
-        put64(&mut buf, at + 8, *len);
-        put32(&mut buf, at + 16, *kind);
-    }
+    put_all(&mut buf, MEMMAP_OFFSET, &map);
 
     // Block, channel records, argument text.
     let channels_offset = size_of::<FlotillaBlock>();
@@ -113,100 +78,57 @@ pub fn build(
     if BLOCK_OFFSET + block_size > buf.len() {
         return Err("Flotilla block too large");
     }
-    let b = BLOCK_OFFSET;
-    put(&mut buf, b + offset_of!(FlotillaBlock, magic), &BLOCK_MAGIC);
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, version),
-        BOOT_PROTOCOL_VERSION,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, size),
-        block_size as u32,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, partition_id),
-        plan.policy.id,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, cpu),
-        plan.policy.cpu,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, apic_id),
-        plan.policy.apic_id,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, partition_count),
+    let block = FlotillaBlock {
+        magic: BLOCK_MAGIC,
+        version: BOOT_PROTOCOL_VERSION,
+        size: block_size as u32,
+        partition_id: plan.policy.id,
+        cpu: plan.policy.cpu,
+        apic_id: plan.policy.apic_id,
         partition_count,
-    );
-    put64(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, memory),
-        plan.policy.memory,
-    );
-    put64(&mut buf, b + offset_of!(FlotillaBlock, tsc_khz), tsc_khz);
+        memory: plan.policy.memory,
+        tsc_khz,
+        name: name_field(&plan.policy.name).ok_or("name too long")?,
+        workload: name_field(&plan.workload).ok_or("workload name too long")?,
+        channel_count: plan.channels.len() as u32,
+        channels_offset: channels_offset as u32,
+        args_offset: args_offset as u32,
+        args_len: plan.args.len() as u32,
+    };
+    put_all(&mut buf, BLOCK_OFFSET, &[block]);
+    let infos: Vec<ChannelInfo> = plan.channels.iter().map(|c| c.info).collect();
+    put_all(&mut buf, BLOCK_OFFSET + channels_offset, &infos);
+    put(&mut buf, BLOCK_OFFSET + args_offset, plan.args.as_bytes());
+
+    // Module list: one module, the block; then the command lines.
+    let module = HvmModlistEntry {
+        paddr: gpa(BLOCK_OFFSET),
+        size: block_size as u64,
+        cmdline_paddr: gpa(MODULE_CMDLINE_OFFSET),
+        reserved: 0,
+    };
+    put_all(&mut buf, MODLIST_OFFSET, &[module]);
     put(
         &mut buf,
-        b + offset_of!(FlotillaBlock, name),
-        &name_field(&plan.policy.name).ok_or("name too long")?,
+        MODULE_CMDLINE_OFFSET,
+        BLOCK_MODULE_CMDLINE.as_bytes(),
     );
-    put(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, workload),
-        &name_field(&plan.workload).ok_or("workload name too long")?,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, channel_count),
-        plan.channels.len() as u32,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, channels_offset),
-        channels_offset as u32,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, args_offset),
-        args_offset as u32,
-    );
-    put32(
-        &mut buf,
-        b + offset_of!(FlotillaBlock, args_len),
-        plan.args.len() as u32,
-    );
-    for (i, c) in plan.channels.iter().enumerate() {
-        put_channel(
-            &mut buf,
-            b + channels_offset + i * size_of::<ChannelInfo>(),
-            &c.info,
-        );
-    }
-    put(&mut buf, b + args_offset, plan.args.as_bytes());
+    put(&mut buf, CMDLINE_OFFSET, b"flotilla");
 
-    // Module list: one module, the block.
-    put64(&mut buf, MODLIST_OFFSET, gpa(BLOCK_OFFSET));
-    put64(&mut buf, MODLIST_OFFSET + 8, block_size as u64);
-    put64(&mut buf, MODLIST_OFFSET + 16, gpa(MODULE_CMDLINE_OFFSET));
-    put(&mut buf, MODULE_CMDLINE_OFFSET, b"flotilla-block\0");
-    put(&mut buf, CMDLINE_OFFSET, b"flotilla\0");
-
-    // The PVH start info itself.
-    put32(&mut buf, 0, PVH_START_MAGIC);
-    put32(&mut buf, 4, 1); // version 1: has a memory map
-    put32(&mut buf, 8, 0); // flags
-    put32(&mut buf, 12, 1); // nr_modules
-    put64(&mut buf, 16, gpa(MODLIST_OFFSET));
-    put64(&mut buf, 24, gpa(CMDLINE_OFFSET));
-    put64(&mut buf, 32, 0); // rsdp: partitions see no ACPI
-    put64(&mut buf, 40, gpa(MEMMAP_OFFSET));
-    put32(&mut buf, 48, map.len() as u32);
+    // The PVH start info itself (partitions see no ACPI: rsdp 0).
+    let start = HvmStartInfo {
+        magic: PVH_START_MAGIC,
+        version: START_INFO_VERSION,
+        flags: 0,
+        nr_modules: 1,
+        modlist_paddr: gpa(MODLIST_OFFSET),
+        cmdline_paddr: gpa(CMDLINE_OFFSET),
+        rsdp_paddr: 0,
+        memmap_paddr: gpa(MEMMAP_OFFSET),
+        memmap_entries: map.len() as u32,
+        reserved: 0,
+    };
+    put_all(&mut buf, 0, &[start]);
     Ok(buf)
 }
 
@@ -273,24 +195,19 @@ mod tests {
 
     #[test]
     fn block_fields_are_where_the_protocol_says() {
+        // Offsets from docs/boot-protocol.md section 4.
         let bytes = build(&sample(), 4, 2_000_000).expect("fits");
         let block = &bytes[BLOCK_OFFSET..];
         assert_eq!(&block[..8], b"FLOTBLK1");
         let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
-        assert_eq!(u32_at(offset_of!(FlotillaBlock, partition_id)), 2);
-        assert_eq!(u32_at(offset_of!(FlotillaBlock, channel_count)), 1);
-        let args_at = u32_at(offset_of!(FlotillaBlock, args_offset)) as usize;
-        let args_len = u32_at(offset_of!(FlotillaBlock, args_len)) as usize;
+        assert_eq!(u32_at(16), 2);
+        assert_eq!(u32_at(112), 1);
+        let args_at = u32_at(120) as usize;
+        let args_len = u32_at(124) as usize;
         assert_eq!(&block[args_at..args_at + args_len], b"rounds=100");
-        let ch = u32_at(offset_of!(FlotillaBlock, channels_offset)) as usize;
-        assert_eq!(u32_at(ch + offset_of!(ChannelInfo, vector)), 0x41);
-        assert_eq!(
-            &block[ch + offset_of!(ChannelInfo, peer_name)..][..4],
-            b"ping"
-        );
-        assert_eq!(
-            u32_at(offset_of!(FlotillaBlock, size)) as usize,
-            args_at + args_len
-        );
+        let ch = u32_at(116) as usize;
+        assert_eq!(u32_at(ch + 32), 0x41);
+        assert_eq!(&block[ch + 48..][..4], b"ping");
+        assert_eq!(u32_at(12) as usize, args_at + args_len);
     }
 }

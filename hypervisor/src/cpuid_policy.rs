@@ -9,12 +9,10 @@
 //! Fn8000_0008). The backend reports what it enables ([`GuestFeatures`]);
 //! the guest's own CR4 decides the OS-enabled bits (OSXSAVE, OSPKE).
 
+use abi::cpuid::{
+    signature_registers, LEAF_INTERFACE, LEAF_LAST, LEAF_MAX, LEAF_SIGNATURE, LEAF_UNUSED,
+};
 use x86::controlregs::Cr4;
-
-/// CPUID leaf of Flotilla's hypervisor signature.
-pub const CPUID_HV_SIGNATURE: u32 = 0x4000_0000;
-/// CPUID leaf of Flotilla's interface: `eax` = 1 (SVM, `vmmcall`) or 2 (VMX, `vmcall`).
-pub const CPUID_HV_INTERFACE: u32 = 0x4000_0001;
 
 /// CPUID.1:ECX.
 mod leaf1_ecx {
@@ -88,7 +86,7 @@ pub struct GuestFeatures {
 /// The partition's state CPUID depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuidView {
-    /// Hypervisor interface number for leaf 0x4000_0001.
+    /// The backend's id ([`abi::cpuid::Backend::id`]) for leaf [`LEAF_INTERFACE`].
     pub interface_id: u32,
     /// What the backend enables.
     pub features: GuestFeatures,
@@ -179,14 +177,12 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], view: &CpuidView) ->
         }
         // SVM features; SME/SEV (its MSRs are intercepted).
         0x8000_000a | 0x8000_001f => [eax, ebx, ecx, edx] = [0; 4],
-        CPUID_HV_SIGNATURE => {
-            eax = CPUID_HV_INTERFACE;
-            ebx = u32::from_le_bytes(*b"Flot");
-            ecx = u32::from_le_bytes(*b"illa");
-            edx = u32::from_le_bytes(*b"HV\0\0");
+        LEAF_SIGNATURE => {
+            let [b, c, d] = signature_registers();
+            [eax, ebx, ecx, edx] = [LEAF_MAX, b, c, d];
         }
-        CPUID_HV_INTERFACE => [eax, ebx, ecx, edx] = [view.interface_id, 0, 0, 0],
-        0x4000_0002..=0x4000_00ff => [eax, ebx, ecx, edx] = [0; 4],
+        LEAF_INTERFACE => [eax, ebx, ecx, edx] = [view.interface_id, 0, 0, 0],
+        LEAF_UNUSED..=LEAF_LAST => [eax, ebx, ecx, edx] = [0; 4],
         _ => {}
     }
     [eax, ebx, ecx, edx]
@@ -202,7 +198,7 @@ mod tests {
 
     fn view(features: GuestFeatures, guest_cr4: u64) -> CpuidView {
         CpuidView {
-            interface_id: 1,
+            interface_id: abi::cpuid::Backend::Svm.id(),
             features,
             guest_cr4,
         }
@@ -248,20 +244,17 @@ mod tests {
             0
         );
         assert_eq!(guest_cpuid(0x8000_000a, 0, [u32::MAX; 4], &v), [0; 4]);
-        let sig = guest_cpuid(CPUID_HV_SIGNATURE, 0, [0; 4], &v);
+        let sig = guest_cpuid(LEAF_SIGNATURE, 0, [0; 4], &v);
         let mut text = Vec::new();
         for r in &sig[1..] {
             text.extend_from_slice(&r.to_le_bytes());
         }
-        assert_eq!(&text, b"FlotillaHV\0\0");
+        assert_eq!(text, abi::cpuid::SIGNATURE);
         let vmx = CpuidView {
-            interface_id: 2,
+            interface_id: abi::cpuid::Backend::Vmx.id(),
             ..v
         };
-        assert_eq!(
-            guest_cpuid(CPUID_HV_INTERFACE, 0, [9; 4], &vmx),
-            [2, 0, 0, 0]
-        );
+        assert_eq!(guest_cpuid(LEAF_INTERFACE, 0, [9; 4], &vmx), [2, 0, 0, 0]);
     }
 
     #[test]

@@ -30,8 +30,6 @@ pub const MSR_EFER: u32 = 0xc000_0080;
 /// processor owns; a written LMA is ignored).
 pub const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
 
-pub use crate::cpuid_policy::{CPUID_HV_INTERFACE, CPUID_HV_SIGNATURE};
-
 /// The CPU refused a value the hypervisor's rule accepted: the instruction
 /// raised #GP (or #UD) and the exception fixup resumed at its recovery
 /// code instead of ending the run.
@@ -76,7 +74,7 @@ pub trait VcpuExt: Vcpu {
     fn read_pat(&self) -> u64;
     /// Loads a (validated) guest PAT.
     fn write_pat(&mut self, value: u64);
-    /// The hypervisor interface number for CPUID leaf 0x4000_0001.
+    /// The backend's id for CPUID leaf `abi::cpuid::LEAF_INTERFACE`.
     fn interface_id(&self) -> u32;
     /// Emulates the control-register access behind the last exit;
     /// `Err` says why it cannot be allowed.
@@ -690,7 +688,7 @@ mod tests {
         vcpu.cr4 = 1 << 18;
         run(VmExit::Cpuid, &mut vcpu, &mut host);
         assert_ne!(vcpu.regs[2] as u32 & (1 << 27), 0, "OSXSAVE once it has");
-        vcpu.regs[0] = u64::from(CPUID_HV_INTERFACE);
+        vcpu.regs[0] = u64::from(abi::cpuid::LEAF_INTERFACE);
         run(VmExit::Cpuid, &mut vcpu, &mut host);
         assert_eq!(vcpu.regs[0], 1);
     }

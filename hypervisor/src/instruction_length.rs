@@ -37,7 +37,7 @@ impl Opcode {
     /// The opcode bytes (AMD APM Vol. 3, Appendix A opcode maps).
     pub fn bytes(self) -> &'static [u8] {
         match self {
-            Opcode::Vmmcall => &[0x0f, 0x01, 0xd9],
+            Opcode::Vmmcall => abi::hypercall::Instruction::Vmmcall.bytes(),
             Opcode::Cpuid => &[0x0f, 0xa2],
             Opcode::Rdmsr => &[0x0f, 0x32],
             Opcode::Wrmsr => &[0x0f, 0x30],
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn legacy_mode_adds_the_cs_base() {
         let mut mem = FakeGuestMemory(vec![0; 0x2_0000]);
-        mem.0[0x1_0010..0x1_0013].copy_from_slice(&[0x0f, 0x01, 0xd9]);
+        mem.0[0x1_0010..0x1_0013].copy_from_slice(abi::hypercall::Instruction::Vmmcall.bytes());
         let at = CodeLocation {
             cs_base: 0x1_0000,
             rip: 0x10,

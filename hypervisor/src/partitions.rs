@@ -218,9 +218,13 @@ pub fn prepare(
         regions.push(Mutex::new(Some(r)));
     }
     for (i, ch) in plan.channels.iter().enumerate() {
-        let r = PhysRegion::claim(boot, ch.host_base, ch.size)
+        let mut r = PhysRegion::claim(boot, ch.host_base, ch.size)
             .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
-        format_channel(&r, ch.slots);
+        // The channels crate writes the identity page (channel layout v3;
+        // the guests see it read-only, see `ChannelView::mappings`).
+        r.channel_region()
+            .and_then(|region| channels::Channel::format(region, ch.slots))
+            .map_err(|e| format!("channel {i} cannot be formatted: {e}"))?;
     }
     println!(
         "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
@@ -253,19 +257,6 @@ pub fn prepare(
         backend,
     });
     Ok(())
-}
-
-/// Zeroes a channel region and writes its identity line (channel layout v3;
-/// the guests see the identity page read-only, see `ChannelView::mappings`).
-fn format_channel(r: &PhysRegion, slots: u32) {
-    use channels::layout::{
-        IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, MAGIC,
-    };
-    r.zero(0, r.len());
-    let at = |word: usize| (IDENTITY_OFFSET + word * 8) as u64;
-    r.write_u64_release(at(ID_SLOTS), u64::from(slots));
-    r.write_u64_release(at(ID_VERSION), LAYOUT_VERSION);
-    r.write_u64_release(at(ID_MAGIC), MAGIC);
 }
 
 /// What a core does once it is up: run its partition if it has one, then

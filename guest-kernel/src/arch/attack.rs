@@ -340,17 +340,23 @@ pub fn cpuid_forever() -> ! {
     }
 }
 
+const VMMCALL: &[u8; 3] = abi::hypercall::Instruction::Vmmcall.bytes();
+const VMCALL: &[u8; 3] = abi::hypercall::Instruction::Vmcall.bytes();
+
+// The hypercall instructions from their bytes in `abi` (written once).
 core::arch::global_asm!(
     ".pushsection .text.ring3, \"ax\"",
     ".global rogue_ring3_vmmcall",
     "rogue_ring3_vmmcall:",
-    "vmmcall",
+    ".byte {svm0}, {svm1}, {svm2}",
     "ud2",
     ".global rogue_ring3_vmcall",
     "rogue_ring3_vmcall:",
-    "vmcall",
+    ".byte {vmx0}, {vmx1}, {vmx2}",
     "ud2",
     ".popsection",
+    svm0 = const VMMCALL[0], svm1 = const VMMCALL[1], svm2 = const VMMCALL[2],
+    vmx0 = const VMCALL[0], vmx1 = const VMCALL[1], vmx2 = const VMCALL[2],
 );
 
 unsafe extern "C" {

@@ -1,18 +1,13 @@
-//! The hypervisor interface: detection through CPUID leaves `0x4000_0000`
-//! and `0x4000_0001`, hypercalls (`vmmcall` on SVM, `vmcall` on VMX), and
-//! the console and exit paths of bare mode (COM1 and QEMU's debug-exit).
+//! The hypervisor interface: detection through the CPUID leaves of
+//! `abi::cpuid`, hypercalls (the backend's `abi::hypercall::Instruction`:
+//! `vmmcall` on SVM, `vmcall` on VMX), and the console and exit paths of
+//! bare mode (COM1 and QEMU's debug-exit).
 
 use super::cpu::{self, inb, outb, outl};
+use abi::cpuid::{self, Backend};
 use abi::hypercall;
 use abi::run_end::{QEMU_DEBUG_EXIT_PORT, QEMU_FAILURE_VALUE, QEMU_SUCCESS_VALUE};
 use core::arch::asm;
-
-/// CPUID leaf with the hypervisor signature.
-const LEAF_SIGNATURE: u32 = 0x4000_0000;
-/// CPUID leaf with the hypercall instruction kind.
-const LEAF_FEATURES: u32 = 0x4000_0001;
-/// "FlotillaHV\0\0" as ebx, ecx, edx.
-const SIGNATURE: &[u8; 12] = b"FlotillaHV\0\0";
 
 /// How the kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,18 +36,14 @@ static MODE: spin::Once<Mode> = spin::Once::new();
 /// Detects the mode (once).
 pub fn detect() -> Mode {
     *MODE.call_once(|| {
-        let [max, b, c, d] = cpu::cpuid(LEAF_SIGNATURE, 0);
-        let mut sig = [0u8; 12];
-        sig[..4].copy_from_slice(&b.to_le_bytes());
-        sig[4..8].copy_from_slice(&c.to_le_bytes());
-        sig[8..].copy_from_slice(&d.to_le_bytes());
-        if &sig != SIGNATURE || max < LEAF_FEATURES {
+        let [max, b, c, d] = cpu::cpuid(cpuid::LEAF_SIGNATURE, 0);
+        if !cpuid::is_signature([b, c, d]) || max < cpuid::LEAF_INTERFACE {
             return Mode::Bare;
         }
-        match cpu::cpuid(LEAF_FEATURES, 0)[0] {
-            1 => Mode::Svm,
-            2 => Mode::Vmx,
-            _ => Mode::Bare,
+        match Backend::from_id(cpu::cpuid(cpuid::LEAF_INTERFACE, 0)[0]) {
+            Some(Backend::Svm) => Mode::Svm,
+            Some(Backend::Vmx) => Mode::Vmx,
+            None => Mode::Bare,
         }
     })
 }
@@ -73,41 +64,40 @@ pub enum HypercallError {
     Other(i64),
 }
 
+/// Emits `backend`'s hypercall instruction from its bytes in `abi` (so the
+/// opcode is written once) with the register convention of
+/// `docs/hypercalls.md`; evaluates to `rax`.
+macro_rules! hypercall_asm {
+    ($backend:expr, $nr:expr, $a0:expr, $a1:expr, $a2:expr) => {{
+        const BYTES: &[u8; 3] = $backend.hypercall().bytes();
+        let ret: u64;
+        asm!(
+            ".byte {b0}, {b1}, {b2}",
+            b0 = const BYTES[0], b1 = const BYTES[1], b2 = const BYTES[2],
+            inlateout("rax") $nr => ret,
+            inlateout("rdi") $a0 => _,
+            inlateout("rsi") $a1 => _,
+            inlateout("rdx") $a2 => _,
+            lateout("rcx") _, lateout("r8") _, lateout("r9") _,
+            lateout("r10") _, lateout("r11") _,
+            options(nostack),
+        );
+        ret
+    }};
+}
+
 /// Executes hypercall `nr` with up to three arguments.
 pub fn call(nr: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, HypercallError> {
-    let ret: u64;
-    match mode() {
+    let ret = match mode() {
         Mode::Bare => return Err(HypercallError::NoHypervisor),
         // SAFETY: under Flotilla on SVM, VMMCALL exits to the hypervisor,
         // which only reads the caller's memory at the given pointers and
         // returns a value in rax. The registers the ABI does not promise
         // to keep are declared clobbered.
-        Mode::Svm => unsafe {
-            asm!(
-                "vmmcall",
-                inlateout("rax") nr => ret,
-                inlateout("rdi") a0 => _,
-                inlateout("rsi") a1 => _,
-                inlateout("rdx") a2 => _,
-                lateout("rcx") _, lateout("r8") _, lateout("r9") _,
-                lateout("r10") _, lateout("r11") _,
-                options(nostack),
-            );
-        },
+        Mode::Svm => unsafe { hypercall_asm!(Backend::Svm, nr, a0, a1, a2) },
         // SAFETY: as above, with VMCALL on VMX.
-        Mode::Vmx => unsafe {
-            asm!(
-                "vmcall",
-                inlateout("rax") nr => ret,
-                inlateout("rdi") a0 => _,
-                inlateout("rsi") a1 => _,
-                inlateout("rdx") a2 => _,
-                lateout("rcx") _, lateout("r8") _, lateout("r9") _,
-                lateout("r10") _, lateout("r11") _,
-                options(nostack),
-            );
-        },
-    }
+        Mode::Vmx => unsafe { hypercall_asm!(Backend::Vmx, nr, a0, a1, a2) },
+    };
     if (ret as i64) < 0 {
         Err(hypercall::Error::from_rax(ret)
             .map_or(HypercallError::Other(ret as i64), HypercallError::Refused))

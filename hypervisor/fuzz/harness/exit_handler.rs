@@ -27,6 +27,7 @@ use super::bytes::{Reader, Writer};
 use super::fakes::{FakeHost, FakeMemory, FakeVcpu, HostCpu, HostEffect, Setup, FAKE_TIMER_FLOOR};
 use super::hypercall::{check_call, check_report};
 use super::oracle::{self, Lvt};
+use abi::cpuid::{self, Backend};
 use abi::fault::{ExitReason, FaultKind};
 use hypervisor::exit_handler::{handle_exit, MSR_APIC_BASE, MSR_EFER, MSR_X2APIC_ICR};
 use hypervisor::hypercall::Outcome;
@@ -41,7 +42,7 @@ pub const MAX_EXITS: usize = 64;
 pub const STOP: u8 = 1 << 0;
 /// Flag: the backend can emulate the control-register access.
 pub const CR_OK: u8 = 1 << 1;
-/// Flag: the VMX interface (CPUID 0x4000_0001 = 2), else SVM (1).
+/// Flag: the VMX backend (`abi::cpuid::Backend::Vmx` in CPUID `LEAF_INTERFACE`), else SVM.
 pub const VMX: u8 = 1 << 2;
 /// Flags bits 3-4: the guest's CPL.
 pub const CPL_SHIFT: u8 = 3;
@@ -290,7 +291,12 @@ pub fn run(data: &[u8]) {
     }
     let mut vcpu = FakeVcpu {
         pat: POWER_ON_PAT,
-        interface: if s.flags & VMX != 0 { 2 } else { 1 },
+        interface: if s.flags & VMX != 0 {
+            Backend::Vmx
+        } else {
+            Backend::Svm
+        }
+        .id(),
         cr_ok: s.flags & CR_OK != 0,
         cpl: (s.flags >> CPL_SHIFT) & 3,
         cr4: if s.flags & OSXSAVE != 0 { 1 << 18 } else { 0 },
@@ -534,15 +540,18 @@ fn check_cpuid(leaf: u32, subleaf: u32, regs: [u64; 4], interface: u32, cpu: &Ho
         }
         0x8000_0001 => assert_eq!(ecx & (1 << 2), 0, "{what}: SVM shown"),
         0x8000_000a => assert_eq!([eax, ebx, ecx, edx], [0; 4], "{what}: SVM features shown"),
-        0x4000_0000 => {
-            assert!(eax >= 0x4000_0001, "{what}: highest leaf {eax:#x}");
+        cpuid::LEAF_SIGNATURE => {
+            assert!(
+                eax >= cpuid::LEAF_INTERFACE,
+                "{what}: highest leaf {eax:#x}"
+            );
             let mut sig = Vec::new();
             for r in [ebx, ecx, edx] {
                 sig.extend_from_slice(&r.to_le_bytes());
             }
-            assert_eq!(sig, b"FlotillaHV\0\0", "{what}: signature");
+            assert_eq!(sig, cpuid::SIGNATURE, "{what}: signature");
         }
-        0x4000_0001 => assert_eq!(eax, interface, "{what}: interface"),
+        cpuid::LEAF_INTERFACE => assert_eq!(eax, interface, "{what}: interface"),
         0xd if subleaf == 0 => {
             let shown = (u64::from(edx) << 32) | u64::from(eax);
             assert_eq!(

@@ -317,7 +317,7 @@ pub struct FakeVcpu {
     pub efer: u64,
     /// The guest's PAT.
     pub pat: u64,
-    /// The interface number for CPUID 0x4000_0001 (1 SVM, 2 VMX).
+    /// The backend id for CPUID `abi::cpuid::LEAF_INTERFACE`.
     pub interface: u32,
     /// Whether control-register emulation succeeds.
     pub cr_ok: bool,

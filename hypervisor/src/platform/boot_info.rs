@@ -10,11 +10,11 @@
 //! carries the memory map) and the Multiboot2 specification §3.6 (tags).
 
 use super::memory::{PhysError, PhysMemory};
+use abi::boot::{HvmMemmapEntry, HvmModlistEntry, HvmStartInfo, PVH_START_MAGIC};
 use alloc::string::String;
 use alloc::vec::Vec;
-
-/// `hvm_start_info.magic`.
-pub const PVH_START_MAGIC: u32 = 0x336e_c578;
+use core::mem::{offset_of, size_of};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 /// `eax` at a multiboot2 entry.
 pub const MULTIBOOT2_BOOT_MAGIC: u32 = 0x36d7_6289;
 
@@ -242,21 +242,28 @@ fn string_from_bytes(bytes: &[u8]) -> Result<String, BootInfoError> {
     String::from_utf8(bytes[..end].to_vec()).map_err(|_| BootInfoError::CmdlineNotUtf8)
 }
 
+/// The record of type `T` at `addr`.
+fn read_record<T: FromBytes + IntoBytes>(mem: &impl PhysMemory, addr: u64) -> Result<T, PhysError> {
+    let mut record = T::new_zeroed();
+    mem.read(addr, record.as_mut_bytes())?;
+    Ok(record)
+}
+
 /// Parses a PVH `hvm_start_info` at `addr`.
 pub fn parse_pvh(mem: &impl PhysMemory, addr: u64) -> Result<BootInfo, BootInfoError> {
-    if mem.read_u32(addr)? != PVH_START_MAGIC {
+    // Version 0 ends where the memory-map fields start: read those only
+    // once the version says they exist.
+    let v1_fields = offset_of!(HvmStartInfo, memmap_paddr);
+    let mut si = HvmStartInfo::new_zeroed();
+    mem.read(addr, &mut si.as_mut_bytes()[..v1_fields])?;
+    if si.magic != PVH_START_MAGIC {
         return Err(BootInfoError::Malformed("PVH start info magic"));
     }
-    let version = mem.read_u32(addr + 4)?;
-    let nr_modules = mem.read_u32(addr + 12)? as usize;
-    let modlist = mem.read_u64(addr + 16)?;
-    let cmdline_addr = mem.read_u64(addr + 24)?;
-    let rsdp = mem.read_u64(addr + 32)?;
-    if version < 1 {
+    if si.version < 1 {
         return Err(BootInfoError::PvhWithoutMemoryMap);
     }
-    let memmap = mem.read_u64(addr + 40)?;
-    let memmap_entries = mem.read_u32(addr + 48)? as usize;
+    mem.read(addr + v1_fields as u64, &mut si.as_mut_bytes()[v1_fields..])?;
+    let (memmap_entries, nr_modules) = (si.memmap_entries as usize, si.nr_modules as usize);
     if memmap_entries > MAX_MEMORY_REGIONS {
         return Err(BootInfoError::TooLarge("more than 256 memory-map entries"));
     }
@@ -266,28 +273,30 @@ pub fn parse_pvh(mem: &impl PhysMemory, addr: u64) -> Result<BootInfo, BootInfoE
 
     let mut memory = Vec::with_capacity(memmap_entries);
     for i in 0..memmap_entries as u64 {
-        let entry = memmap + i * 24;
+        let at = si.memmap_paddr + i * size_of::<HvmMemmapEntry>() as u64;
+        let e: HvmMemmapEntry = read_record(mem, at)?;
         memory.push(MemoryRegion {
-            base: mem.read_u64(entry)?,
-            len: mem.read_u64(entry + 8)?,
-            kind: RegionKind::from_e820(mem.read_u32(entry + 16)?),
+            base: e.addr,
+            len: e.size,
+            kind: RegionKind::from_e820(e.kind),
         });
     }
     let mut modules = Vec::with_capacity(nr_modules);
     for i in 0..nr_modules as u64 {
-        let entry = modlist + i * 32;
+        let at = si.modlist_paddr + i * size_of::<HvmModlistEntry>() as u64;
+        let m: HvmModlistEntry = read_record(mem, at)?;
         modules.push(Module {
-            base: mem.read_u64(entry)?,
-            len: mem.read_u64(entry + 8)?,
-            cmdline: read_c_string(mem, mem.read_u64(entry + 16)?, MAX_CMDLINE)?,
+            base: m.paddr,
+            len: m.size,
+            cmdline: read_c_string(mem, m.cmdline_paddr, MAX_CMDLINE)?,
         });
     }
     Ok(BootInfo {
         protocol: Protocol::Pvh,
         memory,
-        cmdline: read_c_string(mem, cmdline_addr, MAX_CMDLINE)?,
+        cmdline: read_c_string(mem, si.cmdline_paddr, MAX_CMDLINE)?,
         modules,
-        acpi: (rsdp != 0).then_some(AcpiRoot::RsdpAddress(rsdp)),
+        acpi: (si.rsdp_paddr != 0).then_some(AcpiRoot::RsdpAddress(si.rsdp_paddr)),
     })
 }
 

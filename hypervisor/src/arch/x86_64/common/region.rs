@@ -113,17 +113,16 @@ impl PhysRegion {
         }
     }
 
-    /// Writes a little-endian u64 at an 8-byte aligned `offset` with release
-    /// ordering (for channel identity words a guest polls).
-    pub fn write_u64_release(&self, offset: u64, value: u64) -> bool {
-        let Some(at) = self.check(offset, 8).filter(|a| a.is_multiple_of(8)) else {
-            return false;
-        };
-        // SAFETY: in bounds and aligned (checked); AtomicU64 has the layout
-        // of u64, and the region outlives this call.
-        let word = unsafe { &*(at as *const core::sync::atomic::AtomicU64) };
-        word.store(value, core::sync::atomic::Ordering::Release);
-        true
+    /// The region as a channel region, for `channels::Channel::format`
+    /// (the channel contract's one writer).
+    pub fn channel_region(&mut self) -> Result<channels::Region<'_>, channels::LayoutError> {
+        // SAFETY: the range is claimed (identity-mapped RAM below 4 GiB that
+        // no other claim or Rust object overlaps) and claims are never
+        // released, so it stays mapped and writable for the borrow; `&mut
+        // self` keeps this region's other accessors out while the returned
+        // `Region` lives, and the hypervisor formats channels before any
+        // guest runs, so only that `Region`'s atomic word accesses touch it.
+        unsafe { channels::Region::from_raw(self.base as *mut u8, self.len as usize) }
     }
 }
 

@@ -378,7 +378,7 @@ impl VcpuExt for SvmVcpu {
     }
 
     fn interface_id(&self) -> u32 {
-        1
+        abi::cpuid::Backend::Svm.id()
     }
 
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {

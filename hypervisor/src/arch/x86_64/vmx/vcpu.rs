@@ -570,7 +570,7 @@ impl VcpuExt for VmxVcpu {
     }
 
     fn interface_id(&self) -> u32 {
-        2
+        abi::cpuid::Backend::Vmx.id()
     }
 
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
