@@ -17,4 +17,5 @@ pub mod console;
 pub mod fault;
 pub mod hypercall;
 pub mod ports;
+pub mod regs;
 pub mod run_end;
