@@ -16,7 +16,9 @@
 //! [`VMX_OPTIONAL`]) come from the same requirement lists, so a core the
 //! line calls usable is one the backend can set up.
 
+use abi::regs::cpuid::{ext1, leaf1_ecx};
 use core::fmt;
+use x86::vmx::vmcs::control::SecondaryControls;
 
 /// Raw values read from one core; `None` where the feature is absent (and
 /// the MSR therefore must not be read).
@@ -124,9 +126,9 @@ pub const VMX_REQUIRED: &[VmxControl] = &[
 ];
 
 /// Secondary control "enable RDTSCP" (also RDPID).
-pub const PROC2_RDTSCP: u32 = 1 << 3;
+pub const PROC2_RDTSCP: u32 = SecondaryControls::ENABLE_RDTSCP.bits();
 /// Secondary control "enable INVPCID".
-pub const PROC2_INVPCID: u32 = 1 << 12;
+pub const PROC2_INVPCID: u32 = SecondaryControls::ENABLE_INVPCID.bits();
 
 /// Controls set when the core allows them: RDTSCP (and RDPID) and INVPCID
 /// run in the guest with their enable controls, and raise #UD there
@@ -298,8 +300,8 @@ pub enum VirtSupport {
 
 /// What a core lacks to host partitions whatever the vendor.
 fn common_requirements(raw: &RawVirtInfo) -> Result<(), &'static str> {
-    // CPUID.1:ECX bit 21: partitions get their local APIC in x2APIC mode.
-    if raw.leaf1_ecx >> 21 & 1 == 0 {
+    // Partitions get their local APIC in x2APIC mode.
+    if raw.leaf1_ecx & leaf1_ecx::X2APIC == 0 {
         return Err("no x2APIC");
     }
     Ok(())
@@ -312,7 +314,7 @@ fn bit(value: u64, n: u32) -> bool {
 impl VirtSupport {
     /// Decodes the raw values.
     pub fn decode(raw: &RawVirtInfo) -> VirtSupport {
-        if bit(u64::from(raw.ext1_ecx), 2) {
+        if raw.ext1_ecx & ext1::ECX_SVM != 0 {
             if let Some((eax, ebx, edx)) = raw.svm_leaf {
                 let edx = u64::from(edx);
                 return VirtSupport::Svm(SvmSupport {
@@ -334,7 +336,7 @@ impl VirtSupport {
                 });
             }
         }
-        if bit(u64::from(raw.leaf1_ecx), 5) {
+        if raw.leaf1_ecx & leaf1_ecx::VMX != 0 {
             if let Some(vmx) = raw.vmx {
                 let secondary = bit(vmx.procbased, 63);
                 let allowed2 = if secondary { vmx.procbased2 >> 32 } else { 0 };
@@ -426,7 +428,7 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
-    const X2APIC: u32 = 1 << 21;
+    const X2APIC: u32 = leaf1_ecx::X2APIC;
 
     /// A Skylake-like core with TRUE controls (shaped like Bochs'
     /// `corei7_skylake_x`): the low halves force the SDM's default-1 bits
