@@ -129,6 +129,9 @@ pub mod amd_msr {
     pub const VM_HSAVE_PA: u32 = 0xc001_0117;
 }
 
+/// IA32_SPEC_CTRL, the speculation-control MSR (Intel SDM Vol. 4, Table 2-2).
+pub const IA32_SPEC_CTRL: u32 = 0x48;
+
 /// XCR0 state components the `x86` crate does not name: AMX TILECFG (17)
 /// and TILEDATA (18) (Intel SDM Vol. 1 §13.1, Table 13-1).
 pub const XCR0_AMX: u64 = (1 << 17) | (1 << 18);
