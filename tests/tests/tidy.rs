@@ -191,7 +191,9 @@ fn constant_definition(line: &str) -> Option<(&str, Option<&str>, &str)> {
         let (name, expr) = rest.split_once(',')?;
         (name.trim(), None, expr.split("/*").next()?.trim())
     } else {
-        let rest = l.strip_prefix("pub ").or_else(|| l.strip_prefix("pub(crate) "));
+        let rest = l
+            .strip_prefix("pub ")
+            .or_else(|| l.strip_prefix("pub(crate) "));
         let rest = rest.unwrap_or(l).strip_prefix("const ")?;
         let (name, rest) = rest.split_once(':')?;
         let (ty, expr) = rest.split_once('=')?;
@@ -230,7 +232,9 @@ fn duplicate_hardware_constants<'a>(
             prev = line;
             if let Some((name, ty, expr)) = constant_definition(line) {
                 for key in hardware_keys(name, ty, expr) {
-                    defs.entry(key).or_default().push(format!("{path}:{}", n + 1));
+                    defs.entry(key)
+                        .or_default()
+                        .push(format!("{path}:{}", n + 1));
                 }
             }
         }
@@ -243,7 +247,8 @@ fn duplicate_matcher_finds_names_and_msr_numbers() {
     let a = "//! a\nconst IA32_EFER: u32 = 0xc000_0080;\nconst APIC_BASE_EXTD: u64 = 1 << 10;\n\
              const OTHER: u32 = 0x830;\nconst FINE: u32 = x86::msr::IA32_EFER;\n\
              const OFFSET: usize = 0x277;\nconst PAT: u32 = 0x277;\n";
-    let b = "//! b\npub const MSR_X2APIC_ICR: u32 = 0x830;\n    .set EFER_MSR, 0xc0000080 /* x */\n\
+    let b =
+        "//! b\npub const MSR_X2APIC_ICR: u32 = 0x830;\n    .set EFER_MSR, 0xc0000080 /* x */\n\
              pub(crate) const APIC_BASE_EXTD: u64 = 0x400;\nconst VECTOR: u32 = 0xff;\n\
              #[cfg(test)]\nmod tests {\n    const IA32_EFER: u32 = 0xc000_0080;\n}\n";
     let found = duplicate_hardware_constants([("a.rs".into(), a), ("b.rs".into(), b)]);
