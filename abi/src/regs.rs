@@ -129,6 +129,10 @@ pub mod amd_msr {
     pub const VM_HSAVE_PA: u32 = 0xc001_0117;
 }
 
+/// IA32_VMX_BASIC bit 55: the TRUE capability MSRs exist (Intel SDM Vol. 3D
+/// Appendix A.1).
+pub const VMX_BASIC_TRUE_CONTROLS: u64 = 1 << 55;
+
 /// IA32_SPEC_CTRL, the speculation-control MSR (Intel SDM Vol. 4, Table 2-2).
 pub const IA32_SPEC_CTRL: u32 = 0x48;
 

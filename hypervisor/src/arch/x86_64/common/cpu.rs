@@ -5,7 +5,7 @@ use hypervisor::exit_handler::CpuRefused;
 use hypervisor::virt_caps::{RawVirtInfo, RawVmx};
 use raw_cpuid::native_cpuid::cpuid_count;
 
-use abi::regs::{amd_msr::VM_CR, cpuid::ext1, cpuid::leaf1_ecx};
+use abi::regs::{amd_msr::VM_CR, cpuid::ext1, cpuid::leaf1_ecx, VMX_BASIC_TRUE_CONTROLS};
 use x86::controlregs::Cr4;
 use x86::msr::{
     IA32_FEATURE_CONTROL, IA32_VMX_BASIC, IA32_VMX_ENTRY_CTLS, IA32_VMX_EPT_VPID_CAP,
@@ -13,6 +13,7 @@ use x86::msr::{
     IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_TRUE_EXIT_CTLS, IA32_VMX_TRUE_PINBASED_CTLS,
     IA32_VMX_TRUE_PROCBASED_CTLS,
 };
+use x86::vmx::vmcs::control::{PrimaryControls, SecondaryControls};
 
 /// Reads the raw virtualization information of the calling core. MSRs are
 /// read only when CPUID says they exist.
@@ -47,19 +48,22 @@ pub fn read_virt_info() -> RawVirtInfo {
         unsafe {
             let basic = instr::rdmsr(IA32_VMX_BASIC);
             let pick = |true_msr, msr| {
-                if basic & (1 << 55) != 0 {
+                if basic & VMX_BASIC_TRUE_CONTROLS != 0 {
                     instr::rdmsr(true_msr)
                 } else {
                     instr::rdmsr(msr)
                 }
             };
             let procbased = pick(IA32_VMX_TRUE_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS);
-            let procbased2 = if procbased & (1 << 63) != 0 {
+            // Allowed-1 settings are the high halves (Appendix A.3.2, A.3.3).
+            let secondary = u64::from(PrimaryControls::SECONDARY_CONTROLS.bits()) << 32;
+            let procbased2 = if procbased & secondary != 0 {
                 instr::rdmsr(IA32_VMX_PROCBASED_CTLS2)
             } else {
                 0
             };
-            let ept_or_vpid = (procbased2 >> 32) & ((1 << 1) | (1 << 5)) != 0;
+            let ept_or_vpid = SecondaryControls::ENABLE_EPT | SecondaryControls::ENABLE_VPID;
+            let ept_or_vpid = (procbased2 >> 32) & u64::from(ept_or_vpid.bits()) != 0;
             RawVmx {
                 feature_control: instr::rdmsr(IA32_FEATURE_CONTROL),
                 basic,
