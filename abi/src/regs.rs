@@ -23,6 +23,11 @@ pub mod apic_base {
     pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 }
 
+/// The physical-address bits 51:12 of a 64-bit paging-structure entry
+/// (Intel SDM Vol. 3A §4.5, Tables 4-14 to 4-20; AMD APM Vol. 2 §5.3.3;
+/// the same format in nested tables, §15.25.5).
+pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
 /// Spurious-interrupt vector register: APIC software enable (Intel SDM
 /// Vol. 3A §11.9, Figure 11-23).
 pub const SVR_APIC_ENABLE: u32 = 1 << 8;

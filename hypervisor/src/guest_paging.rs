@@ -12,6 +12,7 @@
 //! partition's own bytes, never anything else.
 
 use crate::guest_memory::{read_checked, GuestMemory};
+use abi::regs::PTE_ADDR_MASK as ADDR_MASK;
 use x86::bits64::paging::PDFlags;
 use x86::controlregs::{Cr0, Cr4};
 
@@ -46,8 +47,6 @@ const CR4_PAE: u64 = Cr4::CR4_ENABLE_PAE.bits() as u64;
 const CR4_LA57: u64 = Cr4::CR4_ENABLE_LA57.bits() as u64;
 const PRESENT: u64 = PDFlags::P.bits();
 const PAGE_SIZE: u64 = PDFlags::PS.bits();
-/// Physical-address bits 51:12 of a 64-bit entry.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 impl PagingState {
     /// Whether the guest is in IA-32e mode (long or compatibility mode).

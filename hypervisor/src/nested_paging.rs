@@ -13,6 +13,7 @@
 //! Vol. 3 §29.3.2 (EPT: R/W/X in bits 0–2, memory type in bits 3–5 of a
 //! leaf, bit 7 = large page).
 
+use abi::regs::PTE_ADDR_MASK as ADDR_MASK;
 use x86::bits64::paging::PDFlags;
 
 /// Bytes in a 4 KiB page.
@@ -21,8 +22,6 @@ pub const PAGE_4K: u64 = 1 << 12;
 pub const PAGE_2M: u64 = 1 << 21;
 /// Guest-physical addresses are limited to 48 bits (4-level tables).
 pub const MAX_GPA: u64 = 1 << 48;
-
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// Access rights of a mapping (read is always granted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
