@@ -19,4 +19,5 @@ pub mod cpuid;
 pub mod fault;
 pub mod hypercall;
 pub mod ports;
+pub mod regs;
 pub mod run_end;

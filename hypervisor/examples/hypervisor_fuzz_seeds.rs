@@ -101,9 +101,7 @@ fn xsetbv(value: u64) -> Step {
     Step::Exit(VmExit::Xsetbv { xcr: 0, value })
 }
 
-const EFER: u32 = 0xc000_0080;
-const PAT: u32 = 0x277;
-const ICR: u32 = 0x830;
+use x86::msr::{IA32_EFER as EFER, IA32_PAT as PAT, IA32_X2APIC_ICR as ICR};
 
 fn exit_seeds() -> Vec<(String, Scenario)> {
     let mut seeds = Vec::new();

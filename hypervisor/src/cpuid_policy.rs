@@ -4,72 +4,14 @@
 //! intercepts of `msr_policy` and the backend's controls; otherwise a
 //! well-behaved kernel that trusts CPUID would stop on its first use.
 //!
-//! Bit positions: Intel SDM Vol. 2A, CPUID, Tables 3-8 to 3-10 and the leaf
-//! 07h/0Dh/0Ah descriptions; AMD APM Vol. 3, Appendix E (Fn8000_0001,
-//! Fn8000_0008). The backend reports what it enables ([`GuestFeatures`]);
+//! Bit positions: `abi::regs::cpuid`. The backend reports what it enables ([`GuestFeatures`]);
 //! the guest's own CR4 decides the OS-enabled bits (OSXSAVE, OSPKE).
 
 use abi::cpuid::{
     signature_registers, LEAF_INTERFACE, LEAF_LAST, LEAF_MAX, LEAF_SIGNATURE, LEAF_UNUSED,
 };
+use abi::regs::cpuid::{ext1, ext8_ebx, leaf1_ecx, leaf1_edx, leaf7, leafd1_eax};
 use x86::controlregs::Cr4;
-
-/// CPUID.1:ECX.
-mod leaf1_ecx {
-    pub const DTES64: u32 = 1 << 2;
-    pub const VMX: u32 = 1 << 5;
-    pub const PDCM: u32 = 1 << 15;
-    pub const TSC_DEADLINE: u32 = 1 << 24;
-    pub const XSAVE: u32 = 1 << 26;
-    pub const OSXSAVE: u32 = 1 << 27;
-    pub const HYPERVISOR: u32 = 1 << 31;
-}
-/// CPUID.1:EDX.
-mod leaf1_edx {
-    pub const MCE: u32 = 1 << 7;
-    pub const MTRR: u32 = 1 << 12;
-    pub const MCA: u32 = 1 << 14;
-    pub const DS: u32 = 1 << 21;
-}
-/// CPUID.(7,0).
-mod leaf7 {
-    pub const EBX_INVPCID: u32 = 1 << 10;
-    pub const ECX_PKU: u32 = 1 << 3;
-    pub const ECX_OSPKE: u32 = 1 << 4;
-    pub const ECX_RDPID: u32 = 1 << 22;
-    pub const EDX_SRBDS_CTRL: u32 = 1 << 9;
-    pub const EDX_IBRS_IBPB: u32 = 1 << 26;
-    pub const EDX_STIBP: u32 = 1 << 27;
-    pub const EDX_L1D_FLUSH: u32 = 1 << 28;
-    pub const EDX_ARCH_CAPABILITIES: u32 = 1 << 29;
-    pub const EDX_CORE_CAPABILITIES: u32 = 1 << 30;
-    pub const EDX_SSBD: u32 = 1 << 31;
-}
-/// CPUID.(0Dh,1):EAX.
-mod leafd1_eax {
-    pub const XSAVES: u32 = 1 << 3;
-    pub const XFD: u32 = 1 << 4;
-}
-/// CPUID.8000_0001h.
-mod ext1 {
-    pub const ECX_SVM: u32 = 1 << 2;
-    pub const ECX_PERFCTR_CORE: u32 = 1 << 23;
-    pub const ECX_PERFCTR_NB: u32 = 1 << 24;
-    pub const ECX_PERFCTR_LLC: u32 = 1 << 28;
-    pub const EDX_MCE: u32 = 1 << 7;
-    pub const EDX_MTRR: u32 = 1 << 12;
-    pub const EDX_MCA: u32 = 1 << 14;
-    pub const EDX_RDTSCP: u32 = 1 << 27;
-}
-/// CPUID.8000_0008h:EBX (AMD speculation controls, all through the
-/// SPEC_CTRL / PRED_CMD / VIRT_SPEC_CTRL MSRs, which are intercepted).
-mod ext8_ebx {
-    pub const IBPB: u32 = 1 << 12;
-    pub const IBRS: u32 = 1 << 14;
-    pub const STIBP: u32 = 1 << 15;
-    pub const SSBD: u32 = 1 << 24;
-    pub const VIRT_SSBD: u32 = 1 << 25;
-}
 
 /// What the backend lets a partition use beyond the baseline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -193,8 +135,8 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    const CR4_OSXSAVE: u64 = 1 << 18;
-    const CR4_PKE: u64 = 1 << 22;
+    const CR4_OSXSAVE: u64 = Cr4::CR4_ENABLE_OS_XSAVE.bits() as u64;
+    const CR4_PKE: u64 = Cr4::CR4_ENABLE_PROTECTION_KEY.bits() as u64;
 
     fn view(features: GuestFeatures, guest_cr4: u64) -> CpuidView {
         CpuidView {

@@ -16,19 +16,17 @@ use crate::timer_policy::{
 use crate::vcpu::{Gpr, Vcpu, VmExit};
 use crate::xcr0_policy::{check_xsetbv, XsaveCaps};
 use abi::fault::FaultKind;
+use abi::regs::{delivery, efer, icr};
 use alloc::format;
 use alloc::string::{String, ToString};
 
-/// x2APIC interrupt command register.
-pub const MSR_X2APIC_ICR: u32 = 0x830;
-/// IA32_APIC_BASE.
-pub const MSR_APIC_BASE: u32 = 0x1b;
-/// IA32_EFER.
-pub const MSR_EFER: u32 = 0xc000_0080;
+pub use x86::msr::{
+    IA32_APIC_BASE as MSR_APIC_BASE, IA32_EFER as MSR_EFER, IA32_X2APIC_ICR as MSR_X2APIC_ICR,
+};
 
 /// EFER bits a partition may set: SCE, LME, NXE (and LMA, which the
 /// processor owns; a written LMA is ignored).
-pub const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+pub const EFER_GUEST_BITS: u64 = efer::SCE | efer::LME | efer::LMA | efer::NXE;
 
 /// The CPU refused a value the hypervisor's rule accepted: the instruction
 /// raised #GP (or #UD) and the exception fixup resumed at its recovery
@@ -93,11 +91,13 @@ pub trait VcpuExt: Vcpu {
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
 /// no shorthand), returning its destination and vector.
-pub fn fixed_ipi(icr: u64) -> Option<(u32, u8)> {
-    let delivery = (icr >> 8) & 0b111;
-    let logical = icr & (1 << 11) != 0;
-    let shorthand = (icr >> 18) & 0b11;
-    (delivery == 0 && !logical && shorthand == 0).then_some(((icr >> 32) as u32, icr as u8))
+pub fn fixed_ipi(value: u64) -> Option<(u32, u8)> {
+    let fixed = value & u64::from(delivery::MASK) == u64::from(delivery::FIXED << delivery::SHIFT);
+    let logical = value & icr::LOGICAL != 0;
+    let shorthand = (value >> icr::SHORTHAND_SHIFT) & 0b11;
+    // Deliberate truncations: the destination is bits 63:32, the vector 7:0.
+    let (destination, vector) = ((value >> icr::X2APIC_DESTINATION_SHIFT) as u32, value as u8);
+    (fixed && !logical && shorthand == 0).then_some((destination, vector))
 }
 
 /// Finishes an emulated RDMSR: `value` into EDX:EAX, past the instruction.

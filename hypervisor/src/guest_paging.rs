@@ -12,6 +12,9 @@
 //! partition's own bytes, never anything else.
 
 use crate::guest_memory::{read_checked, GuestMemory};
+use abi::regs::PTE_ADDR_MASK as ADDR_MASK;
+use x86::bits64::paging::PDFlags;
+use x86::controlregs::{Cr0, Cr4};
 
 /// The registers that decide how a guest translates addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,20 +40,18 @@ pub enum WalkError {
     Unsupported,
 }
 
-const CR0_PG: u64 = 1 << 31;
-const CR4_PSE: u64 = 1 << 4;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_LA57: u64 = 1 << 12;
-const EFER_LMA: u64 = 1 << 10;
-const PRESENT: u64 = 1 << 0;
-const PAGE_SIZE: u64 = 1 << 7;
-/// Physical-address bits 51:12 of a 64-bit entry.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+// usize to u64: lossless on x86-64.
+const CR0_PG: u64 = Cr0::CR0_ENABLE_PAGING.bits() as u64;
+const CR4_PSE: u64 = Cr4::CR4_ENABLE_PSE.bits() as u64;
+const CR4_PAE: u64 = Cr4::CR4_ENABLE_PAE.bits() as u64;
+const CR4_LA57: u64 = Cr4::CR4_ENABLE_LA57.bits() as u64;
+const PRESENT: u64 = PDFlags::P.bits();
+const PAGE_SIZE: u64 = PDFlags::PS.bits();
 
 impl PagingState {
     /// Whether the guest is in IA-32e mode (long or compatibility mode).
     pub fn long_mode(&self) -> bool {
-        self.efer & EFER_LMA != 0
+        self.efer & abi::regs::efer::LMA != 0
     }
 }
 
@@ -181,7 +182,7 @@ pub(crate) mod tests {
             cr0: CR0_PG | 1,
             cr3: 0x1000,
             cr4: CR4_PAE,
-            efer: EFER_LMA | (1 << 8),
+            efer: abi::regs::efer::LMA | abi::regs::efer::LME,
         };
         (mem, state)
     }

@@ -11,6 +11,11 @@
 //! or is masked with a delivery mode the entry supports. SMI, NMI, INIT and
 //! ExtINT reach the core beneath the guest and are never unmasked.
 
+use abi::regs::delivery::{
+    EXTINT as MODE_EXTINT, FIXED as MODE_FIXED, INIT as MODE_INIT, MASK as DELIVERY_MODE,
+    NMI as MODE_NMI, SHIFT as DELIVERY_SHIFT, SMI as MODE_SMI,
+};
+use abi::regs::lvt::*;
 use core::fmt;
 use x86::msr;
 
@@ -32,28 +37,6 @@ pub enum Lvt {
     /// APIC error.
     Error,
 }
-
-// Fields of an LVT entry (Figure 11-8).
-const VECTOR: u32 = 0xff;
-const DELIVERY_MODE: u32 = 0b111 << 8;
-const DELIVERY_STATUS: u32 = 1 << 12;
-const POLARITY: u32 = 1 << 13;
-const REMOTE_IRR: u32 = 1 << 14;
-const TRIGGER_MODE: u32 = 1 << 15;
-const MASK: u32 = 1 << 16;
-const TIMER_MODE: u32 = 0b11 << 17;
-
-/// Timer modes (bits 18:17).
-const TIMER_ONE_SHOT: u32 = 0b00 << 17;
-const TIMER_PERIODIC: u32 = 0b01 << 17;
-const TIMER_TSC_DEADLINE: u32 = 0b10 << 17;
-
-/// Delivery modes (bits 10:8): 001, 011 and 110 are reserved.
-const MODE_FIXED: u32 = 0b000;
-const MODE_SMI: u32 = 0b010;
-const MODE_NMI: u32 = 0b100;
-const MODE_INIT: u32 = 0b101;
-const MODE_EXTINT: u32 = 0b111;
 
 impl Lvt {
     /// Every entry, in MSR order.
@@ -235,7 +218,7 @@ pub fn check_lvt(lvt: Lvt, value: u64, caps: LvtCaps) -> Result<u32, LvtError> {
         return Err(LvtError::Reserved(reserved));
     }
     let low = low & !lvt.read_only();
-    let mode = (low & DELIVERY_MODE) >> 8;
+    let mode = (low & DELIVERY_MODE) >> DELIVERY_SHIFT;
     if !lvt.supports_mode(mode) {
         return Err(LvtError::UnsupportedMode(mode));
     }

@@ -3,6 +3,8 @@
 //! listed is intercepted, and the exit handler decides (EFER writes are
 //! emulated; everything else is a contained fault).
 
+use x86::msr::*;
+
 /// MSRs a partition reads and writes without an exit: its own x2APIC's
 /// task priority, EOI, spurious vector, error status, timer initial count
 /// and divide configuration, and self-IPI registers (none can deliver
@@ -14,24 +16,13 @@
 /// emulated on both backends (the guest's PAT lives in the VMCB/VMCS): SVM
 /// does not switch the PAT MSR by itself, so a passed-through write would
 /// reach the host's.
+#[rustfmt::skip]
 pub const PASSTHROUGH: &[u32] = &[
-    0x808,
-    0x80b,
-    0x80f,
-    0x828,
-    0x838,
-    0x83e,
-    0x83f, // x2APIC
-    0x174,
-    0x175,
-    0x176, // SYSENTER_CS/ESP/EIP
-    0xc000_0081,
-    0xc000_0082,
-    0xc000_0083,
-    0xc000_0084, // STAR, LSTAR, CSTAR, SFMASK
-    0xc000_0100,
-    0xc000_0101,
-    0xc000_0102, // FS/GS/KernelGS base
+    IA32_X2APIC_TPR, IA32_X2APIC_EOI, IA32_X2APIC_SIVR, IA32_X2APIC_ESR,
+    IA32_X2APIC_INIT_COUNT, IA32_X2APIC_DIV_CONF, IA32_X2APIC_SELF_IPI,
+    IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP,
+    IA32_STAR, IA32_LSTAR, IA32_CSTAR, IA32_FMASK, // SFMASK
+    IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GSBASE,
 ];
 
 /// MSRs a partition may read without an exit but not write: the APIC base
@@ -40,8 +31,11 @@ pub const PASSTHROUGH: &[u32] = &[
 /// count, and the local vector table entries of [`VALIDATED_LVT`]. EFER is
 /// neither: reads and writes are emulated, so the guest never sees SVME and
 /// may set only SCE, LME and NXE.
+#[rustfmt::skip]
 pub const READ_ONLY: &[u32] = &[
-    0x1b, 0x802, 0x803, 0x80d, 0x830, 0x839, 0x832, 0x833, 0x834, 0x835, 0x836, 0x837,
+    IA32_APIC_BASE, IA32_X2APIC_APICID, IA32_X2APIC_VERSION, IA32_X2APIC_LDR, IA32_X2APIC_ICR,
+    IA32_X2APIC_CUR_COUNT, IA32_X2APIC_LVT_TIMER, IA32_X2APIC_LVT_THERMAL, IA32_X2APIC_LVT_PMI,
+    IA32_X2APIC_LVT_LINT0, IA32_X2APIC_LVT_LINT1, IA32_X2APIC_LVT_ERROR,
 ];
 
 /// The local vector table entries a partition may program: timer,
@@ -55,11 +49,12 @@ pub const READ_ONLY: &[u32] = &[
 /// divide configuration (0x83E) are passed through while it is one-shot
 /// and checked against the minimum period while it is periodic
 /// ([`crate::timer_policy`]): ticking costs no exit either way.
-pub const VALIDATED_LVT: core::ops::RangeInclusive<u32> = 0x832..=0x837;
+pub const VALIDATED_LVT: core::ops::RangeInclusive<u32> =
+    IA32_X2APIC_LVT_TIMER..=IA32_X2APIC_LVT_ERROR;
 
 /// IA32_PAT: reads and writes are emulated (the guest's copy is G_PAT on
 /// SVM, the guest-state PAT field on VMX).
-pub const MSR_PAT: u32 = 0x277;
+pub use x86::msr::IA32_PAT as MSR_PAT;
 
 /// Whether `value` is a valid PAT: every entry one of the memory types UC
 /// (0), WC (1), WT (4), WP (5), WB (6), UC- (7) (Intel SDM Vol. 3 §13.12.2).
@@ -99,6 +94,7 @@ mod tests {
             );
         }
         assert!(PASSTHROUGH.contains(&0x838), "the timer's initial count");
+        assert!(READ_ONLY.contains(&0x1b) && PASSTHROUGH.contains(&0xc000_0102));
         assert!(
             !PASSTHROUGH.contains(&MSR_PAT) && !READ_ONLY.contains(&MSR_PAT),
             "PAT is emulated"

@@ -13,14 +13,15 @@
 //! Vol. 3 §29.3.2 (EPT: R/W/X in bits 0–2, memory type in bits 3–5 of a
 //! leaf, bit 7 = large page).
 
+use abi::regs::PTE_ADDR_MASK as ADDR_MASK;
+use x86::bits64::paging::PDFlags;
+
 /// Bytes in a 4 KiB page.
 pub const PAGE_4K: u64 = 1 << 12;
 /// Bytes in a 2 MiB page.
 pub const PAGE_2M: u64 = 1 << 21;
 /// Guest-physical addresses are limited to 48 bits (4-level tables).
 pub const MAX_GPA: u64 = 1 << 48;
-
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// Access rights of a mapping (read is always granted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,11 +128,11 @@ pub trait EntryFormat {
 #[derive(Clone, Copy, Debug)]
 pub struct NptFormat;
 
-const X86_P: u64 = 1 << 0;
-const X86_RW: u64 = 1 << 1;
-const X86_US: u64 = 1 << 2;
-const X86_PS: u64 = 1 << 7;
-const X86_NX: u64 = 1 << 63;
+const X86_P: u64 = PDFlags::P.bits();
+const X86_RW: u64 = PDFlags::RW.bits();
+const X86_US: u64 = PDFlags::US.bits();
+const X86_PS: u64 = PDFlags::PS.bits();
+const X86_NX: u64 = PDFlags::XD.bits();
 
 impl EntryFormat for NptFormat {
     fn table(hpa: u64) -> u64 {

@@ -77,11 +77,6 @@ impl fmt::Display for TimerError {
     }
 }
 
-/// Bits of the divide configuration register (Intel SDM Vol. 3A §11.5.4,
-/// Figure 11-10): the divide value is bits 3, 1 and 0; bit 2 and bits
-/// 31:4 are reserved.
-const DIVIDE_BITS: u32 = 0b1011;
-
 /// A 64-bit MSR value as the 32-bit register it must be.
 pub fn register_value(value: u64) -> Result<u32, TimerError> {
     u32::try_from(value).map_err(|_| TimerError::UpperBits)
@@ -91,7 +86,7 @@ pub fn register_value(value: u64) -> Result<u32, TimerError> {
 /// = 000 → 2, 001 → 4, 010 → 8, 011 → 16, 100 → 32, 101 → 64, 110 → 128,
 /// 111 → 1.
 pub fn divide_by(config: u32) -> Result<u32, TimerError> {
-    let reserved = config & !DIVIDE_BITS;
+    let reserved = config & !abi::regs::timer_divide::BITS;
     if reserved != 0 {
         return Err(TimerError::ReservedDivide(reserved));
     }

@@ -16,7 +16,11 @@
 //! [`VMX_OPTIONAL`]) come from the same requirement lists, so a core the
 //! line calls usable is one the backend can set up.
 
+use abi::regs::cpuid::{ext1, leaf1_ecx};
 use core::fmt;
+use x86::vmx::vmcs::control::SecondaryControls as Proc2Ctl;
+use x86::vmx::vmcs::control::{EntryControls as EntryCtl, ExitControls as ExitCtl};
+use x86::vmx::vmcs::control::{PinbasedControls as PinCtl, PrimaryControls as ProcCtl};
 
 /// Raw values read from one core; `None` where the feature is absent (and
 /// the MSR therefore must not be read).
@@ -90,43 +94,38 @@ pub struct VmxControl {
 const fn ctl(field: ControlField, bit: u32, missing: &'static str) -> VmxControl {
     VmxControl {
         field,
-        bit: 1 << bit,
+        bit,
         missing,
     }
 }
 
 /// Controls the VMX backend cannot run without (SDM Vol. 3C §25.6–25.8).
+#[rustfmt::skip]
 pub const VMX_REQUIRED: &[VmxControl] = &[
-    ctl(ControlField::Pin, 3, "VMX without NMI exiting"),
-    ctl(ControlField::Proc, 25, "VMX without I/O bitmaps"),
-    ctl(ControlField::Proc, 28, "VMX without MSR bitmaps"),
-    ctl(ControlField::Proc, 31, "VMX without secondary controls"),
-    ctl(ControlField::Proc2, 1, "VMX without EPT"),
-    ctl(ControlField::Proc2, 5, "VMX without VPID"),
-    ctl(ControlField::Proc2, 7, "VMX without unrestricted guest"),
-    ctl(
-        ControlField::Exit,
-        2,
-        "VMX without saving debug controls on exit",
-    ),
-    ctl(ControlField::Exit, 9, "VMX without a 64-bit host"),
-    ctl(ControlField::Exit, 18, "VMX without saving PAT on exit"),
-    ctl(ControlField::Exit, 19, "VMX without loading PAT on exit"),
-    ctl(ControlField::Exit, 20, "VMX without saving EFER on exit"),
-    ctl(ControlField::Exit, 21, "VMX without loading EFER on exit"),
-    ctl(
-        ControlField::Entry,
-        2,
-        "VMX without loading debug controls on entry",
-    ),
-    ctl(ControlField::Entry, 14, "VMX without loading PAT on entry"),
-    ctl(ControlField::Entry, 15, "VMX without loading EFER on entry"),
+    ctl(ControlField::Pin, PinCtl::NMI_EXITING.bits(), "VMX without NMI exiting"),
+    ctl(ControlField::Proc, ProcCtl::USE_IO_BITMAPS.bits(), "VMX without I/O bitmaps"),
+    ctl(ControlField::Proc, ProcCtl::USE_MSR_BITMAPS.bits(), "VMX without MSR bitmaps"),
+    ctl(ControlField::Proc, ProcCtl::SECONDARY_CONTROLS.bits(), "VMX without secondary controls"),
+    ctl(ControlField::Proc2, Proc2Ctl::ENABLE_EPT.bits(), "VMX without EPT"),
+    ctl(ControlField::Proc2, Proc2Ctl::ENABLE_VPID.bits(), "VMX without VPID"),
+    ctl(ControlField::Proc2, Proc2Ctl::UNRESTRICTED_GUEST.bits(), "VMX without unrestricted guest"),
+    ctl(ControlField::Exit, ExitCtl::SAVE_DEBUG_CONTROLS.bits(),
+        "VMX without saving debug controls on exit"),
+    ctl(ControlField::Exit, ExitCtl::HOST_ADDRESS_SPACE_SIZE.bits(), "VMX without a 64-bit host"),
+    ctl(ControlField::Exit, ExitCtl::SAVE_IA32_PAT.bits(), "VMX without saving PAT on exit"),
+    ctl(ControlField::Exit, ExitCtl::LOAD_IA32_PAT.bits(), "VMX without loading PAT on exit"),
+    ctl(ControlField::Exit, ExitCtl::SAVE_IA32_EFER.bits(), "VMX without saving EFER on exit"),
+    ctl(ControlField::Exit, ExitCtl::LOAD_IA32_EFER.bits(), "VMX without loading EFER on exit"),
+    ctl(ControlField::Entry, EntryCtl::LOAD_DEBUG_CONTROLS.bits(),
+        "VMX without loading debug controls on entry"),
+    ctl(ControlField::Entry, EntryCtl::LOAD_IA32_PAT.bits(), "VMX without loading PAT on entry"),
+    ctl(ControlField::Entry, EntryCtl::LOAD_IA32_EFER.bits(), "VMX without loading EFER on entry"),
 ];
 
 /// Secondary control "enable RDTSCP" (also RDPID).
-pub const PROC2_RDTSCP: u32 = 1 << 3;
+pub const PROC2_RDTSCP: u32 = Proc2Ctl::ENABLE_RDTSCP.bits();
 /// Secondary control "enable INVPCID".
-pub const PROC2_INVPCID: u32 = 1 << 12;
+pub const PROC2_INVPCID: u32 = Proc2Ctl::ENABLE_INVPCID.bits();
 
 /// Controls set when the core allows them: RDTSCP (and RDPID) and INVPCID
 /// run in the guest with their enable controls, and raise #UD there
@@ -298,8 +297,8 @@ pub enum VirtSupport {
 
 /// What a core lacks to host partitions whatever the vendor.
 fn common_requirements(raw: &RawVirtInfo) -> Result<(), &'static str> {
-    // CPUID.1:ECX bit 21: partitions get their local APIC in x2APIC mode.
-    if raw.leaf1_ecx >> 21 & 1 == 0 {
+    // Partitions get their local APIC in x2APIC mode.
+    if raw.leaf1_ecx & leaf1_ecx::X2APIC == 0 {
         return Err("no x2APIC");
     }
     Ok(())
@@ -312,7 +311,7 @@ fn bit(value: u64, n: u32) -> bool {
 impl VirtSupport {
     /// Decodes the raw values.
     pub fn decode(raw: &RawVirtInfo) -> VirtSupport {
-        if bit(u64::from(raw.ext1_ecx), 2) {
+        if raw.ext1_ecx & ext1::ECX_SVM != 0 {
             if let Some((eax, ebx, edx)) = raw.svm_leaf {
                 let edx = u64::from(edx);
                 return VirtSupport::Svm(SvmSupport {
@@ -334,7 +333,7 @@ impl VirtSupport {
                 });
             }
         }
-        if bit(u64::from(raw.leaf1_ecx), 5) {
+        if raw.leaf1_ecx & leaf1_ecx::VMX != 0 {
             if let Some(vmx) = raw.vmx {
                 let secondary = bit(vmx.procbased, 63);
                 let allowed2 = if secondary { vmx.procbased2 >> 32 } else { 0 };
@@ -426,7 +425,7 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
-    const X2APIC: u32 = 1 << 21;
+    const X2APIC: u32 = leaf1_ecx::X2APIC;
 
     /// A Skylake-like core with TRUE controls (shaped like Bochs'
     /// `corei7_skylake_x`): the low halves force the SDM's default-1 bits

@@ -19,9 +19,7 @@ const MPX: u64 = Xcr0::XCR0_BNDREG_STATE.bits() | Xcr0::XCR0_BNDCSR_STATE.bits()
 const AVX512: u64 = Xcr0::XCR0_OPMASK_STATE.bits()
     | Xcr0::XCR0_ZMM_HI256_STATE.bits()
     | Xcr0::XCR0_HI16_ZMM_STATE.bits();
-/// AMX state components TILECFG (17) and TILEDATA (18), which the `x86`
-/// crate does not name (Intel SDM Vol. 1 §13.1, Table 13-1).
-pub const XCR0_AMX: u64 = (1 << 17) | (1 << 18);
+pub use abi::regs::XCR0_AMX;
 
 /// Supervisor state components, managed only through IA32_XSS and never
 /// valid in XCR0 (Intel SDM Vol. 1 §13.1, Table 13-1): PT (8), PASID (10),

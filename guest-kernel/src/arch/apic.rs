@@ -8,31 +8,21 @@
 
 use super::cpu::{self, rdmsr, wrmsr};
 use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
+use abi::regs::{apic_base, cpuid::leaf1_ecx, lvt, timer_divide, SVR_APIC_ENABLE};
 
-const IA32_APIC_BASE: u32 = 0x1b;
-const APIC_BASE_EXTD: u64 = 1 << 10;
-const APIC_BASE_EN: u64 = 1 << 11;
-const X2APIC_ID: u32 = 0x802;
-const X2APIC_EOI: u32 = 0x80b;
-const X2APIC_SVR: u32 = 0x80f;
-/// x2APIC interrupt command register.
-pub const X2APIC_ICR: u32 = 0x830;
-/// x2APIC timer LVT.
-pub const X2APIC_LVT_TIMER: u32 = 0x832;
-/// x2APIC thermal-sensor LVT.
-pub const X2APIC_LVT_THERMAL: u32 = 0x833;
-/// x2APIC LINT0 LVT.
-pub const X2APIC_LVT_LINT0: u32 = 0x835;
-/// x2APIC error LVT.
-pub const X2APIC_LVT_ERROR: u32 = 0x837;
-/// x2APIC self-IPI register.
-pub const X2APIC_SELF_IPI: u32 = 0x83f;
-const X2APIC_TIMER_INITIAL: u32 = 0x838;
-const X2APIC_TIMER_DIVIDE: u32 = 0x83e;
-const SVR_ENABLE: u64 = 1 << 8;
-const LVT_PERIODIC: u64 = 1 << 17;
-/// Divide configuration value for "divide by 16".
-const DIVIDE_BY_16: u64 = 0b0011;
+use x86::msr::{
+    IA32_APIC_BASE, IA32_X2APIC_APICID, IA32_X2APIC_DIV_CONF, IA32_X2APIC_EOI,
+    IA32_X2APIC_INIT_COUNT, IA32_X2APIC_SIVR,
+};
+/// x2APIC registers the `rogue` workload writes directly.
+pub use x86::msr::{
+    IA32_X2APIC_ICR as X2APIC_ICR, IA32_X2APIC_LVT_ERROR as X2APIC_LVT_ERROR,
+    IA32_X2APIC_LVT_LINT0 as X2APIC_LVT_LINT0, IA32_X2APIC_LVT_THERMAL as X2APIC_LVT_THERMAL,
+    IA32_X2APIC_LVT_TIMER as X2APIC_LVT_TIMER, IA32_X2APIC_SELF_IPI as X2APIC_SELF_IPI,
+};
+
+/// EN and EXTD: the local APIC enabled in x2APIC mode.
+const X2APIC_MODE: u64 = apic_base::ENABLE | apic_base::EXTD;
 
 /// Why x2APIC could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,14 +37,14 @@ pub enum ApicError {
 /// Makes sure the local APIC is in x2APIC mode. Writes `IA32_APIC_BASE`
 /// only when `bare` and needed.
 pub fn ensure_x2apic(bare: bool) -> Result<(), ApicError> {
-    if cpu::cpuid(1, 0)[2] & (1 << 21) == 0 {
+    if cpu::cpuid(1, 0)[2] & leaf1_ecx::X2APIC == 0 {
         return Err(ApicError::NoX2apic);
     }
     // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC (x2APIC
     // support implies one); reading it has no side effects and is not
     // intercepted as fatal.
     let base = unsafe { rdmsr(IA32_APIC_BASE) };
-    if base & (APIC_BASE_EN | APIC_BASE_EXTD) == APIC_BASE_EN | APIC_BASE_EXTD {
+    if base & X2APIC_MODE == X2APIC_MODE {
         return Ok(());
     }
     if !bare {
@@ -65,7 +55,7 @@ pub fn ensure_x2apic(bare: bool) -> Result<(), ApicError> {
     // SAFETY: bare mode (no hypervisor to object); x2APIC is supported
     // (checked above); the base address bits are kept; nothing in the
     // kernel uses the xAPIC MMIO page.
-    unsafe { wrmsr(IA32_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD) };
+    unsafe { wrmsr(IA32_APIC_BASE, base | X2APIC_MODE) };
     Ok(())
 }
 
@@ -78,8 +68,12 @@ pub fn apic_base() -> u64 {
 /// This core's x2APIC ID. x2APIC mode must be on.
 pub fn apic_id() -> u32 {
     // SAFETY: in x2APIC mode (ensured at boot) the ID MSR is readable.
-    unsafe { rdmsr(X2APIC_ID) as u32 }
+    // Deliberate truncation: the x2APIC ID is the register's low 32 bits.
+    unsafe { rdmsr(IA32_X2APIC_APICID) as u32 }
 }
+
+/// The timer LVT: periodic, on [`TIMER_VECTOR`].
+const PERIODIC_TIMER: u64 = (lvt::TIMER_PERIODIC | TIMER_VECTOR as u32) as u64;
 
 /// Starts the periodic timer on [`TIMER_VECTOR`]: one tick every
 /// `initial_count` × 16 APIC timer clocks. x2APIC mode must be on.
@@ -89,15 +83,15 @@ pub fn start_timer(initial_count: u32) {
     // checked against its minimum period while the timer is periodic); the
     // IDT has handlers for the timer and spurious vectors.
     unsafe {
-        wrmsr(X2APIC_SVR, SVR_ENABLE | u64::from(SPURIOUS_VECTOR));
-        wrmsr(X2APIC_TIMER_DIVIDE, DIVIDE_BY_16);
-        wrmsr(X2APIC_LVT_TIMER, LVT_PERIODIC | u64::from(TIMER_VECTOR));
-        wrmsr(X2APIC_TIMER_INITIAL, u64::from(initial_count));
+        wrmsr(
+            IA32_X2APIC_SIVR,
+            u64::from(SVR_APIC_ENABLE | u32::from(SPURIOUS_VECTOR)),
+        );
+        wrmsr(IA32_X2APIC_DIV_CONF, u64::from(timer_divide::BY_16));
+        wrmsr(X2APIC_LVT_TIMER, PERIODIC_TIMER);
+        wrmsr(IA32_X2APIC_INIT_COUNT, u64::from(initial_count));
     }
 }
-
-/// Divide configuration value for "divide by 1".
-const DIVIDE_BY_1: u64 = 0b1011;
 
 /// Makes the timer fire as fast as it can (periodic, divide by 1, initial
 /// count 1): the `rogue` workload's interrupt storm on its own core.
@@ -105,16 +99,16 @@ pub fn start_timer_storm() {
     // SAFETY: as in `start_timer`; the handler of the timer vector only
     // counts and EOIs, so a storm starves this core and nothing else.
     unsafe {
-        wrmsr(X2APIC_TIMER_DIVIDE, DIVIDE_BY_1);
-        wrmsr(X2APIC_LVT_TIMER, LVT_PERIODIC | u64::from(TIMER_VECTOR));
-        wrmsr(X2APIC_TIMER_INITIAL, 1);
+        wrmsr(IA32_X2APIC_DIV_CONF, u64::from(timer_divide::BY_1));
+        wrmsr(X2APIC_LVT_TIMER, PERIODIC_TIMER);
+        wrmsr(IA32_X2APIC_INIT_COUNT, 1);
     }
 }
 
 /// Stops the timer.
 pub fn stop_timer() {
     // SAFETY: as in `start_timer`; a zero initial count stops the timer.
-    unsafe { wrmsr(X2APIC_TIMER_INITIAL, 0) };
+    unsafe { wrmsr(IA32_X2APIC_INIT_COUNT, 0) };
 }
 
 /// Signals the end of an interrupt.
@@ -122,7 +116,7 @@ pub fn eoi() {
     // SAFETY: x2APIC mode is on whenever an interrupt can arrive (the timer
     // and IPIs are only enabled after `ensure_x2apic`); writing 0 to EOI is
     // the architected end-of-interrupt.
-    unsafe { wrmsr(X2APIC_EOI, 0) };
+    unsafe { wrmsr(IA32_X2APIC_EOI, 0) };
 }
 
 /// Writes the ICR with a raw value (destination in bits 32..64). Only the

@@ -77,7 +77,8 @@ pub fn fetch_beyond(gpa: u64, ram_end: u64, hypervised: bool) -> bool {
 
 /// Whether the CPU supports 1 GiB pages (CPUID 0x8000_0001 EDX[26]).
 pub fn has_1g_pages() -> bool {
-    cpu::cpuid(0x8000_0000, 0)[0] >= 0x8000_0001 && cpu::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0
+    cpu::cpuid(0x8000_0000, 0)[0] >= 0x8000_0001
+        && cpu::cpuid(0x8000_0001, 0)[3] & abi::regs::cpuid::ext1::EDX_PAGE1GB != 0
 }
 
 /// Maps a 1 GiB guest page of guest-physical `0..1 GiB` at virtual
@@ -202,15 +203,13 @@ pub fn msr_write(msr: u32, value: u64) {
 /// Writes `IA32_APIC_BASE` with its current value (a no-op for the CPU,
 /// forbidden by the hypervisor).
 pub fn rewrite_apic_base() {
-    msr_write(0x1b, super::apic::apic_base());
+    msr_write(x86::msr::IA32_APIC_BASE, super::apic::apic_base());
 }
 
 /// Sets CR4.OSXSAVE (if the CPU has XSAVE) and executes XSETBV with `xcr`
 /// and `value`. Returns `false` without XSAVE (nothing was tried).
 pub fn xsetbv(xcr: u32, value: u64) -> bool {
-    const CPUID_XSAVE: u32 = 1 << 26;
-    const CR4_OSXSAVE: u64 = 1 << 18;
-    if cpu::cpuid(1, 0)[2] & CPUID_XSAVE == 0 {
+    if cpu::cpuid(1, 0)[2] & abi::regs::cpuid::leaf1_ecx::XSAVE == 0 {
         return false;
     }
     // SAFETY: the CPU has XSAVE (checked), so CR4.OSXSAVE may be set; it
@@ -218,10 +217,13 @@ pub fn xsetbv(xcr: u32, value: u64) -> bool {
     // not use otherwise. XSETBV changes only XCR state, which the kernel
     // does not rely on (no SSE/AVX code); an invalid value raises #GP bare
     // and is the hypervisor's to refuse.
+    // CR4 by hand: `x86::controlregs::cr4()` drops the bits its `Cr4` does
+    // not name, so a read-modify-write through it could clear them.
     unsafe {
-        let cr4: u64;
+        let cr4: usize;
         asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-        asm!("mov cr4, {}", in(reg) cr4 | CR4_OSXSAVE, options(nomem, nostack, preserves_flags));
+        let cr4 = cr4 | x86::controlregs::Cr4::CR4_ENABLE_OS_XSAVE.bits();
+        asm!("mov cr4, {}", in(reg) cr4, options(nomem, nostack, preserves_flags));
         asm!(
             "xsetbv",
             in("ecx") xcr,

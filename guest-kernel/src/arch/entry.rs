@@ -28,13 +28,13 @@ pub const FAULT_STACK_SIZE: usize = 16 * 1024;
 core::arch::global_asm!(
     r#"
     .set PVH_NOTE_ENTRY,   18
-    .set CR4_PAE,          1 << 5
-    .set EFER_MSR,         0xc0000080
-    .set EFER_LME,         1 << 8
-    .set CR0_PE,           1 << 0
-    .set CR0_WP,           1 << 16
-    .set CR0_NE,           1 << 5
-    .set CR0_PG,           1 << 31
+    .set CR4_PAE,          {cr4_pae}
+    .set EFER_MSR,         {efer}
+    .set EFER_LME,         {efer_lme}
+    .set CR0_PE,           {cr0_pe}
+    .set CR0_WP,           {cr0_wp}
+    .set CR0_NE,           {cr0_ne}
+    .set CR0_PG,           {cr0_pg}
     .set PTE_P_RW,         0x3
     .set PTE_PS,           0x80
     .set PTE_PWT_PCD,      0x18
@@ -178,6 +178,13 @@ fault_stack_top:
     start = sym super::start,
     stack_size = const STACK_SIZE,
     fault_stack_size = const FAULT_STACK_SIZE,
+    cr4_pae = const x86::controlregs::Cr4::CR4_ENABLE_PAE.bits(),
+    efer = const x86::msr::IA32_EFER,
+    efer_lme = const abi::regs::efer::LME,
+    cr0_pe = const x86::controlregs::Cr0::CR0_PROTECTED_MODE.bits(),
+    cr0_wp = const x86::controlregs::Cr0::CR0_WRITE_PROTECT.bits(),
+    cr0_ne = const x86::controlregs::Cr0::CR0_NUMERIC_ERROR.bits(),
+    cr0_pg = const x86::controlregs::Cr0::CR0_ENABLE_PAGING.bits(),
     options(att_syntax)
 );
 

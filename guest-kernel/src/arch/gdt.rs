@@ -9,6 +9,7 @@
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use x86::dtables::DescriptorTablePointer;
 
 /// Kernel code selector.
 pub const KERNEL_CS: u16 = 0x08;
@@ -51,15 +52,7 @@ pub fn init(fault_stack_top: u64) {
     GDT[5].store(0x00af_fa00_0000_ffff, Ordering::Relaxed); // 64-bit code, DPL 3
     GDT[6].store(0x00cf_f200_0000_ffff, Ordering::Relaxed); // data, DPL 3
 
-    #[repr(C, packed)]
-    struct Pointer {
-        limit: u16,
-        base: u64,
-    }
-    let ptr = Pointer {
-        limit: (core::mem::size_of_val(&GDT) - 1) as u16,
-        base: core::ptr::addr_of!(GDT) as u64,
-    };
+    let ptr = DescriptorTablePointer::new(&GDT);
     // SAFETY: the GDT is a static (lives forever) holding valid flat code
     // and data descriptors at the selectors the kernel already uses, so
     // reloading CS (far return) and the data segments keeps every address

@@ -106,7 +106,7 @@ pub fn call(nr: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, HypercallError> {
     }
 }
 
-const COM1: u16 = 0x3f8;
+const COM1: u16 = abi::ports::HYPERVISOR_UART.first;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 
 fn serial_byte(b: u8) {

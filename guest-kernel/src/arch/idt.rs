@@ -18,6 +18,7 @@ use super::{apic, cpu};
 use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use x86::dtables::{lidt, DescriptorTablePointer};
 
 /// Exit code of a partition that took an unexpected exception.
 pub const EXCEPTION_EXIT_CODE: u64 = 255;
@@ -254,21 +255,10 @@ fn build() -> Idt {
 /// Builds and loads the IDT. Called once, after the GDT (the gates use its
 /// code selector and IST1).
 pub fn init() {
-    let idt = IDT.call_once(build);
-    #[repr(C, packed)]
-    struct Pointer {
-        limit: u16,
-        base: u64,
-    }
-    let ptr = Pointer {
-        limit: (core::mem::size_of::<Idt>() - 1) as u16,
-        base: idt as *const Idt as u64,
-    };
+    let ptr = DescriptorTablePointer::new(IDT.call_once(build));
     // SAFETY: the IDT lives in a static `Once` (never moved or freed) and
     // every gate points at a stub above using the kernel code selector.
-    unsafe {
-        asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags));
-    }
+    unsafe { lidt(&ptr) };
 }
 
 /// Loads an empty IDT and raises `int3`: the CPU cannot deliver the

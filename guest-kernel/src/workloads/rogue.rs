@@ -22,11 +22,13 @@ use crate::arch::{apic, idt, Mode};
 use crate::block::non_peer_apic_id;
 use abi::boot::ChannelInfo;
 use abi::hypercall;
+use abi::regs::{amd_msr, efer, IA32_SPEC_CTRL};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use channels::Side;
 use core::sync::atomic::Ordering;
+use x86::msr;
 
 /// Exit code when the attack was not stopped.
 pub const NOT_STOPPED_EXIT_CODE: u64 = 3;
@@ -36,7 +38,7 @@ const RING3_EXIT_CODE: u64 = 0x33;
 /// The xAPIC MMIO page, which no partition is granted.
 const XAPIC_MMIO: u64 = 0xfee0_0000;
 /// Offset of the task-priority register in it (a harmless target).
-const XAPIC_TPR: u64 = 0x80;
+const XAPIC_TPR: u64 = x86::apic::xapic::XAPIC_TPR as u64;
 /// The IOAPIC's register window (its index register).
 const IOAPIC_MMIO: u64 = 0xfec0_0000;
 /// The HPET's registers (its capabilities register).
@@ -44,7 +46,7 @@ const HPET_MMIO: u64 = 0xfed0_0000;
 /// Far beyond any machine's RAM this runs on (the map ends at 8 GiB).
 const FAR_ABOVE: u64 = 6 << 30;
 /// The hypervisor's UART.
-const COM1: u16 = 0x3f8;
+const COM1: u16 = abi::ports::HYPERVISOR_UART.first;
 /// Vector of the fixed IPIs the rogue aims at others.
 const IPI_VECTOR: u8 = 0x40;
 /// Vector of the rogue's own self-IPI (any vector the kernel counts as a
@@ -204,30 +206,33 @@ pub const ATTACKS: &[Attack] = &[
         Reply::NotStopped
     }),
     // MSRs.
-    attack("msr-vmx-basic", |_| msr_read(0x480)),
-    attack("msr-svm-vm-cr", |_| msr_write(0xc001_0114, 0)),
-    attack("msr-svm-hsave", |_| msr_write(0xc001_0117, 0)),
-    attack("msr-mtrr-def-type", |_| msr_write(0x2ff, 0x0c06)),
+    attack("msr-vmx-basic", |_| msr_read(msr::IA32_VMX_BASIC)),
+    attack("msr-svm-vm-cr", |_| msr_write(amd_msr::VM_CR, 0)),
+    attack("msr-svm-hsave", |_| msr_write(amd_msr::VM_HSAVE_PA, 0)),
+    attack("msr-mtrr-def-type", |_| {
+        msr_write(msr::IA32_MTRR_DEF_TYPE, 0x0c06)
+    }),
     attack("msr-pat-reserved", |_| {
         // The power-on PAT with entry 0 set to type 2 (reserved).
-        msr_write(0x277, 0x0007_0406_0007_0402)
+        msr_write(msr::IA32_PAT, 0x0007_0406_0007_0402)
     }),
     attack("msr-efer-svme", |_| {
-        const EFER: u32 = 0xc000_0080;
-        const SVME: u64 = 1 << 12;
-        msr_write(EFER, attack::msr_read(EFER) | SVME)
+        msr_write(
+            msr::IA32_EFER,
+            attack::msr_read(msr::IA32_EFER) | efer::SVME,
+        )
     }),
-    attack("msr-tsc", |_| msr_write(0x10, 0)),
-    attack("msr-debugctl", |_| msr_write(0x1d9, 1)),
-    attack("msr-pmu-evtsel", |_| msr_write(0x186, 0)),
-    attack("msr-pmu-counter", |_| msr_write(0xc1, 0)),
-    attack("msr-mca-ctl", |_| msr_write(0x400, 0)),
-    attack("msr-mcg-status", |_| msr_write(0x17a, 0)),
-    attack("msr-spec-ctrl", |_| msr_write(0x48, 1)),
+    attack("msr-tsc", |_| msr_write(msr::IA32_TIME_STAMP_COUNTER, 0)),
+    attack("msr-debugctl", |_| msr_write(msr::IA32_DEBUGCTL, 1)),
+    attack("msr-pmu-evtsel", |_| msr_write(msr::IA32_PERFEVTSEL0, 0)),
+    attack("msr-pmu-counter", |_| msr_write(msr::IA32_PMC0, 0)),
+    attack("msr-mca-ctl", |_| msr_write(msr::IA32_MC0_CTL, 0)),
+    attack("msr-mcg-status", |_| msr_write(msr::IA32_MCG_STATUS, 0)),
+    attack("msr-spec-ctrl", |_| msr_write(IA32_SPEC_CTRL, 1)),
     attack("msr-sysenter", |_| {
         // SYSENTER_EIP is the partition's own (switched with its state):
         // harmless; it must read back what was written.
-        const SYSENTER_EIP: u32 = 0x176;
+        const SYSENTER_EIP: u32 = msr::IA32_SYSENTER_EIP;
         const VALUE: u64 = 0xffff_8000_dead_b000;
         attack::msr_write(SYSENTER_EIP, VALUE);
         Reply::Answer(if attack::msr_read(SYSENTER_EIP) == VALUE {

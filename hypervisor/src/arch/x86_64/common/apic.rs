@@ -6,34 +6,18 @@ use super::{fixup, instr, time};
 use hypervisor::exit_handler::CpuRefused;
 use hypervisor::timer_policy::{MSR_TIMER_DIVIDE, MSR_TIMER_INITIAL, MSR_TIMER_LVT};
 
-const IA32_APIC_BASE: u32 = 0x1b;
-const APIC_BASE_EXTD: u64 = 1 << 10;
-const APIC_BASE_ENABLE: u64 = 1 << 11;
-const APIC_BASE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+use abi::regs::{apic_base, cpuid, delivery, icr, lvt, timer_divide, SVR_APIC_ENABLE};
+use x86::apic::xapic::{
+    XAPIC_ICR0, XAPIC_ICR1, XAPIC_ID, XAPIC_LVT_TIMER, XAPIC_SVR, XAPIC_TIMER_CURRENT_COUNT,
+    XAPIC_TIMER_DIV_CONF, XAPIC_TIMER_INIT_COUNT, XAPIC_VERSION,
+};
+use x86::msr::{IA32_APIC_BASE, IA32_X2APIC_APICID, IA32_X2APIC_CUR_COUNT, IA32_X2APIC_ICR};
+use x86::msr::{IA32_X2APIC_LVT_CMCI as LVT_CMCI, IA32_X2APIC_LVT_ERROR as LVT_ERROR};
+use x86::msr::{IA32_X2APIC_LVT_TIMER as LVT_TIMER, IA32_X2APIC_SIVR, IA32_X2APIC_VERSION};
 
-const XAPIC_ID: u64 = 0x20;
-const XAPIC_SVR: u64 = 0xf0;
-const XAPIC_VERSION: u64 = 0x30;
-const XAPIC_ICR_LOW: u64 = 0x300;
-const XAPIC_ICR_HIGH: u64 = 0x310;
-const X2APIC_ID_MSR: u32 = 0x802;
-const X2APIC_SVR_MSR: u32 = 0x80f;
-const X2APIC_VERSION_MSR: u32 = 0x803;
-const X2APIC_ICR_MSR: u32 = 0x830;
-
-const XAPIC_LVT_TIMER: u64 = 0x320;
-const XAPIC_TIMER_INITIAL: u64 = 0x380;
-const XAPIC_TIMER_CURRENT: u64 = 0x390;
-const X2APIC_TIMER_CURRENT_MSR: u32 = 0x839;
-const XAPIC_TIMER_DIVIDE: u64 = 0x3e0;
-/// Divide configuration "divide by 1" (Intel SDM Vol. 3A Figure 11-10).
-const TIMER_DIVIDE_BY_1: u32 = 0b1011;
-const ICR_DELIVERY_NMI: u32 = 0b100 << 8;
-const ICR_DELIVERY_INIT: u32 = 0b101 << 8;
-const ICR_DELIVERY_STARTUP: u32 = 0b110 << 8;
-const ICR_LEVEL_ASSERT: u32 = 1 << 14;
-const ICR_DELIVERY_PENDING: u32 = 1 << 12;
-const SVR_APIC_ENABLE: u32 = 1 << 8;
+const IPI_NMI: u32 = delivery::NMI << delivery::SHIFT;
+const IPI_INIT: u32 = delivery::INIT << delivery::SHIFT;
+const IPI_STARTUP: u32 = delivery::STARTUP << delivery::SHIFT;
 
 /// How this core's local APIC is addressed.
 #[derive(Clone, Copy, Debug)]
@@ -50,42 +34,44 @@ impl LocalApic {
     pub fn this_core() -> LocalApic {
         // SAFETY: IA32_APIC_BASE exists on every x86-64 CPU.
         let mut base = unsafe { instr::rdmsr(IA32_APIC_BASE) };
-        if base & APIC_BASE_ENABLE == 0 {
-            base |= APIC_BASE_ENABLE;
+        if base & apic_base::ENABLE == 0 {
+            base |= apic_base::ENABLE;
             // SAFETY: globally enabling the local APIC in its current mode
             // (xAPIC, since EXTD cannot be set while disabled) changes
             // nothing else.
             unsafe { instr::wrmsr(IA32_APIC_BASE, base) };
         }
-        let apic = if base & APIC_BASE_EXTD != 0 {
+        let apic = if base & apic_base::EXTD != 0 {
             LocalApic::X2Apic
         } else {
-            LocalApic::XApic(base & APIC_BASE_ADDR_MASK)
+            LocalApic::XApic(base & apic_base::ADDR_MASK)
         };
-        let svr = apic.read(XAPIC_SVR, X2APIC_SVR_MSR);
+        let svr = apic.read(XAPIC_SVR, IA32_X2APIC_SIVR);
         if svr & SVR_APIC_ENABLE == 0 {
-            apic.write(XAPIC_SVR, X2APIC_SVR_MSR, svr | SVR_APIC_ENABLE | 0xff);
+            apic.write(XAPIC_SVR, IA32_X2APIC_SIVR, svr | SVR_APIC_ENABLE | 0xff);
         }
         apic
     }
 
-    fn read(self, mmio_offset: u64, msr: u32) -> u32 {
+    fn read(self, mmio_offset: u32, msr: u32) -> u32 {
         match self {
             // SAFETY: the xAPIC page is identity-mapped (boot page tables map
             // 0..4 GiB) and the offset is a readable APIC register.
             LocalApic::XApic(base) => unsafe {
-                core::ptr::read_volatile((base + mmio_offset) as *const u32)
+                core::ptr::read_volatile((base + u64::from(mmio_offset)) as *const u32)
             },
             // SAFETY: x2APIC mode is on, so the x2APIC MSR range exists.
+            // Deliberate truncation: these registers are 32 bits wide (the
+            // ICR, the only 64-bit one, is never read here).
             LocalApic::X2Apic => unsafe { instr::rdmsr(msr) as u32 },
         }
     }
 
-    fn write(self, mmio_offset: u64, msr: u32, value: u32) {
+    fn write(self, mmio_offset: u32, msr: u32, value: u32) {
         match self {
             // SAFETY: as in `read`; the register is writable.
             LocalApic::XApic(base) => unsafe {
-                core::ptr::write_volatile((base + mmio_offset) as *mut u32, value)
+                core::ptr::write_volatile((base + u64::from(mmio_offset)) as *mut u32, value)
             },
             // SAFETY: x2APIC mode is on, so the x2APIC MSR range exists.
             LocalApic::X2Apic => unsafe { instr::wrmsr(msr, u64::from(value)) },
@@ -95,28 +81,29 @@ impl LocalApic {
     /// This core's APIC ID.
     pub fn id(self) -> u32 {
         match self {
-            LocalApic::XApic(_) => self.read(XAPIC_ID, X2APIC_ID_MSR) >> 24,
-            LocalApic::X2Apic => self.read(XAPIC_ID, X2APIC_ID_MSR),
+            LocalApic::XApic(_) => self.read(XAPIC_ID, IA32_X2APIC_APICID) >> 24,
+            LocalApic::X2Apic => self.read(XAPIC_ID, IA32_X2APIC_APICID),
         }
     }
 
     fn send_ipi(self, destination: u32, command: u32) {
         match self {
             LocalApic::XApic(_) => {
-                self.write(XAPIC_ICR_HIGH, 0, destination << 24);
-                self.write(XAPIC_ICR_LOW, 0, command);
+                self.write(XAPIC_ICR1, 0, destination << 24);
+                self.write(XAPIC_ICR0, 0, command);
                 for _ in 0..1_000_000 {
-                    if self.read(XAPIC_ICR_LOW, 0) & ICR_DELIVERY_PENDING == 0 {
+                    if self.read(XAPIC_ICR0, 0) & icr::SEND_PENDING == 0 {
                         break;
                     }
                     core::hint::spin_loop();
                 }
             }
             LocalApic::X2Apic => {
-                let value = (u64::from(destination) << 32) | u64::from(command);
+                let value =
+                    (u64::from(destination) << icr::X2APIC_DESTINATION_SHIFT) | u64::from(command);
                 // SAFETY: x2APIC mode is on; the ICR write sends the IPI the
                 // caller asked for.
-                unsafe { instr::wrmsr(X2APIC_ICR_MSR, value) };
+                unsafe { instr::wrmsr(IA32_X2APIC_ICR, value) };
             }
         }
     }
@@ -124,7 +111,7 @@ impl LocalApic {
     /// Switches this core's local APIC to x2APIC mode (what partitions
     /// get); `None` if the CPU has no x2APIC.
     pub fn enable_x2apic(self) -> Option<LocalApic> {
-        if raw_cpuid::native_cpuid::cpuid_count(1, 0).ecx & (1 << 21) == 0 {
+        if raw_cpuid::native_cpuid::cpuid_count(1, 0).ecx & cpuid::leaf1_ecx::X2APIC == 0 {
             return None;
         }
         // SAFETY: IA32_APIC_BASE exists; going from enabled xAPIC (or x2APIC)
@@ -134,19 +121,19 @@ impl LocalApic {
         // does, after the partition ends).
         unsafe {
             let base = instr::rdmsr(IA32_APIC_BASE);
-            instr::wrmsr(IA32_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_EXTD);
+            instr::wrmsr(IA32_APIC_BASE, base | apic_base::ENABLE | apic_base::EXTD);
         }
         Some(LocalApic::X2Apic)
     }
 
     /// Sends a fixed interrupt with `vector` to `destination`.
     pub fn send_fixed(self, destination: u32, vector: u8) {
-        self.send_ipi(destination, ICR_LEVEL_ASSERT | u32::from(vector));
+        self.send_ipi(destination, icr::LEVEL_ASSERT | u32::from(vector));
     }
 
     /// Sends an NMI to `destination` (to make it leave its guest).
     pub fn send_nmi(self, destination: u32) {
-        self.send_ipi(destination, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
+        self.send_ipi(destination, IPI_NMI | icr::LEVEL_ASSERT);
     }
 
     /// Writes a local vector table entry (x2APIC MSRs 0x82F, 0x832–0x837)
@@ -159,7 +146,7 @@ impl LocalApic {
             // value was validated by the exit policy (no reserved bit,
             // masked or fixed delivery), so it can only affect this core's
             // own interrupts; a #GP is recovered by the fixup.
-            (LocalApic::X2Apic, 0x82f | 0x832..=0x837) => unsafe {
+            (LocalApic::X2Apic, LVT_CMCI | LVT_TIMER..=LVT_ERROR) => unsafe {
                 fixup::checked_wrmsr(msr, u64::from(value))
             },
             _ => Err(CpuRefused),
@@ -169,7 +156,8 @@ impl LocalApic {
     /// "Max LVT Entry" of this APIC: version register bits 23:16, the
     /// number of LVT entries minus one (Intel SDM Vol. 3A §11.4.8).
     pub fn max_lvt_entry(self) -> u8 {
-        (self.read(XAPIC_VERSION, X2APIC_VERSION_MSR) >> 16) as u8
+        // Deliberate truncation: the field is bits 23:16.
+        (self.read(XAPIC_VERSION, IA32_X2APIC_VERSION) >> 16) as u8
     }
 
     /// Stops the local timer (after a partition ended on this core): masks
@@ -178,8 +166,8 @@ impl LocalApic {
     /// running: harmless on hardware, but an emulator (QEMU TCG) keeps
     /// servicing a storming timer's expiries for everyone.
     pub fn stop_timer(self) {
-        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, 1 << 16);
-        self.write(XAPIC_TIMER_INITIAL, MSR_TIMER_INITIAL, 0);
+        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, lvt::MASK);
+        self.write(XAPIC_TIMER_INIT_COUNT, MSR_TIMER_INITIAL, 0);
     }
 
     /// Reads a timer register for a partition's timer rule: the LVT
@@ -188,8 +176,8 @@ impl LocalApic {
     pub fn read_timer(self, msr: u32) -> u32 {
         match msr {
             MSR_TIMER_LVT => self.read(XAPIC_LVT_TIMER, msr),
-            MSR_TIMER_INITIAL => self.read(XAPIC_TIMER_INITIAL, msr),
-            MSR_TIMER_DIVIDE => self.read(XAPIC_TIMER_DIVIDE, msr),
+            MSR_TIMER_INITIAL => self.read(XAPIC_TIMER_INIT_COUNT, msr),
+            MSR_TIMER_DIVIDE => self.read(XAPIC_TIMER_DIV_CONF, msr),
             _ => 0,
         }
     }
@@ -217,12 +205,12 @@ impl LocalApic {
     /// the microseconds that took (`timer_policy::floor_ticks` turns them
     /// into the periodic floor; a dead timer counts 0).
     pub fn measure_timer(self, window_us: u64) -> (u64, u64) {
-        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, 1 << 16);
-        self.write(XAPIC_TIMER_DIVIDE, MSR_TIMER_DIVIDE, TIMER_DIVIDE_BY_1);
+        self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, lvt::MASK);
+        self.write(XAPIC_TIMER_DIV_CONF, MSR_TIMER_DIVIDE, timer_divide::BY_1);
         let start = time::now_us();
-        self.write(XAPIC_TIMER_INITIAL, MSR_TIMER_INITIAL, u32::MAX);
+        self.write(XAPIC_TIMER_INIT_COUNT, MSR_TIMER_INITIAL, u32::MAX);
         time::delay_us(window_us);
-        let current = self.read(XAPIC_TIMER_CURRENT, X2APIC_TIMER_CURRENT_MSR);
+        let current = self.read(XAPIC_TIMER_CURRENT_COUNT, IA32_X2APIC_CUR_COUNT);
         let elapsed = time::now_us().saturating_sub(start);
         self.stop_timer();
         (u64::from(u32::MAX - current), elapsed)
@@ -230,14 +218,14 @@ impl LocalApic {
 
     /// Sends INIT to the core with APIC ID `destination`.
     pub fn send_init(self, destination: u32) {
-        self.send_ipi(destination, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT);
+        self.send_ipi(destination, IPI_INIT | icr::LEVEL_ASSERT);
     }
 
     /// Sends a start-up IPI that starts `destination` at `vector << 12`.
     pub fn send_startup(self, destination: u32, vector: u8) {
         self.send_ipi(
             destination,
-            ICR_DELIVERY_STARTUP | ICR_LEVEL_ASSERT | u32::from(vector),
+            IPI_STARTUP | icr::LEVEL_ASSERT | u32::from(vector),
         );
     }
 }

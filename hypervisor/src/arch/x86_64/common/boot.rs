@@ -10,6 +10,8 @@
 //! `(eax, ebx)`. The same page tables are used by the application processors
 //! (see `trampoline.rs`), so their physical address is exported.
 
+use x86::controlregs::{Cr0, Cr4};
+
 /// Size of the bootstrap core's stack.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
@@ -18,12 +20,12 @@ core::arch::global_asm!(
     .set MB2_MAGIC,        0xe85250d6
     .set MB2_ARCH_I386,    0
     .set PVH_NOTE_ENTRY,   18
-    .set CR4_PAE,          1 << 5
-    .set EFER_MSR,         0xc0000080
-    .set EFER_LME,         1 << 8
-    .set CR0_PE,           1 << 0
-    .set CR0_WP,           1 << 16
-    .set CR0_PG,           1 << 31
+    .set CR4_PAE,          {cr4_pae}
+    .set EFER_MSR,         {efer}
+    .set EFER_LME,         {efer_lme}
+    .set CR0_PE,           {cr0_pe}
+    .set CR0_WP,           {cr0_wp}
+    .set CR0_PG,           {cr0_pg}
     .set PTE_PRESENT_RW,   0x3
     .set PTE_HUGE,         0x80
 
@@ -167,6 +169,12 @@ boot_stack_top:
     "#,
     bsp_entry = sym crate::bsp_entry,
     stack_size = const BOOT_STACK_SIZE,
+    cr4_pae = const Cr4::CR4_ENABLE_PAE.bits(),
+    efer = const x86::msr::IA32_EFER,
+    efer_lme = const abi::regs::efer::LME,
+    cr0_pe = const Cr0::CR0_PROTECTED_MODE.bits(),
+    cr0_wp = const Cr0::CR0_WRITE_PROTECT.bits(),
+    cr0_pg = const Cr0::CR0_ENABLE_PAGING.bits(),
     options(att_syntax)
 );
 

@@ -5,19 +5,15 @@ use hypervisor::exit_handler::CpuRefused;
 use hypervisor::virt_caps::{RawVirtInfo, RawVmx};
 use raw_cpuid::native_cpuid::cpuid_count;
 
-const IA32_FEATURE_CONTROL: u32 = 0x3a;
-const IA32_VMX_BASIC: u32 = 0x480;
-const IA32_VMX_PINBASED_CTLS: u32 = 0x481;
-const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
-const IA32_VMX_EXIT_CTLS: u32 = 0x483;
-const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
-const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
-const IA32_VMX_EPT_VPID_CAP: u32 = 0x48c;
-const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
-const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
-const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
-const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
-const VM_CR: u32 = 0xc001_0114;
+use abi::regs::{amd_msr::VM_CR, cpuid::ext1, cpuid::leaf1_ecx, VMX_BASIC_TRUE_CONTROLS};
+use x86::controlregs::Cr4;
+use x86::msr::{
+    IA32_FEATURE_CONTROL, IA32_VMX_BASIC, IA32_VMX_ENTRY_CTLS, IA32_VMX_EPT_VPID_CAP,
+    IA32_VMX_EXIT_CTLS, IA32_VMX_PINBASED_CTLS, IA32_VMX_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS2,
+    IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_TRUE_EXIT_CTLS, IA32_VMX_TRUE_PINBASED_CTLS,
+    IA32_VMX_TRUE_PROCBASED_CTLS,
+};
+use x86::vmx::vmcs::control::{PrimaryControls, SecondaryControls};
 
 /// Reads the raw virtualization information of the calling core. MSRs are
 /// read only when CPUID says they exist.
@@ -35,7 +31,7 @@ pub fn read_virt_info() -> RawVirtInfo {
         0
     };
 
-    let svm = ext1_ecx & (1 << 2) != 0;
+    let svm = ext1_ecx & ext1::ECX_SVM != 0;
     let svm_leaf = (svm && max_ext >= 0x8000_000a).then(|| {
         let l = cpuid_count(0x8000_000a, 0);
         (l.eax, l.ebx, l.edx)
@@ -43,7 +39,7 @@ pub fn read_virt_info() -> RawVirtInfo {
     // SAFETY: VM_CR exists on every CPU that reports SVM (AMD APM Vol. 2 §15.30.1).
     let vm_cr = svm.then(|| unsafe { instr::rdmsr(VM_CR) });
 
-    let vmx = (leaf1_ecx & (1 << 5) != 0).then(|| {
+    let vmx = (leaf1_ecx & leaf1_ecx::VMX != 0).then(|| {
         // SAFETY: the VMX capability MSRs and IA32_FEATURE_CONTROL exist on
         // every CPU that reports VMX (Intel SDM Vol. 3 Appendix A.1); the
         // TRUE variant exists when VMX_BASIC bit 55 says so, and CTLS2 when
@@ -52,19 +48,22 @@ pub fn read_virt_info() -> RawVirtInfo {
         unsafe {
             let basic = instr::rdmsr(IA32_VMX_BASIC);
             let pick = |true_msr, msr| {
-                if basic & (1 << 55) != 0 {
+                if basic & VMX_BASIC_TRUE_CONTROLS != 0 {
                     instr::rdmsr(true_msr)
                 } else {
                     instr::rdmsr(msr)
                 }
             };
             let procbased = pick(IA32_VMX_TRUE_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS);
-            let procbased2 = if procbased & (1 << 63) != 0 {
+            // Allowed-1 settings are the high halves (Appendix A.3.2, A.3.3).
+            let secondary = u64::from(PrimaryControls::SECONDARY_CONTROLS.bits()) << 32;
+            let procbased2 = if procbased & secondary != 0 {
                 instr::rdmsr(IA32_VMX_PROCBASED_CTLS2)
             } else {
                 0
             };
-            let ept_or_vpid = (procbased2 >> 32) & ((1 << 1) | (1 << 5)) != 0;
+            let ept_or_vpid = SecondaryControls::ENABLE_EPT | SecondaryControls::ENABLE_VPID;
+            let ept_or_vpid = (procbased2 >> 32) & u64::from(ept_or_vpid.bits()) != 0;
             RawVmx {
                 feature_control: instr::rdmsr(IA32_FEATURE_CONTROL),
                 basic,
@@ -97,21 +96,22 @@ pub fn host_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
-const CR4_OSXSAVE: u64 = 1 << 18;
-
 /// Sets CR4.OSXSAVE on this core when the CPU has XSAVE, so that the
 /// hypervisor can load a partition's validated XCR0 (XSETBV needs it).
 pub fn enable_xsave() {
-    if cpuid_count(1, 0).ecx & (1 << 26) == 0 {
+    if cpuid_count(1, 0).ecx & leaf1_ecx::XSAVE == 0 {
         return;
     }
     // SAFETY: CR4.OSXSAVE exists when CPUID reports XSAVE; setting it only
     // enables XGETBV/XSETBV and XSAVE-family instructions, which the
     // hypervisor itself never uses except to load a guest's XCR0.
+    // Hand-written: `x86::controlregs::cr4()` drops the bits its `Cr4` does
+    // not name (CET, PKS), so a read-modify-write through it could clear them.
     unsafe {
-        let cr4: u64;
+        let cr4: usize;
         core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-        core::arch::asm!("mov cr4, {}", in(reg) cr4 | CR4_OSXSAVE, options(nostack));
+        let cr4 = cr4 | Cr4::CR4_ENABLE_OS_XSAVE.bits();
+        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
     }
 }
 

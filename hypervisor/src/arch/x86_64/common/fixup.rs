@@ -19,9 +19,11 @@
 //! same assembly block, so its addresses are the functions' own.
 
 use super::apic::LocalApic;
+use abi::regs::lvt;
 use core::arch::global_asm;
 use hypervisor::exception::{fixup_target, Fixup};
 use hypervisor::exit_handler::CpuRefused;
+use x86::msr::IA32_X2APIC_LVT_ERROR as LVT_ERROR;
 
 global_asm!(
     r#"
@@ -133,7 +135,7 @@ pub fn selftest_wrmsr(apic: LocalApic) -> Option<Result<(), CpuRefused>> {
         // SAFETY: in xAPIC mode the write raises #GP and the fixup recovers;
         // were it taken, a masked error LVT only silences APIC error
         // interrupts, which the hypervisor does not use.
-        LocalApic::XApic(_) => Some(unsafe { checked_wrmsr(0x837, 1 << 16) }),
+        LocalApic::XApic(_) => Some(unsafe { checked_wrmsr(LVT_ERROR, lvt::MASK.into()) }),
         LocalApic::X2Apic => None,
     }
 }

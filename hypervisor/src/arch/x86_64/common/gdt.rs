@@ -5,6 +5,7 @@
 use alloc::boxed::Box;
 use core::arch::asm;
 use core::mem::size_of;
+use x86::dtables::DescriptorTablePointer;
 
 /// Kernel code segment selector.
 pub const KERNEL_CS: u16 = 0x08;
@@ -52,12 +53,6 @@ impl core::fmt::Debug for CpuTables {
     }
 }
 
-#[repr(C, packed(2))]
-struct DescriptorPointer {
-    limit: u16,
-    base: u64,
-}
-
 impl CpuTables {
     /// Allocates the tables for one core (on the heap; they are leaked).
     pub fn new() -> &'static mut CpuTables {
@@ -101,10 +96,7 @@ impl CpuTables {
     /// that is not busy, and a TSS serves one core); they stay alive forever
     /// (the `'static` borrow guarantees that).
     pub unsafe fn load(&'static self) {
-        let pointer = DescriptorPointer {
-            limit: (size_of::<[u64; 5]>() - 1) as u16,
-            base: self.gdt.as_ptr() as u64,
-        };
+        let pointer = DescriptorTablePointer::new(&self.gdt);
         // SAFETY: the GDT is valid (null, code, data, TSS) and 'static; the
         // far return reloads CS with the code segment at the same RIP, data
         // segments get the flat data segment, and `ltr` marks this core's own

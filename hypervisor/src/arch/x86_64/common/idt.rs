@@ -10,8 +10,9 @@
 
 use super::gdt::{IST_FATAL, IST_NMI, KERNEL_CS};
 use super::instr;
-use core::arch::{asm, global_asm};
-use core::mem::size_of;
+use core::arch::global_asm;
+use x86::dtables::{lidt, DescriptorTablePointer};
+use x86::irq::{DOUBLE_FAULT_VECTOR, MACHINE_CHECK_VECTOR, NONMASKABLE_INTERRUPT_VECTOR};
 
 global_asm!(
     r#"
@@ -144,12 +145,10 @@ pub struct ExceptionFrame {
     ss: u64,
 }
 
-/// Vector of the NMI, which the hypervisor uses only to make a core leave
-/// its guest: on the host it is a no-op.
-const NMI_VECTOR: u64 = 2;
-
 extern "C" fn exception_entry(frame: &mut ExceptionFrame) {
-    if frame.vector == NMI_VECTOR {
+    // The hypervisor uses NMIs only to make a core leave its guest: on the
+    // host they are a no-op.
+    if frame.vector == u64::from(NONMASKABLE_INTERRUPT_VECTOR) {
         return;
     }
     // A checked instruction (XSETBV/WRMSR with a guest-chosen value) that
@@ -195,13 +194,13 @@ fn build() -> Idt {
     // SAFETY: `isr_stub_table` is a read-only table of 32 addresses emitted
     // by the assembly above.
     let stubs = unsafe { &*core::ptr::addr_of!(isr_stub_table) };
-    for (vector, &handler) in stubs.iter().enumerate() {
+    for (vector, &handler) in (0u8..).zip(stubs) {
         let ist = match vector {
-            2 => IST_NMI,
-            8 | 18 => IST_FATAL,
+            NONMASKABLE_INTERRUPT_VECTOR => IST_NMI,
+            DOUBLE_FAULT_VECTOR | MACHINE_CHECK_VECTOR => IST_FATAL,
             _ => 0,
         };
-        idt.0[vector] = Gate {
+        idt.0[usize::from(vector)] = Gate {
             offset_low: handler as u16,
             selector: KERNEL_CS,
             ist,
@@ -214,20 +213,10 @@ fn build() -> Idt {
     idt
 }
 
-#[repr(C, packed(2))]
-struct DescriptorPointer {
-    limit: u16,
-    base: u64,
-}
-
 /// Loads the shared IDT on this core (building it on first use).
 pub fn load() {
-    let idt = IDT.call_once(build);
-    let pointer = DescriptorPointer {
-        limit: (size_of::<Idt>() - 1) as u16,
-        base: idt as *const Idt as u64,
-    };
+    let pointer = DescriptorTablePointer::new(IDT.call_once(build));
     // SAFETY: the IDT is 'static (inside a `Once`), fully initialised, and
     // every present gate points at a stub above with the kernel code segment.
-    unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) };
+    unsafe { lidt(&pointer) };
 }

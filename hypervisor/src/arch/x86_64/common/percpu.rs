@@ -8,8 +8,7 @@
 use super::gdt::CpuTables;
 use super::instr;
 use alloc::boxed::Box;
-
-const IA32_GS_BASE: u32 = 0xc000_0101;
+use x86::msr::IA32_GS_BASE;
 
 /// One core's own state.
 #[repr(C)]

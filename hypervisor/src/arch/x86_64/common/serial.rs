@@ -3,8 +3,8 @@
 use super::instr;
 use uart_16550::SerialPort;
 
-/// COM1's base I/O port.
-pub const COM1: u16 = 0x3f8;
+/// COM1's base I/O port: the first of the platform-owned UART ports.
+pub const COM1: u16 = abi::ports::HYPERVISOR_UART.first;
 
 /// The console UART. Owned by the console lock in `crate::console`.
 #[derive(Debug)]
@@ -13,7 +13,7 @@ pub struct Serial(SerialPort);
 impl Serial {
     /// Initialises COM1 (115200 8N1, FIFOs on).
     pub fn com1() -> Serial {
-        // SAFETY: COM1 is the standard UART at 0x3f8 on every PC platform
+        // SAFETY: COM1 is the standard UART at 0x3F8 on every PC platform
         // Flotilla supports; the console lock makes this its only user.
         let mut port = unsafe { SerialPort::new(COM1) };
         port.init();

@@ -14,6 +14,7 @@ use super::apic::LocalApic;
 use super::time;
 use core::ptr::addr_of;
 use core::sync::atomic::{AtomicBool, Ordering};
+use x86::controlregs::{Cr0, Cr4};
 
 /// Physical address the trampoline runs at (page-aligned, below 1 MiB).
 pub const TRAMPOLINE_BASE: u64 = 0x8000;
@@ -35,7 +36,7 @@ trampoline_start:
     mov %ax, %ds
     lgdtl (tramp_gdt_ptr - trampoline_start)
     mov %cr0, %eax
-    or $1, %eax
+    or ${cr0_pe}, %eax
     mov %eax, %cr0
     ljmpl $0x08, $(TB + (tramp_pm32 - trampoline_start))
 
@@ -46,16 +47,16 @@ tramp_pm32:
     mov %ax, %es
     mov %ax, %ss
     mov %cr4, %eax
-    or $(1 << 5), %eax          /* PAE */
+    or ${cr4_pae}, %eax
     mov %eax, %cr4
     mov (TB + (tramp_cr3 - trampoline_start)), %eax
     mov %eax, %cr3
-    mov $0xc0000080, %ecx       /* EFER: OR in LME */
+    mov ${efer}, %ecx           /* OR in LME */
     rdmsr
-    or $(1 << 8), %eax
+    or ${efer_lme}, %eax
     wrmsr
     mov %cr0, %eax
-    or $((1 << 31) | (1 << 16)), %eax   /* PG, WP */
+    or ${cr0_pg_wp}, %eax
     mov %eax, %cr0
     ljmp $0x18, $(TB + (tramp_lm64 - trampoline_start))
 
@@ -98,6 +99,11 @@ tramp_arg:   .quad 0
 trampoline_end:
     "#,
     base = const TRAMPOLINE_BASE,
+    cr0_pe = const Cr0::CR0_PROTECTED_MODE.bits(),
+    cr4_pae = const Cr4::CR4_ENABLE_PAE.bits(),
+    efer = const x86::msr::IA32_EFER,
+    efer_lme = const abi::regs::efer::LME,
+    cr0_pg_wp = const Cr0::CR0_ENABLE_PAGING.bits() | Cr0::CR0_WRITE_PROTECT.bits(),
     options(att_syntax)
 );
 
