@@ -24,10 +24,8 @@ use crate::arch::x86_64::common::frames::HeapTables;
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
-use crate::arch::x86_64::svm;
-use crate::arch::x86_64::svm::vcpu::SvmVcpu;
-use crate::arch::x86_64::vmx;
-use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
+use crate::arch::x86_64::svm::Svm;
+use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
@@ -39,17 +37,16 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use hypervisor::boot_image;
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
-use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
+use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
-use hypervisor::nested_paging::{
-    Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
-};
+use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
 use hypervisor::partition::{End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
 use hypervisor::platform::PhysMemory;
 use hypervisor::report;
+use hypervisor::vcpu::{GuestEntry, Vcpu, VirtBackend};
 use hypervisor::virt_caps::VirtSupport;
 use partition_config::manifest::Manifest;
 use spin::{Mutex, Once};
@@ -86,8 +83,8 @@ enum Backend {
 impl Backend {
     fn name(self) -> &'static str {
         match self {
-            Backend::Svm { .. } => "svm",
-            Backend::Vmx => "vmx",
+            Backend::Svm { .. } => Svm::NAME,
+            Backend::Vmx => Vmx::NAME,
         }
     }
 }
@@ -450,81 +447,17 @@ fn run_partition(
             record,
         );
     };
+    let entry = GuestEntry::pvh(entry, BOOT_INFO_GPA);
     let end = match run.backend {
         Backend::Svm { nrip_save } => {
-            let npt_root = match nested_tables::<NptFormat>(plan, &ram) {
-                Ok(root) => root,
-                Err(end) => return (end, record),
+            let ram_reader = ram.reader();
+            let svm = Svm {
+                nrip_save,
+                ram: ram_reader,
             };
-            if !svm::enable() {
-                return (
-                    setup_fault(
-                        FaultKind::LoadFailed,
-                        String::from("out of memory enabling SVM"),
-                    ),
-                    record,
-                );
-            }
-            let state = svm::vcpu::EntryState {
-                rip: entry,
-                rbx: BOOT_INFO_GPA,
-                npt_root,
-            };
-            let mut vcpu = match SvmVcpu::new(state, &plan.ports, nrip_save, ram.reader()) {
-                Ok(vcpu) => vcpu,
-                Err(e) => {
-                    return (
-                        setup_fault(FaultKind::LoadFailed, format!("SVM setup failed: {e:?}")),
-                        record,
-                    )
-                }
-            };
-            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
+            run_on(svm, run, plan, &mut record, &ram, apic, &entry)
         }
-        Backend::Vmx => {
-            // This core's own capabilities, decided by the same function as
-            // its boot line.
-            let controls = match VirtSupport::decode(&cpu::read_virt_info()).vmx_controls() {
-                Ok(controls) => controls,
-                Err(why) => {
-                    return (
-                        setup_fault(
-                            FaultKind::LoadFailed,
-                            format!("this core cannot host it: {why}"),
-                        ),
-                        record,
-                    )
-                }
-            };
-            let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
-                Ok(root) => root,
-                Err(end) => return (end, record),
-            };
-            if let Err(e) = vmx::enable() {
-                return (
-                    setup_fault(
-                        FaultKind::LoadFailed,
-                        format!("VMX operation failed to start: {e:?}"),
-                    ),
-                    record,
-                );
-            }
-            let state = vmx::vcpu::EntryState {
-                rip: entry,
-                rbx: BOOT_INFO_GPA,
-                ept_root,
-            };
-            let mut vcpu = match VmxVcpu::new(state, &plan.ports, &controls) {
-                Ok(vcpu) => vcpu,
-                Err(e) => {
-                    return (
-                        setup_fault(FaultKind::LoadFailed, format!("VMCS setup failed: {e:?}")),
-                        record,
-                    )
-                }
-            };
-            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
-        }
+        Backend::Vmx => run_on(Vmx::default(), run, plan, &mut record, &ram, apic, &entry),
     };
     // Measured here, before the (possibly slow) console output.
     *left_guest_us = time::now_us();
@@ -532,10 +465,41 @@ fn run_partition(
     (end, record)
 }
 
+/// Sets up the partition's vCPU on `backend` (enable, nested tables,
+/// create) and runs it until its end.
+fn run_on<B: VirtBackend>(
+    mut backend: B,
+    run: &Run,
+    plan: &PartitionPlan,
+    record: &mut RunRecord,
+    ram: &PhysRegion,
+    apic: LocalApic,
+    entry: &GuestEntry,
+) -> End {
+    let setup_failed = |e: B::Error| {
+        setup_fault(
+            FaultKind::LoadFailed,
+            format!("{} setup failed: {e}", B::NAME),
+        )
+    };
+    if let Err(e) = backend.enable() {
+        return setup_failed(e);
+    }
+    let root = match nested_tables::<B::Tables>(plan, ram) {
+        Ok(root) => root,
+        Err(end) => return end,
+    };
+    let mut vcpu = match backend.create(entry, root, &plan.ports) {
+        Ok(vcpu) => vcpu,
+        Err(e) => return setup_failed(e),
+    };
+    run_loop(run, &mut vcpu, plan, record, ram, apic)
+}
+
 /// Runs a partition's vCPU until its end, whatever the backend.
 fn run_loop(
     run: &Run,
-    vcpu: &mut impl VcpuExt,
+    vcpu: &mut impl Vcpu,
     plan: &PartitionPlan,
     record: &mut RunRecord,
     ram: &PhysRegion,
