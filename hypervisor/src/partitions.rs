@@ -424,87 +424,79 @@ fn run_partition(
     left_guest_us: &mut u64,
 ) -> (End, RunRecord) {
     let mut record = RunRecord::default();
-    let Some(ram) = run
-        .regions
-        .get(plan.policy.id as usize)
-        .and_then(|r| r.lock().take())
-    else {
-        return (
-            setup_fault(FaultKind::LoadFailed, String::from("no memory region")),
-            record,
-        );
+    let end = load_and_run(run, plan, apic, &mut record, left_guest_us);
+    (end.unwrap_or_else(|end| end), record)
+}
+
+fn load_and_run(
+    run: &Run,
+    plan: &PartitionPlan,
+    apic: LocalApic,
+    record: &mut RunRecord,
+    left_guest_us: &mut u64,
+) -> Result<End, End> {
+    let fault = |why: &str| setup_fault(FaultKind::LoadFailed, String::from(why));
+    let region = run.regions.get(plan.policy.id as usize);
+    let ram = region.and_then(|r| r.lock().take());
+    let ram = ram.ok_or_else(|| fault("no memory region"))?;
+    let entry = GuestEntry::pvh(load(run, plan, &ram)?, BOOT_INFO_GPA);
+    let apic = apic
+        .enable_x2apic()
+        .ok_or_else(|| fault("this CPU has no x2APIC"))?;
+    let core = Core {
+        run,
+        plan,
+        ram: &ram,
+        apic,
     };
-    let entry = match load(run, plan, &ram) {
-        Ok(entry) => entry,
-        Err(end) => return (end, record),
-    };
-    let Some(apic) = apic.enable_x2apic() else {
-        return (
-            setup_fault(
-                FaultKind::LoadFailed,
-                String::from("this CPU has no x2APIC"),
-            ),
-            record,
-        );
-    };
-    let entry = GuestEntry::pvh(entry, BOOT_INFO_GPA);
     let end = match run.backend {
         Backend::Svm { nrip_save } => {
-            let ram_reader = ram.reader();
-            let svm = Svm {
-                nrip_save,
-                ram: ram_reader,
-            };
-            run_on(svm, run, plan, &mut record, &ram, apic, &entry)
+            let ram = ram.reader();
+            core.run(Svm { nrip_save, ram }, &entry, record)
         }
-        Backend::Vmx => run_on(Vmx::default(), run, plan, &mut record, &ram, apic, &entry),
+        Backend::Vmx => core.run(Vmx::default(), &entry, record),
     };
     // Measured here, before the (possibly slow) console output.
     *left_guest_us = time::now_us();
     apic.stop_timer();
-    (end, record)
+    end
 }
 
-/// Sets up the partition's vCPU on `backend` (enable, nested tables,
-/// create) and runs it until its end.
-fn run_on<B: VirtBackend>(
-    mut backend: B,
-    run: &Run,
-    plan: &PartitionPlan,
-    record: &mut RunRecord,
-    ram: &PhysRegion,
+/// A partition on its core, ready to run.
+struct Core<'a> {
+    run: &'a Run,
+    plan: &'a PartitionPlan,
+    ram: &'a PhysRegion,
     apic: LocalApic,
-    entry: &GuestEntry,
-) -> End {
-    let setup_failed = |e: B::Error| {
-        setup_fault(
-            FaultKind::LoadFailed,
-            format!("{} setup failed: {e}", B::NAME),
-        )
-    };
-    if let Err(e) = backend.enable() {
-        return setup_failed(e);
+}
+
+impl Core<'_> {
+    /// Sets up the partition's vCPU on `backend` (enable, nested tables,
+    /// create) and runs it until its end.
+    fn run<B: VirtBackend>(
+        &self,
+        mut backend: B,
+        entry: &GuestEntry,
+        record: &mut RunRecord,
+    ) -> Result<End, End> {
+        let failed = |e| {
+            setup_fault(
+                FaultKind::LoadFailed,
+                format!("{} setup failed: {e}", B::NAME),
+            )
+        };
+        backend.enable().map_err(failed)?;
+        let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        let mut vcpu = backend
+            .create(entry, root, &self.plan.ports)
+            .map_err(failed)?;
+        Ok(run_loop(self, &mut vcpu, record))
     }
-    let root = match nested_tables::<B::Tables>(plan, ram) {
-        Ok(root) => root,
-        Err(end) => return end,
-    };
-    let mut vcpu = match backend.create(entry, root, &plan.ports) {
-        Ok(vcpu) => vcpu,
-        Err(e) => return setup_failed(e),
-    };
-    run_loop(run, &mut vcpu, plan, record, ram, apic)
 }
 
 /// Runs a partition's vCPU until its end, whatever the backend.
-fn run_loop(
-    run: &Run,
-    vcpu: &mut impl Vcpu,
-    plan: &PartitionPlan,
-    record: &mut RunRecord,
-    ram: &PhysRegion,
-    apic: LocalApic,
-) -> End {
+fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> End {
+    let (run, plan, apic) = (core.run, core.plan, core.apic);
     // The timer starts masked, one-shot and stopped, which is what the
     // passed-through count and divide registers of a new vCPU assume
     // (`timer_policy`): whatever the firmware left, nothing periodic runs
@@ -521,7 +513,7 @@ fn run_loop(
             return End::TimedOut;
         }
         let exit = vcpu.run();
-        if let Some(end) = handle_exit(exit, vcpu, &plan.policy, record, ram, &mut host) {
+        if let Some(end) = handle_exit(exit, vcpu, &plan.policy, record, core.ram, &mut host) {
             return end;
         }
     }

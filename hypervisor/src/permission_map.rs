@@ -18,9 +18,6 @@ pub struct MsrMapLayout {
     pub write: usize,
 }
 
-/// MSRs per range of both vendors' maps.
-const RANGE_LEN: u32 = 0x2000;
-
 impl MsrMapLayout {
     /// The bit that makes a read (or, with `write`, a write) of `msr` exit;
     /// `None` for an MSR outside every range (always intercepted).
@@ -28,16 +25,9 @@ impl MsrMapLayout {
         let &(first, read) = self
             .ranges
             .iter()
-            .find(|&&(first, _)| msr.wrapping_sub(first) < RANGE_LEN)?;
+            .find(|&&(first, _)| msr.wrapping_sub(first) < 0x2000)?;
         let index = usize::try_from(msr - first).ok()?;
         Some(read + index * self.stride + if write { self.write } else { 0 })
-    }
-
-    /// Whether a map with `bits` (one byte per eight bits, bit 0 first)
-    /// makes the access exit, as the processor decides.
-    pub fn traps(&self, bits: &[u8], msr: u32, write: bool) -> bool {
-        self.bit(msr, write)
-            .is_none_or(|bit| bits.get(bit / 8).is_none_or(|b| b & (1 << (bit % 8)) != 0))
     }
 }
 
@@ -51,6 +41,14 @@ mod tests {
     use super::*;
     use crate::svm::MSRPM;
     use crate::vmx::MSR_BITMAP;
+
+    /// Whether a map with `bits` (one byte per eight bits, bit 0 first)
+    /// makes the access exit, as the processor decides.
+    fn traps(layout: &MsrMapLayout, bits: &[u8], msr: u32, write: bool) -> bool {
+        layout
+            .bit(msr, write)
+            .is_none_or(|bit| bits.get(bit / 8).is_none_or(|b| b & (1 << (bit % 8)) != 0))
+    }
 
     #[test]
     fn svm_msrpm_bits_follow_apm_table_15_11() {
@@ -101,13 +99,16 @@ mod tests {
             clear(0x277, false); // PAT readable
             clear(0xc000_0100, false); // FS base read/write
             clear(0xc000_0100, true);
-            assert!(!layout.traps(&bits, 0x277, false));
-            assert!(layout.traps(&bits, 0x277, true));
-            assert!(!layout.traps(&bits, 0xc000_0100, true));
-            assert!(layout.traps(&bits, 0xc000_0101, false));
-            assert!(layout.traps(&bits, 0x4000_0000, false), "out of range");
-            assert!(layout.traps(&[0; 8192], 0x8000_0000, true), "out of range");
-            assert!(!layout.traps(&[0; 8192], 0x10, true));
+            assert!(!traps(&layout, &bits, 0x277, false));
+            assert!(traps(&layout, &bits, 0x277, true));
+            assert!(!traps(&layout, &bits, 0xc000_0100, true));
+            assert!(traps(&layout, &bits, 0xc000_0101, false));
+            assert!(traps(&layout, &bits, 0x4000_0000, false), "out of range");
+            assert!(
+                traps(&layout, &[0; 8192], 0x8000_0000, true),
+                "out of range"
+            );
+            assert!(!traps(&layout, &[0; 8192], 0x10, true));
         }
     }
 

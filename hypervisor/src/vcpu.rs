@@ -1,15 +1,14 @@
 //! The backend contract: [`VirtBackend`] enables virtualization on a core
-//! and creates the partition's virtual CPU from the arch-neutral
-//! [`GuestEntry`]; [`Vcpu`] runs it ("tell me why it stopped", an
-//! arch-neutral [`VmExit`]) and gives the exit handler what it needs. SVM
-//! and VMX implement both under `arch::x86_64::{svm,vmx}` (their pure exit
-//! decoding is [`crate::svm`] and [`crate::vmx`]); everything above them
-//! (exit handling, hypercalls, containment) is written once.
+//! and creates the vCPU from the arch-neutral [`GuestEntry`]; [`Vcpu`] runs
+//! it until an arch-neutral [`VmExit`]. SVM and VMX implement both under
+//! `arch::x86_64::{svm,vmx}` (pure exit decoding: [`crate::svm`],
+//! [`crate::vmx`]); everything above them is written once.
 
 use crate::cpuid_policy::GuestFeatures;
 use crate::nested_paging::EntryFormat;
 use abi::fault::ExitReason;
 use core::fmt::Display;
+use x86::controlregs::Cr0;
 
 /// General-purpose registers a handler may read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +270,7 @@ impl GuestEntry {
                 access: 0x8b,
                 limit: 0x67,
             },
-            cr0: 0x11,
+            cr0: (Cr0::CR0_PROTECTED_MODE.bits() | Cr0::CR0_EXTENSION_TYPE.bits()) as u64,
             cr4: 0,
             efer: 0,
             pat: 0x0007_0406_0007_0406,

@@ -32,7 +32,7 @@ pub struct ExitFields {
     pub info1: u64,
     /// EXITINFO2.
     pub info2: u64,
-    /// Guest RAX (from the VMCB), RCX and RDX.
+    /// Guest RAX (from the VMCB).
     pub rax: u64,
     /// Guest RCX.
     pub rcx: u64,
@@ -40,94 +40,76 @@ pub struct ExitFields {
     pub rdx: u64,
 }
 
-/// A decoded exit, and what the backend needs to finish it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decoded {
-    /// The exit.
-    pub exit: VmExit,
-    /// The instruction behind it, whose length must be decoded from the
-    /// guest's bytes when the CPU has no next-RIP saving.
-    pub opcode: Option<Opcode>,
-    /// Where the guest continues after it (IOIO: EXITINFO2, §15.10.2).
-    pub next_rip: Option<u64>,
-}
-
-/// Decodes an exit from its raw fields.
-pub fn decode_exit(f: &ExitFields) -> Decoded {
+/// Decodes an exit from its raw fields, with the instruction behind it
+/// when its length must be decoded from the guest's bytes (on a CPU without
+/// next-RIP saving). After an IOIO exit the guest continues at EXITINFO2
+/// (§15.10.2).
+pub fn decode_exit(f: &ExitFields) -> (VmExit, Option<Opcode>) {
     let edx_eax = (f.rdx << 32) | (f.rax & 0xffff_ffff);
-    let (exit, opcode) = match f.code {
+    let (msr, xcr) = (f.rcx as u32, f.rcx as u32); // ECX; RCX[63:32] is ignored
+    let virt = |name| (VmExit::VirtualizationInstruction { name }, None);
+    match f.code {
         exit::VMMCALL => (VmExit::Hypercall, Some(Opcode::Vmmcall)),
         exit::CPUID => (VmExit::Cpuid, Some(Opcode::Cpuid)),
-        exit::MSR if f.info1 == 0 => (VmExit::MsrRead { msr: f.rcx as u32 }, Some(Opcode::Rdmsr)),
-        exit::MSR => {
-            let exit = VmExit::MsrWrite {
-                msr: f.rcx as u32,
+        exit::MSR if f.info1 == 0 => (VmExit::MsrRead { msr }, Some(Opcode::Rdmsr)),
+        exit::MSR => (
+            VmExit::MsrWrite {
+                msr,
                 value: edx_eax,
-            };
-            (exit, Some(Opcode::Wrmsr))
-        }
+            },
+            Some(Opcode::Wrmsr),
+        ),
+        exit::XSETBV => (
+            VmExit::Xsetbv {
+                xcr,
+                value: edx_eax,
+            },
+            Some(Opcode::Xsetbv),
+        ),
+        // EXITINFO1 (APM Vol. 2 §15.10.2, Figure 15-2): bit 0 TYPE
+        // (1 = IN), bits 6:4 SZ32/SZ16/SZ8, bits 31:16 the port.
         exit::IOIO => {
-            // EXITINFO1 (APM Vol. 2 §15.10.2, Figure 15-2): bit 0 TYPE
-            // (1 = IN), bits 6:4 SZ32/SZ16/SZ8, bits 31:16 the port.
             let size = match (f.info1 >> 4) & 0b111 {
                 0b001 => 1,
                 0b010 => 2,
                 _ => 4,
             };
-            let exit = VmExit::Io {
-                port: (f.info1 >> 16) as u16,
-                size,
-                write: f.info1 & 1 == 0,
-            };
-            return Decoded {
-                exit,
-                opcode: None,
-                next_rip: Some(f.info2),
-            };
+            let port = (f.info1 >> 16) as u16;
+            (
+                VmExit::Io {
+                    port,
+                    size,
+                    write: f.info1 & 1 == 0,
+                },
+                None,
+            )
         }
         // EXITINFO1 is a #PF error code (§15.25.6): bit 1 W, bit 4 I/D.
         exit::NPF => {
-            let exit = VmExit::NestedPageFault {
-                gpa: f.info2,
-                write: f.info1 & 0b10 != 0,
-                fetch: f.info1 & 0b1_0000 != 0,
-            };
-            (exit, None)
+            let (write, fetch) = (f.info1 & 0b10 != 0, f.info1 & 0b1_0000 != 0);
+            (
+                VmExit::NestedPageFault {
+                    gpa: f.info2,
+                    write,
+                    fetch,
+                },
+                None,
+            )
         }
-        exit::XSETBV => {
-            let exit = VmExit::Xsetbv {
-                xcr: f.rcx as u32,
-                value: edx_eax,
-            };
-            (exit, Some(Opcode::Xsetbv))
-        }
-        code => (simple_exit(code), None),
-    };
-    Decoded {
-        exit,
-        opcode,
-        next_rip: None,
+        exit::SHUTDOWN => (VmExit::TripleFault, None),
+        exit::INIT => (VmExit::Init, None),
+        exit::NMI => (VmExit::Nmi, None),
+        exit::INVALID => (VmExit::InvalidState { code: f.code }, None),
+        exit::VMRUN => virt("vmrun"),
+        exit::VMLOAD => virt("vmload"),
+        exit::VMSAVE => virt("vmsave"),
+        exit::STGI => virt("stgi"),
+        exit::CLGI => virt("clgi"),
+        exit::SKINIT => virt("skinit"),
+        exit::INVD => virt("invd"),
+        exit::INVLPGA => virt("invlpga"),
+        code => (VmExit::Other { code }, None),
     }
-}
-
-/// The exits with nothing to decode but their code.
-fn simple_exit(code: u64) -> VmExit {
-    let name = match code {
-        exit::SHUTDOWN => return VmExit::TripleFault,
-        exit::INIT => return VmExit::Init,
-        exit::NMI => return VmExit::Nmi,
-        exit::INVALID => return VmExit::InvalidState { code },
-        exit::VMRUN => "vmrun",
-        exit::VMLOAD => "vmload",
-        exit::VMSAVE => "vmsave",
-        exit::STGI => "stgi",
-        exit::CLGI => "clgi",
-        exit::SKINIT => "skinit",
-        exit::INVD => "invd",
-        exit::INVLPGA => "invlpga",
-        other => return VmExit::Other { code: other },
-    };
-    VmExit::VirtualizationInstruction { name }
 }
 
 /// A segment's VMCB attributes (APM Vol. 2 §15.5.1: the descriptor's
@@ -141,7 +123,7 @@ pub fn attributes(access: u32) -> u16 {
 mod tests {
     use super::*;
 
-    fn decode(code: u64, info1: u64, info2: u64) -> Decoded {
+    fn decode(code: u64, info1: u64, info2: u64) -> (VmExit, Option<Opcode>) {
         decode_exit(&ExitFields {
             code,
             info1,
@@ -154,7 +136,7 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_apm_appendix_c() {
-        let plain = |code| decode(code, 0, 0).exit;
+        let plain = |code| decode(code, 0, 0).0;
         assert_eq!(plain(0x61), VmExit::Nmi);
         assert_eq!(plain(0x63), VmExit::Init);
         assert_eq!(plain(0x7f), VmExit::TripleFault);
@@ -178,51 +160,33 @@ mod tests {
 
     #[test]
     fn instruction_exits_name_their_opcode() {
-        let d = decode(0x81, 0, 0);
-        assert_eq!(
-            (d.exit, d.opcode),
-            (VmExit::Hypercall, Some(Opcode::Vmmcall))
-        );
-        let d = decode(0x72, 0, 0);
-        assert_eq!((d.exit, d.opcode), (VmExit::Cpuid, Some(Opcode::Cpuid)));
+        let hypercall = (VmExit::Hypercall, Some(Opcode::Vmmcall));
+        assert_eq!(decode(0x81, 0, 0), hypercall);
+        assert_eq!(decode(0x72, 0, 0), (VmExit::Cpuid, Some(Opcode::Cpuid)));
         // MSR (§15.11): EXITINFO1 0 = RDMSR, 1 = WRMSR of EDX:EAX; ECX's
         // upper half is ignored.
-        let d = decode(0x7c, 0, 0);
-        assert_eq!(d.exit, VmExit::MsrRead { msr: 0xc000_0080 });
-        assert_eq!(d.opcode, Some(Opcode::Rdmsr));
-        let d = decode(0x7c, 1, 0);
+        let msr = 0xc000_0080;
+        let read = (VmExit::MsrRead { msr }, Some(Opcode::Rdmsr));
+        assert_eq!(decode(0x7c, 0, 0), read);
         let value = 0x22_0000_0011;
-        assert_eq!(
-            d.exit,
-            VmExit::MsrWrite {
-                msr: 0xc000_0080,
-                value
-            }
-        );
-        assert_eq!(d.opcode, Some(Opcode::Wrmsr));
-        let d = decode(0x8d, 0, 0);
-        assert_eq!(
-            d.exit,
-            VmExit::Xsetbv {
-                xcr: 0xc000_0080,
-                value
-            }
-        );
-        assert_eq!((d.opcode, d.next_rip), (Some(Opcode::Xsetbv), None));
+        let write = (VmExit::MsrWrite { msr, value }, Some(Opcode::Wrmsr));
+        assert_eq!(decode(0x7c, 1, 0), write);
+        let xsetbv = (VmExit::Xsetbv { xcr: msr, value }, Some(Opcode::Xsetbv));
+        assert_eq!(decode(0x8d, 0, 0), xsetbv);
     }
 
     #[test]
     fn ioio_exitinfo1_follows_apm_15_10_2() {
-        // OUT DX, AL to 0x3f8: TYPE 0, SZ8 (bit 4), port in 31:16.
-        let d = decode(0x7b, 0x03f8_0010, 0x1234);
+        // OUT DX, AL to 0x3f8: TYPE 0, SZ8 (bit 4), port in 31:16; no
+        // instruction to decode (the next RIP is EXITINFO2).
         let out = VmExit::Io {
             port: 0x3f8,
             size: 1,
             write: true,
         };
-        assert_eq!((d.exit, d.opcode, d.next_rip), (out, None, Some(0x1234)));
+        assert_eq!(decode(0x7b, 0x03f8_0010, 0x1234), (out, None));
         // IN AX, DX from 0xcf8: TYPE 1, SZ16 (bit 5).
-        let io = decode(0x7b, 0x0cf8_0021, 0).exit;
+        let io = decode(0x7b, 0x0cf8_0021, 0).0;
         assert_eq!(
             io,
             VmExit::Io {
@@ -232,7 +196,7 @@ mod tests {
             }
         );
         // IN EAX with the string and REP bits set: SZ32 (bit 6).
-        let io = decode(0x7b, 0xffff_004d, 0).exit;
+        let io = decode(0x7b, 0xffff_004d, 0).0;
         assert_eq!(
             io,
             VmExit::Io {
@@ -245,7 +209,7 @@ mod tests {
 
     #[test]
     fn npf_error_code_follows_apm_15_25_6() {
-        let npf = |info1| decode(0x400, info1, 0x1_0000_0000).exit;
+        let npf = |info1| decode(0x400, info1, 0x1_0000_0000).0;
         let fault = |write, fetch| VmExit::NestedPageFault {
             gpa: 0x1_0000_0000,
             write,

@@ -12,10 +12,8 @@ pub const VM_HSAVE_PA: u32 = 0xc001_0117;
 
 /// VMCB control-area offsets (APM Vol. 2 Table B-1).
 pub mod control {
-    /// Intercept vector 3 (INTR, NMI, INIT, CPUID, IOIO_PROT, MSR_PROT, SHUTDOWN, ...).
-    pub const INTERCEPT_MISC1: usize = 0x00c;
-    /// Intercept vector 4 (VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, ...).
-    pub const INTERCEPT_MISC2: usize = 0x010;
+    pub const INTERCEPT_MISC1: usize = 0x00c; // Intercept vector 3 ([`super::intercept3`])
+    pub const INTERCEPT_MISC2: usize = 0x010; // Intercept vector 4 ([`super::intercept4`])
     pub const IOPM_BASE_PA: usize = 0x040; // Physical address of the I/O permission map
     pub const MSRPM_BASE_PA: usize = 0x048; // Physical address of the MSR permission map
     pub const GUEST_ASID: usize = 0x058;
@@ -24,8 +22,7 @@ pub mod control {
     pub const EXIT_CODE: usize = 0x070;
     pub const EXIT_INFO1: usize = 0x078; // Exit information 1
     pub const EXIT_INFO2: usize = 0x080; // Exit information 2
-    /// Exit interrupt information: the event being delivered at the exit.
-    pub const EXIT_INT_INFO: usize = 0x088;
+    pub const EXIT_INT_INFO: usize = 0x088; // The event being delivered at the exit
     pub const NP_ENABLE: usize = 0x090; // Nested paging enable (bit 0)
     pub const N_CR3: usize = 0x0b0; // Nested page-table root
     pub const EVENT_INJ: usize = 0x0a8; // Event injection on the next VMRUN
@@ -36,7 +33,7 @@ pub mod control {
 /// VMCB state-save-area offsets, absolute from the VMCB's start (APM Vol. 2
 /// Table B-2).
 pub mod state {
-    /// ES; every segment is selector u16, attributes u16, limit u32, base u64.
+    // Segments: selector u16, attributes u16, limit u32, base u64.
     pub const ES: usize = 0x400;
     pub const CS: usize = 0x410;
     pub const SS: usize = 0x420;
@@ -76,8 +73,7 @@ pub mod intercept3 {
 
 /// Intercept vector 4 (VMCB 0x010) bits (APM Vol. 2 Table B-1).
 pub mod intercept4 {
-    /// VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT (bits 0–6).
-    pub const SVM_INSTRUCTIONS: u32 = 0x7f;
+    pub const SVM_INSTRUCTIONS: u32 = 0x7f; // VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT
     pub const XSETBV: u32 = 1 << 13; // XSETBV (validated like on VMX, where it always exits)
 }
 
@@ -99,7 +95,6 @@ pub mod exit {
     pub const CLGI: u64 = 0x85;
     pub const SKINIT: u64 = 0x86;
     pub const XSETBV: u64 = 0x8d;
-    /// Nested page fault (EXITINFO1 the #PF-style error code, EXITINFO2 the GPA).
-    pub const NPF: u64 = 0x400;
+    pub const NPF: u64 = 0x400; // Nested page fault (EXITINFO1 #PF error code, EXITINFO2 GPA)
     pub const INVALID: u64 = u64::MAX; // VMRUN refused the guest state (VMEXIT_INVALID, -1)
 }

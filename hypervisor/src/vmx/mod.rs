@@ -40,55 +40,51 @@ pub struct ExitFields {
 
 /// Decodes an exit from its raw fields.
 pub fn decode_exit(f: &ExitFields) -> VmExit {
-    if f.reason & regs::EXIT_REASON_ENTRY_FAILURE != 0 {
-        return VmExit::InvalidState { code: f.reason };
+    let (q, code) = (f.qualification, f.reason);
+    if code & regs::EXIT_REASON_ENTRY_FAILURE != 0 {
+        return VmExit::InvalidState { code };
     }
-    let q = f.qualification;
-    let edx_eax = (f.rdx << 32) | (f.rax & 0xffff_ffff);
+    let (value, msr, xcr) = (
+        (f.rdx << 32) | (f.rax & 0xffff_ffff),
+        f.rcx as u32,
+        f.rcx as u32,
+    );
+    let nmi = (f.interruption >> 8) & 0b111 == regs::INTERRUPTION_TYPE_NMI;
+    let name = |name| VmExit::VirtualizationInstruction { name };
     let basic = f.reason as u16;
     match basic {
         exit::VMCALL => VmExit::Hypercall,
         exit::CPUID => VmExit::Cpuid,
-        exit::RDMSR => VmExit::MsrRead { msr: f.rcx as u32 },
-        exit::WRMSR => VmExit::MsrWrite {
-            msr: f.rcx as u32,
-            value: edx_eax,
-        },
+        exit::RDMSR => VmExit::MsrRead { msr },
+        exit::WRMSR => VmExit::MsrWrite { msr, value },
+        exit::XSETBV => VmExit::Xsetbv { xcr, value },
         // Table 28-5: bits 2:0 size - 1, bit 3 direction (1 = IN), 31:16 port.
-        exit::IO => VmExit::Io {
-            port: (q >> 16) as u16,
-            size: ((q & 0b111) + 1) as u8,
-            write: q & (1 << 3) == 0,
-        },
-        exit::XSETBV => VmExit::Xsetbv {
-            xcr: f.rcx as u32,
-            value: edx_eax,
-        },
+        exit::IO => {
+            let (port, size, write) = ((q >> 16) as u16, ((q & 0b111) + 1) as u8, q & 0b1000 == 0);
+            VmExit::Io { port, size, write }
+        }
         exit::CR_ACCESS => VmExit::ControlRegisterAccess,
         // Table 28-7: bit 1 a data write, bit 2 an instruction fetch.
-        exit::EPT_VIOLATION => VmExit::NestedPageFault {
-            gpa: f.gpa,
-            write: q & 0b10 != 0,
-            fetch: q & 0b100 != 0,
-        },
+        exit::EPT_VIOLATION => {
+            let (write, fetch) = (q & 0b10 != 0, q & 0b100 != 0);
+            VmExit::NestedPageFault {
+                gpa: f.gpa,
+                write,
+                fetch,
+            }
+        }
         exit::TRIPLE_FAULT => VmExit::TripleFault,
         exit::INIT => VmExit::Init,
-        exit::EXCEPTION_NMI if (f.interruption >> 8) & 0b111 == regs::INTERRUPTION_TYPE_NMI => {
-            VmExit::Nmi
-        }
-        exit::VMCLEAR..=exit::VMXON => VmExit::VirtualizationInstruction {
-            name: VMX_INSTRUCTIONS[usize::from(basic - exit::VMCLEAR)],
-        },
-        exit::INVEPT => VmExit::VirtualizationInstruction { name: "invept" },
-        exit::INVVPID => VmExit::VirtualizationInstruction { name: "invvpid" },
-        exit::GETSEC => VmExit::VirtualizationInstruction { name: "getsec" },
-        exit::INVD => VmExit::VirtualizationInstruction { name: "invd" },
+        exit::EXCEPTION_NMI if nmi => VmExit::Nmi,
+        exit::VMCLEAR..=exit::VMXON => name(VMX_INSTRUCTIONS[usize::from(basic - exit::VMCLEAR)]),
+        exit::INVEPT => name("invept"),
+        exit::INVVPID => name("invvpid"),
+        exit::GETSEC => name("getsec"),
+        exit::INVD => name("invd"),
         exit::INVALID_GUEST_STATE | exit::MSR_LOADING | exit::EPT_MISCONFIG => {
-            VmExit::InvalidState { code: f.reason }
+            VmExit::InvalidState { code }
         }
-        other => VmExit::Other {
-            code: u64::from(other),
-        },
+        other => VmExit::Other { code: other.into() },
     }
 }
 

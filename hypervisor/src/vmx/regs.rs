@@ -15,8 +15,7 @@ pub mod exit {
     pub const GETSEC: u16 = 11;
     pub const INVD: u16 = 13;
     pub const VMCALL: u16 = 18;
-    /// VMCLEAR; the VMX instructions follow in SDM order up to VMXON (27).
-    pub const VMCLEAR: u16 = 19;
+    pub const VMCLEAR: u16 = 19; // VMCLEAR, then the VMX instructions in SDM order up to:
     pub const VMXON: u16 = 27;
     pub const CR_ACCESS: u16 = 28; // Control-register access (qualification: Table 28-3)
     pub const IO: u16 = 30; // I/O instruction (qualification: Table 28-5)
@@ -33,17 +32,14 @@ pub mod exit {
 
 /// Exit-reason bit 31: the VM entry failed (SDM Vol. 3C §25.9.1).
 pub const EXIT_REASON_ENTRY_FAILURE: u64 = 1 << 31;
-/// Interruption type NMI in bits 10:8 of the exit interruption information
-/// (SDM Vol. 3C §25.9.2, Table 25-18).
+/// Interruption type NMI in exit interruption information bits 10:8 (Table 25-18).
 pub const INTERRUPTION_TYPE_NMI: u64 = 2;
-/// EPT pointer: write-back paging structures (bits 2:0 = 6) and a 4-level
-/// walk (bits 5:3 = 3), SDM Vol. 3C §25.6.11.
+/// EPT pointer (SDM Vol. 3C §25.6.11): write-back (2:0 = 6), 4-level walk (5:3 = 3).
 pub const EPTP_WB_4_LEVEL: u64 = 6 | (3 << 3);
 /// Access rights bit 16: the segment is unusable (SDM Vol. 3C §25.4.1).
 pub const AR_UNUSABLE: u64 = 1 << 16;
-/// The VMCS revision identifier's bits in IA32_VMX_BASIC and in a VMCS or
-/// VMXON region's first word (SDM Vol. 3D Appendix A.1; bit 31 is the
-/// shadow-VMCS indicator).
+/// The revision identifier in IA32_VMX_BASIC and a VMCS or VMXON region's
+/// first word (SDM Vol. 3D Appendix A.1; bit 31 is the shadow indicator).
 pub const REVISION_MASK: u64 = 0x7fff_ffff;
 /// IA32_FEATURE_CONTROL bit 0: locked (SDM Vol. 3C §24.7).
 pub const FEATURE_CONTROL_LOCK: u64 = 1 << 0;

@@ -18,7 +18,7 @@ pub struct Bitmap {
 impl Bitmap {
     /// A map of `len` bytes (whole pages) that intercepts everything;
     /// `None` when out of memory.
-    pub fn all_ones(len: usize) -> Option<Bitmap> {
+    fn all_ones(len: usize) -> Option<Bitmap> {
         let pa = alloc_pages(len.div_ceil(4096))?;
         // SAFETY: the frames were just allocated for `self` (len bytes).
         unsafe { core::ptr::write_bytes(pa as *mut u8, 0xff, len) };
@@ -54,15 +54,18 @@ impl Bitmap {
         }
     }
 
-    /// Grants the MSRs of `msr_policy` to a new MSR map.
-    pub fn grant_msrs(&mut self, layout: &MsrMapLayout) {
+    /// An MSR map of `len` bytes in `layout` granting the MSRs of
+    /// `msr_policy`.
+    pub fn msrs(layout: &MsrMapLayout, len: usize) -> Option<Bitmap> {
+        let mut map = Bitmap::all_ones(len)?;
         for &msr in msr_policy::PASSTHROUGH {
-            self.set_msr(layout, msr, false, true);
-            self.set_msr(layout, msr, true, true);
+            map.set_msr(layout, msr, false, true);
+            map.set_msr(layout, msr, true, true);
         }
         for &msr in msr_policy::READ_ONLY {
-            self.set_msr(layout, msr, false, true);
+            map.set_msr(layout, msr, false, true);
         }
+        Some(map)
     }
 
     /// Whether writes to the timer's initial count and divide configuration
@@ -73,13 +76,15 @@ impl Bitmap {
         }
     }
 
-    /// Lets the guest access the ports of `ports` (inclusive ranges)
-    /// without an exit.
-    pub fn grant_ports(&mut self, ports: &[(u16, u16)]) {
+    /// An I/O map of `len` bytes letting the guest access the ports of
+    /// `ports` (inclusive ranges) without an exit.
+    pub fn ports(len: usize, ports: &[(u16, u16)]) -> Option<Bitmap> {
+        let mut map = Bitmap::all_ones(len)?;
         for &(first, last) in ports {
             for port in first..=last {
-                self.set(port_bit(port), false);
+                map.set(port_bit(port), false);
             }
         }
+        Some(map)
     }
 }

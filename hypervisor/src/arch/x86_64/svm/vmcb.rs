@@ -20,65 +20,43 @@ impl Vmcb {
         self.pa
     }
 
-    fn ptr(&self, offset: usize, size: usize) -> *mut u8 {
+    fn ptr<T: Field>(&self, offset: usize) -> *mut T {
+        let size = size_of::<T>();
         assert!(
             offset + size <= 4096 && offset.is_multiple_of(size),
             "VMCB offset {offset:#x}"
         );
-        (self.pa as usize + offset) as *mut u8
+        (self.pa as usize + offset) as *mut T
     }
 
-    /// Reads a 64-bit field.
-    pub fn read64(&self, offset: usize) -> u64 {
+    /// Reads a field (`T` its width).
+    pub fn read<T: Field>(&self, offset: usize) -> T {
         // SAFETY: the VMCB page is a live 4 KiB frame owned by `self`; the
         // offset is in bounds and aligned (asserted); the hardware writes it
         // only during VMRUN, never concurrently with this core's code.
-        unsafe { self.ptr(offset, 8).cast::<u64>().read_volatile() }
+        unsafe { self.ptr::<T>(offset).read_volatile() }
     }
 
-    /// Writes a 64-bit field.
-    pub fn write64(&mut self, offset: usize, value: u64) {
-        // SAFETY: as in `read64`.
-        unsafe { self.ptr(offset, 8).cast::<u64>().write_volatile(value) }
-    }
-
-    /// Writes a 32-bit field.
-    pub fn write32(&mut self, offset: usize, value: u32) {
-        // SAFETY: as in `read64`.
-        unsafe { self.ptr(offset, 4).cast::<u32>().write_volatile(value) }
-    }
-
-    /// Writes a 16-bit field.
-    pub fn write16(&mut self, offset: usize, value: u16) {
-        // SAFETY: as in `read64`.
-        unsafe { self.ptr(offset, 2).cast::<u16>().write_volatile(value) }
-    }
-
-    /// Reads an 8-bit field.
-    pub fn read8(&self, offset: usize) -> u8 {
-        // SAFETY: as in `read64`.
-        unsafe { self.ptr(offset, 1).read_volatile() }
-    }
-
-    /// Writes an 8-bit field.
-    pub fn write8(&mut self, offset: usize, value: u8) {
-        // SAFETY: as in `read64`.
-        unsafe { self.ptr(offset, 1).write_volatile(value) }
+    /// Writes a field (`T` its width).
+    pub fn write<T: Field>(&mut self, offset: usize, value: T) {
+        // SAFETY: as in `read`.
+        unsafe { self.ptr::<T>(offset).write_volatile(value) }
     }
 
     /// Writes a segment register: selector, attributes (VMCB compressed
-    /// format), limit and base.
-    pub fn write_segment(
-        &mut self,
-        offset: usize,
-        selector: u16,
-        attrib: u16,
-        limit: u32,
-        base: u64,
-    ) {
-        self.write16(offset, selector);
-        self.write16(offset + 2, attrib);
-        self.write32(offset + 4, limit);
-        self.write64(offset + 8, base);
+    /// format), limit and base 0.
+    pub fn write_segment(&mut self, offset: usize, selector: u16, attrib: u16, limit: u32) {
+        self.write(offset, selector);
+        self.write(offset + 2, attrib);
+        self.write(offset + 4, limit);
+        self.write(offset + 8, 0u64);
     }
 }
+
+/// The widths of VMCB fields: an integer literal without a suffix does not
+/// compile as one, so every access says its width.
+pub trait Field: Copy {}
+impl Field for u8 {}
+impl Field for u16 {}
+impl Field for u32 {}
+impl Field for u64 {}

@@ -34,23 +34,23 @@ pub enum SetupError {
     VmcsLoad,
     /// A VMWRITE failed.
     VmcsWrite(vmcs::VmxFail),
+    /// The initial CR0 or CR4 is not allowed in VMX operation.
+    ControlRegister(&'static str),
 }
 
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SetupError::Controls(why) => write!(f, "this core cannot host it: {why}"),
-            SetupError::DisabledByFirmware => {
-                write!(f, "firmware locked IA32_FEATURE_CONTROL with VMX off")
-            }
             SetupError::OutOfMemory(what) => write!(f, "out of memory for the {what}"),
-            SetupError::VmxonFailed => write!(f, "VMXON failed"),
-            SetupError::VmcsLoad => write!(f, "VMCLEAR or VMPTRLD failed"),
+            SetupError::ControlRegister(why) => write!(f, "initial state refused: {why}"),
             SetupError::VmcsWrite(e) => write!(
                 f,
                 "VMWRITE of field {:#x} failed (VM-instruction error {})",
                 e.field, e.error as i64
             ),
+            // DisabledByFirmware, VmxonFailed, VmcsLoad: as documented.
+            other => write!(f, "{other:?}"),
         }
     }
 }
@@ -132,19 +132,15 @@ pub fn revision() -> u32 {
     (unsafe { instr::rdmsr(IA32_VMX_BASIC) } & REVISION_MASK) as u32
 }
 
-// CR0 and CR4 are read by hand: `x86::controlregs::{cr0, cr4}` truncate
-// the value to the flags the crate knows, which would lose bits for the
-// VMCS host state.
-
-/// Reads CR0.
+/// Reads CR0 (all of its bits are flags `x86::controlregs::Cr0` knows).
 pub fn read_cr0() -> u64 {
-    let v: u64;
     // SAFETY: reading CR0 has no side effects at CPL 0.
-    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) };
-    v
+    unsafe { x86::controlregs::cr0() }.bits() as u64
 }
 
-/// Reads CR4.
+/// Reads CR4. By hand: `x86::controlregs::cr4` drops the bits its `Cr4`
+/// does not know (CET, PKS, ...), which would lose them in the VMCS host
+/// state.
 pub fn read_cr4() -> u64 {
     let v: u64;
     // SAFETY: reading CR4 has no side effects at CPL 0.

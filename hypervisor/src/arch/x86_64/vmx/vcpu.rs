@@ -84,10 +84,8 @@ impl VmxVcpu {
     ) -> Result<VmxVcpu, SetupError> {
         let mut vmcs = Vmcs::new_current(super::revision())?;
         let oom = SetupError::OutOfMemory;
-        let mut msr_bitmap = Bitmap::all_ones(4096).ok_or(oom("MSR bitmap"))?;
-        let mut io_bitmaps = Bitmap::all_ones(2 * 4096).ok_or(oom("I/O bitmaps"))?;
-        msr_bitmap.grant_msrs(&MSR_BITMAP);
-        io_bitmaps.grant_ports(ports);
+        let msr_bitmap = Bitmap::msrs(&MSR_BITMAP, 4096).ok_or(oom("MSR bitmap"))?;
+        let io_bitmaps = Bitmap::ports(2 * 4096, ports).ok_or(oom("I/O bitmaps"))?;
         write_controls(&mut vmcs, controls, ept_root, &msr_bitmap, &io_bitmaps)?;
         write_guest_state(&mut vmcs, entry)?;
         write_host_state(&mut vmcs)?;
@@ -96,7 +94,7 @@ impl VmxVcpu {
             ..GuestGprs::default()
         };
         let proc2 = SecondaryControls::from_bits_truncate(controls.proc2);
-        Ok(VmxVcpu {
+        let mut vcpu = VmxVcpu {
             vmcs,
             gprs,
             launched: false,
@@ -107,7 +105,11 @@ impl VmxVcpu {
             },
             msr_bitmap,
             _io_bitmaps: io_bitmaps,
-        })
+        };
+        let cr = vcpu.load_cr0(entry.cr0).and(vcpu.load_cr4(entry.cr4));
+        cr.map_err(SetupError::ControlRegister)?;
+        vcpu.vmcs.write_all(&[])?; // a failed write in load_cr0/load_cr4
+        Ok(vcpu)
     }
 
     fn decode_exit(&self) -> VmExit {
@@ -164,65 +166,21 @@ fn write_controls(
     vmcs.write_all(&fields)
 }
 
-/// Encodes the initial guest state in the VMCS. CR0/CR4: the bits VMX
-/// forces on are owned by the hypervisor; the guest reads its own view
-/// from the shadows.
+/// Encodes the initial guest state in the VMCS (CR0 and CR4 follow, by
+/// [`VmxVcpu::load_cr0`] and [`VmxVcpu::load_cr4`]): the bits VMX forces on
+/// in them are owned by the hypervisor (the guest/host masks), the guest
+/// reads its own view from the shadows.
 fn write_guest_state(vmcs: &mut Vmcs, entry: &GuestEntry) -> Result<(), SetupError> {
-    let cr0_fixed = rdmsr(IA32_VMX_CR0_FIXED0) & !CR0_PE_PG;
-    let cr4_fixed = rdmsr(IA32_VMX_CR4_FIXED0);
-    let cr0 = (entry.cr0 | cr0_fixed) & rdmsr(IA32_VMX_CR0_FIXED1);
-    let cr4 = (entry.cr4 | cr4_fixed) & rdmsr(IA32_VMX_CR4_FIXED1);
     let (cs, data, tr) = (entry.cs, entry.data, entry.tr);
+    #[rustfmt::skip]
     let segments = [
-        (
-            g::CS_SELECTOR,
-            g::CS_BASE,
-            g::CS_LIMIT,
-            g::CS_ACCESS_RIGHTS,
-            cs,
-        ),
-        (
-            g::DS_SELECTOR,
-            g::DS_BASE,
-            g::DS_LIMIT,
-            g::DS_ACCESS_RIGHTS,
-            data,
-        ),
-        (
-            g::ES_SELECTOR,
-            g::ES_BASE,
-            g::ES_LIMIT,
-            g::ES_ACCESS_RIGHTS,
-            data,
-        ),
-        (
-            g::SS_SELECTOR,
-            g::SS_BASE,
-            g::SS_LIMIT,
-            g::SS_ACCESS_RIGHTS,
-            data,
-        ),
-        (
-            g::FS_SELECTOR,
-            g::FS_BASE,
-            g::FS_LIMIT,
-            g::FS_ACCESS_RIGHTS,
-            data,
-        ),
-        (
-            g::GS_SELECTOR,
-            g::GS_BASE,
-            g::GS_LIMIT,
-            g::GS_ACCESS_RIGHTS,
-            data,
-        ),
-        (
-            g::TR_SELECTOR,
-            g::TR_BASE,
-            g::TR_LIMIT,
-            g::TR_ACCESS_RIGHTS,
-            tr,
-        ),
+        (g::CS_SELECTOR, g::CS_BASE, g::CS_LIMIT, g::CS_ACCESS_RIGHTS, cs),
+        (g::DS_SELECTOR, g::DS_BASE, g::DS_LIMIT, g::DS_ACCESS_RIGHTS, data),
+        (g::ES_SELECTOR, g::ES_BASE, g::ES_LIMIT, g::ES_ACCESS_RIGHTS, data),
+        (g::SS_SELECTOR, g::SS_BASE, g::SS_LIMIT, g::SS_ACCESS_RIGHTS, data),
+        (g::FS_SELECTOR, g::FS_BASE, g::FS_LIMIT, g::FS_ACCESS_RIGHTS, data),
+        (g::GS_SELECTOR, g::GS_BASE, g::GS_LIMIT, g::GS_ACCESS_RIGHTS, data),
+        (g::TR_SELECTOR, g::TR_BASE, g::TR_LIMIT, g::TR_ACCESS_RIGHTS, tr),
     ];
     for (selector, base, limit, access, seg) in segments {
         vmcs.write(selector, u64::from(seg.selector));
@@ -231,12 +189,11 @@ fn write_guest_state(vmcs: &mut Vmcs, entry: &GuestEntry) -> Result<(), SetupErr
         vmcs.write(access, u64::from(seg.access));
     }
     let fields = [
-        (g::CR0, cr0),
-        (c::CR0_GUEST_HOST_MASK, cr0_fixed),
-        (c::CR0_READ_SHADOW, entry.cr0),
-        (g::CR4, cr4),
-        (c::CR4_GUEST_HOST_MASK, cr4_fixed),
-        (c::CR4_READ_SHADOW, entry.cr4),
+        (
+            c::CR0_GUEST_HOST_MASK,
+            rdmsr(IA32_VMX_CR0_FIXED0) & !CR0_PE_PG,
+        ),
+        (c::CR4_GUEST_HOST_MASK, rdmsr(IA32_VMX_CR4_FIXED0)),
         (g::CR3, 0),
         (g::PDPTE0_FULL, 0),
         (g::PDPTE1_FULL, 0),
@@ -387,6 +344,18 @@ impl VmxVcpu {
     }
 }
 
+/// Where `reg` is kept while the guest does not run.
+fn slot(gprs: &mut GuestGprs, reg: Gpr) -> &mut u64 {
+    match reg {
+        Gpr::Rax => &mut gprs.rax,
+        Gpr::Rbx => &mut gprs.rbx,
+        Gpr::Rcx => &mut gprs.rcx,
+        Gpr::Rdx => &mut gprs.rdx,
+        Gpr::Rsi => &mut gprs.rsi,
+        Gpr::Rdi => &mut gprs.rdi,
+    }
+}
+
 impl Vcpu for VmxVcpu {
     fn run(&mut self) -> VmExit {
         // A VMREAD or VMWRITE that failed since the last exit (a hypervisor
@@ -413,25 +382,12 @@ impl Vcpu for VmxVcpu {
     }
 
     fn gpr(&self, reg: Gpr) -> u64 {
-        match reg {
-            Gpr::Rax => self.gprs.rax,
-            Gpr::Rbx => self.gprs.rbx,
-            Gpr::Rcx => self.gprs.rcx,
-            Gpr::Rdx => self.gprs.rdx,
-            Gpr::Rsi => self.gprs.rsi,
-            Gpr::Rdi => self.gprs.rdi,
-        }
+        let mut gprs = self.gprs;
+        *slot(&mut gprs, reg)
     }
 
     fn set_gpr(&mut self, reg: Gpr, value: u64) {
-        match reg {
-            Gpr::Rax => self.gprs.rax = value,
-            Gpr::Rbx => self.gprs.rbx = value,
-            Gpr::Rcx => self.gprs.rcx = value,
-            Gpr::Rdx => self.gprs.rdx = value,
-            Gpr::Rsi => self.gprs.rsi = value,
-            Gpr::Rdi => self.gprs.rdi = value,
-        }
+        *slot(&mut self.gprs, reg) = value;
     }
 
     fn rip(&self) -> u64 {

@@ -6,8 +6,8 @@
 //! the same block.
 //!
 //! A VMREAD or VMWRITE that fails after setup is remembered (the first one)
-//! and surfaces as [`VmExit::InvalidState`](hypervisor::vcpu::VmExit::InvalidState) on
-//! the next run instead of being dropped.
+//! and surfaces as `VmExit::InvalidState` on the next run instead of being
+//! dropped.
 
 use super::SetupError;
 use crate::arch::x86_64::common::frames::alloc_pages;
@@ -16,9 +16,9 @@ use core::cell::Cell;
 use hypervisor::vmx::regs::REVISION_MASK;
 use x86::vmx::vmcs::ro::VM_INSTRUCTION_ERROR;
 
-/// [`VmExit::InvalidState`](hypervisor::vcpu::VmExit::InvalidState)'s code for a failed
-/// VMREAD or VMWRITE after setup: this bit, and the field's encoding in the
-/// low half (VM-instruction errors and exit reasons stay below it).
+/// `VmExit::InvalidState`'s code for a failed VMREAD or VMWRITE after
+/// setup: this bit, and the field's encoding in the low half
+/// (VM-instruction errors and exit reasons stay below it).
 pub const FAILED_ACCESS: u64 = 1 << 32;
 
 /// A VMCS region, current on this core once loaded.
@@ -123,7 +123,7 @@ impl Vmcs {
     }
 
     /// The first VMREAD or VMWRITE that failed since the last call, as
-    /// [`VmExit::InvalidState`](hypervisor::vcpu::VmExit::InvalidState)'s code ([`FAILED_ACCESS`]).
+    /// `VmExit::InvalidState`'s code ([`FAILED_ACCESS`]).
     pub fn failure_code(&self) -> Option<u64> {
         let failed = self.failed.take();
         failed.map(|f| FAILED_ACCESS | u64::from(f.field))
