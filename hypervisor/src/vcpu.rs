@@ -191,8 +191,8 @@ pub trait VirtBackend {
     type Error: Display;
     /// Enables virtualization on the calling core.
     fn enable(&mut self) -> Result<(), Self::Error>;
-    /// Creates the virtual CPU: `entry` behind the nested page tables at
-    /// `nested_root`, with the I/O port ranges `ports` granted.
+    /// Creates the vCPU: `entry` behind the nested tables at `nested_root`,
+    /// with the I/O port ranges `ports` granted.
     fn create(
         &mut self,
         entry: &GuestEntry,
@@ -201,8 +201,7 @@ pub trait VirtBackend {
     ) -> Result<Self::Vcpu, Self::Error>;
 }
 
-/// EFER.LME: long mode enable (AMD APM Vol. 2 §3.1.7; Intel SDM Vol. 3A
-/// §2.2.1). The crate `x86` 0.52 has no EFER flags.
+/// EFER.LME (APM Vol. 2 §3.1.7, SDM Vol. 3A §2.2.1; `x86` has no EFER flags).
 pub const EFER_LME: u64 = 1 << 8;
 /// EFER.LMA: long mode active (the processor's to set).
 pub const EFER_LMA: u64 = 1 << 10;
@@ -279,5 +278,36 @@ impl GuestEntry {
             rip,
             rbx,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::svm::attributes;
+
+    #[test]
+    fn the_pvh_entry_is_the_state_both_backends_wrote() {
+        let entry = GuestEntry::pvh(0x10_0000, 0x6000);
+        // Flat 32-bit code and data (VMCB attributes 0xc9b/0xc93, VMX access
+        // rights 0xc09b/0xc093), a busy 32-bit TSS, CR0 = PE | ET.
+        assert_eq!(
+            (entry.cs.selector, attributes(entry.cs.access)),
+            (0x08, 0xc9b)
+        );
+        assert_eq!(
+            (entry.data.selector, attributes(entry.data.access)),
+            (0x10, 0xc93)
+        );
+        assert_eq!(
+            (entry.cs.limit, entry.data.limit),
+            (0xffff_ffff, 0xffff_ffff)
+        );
+        assert_eq!((entry.tr.access, entry.tr.limit), (0x8b, 0x67));
+        assert_eq!((entry.cr0, entry.cr4, entry.efer), (0x11, 0, 0));
+        assert_eq!((entry.rflags, entry.dr7), (0x2, 0x400));
+        // The power-on PAT: WB, WT, UC-, UC in each half.
+        assert_eq!(entry.pat, 0x0007_0406_0007_0406);
+        assert_eq!((entry.rip, entry.rbx), (0x10_0000, 0x6000));
     }
 }
