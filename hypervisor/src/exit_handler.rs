@@ -3,7 +3,7 @@
 //! forbidden stops the partition with a precise [`Fault`] (containment) —
 //! nothing forbidden is silently ignored.
 
-use crate::cpuid_policy::{guest_cpuid, CpuidView, GuestFeatures};
+use crate::cpuid_policy::{guest_cpuid, CpuidView};
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{self, HypercallHost, Outcome};
 use crate::lvt_policy::{check_lvt, timer_is_periodic, Lvt, LvtCaps};
@@ -59,34 +59,6 @@ pub trait ExitHost: HypercallHost {
     fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused>;
     /// Writes one of the hypervisor's own console lines.
     fn notice(&mut self, line: &str);
-}
-
-/// Backend-specific operations the neutral handler needs.
-pub trait VcpuExt: Vcpu {
-    /// Loads a guest EFER value (only [`EFER_GUEST_BITS`]; the backend
-    /// keeps LMA and what it needs itself, e.g. SVME).
-    fn write_efer(&mut self, value: u64);
-    /// The guest's view of EFER (without bits only the backend needs).
-    fn read_efer(&self) -> u64;
-    /// The guest's PAT.
-    fn read_pat(&self) -> u64;
-    /// Loads a (validated) guest PAT.
-    fn write_pat(&mut self, value: u64);
-    /// The backend's id for CPUID leaf `abi::cpuid::LEAF_INTERFACE`.
-    fn interface_id(&self) -> u32;
-    /// Emulates the control-register access behind the last exit;
-    /// `Err` says why it cannot be allowed.
-    fn emulate_control_register_access(&mut self) -> Result<(), &'static str>;
-    /// The guest's CR4 as the guest sees it (its read shadow on VMX), for
-    /// the OS-enabled CPUID bits.
-    fn guest_cr4(&self) -> u64;
-    /// What this backend lets the partition use beyond the baseline (for
-    /// CPUID and the LVT rule).
-    fn guest_features(&self) -> GuestFeatures;
-    /// Whether writes to the timer's initial count and divide configuration
-    /// exit (while the timer is periodic, `timer_policy`) or reach the APIC
-    /// directly (one-shot).
-    fn intercept_timer_writes(&mut self, intercept: bool);
 }
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
@@ -152,7 +124,7 @@ fn live_divide(host: &impl ExitHost) -> u32 {
 /// turns them off.
 fn write_timer_lvt(
     value: u32,
-    vcpu: &mut impl VcpuExt,
+    vcpu: &mut impl Vcpu,
     partition: &Partition,
     record: &mut RunRecord,
     host: &mut impl ExitHost,
@@ -172,7 +144,7 @@ fn write_timer_lvt(
 fn write_timer_register(
     msr: u32,
     value: u64,
-    vcpu: &mut impl VcpuExt,
+    vcpu: &mut impl Vcpu,
     partition: &Partition,
     record: &mut RunRecord,
     host: &mut impl ExitHost,
@@ -223,7 +195,7 @@ fn write_timer_register(
 /// Handles one exit. Returns `Some(end)` when the partition is over.
 pub fn handle_exit(
     exit: VmExit,
-    vcpu: &mut impl VcpuExt,
+    vcpu: &mut impl Vcpu,
     partition: &Partition,
     record: &mut RunRecord,
     mem: &impl GuestMemory,
@@ -453,6 +425,7 @@ pub fn handle_exit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpuid_policy::GuestFeatures;
     use crate::guest_memory::FakeGuestMemory;
     use crate::partition::ChannelGrant;
     use abi::fault::ExitReason;
@@ -485,9 +458,6 @@ mod tests {
     }
 
     impl Vcpu for FakeVcpu {
-        fn backend(&self) -> &'static str {
-            "fake"
-        }
         fn run(&mut self) -> VmExit {
             VmExit::Other { code: 0 }
         }
@@ -506,9 +476,6 @@ mod tests {
         fn cpl(&self) -> u8 {
             self.cpl
         }
-    }
-
-    impl VcpuExt for FakeVcpu {
         fn write_efer(&mut self, value: u64) {
             self.efer = value;
         }

@@ -24,10 +24,8 @@ use crate::arch::x86_64::common::frames::HeapTables;
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
-use crate::arch::x86_64::svm;
-use crate::arch::x86_64::svm::vcpu::SvmVcpu;
-use crate::arch::x86_64::vmx;
-use crate::arch::x86_64::vmx::vcpu::VmxVcpu;
+use crate::arch::x86_64::svm::Svm;
+use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::Bundle;
@@ -39,17 +37,16 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use hypervisor::boot_image;
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
-use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost, VcpuExt};
+use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
-use hypervisor::nested_paging::{
-    Access, EntryFormat, EptFormat, Mapping, NestedPageTable, NptFormat,
-};
+use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
 use hypervisor::partition::{End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
 use hypervisor::platform::PhysMemory;
 use hypervisor::report;
+use hypervisor::vcpu::{GuestEntry, Vcpu, VirtBackend};
 use hypervisor::virt_caps::VirtSupport;
 use partition_config::manifest::Manifest;
 use spin::{Mutex, Once};
@@ -86,8 +83,8 @@ enum Backend {
 impl Backend {
     fn name(self) -> &'static str {
         match self {
-            Backend::Svm { .. } => "svm",
-            Backend::Vmx => "vmx",
+            Backend::Svm { .. } => Svm::NAME,
+            Backend::Vmx => Vmx::NAME,
         }
     }
 }
@@ -418,120 +415,79 @@ fn run_partition(
     left_guest_us: &mut u64,
 ) -> (End, RunRecord) {
     let mut record = RunRecord::default();
-    let Some(ram) = run
-        .regions
-        .get(plan.policy.id as usize)
-        .and_then(|r| r.lock().take())
-    else {
-        return (
-            setup_fault(FaultKind::LoadFailed, String::from("no memory region")),
-            record,
-        );
-    };
-    let entry = match load(run, plan, &ram) {
-        Ok(entry) => entry,
-        Err(end) => return (end, record),
-    };
-    let Some(apic) = apic.enable_x2apic() else {
-        return (
-            setup_fault(
-                FaultKind::LoadFailed,
-                String::from("this CPU has no x2APIC"),
-            ),
-            record,
-        );
+    let end = load_and_run(run, plan, apic, &mut record, left_guest_us);
+    (end.unwrap_or_else(|end| end), record)
+}
+
+fn load_and_run(
+    run: &Run,
+    plan: &PartitionPlan,
+    apic: LocalApic,
+    record: &mut RunRecord,
+    left_guest_us: &mut u64,
+) -> Result<End, End> {
+    let fault = |why: &str| setup_fault(FaultKind::LoadFailed, String::from(why));
+    let region = run.regions.get(plan.policy.id as usize);
+    let ram = region.and_then(|r| r.lock().take());
+    let ram = ram.ok_or_else(|| fault("no memory region"))?;
+    let entry = GuestEntry::pvh(load(run, plan, &ram)?, BOOT_INFO_GPA);
+    let apic = apic
+        .enable_x2apic()
+        .ok_or_else(|| fault("this CPU has no x2APIC"))?;
+    let core = Core {
+        run,
+        plan,
+        ram: &ram,
+        apic,
     };
     let end = match run.backend {
         Backend::Svm { nrip_save } => {
-            let npt_root = match nested_tables::<NptFormat>(plan, &ram) {
-                Ok(root) => root,
-                Err(end) => return (end, record),
-            };
-            if !svm::enable() {
-                return (
-                    setup_fault(
-                        FaultKind::LoadFailed,
-                        String::from("out of memory enabling SVM"),
-                    ),
-                    record,
-                );
-            }
-            let state = svm::vcpu::EntryState {
-                rip: entry,
-                rbx: BOOT_INFO_GPA,
-                npt_root,
-            };
-            let mut vcpu = match SvmVcpu::new(state, &plan.ports, nrip_save, ram.reader()) {
-                Ok(vcpu) => vcpu,
-                Err(e) => {
-                    return (
-                        setup_fault(FaultKind::LoadFailed, format!("SVM setup failed: {e:?}")),
-                        record,
-                    )
-                }
-            };
-            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
+            let ram = ram.reader();
+            core.run(Svm { nrip_save, ram }, &entry, record)
         }
-        Backend::Vmx => {
-            // This core's own capabilities, decided by the same function as
-            // its boot line.
-            let controls = match VirtSupport::decode(&cpu::read_virt_info()).vmx_controls() {
-                Ok(controls) => controls,
-                Err(why) => {
-                    return (
-                        setup_fault(
-                            FaultKind::LoadFailed,
-                            format!("this core cannot host it: {why}"),
-                        ),
-                        record,
-                    )
-                }
-            };
-            let ept_root = match nested_tables::<EptFormat>(plan, &ram) {
-                Ok(root) => root,
-                Err(end) => return (end, record),
-            };
-            if let Err(e) = vmx::enable() {
-                return (
-                    setup_fault(
-                        FaultKind::LoadFailed,
-                        format!("VMX operation failed to start: {e:?}"),
-                    ),
-                    record,
-                );
-            }
-            let state = vmx::vcpu::EntryState {
-                rip: entry,
-                rbx: BOOT_INFO_GPA,
-                ept_root,
-            };
-            let mut vcpu = match VmxVcpu::new(state, &plan.ports, &controls) {
-                Ok(vcpu) => vcpu,
-                Err(e) => {
-                    return (
-                        setup_fault(FaultKind::LoadFailed, format!("VMCS setup failed: {e:?}")),
-                        record,
-                    )
-                }
-            };
-            run_loop(run, &mut vcpu, plan, &mut record, &ram, apic)
-        }
+        Backend::Vmx => core.run(Vmx::default(), &entry, record),
     };
     // Measured here, before the (possibly slow) console output.
     *left_guest_us = time::now_us();
     apic.stop_timer();
-    (end, record)
+    end
+}
+
+/// A partition on its core, ready to run.
+struct Core<'a> {
+    run: &'a Run,
+    plan: &'a PartitionPlan,
+    ram: &'a PhysRegion,
+    apic: LocalApic,
+}
+
+impl Core<'_> {
+    /// Sets up the partition's vCPU on `backend` (enable, nested tables,
+    /// create) and runs it until its end.
+    fn run<B: VirtBackend>(
+        &self,
+        mut backend: B,
+        entry: &GuestEntry,
+        record: &mut RunRecord,
+    ) -> Result<End, End> {
+        let failed = |e| {
+            setup_fault(
+                FaultKind::LoadFailed,
+                format!("{} setup failed: {e}", B::NAME),
+            )
+        };
+        backend.enable().map_err(failed)?;
+        let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        let mut vcpu = backend
+            .create(entry, root, &self.plan.ports)
+            .map_err(failed)?;
+        Ok(run_loop(self, &mut vcpu, record))
+    }
 }
 
 /// Runs a partition's vCPU until its end, whatever the backend.
-fn run_loop(
-    run: &Run,
-    vcpu: &mut impl VcpuExt,
-    plan: &PartitionPlan,
-    record: &mut RunRecord,
-    ram: &PhysRegion,
-    apic: LocalApic,
-) -> End {
+fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> End {
+    let (run, plan, apic) = (core.run, core.plan, core.apic);
     // The timer starts masked, one-shot and stopped, which is what the
     // passed-through count and divide registers of a new vCPU assume
     // (`timer_policy`): whatever the firmware left, nothing periodic runs
@@ -548,7 +504,7 @@ fn run_loop(
             return End::TimedOut;
         }
         let exit = vcpu.run();
-        if let Some(end) = handle_exit(exit, vcpu, &plan.policy, record, ram, &mut host) {
+        if let Some(end) = handle_exit(exit, vcpu, &plan.policy, record, core.ram, &mut host) {
             return end;
         }
     }

@@ -1,9 +1,14 @@
-//! The backend contract: one trait for "run this partition's virtual CPU on
-//! this core and tell me why it stopped", with an arch-neutral exit type.
-//! SVM and VMX implement it under `arch::x86_64::{svm,vmx}`; everything
-//! above it (exit handling, hypercalls, containment) is written once.
+//! The backend contract: [`VirtBackend`] enables virtualization on a core
+//! and creates the vCPU from the arch-neutral [`GuestEntry`]; [`Vcpu`] runs
+//! it until an arch-neutral [`VmExit`]. SVM and VMX implement both under
+//! `arch::x86_64::{svm,vmx}` (pure exit decoding: [`crate::svm`],
+//! [`crate::vmx`]); everything above them is written once.
 
+use crate::cpuid_policy::GuestFeatures;
+use crate::nested_paging::EntryFormat;
 use abi::fault::ExitReason;
+use core::fmt::Display;
+use x86::controlregs::Cr0;
 
 /// General-purpose registers a handler may read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,10 +132,9 @@ impl VmExit {
     }
 }
 
-/// A virtual CPU of one partition, pinned to the calling core.
+/// A partition's virtual CPU, pinned to the calling core: running it, and
+/// the backend-specific operations the neutral exit handler needs.
 pub trait Vcpu {
-    /// The backend's name in reports: `"svm"` or `"vmx"`.
-    fn backend(&self) -> &'static str;
     /// Enters the guest until the next exit.
     fn run(&mut self) -> VmExit;
     /// Reads a guest register.
@@ -147,4 +151,156 @@ pub trait Vcpu {
     /// Moves RIP past the instruction that caused the last exit (for
     /// hypercalls, CPUID and emulated MSR accesses).
     fn skip_instruction(&mut self);
+    /// Loads a guest EFER value (only
+    /// [`EFER_GUEST_BITS`](crate::exit_handler::EFER_GUEST_BITS); the
+    /// backend keeps LMA and what it needs itself, e.g. SVME).
+    fn write_efer(&mut self, value: u64);
+    /// The guest's view of EFER (without bits only the backend needs).
+    fn read_efer(&self) -> u64;
+    /// The guest's PAT.
+    fn read_pat(&self) -> u64;
+    /// Loads a (validated) guest PAT.
+    fn write_pat(&mut self, value: u64);
+    /// The hypervisor interface number for CPUID leaf 0x4000_0001.
+    fn interface_id(&self) -> u32;
+    /// Emulates the control-register access behind the last exit;
+    /// `Err` says why it cannot be allowed.
+    fn emulate_control_register_access(&mut self) -> Result<(), &'static str>;
+    /// The guest's CR4 as the guest sees it (its read shadow on VMX), for
+    /// the OS-enabled CPUID bits.
+    fn guest_cr4(&self) -> u64;
+    /// What this backend lets the partition use beyond the baseline (for
+    /// CPUID and the LVT rule).
+    fn guest_features(&self) -> GuestFeatures;
+    /// Whether writes to the timer's initial count and divide configuration
+    /// exit (while the timer is periodic, `timer_policy`) or reach the APIC
+    /// directly (one-shot).
+    fn intercept_timer_writes(&mut self, intercept: bool);
+}
+
+/// A virtualization backend on the calling core: enables the extension
+/// there and creates the partition's [`Vcpu`] (one partition per core).
+pub trait VirtBackend {
+    /// The backend's name in reports: `"svm"` or `"vmx"`.
+    const NAME: &'static str;
+    /// The format of its nested page tables (NPT or EPT).
+    type Tables: EntryFormat;
+    /// Its virtual CPU.
+    type Vcpu: Vcpu;
+    /// Why enabling or creating failed (reported as the setup fault).
+    type Error: Display;
+    /// Enables virtualization on the calling core.
+    fn enable(&mut self) -> Result<(), Self::Error>;
+    /// Creates the vCPU: `entry` behind the nested tables at `nested_root`,
+    /// with the I/O port ranges `ports` granted.
+    fn create(
+        &mut self,
+        entry: &GuestEntry,
+        nested_root: u64,
+        ports: &[(u16, u16)],
+    ) -> Result<Self::Vcpu, Self::Error>;
+}
+
+/// A segment register's initial value. `access` is in the VMX access-rights
+/// layout (Intel SDM Vol. 3C §25.4.1, Table 25-2: type 3:0, S 4, DPL 6:5,
+/// P 7, AVL 12, L 13, D/B 14, G 15); SVM's compressed attributes are the
+/// same bits with 11:8 dropped (AMD APM Vol. 2 §15.5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Selector.
+    pub selector: u16,
+    /// Access rights.
+    pub access: u32,
+    /// Limit (bytes).
+    pub limit: u32,
+}
+
+/// The initial state of a partition's virtual CPU, described once for both
+/// vendors: the PVH entry (Xen's `docs/misc/pvh.pandoc` protocol, which
+/// Flotilla's boot protocol follows) in 32-bit protected mode with paging
+/// off, flat 4 GiB segments based at 0, the start info's address in `rbx`,
+/// and every other register at its reset value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestEntry {
+    /// CS: selector 0x08, code, execute/read, accessed, 32-bit, 4 KiB granular.
+    pub cs: Segment,
+    /// DS, ES, SS, FS and GS: selector 0x10, data, read/write, accessed.
+    pub data: Segment,
+    /// TR: a busy 32-bit TSS of 0x68 bytes (VM entry needs a usable TR).
+    pub tr: Segment,
+    /// CR0 as the guest sees it: PE and ET.
+    pub cr0: u64,
+    /// CR4 as the guest sees it.
+    pub cr4: u64,
+    /// EFER as the guest sees it.
+    pub efer: u64,
+    /// IA32_PAT: the power-on value (Intel SDM Vol. 3A §13.12.4).
+    pub pat: u64,
+    /// RFLAGS: only the always-one bit 1.
+    pub rflags: u64,
+    /// DR7: no breakpoint enabled (its reset value).
+    pub dr7: u64,
+    /// Guest-physical entry point.
+    pub rip: u64,
+    /// `rbx` at entry: the start info's guest-physical address.
+    pub rbx: u64,
+}
+
+impl GuestEntry {
+    /// The PVH entry at `rip` with the start info at `rbx`.
+    pub fn pvh(rip: u64, rbx: u64) -> GuestEntry {
+        let flat = |selector, access| Segment {
+            selector,
+            access,
+            limit: 0xffff_ffff,
+        };
+        GuestEntry {
+            cs: flat(0x08, 0xc09b),
+            data: flat(0x10, 0xc093),
+            tr: Segment {
+                selector: 0,
+                access: 0x8b,
+                limit: 0x67,
+            },
+            cr0: (Cr0::CR0_PROTECTED_MODE.bits() | Cr0::CR0_EXTENSION_TYPE.bits()) as u64,
+            cr4: 0,
+            efer: 0,
+            pat: 0x0007_0406_0007_0406,
+            rflags: 0x2,
+            dr7: 0x400,
+            rip,
+            rbx,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::svm::attributes;
+
+    #[test]
+    fn the_pvh_entry_is_the_state_both_backends_wrote() {
+        let entry = GuestEntry::pvh(0x10_0000, 0x6000);
+        // Flat 32-bit code and data (VMCB attributes 0xc9b/0xc93, VMX access
+        // rights 0xc09b/0xc093), a busy 32-bit TSS, CR0 = PE | ET.
+        assert_eq!(
+            (entry.cs.selector, attributes(entry.cs.access)),
+            (0x08, 0xc9b)
+        );
+        assert_eq!(
+            (entry.data.selector, attributes(entry.data.access)),
+            (0x10, 0xc93)
+        );
+        assert_eq!(
+            (entry.cs.limit, entry.data.limit),
+            (0xffff_ffff, 0xffff_ffff)
+        );
+        assert_eq!((entry.tr.access, entry.tr.limit), (0x8b, 0x67));
+        assert_eq!((entry.cr0, entry.cr4, entry.efer), (0x11, 0, 0));
+        assert_eq!((entry.rflags, entry.dr7), (0x2, 0x400));
+        // The power-on PAT: WB, WT, UC-, UC in each half.
+        assert_eq!(entry.pat, 0x0007_0406_0007_0406);
+        assert_eq!((entry.rip, entry.rbx), (0x10_0000, 0x6000));
+    }
 }

@@ -2,12 +2,12 @@
 //! host with a realistic CPU (its CPUID table, not "everything supported") that records every
 //! side effect, guest RAM, and the partition's grants decoded from the input.
 //!
-//! The fakes stay small on purpose: when `Vcpu`, `VcpuExt`, `ExitHost` or `HypercallHost` grow a
+//! The fakes stay small on purpose: when `Vcpu`, `ExitHost` or `HypercallHost` grow a
 //! method, it is one more field or one more [`HostEffect`] here.
 
 use super::bytes::{Reader, Writer};
 use hypervisor::cpuid_policy::GuestFeatures;
-use hypervisor::exit_handler::{CpuRefused, ExitHost, VcpuExt};
+use hypervisor::exit_handler::{CpuRefused, ExitHost};
 use hypervisor::guest_memory::GuestMemory;
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::partition::{ChannelGrant, Partition};
@@ -344,9 +344,6 @@ pub fn slot(reg: Gpr) -> usize {
 }
 
 impl Vcpu for FakeVcpu {
-    fn backend(&self) -> &'static str {
-        "fake"
-    }
     fn run(&mut self) -> VmExit {
         VmExit::Other { code: 0 }
     }
@@ -365,9 +362,6 @@ impl Vcpu for FakeVcpu {
     fn cpl(&self) -> u8 {
         self.cpl
     }
-}
-
-impl VcpuExt for FakeVcpu {
     fn write_efer(&mut self, value: u64) {
         self.efer = value;
         self.effects.push(HostEffect::Efer(value));

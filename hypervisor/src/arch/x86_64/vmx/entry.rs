@@ -104,7 +104,7 @@ vmx_exit:
     xor %eax, %eax
     ret
     "#,
-    host_rsp = const super::vmcs::field::HOST_RSP,
+    host_rsp = const x86::vmx::vmcs::host::RSP,
     options(att_syntax)
 );
 
