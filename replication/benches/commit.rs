@@ -140,11 +140,7 @@ impl Timing<'_> {
 
 /// The peer loop both sides share: spin on the channel until `stop`, handing each message
 /// to `on_msg`.
-fn serve(
-    d: &mut Duplex<'_>,
-    stop: &AtomicBool,
-    mut on_msg: impl FnMut(&mut Duplex<'_>, &[u8]),
-) {
+fn serve(d: &mut Duplex<'_>, stop: &AtomicBool, mut on_msg: impl FnMut(&mut Duplex<'_>, &[u8])) {
     let mut buf = [0u8; 56];
     while !stop.load(Ordering::Relaxed) {
         match recv(d, &mut buf) {
@@ -182,19 +178,14 @@ fn round_trip(rounds: u64, mut timing: Timing<'_>) {
     });
 }
 
-fn pair(cfg: Config) -> (Member, Member) {
+/// Member `id` of a fresh 2-member group.
+fn member(id: u8) -> Member {
     let topo = Topology::line(2).expect("two members");
-    (
-        Member::new(0, topo.clone(), cfg, 1, MemberSet::first(2)),
-        Member::new(1, topo, cfg, 1, MemberSet::first(2)),
-    )
-}
-
-fn config() -> Config {
-    Config {
+    let cfg = Config {
         retain: 64,
         ..Config::default()
-    }
+    };
+    Member::new(id, topo, cfg, 1, MemberSet::first(2))
 }
 
 /// The protocol: updates proposed by the leader, each waited for until committed; ns per
@@ -203,13 +194,16 @@ fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
     let region = HostRegion::new();
     let ch = region.channel();
     let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
-    let (mut leader, mut follower) = pair(config());
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         let (barrier, stop) = (&barrier, &stop);
         s.spawn(move || {
             pin(1);
+            // Each member is built on its own thread, so their heap blocks come from
+            // different allocator arenas and share no cache line (as members in two
+            // partitions share no memory but their channel).
+            let mut follower = member(1);
             barrier.wait();
             flush_out(&mut follower, &mut b);
             serve(&mut b, stop, |d, msg| {
@@ -219,6 +213,7 @@ fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
             });
         });
         pin(0);
+        let mut leader = member(0);
         barrier.wait();
         let mut buf = [0u8; 56];
         flush_out(&mut leader, &mut a);
@@ -258,8 +253,7 @@ fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
 /// The protocol's own work per committed update: both members on this thread, messages
 /// encoded and decoded but handed over directly (no channel). ns per update.
 fn protocol_work(rounds: u64) -> f64 {
-    let (l, f) = pair(config());
-    let mut m = [l, f];
+    let mut m = [member(0), member(1)];
     let pass = |m: &mut [Member; 2]| {
         let mut moved = true;
         while moved {
@@ -325,7 +319,10 @@ fn main() {
     let cores = CORES.get().map_or(0, Vec::len);
     if std::env::var("REPLICATION_BENCH_MODE").as_deref() == Ok("work") {
         let w: Vec<f64> = (0..reps).map(|_| protocol_work(rounds)).collect();
-        println!("protocol work per update, one thread: {:.1} ns median", median_f(&w));
+        println!(
+            "protocol work per update, one thread: {:.1} ns median",
+            median_f(&w)
+        );
         return;
     }
     println!(
@@ -352,15 +349,23 @@ fn main() {
         commit_latency(rounds, Timing::PerOp(&mut prot_ops));
     }
     let (sb, sp, sr) = (sorted(&base), sorted(&prot), sorted(&ratio));
-    let (bm, b99) = (percentile(&mut base_ops, 0.5), percentile(&mut base_ops, 0.99));
-    let (pm, p99) = (percentile(&mut prot_ops, 0.5), percentile(&mut prot_ops, 0.99));
+    let (bm, b99) = (
+        percentile(&mut base_ops, 0.5),
+        percentile(&mut base_ops, 0.99),
+    );
+    let (pm, p99) = (
+        percentile(&mut prot_ops, 0.5),
+        percentile(&mut prot_ops, 0.99),
+    );
     let work: Vec<f64> = (0..reps).map(|_| protocol_work(rounds)).collect();
     let sw = sorted(&work);
     let clock = clock_cost();
     println!(
         "                                        median of {BATCH}-op batches, ns     one clock read per op, ns"
     );
-    println!("  row                                  median      min      max        median    p99");
+    println!(
+        "  row                                  median      min      max        median    p99"
+    );
     println!(
         "  channel round trip (56 B, 16 B back) {:>7.1} {:>8.1} {:>8.1}      {bm:>8} {b99:>6}",
         at(&sb, 0.5),

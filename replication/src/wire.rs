@@ -248,26 +248,25 @@ fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
     }
 }
 
-fn decode_op(tag: u8, b: &[u8]) -> Result<Op, WireError> {
-    let zero_from = |at: usize| {
-        if b.get(at..OP_BYTES)
-            .is_some_and(|r| r.iter().all(|&c| c == 0))
-        {
-            Ok(())
-        } else {
+#[inline(always)]
+fn decode_op(tag: u8, b: &[u8; OP_BYTES]) -> Result<Op, WireError> {
+    let zero = |nonzero: bool| {
+        if nonzero {
             Err(WireError::NonZeroPadding)
+        } else {
+            Ok(())
         }
     };
     match tag {
         1 => {
-            zero_from(16)?;
+            zero(u64::from(u32_at(b, 16)) | u64_at(b, 20) != 0)?;
             Ok(Op::Put {
                 key: u64_at(b, 0),
                 value: u64_at(b, 8),
             })
         }
         2 => {
-            zero_from(8)?;
+            zero(u64_at(b, 8) | u64_at(b, 16) | u64::from(u32_at(b, 24)) != 0)?;
             Ok(Op::Delete { key: u64_at(b, 0) })
         }
         3 => {
@@ -335,6 +334,7 @@ impl Message {
     }
 
     /// The message's bytes (a snapshot chunk index is taken mod 2^24).
+    #[inline]
     pub fn encode(&self) -> Frame {
         let mut b = [0u8; MAX_MESSAGE];
         let k = self.kind();
@@ -419,6 +419,7 @@ impl Message {
     }
 
     /// Decodes one message; any malformed input is an error.
+    #[inline]
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let k = *b.first().ok_or(WireError::UnknownKind(0))?;
         let len = expected_len(k).ok_or(WireError::UnknownKind(k))?;
@@ -428,17 +429,16 @@ impl Message {
                 len: b.len(),
             });
         }
-        let epoch = u32_at(b, 4);
-        // Which of header bytes 1..4 this kind uses.
-        let used: [bool; 3] = match k {
-            kind::STATE | kind::ACK | kind::INVALIDATE | kind::INVALIDATE_ACK => {
-                [true, false, false]
-            }
-            kind::PROPOSE => [false, true, true],
-            kind::ENTRY | kind::SNAP_CHUNK => [true, true, true],
-            _ => [false, false, false],
+        let header = u64_at(b, 0);
+        let epoch = (header >> 32) as u32;
+        // Header bytes 1..4 this kind does not use, as a mask of the header word.
+        let unused: u64 = match k {
+            kind::STATE | kind::ACK | kind::INVALIDATE | kind::INVALIDATE_ACK => 0xffff_0000,
+            kind::PROPOSE => 0x0000_ff00,
+            kind::ENTRY | kind::SNAP_CHUNK => 0,
+            _ => 0xffff_ff00,
         };
-        if (1..4).any(|i| !used[i - 1] && b[i] != 0) {
+        if header & unused != 0 {
             return Err(WireError::NonZeroPadding);
         }
         let zero = |range: core::ops::Range<usize>| {
@@ -468,7 +468,7 @@ impl Message {
                 epoch,
                 origin: b[2],
                 origin_seq: u32_at(b, 8),
-                op: decode_op(b[3], &b[12..])?,
+                op: decode_op(b[3], &get(b, 12))?,
             },
             kind::ENTRY => Self::Entry {
                 epoch,
@@ -477,7 +477,7 @@ impl Message {
                 commit: u64_at(b, 16),
                 origin: b[2],
                 origin_seq: u32_at(b, 24),
-                op: decode_op(b[3], &b[28..])?,
+                op: decode_op(b[3], &get(b, 28))?,
             },
             kind::ACK => Self::Ack {
                 epoch,
