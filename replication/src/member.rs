@@ -481,7 +481,13 @@ impl Member {
     /// Handles the bytes of one message from member `from`.
     pub fn handle_bytes(&mut self, from: MemberId, bytes: &[u8]) -> Result<(), Error> {
         match Message::decode(bytes) {
-            Ok(m) => self.handle(from, m),
+            Ok(m) => {
+                self.apply_logged();
+                if self.steady(from, &m) {
+                    return Ok(());
+                }
+                self.handle(from, m)
+            }
             Err(e) => {
                 self.stats.rejected += 1;
                 Err(Error::Wire(e))
@@ -490,12 +496,21 @@ impl Member {
     }
 
     /// Handles one message from member `from` (the peer of the channel it came on).
-    #[inline]
     pub fn handle(&mut self, from: MemberId, msg: Message) -> Result<(), Error> {
         self.apply_logged();
-        // The steady state: the same checks and effects as `dispatch`, without its detours.
+        if self.steady(from, &msg) {
+            return Ok(());
+        }
+        self.handle_general(from, msg)
+    }
+
+    /// The steady state (an entry from the parent, an acknowledgement from a child, in an
+    /// open epoch): the same checks and effects as `dispatch`, without its detours. Returns
+    /// whether it handled the message.
+    #[inline(always)]
+    fn steady(&mut self, from: MemberId, msg: &Message) -> bool {
         if msg.epoch() == self.epoch && self.phase == Phase::Open {
-            match msg {
+            match *msg {
                 Message::Entry {
                     hops,
                     seq,
@@ -523,7 +538,7 @@ impl Member {
                         self.push_all();
                     }
                     self.progress();
-                    return Ok(());
+                    return true;
                 }
                 Message::Ack { hops, applied, .. }
                     if self.tree.children(self.me).contains(from)
@@ -544,11 +559,15 @@ impl Member {
                     } else {
                         self.progress();
                     }
-                    return Ok(());
+                    return true;
                 }
                 _ => {}
             }
         }
+        false
+    }
+
+    fn handle_general(&mut self, from: MemberId, msg: Message) -> Result<(), Error> {
         if self.phase == Phase::Dead {
             return Err(Error::NotMember);
         }

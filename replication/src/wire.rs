@@ -207,10 +207,12 @@ impl Frame {
     }
 }
 
+#[inline(always)]
 fn put(b: &mut [u8], at: usize, v: &[u8]) {
     b[at..at + v.len()].copy_from_slice(v);
 }
 
+#[inline(always)]
 fn get<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     let mut w = [0; N];
     if let Some(s) = b.get(at..at + N) {
@@ -219,14 +221,17 @@ fn get<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     w
 }
 
+#[inline(always)]
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(get(b, at))
 }
 
+#[inline(always)]
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(get(b, at))
 }
 
+#[inline(always)]
 fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
     let mut b = [0; OP_BYTES];
     match *op {
@@ -283,6 +288,7 @@ fn decode_op(tag: u8, b: &[u8; OP_BYTES]) -> Result<Op, WireError> {
     }
 }
 
+#[inline(always)]
 fn expected_len(k: u8) -> Option<usize> {
     Some(match k {
         kind::STATE => 24,
