@@ -10,8 +10,10 @@
 //! - in an epoch only the leader (lowest live member) appends to the log, and only after the
 //!   view change has brought it the longest log any survivor holds, so the logs of live
 //!   members are prefixes of one another;
-//! - `commit <= applied` of every member of the current tree (and of every member that was
-//!   in the tree when that commit index was computed);
+//! - `commit <= logged` of every member of the current tree (and of every member that was
+//!   in the tree when that commit index was computed); a member applies what it logged once
+//!   its messages are out or at its next input (`applied == logged` whenever the driver has
+//!   drained `poll_send` or `poll_event`);
 //! - per origin, `origin_seq` is applied in order, each exactly once (the leader sequences
 //!   `dedup[origin] + 1` only);
 //! - a member that is not caught up (restarted, before its first `OPEN`) serves no reads.
@@ -182,7 +184,8 @@ pub struct Member {
     /// Per origin, the highest `origin_seq` in the log up to `logged` (the leader's
     /// duplicate check; equals the state's `dedup` once everything is applied).
     log_dedup: [u32; MAX_MEMBERS],
-    /// The commit index rose without the log being trimmed (done by `apply_logged`).
+    /// The commit index rose on the steady path without the log being trimmed: done by the
+    /// next apply, or by `tidy` before anything that depends on what the log holds.
     untrimmed: bool,
     log: VecDeque<LogEntry>,
     log_base: u64,
@@ -409,6 +412,7 @@ impl Member {
     /// ignored. Returns whether the epoch was adopted.
     pub fn on_membership(&mut self, epoch: u32, alive: MemberSet) -> bool {
         self.apply_logged();
+        self.tidy();
         if epoch <= self.epoch {
             return false;
         }
@@ -472,6 +476,7 @@ impl Member {
     /// anything was sent.
     pub fn flush(&mut self) -> bool {
         self.apply_logged();
+        self.tidy();
         if self.phase != Phase::Open {
             return false;
         }
@@ -568,6 +573,7 @@ impl Member {
     }
 
     fn handle_general(&mut self, from: MemberId, msg: Message) -> Result<(), Error> {
+        self.tidy();
         if self.phase == Phase::Dead {
             return Err(Error::NotMember);
         }
@@ -1063,8 +1069,16 @@ impl Member {
     /// Applies every logged entry not applied yet, in log order.
     #[inline(always)]
     fn apply_logged(&mut self) {
-        if self.applied != self.logged || self.untrimmed {
+        if self.applied != self.logged {
             self.apply_logged_now();
+        }
+    }
+
+    /// Trims the log if a commit on the steady path left it untrimmed.
+    fn tidy(&mut self) {
+        if self.untrimmed {
+            self.untrimmed = false;
+            self.trim();
         }
     }
 
@@ -1286,6 +1300,30 @@ mod tests {
         let ev = events(&mut ms[2]);
         assert!(ev.contains(&Event::Committed { origin_seq: a }));
         assert!(ev.contains(&Event::Committed { origin_seq: b }));
+    }
+
+    #[test]
+    fn entries_are_acknowledged_when_logged_and_applied_once_the_ack_is_out() {
+        let topo = Topology::line(2).unwrap();
+        let mut ms = group(&topo);
+        settle(&mut ms);
+        let oseq = ms[0].propose(Op::Put { key: 3, value: 4 }).unwrap();
+        let (to, entry) = ms[0].out.pop_front().unwrap();
+        assert_eq!((to, ms[0].logged(), ms[0].applied()), (1, 1, 0));
+        ms[1].handle_bytes(0, entry.encode().as_bytes()).unwrap();
+        // The ACK is queued before the entry is applied.
+        assert_eq!((ms[1].logged(), ms[1].applied()), (1, 0));
+        let (_, ack) = ms[1].out.pop_front().unwrap();
+        assert!(matches!(ack, Message::Ack { applied: 1, .. }));
+        assert_eq!(ms[1].poll_send(), None);
+        assert_eq!(ms[1].applied(), 1);
+        assert_eq!(ms[1].state().get(3), Some(4));
+        // The leader commits on the ACK; `Committed` comes once its own copy is applied.
+        ms[0].handle(1, ack).unwrap();
+        assert_eq!(ms[0].commit(), 1);
+        let ev = events(&mut ms[0]);
+        assert!(ev.contains(&Event::Committed { origin_seq: oseq }));
+        assert_eq!(ms[0].state().get(3), Some(4));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The byte contract: every protocol message in one 56-byte channel payload
-//! ("replication protocol v1", `docs/replication.md`).
+//! ("replication protocol v2", `docs/replication.md`).
 //!
 //! Every message starts with an 8-byte header: byte 0 the kind, byte 1 a kind-specific byte
 //! (the protocol version in `STATE`, the hop count in `ENTRY` and `ACK`, the initiator in the
@@ -13,7 +13,7 @@ use crate::state::{Name, Op, Service, MAX_NAME};
 use crate::topology::MemberId;
 
 /// The protocol version carried in every `STATE` message.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// A channel payload.
 pub const MAX_MESSAGE: usize = 56;
@@ -649,8 +649,8 @@ mod tests {
         .encode()
         .as_bytes()
         .to_vec();
-        state[1] = 2;
-        assert_eq!(Message::decode(&state), Err(WireError::BadVersion(2)));
+        state[1] = 1;
+        assert_eq!(Message::decode(&state), Err(WireError::BadVersion(1)));
         let mut ready = Message::Ready { epoch: 1 }.encode().as_bytes().to_vec();
         ready[2] = 1;
         assert_eq!(Message::decode(&ready), Err(WireError::NonZeroPadding));
