@@ -1,5 +1,5 @@
 //! Replication: OS state replicated by messages among the members of a group (issue #12,
-//! contract "replication protocol v1", documented in `docs/replication.md`).
+//! contract "replication protocol v2", documented in `docs/replication.md`).
 //!
 //! A group is a set of partitions (members, numbered `0..n` in the group) joined by the
 //! layout's channels. The hypervisor is the group's perfect failure detector: it publishes an

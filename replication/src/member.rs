@@ -10,8 +10,10 @@
 //! - in an epoch only the leader (lowest live member) appends to the log, and only after the
 //!   view change has brought it the longest log any survivor holds, so the logs of live
 //!   members are prefixes of one another;
-//! - `commit <= applied` of every member of the current tree (and of every member that was
-//!   in the tree when that commit index was computed);
+//! - `commit <= logged` of every member of the current tree (and of every member that was
+//!   in the tree when that commit index was computed); a member applies what it logged once
+//!   its messages are out or at its next input (`applied == logged` whenever the driver has
+//!   drained `poll_send` or `poll_event`);
 //! - per origin, `origin_seq` is applied in order, each exactly once (the leader sequences
 //!   `dedup[origin] + 1` only);
 //! - a member that is not caught up (restarted, before its first `OPEN`) serves no reads.
@@ -172,8 +174,19 @@ pub struct Member {
     tree: Tree,
     phase: Phase,
     state: State,
+    /// Entries held in the log (received and checked, or sequenced here): the position this
+    /// member reports to its neighbours.
+    logged: u64,
+    /// Entries applied to `state` (`<= logged`): the log is applied after the messages the
+    /// entries caused were handed out, see [`Member::poll_send`].
     applied: u64,
     commit: u64,
+    /// Per origin, the highest `origin_seq` in the log up to `logged` (the leader's
+    /// duplicate check; equals the state's `dedup` once everything is applied).
+    log_dedup: [u32; MAX_MEMBERS],
+    /// The commit index rose on the steady path without the log being trimmed: done by the
+    /// next apply, or by `tidy` before anything that depends on what the log holds.
+    untrimmed: bool,
     log: VecDeque<LogEntry>,
     log_base: u64,
     known: [Option<u64>; MAX_MEMBERS],
@@ -234,8 +247,11 @@ impl Member {
             tree,
             phase: Phase::Dead,
             state: State::new(),
+            logged: 0,
             applied: 0,
             commit: 0,
+            log_dedup: [0; MAX_MEMBERS],
+            untrimmed: false,
             log: VecDeque::new(),
             log_base: 0,
             known: [None; MAX_MEMBERS],
@@ -298,9 +314,16 @@ impl Member {
         &self.tree
     }
 
-    /// Log entries applied.
+    /// Log entries applied to the local state.
     pub fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// Log entries held (the position acknowledged to the parent): entries are checked and
+    /// logged on receipt, and applied once the messages they caused were handed out
+    /// ([`Member::poll_send`] returning `None`) or at the next input, whichever is first.
+    pub fn logged(&self) -> u64 {
+        self.logged
     }
 
     /// The commit index known here: entries up to it are applied by every member.
@@ -360,9 +383,16 @@ impl Member {
         &self.stats
     }
 
-    /// The next message for a neighbour.
+    /// The next message for a neighbour. When none is left, the member applies the entries it
+    /// logged but has not applied yet: a driver that sends what this returns until `None`
+    /// applies them while its messages are on their way (the acknowledgement of an entry
+    /// does not wait for it to be applied).
     pub fn poll_send(&mut self) -> Option<(MemberId, Message)> {
-        self.out.pop_front()
+        let m = self.out.pop_front();
+        if m.is_none() {
+            self.apply_logged();
+        }
+        m
     }
 
     /// Whether messages are waiting in [`Member::poll_send`].
@@ -370,8 +400,9 @@ impl Member {
         !self.out.is_empty()
     }
 
-    /// The next event.
+    /// The next event (entries logged and not applied yet are applied first).
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.apply_logged();
         self.events.pop_front()
     }
 
@@ -380,6 +411,8 @@ impl Member {
     /// The hypervisor published `epoch` with live members `alive`. Older or equal epochs are
     /// ignored. Returns whether the epoch was adopted.
     pub fn on_membership(&mut self, epoch: u32, alive: MemberSet) -> bool {
+        self.apply_logged();
+        self.tidy();
         if epoch <= self.epoch {
             return false;
         }
@@ -390,6 +423,7 @@ impl Member {
     /// Proposes an update; returns its origin sequence number. It is retried in later epochs
     /// until applied here, and reported by [`Event::Committed`].
     pub fn propose(&mut self, op: Op) -> Result<u32, Error> {
+        self.apply_logged();
         match self.phase {
             Phase::Dead => return Err(Error::NotMember),
             Phase::Isolated => return Err(Error::Isolated),
@@ -400,7 +434,17 @@ impl Member {
         self.next_origin_seq = oseq.checked_add(1).ok_or(Error::Protocol("origin_seq"))?;
         self.pending.push_back((oseq, op));
         if self.phase == Phase::Open {
-            self.route_proposal(self.me, oseq, op);
+            if self.tree.parent(self.me).is_none() && self.backlog.is_empty() && !self.window_full()
+            {
+                // The leader with nothing queued before it: sequence now (a lone leader
+                // commits at once).
+                self.sequence(self.me, oseq, op);
+                if self.tree.children(self.me).is_empty() {
+                    self.progress();
+                }
+            } else {
+                self.route_proposal(self.me, oseq, op);
+            }
         }
         Ok(oseq)
     }
@@ -409,6 +453,7 @@ impl Member {
     /// and on every other member of the tree; [`Event::ShootdownDone`] when all acknowledged.
     /// Restarted from scratch if the membership changes first.
     pub fn shootdown(&mut self, addr: u64) -> Result<u32, Error> {
+        self.apply_logged();
         if self.phase == Phase::Dead {
             return Err(Error::NotMember);
         }
@@ -430,6 +475,8 @@ impl Member {
     /// heard it (the leader holds it back to piggyback it on the next entry). Returns whether
     /// anything was sent.
     pub fn flush(&mut self) -> bool {
+        self.apply_logged();
+        self.tidy();
         if self.phase != Phase::Open {
             return false;
         }
@@ -439,7 +486,13 @@ impl Member {
     /// Handles the bytes of one message from member `from`.
     pub fn handle_bytes(&mut self, from: MemberId, bytes: &[u8]) -> Result<(), Error> {
         match Message::decode(bytes) {
-            Ok(m) => self.handle(from, m),
+            Ok(m) => {
+                self.apply_logged();
+                if self.steady(from, &m) {
+                    return Ok(());
+                }
+                self.handle(from, m)
+            }
             Err(e) => {
                 self.stats.rejected += 1;
                 Err(Error::Wire(e))
@@ -449,6 +502,78 @@ impl Member {
 
     /// Handles one message from member `from` (the peer of the channel it came on).
     pub fn handle(&mut self, from: MemberId, msg: Message) -> Result<(), Error> {
+        self.apply_logged();
+        if self.steady(from, &msg) {
+            return Ok(());
+        }
+        self.handle_general(from, msg)
+    }
+
+    /// The steady state (an entry from the parent, an acknowledgement from a child, in an
+    /// open epoch): the same checks and effects as `dispatch`, without its detours. Returns
+    /// whether it handled the message.
+    #[inline(always)]
+    fn steady(&mut self, from: MemberId, msg: &Message) -> bool {
+        if msg.epoch() == self.epoch && self.phase == Phase::Open {
+            match *msg {
+                Message::Entry {
+                    hops,
+                    seq,
+                    commit,
+                    origin,
+                    origin_seq,
+                    op,
+                    ..
+                } if self.tree.parent(self.me) == Some(from)
+                    && Some(seq) == self.logged.checked_add(1)
+                    && seq != u64::MAX
+                    && self.topo.members().contains(origin)
+                    && self.snap_in.is_empty() =>
+                {
+                    self.stats.received += 1;
+                    self.raise_known(from, seq);
+                    self.append(seq, origin, origin_seq, op, hops);
+                    if commit > self.commit {
+                        // Trimming waits for `apply_logged`, after the messages are out.
+                        self.commit = commit;
+                        self.untrimmed = true;
+                        self.release_committed();
+                    }
+                    if !self.tree.children(self.me).is_empty() {
+                        self.push_all();
+                    }
+                    self.progress();
+                    return true;
+                }
+                Message::Ack { hops, applied, .. }
+                    if self.tree.children(self.me).contains(from)
+                        && applied <= self.known[from as usize].unwrap_or(0) =>
+                {
+                    self.stats.received += 1;
+                    let f = from as usize;
+                    self.child_ack[f] = self.child_ack[f].max(applied);
+                    self.child_hops[f] = self.child_hops[f].max(hops);
+                    self.stats.max_hops = self.stats.max_hops.max(hops);
+                    if self.tree.parent(self.me).is_none() && self.backlog.is_empty() {
+                        let (sub, _) = self.subtree_applied();
+                        if sub > self.commit {
+                            self.commit = sub;
+                            self.untrimmed = true;
+                            self.release_committed();
+                        }
+                    } else {
+                        self.progress();
+                    }
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    fn handle_general(&mut self, from: MemberId, msg: Message) -> Result<(), Error> {
+        self.tidy();
         if self.phase == Phase::Dead {
             return Err(Error::NotMember);
         }
@@ -504,7 +629,7 @@ impl Member {
                 if !is_parent || self.phase != Phase::Syncing || !self.ready_sent {
                     return Err(Error::Protocol("unexpected OPEN"));
                 }
-                if self.applied < upto {
+                if self.logged < upto {
                     return Err(Error::Protocol("OPEN before the log it announces"));
                 }
                 self.open(upto);
@@ -535,14 +660,14 @@ impl Member {
                 if !self.topo.members().contains(origin) {
                     return Err(Error::Protocol("ENTRY from an unknown origin"));
                 }
-                if seq > self.applied.saturating_add(1) || seq == u64::MAX {
+                if seq > self.logged.saturating_add(1) || seq == u64::MAX {
                     return Err(Error::Protocol("ENTRY past the end of the log"));
                 }
-                if self.is_leader() && self.phase == Phase::Open && seq > self.applied {
+                if self.is_leader() && self.phase == Phase::Open && seq > self.logged {
                     return Err(Error::Protocol("ENTRY to an open leader"));
                 }
                 self.raise_known(from, seq);
-                if Some(seq) == self.applied.checked_add(1) {
+                if Some(seq) == self.logged.checked_add(1) {
                     self.append(seq, origin, origin_seq, op, hops);
                 }
                 self.learn_commit(commit);
@@ -606,7 +731,7 @@ impl Member {
                     return Err(Error::Protocol("snapshot does not decode"));
                 };
                 self.raise_known(from, seq);
-                if seq > self.applied {
+                if seq > self.logged {
                     self.install(seq, from, state);
                     self.push_all();
                     self.progress();
@@ -722,7 +847,7 @@ impl Member {
             return;
         }
         self.phase = Phase::Syncing;
-        let (applied, commit) = (self.applied, self.commit);
+        let (applied, commit) = (self.logged, self.commit);
         for nbr in self.tree.neighbours(self.me).iter() {
             self.send(
                 nbr,
@@ -756,12 +881,13 @@ impl Member {
                 let epoch = self.epoch;
                 self.send(p, Message::Ready { epoch });
             }
-            None => self.open(self.applied),
+            None => self.open(self.logged),
         }
         self.progress();
     }
 
     fn open(&mut self, upto: u64) {
+        self.apply_logged();
         self.phase = Phase::Open;
         let epoch = self.epoch;
         for c in self.tree.children(self.me).iter() {
@@ -801,12 +927,16 @@ impl Member {
     }
 
     fn window_full(&self) -> bool {
-        self.applied.saturating_sub(self.commit) >= self.cfg.window
+        self.logged.saturating_sub(self.commit) >= self.cfg.window
     }
 
     /// Leader: sequence one proposal, unless already sequenced.
     fn sequence(&mut self, origin: MemberId, origin_seq: u32, op: Op) {
-        let d = self.state.dedup(origin);
+        let d = self
+            .log_dedup
+            .get(origin as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
         if origin_seq <= d {
             self.stats.duplicates += 1;
             return;
@@ -816,7 +946,7 @@ impl Member {
             self.stats.rejected += 1;
             return;
         }
-        let Some(seq) = self.applied.checked_add(1) else {
+        let Some(seq) = self.logged.checked_add(1) else {
             return;
         };
         self.append(seq, origin, origin_seq, op, 0);
@@ -824,7 +954,7 @@ impl Member {
     }
 
     fn subtree_applied(&self) -> (u64, u8) {
-        let mut sub = self.applied;
+        let mut sub = self.logged;
         let mut hops = self.stats.max_hops;
         for c in self.tree.children(self.me).iter() {
             sub = sub.min(self.child_ack[c as usize]);
@@ -860,13 +990,12 @@ impl Member {
         loop {
             let (sub, _) = self.subtree_applied();
             self.learn_commit(sub);
-            if self.window_full() {
+            if self.backlog.is_empty() || self.window_full() {
                 break;
             }
-            let Some((origin, oseq, op)) = self.backlog.pop_front() else {
-                break;
-            };
-            self.sequence(origin, oseq, op);
+            if let Some((origin, oseq, op)) = self.backlog.pop_front() {
+                self.sequence(origin, oseq, op);
+            }
         }
     }
 
@@ -875,14 +1004,19 @@ impl Member {
             return;
         }
         self.commit = c;
+        self.release_committed();
+        self.trim();
+    }
+
+    /// Reports own updates that are applied here and committed.
+    fn release_committed(&mut self) {
         while let Some(&(oseq, seq)) = self.awaiting.front() {
-            if seq > c {
+            if seq > self.commit {
                 break;
             }
             self.awaiting.pop_front();
             self.events.push_back(Event::Committed { origin_seq: oseq });
         }
-        self.trim();
     }
 
     fn tell_commit(&mut self) -> bool {
@@ -916,9 +1050,12 @@ impl Member {
         }
     }
 
+    /// Logs entry `seq == logged + 1` (applied later, by [`Member::apply_logged`]).
     fn append(&mut self, seq: u64, origin: MemberId, origin_seq: u32, op: Op, hops: u8) {
-        self.state.apply(seq, origin, origin_seq, &op);
-        self.applied = seq;
+        self.logged = seq;
+        if let Some(d) = self.log_dedup.get_mut(origin as usize) {
+            *d = (*d).max(origin_seq);
+        }
         self.stats.max_hops = self.stats.max_hops.max(hops);
         self.log.push_back(LogEntry {
             seq,
@@ -927,22 +1064,58 @@ impl Member {
             op,
             hops,
         });
-        self.events.push_back(Event::Applied {
-            seq,
-            origin,
-            origin_seq,
-            op,
-        });
-        if origin == self.me && self.pending.front().is_some_and(|p| p.0 == origin_seq) {
-            self.pending.pop_front();
-            self.awaiting.push_back((origin_seq, seq));
+    }
+
+    /// Applies every logged entry not applied yet, in log order.
+    #[inline(always)]
+    fn apply_logged(&mut self) {
+        if self.applied != self.logged {
+            self.apply_logged_now();
         }
+    }
+
+    /// Trims the log if a commit on the steady path left it untrimmed.
+    fn tidy(&mut self) {
+        if self.untrimmed {
+            self.untrimmed = false;
+            self.trim();
+        }
+    }
+
+    #[inline(never)]
+    fn apply_logged_now(&mut self) {
+        while self.applied < self.logged {
+            let seq = self.applied + 1;
+            let index = usize::try_from(seq - self.log_base - 1).unwrap_or(usize::MAX);
+            let Some(e) = self.log.get(index) else {
+                break; // unreachable: the log holds everything after `applied`
+            };
+            let (origin, origin_seq, op) = (e.origin, e.origin_seq, e.op);
+            self.state.apply(seq, origin, origin_seq, &op);
+            self.applied = seq;
+            self.events.push_back(Event::Applied {
+                seq,
+                origin,
+                origin_seq,
+                op,
+            });
+            if origin == self.me && self.pending.front().is_some_and(|p| p.0 == origin_seq) {
+                self.pending.pop_front();
+                self.awaiting.push_back((origin_seq, seq));
+            }
+        }
+        self.release_committed();
+        self.untrimmed = false;
         self.trim();
     }
 
     fn install(&mut self, seq: u64, from: MemberId, state: State) {
         self.state = state;
         self.applied = seq;
+        self.logged = seq;
+        for (o, d) in (0..=MemberId::MAX).zip(self.log_dedup.iter_mut()) {
+            *d = self.state.dedup(o);
+        }
         self.log.clear();
         self.log_base = seq;
         self.events.push_back(Event::Snapshot { seq, from });
@@ -970,7 +1143,7 @@ impl Member {
         let Some(k) = self.known.get(n).copied().flatten() else {
             return;
         };
-        if self.applied <= k {
+        if self.logged <= k {
             return;
         }
         let (epoch, commit) = (self.epoch, self.commit);
@@ -997,10 +1170,11 @@ impl Member {
                 *t = (*t).max(commit);
             }
         }
-        self.known[n] = Some(self.applied);
+        self.known[n] = Some(self.logged);
     }
 
     fn send_snapshot(&mut self, nbr: MemberId) {
+        self.apply_logged();
         let bytes = self.state.encode();
         let chunks = bytes.len().div_ceil(CHUNK);
         let Ok(len) = u32::try_from(bytes.len()) else {
@@ -1118,6 +1292,30 @@ mod tests {
         let ev = events(&mut ms[2]);
         assert!(ev.contains(&Event::Committed { origin_seq: a }));
         assert!(ev.contains(&Event::Committed { origin_seq: b }));
+    }
+
+    #[test]
+    fn entries_are_acknowledged_when_logged_and_applied_once_the_ack_is_out() {
+        let topo = Topology::line(2).unwrap();
+        let mut ms = group(&topo);
+        settle(&mut ms);
+        let oseq = ms[0].propose(Op::Put { key: 3, value: 4 }).unwrap();
+        let (to, entry) = ms[0].out.pop_front().unwrap();
+        assert_eq!((to, ms[0].logged(), ms[0].applied()), (1, 1, 0));
+        ms[1].handle_bytes(0, entry.encode().as_bytes()).unwrap();
+        // The ACK is queued before the entry is applied.
+        assert_eq!((ms[1].logged(), ms[1].applied()), (1, 0));
+        let (_, ack) = ms[1].out.pop_front().unwrap();
+        assert!(matches!(ack, Message::Ack { applied: 1, .. }));
+        assert_eq!(ms[1].poll_send(), None);
+        assert_eq!(ms[1].applied(), 1);
+        assert_eq!(ms[1].state().get(3), Some(4));
+        // The leader commits on the ACK; `Committed` comes once its own copy is applied.
+        ms[0].handle(1, ack).unwrap();
+        assert_eq!(ms[0].commit(), 1);
+        let ev = events(&mut ms[0]);
+        assert!(ev.contains(&Event::Committed { origin_seq: oseq }));
+        assert_eq!(ms[0].state().get(3), Some(4));
     }
 
     #[test]

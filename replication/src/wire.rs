@@ -1,5 +1,5 @@
 //! The byte contract: every protocol message in one 56-byte channel payload
-//! ("replication protocol v1", `docs/replication.md`).
+//! ("replication protocol v2", `docs/replication.md`).
 //!
 //! Every message starts with an 8-byte header: byte 0 the kind, byte 1 a kind-specific byte
 //! (the protocol version in `STATE`, the hop count in `ENTRY` and `ACK`, the initiator in the
@@ -13,7 +13,7 @@ use crate::state::{Name, Op, Service, MAX_NAME};
 use crate::topology::MemberId;
 
 /// The protocol version carried in every `STATE` message.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// A channel payload.
 pub const MAX_MESSAGE: usize = 56;
@@ -207,10 +207,12 @@ impl Frame {
     }
 }
 
+#[inline(always)]
 fn put(b: &mut [u8], at: usize, v: &[u8]) {
     b[at..at + v.len()].copy_from_slice(v);
 }
 
+#[inline(always)]
 fn get<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     let mut w = [0; N];
     if let Some(s) = b.get(at..at + N) {
@@ -219,14 +221,17 @@ fn get<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     w
 }
 
+#[inline(always)]
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(get(b, at))
 }
 
+#[inline(always)]
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(get(b, at))
 }
 
+#[inline(always)]
 fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
     let mut b = [0; OP_BYTES];
     match *op {
@@ -248,26 +253,25 @@ fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
     }
 }
 
-fn decode_op(tag: u8, b: &[u8]) -> Result<Op, WireError> {
-    let zero_from = |at: usize| {
-        if b.get(at..OP_BYTES)
-            .is_some_and(|r| r.iter().all(|&c| c == 0))
-        {
-            Ok(())
-        } else {
+#[inline(always)]
+fn decode_op(tag: u8, b: &[u8; OP_BYTES]) -> Result<Op, WireError> {
+    let zero = |nonzero: bool| {
+        if nonzero {
             Err(WireError::NonZeroPadding)
+        } else {
+            Ok(())
         }
     };
     match tag {
         1 => {
-            zero_from(16)?;
+            zero(u64::from(u32_at(b, 16)) | u64_at(b, 20) != 0)?;
             Ok(Op::Put {
                 key: u64_at(b, 0),
                 value: u64_at(b, 8),
             })
         }
         2 => {
-            zero_from(8)?;
+            zero(u64_at(b, 8) | u64_at(b, 16) | u64::from(u32_at(b, 24)) != 0)?;
             Ok(Op::Delete { key: u64_at(b, 0) })
         }
         3 => {
@@ -295,6 +299,7 @@ const fn frame_len(len: usize) -> u8 {
     short
 }
 
+#[inline(always)]
 fn expected_len(k: u8) -> Option<usize> {
     Some(match k {
         kind::STATE => 24,
@@ -346,6 +351,7 @@ impl Message {
     }
 
     /// The message's bytes (a snapshot chunk index is taken mod 2^24).
+    #[inline]
     pub fn encode(&self) -> Frame {
         let mut b = [0u8; MAX_MESSAGE];
         let k = self.kind();
@@ -430,6 +436,7 @@ impl Message {
     }
 
     /// Decodes one message; any malformed input is an error.
+    #[inline]
     pub fn decode(b: &[u8]) -> Result<Self, WireError> {
         let k = *b.first().ok_or(WireError::UnknownKind(0))?;
         let len = expected_len(k).ok_or(WireError::UnknownKind(k))?;
@@ -439,17 +446,16 @@ impl Message {
                 len: b.len(),
             });
         }
-        let epoch = u32_at(b, 4);
-        // Which of header bytes 1..4 this kind uses.
-        let used: [bool; 3] = match k {
-            kind::STATE | kind::ACK | kind::INVALIDATE | kind::INVALIDATE_ACK => {
-                [true, false, false]
-            }
-            kind::PROPOSE => [false, true, true],
-            kind::ENTRY | kind::SNAP_CHUNK => [true, true, true],
-            _ => [false, false, false],
+        let header = u64_at(b, 0);
+        let epoch = (header >> 32) as u32;
+        // Header bytes 1..4 this kind does not use, as a mask of the header word.
+        let unused: u64 = match k {
+            kind::STATE | kind::ACK | kind::INVALIDATE | kind::INVALIDATE_ACK => 0xffff_0000,
+            kind::PROPOSE => 0x0000_ff00,
+            kind::ENTRY | kind::SNAP_CHUNK => 0,
+            _ => 0xffff_ff00,
         };
-        if (1..4).any(|i| !used[i - 1] && b[i] != 0) {
+        if header & unused != 0 {
             return Err(WireError::NonZeroPadding);
         }
         let zero = |range: core::ops::Range<usize>| {
@@ -479,7 +485,7 @@ impl Message {
                 epoch,
                 origin: b[2],
                 origin_seq: u32_at(b, 8),
-                op: decode_op(b[3], &b[12..])?,
+                op: decode_op(b[3], &get(b, 12))?,
             },
             kind::ENTRY => Self::Entry {
                 epoch,
@@ -488,7 +494,7 @@ impl Message {
                 commit: u64_at(b, 16),
                 origin: b[2],
                 origin_seq: u32_at(b, 24),
-                op: decode_op(b[3], &b[28..])?,
+                op: decode_op(b[3], &get(b, 28))?,
             },
             kind::ACK => Self::Ack {
                 epoch,
@@ -654,8 +660,8 @@ mod tests {
         .encode()
         .as_bytes()
         .to_vec();
-        state[1] = 2;
-        assert_eq!(Message::decode(&state), Err(WireError::BadVersion(2)));
+        state[1] = 1;
+        assert_eq!(Message::decode(&state), Err(WireError::BadVersion(1)));
         let mut ready = Message::Ready { epoch: 1 }.encode().as_bytes().to_vec();
         ready[2] = 1;
         assert_eq!(Message::decode(&ready), Err(WireError::NonZeroPadding));

@@ -527,8 +527,12 @@ impl Cluster {
                     self.max_commit
                 ));
             }
+            // Drained after its step: everything it logged is applied, and a commit index
+            // never runs ahead of what it holds.
             if x.commit() > self.max_commit
                 || x.applied() != self.hist[x.id() as usize].len() as u64
+                || x.logged() != x.applied()
+                || (x.is_caught_up() && x.commit() > x.logged())
             {
                 return Err(format!("{} bookkeeping", x.id()));
             }
