@@ -63,6 +63,10 @@ pub struct WorkloadSpec {
     pub args: &'static [ArgSpec],
     /// Fewest channels the partition must be an endpoint of.
     pub min_channels: usize,
+    /// The workload every channel peer on the built-in kernel must run
+    /// (`pingpong` needs a peer that echoes, `stream` one that receives):
+    /// `None` when the workload does not talk over its channels.
+    pub peer_workload: Option<&'static str>,
 }
 
 impl WorkloadSpec {
@@ -193,6 +197,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "extra numbered lines to print at once (0: none)",
         }],
         min_channels: 0,
+        peer_workload: None,
     },
     WorkloadSpec {
         name: "compute",
@@ -207,6 +212,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "count the primes below this number",
         }],
         min_channels: 0,
+        peer_workload: None,
     },
     WorkloadSpec {
         name: "rogue",
@@ -220,6 +226,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "which forbidden thing to try",
         }],
         min_channels: 0,
+        peer_workload: None,
     },
     WorkloadSpec {
         name: "pingpong",
@@ -235,6 +242,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "round trips",
         }],
         min_channels: 1,
+        peer_workload: Some("pingpong"),
     },
     WorkloadSpec {
         name: "stream",
@@ -249,6 +257,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "messages to send",
         }],
         min_channels: 1,
+        peer_workload: Some("stream"),
     },
     WorkloadSpec {
         name: "idle",
@@ -256,6 +265,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             "idles with its timer ticking and never exits: a partition for the run timeout to stop",
         args: &[],
         min_channels: 0,
+        peer_workload: None,
     },
 ];
 

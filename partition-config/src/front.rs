@@ -10,6 +10,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::kernels::ReadKernel;
 use crate::layout::{Layout, Notify, OnFault, PortRange};
 use crate::limits::{GIB, KIB, MIB};
 
@@ -165,6 +166,8 @@ pub(crate) struct RawLayout {
     pub groups: Vec<RawGroup>,
     /// Span of the `partition` key, if present.
     pub partitions_span: Option<Range<usize>>,
+    /// `partition` (or one of its items) is not a table: already reported.
+    pub partitions_invalid: bool,
     pub source_len: usize,
 }
 
@@ -200,7 +203,11 @@ pub(crate) fn suggest<'c>(
 }
 
 /// Parses and validates `source`; a valid layout comes with its warnings.
-pub(crate) fn parse(source: &str, file_name: &str) -> Result<(Layout, Diagnostics), Diagnostics> {
+pub(crate) fn parse(
+    source: &str,
+    file_name: &str,
+    read_kernel: Option<ReadKernel<'_>>,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
     let mut diags = Vec::new();
     let (root, errors) = DeTable::parse_recoverable(source);
     for e in &errors {
@@ -216,7 +223,7 @@ pub(crate) fn parse(source: &str, file_name: &str) -> Result<(Layout, Diagnostic
     }
     let raw = read_document(root.get_ref(), source.len(), &mut diags);
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
-    let layout = crate::validate::validate(&raw, base_dir, &mut diags);
+    let layout = crate::validate::validate(&raw, base_dir, read_kernel, &mut diags);
     diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
     match layout {
         Some(layout) if !diags.iter().any(Diagnostic::is_error) => {
@@ -267,6 +274,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
     let mut channels = Vec::new();
     let mut groups = Vec::new();
     let mut partitions_span = None;
+    let mut partitions_invalid = false;
     for (key, value) in root.iter() {
         match key.get_ref().as_ref() {
             "machine" => {
@@ -300,14 +308,21 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
                                     "a [[partition]]",
                                     diags,
                                 )),
-                                _ => diags.push(wrong_type(item, "partition", "a table")),
+                                _ => {
+                                    partitions_invalid = true;
+                                    diags.push(wrong_type(item, "partition", "a table"));
+                                }
                             }
                         }
                     }
-                    _ => diags.push(
-                        wrong_type(value, "partition", "an array of tables")
-                            .help("declare each partition with `[[partition]]` (double brackets)"),
-                    ),
+                    _ => {
+                        partitions_invalid = true;
+                        diags.push(
+                            wrong_type(value, "partition", "an array of tables").help(
+                                "declare each partition with `[[partition]]` (double brackets)",
+                            ),
+                        );
+                    }
                 }
             }
             "channel" => match value.get_ref() {
@@ -358,6 +373,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
         channels,
         groups,
         partitions_span,
+        partitions_invalid,
         source_len,
     }
 }

@@ -60,6 +60,8 @@ mod front;
 #[cfg(feature = "std")]
 mod groups;
 #[cfg(feature = "std")]
+mod kernels;
+#[cfg(feature = "std")]
 mod layout;
 #[cfg(feature = "std")]
 mod placement;
@@ -72,6 +74,8 @@ pub use manifest::{DecodeError, Manifest};
 
 #[cfg(feature = "std")]
 pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity};
+#[cfg(feature = "std")]
+pub use kernels::{bundle_bytes, KernelImage, KernelSegment, ReadKernel};
 #[cfg(feature = "std")]
 pub use layout::{
     ArgValue, Channel, Group, GroupLink, Kernel, Layout, Machine, Notify, OnFault, Partition,
@@ -94,7 +98,7 @@ pub const DEFAULT_LAYOUT: &str = include_str!("../../examples/default.toml");
 /// with source locations by [`Diagnostics`] (warnings included).
 #[cfg(feature = "std")]
 pub fn parse_str(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
-    front::parse(source, file_name).map(|(layout, _)| layout)
+    front::parse(source, file_name, None).map(|(layout, _)| layout)
 }
 
 /// As [`parse_str`], and a valid layout comes with its warnings (possibly
@@ -107,7 +111,24 @@ pub fn parse_str_with_warnings(
     source: &str,
     file_name: &str,
 ) -> Result<(Layout, Diagnostics), Diagnostics> {
-    front::parse(source, file_name)
+    front::parse(source, file_name, None)
+}
+
+/// As [`parse_str_with_warnings`], and every kernel given by path is read
+/// with `read_kernel` and checked as the boot bundle will need it: bootable
+/// (the reader's verdict), at most `abi::bundle::MAX_SEGMENTS` segments, each
+/// at or above 1 MiB and inside its partition's memory, the whole bundle
+/// within [`limits::MAX_BUNDLE_LEN`]. Each failure is located at `kernel =`.
+///
+/// # Errors
+/// As [`parse_str`], plus the kernels' problems.
+#[cfg(feature = "std")]
+pub fn parse_str_with_kernels(
+    source: &str,
+    file_name: &str,
+    read_kernel: ReadKernel<'_>,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
+    front::parse(source, file_name, Some(read_kernel))
 }
 
 /// As [`load`], and a valid layout comes with its warnings (possibly none).

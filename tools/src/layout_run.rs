@@ -59,15 +59,26 @@ impl LayoutSource {
     }
 
     /// As [`LayoutSource::load`], and a valid layout comes with its warnings.
+    /// Kernels given by path are read and checked as the bundle builder
+    /// will need them ([`crate::kernel_check::read_kernel`]).
     pub fn load_with_warnings(&self) -> Result<(Layout, Diagnostics), Diagnostics> {
+        let read = &crate::kernel_check::read_kernel;
         match self {
-            LayoutSource::File(path) => partition_config::load_with_warnings(path),
-            LayoutSource::Text { text, name } => {
-                partition_config::parse_str_with_warnings(text, name)
+            LayoutSource::File(path) => {
+                let name = path.display().to_string();
+                match std::fs::read_to_string(path) {
+                    Ok(text) => partition_config::parse_str_with_kernels(&text, &name, read),
+                    // The library's loader words the diagnostic.
+                    Err(_) => partition_config::load_with_warnings(path),
+                }
             }
-            LayoutSource::Default => partition_config::parse_str_with_warnings(
+            LayoutSource::Text { text, name } => {
+                partition_config::parse_str_with_kernels(text, name, read)
+            }
+            LayoutSource::Default => partition_config::parse_str_with_kernels(
                 partition_config::DEFAULT_LAYOUT,
                 "examples/default.toml",
+                read,
             ),
         }
     }
@@ -355,9 +366,26 @@ pub fn run_layout(config: &LayoutRunConfig) -> Result<LayoutOutcome> {
     Ok(judge_run(config, run))
 }
 
+/// A bundle of `len` bytes is one the hypervisor accepts
+/// (`partition_config::limits::MAX_BUNDLE_LEN`): refused here, before the
+/// boot, rather than by the hypervisor after it.
+///
+/// # Errors
+/// [`Error::Invalid`] naming both sizes.
+pub fn check_bundle_len(len: usize) -> Result<()> {
+    let max = partition_config::limits::MAX_BUNDLE_LEN;
+    if u64::try_from(len).map_or(true, |l| l > max) {
+        return Err(Error::Invalid(format!(
+            "the boot bundle is {len} bytes; the hypervisor accepts at most {max} (use smaller kernels)"
+        )));
+    }
+    Ok(())
+}
+
 /// Writes the layout's boot bundle into `dir`.
 pub fn write_bundle(layout: &Layout, images: &Images, dir: &Path) -> Result<PathBuf> {
     let bytes = crate::bundle::build(layout, &images.guest_kernel)?;
+    check_bundle_len(bytes.len())?;
     let path = dir.join("bundle.bin");
     std::fs::write(&path, bytes)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;

@@ -8,6 +8,8 @@
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
+//! - [`kernel_check`]: kernels given by path, read as the bundle builder
+//!   reads them, for the layout checks.
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
 //! - [`doctor`]: what this host can do, and what to install or enable.
@@ -37,6 +39,7 @@ pub mod console;
 pub mod doctor;
 pub mod error;
 pub mod image;
+pub mod kernel_check;
 pub mod layout_run;
 pub mod qemu;
 pub mod report;

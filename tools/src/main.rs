@@ -526,6 +526,7 @@ fn image(args: &ImageArgs) -> anyhow::Result<()> {
             status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
             let images = build::build_images(&workspace)?;
             let bytes = tools::bundle::build(layout, &images.guest_kernel)?;
+            layout_run::check_bundle_len(bytes.len())?;
             let path = bundle_dir.path().join("bundle.bin");
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             (images.hypervisor, Some(path))
