@@ -114,6 +114,18 @@ pub fn parse_str_with_warnings(
     front::parse(source, file_name, None)
 }
 
+/// Parses a size as layouts write it: an integer number of bytes, or
+/// `"<n> <unit>"` with unit `B`, `KiB`, `MiB` or `GiB` (`"512 MiB"`,
+/// `"512MiB"`). Decimal units (`MB`, `M`) are refused with the binary
+/// spelling as the hint, since the format means binary units only.
+///
+/// # Errors
+/// Why `text` is not a size, as a help sentence.
+#[cfg(feature = "std")]
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    front::parse_size(text)
+}
+
 /// As [`parse_str_with_warnings`], and every kernel given by path is read
 /// with `read_kernel` and checked as the boot bundle will need it: bootable
 /// (the reader's verdict), at most `abi::bundle::MAX_SEGMENTS` segments, each

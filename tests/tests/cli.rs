@@ -383,3 +383,36 @@ fn image_with_a_layout_boots_into_its_partitions() {
         );
     }
 }
+
+/// `run` refuses a bad option at once, as a usage error (exit status 2),
+/// before it builds or boots anything.
+#[test]
+fn run_refuses_bad_options_before_building() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let missing = dir.path().join("no-such-dir").join("report.json");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["run", "--report", missing.to_str().unwrap()],
+            "does not exist",
+        ),
+        (
+            &["run", "--report", dir.path().to_str().unwrap()],
+            "is a directory",
+        ),
+        (&["run", "--expect-fault", "ping=npff"], "unknown fault kind"),
+        (&["run", "--timeout", "0"], "at least 1 second"),
+        (&["run", "--memory", "1 MiB"], "at least \"80 MiB\""),
+        (&["run", "--memory", "512MB"], "write \"512 MiB\""),
+        (&["run", "--memory", "512"], "no unit"),
+    ];
+    for (args, expected) in cases {
+        let ran = run(args, QUICK);
+        assert_eq!(ran.code, Some(2), "{args:?}\n{}", ran.show());
+        assert!(ran.stderr.contains(expected), "{args:?}\n{}", ran.show());
+        assert!(
+            !ran.stderr.contains("building"),
+            "{args:?} built first\n{}",
+            ran.show()
+        );
+    }
+}

@@ -14,6 +14,7 @@
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
 //! - [`doctor`]: what this host can do, and what to install or enable.
 //! - [`units`]: memory sizes as the user writes them.
+//! - [`options`]: command-line values checked as they are parsed.
 //! - [`image`]: GRUB multiboot2 ISOs.
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
 //! - [`console`]: console bytes to lines, marker parsing, the run verdict.
@@ -41,6 +42,7 @@ pub mod error;
 pub mod image;
 pub mod kernel_check;
 pub mod layout_run;
+pub mod options;
 pub mod qemu;
 pub mod report;
 pub mod runner;

@@ -68,10 +68,12 @@ struct RunArgs {
     no_layout: bool,
     /// Kill the emulator after this many seconds [default: the layout's
     /// timeout plus a margin (60 s QEMU, 180 s Bochs); 120 without a layout].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = tools::options::timeout_secs)]
     timeout: Option<u64>,
-    /// Write the run report as JSON to FILE (layout runs).
-    #[arg(long, value_name = "FILE", conflicts_with = "no_layout")]
+    /// Write the run report as JSON to FILE (layout runs). Its directory
+    /// must exist and be writable: that is checked before anything is built.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_layout",
+          value_parser = tools::options::report_path)]
     report: Option<PathBuf>,
     /// The partition NAME must fault (optionally with fault KIND, e.g.
     /// rogue=npf) instead of exiting 0. Repeatable.
@@ -85,8 +87,10 @@ struct RunArgs {
     /// comes from its `[machine]` table).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with = "layout")]
     cpus: Option<u32>,
-    /// Bare machine RAM, e.g. 512M, "512 MiB", 1G [default: 512M].
-    #[arg(long, value_name = "SIZE", conflicts_with = "layout")]
+    /// Bare machine RAM, spelled as in layouts: 512MiB, "512 MiB", 1GiB;
+    /// at least 80 MiB [default: 512 MiB].
+    #[arg(long, value_name = "SIZE", conflicts_with = "layout",
+          value_parser = tools::options::bare_memory)]
     memory: Option<MemorySize>,
     /// Which emulator boots the machine.
     #[arg(long, value_enum, default_value_t = EmulatorArg::Qemu)]
