@@ -125,7 +125,17 @@ fn check_rejects_an_invalid_layout_with_located_diagnostics() {
     )
     .unwrap();
     let ran = run(&["check", path.to_str().unwrap()], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(
+        ran.code,
+        Some(2),
+        "an invalid layout is exit status 2\n{}",
+        ran.show()
+    );
+    assert!(
+        ran.stdout.is_empty(),
+        "diagnostics go to stderr\n{}",
+        ran.show()
+    );
     // Both errors, each at file:line:column with the text underlined.
     let located = format!("{}:7:7", path.display());
     assert!(
@@ -147,7 +157,9 @@ fn check_rejects_an_invalid_layout_with_located_diagnostics() {
     assert!(ran.stderr.contains("^"), "{}", ran.show());
     // `run` refuses it the same way, before building anything.
     let ran = run(&["run", path.to_str().unwrap()], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    let ran = run(&["explain", path.to_str().unwrap()], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
     assert!(ran.stderr.contains(&located), "{}", ran.show());
 }
 
@@ -309,7 +321,7 @@ fn run_exit_status_follows_the_expectations() {
         ran.show()
     );
     let ran = run(&["run", "-q", layout, "--expect-fault", "nobody"], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(ran.code, Some(2), "a usage error\n{}", ran.show());
     assert!(ran.stderr.contains("no such partition"), "{}", ran.show());
 }
 
@@ -399,7 +411,10 @@ fn run_refuses_bad_options_before_building() {
             &["run", "--report", dir.path().to_str().unwrap()],
             "is a directory",
         ),
-        (&["run", "--expect-fault", "ping=npff"], "unknown fault kind"),
+        (
+            &["run", "--expect-fault", "ping=npff"],
+            "unknown fault kind",
+        ),
         (&["run", "--timeout", "0"], "at least 1 second"),
         (&["run", "--memory", "1 MiB"], "at least \"80 MiB\""),
         (&["run", "--memory", "512MB"], "write \"512 MiB\""),

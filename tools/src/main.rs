@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use abi::cmdline::ExitMethod;
@@ -21,9 +21,10 @@ use tools::layout_run::{self, FaultExpectation, LayoutBoot, LayoutRunConfig, Lay
 use tools::runner::{self, Boot, BootKind, Emulator, Firmware, RunConfig};
 use tools::units::MemorySize;
 
-/// Flotilla: a hypervisor-hosted multikernel. Builds, boots and checks it.
+/// Flotilla: a hypervisor-hosted multikernel. Checks layouts, builds
+/// images, boots them.
 #[derive(Debug, Parser)]
-#[command(name = "flotilla", version, about)]
+#[command(name = "flotilla", version, about, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -35,7 +36,7 @@ enum Cmd {
     /// emulator, stream the console, print the run report; exit 0 only if
     /// every partition exited with code 0 (or faulted as --expect-fault says).
     Run(RunArgs),
-    /// Check a layout: exit 0 with a summary if valid, else exit 1 with
+    /// Check a layout: exit 0 with a summary if valid, else exit 2 with
     /// every error (file:line:column, the offending text underlined).
     Check(LayoutArg),
     /// Show a layout's memory map and who may message or interrupt whom.
@@ -45,7 +46,7 @@ enum Cmd {
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
     /// Report what this host can do (KVM, nested virtualization, QEMU,
-    /// Bochs, GRUB, OVMF) and what to install or enable; exit 1 when
+    /// Bochs, GRUB, OVMF) and what to install or enable; exit 3 when
     /// something the default runs need is missing.
     Doctor,
 }
@@ -160,6 +161,78 @@ impl From<ExitArg> for ExitMethod {
     }
 }
 
+/// The exit statuses, as `--help` shows them (README.md has the same table).
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success (check: the layout is valid, warnings allowed; run: it passed)
+  1  the run failed (a partition faulted unexpectedly, timed out, ...), or a
+     build failed
+  2  usage error or invalid layout (diagnostics on stderr)
+  3  a required tool is missing (QEMU, Bochs, GRUB, OVMF, KVM for --accel kvm)
+
+Results (check's summary, explain, schema, the run report table) go to
+stdout; diagnostics, progress and errors go to stderr.";
+
+/// What a command ended in, as its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// 0: it did what was asked.
+    Success,
+    /// 1: the run happened and failed.
+    Failed,
+    /// 2: bad usage or an invalid layout.
+    Invalid,
+    /// 3: a required tool is missing.
+    MissingTool,
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::Failed => 1,
+            Status::Invalid => 2,
+            Status::MissingTool => 3,
+        }
+    }
+
+    fn from_passed(passed: bool) -> Self {
+        if passed {
+            Status::Success
+        } else {
+            Status::Failed
+        }
+    }
+}
+
+/// A command line that does not make sense (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
+/// The exit status of an error: a missing tool 3, a usage error or an
+/// invalid request 2, anything else (a build or I/O failure) 1.
+fn error_status(err: &anyhow::Error) -> Status {
+    for cause in err.chain() {
+        if cause.is::<Usage>() {
+            return Status::Invalid;
+        }
+        if cause.is::<tools::system::Missing>() || cause.is::<tools::accel::KvmUnavailable>() {
+            return Status::MissingTool;
+        }
+        match cause.downcast_ref::<tools::Error>() {
+            Some(tools::Error::Missing(_) | tools::Error::Kvm(_)) => return Status::MissingTool,
+            Some(tools::Error::Invalid(_) | tools::Error::Bundle(_)) => return Status::Invalid,
+            _ => {}
+        }
+    }
+    Status::Failed
+}
+
 /// Lines of console shown after a failed `--quiet` run.
 const TAIL_LINES: usize = 40;
 
@@ -168,26 +241,39 @@ fn main() -> ExitCode {
     install_interrupt_handler();
     let result = match cli.command {
         Cmd::Run(args) => run(&args),
-        Cmd::Check(args) => Ok(check(&args.layout)),
-        Cmd::Explain(args) => Ok(explain(&args.layout)),
+        Cmd::Check(args) => Ok(valid(check(&args.layout))),
+        Cmd::Explain(args) => Ok(valid(explain(&args.layout))),
         Cmd::Schema => {
             println!("{}", partition_config::schema());
-            Ok(true)
+            Ok(Status::Success)
         }
-        Cmd::Image(args) => image(&args).map(|()| true),
+        Cmd::Image(args) => image(&args).map(|()| Status::Success),
         Cmd::Doctor => {
             let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
             println!("{diagnosis}");
-            Ok(diagnosis.ready())
+            Ok(if diagnosis.ready() {
+                Status::Success
+            } else {
+                Status::MissingTool
+            })
         }
     };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+    let status = match result {
+        Ok(status) => status,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            error_status(&err)
         }
+    };
+    ExitCode::from(status.code())
+}
+
+/// A layout command's status: 0 when the layout was valid, else 2.
+fn valid(ok: bool) -> Status {
+    if ok {
+        Status::Success
+    } else {
+        Status::Invalid
     }
 }
 
@@ -283,12 +369,12 @@ fn explain(path: &std::path::Path) -> bool {
     true
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<bool> {
+fn run(args: &RunArgs) -> anyhow::Result<Status> {
     let bare = args.no_layout || args.cpus.is_some() || args.memory.is_some();
     if bare && (args.report.is_some() || !args.expect_fault.is_empty()) {
-        bail!(
-            "--report and --expect-fault apply to layout runs (drop --cpus/--memory/--no-layout)"
-        );
+        return Err(usage(
+            "--report and --expect-fault apply to layout runs (drop --cpus/--memory/--no-layout)",
+        ));
     }
     let source = match &args.layout {
         Some(path) => Some(LayoutSource::File(path.clone())),
@@ -298,7 +384,7 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let layout = match &source {
         Some(source) => match load_layout(source) {
             Some(layout) => Some(layout),
-            None => return Ok(false),
+            None => return Ok(Status::Invalid),
         },
         None => None,
     };
@@ -317,12 +403,12 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         }
         EmulatorArg::Bochs => {
             if args.accel.is_some() {
-                bail!("--accel applies to QEMU only; Bochs always emulates");
+                return Err(usage("--accel applies to QEMU only; Bochs always emulates"));
             }
             if matches!(args.boot, Some(BootArg::Kernel | BootArg::IsoUefi)) {
-                bail!(
-                    "Bochs boots the GRUB ISO with its BIOS only (drop --boot or use --boot iso)"
-                );
+                return Err(usage(
+                    "Bochs boots the GRUB ISO with its BIOS only (drop --boot or use --boot iso)",
+                ));
             }
             Emulator::Bochs {
                 cpu_model: args
@@ -355,7 +441,7 @@ fn run_layout(
     source: &LayoutSource,
     emulator: Emulator,
     kind: BootKind,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Status> {
     layout_run::check_expectations(&layout, &args.expect_fault)?;
     let workspace = Workspace::locate();
     status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
@@ -409,10 +495,10 @@ fn run_layout(
         }
         eprintln!("error: run failed after {seconds:.1}s ({described})");
     }
-    Ok(passed)
+    Ok(Status::from_passed(passed))
 }
 
-fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::Result<bool> {
+fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::Result<Status> {
     let cpus = args.cpus.unwrap_or(4);
     let memory = args.memory.unwrap_or(MemorySize::from_mib(512));
     let workspace = Workspace::locate();
@@ -465,7 +551,7 @@ fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::R
             "run succeeded: {cores} online, {:.1}s ({machine})",
             outcome.duration.as_secs_f64()
         ));
-        return Ok(true);
+        return Ok(Status::Success);
     }
     if args.quiet {
         eprintln!("----- console (last {TAIL_LINES} lines) -----");
@@ -480,7 +566,7 @@ fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::R
         outcome.duration.as_secs_f64(),
         outcome.failure.as_deref().unwrap_or("unknown reason")
     );
-    Ok(false)
+    Ok(Status::Failed)
 }
 
 fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> String {
@@ -514,10 +600,12 @@ fn image(args: &ImageArgs) -> anyhow::Result<()> {
     let layout = match &args.layout {
         Some(path) => match load_layout(&LayoutSource::File(path.clone())) {
             Some(layout) => Some(layout),
-            None => bail!(
-                "{} is not a valid layout (see the errors above)",
-                path.display()
-            ),
+            None => {
+                return Err(usage(format!(
+                    "{} is not a valid layout (see the errors above)",
+                    path.display()
+                )))
+            }
         },
         None => None,
     };

@@ -43,7 +43,11 @@ fn help_lists_the_subcommands() {
 #[test]
 fn missing_qemu_is_one_line_naming_the_package() {
     let out = flotilla(&["run"], Some("/nonexistent"));
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a missing tool is exit status 3"
+    );
     assert_eq!(
         stderr(&out),
         "error: qemu-system-x86_64 not found: install the Debian package qemu-system-x86 \
@@ -56,6 +60,7 @@ fn missing_bochs_and_grub_are_named_too() {
     let out = flotilla(&["run", "--emulator", "bochs"], Some("/nonexistent"));
     assert!(stderr(&out).starts_with("error: bochs not found: install the Debian package bochs"));
     let out = flotilla(&["image", "-o", "/nonexistent/x.iso"], Some("/nonexistent"));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out)
             .starts_with("error: grub-mkrescue not found: install the Debian package grub-common"),
@@ -67,14 +72,14 @@ fn missing_bochs_and_grub_are_named_too() {
 #[test]
 fn bochs_rejects_qemu_only_options() {
     let out = flotilla(&["run", "--emulator", "bochs", "--accel", "kvm"], None);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(
         stderr(&out).contains("--accel applies to QEMU only"),
         "{}",
         stderr(&out)
     );
     let out = flotilla(&["run", "--emulator", "bochs", "--boot", "iso-uefi"], None);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(stderr(&out).contains("BIOS only"), "{}", stderr(&out));
 }
 
@@ -87,4 +92,21 @@ fn bad_memory_size_is_a_usage_error() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn help_documents_the_exit_statuses_and_streams() {
+    let out = flotilla(&["--help"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Exit status:",
+        "0  success",
+        "1  the run failed",
+        "2  usage error or invalid layout",
+        "3  a required tool is missing",
+        "diagnostics, progress and errors go to stderr",
+    ] {
+        assert!(text.contains(line), "help lacks {line:?}:\n{text}");
+    }
 }
