@@ -123,7 +123,10 @@ impl Diagnostics {
         }
     }
 
-    pub(crate) fn io_error(file_name: &str, err: &std::io::Error) -> Self {
+    /// The one diagnostic (`unreadable-file`) of a layout that could not be
+    /// read at all.
+    #[must_use]
+    pub fn io_error(file_name: &str, err: &std::io::Error) -> Self {
         let d = Diagnostic::new(
             "unreadable-file",
             format!("cannot read `{file_name}`: {err}"),

@@ -68,6 +68,8 @@ mod placement;
 #[cfg(feature = "std")]
 mod schema;
 #[cfg(feature = "std")]
+mod source;
+#[cfg(feature = "std")]
 mod validate;
 
 pub use manifest::{DecodeError, Manifest};
@@ -152,11 +154,30 @@ pub fn load_with_warnings(
     path: impl AsRef<std::path::Path>,
 ) -> Result<(Layout, Diagnostics), Diagnostics> {
     let path = path.as_ref();
-    let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_str_with_warnings(&source, &name),
-        Err(err) => Err(Diagnostics::io_error(&name, &err)),
-    }
+    let source = read_file(path)?;
+    parse_str_with_warnings(&source, &path.display().to_string())
+}
+
+/// Reads a layout file's text: a regular file (a directory, a device or a
+/// FIFO is refused without being opened), UTF-8 (a UTF-8 byte order mark is
+/// dropped).
+///
+/// # Errors
+/// One diagnostic (`unreadable-file`, `not-utf8` at the first bad byte or
+/// naming UTF-16, `cr-line-endings` once for lone CRs).
+#[cfg(feature = "std")]
+pub fn read_file(path: impl AsRef<std::path::Path>) -> Result<String, Diagnostics> {
+    source::read(path.as_ref())
+}
+
+/// The text of a layout given as bytes (e.g. standard input), checked as
+/// [`read_file`] checks a file's; `file_name` names it in diagnostics.
+///
+/// # Errors
+/// As [`read_file`].
+#[cfg(feature = "std")]
+pub fn decode_source(bytes: &[u8], file_name: &str) -> Result<String, Diagnostics> {
+    source::decode(bytes, file_name)
 }
 
 /// Reads, parses and validates the layout file at `path`.

@@ -431,3 +431,105 @@ fn run_refuses_bad_options_before_building() {
         );
     }
 }
+
+/// `check` takes several files (each checked, the status 2 if any is
+/// invalid), `-` for standard input, and refuses what is not a file.
+#[test]
+fn check_reads_several_files_stdin_and_refuses_non_files() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[machine]\ncpus = 1\nmemory = \"512 MiB\"\npartition = []\n",
+    )
+    .unwrap();
+    let ran = run(
+        &[
+            "check",
+            "examples/default.toml",
+            bad.to_str().unwrap(),
+            "examples/single.toml",
+        ],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(
+        ran.stdout.contains("examples/default.toml: ok"),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stdout.contains("examples/single.toml: ok"),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stderr.contains("error[no-partitions]"),
+        "{}",
+        ran.show()
+    );
+
+    let layout = std::fs::read(Workspace::locate().root.join("examples/default.toml"))
+        .expect("the default layout");
+    let ran = run_with_stdin(&["check", "-"], &layout);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    assert!(
+        ran.stdout.starts_with("<stdin>: ok: 4 partition(s)"),
+        "{}",
+        ran.show()
+    );
+    let ran = run_with_stdin(&["check", "-"], b"[machine]\ncpus = 1\n# caf\xe9\n");
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.contains("<stdin>:3:6"), "{}", ran.show());
+    assert!(ran.stderr.contains("error[not-utf8]"), "{}", ran.show());
+
+    let ran = run(&["check", "/dev/zero"], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(
+        ran.stderr
+            .contains("is a character device, not a regular file"),
+        "{}",
+        ran.show()
+    );
+    let fifo = dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let ran = run(&["check", fifo.to_str().unwrap()], QUICK);
+        assert_eq!(ran.code, Some(2), "{}", ran.show());
+        assert!(
+            ran.stderr.contains("is a FIFO (named pipe)"),
+            "{}",
+            ran.show()
+        );
+    }
+}
+
+/// Runs `flotilla ARGS` with `input` on its standard input.
+fn run_with_stdin(args: &[&str], input: &[u8]) -> Ran {
+    use std::io::Write;
+    let start = Instant::now();
+    let mut child = Command::new(flotilla())
+        .args(args)
+        .current_dir(Workspace::locate().root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting flotilla");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writing stdin");
+    let out = child.wait_with_output().expect("flotilla ends");
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    }
+}

@@ -50,6 +50,23 @@ pub enum LayoutSource {
     },
     /// The built-in default layout (`partition_config::DEFAULT_LAYOUT`).
     Default,
+    /// Standard input, read to its end (`flotilla check -`); kernel paths are
+    /// relative to the working directory.
+    Stdin,
+}
+
+/// The name standard input has in diagnostics.
+pub const STDIN_NAME: &str = "<stdin>";
+
+impl LayoutSource {
+    /// `-` is standard input, anything else a file.
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            LayoutSource::Stdin
+        } else {
+            LayoutSource::File(arg.to_path_buf())
+        }
+    }
 }
 
 impl LayoutSource {
@@ -65,12 +82,17 @@ impl LayoutSource {
         let read = &crate::kernel_check::read_kernel;
         match self {
             LayoutSource::File(path) => {
-                let name = path.display().to_string();
-                match std::fs::read_to_string(path) {
-                    Ok(text) => partition_config::parse_str_with_kernels(&text, &name, read),
-                    // The library's loader words the diagnostic.
-                    Err(_) => partition_config::load_with_warnings(path),
+                let text = partition_config::read_file(path)?;
+                partition_config::parse_str_with_kernels(&text, &path.display().to_string(), read)
+            }
+            LayoutSource::Stdin => {
+                use std::io::Read;
+                let mut bytes = Vec::new();
+                if let Err(err) = std::io::stdin().lock().read_to_end(&mut bytes) {
+                    return Err(Diagnostics::io_error(STDIN_NAME, &err));
                 }
+                let text = partition_config::decode_source(&bytes, STDIN_NAME)?;
+                partition_config::parse_str_with_kernels(&text, STDIN_NAME, read)
             }
             LayoutSource::Text { text, name } => {
                 partition_config::parse_str_with_kernels(text, name, read)
@@ -89,6 +111,7 @@ impl LayoutSource {
             LayoutSource::File(path) => path.display().to_string(),
             LayoutSource::Text { name, .. } => name.clone(),
             LayoutSource::Default => "the default layout (examples/default.toml)".into(),
+            LayoutSource::Stdin => STDIN_NAME.into(),
         }
     }
 }

@@ -36,9 +36,10 @@ enum Cmd {
     /// emulator, stream the console, print the run report; exit 0 only if
     /// every partition exited with code 0 (or faulted as --expect-fault says).
     Run(RunArgs),
-    /// Check a layout: exit 0 with a summary if valid, else exit 2 with
-    /// every error (file:line:column, the offending text underlined).
-    Check(LayoutArg),
+    /// Check layouts: exit 0 with a summary of each if all are valid, else
+    /// exit 2 with every error (file:line:column, the offending text
+    /// underlined).
+    Check(CheckArgs),
     /// Show a layout's memory map and who may message or interrupt whom.
     Explain(LayoutArg),
     /// Print the JSON Schema of the layout format (for editors).
@@ -53,8 +54,16 @@ enum Cmd {
 
 #[derive(Debug, clap::Args)]
 struct LayoutArg {
-    /// The layout file (TOML, see docs/layout.md).
+    /// The layout file (TOML, see docs/layout.md); `-` reads standard input.
     layout: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The layout files (TOML, see docs/layout.md); `-` reads standard
+    /// input (kernel paths are then relative to the working directory).
+    #[arg(required = true, value_name = "LAYOUT")]
+    layouts: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -241,7 +250,11 @@ fn main() -> ExitCode {
     install_interrupt_handler();
     let result = match cli.command {
         Cmd::Run(args) => run(&args),
-        Cmd::Check(args) => Ok(valid(check(&args.layout))),
+        Cmd::Check(args) => {
+            // Every file is checked, even after an invalid one.
+            let invalid = args.layouts.iter().filter(|path| !check(path)).count();
+            Ok(valid(invalid == 0))
+        }
         Cmd::Explain(args) => Ok(valid(explain(&args.layout))),
         Cmd::Schema => {
             println!("{}", partition_config::schema());
@@ -323,7 +336,7 @@ fn render(diagnostics: &partition_config::Diagnostics) -> String {
 }
 
 fn check(path: &std::path::Path) -> bool {
-    let source = LayoutSource::File(path.to_path_buf());
+    let source = LayoutSource::from_arg(path);
     let Some(layout) = load_layout(&source) else {
         return false;
     };
@@ -334,7 +347,7 @@ fn check(path: &std::path::Path) -> bool {
     };
     println!(
         "{}: ok: {} partition(s), {} channel(s) on {} {cores}, {}, timeout {} s",
-        path.display(),
+        source.describe(),
         layout.partitions.len(),
         layout.channels.len(),
         layout.machine.cpus,
@@ -362,7 +375,7 @@ fn check(path: &std::path::Path) -> bool {
 }
 
 fn explain(path: &std::path::Path) -> bool {
-    let Some(layout) = load_layout(&LayoutSource::File(path.to_path_buf())) else {
+    let Some(layout) = load_layout(&LayoutSource::from_arg(path)) else {
         return false;
     };
     print!("{}", layout.explain());
@@ -377,7 +390,7 @@ fn run(args: &RunArgs) -> anyhow::Result<Status> {
         ));
     }
     let source = match &args.layout {
-        Some(path) => Some(LayoutSource::File(path.clone())),
+        Some(path) => Some(LayoutSource::from_arg(path)),
         None if bare => None,
         None => Some(LayoutSource::Default),
     };
@@ -598,7 +611,7 @@ fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> 
 fn image(args: &ImageArgs) -> anyhow::Result<()> {
     image::check_tools()?;
     let layout = match &args.layout {
-        Some(path) => match load_layout(&LayoutSource::File(path.clone())) {
+        Some(path) => match load_layout(&LayoutSource::from_arg(path)) {
             Some(layout) => Some(layout),
             None => {
                 return Err(usage(format!(
