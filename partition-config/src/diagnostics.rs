@@ -173,7 +173,70 @@ impl Diagnostics {
     /// 1-based line and column (in characters) of `diagnostic`'s primary span.
     #[must_use]
     pub fn location(&self, diagnostic: &Diagnostic) -> Option<(usize, usize)> {
-        let span = diagnostic.primary.as_ref()?.span.clone();
+        self.location_of(diagnostic.primary.as_ref()?.span.clone())
+    }
+
+    /// Every diagnostic as one line of JSON (JSON Lines), in source order:
+    /// `{"reason": "diagnostic", "code", "severity": "error" | "warning",
+    /// "file", "line", "column", "span": {"start", "end"}, "message",
+    /// "label", "help", "notes", "related": [{"line", "column", "span",
+    /// "message"}]}`. Lines and columns are 1-based (columns in
+    /// characters), spans are byte offsets; location fields are `null` for a
+    /// diagnostic without source (an unreadable file).
+    #[must_use]
+    pub fn render_json(&self) -> String {
+        use serde_json::{json, Value};
+        let label = |l: &Label| {
+            let (line, column) = self.location_of(l.span.clone()).unzip();
+            let span = clamp(&self.source, l.span.clone());
+            (
+                line,
+                column,
+                json!({ "start": span.start, "end": span.end }),
+            )
+        };
+        let mut out = String::new();
+        for d in &self.items {
+            let (line, column, span) = match &d.primary {
+                Some(p) => {
+                    let (line, column, span) = label(p);
+                    (line, column, span)
+                }
+                None => (None, None, Value::Null),
+            };
+            let related: Vec<Value> = d
+                .secondary
+                .iter()
+                .map(|s| {
+                    let (line, column, span) = label(s);
+                    json!({ "line": line, "column": column, "span": span, "message": s.message })
+                })
+                .collect();
+            let object = json!({
+                "reason": "diagnostic",
+                "code": d.code,
+                "severity": match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                },
+                "file": self.file_name,
+                "line": line,
+                "column": column,
+                "span": span,
+                "message": d.message,
+                "label": d.primary.as_ref().map(|p| p.message.as_str()),
+                "help": d.help,
+                "notes": d.notes,
+                "related": related,
+            });
+            out.push_str(&object.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// 1-based line and column (in characters) of the start of `span`.
+    fn location_of(&self, span: Range<usize>) -> Option<(usize, usize)> {
         let start = clamp(&self.source, span).start;
         let before = self.source.get(..start)?;
         let line = before.matches('\n').count() + 1;

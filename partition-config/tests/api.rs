@@ -117,3 +117,26 @@ fn layout_doc_lists_the_platform_ports() {
         expected.join("\n")
     );
 }
+
+#[test]
+fn json_diagnostics_have_a_location_or_nulls() {
+    let err = partition_config::parse_str("[machine]\ncpus = 0\nmemory = \"512 MiB\"\n", "j.toml")
+        .unwrap_err();
+    let lines: Vec<serde_json::Value> = err
+        .render_json()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), err.len());
+    let cpus = lines
+        .iter()
+        .find(|d| d["code"] == "bad-cpus")
+        .expect("bad-cpus");
+    assert_eq!(cpus["line"], 2);
+    assert_eq!(cpus["column"], 8);
+    assert_eq!(cpus["file"], "j.toml");
+    let unreadable = partition_config::load("/nonexistent/x.toml").unwrap_err();
+    let d: serde_json::Value = serde_json::from_str(unreadable.render_json().trim()).expect("JSON");
+    assert_eq!(d["code"], "unreadable-file");
+    assert!(d["line"].is_null() && d["span"].is_null() && d["label"].is_null());
+}

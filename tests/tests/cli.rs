@@ -62,7 +62,17 @@ impl Ran {
 
 /// Runs `flotilla ARGS` from the workspace root, killed after `timeout`.
 fn run(args: &[&str], timeout: Duration) -> Ran {
-    let mut child = Command::new(flotilla())
+    run_env(args, &[], timeout)
+}
+
+/// As [`run`], with `env` set (and the color variables unset unless given).
+fn run_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Ran {
+    let mut command = Command::new(flotilla());
+    for key in ["NO_COLOR", "CLICOLOR_FORCE", "TERM"] {
+        command.env_remove(key);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .args(args)
         .current_dir(Workspace::locate().root)
         .stdin(Stdio::null())
@@ -532,4 +542,107 @@ fn run_with_stdin(args: &[&str], input: &[u8]) -> Ran {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         took: start.elapsed(),
     }
+}
+
+/// A layout with one error (line 6) and one warning (line 9).
+const ONE_ERROR_ONE_WARNING: &str = "[machine]\ncpus = 1\nmemory = \"512 MiB\"\n[[partition]]\n\
+    name = \"a\"\ncpu = 9\nmemory = \"16 MiB\"\nworkload = \"hello\"\nmax_restarts = 2\n";
+
+/// A valid layout with one warning.
+const ONE_WARNING: &str = "[machine]\ncpus = 1\nmemory = \"512 MiB\"\n[[partition]]\n\
+    name = \"a\"\ncpu = 0\nmemory = \"16 MiB\"\nworkload = \"hello\"\nmax_restarts = 2\n";
+
+#[test]
+fn check_prints_json_diagnostics_on_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, ONE_ERROR_ONE_WARNING).unwrap();
+    let bad = bad.to_str().unwrap();
+    let ran = run(
+        &[
+            "check",
+            "--message-format",
+            "json",
+            bad,
+            "examples/default.toml",
+        ],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.is_empty(), "{}", ran.show());
+    let objects: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", ran.show());
+    let error = &objects[0];
+    assert_eq!(error["reason"], "diagnostic");
+    assert_eq!(error["code"], "cpu-out-of-range");
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["file"], bad);
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(6), Some(7))
+    );
+    assert_eq!(error["span"]["start"].as_u64(), Some(69));
+    assert_eq!(error["span"]["end"].as_u64(), Some(70));
+    assert_eq!(error["message"], "cpu 9 does not exist");
+    assert!(error["help"].is_string());
+    assert_eq!(objects[1]["severity"], "warning");
+    assert_eq!(objects[1]["line"].as_u64(), Some(9));
+    assert_eq!(objects[2]["reason"], "layout-checked");
+    assert_eq!(objects[2]["valid"], false);
+    assert_eq!(objects[2]["errors"].as_u64(), Some(1));
+    assert_eq!(objects[3]["file"], "examples/default.toml");
+    assert_eq!(objects[3]["valid"], true);
+}
+
+#[test]
+fn deny_warnings_fails_a_layout_with_warnings() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("warned.toml");
+    std::fs::write(&path, ONE_WARNING).unwrap();
+    let path = path.to_str().unwrap();
+    let ran = run(&["check", path], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let ran = run(&["check", "--deny-warnings", path], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.contains("warnings are denied"), "{}", ran.show());
+    let ran = run(
+        &["check", "--deny-warnings", "examples/default.toml"],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+}
+
+#[test]
+fn color_follows_the_option_and_the_environment() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, ONE_ERROR_ONE_WARNING).unwrap();
+    let path = path.to_str().unwrap();
+    let colored = |args: &[&str], env: &[(&str, &str)]| {
+        let ran = run_env(args, env, QUICK);
+        assert_eq!(ran.code, Some(2), "{}", ran.show());
+        ran.stderr.contains("\x1b[")
+    };
+    // stderr is a pipe here: plain unless forced.
+    assert!(!colored(&["check", path], &[]));
+    assert!(colored(&["check", "--color", "always", path], &[]));
+    assert!(colored(
+        &["--color", "always", "check", path],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!colored(
+        &["check", "--color", "never", path],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(colored(&["check", path], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colored(
+        &["check", path],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    assert!(!colored(&["check", path], &[("CLICOLOR_FORCE", "0")]));
+    assert!(!colored(&["check", path], &[("TERM", "dumb")]));
 }

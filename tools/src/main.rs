@@ -5,6 +5,7 @@
 //! `tools` library.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tools::build::{self, Workspace};
 use tools::console;
 use tools::image::{self, ImageSpec};
 use tools::layout_run::{self, FaultExpectation, LayoutBoot, LayoutRunConfig, LayoutSource};
+use tools::options::{color_enabled, ColorChoice};
 use tools::runner::{self, Boot, BootKind, Emulator, Firmware, RunConfig};
 use tools::units::MemorySize;
 
@@ -26,9 +28,31 @@ use tools::units::MemorySize;
 #[derive(Debug, Parser)]
 #[command(name = "flotilla", version, about, after_help = EXIT_STATUS_HELP)]
 struct Cli {
+    /// When to color diagnostics: auto (on a terminal; NO_COLOR,
+    /// CLICOLOR_FORCE and TERM=dumb are honoured), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    color: ColorArg,
     #[command(subcommand)]
     command: Cmd,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    /// Rendered for people, with the source underlined.
+    Human,
+    /// One JSON object per line (docs/layout.md, "Diagnostics").
+    Json,
+}
+
+/// Whether diagnostics are colored, decided once in `main`.
+static COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -64,6 +88,13 @@ struct CheckArgs {
     /// input (kernel paths are then relative to the working directory).
     #[arg(required = true, value_name = "LAYOUT")]
     layouts: Vec<PathBuf>,
+    /// How to print diagnostics: human, or json (one object per line on
+    /// stdout, then one `layout-checked` object per file).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, value_name = "FMT")]
+    message_format: MessageFormat,
+    /// Fail (exit 2) when a layout has warnings, not only errors.
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -247,12 +278,26 @@ const TAIL_LINES: usize = 40;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let choice = match cli.color {
+        ColorArg::Auto => ColorChoice::Auto,
+        ColorArg::Always => ColorChoice::Always,
+        ColorArg::Never => ColorChoice::Never,
+    };
+    let _ = COLOR.set(color_enabled(
+        choice,
+        |key| std::env::var(key).ok(),
+        std::io::stderr().is_terminal(),
+    ));
     install_interrupt_handler();
     let result = match cli.command {
         Cmd::Run(args) => run(&args),
         Cmd::Check(args) => {
             // Every file is checked, even after an invalid one.
-            let invalid = args.layouts.iter().filter(|path| !check(path)).count();
+            let invalid = args
+                .layouts
+                .iter()
+                .filter(|path| !check(path, &args))
+                .count();
             Ok(valid(invalid == 0))
         }
         Cmd::Explain(args) => Ok(valid(explain(&args.layout))),
@@ -325,21 +370,51 @@ fn load_layout(source: &LayoutSource) -> Option<partition_config::Layout> {
     }
 }
 
-/// Diagnostics in color when stderr is a terminal.
+/// Diagnostics in color when `--color` and the environment say so.
 fn render(diagnostics: &partition_config::Diagnostics) -> String {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    if COLOR.get().copied().unwrap_or(false) {
         diagnostics.render_colored()
     } else {
         diagnostics.render_plain()
     }
 }
 
-fn check(path: &std::path::Path) -> bool {
+/// `check` of one file: its diagnostics (human on stderr, or JSON on
+/// stdout), then its summary; whether it passed (`--deny-warnings`: no
+/// warnings either).
+fn check(path: &std::path::Path, args: &CheckArgs) -> bool {
     let source = LayoutSource::from_arg(path);
-    let Some(layout) = load_layout(&source) else {
+    let (layout, diagnostics) = match source.load_with_warnings() {
+        Ok((layout, warnings)) => (Some(layout), warnings),
+        Err(diagnostics) => (None, diagnostics),
+    };
+    let denied = args.deny_warnings && diagnostics.warning_count() > 0;
+    if args.message_format == MessageFormat::Json {
+        print!("{}", diagnostics.render_json());
+        let summary = serde_json::json!({
+            "reason": "layout-checked",
+            "file": source.describe(),
+            "valid": layout.is_some() && !denied,
+            "errors": diagnostics.error_count(),
+            "warnings": diagnostics.warning_count(),
+        });
+        println!("{summary}");
+        return layout.is_some() && !denied;
+    }
+    if !diagnostics.is_empty() {
+        // Ends with "N errors, M warnings in `FILE`".
+        eprint!("{}", render(&diagnostics));
+    }
+    let Some(layout) = layout else {
         return false;
     };
+    if denied {
+        eprintln!(
+            "error: {}: warnings are denied (--deny-warnings)",
+            source.describe()
+        );
+        return false;
+    }
     let cores = if layout.machine.cpus == 1 {
         "core"
     } else {

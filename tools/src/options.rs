@@ -1,7 +1,7 @@
 //! Command-line values checked when they are parsed, so that `flotilla run`
 //! refuses a bad option at once (a usage error, exit status 2) instead of
 //! after a build or a boot: the report file's directory, the timeout, the
-//! bare machine's memory.
+//! bare machine's memory. And when diagnostics are colored (`--color`).
 
 use std::path::{Path, PathBuf};
 
@@ -78,9 +78,97 @@ pub fn report_path(text: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// `--color`: when diagnostics are colored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colored on a terminal, as the environment allows (the default).
+    #[default]
+    Auto,
+    /// Always colored.
+    Always,
+    /// Never colored.
+    Never,
+}
+
+/// Whether to color diagnostics: `--color always|never` decides; under
+/// `auto`, a non-empty `NO_COLOR` turns color off, then a `CLICOLOR_FORCE`
+/// other than `0` turns it on, then `TERM=dumb` turns it off, and otherwise
+/// stderr being a terminal decides. `env` reads an environment variable.
+pub fn color_enabled(
+    choice: ColorChoice,
+    env: impl Fn(&str) -> Option<String>,
+    stderr_is_terminal: bool,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                false
+            } else if env("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+                true
+            } else if env("TERM").is_some_and(|v| v == "dumb") {
+                false
+            } else {
+                stderr_is_terminal
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn color_follows_the_option_then_the_environment() {
+        let none = |_: &str| None;
+        let only = |key: &'static str, value: &'static str| {
+            move |k: &str| (k == key).then(|| value.to_owned())
+        };
+        assert!(color_enabled(
+            ColorChoice::Always,
+            only("NO_COLOR", "1"),
+            false
+        ));
+        assert!(!color_enabled(
+            ColorChoice::Never,
+            only("CLICOLOR_FORCE", "1"),
+            true
+        ));
+        assert!(color_enabled(ColorChoice::Auto, none, true));
+        assert!(!color_enabled(ColorChoice::Auto, none, false));
+        assert!(!color_enabled(
+            ColorChoice::Auto,
+            only("NO_COLOR", "1"),
+            true
+        ));
+        assert!(color_enabled(ColorChoice::Auto, only("NO_COLOR", ""), true));
+        assert!(color_enabled(
+            ColorChoice::Auto,
+            only("CLICOLOR_FORCE", "1"),
+            false
+        ));
+        assert!(!color_enabled(
+            ColorChoice::Auto,
+            only("CLICOLOR_FORCE", "0"),
+            false
+        ));
+        assert!(!color_enabled(
+            ColorChoice::Auto,
+            only("TERM", "dumb"),
+            true
+        ));
+        let both = |k: &str| match k {
+            "NO_COLOR" => Some("1".to_owned()),
+            "CLICOLOR_FORCE" => Some("1".to_owned()),
+            _ => None,
+        };
+        assert!(
+            !color_enabled(ColorChoice::Auto, both, true),
+            "NO_COLOR wins"
+        );
+    }
 
     #[test]
     fn timeouts_are_at_least_one_second() {
