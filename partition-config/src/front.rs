@@ -171,7 +171,7 @@ pub(crate) struct RawLayout {
     pub source_len: usize,
 }
 
-pub(crate) const TOP_KEYS: &[&str] = &["machine", "defaults", "partition", "channel", "group"];
+pub(crate) const TOP_KEYS: &[&'static str] = &["machine", "defaults", "partition", "channel", "group"];
 pub(crate) const MACHINE_KEYS: &[&str] = &["cpus", "memory", "timeout"];
 pub(crate) const PARTITION_KEYS: &[&str] = &[
     "name",
@@ -244,6 +244,22 @@ fn unknown_key(
     match suggest(word, allowed.iter().copied()) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(format!("the keys of {context} are: {}", allowed.join(", "))),
+    }
+}
+
+/// The key an unknown `key` is likely a typo of, if any (`unknown_key`'s
+/// did-you-mean): that key is then not reported missing as well.
+fn typo_of(key: &Spanned<std::borrow::Cow<'_, str>>, allowed: &[&'static str]) -> Option<&'static str> {
+    suggest(key.get_ref().as_ref(), allowed.iter().copied())
+}
+
+impl<T> Field<T> {
+    /// A missing key written with a typo (reported as an unknown key):
+    /// invalid, so it is not reported missing too.
+    fn mistyped(&mut self) {
+        if matches!(self, Field::Missing) {
+            *self = Field::Invalid;
+        }
     }
 }
 
@@ -353,7 +369,15 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
                         .help("declare each group with `[[group]]` (double brackets)"),
                 ),
             },
-            _ => diags.push(unknown_key(key, TOP_KEYS, "the top level")),
+            _ => {
+                diags.push(unknown_key(key, TOP_KEYS, "the top level"));
+                // Not also reported missing.
+                match typo_of(key, TOP_KEYS) {
+                    Some("machine") => machine_seen = true,
+                    Some("partition") => partitions_invalid = true,
+                    _ => {}
+                }
+            }
         }
     }
     if !machine_seen {
@@ -401,7 +425,14 @@ fn read_machine(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>
                     _ => read_int(value, "timeout", diags),
                 }
             }
-            _ => diags.push(unknown_key(key, MACHINE_KEYS, "[machine]")),
+            _ => {
+                diags.push(unknown_key(key, MACHINE_KEYS, "[machine]"));
+                match typo_of(key, MACHINE_KEYS) {
+                    Some("cpus") => m.cpus.mistyped(),
+                    Some("memory") => m.memory.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     m
@@ -426,7 +457,16 @@ fn read_partition(
             "ports" => p.ports = read_ports(value, diags),
             "on_fault" => p.on_fault = read_on_fault(value, diags),
             "max_restarts" => p.max_restarts = read_int(value, "max_restarts", diags),
-            _ => diags.push(unknown_key(key, PARTITION_KEYS, context)),
+            _ => {
+                diags.push(unknown_key(key, PARTITION_KEYS, context));
+                match typo_of(key, PARTITION_KEYS) {
+                    Some("name") => p.name.mistyped(),
+                    Some("cpu") => p.cpu.mistyped(),
+                    Some("memory") => p.memory.mistyped(),
+                    Some("workload") => p.workload.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     p
@@ -466,7 +506,12 @@ fn read_channel(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>
                     other => other.map_invalid(),
                 }
             }
-            _ => diags.push(unknown_key(key, CHANNEL_KEYS, "a [[channel]]")),
+            _ => {
+                diags.push(unknown_key(key, CHANNEL_KEYS, "a [[channel]]"));
+                if typo_of(key, CHANNEL_KEYS) == Some("between") {
+                    c.between.mistyped();
+                }
+            }
         }
     }
     c
@@ -503,7 +548,14 @@ fn read_group(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) 
         match key.get_ref().as_ref() {
             "name" => g.name = read_string(value, "name", diags),
             "members" => g.members = read_members(value, diags),
-            _ => diags.push(unknown_key(key, GROUP_KEYS, "a [[group]]")),
+            _ => {
+                diags.push(unknown_key(key, GROUP_KEYS, "a [[group]]"));
+                match typo_of(key, GROUP_KEYS) {
+                    Some("name") => g.name.mistyped(),
+                    Some("members") => g.members.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     g
