@@ -171,7 +171,7 @@ pub(crate) struct RawLayout {
     pub source_len: usize,
 }
 
-pub(crate) const TOP_KEYS: &[&'static str] = &["machine", "defaults", "partition", "channel", "group"];
+pub(crate) const TOP_KEYS: &[&str] = &["machine", "defaults", "partition", "channel", "group"];
 pub(crate) const MACHINE_KEYS: &[&str] = &["cpus", "memory", "timeout"];
 pub(crate) const PARTITION_KEYS: &[&str] = &[
     "name",
@@ -249,7 +249,10 @@ fn unknown_key(
 
 /// The key an unknown `key` is likely a typo of, if any (`unknown_key`'s
 /// did-you-mean): that key is then not reported missing as well.
-fn typo_of(key: &Spanned<std::borrow::Cow<'_, str>>, allowed: &[&'static str]) -> Option<&'static str> {
+fn typo_of(
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    allowed: &[&'static str],
+) -> Option<&'static str> {
     suggest(key.get_ref().as_ref(), allowed.iter().copied())
 }
 

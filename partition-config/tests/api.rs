@@ -143,8 +143,8 @@ fn json_diagnostics_have_a_location_or_nulls() {
 
 #[test]
 fn explain_stays_aligned_with_long_names_and_says_ends_are_exclusive() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus/valid/long-names.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/valid/long-names.toml");
     let layout = partition_config::load(&path).expect("valid");
     let text = layout.explain();
     assert!(text.contains("ends are exclusive"), "{text}");
