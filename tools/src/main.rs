@@ -1,7 +1,7 @@
 //! `flotilla`: the one entry point for humans and CI (`cargo flotilla ...`).
 //!
 //! This file only parses the command line and sequences library calls
-//! (check, explain, schema, build, image, run); everything else lives in the
+//! (check, explain, schema, build, image, run, doctor); everything else lives in the
 //! `tools` library.
 #![forbid(unsafe_code)]
 
@@ -68,6 +68,10 @@ enum Cmd {
     Explain(LayoutArg),
     /// Print the JSON Schema of the layout format (for editors).
     Schema,
+    /// Build the hypervisor and the guest kernel (release,
+    /// x86_64-unknown-none) without booting, and with a LAYOUT its boot
+    /// bundle; copy them into DIR and print their paths.
+    Build(BuildArgs),
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
     /// Report what this host can do (KVM, nested virtualization, QEMU,
@@ -147,6 +151,17 @@ struct RunArgs {
     /// Do not stream the console (it is still printed if the run fails).
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// A layout whose boot bundle to build too (checked first).
+    #[arg(value_name = "LAYOUT")]
+    layout: Option<PathBuf>,
+    /// Where to put hypervisor.elf, guest-kernel.elf and bundle.bin
+    /// [default: target/flotilla].
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -306,6 +321,7 @@ fn main() -> ExitCode {
             Ok(Status::Success)
         }
         Cmd::Image(args) => image(&args).map(|()| Status::Success),
+        Cmd::Build(args) => build_command(&args),
         Cmd::Doctor => {
             let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
             println!("{diagnosis}");
@@ -681,6 +697,43 @@ fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> 
     };
     let cores = if cpus == 1 { "core" } else { "cores" };
     format!("{emu}, {cpus} {cores}, {memory}, {how}")
+}
+
+fn build_command(args: &BuildArgs) -> anyhow::Result<Status> {
+    let layout = match &args.layout {
+        Some(path) => match load_layout(&LayoutSource::from_arg(path)) {
+            Some(layout) => Some(layout),
+            None => return Ok(Status::Invalid),
+        },
+        None => None,
+    };
+    let workspace = Workspace::locate();
+    let dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| workspace.target_dir.join("flotilla"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
+    let images = build::build_images(&workspace)?;
+    let copy = |from: &std::path::Path, name: &str| -> anyhow::Result<PathBuf> {
+        let to = dir.join(name);
+        std::fs::copy(from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        Ok(to)
+    };
+    println!("{}", copy(&images.hypervisor, "hypervisor.elf")?.display());
+    println!(
+        "{}",
+        copy(&images.guest_kernel, "guest-kernel.elf")?.display()
+    );
+    if let Some(layout) = &layout {
+        let bytes = tools::bundle::build(layout, &images.guest_kernel)?;
+        layout_run::check_bundle_len(bytes.len())?;
+        let path = dir.join("bundle.bin");
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(Status::Success)
 }
 
 fn image(args: &ImageArgs) -> anyhow::Result<()> {

@@ -21,7 +21,9 @@ fn help_lists_the_subcommands() {
     let out = flotilla(&["--help"], None);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["run", "image"] {
+    for word in [
+        "run", "image", "build", "check", "explain", "schema", "doctor",
+    ] {
         assert!(text.contains(word), "help lacks {word}:\n{text}");
     }
     let out = flotilla(&["run", "--help"], None);
@@ -109,4 +111,34 @@ fn help_documents_the_exit_statuses_and_streams() {
     ] {
         assert!(text.contains(line), "help lacks {line:?}:\n{text}");
     }
+}
+
+#[test]
+fn build_checks_its_layout_before_building() {
+    let dir = std::env::temp_dir().join(format!("flotilla-cli-build-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("directory");
+    let layout = dir.join("bad.toml");
+    std::fs::write(
+        &layout,
+        "[machine]\ncpus = 1\nmemory = \"512 MiB\"\npartition = []\n",
+    )
+    .expect("written");
+    let out = flotilla(
+        &[
+            "build",
+            layout.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error[no-partitions]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("building"), "{}", stderr(&out));
+    assert!(!dir.join("hypervisor.elf").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
