@@ -225,12 +225,60 @@ pub(crate) fn parse(
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
     let layout = crate::validate::validate(&raw, base_dir, read_kernel, &mut diags);
     diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
+    let diags = merge_inherited(diags);
     match layout {
         Some(layout) if !diags.iter().any(Diagnostic::is_error) => {
             Ok((layout, Diagnostics::new(file_name, source, diags)))
         }
         _ => Err(Diagnostics::new(file_name, source, diags)),
     }
+}
+
+/// One diagnostic per faulty value in `[defaults]`, not one per partition
+/// that inherits it: diagnostics with the same code, message and primary
+/// span, each marking a partition that inherits the value, become one that
+/// marks every such partition (the help fits them all: it is the same).
+fn merge_inherited(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    use crate::validate::INHERITED_LABEL;
+    let inherits = |d: &Diagnostic| {
+        d.secondary
+            .iter()
+            .any(|l| l.message.ends_with(INHERITED_LABEL))
+    };
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags {
+        let same = out.iter_mut().find(|o| {
+            inherits(o)
+                && inherits(&d)
+                && o.code == d.code
+                && o.severity == d.severity
+                && o.message == d.message
+                && o.primary.as_ref().map(|l| &l.span) == d.primary.as_ref().map(|l| &l.span)
+        });
+        match same {
+            Some(o) => {
+                for l in d.secondary {
+                    if !o.secondary.contains(&l) {
+                        o.secondary.push(l);
+                    }
+                }
+            }
+            None => out.push(d),
+        }
+    }
+    for d in &mut out {
+        let n = d
+            .secondary
+            .iter()
+            .filter(|l| l.message.ends_with(INHERITED_LABEL))
+            .count();
+        if n > 1 {
+            d.notes.push(format!(
+                "{n} partitions take this value from [defaults]: fixing it there fixes them all"
+            ));
+        }
+    }
+    out
 }
 
 fn unknown_key(

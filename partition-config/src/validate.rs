@@ -47,13 +47,17 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// How the label at a partition whose faulty value comes from `[defaults]`
+/// ends (it starts with the partition's name).
+pub(crate) const INHERITED_LABEL: &str = "(the value comes from [defaults])";
+
 /// Adds "in this partition" to a diagnostic about a value inherited from
 /// `[defaults]`.
 fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
     if value.inherited {
         d.also(
             header(&p.span),
-            "in this partition (the value comes from [defaults])",
+            format!("in partition {} {INHERITED_LABEL}", partition_label(p)),
         )
     } else {
         d
