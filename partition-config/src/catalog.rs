@@ -67,6 +67,9 @@ pub struct WorkloadSpec {
     /// (`pingpong` needs a peer that echoes, `stream` one that receives):
     /// `None` when the workload does not talk over its channels.
     pub peer_workload: Option<&'static str>,
+    /// Whether the workload uses its channels at all (a channel between
+    /// two partitions whose workloads both do not is warned about).
+    pub uses_channels: bool,
 }
 
 impl WorkloadSpec {
@@ -198,6 +201,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 0,
         peer_workload: None,
+        uses_channels: false,
     },
     WorkloadSpec {
         name: "compute",
@@ -213,6 +217,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 0,
         peer_workload: None,
+        uses_channels: false,
     },
     WorkloadSpec {
         name: "rogue",
@@ -227,6 +232,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 0,
         peer_workload: None,
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "pingpong",
@@ -243,6 +249,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 1,
         peer_workload: Some("pingpong"),
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "stream",
@@ -258,6 +265,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 1,
         peer_workload: Some("stream"),
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "idle",
@@ -266,6 +274,7 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         args: &[],
         min_channels: 0,
         peer_workload: None,
+        uses_channels: false,
     },
 ];
 

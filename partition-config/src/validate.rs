@@ -126,6 +126,7 @@ pub(crate) fn validate(
     let groups = check_groups(raw, &channels.channels, channels.ok, diags);
     let args = check_workload_args(raw, &checked, &channels, diags);
     check_peer_workloads(raw, &checked, &channels, diags);
+    check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
     if !check_memory_budget(&checked, &channels.channels, &memory, diags) {
         return None;
@@ -2019,5 +2020,64 @@ fn check_peer_workloads(
             };
             diags.push(in_partition(d, w, p));
         }
+    }
+}
+
+/// A warning for each channel neither of whose ends uses channels (both
+/// run built-in workloads such as `hello` or `compute`) and that no group
+/// replicates over: it costs memory and an IPI vector for nothing.
+fn check_unused_channels(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    groups: Option<&[Group]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !channels.ok {
+        return;
+    }
+    let idle = |i: usize| {
+        checked
+            .get(i)
+            .and_then(|c| match (&c.kernel, &c.workload) {
+                (Some(Kernel::BuiltIn), Some(w)) => builtin_workload(w),
+                _ => None,
+            })
+            .filter(|spec| !spec.uses_channels)
+    };
+    for (index, (ch, raw_ch)) in channels.channels.iter().zip(&raw.channels).enumerate() {
+        let (Some(a), Some(b)) = (idle(ch.a), idle(ch.b)) else {
+            continue;
+        };
+        let replicated = groups.is_some_and(|gs| {
+            gs.iter()
+                .any(|g| g.links.iter().any(|l| l.channel == index))
+        });
+        if replicated {
+            continue;
+        }
+        let Field::Given(between) = &raw_ch.between else {
+            continue;
+        };
+        let name = |i: usize| partition_label(&raw.partitions[i]);
+        diags.push(
+            Diagnostic::warning(
+                "unused-channel",
+                format!(
+                    "no workload uses the channel between {} and {}",
+                    name(ch.a),
+                    name(ch.b)
+                ),
+            )
+            .at(
+                between.span.clone(),
+                format!("`{}` and `{}` do not talk over channels", a.name, b.name),
+            )
+            .help("remove the channel, or run a workload that talks over it (`pingpong`, `stream`)")
+            .note(format!(
+                "a channel takes {} of memory and an IPI vector",
+                human_size(ch.region.size)
+            )),
+        );
     }
 }
