@@ -53,7 +53,7 @@ fn missing_qemu_is_one_line_naming_the_package() {
     assert_eq!(
         stderr(&out),
         "error: qemu-system-x86_64 not found: install the Debian package qemu-system-x86 \
-         (sudo ci/setup.sh installs everything)\n"
+         (ci/setup.sh installs everything)\n"
     );
 }
 
