@@ -96,9 +96,7 @@ pub const BOCHS_TERM_PLUGIN: DataFile = DataFile {
 
 /// Something Flotilla needs is not installed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{what} not found: install the Debian package {package} (ci/setup.sh installs everything)"
-)]
+#[error("{what} not found: install the Debian package {package} (ci/setup.sh installs everything)")]
 pub struct Missing {
     /// The program name or file path that was looked for.
     pub what: String,
