@@ -1360,6 +1360,21 @@ fn check_kernel(p: &RawPartition, base_dir: &Path, diags: &mut Vec<Diagnostic>) 
                     written: k.value.clone(),
                     path,
                 })
+            } else if path.exists() {
+                // A directory, a device, a FIFO: never opened.
+                diags.push(in_partition(
+                    Diagnostic::new(
+                        "bad-kernel-image",
+                        format!("kernel `{}` is not a regular file", k.value),
+                    )
+                    .at(k.span.clone(), format!("{} is not a file", path.display()))
+                    .help(format!(
+                        "give the path of a PVH-bootable ELF file, or use the built-in \"{BUILTIN_KERNEL}\""
+                    )),
+                    k,
+                    p,
+                ));
+                None
             } else {
                 let d = Diagnostic::new(
                     "kernel-not-found",

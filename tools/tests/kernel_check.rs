@@ -194,3 +194,19 @@ fn the_bundle_builder_accepts_what_check_accepts() {
     assert_eq!(image.segments.len(), flat.segments.len());
     assert_eq!(image.segments[0].gpa, flat.segments[0].gpa);
 }
+
+#[test]
+fn a_kernel_that_is_not_a_regular_file_is_refused_without_reading() {
+    let text =
+        "[machine]\ncpus = 1\nmemory = \"512 MiB\"\n\n[[partition]]\nname = \"a\"\ncpu = 0\n\
+                memory = \"16 MiB\"\nkernel = \"/dev/zero\"\nworkload = \"main\"\n";
+    let source = LayoutSource::Text {
+        text: text.to_owned(),
+        name: "layout.toml".to_owned(),
+    };
+    let shown = source.load_with_warnings().unwrap_err().render_plain();
+    assert!(
+        shown.contains("error[bad-kernel-image]: kernel `/dev/zero` is not a regular file"),
+        "{shown}"
+    );
+}
