@@ -19,6 +19,14 @@ use crate::bundle::{flatten_elf, BundleError};
 /// no PVH entry note, a segment below 1 MiB or outside the file, ….
 pub fn read_kernel(path: &Path) -> Result<KernelImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    kernel_image(&bytes, path)
+}
+
+/// As [`read_kernel`], for the kernel's bytes (`path` names it).
+///
+/// # Errors
+/// As [`read_kernel`].
+pub fn kernel_image(bytes: &[u8], path: &Path) -> Result<KernelImage, String> {
     if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
         return Err(if bytes.is_empty() {
             "the file is empty, not an ELF".to_owned()
@@ -26,11 +34,11 @@ pub fn read_kernel(path: &Path) -> Result<KernelImage, String> {
             "not an ELF file (no \\x7fELF magic)".to_owned()
         });
     }
-    let elf = Elf::parse(&bytes).map_err(|e| format!("a malformed or truncated ELF: {e}"))?;
+    let elf = Elf::parse(bytes).map_err(|e| format!("a malformed or truncated ELF: {e}"))?;
     if !elf.is_64 {
         return Err("an ELF32 file: kernels given by path are ELF64".to_owned());
     }
-    let image = flatten_elf(&bytes, path).map_err(|e| match e {
+    let image = flatten_elf(bytes, path).map_err(|e| match e {
         BundleError::NotPvh { reason, .. } => reason,
         other => other.to_string(),
     })?;

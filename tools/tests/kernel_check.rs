@@ -210,3 +210,21 @@ fn a_kernel_that_is_not_a_regular_file_is_refused_without_reading() {
         "{shown}"
     );
 }
+
+#[test]
+fn every_truncation_and_byte_flip_of_a_kernel_is_an_answer_not_a_panic() {
+    use tools::kernel_check::kernel_image;
+    let bytes = good();
+    let path = Path::new("k.elf");
+    assert!(kernel_image(&bytes, path).is_ok());
+    for len in 0..bytes.len() {
+        let _ = kernel_image(&bytes[..len], path);
+    }
+    for i in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut c = bytes.clone();
+            c[i] ^= flip;
+            let _ = kernel_image(&c, path);
+        }
+    }
+}
