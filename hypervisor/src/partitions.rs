@@ -51,8 +51,9 @@ use hypervisor::virt_caps::VirtSupport;
 use partition_config::manifest::Manifest;
 use spin::{Mutex, Once};
 
-/// Largest boot bundle accepted (it is copied into the heap).
-const MAX_BUNDLE: u64 = 8 << 20;
+/// Largest boot bundle accepted (it is copied into the heap); `flotilla
+/// check` refuses layouts over the same limit.
+const MAX_BUNDLE: u64 = partition_config::limits::MAX_BUNDLE_LEN;
 
 /// Everything the cores share, fixed before the first AP starts.
 struct Run {

@@ -63,6 +63,13 @@ pub struct WorkloadSpec {
     pub args: &'static [ArgSpec],
     /// Fewest channels the partition must be an endpoint of.
     pub min_channels: usize,
+    /// The workload every channel peer on the built-in kernel must run
+    /// (`pingpong` needs a peer that echoes, `stream` one that receives):
+    /// `None` when the workload does not talk over its channels.
+    pub peer_workload: Option<&'static str>,
+    /// Whether the workload uses its channels at all (a channel between
+    /// two partitions whose workloads both do not is warned about).
+    pub uses_channels: bool,
 }
 
 impl WorkloadSpec {
@@ -193,6 +200,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "extra numbered lines to print at once (0: none)",
         }],
         min_channels: 0,
+        peer_workload: None,
+        uses_channels: false,
     },
     WorkloadSpec {
         name: "compute",
@@ -207,6 +216,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "count the primes below this number",
         }],
         min_channels: 0,
+        peer_workload: None,
+        uses_channels: false,
     },
     WorkloadSpec {
         name: "rogue",
@@ -220,6 +231,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "which forbidden thing to try",
         }],
         min_channels: 0,
+        peer_workload: None,
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "pingpong",
@@ -235,6 +248,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "round trips",
         }],
         min_channels: 1,
+        peer_workload: Some("pingpong"),
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "stream",
@@ -249,6 +264,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             doc: "messages to send",
         }],
         min_channels: 1,
+        peer_workload: Some("stream"),
+        uses_channels: true,
     },
     WorkloadSpec {
         name: "idle",
@@ -256,6 +273,8 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             "idles with its timer ticking and never exits: a partition for the run timeout to stop",
         args: &[],
         min_channels: 0,
+        peer_workload: None,
+        uses_channels: false,
     },
 ];
 

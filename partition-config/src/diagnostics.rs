@@ -123,7 +123,10 @@ impl Diagnostics {
         }
     }
 
-    pub(crate) fn io_error(file_name: &str, err: &std::io::Error) -> Self {
+    /// The one diagnostic (`unreadable-file`) of a layout that could not be
+    /// read at all.
+    #[must_use]
+    pub fn io_error(file_name: &str, err: &std::io::Error) -> Self {
         let d = Diagnostic::new(
             "unreadable-file",
             format!("cannot read `{file_name}`: {err}"),
@@ -170,7 +173,70 @@ impl Diagnostics {
     /// 1-based line and column (in characters) of `diagnostic`'s primary span.
     #[must_use]
     pub fn location(&self, diagnostic: &Diagnostic) -> Option<(usize, usize)> {
-        let span = diagnostic.primary.as_ref()?.span.clone();
+        self.location_of(diagnostic.primary.as_ref()?.span.clone())
+    }
+
+    /// Every diagnostic as one line of JSON (JSON Lines), in source order:
+    /// `{"reason": "diagnostic", "code", "severity": "error" | "warning",
+    /// "file", "line", "column", "span": {"start", "end"}, "message",
+    /// "label", "help", "notes", "related": [{"line", "column", "span",
+    /// "message"}]}`. Lines and columns are 1-based (columns in
+    /// characters), spans are byte offsets; location fields are `null` for a
+    /// diagnostic without source (an unreadable file).
+    #[must_use]
+    pub fn render_json(&self) -> String {
+        use serde_json::{json, Value};
+        let label = |l: &Label| {
+            let (line, column) = self.location_of(l.span.clone()).unzip();
+            let span = clamp(&self.source, l.span.clone());
+            (
+                line,
+                column,
+                json!({ "start": span.start, "end": span.end }),
+            )
+        };
+        let mut out = String::new();
+        for d in &self.items {
+            let (line, column, span) = match &d.primary {
+                Some(p) => {
+                    let (line, column, span) = label(p);
+                    (line, column, span)
+                }
+                None => (None, None, Value::Null),
+            };
+            let related: Vec<Value> = d
+                .secondary
+                .iter()
+                .map(|s| {
+                    let (line, column, span) = label(s);
+                    json!({ "line": line, "column": column, "span": span, "message": s.message })
+                })
+                .collect();
+            let object = json!({
+                "reason": "diagnostic",
+                "code": d.code,
+                "severity": match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                },
+                "file": self.file_name,
+                "line": line,
+                "column": column,
+                "span": span,
+                "message": d.message,
+                "label": d.primary.as_ref().map(|p| p.message.as_str()),
+                "help": d.help,
+                "notes": d.notes,
+                "related": related,
+            });
+            out.push_str(&object.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// 1-based line and column (in characters) of the start of `span`.
+    fn location_of(&self, span: Range<usize>) -> Option<(usize, usize)> {
         let start = clamp(&self.source, span).start;
         let before = self.source.get(..start)?;
         let line = before.matches('\n').count() + 1;
@@ -198,29 +264,39 @@ impl Diagnostics {
                 Severity::Error => Level::ERROR,
                 Severity::Warning => Level::WARNING,
             };
-            let title = level.primary_title(d.message.as_str()).id(d.code);
+            let message = escape_controls(&bound_quoted(&d.message));
+            let title = level.primary_title(message.as_str()).id(d.code);
             let mut group = Group::with_title(title);
+            let label_texts: Vec<String> = d
+                .primary
+                .iter()
+                .chain(&d.secondary)
+                .map(|l| escape_controls(&bound_label(&l.message)))
+                .collect();
+            let mut labels = label_texts.iter().map(String::as_str);
+            let help = d.help.as_deref().map(escape_controls);
+            let notes: Vec<String> = d.notes.iter().map(|n| escape_controls(n)).collect();
             if let Some(primary) = &d.primary {
                 let mut snippet = Snippet::source(self.source.as_str())
                     .path(self.file_name.as_str())
                     .annotation(
                         AnnotationKind::Primary
                             .span(clamp(&self.source, primary.span.clone()))
-                            .label(primary.message.as_str()),
+                            .label(labels.next().unwrap_or_default()),
                     );
                 for s in &d.secondary {
                     snippet = snippet.annotation(
                         AnnotationKind::Context
                             .span(clamp(&self.source, s.span.clone()))
-                            .label(s.message.as_str()),
+                            .label(labels.next().unwrap_or_default()),
                     );
                 }
                 group = group.element(snippet);
             }
-            if let Some(help) = &d.help {
+            if let Some(help) = &help {
                 group = group.element(Level::HELP.message(help.as_str()));
             }
-            for note in &d.notes {
+            for note in &notes {
                 group = group.element(Level::NOTE.message(note.as_str()));
             }
             out.push_str(&renderer.render(&[group]));
@@ -237,6 +313,60 @@ impl Diagnostics {
         out.push_str(&format!("{total} in `{}`\n", self.file_name));
         out
     }
+}
+
+/// Longest value quoted in a title (between backticks), in characters.
+const TITLE_VALUE_MAX: usize = 40;
+/// Longest label, in characters.
+const LABEL_MAX: usize = 160;
+
+/// `text` cut to `max` characters, the cut marked with an ellipsis.
+fn ellipsize(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A title with every value quoted in it (between backticks) bounded: a
+/// layout's values are unbounded, a title is one line.
+fn bound_quoted(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                ellipsize(part, TITLE_VALUE_MAX)
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// A label bounded to one reasonable line.
+fn bound_label(label: &str) -> String {
+    ellipsize(&bound_quoted(label), LABEL_MAX)
+}
+
+/// `text` with control characters written as escapes (`\u{1b}`, `\t`, …):
+/// a value from a layout must not drive the terminal.
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Clamps `span` into `source` and onto character boundaries.

@@ -26,20 +26,39 @@ pub(crate) fn explain(layout: &Layout) -> String {
     );
 
     out.push_str("\nPartitions\n");
+    let kernel_of = |p: &crate::layout::Partition| match layout.kernels.get(p.kernel) {
+        Some(Kernel::BuiltIn) | None => "guest-kernel".to_owned(),
+        Some(Kernel::Elf { written, .. }) => written.clone(),
+    };
+    // Columns as wide as their longest value (names and workloads are up
+    // to 32 characters, kernel paths longer), so rows stay aligned.
+    let widest = |min: usize, values: &mut dyn Iterator<Item = usize>| values.fold(min, usize::max);
+    let nw = widest(
+        20,
+        &mut layout.partitions.iter().map(|p| p.name.chars().count()),
+    );
+    let kw = widest(
+        16,
+        &mut layout
+            .partitions
+            .iter()
+            .map(|p| kernel_of(p).chars().count()),
+    );
+    let ww = widest(
+        12,
+        &mut layout.partitions.iter().map(|p| p.workload.chars().count()),
+    );
     let _ = writeln!(
         out,
-        "  {:<4} {:<20} {:>3}  {:<16} {:<12} arguments",
+        "  {:<4} {:<nw$} {:>3}  {:<kw$} {:<ww$} arguments",
         "id", "name", "cpu", "kernel", "workload"
     );
     for (i, p) in layout.partitions.iter().enumerate() {
-        let kernel = match layout.kernels.get(p.kernel) {
-            Some(Kernel::BuiltIn) | None => "guest-kernel".to_owned(),
-            Some(Kernel::Elf { written, .. }) => written.clone(),
-        };
+        let kernel = kernel_of(p);
         let args: Vec<String> = p.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(
             out,
-            "  {:<4} {:<20} {:>3}  {:<16} {:<12} {}",
+            "  {:<4} {:<nw$} {:>3}  {:<kw$} {:<ww$} {}",
             i,
             p.name,
             p.cpu,
@@ -50,7 +69,7 @@ pub(crate) fn explain(layout: &Layout) -> String {
         if p.on_fault == OnFault::Restart {
             let _ = writeln!(
                 out,
-                "  {:<4} {:<20} {:>3}  on fault: restart, at most {} time{}",
+                "  {:<4} {:<nw$} {:>3}  on fault: restart, at most {} time{}",
                 "",
                 "",
                 "",
@@ -61,13 +80,15 @@ pub(crate) fn explain(layout: &Layout) -> String {
         for r in &p.ports {
             let _ = writeln!(
                 out,
-                "  {:<4} {:<20} {:>3}  I/O ports {:#x}-{:#x}",
+                "  {:<4} {:<nw$} {:>3}  I/O ports {:#x}-{:#x}",
                 "", "", "", r.first, r.last
             );
         }
     }
 
-    out.push_str("\nHost-physical memory map\n");
+    out.push_str(
+        "\nHost-physical memory map (each region is start <= address < end: ends are exclusive)\n",
+    );
     let _ = writeln!(out, "  {:<12} {:<12} {:>10}  owner", "start", "end", "size");
     let mut rows: Vec<(u64, u64, String)> = Vec::new();
     rows.push((0, HYPERVISOR_RESERVE, "hypervisor (reserved)".to_owned()));
@@ -118,15 +139,20 @@ pub(crate) fn explain(layout: &Layout) -> String {
     if layout.channels.is_empty() {
         out.push_str("  (none: the partitions are fully isolated)\n");
     } else {
+        let bw = layout
+            .channels
+            .iter()
+            .map(|c| endpoints(layout, c.a, c.b).chars().count())
+            .fold(30, usize::max);
         let _ = writeln!(
             out,
-            "  {:<4} {:<30} {:>5}  {:<6} {:>9}  vector",
+            "  {:<4} {:<bw$} {:>5}  {:<6} {:>9}  vector",
             "id", "between", "slots", "notify", "size"
         );
         for (i, c) in layout.channels.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "  {:<4} {:<30} {:>5}  {:<6} {:>9}  {:#04x}",
+                "  {:<4} {:<bw$} {:>5}  {:<6} {:>9}  {:#04x}",
                 i,
                 endpoints(layout, c.a, c.b),
                 c.slots,

@@ -10,6 +10,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::kernels::ReadKernel;
 use crate::layout::{Layout, Notify, OnFault, PortRange};
 use crate::limits::{GIB, KIB, MIB};
 
@@ -165,6 +166,8 @@ pub(crate) struct RawLayout {
     pub groups: Vec<RawGroup>,
     /// Span of the `partition` key, if present.
     pub partitions_span: Option<Range<usize>>,
+    /// `partition` (or one of its items) is not a table: already reported.
+    pub partitions_invalid: bool,
     pub source_len: usize,
 }
 
@@ -200,7 +203,11 @@ pub(crate) fn suggest<'c>(
 }
 
 /// Parses and validates `source`; a valid layout comes with its warnings.
-pub(crate) fn parse(source: &str, file_name: &str) -> Result<(Layout, Diagnostics), Diagnostics> {
+pub(crate) fn parse(
+    source: &str,
+    file_name: &str,
+    read_kernel: Option<ReadKernel<'_>>,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
     let mut diags = Vec::new();
     let (root, errors) = DeTable::parse_recoverable(source);
     for e in &errors {
@@ -216,14 +223,62 @@ pub(crate) fn parse(source: &str, file_name: &str) -> Result<(Layout, Diagnostic
     }
     let raw = read_document(root.get_ref(), source.len(), &mut diags);
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
-    let layout = crate::validate::validate(&raw, base_dir, &mut diags);
+    let layout = crate::validate::validate(&raw, base_dir, read_kernel, &mut diags);
     diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
+    let diags = merge_inherited(diags);
     match layout {
         Some(layout) if !diags.iter().any(Diagnostic::is_error) => {
             Ok((layout, Diagnostics::new(file_name, source, diags)))
         }
         _ => Err(Diagnostics::new(file_name, source, diags)),
     }
+}
+
+/// One diagnostic per faulty value in `[defaults]`, not one per partition
+/// that inherits it: diagnostics with the same code, message and primary
+/// span, each marking a partition that inherits the value, become one that
+/// marks every such partition (the help fits them all: it is the same).
+fn merge_inherited(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    use crate::validate::INHERITED_LABEL;
+    let inherits = |d: &Diagnostic| {
+        d.secondary
+            .iter()
+            .any(|l| l.message.ends_with(INHERITED_LABEL))
+    };
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags {
+        let same = out.iter_mut().find(|o| {
+            inherits(o)
+                && inherits(&d)
+                && o.code == d.code
+                && o.severity == d.severity
+                && o.message == d.message
+                && o.primary.as_ref().map(|l| &l.span) == d.primary.as_ref().map(|l| &l.span)
+        });
+        match same {
+            Some(o) => {
+                for l in d.secondary {
+                    if !o.secondary.contains(&l) {
+                        o.secondary.push(l);
+                    }
+                }
+            }
+            None => out.push(d),
+        }
+    }
+    for d in &mut out {
+        let n = d
+            .secondary
+            .iter()
+            .filter(|l| l.message.ends_with(INHERITED_LABEL))
+            .count();
+        if n > 1 {
+            d.notes.push(format!(
+                "{n} partitions take this value from [defaults]: fixing it there fixes them all"
+            ));
+        }
+    }
+    out
 }
 
 fn unknown_key(
@@ -237,6 +292,25 @@ fn unknown_key(
     match suggest(word, allowed.iter().copied()) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(format!("the keys of {context} are: {}", allowed.join(", "))),
+    }
+}
+
+/// The key an unknown `key` is likely a typo of, if any (`unknown_key`'s
+/// did-you-mean): that key is then not reported missing as well.
+fn typo_of(
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    allowed: &[&'static str],
+) -> Option<&'static str> {
+    suggest(key.get_ref().as_ref(), allowed.iter().copied())
+}
+
+impl<T> Field<T> {
+    /// A missing key written with a typo (reported as an unknown key):
+    /// invalid, so it is not reported missing too.
+    fn mistyped(&mut self) {
+        if matches!(self, Field::Missing) {
+            *self = Field::Invalid;
+        }
     }
 }
 
@@ -267,6 +341,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
     let mut channels = Vec::new();
     let mut groups = Vec::new();
     let mut partitions_span = None;
+    let mut partitions_invalid = false;
     for (key, value) in root.iter() {
         match key.get_ref().as_ref() {
             "machine" => {
@@ -300,14 +375,21 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
                                     "a [[partition]]",
                                     diags,
                                 )),
-                                _ => diags.push(wrong_type(item, "partition", "a table")),
+                                _ => {
+                                    partitions_invalid = true;
+                                    diags.push(wrong_type(item, "partition", "a table"));
+                                }
                             }
                         }
                     }
-                    _ => diags.push(
-                        wrong_type(value, "partition", "an array of tables")
-                            .help("declare each partition with `[[partition]]` (double brackets)"),
-                    ),
+                    _ => {
+                        partitions_invalid = true;
+                        diags.push(
+                            wrong_type(value, "partition", "an array of tables").help(
+                                "declare each partition with `[[partition]]` (double brackets)",
+                            ),
+                        );
+                    }
                 }
             }
             "channel" => match value.get_ref() {
@@ -338,7 +420,15 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
                         .help("declare each group with `[[group]]` (double brackets)"),
                 ),
             },
-            _ => diags.push(unknown_key(key, TOP_KEYS, "the top level")),
+            _ => {
+                diags.push(unknown_key(key, TOP_KEYS, "the top level"));
+                // Not also reported missing.
+                match typo_of(key, TOP_KEYS) {
+                    Some("machine") => machine_seen = true,
+                    Some("partition") => partitions_invalid = true,
+                    _ => {}
+                }
+            }
         }
     }
     if !machine_seen {
@@ -358,6 +448,7 @@ fn read_document(root: &DeTable<'_>, source_len: usize, diags: &mut Vec<Diagnost
         channels,
         groups,
         partitions_span,
+        partitions_invalid,
         source_len,
     }
 }
@@ -385,7 +476,14 @@ fn read_machine(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>
                     _ => read_int(value, "timeout", diags),
                 }
             }
-            _ => diags.push(unknown_key(key, MACHINE_KEYS, "[machine]")),
+            _ => {
+                diags.push(unknown_key(key, MACHINE_KEYS, "[machine]"));
+                match typo_of(key, MACHINE_KEYS) {
+                    Some("cpus") => m.cpus.mistyped(),
+                    Some("memory") => m.memory.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     m
@@ -410,7 +508,16 @@ fn read_partition(
             "ports" => p.ports = read_ports(value, diags),
             "on_fault" => p.on_fault = read_on_fault(value, diags),
             "max_restarts" => p.max_restarts = read_int(value, "max_restarts", diags),
-            _ => diags.push(unknown_key(key, PARTITION_KEYS, context)),
+            _ => {
+                diags.push(unknown_key(key, PARTITION_KEYS, context));
+                match typo_of(key, PARTITION_KEYS) {
+                    Some("name") => p.name.mistyped(),
+                    Some("cpu") => p.cpu.mistyped(),
+                    Some("memory") => p.memory.mistyped(),
+                    Some("workload") => p.workload.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     p
@@ -450,7 +557,12 @@ fn read_channel(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>
                     other => other.map_invalid(),
                 }
             }
-            _ => diags.push(unknown_key(key, CHANNEL_KEYS, "a [[channel]]")),
+            _ => {
+                diags.push(unknown_key(key, CHANNEL_KEYS, "a [[channel]]"));
+                if typo_of(key, CHANNEL_KEYS) == Some("between") {
+                    c.between.mistyped();
+                }
+            }
         }
     }
     c
@@ -487,7 +599,14 @@ fn read_group(t: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) 
         match key.get_ref().as_ref() {
             "name" => g.name = read_string(value, "name", diags),
             "members" => g.members = read_members(value, diags),
-            _ => diags.push(unknown_key(key, GROUP_KEYS, "a [[group]]")),
+            _ => {
+                diags.push(unknown_key(key, GROUP_KEYS, "a [[group]]"));
+                match typo_of(key, GROUP_KEYS) {
+                    Some("name") => g.name.mistyped(),
+                    Some("members") => g.members.mistyped(),
+                    _ => {}
+                }
+            }
         }
     }
     g

@@ -60,11 +60,15 @@ mod front;
 #[cfg(feature = "std")]
 mod groups;
 #[cfg(feature = "std")]
+mod kernels;
+#[cfg(feature = "std")]
 mod layout;
 #[cfg(feature = "std")]
 mod placement;
 #[cfg(feature = "std")]
 mod schema;
+#[cfg(feature = "std")]
+mod source;
 #[cfg(feature = "std")]
 mod validate;
 
@@ -72,6 +76,8 @@ pub use manifest::{DecodeError, Manifest};
 
 #[cfg(feature = "std")]
 pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity};
+#[cfg(feature = "std")]
+pub use kernels::{bundle_bytes, KernelImage, KernelSegment, ReadKernel};
 #[cfg(feature = "std")]
 pub use layout::{
     ArgValue, Channel, Group, GroupLink, Kernel, Layout, Machine, Notify, OnFault, Partition,
@@ -94,7 +100,7 @@ pub const DEFAULT_LAYOUT: &str = include_str!("../../examples/default.toml");
 /// with source locations by [`Diagnostics`] (warnings included).
 #[cfg(feature = "std")]
 pub fn parse_str(source: &str, file_name: &str) -> Result<Layout, Diagnostics> {
-    front::parse(source, file_name).map(|(layout, _)| layout)
+    front::parse(source, file_name, None).map(|(layout, _)| layout)
 }
 
 /// As [`parse_str`], and a valid layout comes with its warnings (possibly
@@ -107,7 +113,36 @@ pub fn parse_str_with_warnings(
     source: &str,
     file_name: &str,
 ) -> Result<(Layout, Diagnostics), Diagnostics> {
-    front::parse(source, file_name)
+    front::parse(source, file_name, None)
+}
+
+/// Parses a size as layouts write it: an integer number of bytes, or
+/// `"<n> <unit>"` with unit `B`, `KiB`, `MiB` or `GiB` (`"512 MiB"`,
+/// `"512MiB"`). Decimal units (`MB`, `M`) are refused with the binary
+/// spelling as the hint, since the format means binary units only.
+///
+/// # Errors
+/// Why `text` is not a size, as a help sentence.
+#[cfg(feature = "std")]
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    front::parse_size(text)
+}
+
+/// As [`parse_str_with_warnings`], and every kernel given by path is read
+/// with `read_kernel` and checked as the boot bundle will need it: bootable
+/// (the reader's verdict), at most `abi::bundle::MAX_SEGMENTS` segments, each
+/// at or above 1 MiB and inside its partition's memory, the whole bundle
+/// within [`limits::MAX_BUNDLE_LEN`]. Each failure is located at `kernel =`.
+///
+/// # Errors
+/// As [`parse_str`], plus the kernels' problems.
+#[cfg(feature = "std")]
+pub fn parse_str_with_kernels(
+    source: &str,
+    file_name: &str,
+    read_kernel: ReadKernel<'_>,
+) -> Result<(Layout, Diagnostics), Diagnostics> {
+    front::parse(source, file_name, Some(read_kernel))
 }
 
 /// As [`load`], and a valid layout comes with its warnings (possibly none).
@@ -119,11 +154,30 @@ pub fn load_with_warnings(
     path: impl AsRef<std::path::Path>,
 ) -> Result<(Layout, Diagnostics), Diagnostics> {
     let path = path.as_ref();
-    let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_str_with_warnings(&source, &name),
-        Err(err) => Err(Diagnostics::io_error(&name, &err)),
-    }
+    let source = read_file(path)?;
+    parse_str_with_warnings(&source, &path.display().to_string())
+}
+
+/// Reads a layout file's text: a regular file (a directory, a device or a
+/// FIFO is refused without being opened), UTF-8 (a UTF-8 byte order mark is
+/// dropped).
+///
+/// # Errors
+/// One diagnostic (`unreadable-file`, `not-utf8` at the first bad byte or
+/// naming UTF-16, `cr-line-endings` once for lone CRs).
+#[cfg(feature = "std")]
+pub fn read_file(path: impl AsRef<std::path::Path>) -> Result<String, Diagnostics> {
+    source::read(path.as_ref())
+}
+
+/// The text of a layout given as bytes (e.g. standard input), checked as
+/// [`read_file`] checks a file's; `file_name` names it in diagnostics.
+///
+/// # Errors
+/// As [`read_file`].
+#[cfg(feature = "std")]
+pub fn decode_source(bytes: &[u8], file_name: &str) -> Result<String, Diagnostics> {
+    source::decode(bytes, file_name)
 }
 
 /// Reads, parses and validates the layout file at `path`.

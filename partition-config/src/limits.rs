@@ -70,6 +70,12 @@ pub const PARTITION_ALIGN: u64 = 2 * MIB;
 /// Alignment and granularity of channel regions.
 pub const PAGE_SIZE: u64 = 4 * KIB;
 
+/// Largest boot bundle the hypervisor accepts, in bytes: it copies the
+/// bundle into its heap before reading it. `flotilla check` refuses a layout
+/// whose kernels make a larger bundle, and the hypervisor refuses the
+/// bundle itself (both read this constant).
+pub const MAX_BUNDLE_LEN: u64 = 8 * MIB;
+
 /// Default `machine.timeout`, seconds.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 120;
 /// Largest `machine.timeout`, seconds (one day).

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::{
     builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
@@ -14,6 +14,7 @@ use crate::diagnostics::Diagnostic;
 use crate::front::{
     suggest, Field, RawArgValue, RawChannel, RawGroup, RawLayout, RawPartition, Sp,
 };
+use crate::kernels::{bundle_bytes, KernelImage, ReadKernel};
 use crate::layout::{
     ArgValue, Channel, Group, Kernel, Layout, Machine, Notify, OnFault, Partition, PortRange,
     Region,
@@ -21,9 +22,9 @@ use crate::layout::{
 use crate::limits::{
     channel_region_size, channel_vector, is_valid_arg_key, is_valid_name, is_valid_slots,
     is_valid_workload_name, ARG_STRING_MAX_LEN, DEFAULT_TIMEOUT_SECS, FIRMWARE_RESERVE,
-    HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_CHANNELS, MAX_CHANNELS_PER_PARTITION,
-    MAX_CPUS, MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS,
-    MAX_TIMEOUT_SECS, MIB, MIN_SLOTS, PARTITION_ALIGN,
+    HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_BUNDLE_LEN, MAX_CHANNELS,
+    MAX_CHANNELS_PER_PARTITION, MAX_CPUS, MAX_MACHINE_MEMORY, MAX_PARTITIONS,
+    MAX_PORT_RANGES_PER_PARTITION, MAX_SLOTS, MAX_TIMEOUT_SECS, MIB, MIN_SLOTS, PARTITION_ALIGN,
 };
 use crate::limits::{
     DEFAULT_MAX_RESTARTS, MAX_GROUPS, MAX_GROUPS_PER_PARTITION, MAX_GROUP_MEMBERS, MAX_RESTARTS,
@@ -46,13 +47,17 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// How the label at a partition whose faulty value comes from `[defaults]`
+/// ends (it starts with the partition's name).
+pub(crate) const INHERITED_LABEL: &str = "(the value comes from [defaults])";
+
 /// Adds "in this partition" to a diagnostic about a value inherited from
 /// `[defaults]`.
 fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
     if value.inherited {
         d.also(
             header(&p.span),
-            "in this partition (the value comes from [defaults])",
+            format!("in partition {} {INHERITED_LABEL}", partition_label(p)),
         )
     } else {
         d
@@ -105,12 +110,14 @@ type Args = Option<Vec<(String, ArgValue)>>;
 pub(crate) fn validate(
     raw: &RawLayout,
     base_dir: &Path,
+    read_kernel: Option<ReadKernel<'_>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Layout> {
     let machine = check_machine(raw, diags);
     let cpus = machine.as_ref().and_then(|m| m.0);
     check_partition_count(raw, diags);
-    let checked = check_partitions(raw, cpus, base_dir, diags);
+    let mut images = KernelImages::new(read_kernel);
+    let checked = check_partitions(raw, cpus, base_dir, &mut images, diags);
     restart_from_defaults(raw, diags);
     check_port_conflicts(raw, diags);
     check_platform_ports(raw, diags);
@@ -118,6 +125,8 @@ pub(crate) fn validate(
     check_partition_channels(raw, &channels.count, diags);
     let groups = check_groups(raw, &channels.channels, channels.ok, diags);
     let args = check_workload_args(raw, &checked, &channels, diags);
+    check_peer_workloads(raw, &checked, &channels, diags);
+    check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
     if !check_memory_budget(&checked, &channels.channels, &memory, diags) {
         return None;
@@ -131,7 +140,7 @@ pub(crate) fn validate(
         memory: memory.value,
         timeout_secs: timeout,
     };
-    assemble(
+    let layout = assemble(
         raw,
         checked,
         args,
@@ -140,12 +149,17 @@ pub(crate) fn validate(
         machine,
         &memory,
         diags,
-    )
+    )?;
+    if !images.check_bundle_size(&layout, diags) {
+        return None;
+    }
+    Some(layout)
 }
 
 /// At least one partition, and no more than [`MAX_PARTITIONS`].
 fn check_partition_count(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
-    if raw.partitions.is_empty() && raw.partitions_span.is_none() {
+    // `partition = []` declares none either (the JSON Schema's `minItems: 1`).
+    if raw.partitions.is_empty() && !raw.partitions_invalid {
         diags.push(
             Diagnostic::new("no-partitions", "the layout declares no partition")
                 .at(
@@ -180,6 +194,7 @@ fn check_partitions(
     raw: &RawLayout,
     cpus: Option<u16>,
     base_dir: &Path,
+    images: &mut KernelImages<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(raw.partitions.len());
@@ -190,7 +205,7 @@ fn check_partitions(
         let cpu = check_cpu(p, cpus, &mut cpus_used, diags);
         let memory = check_memory(p, diags);
         let base = check_base(p, diags);
-        let kernel = check_kernel(p, base_dir, diags);
+        let kernel = check_kernel(p, base_dir, diags).filter(|k| images.check(p, k, memory, diags));
         let workload = check_workload(p, kernel.as_ref(), diags);
         let ports = check_ports_count(p, diags);
         let (on_fault, max_restarts) = check_on_fault(p, diags);
@@ -1345,6 +1360,21 @@ fn check_kernel(p: &RawPartition, base_dir: &Path, diags: &mut Vec<Diagnostic>) 
                     written: k.value.clone(),
                     path,
                 })
+            } else if path.exists() {
+                // A directory, a device, a FIFO: never opened.
+                diags.push(in_partition(
+                    Diagnostic::new(
+                        "bad-kernel-image",
+                        format!("kernel `{}` is not a regular file", k.value),
+                    )
+                    .at(k.span.clone(), format!("{} is not a file", path.display()))
+                    .help(format!(
+                        "give the path of a PVH-bootable ELF file, or use the built-in \"{BUILTIN_KERNEL}\""
+                    )),
+                    k,
+                    p,
+                ));
+                None
             } else {
                 let d = Diagnostic::new(
                     "kernel-not-found",
@@ -1731,4 +1761,338 @@ fn check_ports_count(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> Vec<PortR
         return Vec::new();
     }
     ports.value.iter().map(|r| r.value).collect()
+}
+
+/// Kernels given by path, read once each through the caller's reader (no
+/// reader: not read, as before `flotilla check` learnt to).
+struct KernelImages<'r> {
+    read: Option<ReadKernel<'r>>,
+    seen: Vec<SeenKernel>,
+}
+
+/// A kernel file read once.
+struct SeenKernel {
+    /// The resolved path.
+    path: PathBuf,
+    /// Its image, or why it is not bootable.
+    image: Result<KernelImage, String>,
+    /// It passed the per-image checks.
+    ok: bool,
+    /// The `kernel =` it was first read for.
+    span: Range<usize>,
+}
+
+impl<'r> KernelImages<'r> {
+    fn new(read: Option<ReadKernel<'r>>) -> Self {
+        Self {
+            read,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Whether partition `p`'s `kernel` can be loaded into its `memory`
+    /// (`None`: unknown, already reported). Each image's own problems are
+    /// reported once, at the first partition that names it.
+    fn check(
+        &mut self,
+        p: &RawPartition,
+        kernel: &Kernel,
+        memory: Option<u64>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> bool {
+        let (Some(read), Kernel::Elf { written, path }, Field::Given(k)) =
+            (self.read, kernel, &p.kernel)
+        else {
+            return true;
+        };
+        let index = match self.seen.iter().position(|seen| seen.path == *path) {
+            Some(i) => i,
+            None => {
+                let image = read(path);
+                let problem = image_problem(written, &image);
+                let ok = problem.is_none();
+                if let Some((d, label)) = problem {
+                    diags.push(in_partition(d.at(k.span.clone(), label), k, p));
+                }
+                self.seen.push(SeenKernel {
+                    path: path.clone(),
+                    image,
+                    ok,
+                    span: k.span.clone(),
+                });
+                self.seen.len() - 1
+            }
+        };
+        let SeenKernel {
+            image: Ok(image),
+            ok: true,
+            ..
+        } = &self.seen[index]
+        else {
+            return false;
+        };
+        let Some(memory) = memory else {
+            return true;
+        };
+        let past = image
+            .segments
+            .iter()
+            .find(|s| s.gpa.checked_add(s.mem_len).is_none_or(|end| end > memory));
+        let Some(seg) = past else {
+            return true;
+        };
+        let end = seg.gpa.saturating_add(seg.mem_len);
+        let needed = image
+            .segments
+            .iter()
+            .map(|s| s.gpa.saturating_add(s.mem_len))
+            .max()
+            .unwrap_or(end)
+            .div_ceil(PARTITION_ALIGN)
+            .saturating_mul(PARTITION_ALIGN);
+        diags.push(in_partition(
+            Diagnostic::new(
+                "kernel-too-large",
+                format!(
+                    "kernel `{written}` does not fit in the memory of partition {}",
+                    partition_label(p)
+                ),
+            )
+            .at(
+                k.span.clone(),
+                format!(
+                    "a segment loads at {:#x}..{end:#x}, past the partition's {}",
+                    seg.gpa,
+                    human_size(memory)
+                ),
+            )
+            .help(format!(
+                "give the partition at least `memory = \"{}\"`, or load the kernel lower",
+                human_size(needed)
+            ))
+            .note("a partition's memory starts at guest-physical 0; its kernel's segments must end inside it (ends are exclusive)"),
+            k,
+            p,
+        ));
+        false
+    }
+
+    /// The boot bundle of `layout` stays within [`MAX_BUNDLE_LEN`]: its
+    /// header, manifest and the kernels given by path (the built-in kernel,
+    /// not read here, only adds to it). `false` with a diagnostic if not.
+    fn check_bundle_size(&self, layout: &Layout, diags: &mut Vec<Diagnostic>) -> bool {
+        let images: Vec<&KernelImage> = self
+            .seen
+            .iter()
+            .filter_map(|seen| seen.image.as_ref().ok())
+            .collect();
+        if images.is_empty() {
+            return true;
+        }
+        let widen = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let manifest = widen(layout.encode_manifest().len()).div_ceil(8) * 8;
+        let total = widen(abi::bundle::HEADER_SIZE)
+            .saturating_add(manifest)
+            .saturating_add(bundle_bytes(images.iter().copied()));
+        if total <= MAX_BUNDLE_LEN {
+            return true;
+        }
+        // Point at the kernel that contributes the most.
+        let largest = self
+            .seen
+            .iter()
+            .filter_map(|seen| seen.image.as_ref().ok().map(|i| (i, &seen.span)))
+            .max_by_key(|(i, _)| bundle_bytes([*i]))
+            .map(|(i, span)| (bundle_bytes([i]), span.clone()));
+        let Some((largest_bytes, span)) = largest else {
+            return true;
+        };
+        diags.push(
+            Diagnostic::new(
+                "bundle-too-large",
+                format!(
+                    "the boot bundle would be {} bytes; the hypervisor accepts at most {}",
+                    total,
+                    human_size(MAX_BUNDLE_LEN)
+                ),
+            )
+            .at(span, format!("this kernel alone takes {largest_bytes} bytes"))
+            .note("the bundle holds the manifest and every distinct kernel's load segments; the hypervisor copies it into its heap")
+            .help("use smaller kernels or fewer distinct kernels (only the bytes of load segments count)"),
+        );
+        false
+    }
+}
+
+/// The problem with a kernel image on its own (not against a partition):
+/// unreadable or not bootable, too many segments, a segment in the boot
+/// area. The diagnostic's label is set by the caller.
+fn image_problem(
+    written: &str,
+    image: &Result<KernelImage, String>,
+) -> Option<(Diagnostic, String)> {
+    use abi::boot::KERNEL_MIN_GPA;
+    use abi::bundle::MAX_SEGMENTS;
+    let image = match image {
+        Err(reason) => {
+            return Some((
+                Diagnostic::new(
+                    "bad-kernel-image",
+                    format!("kernel `{written}` is not a bootable kernel"),
+                )
+                .help(format!(
+                    "give the path of an ELF64 kernel with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY), or use the built-in \"{BUILTIN_KERNEL}\""
+                ))
+                .note("docs/layout.md, \"Kernels\", says what a kernel given by path must be"),
+                reason.clone(),
+            ))
+        }
+        Ok(image) => image,
+    };
+    let count = image.segments.len();
+    if u32::try_from(count).map_or(true, |n| n > MAX_SEGMENTS) {
+        return Some((
+            Diagnostic::new(
+                "too-many-segments",
+                format!("kernel `{written}` has {count} load segments; a boot bundle image holds at most {MAX_SEGMENTS}"),
+            )
+            .help("link the kernel with fewer program headers (merge sections into fewer segments)"),
+            format!("{count} load segments"),
+        ));
+    }
+    if let Some(low) = image.segments.iter().find(|s| s.gpa < KERNEL_MIN_GPA) {
+        return Some((
+            Diagnostic::new(
+                "bad-kernel-image",
+                format!(
+                    "kernel `{written}` loads below {}",
+                    human_size(KERNEL_MIN_GPA)
+                ),
+            )
+            .help(format!(
+                "link the kernel at or above {KERNEL_MIN_GPA:#x}: the boot structures live below"
+            )),
+            format!("a segment loads at {:#x}, in the boot area", low.gpa),
+        ));
+    }
+    None
+}
+
+/// Workloads that talk to their peers (`pingpong`, `stream`: the catalog's
+/// `peer_workload`) have, on every channel, a peer on the built-in kernel
+/// that runs the same workload (a peer's own kernel is not known).
+fn check_peer_workloads(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let builtin = |i: usize| {
+        checked.get(i).and_then(|c| match (&c.kernel, &c.workload) {
+            (Some(Kernel::BuiltIn), Some(w)) => builtin_workload(w),
+            _ => None,
+        })
+    };
+    for ch in &channels.channels {
+        for (me, peer) in [(ch.a, ch.b), (ch.b, ch.a)] {
+            let (Some(mine), Some(theirs)) = (builtin(me), builtin(peer)) else {
+                continue;
+            };
+            let Some(needed) = mine.peer_workload else {
+                continue;
+            };
+            if theirs.name == needed {
+                continue;
+            }
+            let (p, q) = (&raw.partitions[me], &raw.partitions[peer]);
+            let (Field::Given(w), Field::Given(qw)) = (&p.workload, &q.workload) else {
+                continue;
+            };
+            let d = Diagnostic::new(
+                "peer-workload",
+                format!(
+                    "partition {} runs `{}`, but its channel peer {} runs `{}`",
+                    partition_label(p),
+                    mine.name,
+                    partition_label(q),
+                    theirs.name
+                ),
+            )
+            .at(w.span.clone(), format!("needs a peer that runs `{needed}`"))
+            .help(format!(
+                "run `{needed}` in {} too, or connect {} to a partition that does",
+                partition_label(q),
+                partition_label(p)
+            ))
+            .note(format!(
+                "`{}` {}; a peer running anything else never answers, and the run times out",
+                mine.name, mine.doc
+            ));
+            let d = if qw.span == w.span {
+                d
+            } else {
+                d.also(qw.span.clone(), "the peer's workload")
+            };
+            diags.push(in_partition(d, w, p));
+        }
+    }
+}
+
+/// A warning for each channel neither of whose ends uses channels (both
+/// run built-in workloads such as `hello` or `compute`) and that no group
+/// replicates over: it costs memory and an IPI vector for nothing.
+fn check_unused_channels(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    groups: Option<&[Group]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !channels.ok {
+        return;
+    }
+    let idle = |i: usize| {
+        checked
+            .get(i)
+            .and_then(|c| match (&c.kernel, &c.workload) {
+                (Some(Kernel::BuiltIn), Some(w)) => builtin_workload(w),
+                _ => None,
+            })
+            .filter(|spec| !spec.uses_channels)
+    };
+    for (index, (ch, raw_ch)) in channels.channels.iter().zip(&raw.channels).enumerate() {
+        let (Some(a), Some(b)) = (idle(ch.a), idle(ch.b)) else {
+            continue;
+        };
+        let replicated = groups.is_some_and(|gs| {
+            gs.iter()
+                .any(|g| g.links.iter().any(|l| l.channel == index))
+        });
+        if replicated {
+            continue;
+        }
+        let Field::Given(between) = &raw_ch.between else {
+            continue;
+        };
+        let name = |i: usize| partition_label(&raw.partitions[i]);
+        diags.push(
+            Diagnostic::warning(
+                "unused-channel",
+                format!(
+                    "no workload uses the channel between {} and {}",
+                    name(ch.a),
+                    name(ch.b)
+                ),
+            )
+            .at(
+                between.span.clone(),
+                format!("`{}` and `{}` do not talk over channels", a.name, b.name),
+            )
+            .help("remove the channel, or run a workload that talks over it (`pingpong`, `stream`)")
+            .note(format!(
+                "a channel takes {} of memory and an IPI vector",
+                human_size(ch.region.size)
+            )),
+        );
+    }
 }

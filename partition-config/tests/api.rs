@@ -117,3 +117,57 @@ fn layout_doc_lists_the_platform_ports() {
         expected.join("\n")
     );
 }
+
+#[test]
+fn json_diagnostics_have_a_location_or_nulls() {
+    let err = partition_config::parse_str("[machine]\ncpus = 0\nmemory = \"512 MiB\"\n", "j.toml")
+        .unwrap_err();
+    let lines: Vec<serde_json::Value> = err
+        .render_json()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), err.len());
+    let cpus = lines
+        .iter()
+        .find(|d| d["code"] == "bad-cpus")
+        .expect("bad-cpus");
+    assert_eq!(cpus["line"], 2);
+    assert_eq!(cpus["column"], 8);
+    assert_eq!(cpus["file"], "j.toml");
+    let unreadable = partition_config::load("/nonexistent/x.toml").unwrap_err();
+    let d: serde_json::Value = serde_json::from_str(unreadable.render_json().trim()).expect("JSON");
+    assert_eq!(d["code"], "unreadable-file");
+    assert!(d["line"].is_null() && d["span"].is_null() && d["label"].is_null());
+}
+
+#[test]
+fn explain_stays_aligned_with_long_names_and_says_ends_are_exclusive() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/valid/long-names.toml");
+    let layout = partition_config::load(&path).expect("valid");
+    let text = layout.explain();
+    assert!(text.contains("ends are exclusive"), "{text}");
+    let section = |title: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| !l.starts_with(title))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // Every row's cpu column ends where the header's does.
+    let rows = section("Partitions");
+    let end = rows[0].find("cpu").expect("header") + 3;
+    for row in &rows[1..] {
+        let before = &row[..end];
+        assert!(
+            before.ends_with(|c: char| c.is_ascii_digit()),
+            "misaligned row {row:?} in\n{text}"
+        );
+        assert_eq!(row.as_bytes().get(end), Some(&b' '), "{row:?}");
+    }
+    let channels = section("Channels");
+    let slots = channels[0].find("slots").expect("header") + 5;
+    assert_eq!(&channels[1][slots - 2..slots], "64", "{text}");
+}

@@ -107,7 +107,11 @@ fn render(s: &Spec) -> String {
             let _ = writeln!(t, "base = \"1 GiB\"");
         }
         let v = s.arg_values[i];
-        match (s.workloads[i], has_channel(i)) {
+        // Partitions with a channel all run one talking workload: a
+        // `pingpong` or `stream` needs its peers to run the same.
+        let talk = if s.timeout.is_multiple_of(2) { 3 } else { 4 };
+        let workload = if has_channel(i) { talk } else { s.workloads[i] };
+        match (workload, has_channel(i)) {
             (0, _) => t.push_str("workload = \"hello\"\n"),
             (1, _) => {
                 let _ = writeln!(t, "workload = \"compute\"\nargs = {{ n = {v} }}");

@@ -211,10 +211,55 @@ fn the_schema_refuses_wrong_shapes() {
     ] {
         let errors = errors_of(&format!("{base}{extra}"));
         assert!(
+            partition_config::parse_str(&format!("{base}{extra}"), "x.toml").is_err(),
+            "{extra:?}: the schema refuses it, so must check"
+        );
+        assert!(
             errors
                 .iter()
                 .any(|e| e.starts_with(&format!("{expected}:"))),
             "{extra:?}: {errors:?}"
         );
     }
+}
+
+/// `flotilla check` and the schema agree on the whole corpus: whatever
+/// check accepts satisfies the schema, whatever the schema refuses check
+/// refuses (the schema cannot see everything check does, e.g. two
+/// partitions on one core, so the converse does not hold).
+#[test]
+fn check_and_the_schema_agree_on_the_corpus() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut refused_by_both = 0;
+    for dir in ["tests/corpus/valid", "tests/corpus/invalid", "../examples"] {
+        for entry in std::fs::read_dir(crate_dir.join(dir)).expect("directory") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let Ok(root) = DeTable::parse(&text) else {
+                continue; // not TOML: nothing for the schema to judge
+            };
+            let mut errors = Vec::new();
+            check(&schema(), &table_json(root.get_ref()), "", &mut errors);
+            let checked = partition_config::parse_str(&text, &path.display().to_string());
+            if checked.is_ok() {
+                assert!(
+                    errors.is_empty(),
+                    "check accepts {}, the schema does not: {errors:#?}",
+                    path.display()
+                );
+            }
+            if !errors.is_empty() {
+                assert!(
+                    checked.is_err(),
+                    "the schema refuses {}, check accepts it: {errors:#?}",
+                    path.display()
+                );
+                refused_by_both += 1;
+            }
+        }
+    }
+    assert!(refused_by_both >= 5, "{refused_by_both}");
 }

@@ -62,7 +62,17 @@ impl Ran {
 
 /// Runs `flotilla ARGS` from the workspace root, killed after `timeout`.
 fn run(args: &[&str], timeout: Duration) -> Ran {
-    let mut child = Command::new(flotilla())
+    run_env(args, &[], timeout)
+}
+
+/// As [`run`], with `env` set (and the color variables unset unless given).
+fn run_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Ran {
+    let mut command = Command::new(flotilla());
+    for key in ["NO_COLOR", "CLICOLOR_FORCE", "TERM"] {
+        command.env_remove(key);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .args(args)
         .current_dir(Workspace::locate().root)
         .stdin(Stdio::null())
@@ -125,7 +135,17 @@ fn check_rejects_an_invalid_layout_with_located_diagnostics() {
     )
     .unwrap();
     let ran = run(&["check", path.to_str().unwrap()], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(
+        ran.code,
+        Some(2),
+        "an invalid layout is exit status 2\n{}",
+        ran.show()
+    );
+    assert!(
+        ran.stdout.is_empty(),
+        "diagnostics go to stderr\n{}",
+        ran.show()
+    );
     // Both errors, each at file:line:column with the text underlined.
     let located = format!("{}:7:7", path.display());
     assert!(
@@ -147,7 +167,9 @@ fn check_rejects_an_invalid_layout_with_located_diagnostics() {
     assert!(ran.stderr.contains("^"), "{}", ran.show());
     // `run` refuses it the same way, before building anything.
     let ran = run(&["run", path.to_str().unwrap()], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    let ran = run(&["explain", path.to_str().unwrap()], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
     assert!(ran.stderr.contains(&located), "{}", ran.show());
 }
 
@@ -309,7 +331,7 @@ fn run_exit_status_follows_the_expectations() {
         ran.show()
     );
     let ran = run(&["run", "-q", layout, "--expect-fault", "nobody"], QUICK);
-    assert_eq!(ran.code, Some(1), "{}", ran.show());
+    assert_eq!(ran.code, Some(2), "a usage error\n{}", ran.show());
     assert!(ran.stderr.contains("no such partition"), "{}", ran.show());
 }
 
@@ -382,4 +404,245 @@ fn image_with_a_layout_boots_into_its_partitions() {
             "the ISO should boot the layout's `hello` partition",
         );
     }
+}
+
+/// `run` refuses a bad option at once, as a usage error (exit status 2),
+/// before it builds or boots anything.
+#[test]
+fn run_refuses_bad_options_before_building() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let missing = dir.path().join("no-such-dir").join("report.json");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["run", "--report", missing.to_str().unwrap()],
+            "does not exist",
+        ),
+        (
+            &["run", "--report", dir.path().to_str().unwrap()],
+            "is a directory",
+        ),
+        (
+            &["run", "--expect-fault", "ping=npff"],
+            "unknown fault kind",
+        ),
+        (&["run", "--timeout", "0"], "at least 1 second"),
+        (&["run", "--memory", "1 MiB"], "at least \"80 MiB\""),
+        (&["run", "--memory", "512MB"], "write \"512 MiB\""),
+        (&["run", "--memory", "512"], "no unit"),
+    ];
+    for (args, expected) in cases {
+        let ran = run(args, QUICK);
+        assert_eq!(ran.code, Some(2), "{args:?}\n{}", ran.show());
+        assert!(ran.stderr.contains(expected), "{args:?}\n{}", ran.show());
+        assert!(
+            !ran.stderr.contains("building"),
+            "{args:?} built first\n{}",
+            ran.show()
+        );
+    }
+}
+
+/// `check` takes several files (each checked, the status 2 if any is
+/// invalid), `-` for standard input, and refuses what is not a file.
+#[test]
+fn check_reads_several_files_stdin_and_refuses_non_files() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[machine]\ncpus = 1\nmemory = \"512 MiB\"\npartition = []\n",
+    )
+    .unwrap();
+    let ran = run(
+        &[
+            "check",
+            "examples/default.toml",
+            bad.to_str().unwrap(),
+            "examples/single.toml",
+        ],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(
+        ran.stdout.contains("examples/default.toml: ok"),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stdout.contains("examples/single.toml: ok"),
+        "{}",
+        ran.show()
+    );
+    assert!(
+        ran.stderr.contains("error[no-partitions]"),
+        "{}",
+        ran.show()
+    );
+
+    let layout = std::fs::read(Workspace::locate().root.join("examples/default.toml"))
+        .expect("the default layout");
+    let ran = run_with_stdin(&["check", "-"], &layout);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    assert!(
+        ran.stdout.starts_with("<stdin>: ok: 4 partition(s)"),
+        "{}",
+        ran.show()
+    );
+    let ran = run_with_stdin(&["check", "-"], b"[machine]\ncpus = 1\n# caf\xe9\n");
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.contains("<stdin>:3:6"), "{}", ran.show());
+    assert!(ran.stderr.contains("error[not-utf8]"), "{}", ran.show());
+
+    let ran = run(&["check", "/dev/zero"], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(
+        ran.stderr
+            .contains("is a character device, not a regular file"),
+        "{}",
+        ran.show()
+    );
+    let fifo = dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let ran = run(&["check", fifo.to_str().unwrap()], QUICK);
+        assert_eq!(ran.code, Some(2), "{}", ran.show());
+        assert!(
+            ran.stderr.contains("is a FIFO (named pipe)"),
+            "{}",
+            ran.show()
+        );
+    }
+}
+
+/// Runs `flotilla ARGS` with `input` on its standard input.
+fn run_with_stdin(args: &[&str], input: &[u8]) -> Ran {
+    use std::io::Write;
+    let start = Instant::now();
+    let mut child = Command::new(flotilla())
+        .args(args)
+        .current_dir(Workspace::locate().root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting flotilla");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writing stdin");
+    let out = child.wait_with_output().expect("flotilla ends");
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    }
+}
+
+/// A layout with one error (line 6) and one warning (line 9).
+const ONE_ERROR_ONE_WARNING: &str = "[machine]\ncpus = 1\nmemory = \"512 MiB\"\n[[partition]]\n\
+    name = \"a\"\ncpu = 9\nmemory = \"16 MiB\"\nworkload = \"hello\"\nmax_restarts = 2\n";
+
+/// A valid layout with one warning.
+const ONE_WARNING: &str = "[machine]\ncpus = 1\nmemory = \"512 MiB\"\n[[partition]]\n\
+    name = \"a\"\ncpu = 0\nmemory = \"16 MiB\"\nworkload = \"hello\"\nmax_restarts = 2\n";
+
+#[test]
+fn check_prints_json_diagnostics_on_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, ONE_ERROR_ONE_WARNING).unwrap();
+    let bad = bad.to_str().unwrap();
+    let ran = run(
+        &[
+            "check",
+            "--message-format",
+            "json",
+            bad,
+            "examples/default.toml",
+        ],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.is_empty(), "{}", ran.show());
+    let objects: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", ran.show());
+    let error = &objects[0];
+    assert_eq!(error["reason"], "diagnostic");
+    assert_eq!(error["code"], "cpu-out-of-range");
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["file"], bad);
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(6), Some(7))
+    );
+    assert_eq!(error["span"]["start"].as_u64(), Some(69));
+    assert_eq!(error["span"]["end"].as_u64(), Some(70));
+    assert_eq!(error["message"], "cpu 9 does not exist");
+    assert!(error["help"].is_string());
+    assert_eq!(objects[1]["severity"], "warning");
+    assert_eq!(objects[1]["line"].as_u64(), Some(9));
+    assert_eq!(objects[2]["reason"], "layout-checked");
+    assert_eq!(objects[2]["valid"], false);
+    assert_eq!(objects[2]["errors"].as_u64(), Some(1));
+    assert_eq!(objects[3]["file"], "examples/default.toml");
+    assert_eq!(objects[3]["valid"], true);
+}
+
+#[test]
+fn deny_warnings_fails_a_layout_with_warnings() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("warned.toml");
+    std::fs::write(&path, ONE_WARNING).unwrap();
+    let path = path.to_str().unwrap();
+    let ran = run(&["check", path], QUICK);
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+    let ran = run(&["check", "--deny-warnings", path], QUICK);
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(ran.stderr.contains("warnings are denied"), "{}", ran.show());
+    let ran = run(
+        &["check", "--deny-warnings", "examples/default.toml"],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.show());
+}
+
+#[test]
+fn color_follows_the_option_and_the_environment() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, ONE_ERROR_ONE_WARNING).unwrap();
+    let path = path.to_str().unwrap();
+    let colored = |args: &[&str], env: &[(&str, &str)]| {
+        let ran = run_env(args, env, QUICK);
+        assert_eq!(ran.code, Some(2), "{}", ran.show());
+        ran.stderr.contains("\x1b[")
+    };
+    // stderr is a pipe here: plain unless forced.
+    assert!(!colored(&["check", path], &[]));
+    assert!(colored(&["check", "--color", "always", path], &[]));
+    assert!(colored(
+        &["--color", "always", "check", path],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!colored(
+        &["check", "--color", "never", path],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(colored(&["check", path], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colored(
+        &["check", path],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    assert!(!colored(&["check", path], &[("CLICOLOR_FORCE", "0")]));
+    assert!(!colored(&["check", path], &[("TERM", "dumb")]));
 }

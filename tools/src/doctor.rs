@@ -109,7 +109,7 @@ fn qemu_major(version_line: &str) -> Option<u32> {
 /// Judges the facts.
 pub fn diagnose(facts: &Facts) -> Diagnosis {
     let mut checks = Vec::new();
-    let setup = "sudo ci/setup.sh installs every package";
+    let setup = "ci/setup.sh installs every package";
 
     // KVM: optional (faster runs with --accel kvm).
     let ext = facts.host.extension;

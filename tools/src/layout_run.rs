@@ -50,6 +50,23 @@ pub enum LayoutSource {
     },
     /// The built-in default layout (`partition_config::DEFAULT_LAYOUT`).
     Default,
+    /// Standard input, read to its end (`flotilla check -`); kernel paths are
+    /// relative to the working directory.
+    Stdin,
+}
+
+/// The name standard input has in diagnostics.
+pub const STDIN_NAME: &str = "<stdin>";
+
+impl LayoutSource {
+    /// `-` is standard input, anything else a file.
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            LayoutSource::Stdin
+        } else {
+            LayoutSource::File(arg.to_path_buf())
+        }
+    }
 }
 
 impl LayoutSource {
@@ -59,15 +76,31 @@ impl LayoutSource {
     }
 
     /// As [`LayoutSource::load`], and a valid layout comes with its warnings.
+    /// Kernels given by path are read and checked as the bundle builder
+    /// will need them ([`crate::kernel_check::read_kernel`]).
     pub fn load_with_warnings(&self) -> Result<(Layout, Diagnostics), Diagnostics> {
+        let read = &crate::kernel_check::read_kernel;
         match self {
-            LayoutSource::File(path) => partition_config::load_with_warnings(path),
-            LayoutSource::Text { text, name } => {
-                partition_config::parse_str_with_warnings(text, name)
+            LayoutSource::File(path) => {
+                let text = partition_config::read_file(path)?;
+                partition_config::parse_str_with_kernels(&text, &path.display().to_string(), read)
             }
-            LayoutSource::Default => partition_config::parse_str_with_warnings(
+            LayoutSource::Stdin => {
+                use std::io::Read;
+                let mut bytes = Vec::new();
+                if let Err(err) = std::io::stdin().lock().read_to_end(&mut bytes) {
+                    return Err(Diagnostics::io_error(STDIN_NAME, &err));
+                }
+                let text = partition_config::decode_source(&bytes, STDIN_NAME)?;
+                partition_config::parse_str_with_kernels(&text, STDIN_NAME, read)
+            }
+            LayoutSource::Text { text, name } => {
+                partition_config::parse_str_with_kernels(text, name, read)
+            }
+            LayoutSource::Default => partition_config::parse_str_with_kernels(
                 partition_config::DEFAULT_LAYOUT,
                 "examples/default.toml",
+                read,
             ),
         }
     }
@@ -78,6 +111,7 @@ impl LayoutSource {
             LayoutSource::File(path) => path.display().to_string(),
             LayoutSource::Text { name, .. } => name.clone(),
             LayoutSource::Default => "the default layout (examples/default.toml)".into(),
+            LayoutSource::Stdin => STDIN_NAME.into(),
         }
     }
 }
@@ -355,9 +389,26 @@ pub fn run_layout(config: &LayoutRunConfig) -> Result<LayoutOutcome> {
     Ok(judge_run(config, run))
 }
 
+/// A bundle of `len` bytes is one the hypervisor accepts
+/// (`partition_config::limits::MAX_BUNDLE_LEN`): refused here, before the
+/// boot, rather than by the hypervisor after it.
+///
+/// # Errors
+/// [`Error::Invalid`] naming both sizes.
+pub fn check_bundle_len(len: usize) -> Result<()> {
+    let max = partition_config::limits::MAX_BUNDLE_LEN;
+    if u64::try_from(len).map_or(true, |l| l > max) {
+        return Err(Error::Invalid(format!(
+            "the boot bundle is {len} bytes; the hypervisor accepts at most {max} (use smaller kernels)"
+        )));
+    }
+    Ok(())
+}
+
 /// Writes the layout's boot bundle into `dir`.
 pub fn write_bundle(layout: &Layout, images: &Images, dir: &Path) -> Result<PathBuf> {
     let bytes = crate::bundle::build(layout, &images.guest_kernel)?;
+    check_bundle_len(bytes.len())?;
     let path = dir.join("bundle.bin");
     std::fs::write(&path, bytes)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;

@@ -8,10 +8,13 @@
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
+//! - [`kernel_check`]: kernels given by path, read as the bundle builder
+//!   reads them, for the layout checks.
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
 //! - [`doctor`]: what this host can do, and what to install or enable.
 //! - [`units`]: memory sizes as the user writes them.
+//! - [`options`]: command-line values checked as they are parsed.
 //! - [`image`]: GRUB multiboot2 ISOs.
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
 //! - [`console`]: console bytes to lines, marker parsing, the run verdict.
@@ -37,7 +40,9 @@ pub mod console;
 pub mod doctor;
 pub mod error;
 pub mod image;
+pub mod kernel_check;
 pub mod layout_run;
+pub mod options;
 pub mod qemu;
 pub mod report;
 pub mod runner;

@@ -1,15 +1,16 @@
 //! `flotilla`: the one entry point for humans and CI (`cargo flotilla ...`).
 //!
 //! This file only parses the command line and sequences library calls
-//! (check, explain, schema, build, image, run); everything else lives in the
+//! (check, explain, schema, build, image, run, doctor); everything else lives in the
 //! `tools` library.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use abi::cmdline::ExitMethod;
@@ -18,16 +19,40 @@ use tools::build::{self, Workspace};
 use tools::console;
 use tools::image::{self, ImageSpec};
 use tools::layout_run::{self, FaultExpectation, LayoutBoot, LayoutRunConfig, LayoutSource};
+use tools::options::{color_enabled, ColorChoice};
 use tools::runner::{self, Boot, BootKind, Emulator, Firmware, RunConfig};
 use tools::units::MemorySize;
 
-/// Flotilla: a hypervisor-hosted multikernel. Builds, boots and checks it.
+/// Flotilla: a hypervisor-hosted multikernel. Checks layouts, builds
+/// images, boots them.
 #[derive(Debug, Parser)]
-#[command(name = "flotilla", version, about)]
+#[command(name = "flotilla", version, about, after_help = EXIT_STATUS_HELP)]
 struct Cli {
+    /// When to color diagnostics: auto (on a terminal; NO_COLOR,
+    /// CLICOLOR_FORCE and TERM=dumb are honoured), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    color: ColorArg,
     #[command(subcommand)]
     command: Cmd,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    /// Rendered for people, with the source underlined.
+    Human,
+    /// One JSON object per line (docs/layout.md, "Diagnostics").
+    Json,
+}
+
+/// Whether diagnostics are colored, decided once in `main`.
+static COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -35,25 +60,45 @@ enum Cmd {
     /// emulator, stream the console, print the run report; exit 0 only if
     /// every partition exited with code 0 (or faulted as --expect-fault says).
     Run(RunArgs),
-    /// Check a layout: exit 0 with a summary if valid, else exit 1 with
-    /// every error (file:line:column, the offending text underlined).
-    Check(LayoutArg),
+    /// Check layouts: exit 0 with a summary of each if all are valid, else
+    /// exit 2 with every error (file:line:column, the offending text
+    /// underlined).
+    Check(CheckArgs),
     /// Show a layout's memory map and who may message or interrupt whom.
     Explain(LayoutArg),
     /// Print the JSON Schema of the layout format (for editors).
     Schema,
+    /// Build the hypervisor and the guest kernel (release,
+    /// x86_64-unknown-none) without booting, and with a LAYOUT its boot
+    /// bundle; copy them into DIR and print their paths.
+    Build(BuildArgs),
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
     /// Report what this host can do (KVM, nested virtualization, QEMU,
-    /// Bochs, GRUB, OVMF) and what to install or enable; exit 1 when
+    /// Bochs, GRUB, OVMF) and what to install or enable; exit 3 when
     /// something the default runs need is missing.
     Doctor,
 }
 
 #[derive(Debug, clap::Args)]
 struct LayoutArg {
-    /// The layout file (TOML, see docs/layout.md).
+    /// The layout file (TOML, see docs/layout.md); `-` reads standard input.
     layout: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The layout files (TOML, see docs/layout.md); `-` reads standard
+    /// input (kernel paths are then relative to the working directory).
+    #[arg(required = true, value_name = "LAYOUT")]
+    layouts: Vec<PathBuf>,
+    /// How to print diagnostics: human, or json (one object per line on
+    /// stdout, then one `layout-checked` object per file).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, value_name = "FMT")]
+    message_format: MessageFormat,
+    /// Fail (exit 2) when a layout has warnings, not only errors.
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,10 +113,12 @@ struct RunArgs {
     no_layout: bool,
     /// Kill the emulator after this many seconds [default: the layout's
     /// timeout plus a margin (60 s QEMU, 180 s Bochs); 120 without a layout].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = tools::options::timeout_secs)]
     timeout: Option<u64>,
-    /// Write the run report as JSON to FILE (layout runs).
-    #[arg(long, value_name = "FILE", conflicts_with = "no_layout")]
+    /// Write the run report as JSON to FILE (layout runs). Its directory
+    /// must exist and be writable: that is checked before anything is built.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_layout",
+          value_parser = tools::options::report_path)]
     report: Option<PathBuf>,
     /// The partition NAME must fault (optionally with fault KIND, e.g.
     /// rogue=npf) instead of exiting 0. Repeatable.
@@ -85,8 +132,10 @@ struct RunArgs {
     /// comes from its `[machine]` table).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with = "layout")]
     cpus: Option<u32>,
-    /// Bare machine RAM, e.g. 512M, "512 MiB", 1G [default: 512M].
-    #[arg(long, value_name = "SIZE", conflicts_with = "layout")]
+    /// Bare machine RAM, spelled as in layouts: 512MiB, "512 MiB", 1GiB;
+    /// at least 80 MiB [default: 512 MiB].
+    #[arg(long, value_name = "SIZE", conflicts_with = "layout",
+          value_parser = tools::options::bare_memory)]
     memory: Option<MemorySize>,
     /// Which emulator boots the machine.
     #[arg(long, value_enum, default_value_t = EmulatorArg::Qemu)]
@@ -102,6 +151,17 @@ struct RunArgs {
     /// Do not stream the console (it is still printed if the run fails).
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// A layout whose boot bundle to build too (checked first).
+    #[arg(value_name = "LAYOUT")]
+    layout: Option<PathBuf>,
+    /// Where to put hypervisor.elf, guest-kernel.elf and bundle.bin
+    /// [default: target/flotilla].
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,34 +216,138 @@ impl From<ExitArg> for ExitMethod {
     }
 }
 
+/// The exit statuses, as `--help` shows them (README.md has the same table).
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success (check: the layout is valid, warnings allowed; run: it passed)
+  1  the run failed (a partition faulted unexpectedly, timed out, ...), or a
+     build failed
+  2  usage error or invalid layout (diagnostics on stderr)
+  3  a required tool is missing (QEMU, Bochs, GRUB, OVMF, KVM for --accel kvm)
+
+Results (check's summary, explain, schema, the run report table) go to
+stdout; diagnostics, progress and errors go to stderr.";
+
+/// What a command ended in, as its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// 0: it did what was asked.
+    Success,
+    /// 1: the run happened and failed.
+    Failed,
+    /// 2: bad usage or an invalid layout.
+    Invalid,
+    /// 3: a required tool is missing.
+    MissingTool,
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::Failed => 1,
+            Status::Invalid => 2,
+            Status::MissingTool => 3,
+        }
+    }
+
+    fn from_passed(passed: bool) -> Self {
+        if passed {
+            Status::Success
+        } else {
+            Status::Failed
+        }
+    }
+}
+
+/// A command line that does not make sense (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
+/// The exit status of an error: a missing tool 3, a usage error or an
+/// invalid request 2, anything else (a build or I/O failure) 1.
+fn error_status(err: &anyhow::Error) -> Status {
+    for cause in err.chain() {
+        if cause.is::<Usage>() {
+            return Status::Invalid;
+        }
+        if cause.is::<tools::system::Missing>() || cause.is::<tools::accel::KvmUnavailable>() {
+            return Status::MissingTool;
+        }
+        match cause.downcast_ref::<tools::Error>() {
+            Some(tools::Error::Missing(_) | tools::Error::Kvm(_)) => return Status::MissingTool,
+            Some(tools::Error::Invalid(_) | tools::Error::Bundle(_)) => return Status::Invalid,
+            _ => {}
+        }
+    }
+    Status::Failed
+}
+
 /// Lines of console shown after a failed `--quiet` run.
 const TAIL_LINES: usize = 40;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let choice = match cli.color {
+        ColorArg::Auto => ColorChoice::Auto,
+        ColorArg::Always => ColorChoice::Always,
+        ColorArg::Never => ColorChoice::Never,
+    };
+    let _ = COLOR.set(color_enabled(
+        choice,
+        |key| std::env::var(key).ok(),
+        std::io::stderr().is_terminal(),
+    ));
     install_interrupt_handler();
     let result = match cli.command {
         Cmd::Run(args) => run(&args),
-        Cmd::Check(args) => Ok(check(&args.layout)),
-        Cmd::Explain(args) => Ok(explain(&args.layout)),
+        Cmd::Check(args) => {
+            // Every file is checked, even after an invalid one.
+            let invalid = args
+                .layouts
+                .iter()
+                .filter(|path| !check(path, &args))
+                .count();
+            Ok(valid(invalid == 0))
+        }
+        Cmd::Explain(args) => Ok(valid(explain(&args.layout))),
         Cmd::Schema => {
             println!("{}", partition_config::schema());
-            Ok(true)
+            Ok(Status::Success)
         }
-        Cmd::Image(args) => image(&args).map(|()| true),
+        Cmd::Image(args) => image(&args).map(|()| Status::Success),
+        Cmd::Build(args) => build_command(&args),
         Cmd::Doctor => {
             let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
             println!("{diagnosis}");
-            Ok(diagnosis.ready())
+            Ok(if diagnosis.ready() {
+                Status::Success
+            } else {
+                Status::MissingTool
+            })
         }
     };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+    let status = match result {
+        Ok(status) => status,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            error_status(&err)
         }
+    };
+    ExitCode::from(status.code())
+}
+
+/// A layout command's status: 0 when the layout was valid, else 2.
+fn valid(ok: bool) -> Status {
+    if ok {
+        Status::Success
+    } else {
+        Status::Invalid
     }
 }
 
@@ -222,21 +386,51 @@ fn load_layout(source: &LayoutSource) -> Option<partition_config::Layout> {
     }
 }
 
-/// Diagnostics in color when stderr is a terminal.
+/// Diagnostics in color when `--color` and the environment say so.
 fn render(diagnostics: &partition_config::Diagnostics) -> String {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    if COLOR.get().copied().unwrap_or(false) {
         diagnostics.render_colored()
     } else {
         diagnostics.render_plain()
     }
 }
 
-fn check(path: &std::path::Path) -> bool {
-    let source = LayoutSource::File(path.to_path_buf());
-    let Some(layout) = load_layout(&source) else {
+/// `check` of one file: its diagnostics (human on stderr, or JSON on
+/// stdout), then its summary; whether it passed (`--deny-warnings`: no
+/// warnings either).
+fn check(path: &std::path::Path, args: &CheckArgs) -> bool {
+    let source = LayoutSource::from_arg(path);
+    let (layout, diagnostics) = match source.load_with_warnings() {
+        Ok((layout, warnings)) => (Some(layout), warnings),
+        Err(diagnostics) => (None, diagnostics),
+    };
+    let denied = args.deny_warnings && diagnostics.warning_count() > 0;
+    if args.message_format == MessageFormat::Json {
+        print!("{}", diagnostics.render_json());
+        let summary = serde_json::json!({
+            "reason": "layout-checked",
+            "file": source.describe(),
+            "valid": layout.is_some() && !denied,
+            "errors": diagnostics.error_count(),
+            "warnings": diagnostics.warning_count(),
+        });
+        println!("{summary}");
+        return layout.is_some() && !denied;
+    }
+    if !diagnostics.is_empty() {
+        // Ends with "N errors, M warnings in `FILE`".
+        eprint!("{}", render(&diagnostics));
+    }
+    let Some(layout) = layout else {
         return false;
     };
+    if denied {
+        eprintln!(
+            "error: {}: warnings are denied (--deny-warnings)",
+            source.describe()
+        );
+        return false;
+    }
     let cores = if layout.machine.cpus == 1 {
         "core"
     } else {
@@ -244,7 +438,7 @@ fn check(path: &std::path::Path) -> bool {
     };
     println!(
         "{}: ok: {} partition(s), {} channel(s) on {} {cores}, {}, timeout {} s",
-        path.display(),
+        source.describe(),
         layout.partitions.len(),
         layout.channels.len(),
         layout.machine.cpus,
@@ -272,29 +466,29 @@ fn check(path: &std::path::Path) -> bool {
 }
 
 fn explain(path: &std::path::Path) -> bool {
-    let Some(layout) = load_layout(&LayoutSource::File(path.to_path_buf())) else {
+    let Some(layout) = load_layout(&LayoutSource::from_arg(path)) else {
         return false;
     };
     print!("{}", layout.explain());
     true
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<bool> {
+fn run(args: &RunArgs) -> anyhow::Result<Status> {
     let bare = args.no_layout || args.cpus.is_some() || args.memory.is_some();
     if bare && (args.report.is_some() || !args.expect_fault.is_empty()) {
-        bail!(
-            "--report and --expect-fault apply to layout runs (drop --cpus/--memory/--no-layout)"
-        );
+        return Err(usage(
+            "--report and --expect-fault apply to layout runs (drop --cpus/--memory/--no-layout)",
+        ));
     }
     let source = match &args.layout {
-        Some(path) => Some(LayoutSource::File(path.clone())),
+        Some(path) => Some(LayoutSource::from_arg(path)),
         None if bare => None,
         None => Some(LayoutSource::Default),
     };
     let layout = match &source {
         Some(source) => match load_layout(source) {
             Some(layout) => Some(layout),
-            None => return Ok(false),
+            None => return Ok(Status::Invalid),
         },
         None => None,
     };
@@ -313,12 +507,12 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         }
         EmulatorArg::Bochs => {
             if args.accel.is_some() {
-                bail!("--accel applies to QEMU only; Bochs always emulates");
+                return Err(usage("--accel applies to QEMU only; Bochs always emulates"));
             }
             if matches!(args.boot, Some(BootArg::Kernel | BootArg::IsoUefi)) {
-                bail!(
-                    "Bochs boots the GRUB ISO with its BIOS only (drop --boot or use --boot iso)"
-                );
+                return Err(usage(
+                    "Bochs boots the GRUB ISO with its BIOS only (drop --boot or use --boot iso)",
+                ));
             }
             Emulator::Bochs {
                 cpu_model: args
@@ -351,7 +545,7 @@ fn run_layout(
     source: &LayoutSource,
     emulator: Emulator,
     kind: BootKind,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Status> {
     layout_run::check_expectations(&layout, &args.expect_fault)?;
     let workspace = Workspace::locate();
     status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
@@ -405,10 +599,10 @@ fn run_layout(
         }
         eprintln!("error: run failed after {seconds:.1}s ({described})");
     }
-    Ok(passed)
+    Ok(Status::from_passed(passed))
 }
 
-fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::Result<bool> {
+fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::Result<Status> {
     let cpus = args.cpus.unwrap_or(4);
     let memory = args.memory.unwrap_or(MemorySize::from_mib(512));
     let workspace = Workspace::locate();
@@ -461,7 +655,7 @@ fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::R
             "run succeeded: {cores} online, {:.1}s ({machine})",
             outcome.duration.as_secs_f64()
         ));
-        return Ok(true);
+        return Ok(Status::Success);
     }
     if args.quiet {
         eprintln!("----- console (last {TAIL_LINES} lines) -----");
@@ -476,7 +670,7 @@ fn run_bare(args: &RunArgs, emulator: Emulator, boot_kind: BootArg) -> anyhow::R
         outcome.duration.as_secs_f64(),
         outcome.failure.as_deref().unwrap_or("unknown reason")
     );
-    Ok(false)
+    Ok(Status::Failed)
 }
 
 fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> String {
@@ -505,15 +699,54 @@ fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> 
     format!("{emu}, {cpus} {cores}, {memory}, {how}")
 }
 
+fn build_command(args: &BuildArgs) -> anyhow::Result<Status> {
+    let layout = match &args.layout {
+        Some(path) => match load_layout(&LayoutSource::from_arg(path)) {
+            Some(layout) => Some(layout),
+            None => return Ok(Status::Invalid),
+        },
+        None => None,
+    };
+    let workspace = Workspace::locate();
+    let dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| workspace.target_dir.join("flotilla"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
+    let images = build::build_images(&workspace)?;
+    let copy = |from: &std::path::Path, name: &str| -> anyhow::Result<PathBuf> {
+        let to = dir.join(name);
+        std::fs::copy(from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        Ok(to)
+    };
+    println!("{}", copy(&images.hypervisor, "hypervisor.elf")?.display());
+    println!(
+        "{}",
+        copy(&images.guest_kernel, "guest-kernel.elf")?.display()
+    );
+    if let Some(layout) = &layout {
+        let bytes = tools::bundle::build(layout, &images.guest_kernel)?;
+        layout_run::check_bundle_len(bytes.len())?;
+        let path = dir.join("bundle.bin");
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(Status::Success)
+}
+
 fn image(args: &ImageArgs) -> anyhow::Result<()> {
     image::check_tools()?;
     let layout = match &args.layout {
-        Some(path) => match load_layout(&LayoutSource::File(path.clone())) {
+        Some(path) => match load_layout(&LayoutSource::from_arg(path)) {
             Some(layout) => Some(layout),
-            None => bail!(
-                "{} is not a valid layout (see the errors above)",
-                path.display()
-            ),
+            None => {
+                return Err(usage(format!(
+                    "{} is not a valid layout (see the errors above)",
+                    path.display()
+                )))
+            }
         },
         None => None,
     };
@@ -526,6 +759,7 @@ fn image(args: &ImageArgs) -> anyhow::Result<()> {
             status("building the hypervisor and the guest kernel (release, x86_64-unknown-none)");
             let images = build::build_images(&workspace)?;
             let bytes = tools::bundle::build(layout, &images.guest_kernel)?;
+            layout_run::check_bundle_len(bytes.len())?;
             let path = bundle_dir.path().join("bundle.bin");
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             (images.hypervisor, Some(path))

@@ -96,9 +96,7 @@ pub const BOCHS_TERM_PLUGIN: DataFile = DataFile {
 
 /// Something Flotilla needs is not installed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{what} not found: install the Debian package {package} (sudo ci/setup.sh installs everything)"
-)]
+#[error("{what} not found: install the Debian package {package} (ci/setup.sh installs everything)")]
 pub struct Missing {
     /// The program name or file path that was looked for.
     pub what: String,
@@ -170,7 +168,7 @@ mod tests {
         assert_eq!(
             msg,
             "qemu-system-x86_64 not found: install the Debian package qemu-system-x86 \
-             (sudo ci/setup.sh installs everything)"
+             (ci/setup.sh installs everything)"
         );
         assert!(!msg.contains('\n'));
     }

@@ -1,5 +1,7 @@
-//! Memory sizes as users write them: `512M`, `512 MiB`, `1G`, `2GiB`, `256`
-//! (a bare number is MiB, as for QEMU's `-m`). Sizes are whole MiB.
+//! Memory sizes on the command line, spelled as in layouts
+//! (`partition_config::parse_size`): `512MiB`, `"512 MiB"`, `1 GiB`. A bare
+//! number or a decimal unit (`512M`, `512MB`) is refused with the binary
+//! spelling as the hint. Sizes are whole MiB.
 
 /// A memory size the user asked for, in MiB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -9,6 +11,9 @@ pub struct MemorySize {
 
 /// Largest size accepted: 1 TiB, well beyond any emulated machine here.
 const MAX_MIB: u64 = 1 << 20;
+
+/// Bytes in a MiB.
+const MIB: u64 = 1 << 20;
 
 impl MemorySize {
     /// A size of `mib` MiB.
@@ -36,25 +41,23 @@ impl std::str::FromStr for MemorySize {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let usage =
-            || format!("`{text}` is not a memory size: write e.g. 512M, 512 MiB, 1G or 2GiB");
-        let value: u64 = number.parse().map_err(|_| usage())?;
-        let factor = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "m" | "mb" | "mib" => 1,
-            "g" | "gb" | "gib" => 1024,
-            _ => return Err(usage()),
-        };
-        let mib = value
-            .checked_mul(factor)
-            .filter(|&m| m <= MAX_MIB)
-            .ok_or_else(|| format!("`{text}` is too large (at most 1024 GiB)"))?;
-        if mib == 0 {
+        let trimmed = text.trim();
+        if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "`{text}` has no unit: write \"{trimmed} MiB\" (sizes are spelled as in layouts)"
+            ));
+        }
+        let bytes = partition_config::parse_size(trimmed)
+            .map_err(|why| format!("`{text}` is not a memory size: {why}"))?;
+        if bytes == 0 {
             return Err(format!("`{text}`: memory size must be at least 1 MiB"));
+        }
+        if !bytes.is_multiple_of(MIB) {
+            return Err(format!("`{text}` is not a whole number of MiB"));
+        }
+        let mib = bytes / MIB;
+        if mib > MAX_MIB {
+            return Err(format!("`{text}` is too large (at most 1024 GiB)"));
         }
         Ok(MemorySize { mib })
     }
@@ -69,26 +72,39 @@ mod tests {
     }
 
     #[test]
-    fn accepts_common_spellings() {
-        assert_eq!(parse("512M"), Ok(512));
+    fn accepts_the_layout_spellings() {
+        assert_eq!(parse("512MiB"), Ok(512));
         assert_eq!(parse("512 MiB"), Ok(512));
-        assert_eq!(parse("512mb"), Ok(512));
-        assert_eq!(parse("256"), Ok(256));
-        assert_eq!(parse("1G"), Ok(1024));
+        assert_eq!(parse("1 GiB"), Ok(1024));
         assert_eq!(parse("2GiB"), Ok(2048));
-        assert_eq!(parse(" 3 gb "), Ok(3072));
+        assert_eq!(parse(" 3 GiB "), Ok(3072));
+        assert_eq!(parse("1048576 KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn decimal_units_and_bare_numbers_are_refused_with_a_hint() {
+        for (text, hint) in [
+            ("512MB", "\"512 MiB\""),
+            ("512M", "\"512 MiB\""),
+            ("1G", "\"1 GiB\""),
+            ("512mb", "\"512 MiB\""),
+            ("256", "\"256 MiB\""),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(hint), "{text}: {err}");
+        }
     }
 
     #[test]
     fn rejects_nonsense() {
         assert!(parse("").is_err());
-        assert!(parse("M").is_err());
-        assert!(parse("12K").is_err());
-        assert!(parse("1.5G").is_err());
-        assert!(parse("-1M").is_err());
-        assert!(parse("0").is_err());
-        assert!(parse("99999999999999999999G").is_err());
-        assert!(parse("2048G").is_err());
+        assert!(parse("MiB").is_err());
+        assert!(parse("12 KiB").is_err());
+        assert!(parse("1.5 GiB").is_err());
+        assert!(parse("-1 MiB").is_err());
+        assert!(parse("0 MiB").is_err());
+        assert!(parse("99999999999999999999 GiB").is_err());
+        assert!(parse("2048 GiB").is_err());
     }
 
     #[test]
