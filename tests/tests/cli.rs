@@ -284,6 +284,11 @@ fn run_without_a_layout_boots_the_default_layout_and_prints_the_table() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("the report was written"))
             .expect("the report is JSON");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["verdict"], "passed");
+    assert_eq!(json["reasons"].as_array().map(Vec::len), Some(0));
+    assert_eq!(json["layout"], "examples/default.toml");
+    assert!(json["duration_ms"].as_u64().is_some_and(|ms| ms > 0));
     assert_eq!(json["emulator"], "qemu-tcg");
     assert_eq!(json["backend"], "svm");
     assert_eq!(json["partitions"].as_array().map(Vec::len), Some(4));

@@ -25,7 +25,7 @@ use crate::accel::Accel;
 use crate::build::Images;
 use crate::error::{Error, Result};
 use crate::image::{self, ImageSpec};
-use crate::report::{ConsoleReport, PartitionState, RunReport};
+use crate::report::{ConsoleReport, PartitionReport, PartitionState, RunReport};
 use crate::runner::{self, Boot, Emulator, Ending, Firmware, RunConfig, RunOutcome};
 
 /// Host timeout beyond the layout's own `[machine] timeout` under QEMU: the
@@ -57,6 +57,8 @@ pub enum LayoutSource {
 
 /// The name standard input has in diagnostics.
 pub const STDIN_NAME: &str = "<stdin>";
+/// The name the built-in default layout goes by (its file in the tree).
+pub const DEFAULT_LAYOUT_NAME: &str = "examples/default.toml";
 
 impl LayoutSource {
     /// `-` is standard input, anything else a file.
@@ -99,7 +101,7 @@ impl LayoutSource {
             }
             LayoutSource::Default => partition_config::parse_str_with_kernels(
                 partition_config::DEFAULT_LAYOUT,
-                "examples/default.toml",
+                DEFAULT_LAYOUT_NAME,
                 read,
             ),
         }
@@ -110,7 +112,18 @@ impl LayoutSource {
         match self {
             LayoutSource::File(path) => path.display().to_string(),
             LayoutSource::Text { name, .. } => name.clone(),
-            LayoutSource::Default => "the default layout (examples/default.toml)".into(),
+            LayoutSource::Default => format!("the default layout ({DEFAULT_LAYOUT_NAME})"),
+            LayoutSource::Stdin => STDIN_NAME.into(),
+        }
+    }
+
+    /// The name diagnostics and the report file give the layout: its path,
+    /// `examples/default.toml` or `<stdin>`.
+    pub fn name(&self) -> String {
+        match self {
+            LayoutSource::File(path) => path.display().to_string(),
+            LayoutSource::Text { name, .. } => name.clone(),
+            LayoutSource::Default => DEFAULT_LAYOUT_NAME.into(),
             LayoutSource::Stdin => STDIN_NAME.into(),
         }
     }
@@ -319,7 +332,63 @@ pub struct LayoutOutcome {
     pub run: RunOutcome,
 }
 
+/// Version of the `--report FILE.json` format (docs/report-file.md).
+pub const REPORT_FILE_VERSION: u32 = 1;
+
+/// What `--report FILE.json` holds: the run report with the run around it.
+#[derive(Debug, serde::Serialize)]
+pub struct ReportFile<'a> {
+    /// [`REPORT_FILE_VERSION`].
+    pub version: u32,
+    /// `"passed"` or `"failed"`.
+    pub verdict: &'static str,
+    /// Why the run failed, one sentence each (empty when it passed).
+    pub reasons: &'a [String],
+    /// Wall-clock time of the emulator run, in milliseconds.
+    pub duration_ms: u64,
+    /// The layout that ran, as the command line named it.
+    pub layout: &'a str,
+    /// Virtualization backend (`svm`, `vmx`, or `unknown`).
+    pub backend: &'a str,
+    /// The emulator (`qemu-tcg`, `qemu-kvm`, `bochs:<model>`, ...).
+    pub emulator: &'a str,
+    /// One entry per partition, in layout order (docs/run-report.md).
+    pub partitions: &'a [PartitionReport],
+}
+
+impl<'a> ReportFile<'a> {
+    /// The report file of a run of `layout` that produced `report` and
+    /// `verdict` in `duration`.
+    pub fn new(
+        report: &'a RunReport,
+        verdict: &'a Verdict,
+        duration: Duration,
+        layout: &'a str,
+    ) -> ReportFile<'a> {
+        ReportFile {
+            version: REPORT_FILE_VERSION,
+            verdict: if verdict.passed() { "passed" } else { "failed" },
+            reasons: verdict.reasons(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            layout,
+            backend: &report.backend,
+            emulator: &report.emulator,
+            partitions: &report.partitions,
+        }
+    }
+
+    /// As pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
 impl LayoutOutcome {
+    /// The `--report` file of this run of `layout`.
+    pub fn report_file<'a>(&'a self, layout: &'a str) -> ReportFile<'a> {
+        ReportFile::new(&self.report, &self.verdict, self.run.duration, layout)
+    }
+
     /// The whole console.
     pub fn console(&self) -> &str {
         &self.run.console
@@ -669,6 +738,41 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         config.expect_faults = vec!["calc=npf".parse().unwrap()];
         let out = judge_run(&config, done);
         assert_eq!(out.verdict.reasons().len(), 2, "{:?}", out.verdict);
+    }
+
+    #[test]
+    fn the_report_file_carries_the_run_around_the_report() {
+        let done = run(REPORT, Ending::Exited { code: Some(35) });
+        let out = judge_run(&LayoutRunConfig::new(layout(), images()), done);
+        let file: serde_json::Value =
+            serde_json::from_str(&out.report_file("t.toml").to_json()).expect("JSON");
+        assert_eq!(file["version"], REPORT_FILE_VERSION);
+        assert_eq!(file["verdict"], "failed");
+        assert_eq!(file["reasons"].as_array().map(Vec::len), Some(1));
+        assert_eq!(file["duration_ms"], 1000);
+        assert_eq!(file["layout"], "t.toml");
+        assert_eq!(file["backend"], "svm");
+        assert_eq!(file["partitions"][0]["name"], "calc");
+        assert_eq!(file["partitions"][1]["fault"]["kind"], "virt-instruction");
+        let mut keys: Vec<&str> = file
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut expected = [
+            "version",
+            "verdict",
+            "reasons",
+            "duration_ms",
+            "layout",
+            "backend",
+            "emulator",
+            "partitions",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 
     /// A partition that can write to the UART prints a whole report in

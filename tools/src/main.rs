@@ -573,7 +573,8 @@ fn run_layout(
     ));
     let outcome = layout_run::run_layout(&config)?;
     if let Some(path) = &args.report {
-        std::fs::write(path, outcome.report.to_json() + "\n")
+        let layout_name = source.name();
+        std::fs::write(path, outcome.report_file(&layout_name).to_json() + "\n")
             .with_context(|| format!("writing the report to {}", path.display()))?;
     }
     let passed = outcome.passed();
