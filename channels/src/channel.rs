@@ -84,10 +84,11 @@ impl<'a> Channel<'a> {
         for w in words {
             w.store(0, Ordering::Relaxed);
         }
+        // The magic last: an observer that sees it (Acquire) sees the rest.
         let id = [
-            (ID_MAGIC, MAGIC),
-            (ID_VERSION, LAYOUT_VERSION),
             (ID_SLOTS, u64::from(slots)),
+            (ID_VERSION, LAYOUT_VERSION),
+            (ID_MAGIC, MAGIC),
         ];
         for (index, value) in id {
             if let Some(w) = word(words, IDENTITY_OFFSET, index) {
