@@ -287,3 +287,21 @@ pub mod cpuid {
         pub const VIRT_SSBD: u32 = 1 << 25;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::half::*;
+
+    #[test]
+    fn halves_split_and_join_edx_eax() {
+        let v = 0x1122_3344_5566_7788;
+        assert_eq!(split_u64(v), (0x1122_3344, 0x5566_7788));
+        assert_eq!(join_u32(0x1122_3344, 0x5566_7788), v);
+        assert_eq!((low32(v), low16(v), low8(v)), (0x5566_7788, 0x7788, 0x88));
+        // WRMSR/XSETBV ignore the upper halves of RDX and RAX.
+        assert_eq!(
+            edx_eax(0xffff_ffff_0000_0001, 0xffff_ffff_0000_0002),
+            0x1_0000_0002
+        );
+    }
+}
