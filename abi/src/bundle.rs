@@ -139,13 +139,10 @@ fn slice<'a>(
     len: u64,
     what: &'static str,
 ) -> Result<&'a [u8], BundleError> {
-    let end = offset
-        .checked_add(len)
-        .ok_or(BundleError::OutOfBounds(what))?;
-    if end > b.len() as u64 {
-        return Err(BundleError::OutOfBounds(what));
-    }
-    Ok(&b[offset as usize..end as usize])
+    let at = |v: Option<u64>| v.and_then(|v| usize::try_from(v).ok());
+    let range = at(Some(offset)).zip(at(offset.checked_add(len)));
+    let range = range.and_then(|(start, end)| b.get(start..end));
+    range.ok_or(BundleError::OutOfBounds(what))
 }
 
 /// A table of `count` records of `T` at `offset` of `b`.
@@ -215,10 +212,11 @@ impl<'a> Bundle<'a> {
             return Err(BundleError::UnsupportedVersion(header.version.get()));
         }
         let total = header.total_len.get();
-        if total > bytes.len() as u64 || total < HEADER_SIZE as u64 {
+        let total = usize::try_from(total).map_err(|_| BundleError::Truncated)?;
+        if total > bytes.len() || total < HEADER_SIZE {
             return Err(BundleError::Truncated);
         }
-        let bytes = &bytes[..total as usize];
+        let bytes = &bytes[..total];
         let manifest = slice(
             bytes,
             u64::from(header.manifest_offset.get()),
@@ -322,6 +320,14 @@ pub mod build {
         }
     }
 
+    /// A length or offset as a 32-bit field.
+    ///
+    /// # Panics
+    /// If the bundle is 4 GiB or more (the format's 32-bit offsets cannot say it).
+    fn u32_field(n: usize) -> U32 {
+        U32::new(u32::try_from(n).expect("a bundle is under 4 GiB"))
+    }
+
     /// Writes `record` at `at` of `out`.
     fn put(out: &mut [u8], at: usize, record: &(impl IntoBytes + Immutable)) {
         let bytes = record.as_bytes();
@@ -329,7 +335,8 @@ pub mod build {
     }
 
     /// Encodes a bundle (manifest first, 8-byte aligned, so it can be
-    /// decoded in place).
+    /// decoded in place). Panics if it would be 4 GiB or more: the format's
+    /// offsets are 32-bit (the host tool's inputs, never a guest's).
     pub fn encode(manifest: &[u8], images: &[ImageSpec]) -> Vec<u8> {
         let mut out = alloc::vec![0u8; HEADER_SIZE];
         let manifest_offset = out.len();
@@ -355,8 +362,8 @@ pub mod build {
             }
             let record = ImageRecord {
                 entry: image.entry.into(),
-                segment_count: (image.segments.len() as u32).into(),
-                segments_offset: (table as u32).into(),
+                segment_count: u32_field(image.segments.len()),
+                segments_offset: u32_field(table),
                 reserved: [0; 16],
             };
             put(&mut out, images_offset + i * IMAGE_RECORD_SIZE, &record);
@@ -365,12 +372,12 @@ pub mod build {
         let header = Header {
             magic: MAGIC,
             version: VERSION.into(),
-            header_size: (HEADER_SIZE as u32).into(),
+            header_size: u32_field(HEADER_SIZE),
             total_len: (out.len() as u64).into(),
-            manifest_offset: (manifest_offset as u32).into(),
-            manifest_len: (manifest.len() as u32).into(),
-            image_count: (images.len() as u32).into(),
-            images_offset: (images_offset as u32).into(),
+            manifest_offset: u32_field(manifest_offset),
+            manifest_len: u32_field(manifest.len()),
+            image_count: u32_field(images.len()),
+            images_offset: u32_field(images_offset),
             reserved: 0.into(),
         };
         put(&mut out, 0, &header);
@@ -438,7 +445,8 @@ mod tests {
         assert!(bytes[images + 16..images + 32].iter().all(|&b| b == 0));
         let seg = le32(images + 12) as usize + 32;
         assert_eq!((le64(seg), le64(seg + 8)), (0x20_0000, 0x1000));
-        let (data, len) = (le64(seg + 16) as usize, le64(seg + 24) as usize);
+        let at = |at| usize::try_from(le64(at)).expect("in the sample");
+        let (data, len) = (at(seg + 16), at(seg + 24));
         assert_eq!(&bytes[data..data + len], &[0xbb; 3]);
     }
 

@@ -74,12 +74,12 @@ pub enum Error {
 impl Error {
     /// The value placed in `rax`.
     pub const fn to_rax(self) -> u64 {
-        self as i64 as u64
+        (self as i64).cast_unsigned()
     }
 
     /// Decodes a `rax` value; `None` for success values.
     pub fn from_rax(rax: u64) -> Option<Error> {
-        match rax as i64 {
+        match rax.cast_signed() {
             -1 => Some(Error::Unknown),
             -2 => Some(Error::Fault),
             -3 => Some(Error::TooLong),
@@ -110,7 +110,7 @@ mod tests {
             Error::Denied,
         ] {
             assert_eq!(Error::from_rax(e.to_rax()), Some(e));
-            assert!((e.to_rax() as i64) < 0);
+            assert!(e.to_rax().cast_signed() < 0);
         }
         assert_eq!(Error::from_rax(0), None);
         assert_eq!(Error::from_rax(7), None);

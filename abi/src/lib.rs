@@ -7,6 +7,15 @@
 //! module documents which contract in `docs/` it implements.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Cast discipline (see CONTRIBUTING.md): widening goes through `From`,
+// narrowing through `try_from` or an `as` with a `// truncation:` comment.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;

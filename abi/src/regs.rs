@@ -23,6 +23,47 @@ pub mod apic_base {
     pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 }
 
+/// Register halves, where the architecture drops the upper bits by design:
+/// a 32-bit operand in a 64-bit register (ECX of RCX for RDMSR, the leaf in
+/// EAX for CPUID), and the EDX:EAX pairs of RDMSR, WRMSR and XSETBV (Intel
+/// SDM Vol. 2B, Vol. 2C). The one place these truncating casts are written.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "each function keeps the low bits on purpose"
+)]
+pub mod half {
+    /// The low 32 bits (EAX of RAX).
+    pub const fn low32(v: u64) -> u32 {
+        v as u32
+    }
+
+    /// The low 16 bits.
+    pub const fn low16(v: u64) -> u16 {
+        v as u16
+    }
+
+    /// The low 8 bits.
+    pub const fn low8(v: u64) -> u8 {
+        v as u8
+    }
+
+    /// `(high, low)` 32-bit halves of `v`: EDX and EAX of an EDX:EAX value.
+    pub const fn split_u64(v: u64) -> (u32, u32) {
+        ((v >> 32) as u32, v as u32)
+    }
+
+    /// The 64-bit value `high:low` (EDX:EAX).
+    pub const fn join_u32(high: u32, low: u32) -> u64 {
+        ((high as u64) << 32) | low as u64
+    }
+
+    /// EDX:EAX from the two registers, their upper halves ignored (WRMSR,
+    /// XSETBV).
+    pub const fn edx_eax(rdx: u64, rax: u64) -> u64 {
+        join_u32(low32(rdx), low32(rax))
+    }
+}
+
 /// The physical-address bits 51:12 of a 64-bit paging-structure entry
 /// (Intel SDM Vol. 3A §4.5, Tables 4-14 to 4-20; AMD APM Vol. 2 §5.3.3;
 /// the same format in nested tables, §15.25.5).
@@ -244,5 +285,23 @@ pub mod cpuid {
         pub const SSBD: u32 = 1 << 24;
         /// VIRT_SPEC_CTRL SSBD.
         pub const VIRT_SSBD: u32 = 1 << 25;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::half::*;
+
+    #[test]
+    fn halves_split_and_join_edx_eax() {
+        let v = 0x1122_3344_5566_7788;
+        assert_eq!(split_u64(v), (0x1122_3344, 0x5566_7788));
+        assert_eq!(join_u32(0x1122_3344, 0x5566_7788), v);
+        assert_eq!((low32(v), low16(v), low8(v)), (0x5566_7788, 0x7788, 0x88));
+        // WRMSR/XSETBV ignore the upper halves of RDX and RAX.
+        assert_eq!(
+            edx_eax(0xffff_ffff_0000_0001, 0xffff_ffff_0000_0002),
+            0x1_0000_0002
+        );
     }
 }

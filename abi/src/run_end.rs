@@ -20,7 +20,7 @@ pub const QEMU_FAILURE_VALUE: u32 = 0x11;
 
 /// QEMU's process exit status for a value written to the debug-exit port.
 pub const fn qemu_exit_status(value: u32) -> i32 {
-    ((value << 1) | 1) as i32
+    ((value << 1) | 1).cast_signed()
 }
 
 /// Bochs' shutdown port: writing [`BOCHS_SHUTDOWN_STRING`] to it ends the

@@ -3,6 +3,12 @@
 //! every LVT and delivery mode, every hypercall number with good and hostile arguments. Run with
 //! `cargo run -p hypervisor --example hypervisor_fuzz_seeds`; it overwrites only its own files (the
 //! minimised fuzzer finds, named by hash, stay).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 #[allow(
     dead_code,
@@ -48,7 +54,7 @@ fn setup(ram: usize) -> Setup {
         C1,
         TAB,
     ] {
-        let at = at as usize;
+        let at = usize::try_from(at).expect("a small offset");
         if at + text.len() <= ram {
             bytes[at..at + text.len()].copy_from_slice(text);
         }

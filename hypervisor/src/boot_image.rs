@@ -42,10 +42,11 @@ fn gpa(offset: usize) -> u64 {
 /// [`BOOT_INFO_GPA`]). `partition_count` and `tsc_khz` go into the block.
 pub fn build(
     plan: &PartitionPlan,
-    partition_count: u32,
+    partition_count: usize,
     tsc_khz: u64,
 ) -> Result<Vec<u8>, &'static str> {
-    let mut buf = alloc::vec![0u8; BOOT_INFO_SIZE as usize];
+    let mut buf = alloc::vec![0u8; usize::try_from(BOOT_INFO_SIZE).map_err(|_| "no boot area")?];
+    let u32_of = |n: usize| u32::try_from(n).map_err(|_| "Flotilla block too large");
     let entry = |addr, size, kind| HvmMemmapEntry {
         addr,
         size,
@@ -81,19 +82,19 @@ pub fn build(
     let block = FlotillaBlock {
         magic: BLOCK_MAGIC,
         version: BOOT_PROTOCOL_VERSION,
-        size: block_size as u32,
+        size: u32_of(block_size)?,
         partition_id: plan.policy.id,
         cpu: plan.policy.cpu,
         apic_id: plan.policy.apic_id,
-        partition_count,
+        partition_count: u32_of(partition_count)?,
         memory: plan.policy.memory,
         tsc_khz,
         name: name_field(&plan.policy.name).ok_or("name too long")?,
         workload: name_field(&plan.workload).ok_or("workload name too long")?,
-        channel_count: plan.channels.len() as u32,
-        channels_offset: channels_offset as u32,
-        args_offset: args_offset as u32,
-        args_len: plan.args.len() as u32,
+        channel_count: u32_of(plan.channels.len())?,
+        channels_offset: u32_of(channels_offset)?,
+        args_offset: u32_of(args_offset)?,
+        args_len: u32_of(plan.args.len())?,
     };
     put_all(&mut buf, BLOCK_OFFSET, &[block]);
     let infos: Vec<ChannelInfo> = plan.channels.iter().map(|c| c.info).collect();
@@ -125,7 +126,7 @@ pub fn build(
         cmdline_paddr: gpa(CMDLINE_OFFSET),
         rsdp_paddr: 0,
         memmap_paddr: gpa(MEMMAP_OFFSET),
-        memmap_entries: map.len() as u32,
+        memmap_entries: u32_of(map.len())?,
         reserved: 0,
     };
     put_all(&mut buf, 0, &[start]);

@@ -187,8 +187,9 @@ impl LineQueue {
                 len += width;
             }
         }
-        if let Some(cell) = self.lens.get(slot) {
-            cell.store(len as u16, Ordering::Relaxed);
+        // len <= SLOT_BYTES, so the conversion cannot fail.
+        if let (Some(cell), Ok(len)) = (self.lens.get(slot), u16::try_from(len)) {
+            cell.store(len, Ordering::Relaxed);
         }
         self.head.store(head.wrapping_add(1), Ordering::Release);
         true

@@ -16,6 +16,7 @@ use crate::timer_policy::{
 use crate::vcpu::{Gpr, Vcpu, VmExit};
 use crate::xcr0_policy::{check_xsetbv, XsaveCaps};
 use abi::fault::FaultKind;
+use abi::regs::half::{low32, low8, split_u64};
 use abi::regs::{delivery, efer, icr};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -68,14 +69,15 @@ pub fn fixed_ipi(value: u64) -> Option<(u32, u8)> {
     let logical = value & icr::LOGICAL != 0;
     let shorthand = (value >> icr::SHORTHAND_SHIFT) & 0b11;
     // Deliberate truncations: the destination is bits 63:32, the vector 7:0.
-    let (destination, vector) = ((value >> icr::X2APIC_DESTINATION_SHIFT) as u32, value as u8);
+    let (destination, vector) = (low32(value >> icr::X2APIC_DESTINATION_SHIFT), low8(value));
     (fixed && !logical && shorthand == 0).then_some((destination, vector))
 }
 
 /// Finishes an emulated RDMSR: `value` into EDX:EAX, past the instruction.
 fn complete_rdmsr(vcpu: &mut impl Vcpu, value: u64) -> Option<End> {
-    vcpu.set_gpr(Gpr::Rax, value & 0xffff_ffff);
-    vcpu.set_gpr(Gpr::Rdx, value >> 32);
+    let (edx, eax) = split_u64(value);
+    vcpu.set_gpr(Gpr::Rax, u64::from(eax));
+    vcpu.set_gpr(Gpr::Rdx, u64::from(edx));
     vcpu.skip_instruction();
     None
 }
@@ -223,8 +225,7 @@ pub fn handle_exit(
             }
         }
         VmExit::Cpuid => {
-            let leaf = vcpu.gpr(Gpr::Rax) as u32;
-            let subleaf = vcpu.gpr(Gpr::Rcx) as u32;
+            let (leaf, subleaf) = (low32(vcpu.gpr(Gpr::Rax)), low32(vcpu.gpr(Gpr::Rcx)));
             let view = CpuidView {
                 interface_id: vcpu.interface_id(),
                 features: vcpu.guest_features(),
@@ -643,7 +644,7 @@ mod tests {
         let mut vcpu = FakeVcpu::default();
         vcpu.regs[0] = 1;
         assert_eq!(run(VmExit::Cpuid, &mut vcpu, &mut host).0, None);
-        let ecx = vcpu.regs[2] as u32;
+        let ecx = low32(vcpu.regs[2]);
         assert_ne!(ecx & (1 << 31), 0, "hypervisor present");
         assert_eq!(
             ecx & (1 << 27),
@@ -654,7 +655,7 @@ mod tests {
         vcpu.regs[0] = 1;
         vcpu.cr4 = 1 << 18;
         run(VmExit::Cpuid, &mut vcpu, &mut host);
-        assert_ne!(vcpu.regs[2] as u32 & (1 << 27), 0, "OSXSAVE once it has");
+        assert_ne!(low32(vcpu.regs[2]) & (1 << 27), 0, "OSXSAVE once it has");
         vcpu.regs[0] = u64::from(abi::cpuid::LEAF_INTERFACE);
         run(VmExit::Cpuid, &mut vcpu, &mut host);
         assert_eq!(vcpu.regs[0], 1);

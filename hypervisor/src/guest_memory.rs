@@ -36,7 +36,7 @@ impl GuestMemory for FakeGuestMemory {
         self.0.len() as u64
     }
     fn read_unchecked(&self, gpa: u64, out: &mut [u8]) {
-        let start = gpa as usize;
+        let start = usize::try_from(gpa).expect("checked by read_checked");
         out.copy_from_slice(&self.0[start..start + out.len()]);
     }
 }

@@ -156,11 +156,13 @@ pub(crate) mod tests {
     use crate::guest_memory::FakeGuestMemory;
 
     pub(crate) fn put64(mem: &mut FakeGuestMemory, at: u64, v: u64) {
-        mem.0[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
+        let at = usize::try_from(at).expect("test address");
+        mem.0[at..at + 8].copy_from_slice(&v.to_le_bytes());
     }
 
     fn put32(mem: &mut FakeGuestMemory, at: u64, v: u32) {
-        mem.0[at as usize..at as usize + 4].copy_from_slice(&v.to_le_bytes());
+        let at = usize::try_from(at).expect("test address");
+        mem.0[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
 
     /// 4-level tables at 0x1000 (PML4), 0x2000 (PDPT), 0x3000 (PD),
@@ -251,7 +253,7 @@ pub(crate) mod tests {
         put32(&mut mem, 0x1000, 0x2000 | 3); // PDE 0 -> PT
         put32(&mut mem, 0x2000 + 3 * 4, 0x8000 | 3); // linear 0x3000 -> 0x8000
                                                      // PDE 1: a 4 MiB page at 0 with PSE-36 bits 20:13 = 0.
-        put32(&mut mem, 0x1004, (PAGE_SIZE | 3) as u32);
+        put32(&mut mem, 0x1004, u32::try_from(PAGE_SIZE | 3).unwrap());
         let state = PagingState {
             cr0: CR0_PG | 1,
             cr3: 0x1000,
@@ -267,7 +269,11 @@ pub(crate) mod tests {
             Err(WalkError::NotPresent)
         );
         // PSE-36: entry bits 20:13 give physical bits 39:32.
-        put32(&mut mem, 0x1008, (PAGE_SIZE | 3 | (1 << 13)) as u32);
+        put32(
+            &mut mem,
+            0x1008,
+            u32::try_from(PAGE_SIZE | 3 | (1 << 13)).unwrap(),
+        );
         assert_eq!(translate(&state, 0x80_0010, &mem), Ok(0x1_0000_0010));
     }
 }

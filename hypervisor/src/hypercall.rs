@@ -30,7 +30,7 @@ fn read_text(mem: &impl GuestMemory, ptr: u64, len: u64, max: u64) -> Result<Str
     if len > max {
         return Err(Error::TooLong);
     }
-    let mut buf = alloc::vec![0u8; len as usize];
+    let mut buf = alloc::vec![0u8; usize::try_from(len).map_err(|_| Error::TooLong)?];
     read_checked(mem, ptr, &mut buf).map_err(|_| Error::Fault)?;
     String::from_utf8(buf).map_err(|_| Error::Invalid)
 }

@@ -116,7 +116,7 @@ fn fetch(at: &CodeLocation, mem: &impl GuestMemory) -> ([u8; MAX_INSTRUCTION_LEN
         let Ok(gpa) = translate(&at.paging, linear, mem) else {
             break;
         };
-        let in_page = (0x1000 - (linear & 0xfff)) as usize;
+        let in_page = usize::from(0x1000 - (abi::regs::half::low16(linear) & 0xfff));
         let n = in_page.min(MAX_INSTRUCTION_LEN - got);
         let Some(chunk) = bytes.get_mut(got..got + n) else {
             break;
@@ -141,7 +141,7 @@ pub fn instruction_length(
         .and_then(|b| prefixed_length(b, opcode, at.is_64bit()))
         .ok_or(DecodeFailure {
             bytes,
-            len: got as u8,
+            len: u8::try_from(got).unwrap_or(u8::MAX), // at most 15
         })
 }
 

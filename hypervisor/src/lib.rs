@@ -5,6 +5,9 @@
 //! machine layer (`arch`) and the boot flow.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+// Cast discipline (CONTRIBUTING.md): `From` widens; `try_from` or a commented `as` narrows.
+#![warn(missing_docs, clippy::cast_lossless, clippy::cast_possible_truncation)]
+#![warn(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
 extern crate alloc;
 

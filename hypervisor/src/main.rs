@@ -6,6 +6,9 @@
 //! `cargo test` covers the library.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
+// Cast discipline as in lib.rs (CONTRIBUTING.md).
+#![warn(clippy::cast_lossless, clippy::cast_possible_truncation)]
+#![warn(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
 #[cfg(target_os = "none")]
 extern crate alloc;

@@ -139,7 +139,7 @@ impl MachineView for Machine<'_> {
         self.cpus.get(index as usize).map(|c| c.apic_id)
     }
     fn cpu_count(&self) -> u32 {
-        self.cpus.len() as u32
+        u32::try_from(self.cpus.len()).unwrap_or(u32::MAX)
     }
     fn is_free_ram(&self, base: u64, len: u64) -> bool {
         region::is_free_ram(self.boot, base, len)
@@ -181,7 +181,7 @@ pub fn prepare(
             module.len
         ));
     }
-    let mut bytes = alloc::vec![0u8; module.len as usize];
+    let mut bytes = alloc::vec![0u8; usize::try_from(module.len).map_err(|e| e.to_string())?];
     IdentityMemory
         .read(module.base, &mut bytes)
         .map_err(|e| format!("boot bundle unreadable: {e}"))?;
@@ -350,7 +350,7 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
         .bundle
         .image(usize::from(plan.kernel))
         .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
-    let boot = boot_image::build(plan, run.plan.partitions.len() as u32, run.tsc_khz)
+    let boot = boot_image::build(plan, run.plan.partitions.len(), run.tsc_khz)
         .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     // All of the partition's RAM starts zeroed: nothing of the firmware,
     // the boot loader or an earlier use of the frames is visible to it.

@@ -437,11 +437,11 @@ notify = "ipi"
         );
         assert!(ping
             .policy
-            .may_interrupt(4, pong.channels[0].info.vector as u8));
+            .may_interrupt(4, u8::try_from(pong.channels[0].info.vector).unwrap()));
         assert!(
             !ping
                 .policy
-                .may_interrupt(2, pong.channels[0].info.vector as u8),
+                .may_interrupt(2, u8::try_from(pong.channels[0].info.vector).unwrap()),
             "calc is no peer"
         );
         assert_eq!(plan.partitions[2].ports, vec![(0x2f8, 0x2ff)]);

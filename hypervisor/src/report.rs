@@ -12,8 +12,7 @@ use abi::fault::ExitReason;
 use alloc::string::String;
 use core::fmt::Write;
 
-/// Version of the report format.
-pub const REPORT_VERSION: u32 = 2;
+pub use abi::fault::REPORT_VERSION;
 
 /// Appends `s` as a JSON string literal.
 pub fn json_string(out: &mut String, s: &str) {

@@ -24,7 +24,7 @@ static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_C
 
 /// Called by an AP as soon as it runs Rust code (its trampoline may be reused).
 pub fn mark_started(index: u64) {
-    if let Some(flag) = STARTED.get(index as usize) {
+    if let Some(flag) = usize::try_from(index).ok().and_then(|i| STARTED.get(i)) {
         flag.store(true, Ordering::Release);
     }
 }

@@ -112,7 +112,8 @@ pub extern "C" fn bsp_entry(magic: u32, info: u32) -> ! {
 pub extern "C" fn ap_entry(index: u64) -> ! {
     smp::mark_started(index);
     let apic = LocalApic::this_core();
-    let this = percpu::init(index as u32, apic.id());
+    let this = u32::try_from(index).expect("the BSP passes an index < MAX_CPUS");
+    let this = percpu::init(this, apic.id());
     report_online(this.index, this.apic_id);
     partitions::core_main(this.index, apic);
     instr::halt_forever()

@@ -16,7 +16,11 @@
 //! [`VMX_OPTIONAL`]) come from the same requirement lists, so a core the
 //! line calls usable is one the backend can set up.
 
+use crate::vmx::regs::{
+    FEATURE_CONTROL_LOCK as FC_LOCK, FEATURE_CONTROL_VMX_OUTSIDE_SMX as FC_VMXON, REVISION_MASK,
+};
 use abi::regs::cpuid::{ext1, leaf1_ecx};
+use abi::regs::{half, VMX_BASIC_TRUE_CONTROLS as TRUE_CONTROLS};
 use core::fmt;
 use x86::vmx::vmcs::control::SecondaryControls as Proc2Ctl;
 use x86::vmx::vmcs::control::{EntryControls as EntryCtl, ExitControls as ExitCtl};
@@ -122,25 +126,20 @@ pub const VMX_REQUIRED: &[VmxControl] = &[
     ctl(ControlField::Entry, EntryCtl::LOAD_IA32_EFER.bits(), "VMX without loading EFER on entry"),
 ];
 
-/// Secondary control "enable RDTSCP" (also RDPID).
-pub const PROC2_RDTSCP: u32 = Proc2Ctl::ENABLE_RDTSCP.bits();
-/// Secondary control "enable INVPCID".
-pub const PROC2_INVPCID: u32 = Proc2Ctl::ENABLE_INVPCID.bits();
-
 /// Controls set when the core allows them: RDTSCP (and RDPID) and INVPCID
 /// run in the guest with their enable controls, and raise #UD there
 /// otherwise, when CPUID hides them (Intel SDM Vol. 3C §25.6.2).
 pub const VMX_OPTIONAL: &[VmxControl] = &[
-    VmxControl {
-        field: ControlField::Proc2,
-        bit: PROC2_RDTSCP,
-        missing: "RDTSCP",
-    },
-    VmxControl {
-        field: ControlField::Proc2,
-        bit: PROC2_INVPCID,
-        missing: "INVPCID",
-    },
+    ctl(
+        ControlField::Proc2,
+        Proc2Ctl::ENABLE_RDTSCP.bits(),
+        "RDTSCP",
+    ),
+    ctl(
+        ControlField::Proc2,
+        Proc2Ctl::ENABLE_INVPCID.bits(),
+        "INVPCID",
+    ),
 ];
 
 /// IA32_VMX_EPT_VPID_CAP bits the EPT builder's tables need (SDM Vol. 3D
@@ -193,7 +192,7 @@ impl VmxControls {
             ControlField::Exit => raw.exit,
             ControlField::Entry => raw.entry,
         };
-        let may = |field, bit: u32| (cap(field) >> 32) as u32 & bit != 0;
+        let may = |field, bit: u32| half::split_u64(cap(field)).0 & bit != 0;
         let mut c = VmxControls::default();
         for r in VMX_REQUIRED {
             if !may(r.field, r.bit) {
@@ -218,12 +217,12 @@ impl VmxControls {
             ControlField::Exit,
             ControlField::Entry,
         ] {
-            let must = cap(field) as u32;
+            let (allowed, must) = half::split_u64(cap(field));
             let value = c.field_mut(field);
             *value |= must;
             // A bit the core forces to 1 but does not allow to be 1 is a
             // contradiction in its MSRs (never on a real CPU); refuse it.
-            if *value & !((cap(field) >> 32) as u32) != 0 {
+            if *value & !allowed != 0 {
                 return Err("VMX capability MSRs force a control they do not allow");
             }
         }
@@ -315,7 +314,7 @@ impl VirtSupport {
             if let Some((eax, ebx, edx)) = raw.svm_leaf {
                 let edx = u64::from(edx);
                 return VirtSupport::Svm(SvmSupport {
-                    revision: eax as u8,
+                    revision: half::low8(u64::from(eax)),
                     asids: ebx,
                     npt: bit(edx, 0),
                     nrip_save: bit(edx, 3),
@@ -335,16 +334,18 @@ impl VirtSupport {
         }
         if raw.leaf1_ecx & leaf1_ecx::VMX != 0 {
             if let Some(vmx) = raw.vmx {
-                let secondary = bit(vmx.procbased, 63);
-                let allowed2 = if secondary { vmx.procbased2 >> 32 } else { 0 };
+                // The allowed-1 halves of the capability MSRs (SDM Vol. 3D A.3).
+                let may = |cap: u64, ctl: u32| half::split_u64(cap).0 & ctl != 0;
+                let secondary = may(vmx.procbased, ProcCtl::SECONDARY_CONTROLS.bits());
+                let may2 = |ctl: Proc2Ctl| secondary && may(vmx.procbased2, ctl.bits());
                 let fc = vmx.feature_control;
                 return VirtSupport::Vmx(VmxSupport {
-                    revision: (vmx.basic & 0x7fff_ffff) as u32,
-                    true_controls: bit(vmx.basic, 55),
-                    ept: bit(allowed2, 1),
-                    vpid: bit(allowed2, 5),
-                    unrestricted_guest: bit(allowed2, 7),
-                    disabled_by_firmware: bit(fc, 0) && !bit(fc, 2),
+                    revision: half::low32(vmx.basic & REVISION_MASK),
+                    true_controls: vmx.basic & TRUE_CONTROLS != 0,
+                    ept: may2(Proc2Ctl::ENABLE_EPT),
+                    vpid: may2(Proc2Ctl::ENABLE_VPID),
+                    unrestricted_guest: may2(Proc2Ctl::UNRESTRICTED_GUEST),
+                    disabled_by_firmware: fc & FC_LOCK != 0 && fc & FC_VMXON == 0,
                     controls: common_requirements(raw).and(VmxControls::compute(&vmx)),
                 });
             }

@@ -9,6 +9,7 @@
 //! The rule is a pure function of the value and of the host's XSAVE
 //! capabilities ([`XsaveCaps`], read once from CPUID leaf 0Dh).
 
+use abi::regs::half::join_u32;
 use core::fmt;
 use x86::controlregs::Xcr0;
 
@@ -44,8 +45,8 @@ impl XsaveCaps {
         if leaf1[2] & (1 << 26) == 0 {
             return XsaveCaps { user_mask: 0 };
         }
-        let supported = (u64::from(d0[3]) << 32) | u64::from(d0[0]);
-        let xss = (u64::from(d1[3]) << 32) | u64::from(d1[2]);
+        let supported = join_u32(d0[3], d0[0]); // EDX:EAX
+        let xss = join_u32(d1[3], d1[2]); // EDX:ECX
         XsaveCaps {
             user_mask: supported & !xss & !SUPERVISOR_COMPONENTS,
         }

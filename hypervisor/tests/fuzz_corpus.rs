@@ -1,6 +1,12 @@
 //! Replays the committed fuzz seeds (`fuzz/seeds/<target>/`) through the fuzz targets' own
 //! bodies (`fuzz/harness/`, included below), on the stable toolchain: `cargo test` checks the
 //! fuzzers' invariants on every seed, and a seed that once crashed stays fixed.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};

@@ -28,8 +28,8 @@ use std::fmt::Write as _;
 use abi::fault::FaultKind;
 use serde::{Deserialize, Serialize};
 
-/// Version of the report format this parser understands.
-pub const REPORT_VERSION: u64 = 2;
+/// Version of the report format this parser understands (defined in `abi`).
+pub const REPORT_VERSION: u64 = abi::fault::REPORT_VERSION as u64;
 
 /// Marker prefixes (`docs/run-report.md`, `docs/console.md`).
 mod markers {

@@ -29,6 +29,7 @@ use super::hypercall::{check_call, check_report};
 use super::oracle::{self, Lvt};
 use abi::cpuid::{self, Backend};
 use abi::fault::{ExitReason, FaultKind};
+use abi::regs::half::low32;
 use hypervisor::exit_handler::{handle_exit, MSR_APIC_BASE, MSR_EFER, MSR_X2APIC_ICR};
 use hypervisor::hypercall::Outcome;
 use hypervisor::msr_policy::MSR_PAT;
@@ -199,10 +200,8 @@ impl Step {
                 VmExit::Init => w.u8(7),
                 VmExit::VirtualizationInstruction { name } => {
                     w.u8(8);
-                    w.u8(VIRT_INSTRUCTIONS
-                        .iter()
-                        .position(|n| *n == name)
-                        .unwrap_or(0) as u8);
+                    let at = VIRT_INSTRUCTIONS.iter().position(|n| *n == name);
+                    w.u8(at.and_then(|i| u8::try_from(i).ok()).unwrap_or(0));
                 }
                 VmExit::Xsetbv { xcr, value } => {
                     w.u8(9);
@@ -221,7 +220,7 @@ impl Step {
                 }
                 VmExit::DecodeFailed { exit, bytes, len } => {
                     w.u8(14);
-                    w.u8(exit.index() as u8);
+                    w.u8(u8::try_from(exit.index()).expect("a handful of exit kinds"));
                     for b in bytes {
                         w.u8(b);
                     }
@@ -453,7 +452,7 @@ fn check_effect(exit: &VmExit, e: &HostEffect, partition: &Partition, cpu: &Host
             &HostEffect::TimerIntercept(on),
         ) => assert_eq!(
             on,
-            oracle::timer_periodic(value as u32),
+            oracle::timer_periodic(low32(value)), // the LVT is 32 bits
             "{what}: count/divide intercepts {on} for LVT {value:#x}"
         ),
         _ => panic!("{what}: side effect {e:?} this exit may not have"),
@@ -484,7 +483,7 @@ fn check_timer_write(
             // An LVT write rewrites the count only when it makes the timer periodic.
             let bounded = periodic || msr == MSR_TIMER_LVT;
             let by = if msr == MSR_TIMER_DIVIDE {
-                oracle::timer_divide(value as u32)
+                oracle::timer_divide(low32(value))
             } else {
                 oracle::timer_divide(divide)
             };
@@ -532,7 +531,7 @@ fn check_cpuid(leaf: u32, subleaf: u32, regs: [u64; 4], interface: u32, cpu: &Ho
     for r in regs {
         assert_eq!(r >> 32, 0, "{what}: a 64-bit result {regs:x?}");
     }
-    let [eax, ebx, ecx, edx] = regs.map(|r| r as u32);
+    let [eax, ebx, ecx, edx] = regs.map(|r| u32::try_from(r).expect("checked above"));
     match leaf {
         1 => {
             assert_eq!(ecx & (1 << 5), 0, "{what}: VMX shown");
@@ -706,13 +705,13 @@ fn run_step(
             assert!(end.is_none(), "{what}: CPUID ended the partition");
             let r = vcpu.regs;
             check_cpuid(
-                regs[0] as u32,
-                regs[2] as u32,
+                low32(regs[0]), // EAX, ECX
+                low32(regs[2]),
                 [r[0], r[1], r[2], r[3]],
                 vcpu.interface,
                 host.cpu,
             );
-            if regs[0] as u32 == 1 && r[2] & (1 << 27) != 0 {
+            if low32(regs[0]) == 1 && r[2] & (1 << 27) != 0 {
                 assert_ne!(
                     vcpu.cr4 & (1 << 18),
                     0,

@@ -462,14 +462,14 @@ impl Setup {
     /// Encodes in [`Setup::decode`]'s layout.
     pub fn encode(&self, w: &mut Writer) {
         w.u8(self.apic_id);
-        w.u8(self.grants.len() as u8);
+        w.u8(u8::try_from(self.grants.len()).expect("at most 255 grants"));
         for g in &self.grants {
             w.u8(g.channel_id);
             w.u8(u8::from(g.ipi));
             w.u8(g.peer_apic_id);
             w.u8(g.peer_vector);
         }
-        w.u16(self.ram.len() as u16);
+        w.u16(u16::try_from(self.ram.len()).expect("at most 64 KiB of RAM"));
         w.bytes(&self.ram);
     }
 

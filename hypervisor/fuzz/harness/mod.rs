@@ -11,6 +11,12 @@
 //! corpus replay test (`hypervisor/tests/fuzz_corpus.rs`, stable, part of `cargo test`), which
 //! includes this directory with `#[path]`. Scenarios also encode back to bytes, which is how the
 //! committed seeds are written (`cargo run -p hypervisor --example hypervisor_fuzz_seeds`).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
 
 pub mod bytes;
 pub mod exit_handler;

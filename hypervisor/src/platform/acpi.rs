@@ -68,7 +68,7 @@ fn checksum_ok(mem: &impl PhysMemory, addr: u64, len: u32) -> Result<bool, PhysE
     let mut buf = [0u8; 256];
     let mut done = 0u64;
     while done < u64::from(len) {
-        let chunk = (u64::from(len) - done).min(buf.len() as u64) as usize;
+        let chunk = usize::try_from(u64::from(len) - done).map_or(buf.len(), |n| n.min(buf.len()));
         mem.read(addr + done, &mut buf[..chunk])?;
         sum = buf[..chunk].iter().fold(sum, |s, &b| s.wrapping_add(b));
         done += chunk as u64;
@@ -370,7 +370,7 @@ mod tests {
     fn sdt(signature: &[u8; 4], body: &[u8]) -> std::vec::Vec<u8> {
         let mut t = std::vec::Vec::new();
         t.extend_from_slice(signature);
-        t.extend_from_slice(&((36 + body.len()) as u32).to_le_bytes());
+        t.extend_from_slice(&u32::try_from(36 + body.len()).expect("small").to_le_bytes());
         t.push(1); // revision
         t.push(0); // checksum
         t.extend_from_slice(b"FLOTIL");

@@ -512,7 +512,7 @@ mod tests {
 
     fn mb2_tag(buf: &mut std::vec::Vec<u8>, kind: u32, body: &[u8]) {
         buf.extend_from_slice(&kind.to_le_bytes());
-        buf.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&(8 + u32::try_from(body.len()).expect("small")).to_le_bytes());
         buf.extend_from_slice(body);
         while !buf.len().is_multiple_of(8) {
             buf.push(0);
@@ -555,7 +555,7 @@ mod tests {
             mb2_tag(&mut tags, MB2_TAG_END, &[]);
         }
         let mut all = std::vec::Vec::new();
-        all.extend_from_slice(&(8 + tags.len() as u32).to_le_bytes());
+        all.extend_from_slice(&(8 + u32::try_from(tags.len()).expect("small")).to_le_bytes());
         all.extend_from_slice(&0u32.to_le_bytes());
         all.extend_from_slice(&tags);
         let mut mem = FakeMemory::new(0x5000, 0x1000);

@@ -75,7 +75,7 @@ impl FakeMemory {
 
     /// Copies `data` to physical `addr`.
     pub fn write(&mut self, addr: u64, data: &[u8]) {
-        let start = (addr - self.base) as usize;
+        let start = usize::try_from(addr - self.base).expect("in the fake");
         self.bytes[start..start + data.len()].copy_from_slice(data);
     }
 }
@@ -87,7 +87,7 @@ impl PhysMemory for FakeMemory {
             addr,
             len: out.len(),
         };
-        let start = addr.checked_sub(self.base).ok_or(err)? as usize;
+        let start = usize::try_from(addr.checked_sub(self.base).ok_or(err)?).map_err(|_| err)?;
         let end = start.checked_add(out.len()).ok_or(err)?;
         let src = self.bytes.get(start..end).ok_or(err)?;
         out.copy_from_slice(src);

@@ -8,6 +8,7 @@ pub mod regs;
 use crate::instruction_length::Opcode;
 use crate::permission_map::MsrMapLayout;
 use crate::vcpu::VmExit;
+use abi::regs::half::{edx_eax, low16, low32};
 use regs::exit;
 
 /// The MSRPM (APM Vol. 2 §15.11): 8 KiB, two bits per MSR (read, write) for
@@ -45,27 +46,15 @@ pub struct ExitFields {
 /// next-RIP saving). After an IOIO exit the guest continues at EXITINFO2
 /// (§15.10.2).
 pub fn decode_exit(f: &ExitFields) -> (VmExit, Option<Opcode>) {
-    let edx_eax = (f.rdx << 32) | (f.rax & 0xffff_ffff);
-    let (msr, xcr) = (f.rcx as u32, f.rcx as u32); // ECX; RCX[63:32] is ignored
+    // ECX and EDX:EAX; RCX[63:32], RDX[63:32] and RAX[63:32] are ignored.
+    let (value, msr, xcr) = (edx_eax(f.rdx, f.rax), low32(f.rcx), low32(f.rcx));
     let virt = |name| (VmExit::VirtualizationInstruction { name }, None);
     match f.code {
         exit::VMMCALL => (VmExit::Hypercall, Some(Opcode::Vmmcall)),
         exit::CPUID => (VmExit::Cpuid, Some(Opcode::Cpuid)),
         exit::MSR if f.info1 == 0 => (VmExit::MsrRead { msr }, Some(Opcode::Rdmsr)),
-        exit::MSR => (
-            VmExit::MsrWrite {
-                msr,
-                value: edx_eax,
-            },
-            Some(Opcode::Wrmsr),
-        ),
-        exit::XSETBV => (
-            VmExit::Xsetbv {
-                xcr,
-                value: edx_eax,
-            },
-            Some(Opcode::Xsetbv),
-        ),
+        exit::MSR => (VmExit::MsrWrite { msr, value }, Some(Opcode::Wrmsr)),
+        exit::XSETBV => (VmExit::Xsetbv { xcr, value }, Some(Opcode::Xsetbv)),
         // EXITINFO1 (APM Vol. 2 §15.10.2, Figure 15-2): bit 0 TYPE
         // (1 = IN), bits 6:4 SZ32/SZ16/SZ8, bits 31:16 the port.
         exit::IOIO => {
@@ -74,27 +63,13 @@ pub fn decode_exit(f: &ExitFields) -> (VmExit, Option<Opcode>) {
                 0b010 => 2,
                 _ => 4,
             };
-            let port = (f.info1 >> 16) as u16;
-            (
-                VmExit::Io {
-                    port,
-                    size,
-                    write: f.info1 & 1 == 0,
-                },
-                None,
-            )
+            let (port, write) = (low16(f.info1 >> 16), f.info1 & 1 == 0);
+            (VmExit::Io { port, size, write }, None)
         }
         // EXITINFO1 is a #PF error code (§15.25.6): bit 1 W, bit 4 I/D.
         exit::NPF => {
-            let (write, fetch) = (f.info1 & 0b10 != 0, f.info1 & 0b1_0000 != 0);
-            (
-                VmExit::NestedPageFault {
-                    gpa: f.info2,
-                    write,
-                    fetch,
-                },
-                None,
-            )
+            let (gpa, write, fetch) = (f.info2, f.info1 & 0b10 != 0, f.info1 & 0b1_0000 != 0);
+            (VmExit::NestedPageFault { gpa, write, fetch }, None)
         }
         exit::SHUTDOWN => (VmExit::TripleFault, None),
         exit::INIT => (VmExit::Init, None),
@@ -116,7 +91,7 @@ pub fn decode_exit(f: &ExitFields) -> (VmExit, Option<Opcode>) {
 /// attribute bits 7:0 and 15:12 packed into 11:0) from VMX-layout access
 /// rights ([`crate::vcpu::Segment::access`]).
 pub fn attributes(access: u32) -> u16 {
-    (((access >> 4) & 0xf00) | (access & 0xff)) as u16
+    low16(u64::from(((access >> 4) & 0xf00) | (access & 0xff)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! B-2 state save area, which starts at 0x400), the intercept bits, the exit
 //! codes (Appendix C); EFER.SVME and VM_HSAVE_PA are in `abi::regs`. One line each,
 //! as in the manual's tables.
-#![allow(missing_docs)]
+#![allow(missing_docs, reason = "named as in the manual's tables")]
 
 /// VMCB control-area offsets (APM Vol. 2 Table B-1).
 pub mod control {

@@ -8,6 +8,7 @@ pub mod regs;
 
 use crate::permission_map::MsrMapLayout;
 use crate::vcpu::VmExit;
+use abi::regs::half::{edx_eax, low16, low32, low8};
 use regs::exit;
 
 /// The MSR bitmap (SDM Vol. 3C §25.6.9): one 4 KiB page, read bitmaps for
@@ -44,14 +45,10 @@ pub fn decode_exit(f: &ExitFields) -> VmExit {
     if code & regs::EXIT_REASON_ENTRY_FAILURE != 0 {
         return VmExit::InvalidState { code };
     }
-    let (value, msr, xcr) = (
-        (f.rdx << 32) | (f.rax & 0xffff_ffff),
-        f.rcx as u32,
-        f.rcx as u32,
-    );
+    let (value, msr, xcr) = (edx_eax(f.rdx, f.rax), low32(f.rcx), low32(f.rcx));
     let nmi = (f.interruption >> 8) & 0b111 == regs::INTERRUPTION_TYPE_NMI;
     let name = |name| VmExit::VirtualizationInstruction { name };
-    let basic = f.reason as u16;
+    let basic = low16(f.reason);
     match basic {
         exit::VMCALL => VmExit::Hypercall,
         exit::CPUID => VmExit::Cpuid,
@@ -60,18 +57,14 @@ pub fn decode_exit(f: &ExitFields) -> VmExit {
         exit::XSETBV => VmExit::Xsetbv { xcr, value },
         // Table 28-5: bits 2:0 size - 1, bit 3 direction (1 = IN), 31:16 port.
         exit::IO => {
-            let (port, size, write) = ((q >> 16) as u16, ((q & 0b111) + 1) as u8, q & 0b1000 == 0);
+            let (port, size, write) = (low16(q >> 16), low8(q & 0b111) + 1, q & 0b1000 == 0);
             VmExit::Io { port, size, write }
         }
         exit::CR_ACCESS => VmExit::ControlRegisterAccess,
         // Table 28-7: bit 1 a data write, bit 2 an instruction fetch.
         exit::EPT_VIOLATION => {
-            let (write, fetch) = (q & 0b10 != 0, q & 0b100 != 0);
-            VmExit::NestedPageFault {
-                gpa: f.gpa,
-                write,
-                fetch,
-            }
+            let (gpa, write, fetch) = (f.gpa, q & 0b10 != 0, q & 0b100 != 0);
+            VmExit::NestedPageFault { gpa, write, fetch }
         }
         exit::TRIPLE_FAULT => VmExit::TripleFault,
         exit::INIT => VmExit::Init,

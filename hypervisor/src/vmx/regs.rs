@@ -4,7 +4,7 @@
 //! qualifications and information fields the backend reads, the EPT
 //! pointer, the LDTR's unusable bit and IA32_FEATURE_CONTROL's bits. One
 //! line each, as in the manual's tables.
-#![allow(missing_docs)]
+#![allow(missing_docs, reason = "named as in the manual's tables")]
 
 /// Basic exit reasons (Intel SDM Vol. 3D Appendix C, Table C-1).
 pub mod exit {

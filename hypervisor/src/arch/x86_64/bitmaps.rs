@@ -28,7 +28,7 @@ impl Bitmap {
     fn set(&mut self, bit: usize, value: bool) {
         let byte = bit / 8;
         assert!(byte < self.len);
-        let p = (self.pa as usize + byte) as *mut u8;
+        let p = (self.pa as *mut u8).wrapping_add(byte);
         let mask = 1 << (bit % 8);
         // SAFETY: in bounds (asserted) of live frames owned by `self`.
         unsafe {

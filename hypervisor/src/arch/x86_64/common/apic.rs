@@ -63,7 +63,7 @@ impl LocalApic {
             // SAFETY: x2APIC mode is on, so the x2APIC MSR range exists.
             // Deliberate truncation: these registers are 32 bits wide (the
             // ICR, the only 64-bit one, is never read here).
-            LocalApic::X2Apic => unsafe { instr::rdmsr(msr) as u32 },
+            LocalApic::X2Apic => unsafe { abi::regs::half::low32(instr::rdmsr(msr)) },
         }
     }
 
@@ -156,8 +156,8 @@ impl LocalApic {
     /// "Max LVT Entry" of this APIC: version register bits 23:16, the
     /// number of LVT entries minus one (Intel SDM Vol. 3A §11.4.8).
     pub fn max_lvt_entry(self) -> u8 {
-        // Deliberate truncation: the field is bits 23:16.
-        (self.read(XAPIC_VERSION, IA32_X2APIC_VERSION) >> 16) as u8
+        // The field is bits 23:16: byte 2.
+        self.read(XAPIC_VERSION, IA32_X2APIC_VERSION).to_le_bytes()[2]
     }
 
     /// Stops the local timer (after a partition ended on this core): masks

@@ -65,7 +65,7 @@ impl CpuTables {
                 ist: [0; 7],
                 reserved2: 0,
                 reserved3: 0,
-                iomap_base: size_of::<Tss>() as u16,
+                iomap_base: u16::try_from(size_of::<Tss>()).unwrap_or(u16::MAX), // no I/O map
             },
             fatal_stack: Stack([0; IST_STACK_SIZE]),
             nmi_stack: Stack([0; IST_STACK_SIZE]),
@@ -116,8 +116,8 @@ impl CpuTables {
                 ptr = in(reg) &pointer,
                 cs = const KERNEL_CS as u64,
                 tmp = out(reg) _,
-                ds = in(reg) KERNEL_DS as u64,
-                tss = in(reg) TSS_SELECTOR as u64,
+                ds = in(reg) u64::from(KERNEL_DS),
+                tss = in(reg) u64::from(TSS_SELECTOR),
             );
         }
     }

@@ -154,12 +154,13 @@ extern "C" fn exception_entry(frame: &mut ExceptionFrame) {
     // A checked instruction (XSETBV/WRMSR with a guest-chosen value) that
     // the CPU refused: resume at its recovery code, which reports the
     // refusal to its caller (`fixup.rs`). The vectors are all below 32.
-    if let Some(resume) = super::fixup::resume_address(frame.vector as u8, frame.rip) {
+    let vector = u8::try_from(frame.vector).unwrap_or(u8::MAX);
+    if let Some(resume) = super::fixup::resume_address(vector, frame.rip) {
         frame.rip = resume;
         return;
     }
     let report = hypervisor::exception::ExceptionReport {
-        vector: frame.vector as u8,
+        vector,
         error_code: frame.error_code,
         rip: frame.rip,
         rsp: frame.rsp,
@@ -201,12 +202,12 @@ fn build() -> Idt {
             _ => 0,
         };
         idt.0[usize::from(vector)] = Gate {
-            offset_low: handler as u16,
+            offset_low: abi::regs::half::low16(handler),
             selector: KERNEL_CS,
             ist,
             type_attr: 0x8e, // present, DPL 0, 64-bit interrupt gate
-            offset_mid: (handler >> 16) as u16,
-            offset_high: (handler >> 32) as u32,
+            offset_mid: abi::regs::half::low16(handler >> 16),
+            offset_high: abi::regs::half::split_u64(handler).0,
             reserved: 0,
         };
     }

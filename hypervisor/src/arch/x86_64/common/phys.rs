@@ -27,7 +27,7 @@ impl PhysMemory for IdentityMemory {
         // or loader data nobody writes concurrently, into a distinct buffer.
         unsafe {
             for (i, byte) in out.iter_mut().enumerate() {
-                *byte = core::ptr::read_volatile((addr as usize + i) as *const u8);
+                *byte = core::ptr::read_volatile((addr as *const u8).wrapping_add(i));
             }
         }
         Ok(())

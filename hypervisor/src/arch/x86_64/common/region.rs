@@ -76,9 +76,9 @@ impl PhysRegion {
         self.len
     }
 
-    fn check(&self, offset: u64, len: u64) -> Option<usize> {
+    fn check(&self, offset: u64, len: u64) -> Option<u64> {
         let end = offset.checked_add(len)?;
-        (end <= self.len).then_some((self.base + offset) as usize)
+        (end <= self.len).then_some(self.base + offset)
     }
 
     /// Copies `bytes` to `offset`; `false` (nothing written) if out of bounds.
@@ -96,11 +96,11 @@ impl PhysRegion {
 
     /// Zeroes `len` bytes at `offset`; `false` (nothing written) if out of bounds.
     pub fn zero(&self, offset: u64, len: u64) -> bool {
-        let Some(at) = self.check(offset, len) else {
+        let (Some(at), Ok(len)) = (self.check(offset, len), usize::try_from(len)) else {
             return false;
         };
         // SAFETY: as in `write`.
-        unsafe { core::ptr::write_bytes(at as *mut u8, 0, len as usize) };
+        unsafe { core::ptr::write_bytes(at as *mut u8, 0, len) };
         true
     }
 
@@ -115,6 +115,7 @@ impl PhysRegion {
 
     /// The region as a channel region, for `channels::Channel::format`
     /// (the channel contract's one writer).
+    #[allow(clippy::cast_possible_truncation, reason = "64-bit usize")]
     pub fn channel_region(&mut self) -> Result<channels::Region<'_>, channels::LayoutError> {
         // SAFETY: the range is claimed (identity-mapped RAM below 4 GiB that
         // no other claim or Rust object overlaps) and claims are never
@@ -165,7 +166,7 @@ impl GuestMemory for RamReader {
             out.fill(0);
             return;
         }
-        let at = (self.base + gpa) as usize;
+        let at = self.base + gpa;
         // SAFETY: in bounds of a claimed region (checked here), which is
         // identity-mapped RAM that stays claimed for the run; as for
         // `PhysRegion`'s reads, the guest is stopped on this core while its

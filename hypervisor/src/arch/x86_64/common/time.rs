@@ -23,8 +23,8 @@ pub fn calibrate() -> u64 {
         let gate = instr::inb(PORT_B) & !0x02;
         instr::outb(PORT_B, gate & !0x01);
         instr::outb(PIT_COMMAND, 0b1011_0000); // channel 2, lo/hi, mode 0
-        instr::outb(PIT_CHANNEL2, ticks as u8);
-        instr::outb(PIT_CHANNEL2, (ticks >> 8) as u8);
+        instr::outb(PIT_CHANNEL2, ticks.to_le_bytes()[0]); // low byte, then high
+        instr::outb(PIT_CHANNEL2, ticks.to_le_bytes()[1]);
         instr::outb(PORT_B, gate | 0x01); // start counting
         let start = instr::rdtsc();
         let mut done = false;

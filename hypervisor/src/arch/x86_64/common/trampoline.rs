@@ -20,7 +20,7 @@ use x86::controlregs::{Cr0, Cr4};
 pub const TRAMPOLINE_BASE: u64 = 0x8000;
 
 /// The SIPI vector that starts an AP at [`TRAMPOLINE_BASE`].
-pub const TRAMPOLINE_SIPI_VECTOR: u8 = (TRAMPOLINE_BASE >> 12) as u8;
+pub const TRAMPOLINE_SIPI_VECTOR: u8 = abi::regs::half::low8(TRAMPOLINE_BASE >> 12);
 
 core::arch::global_asm!(
     r#"
@@ -202,7 +202,7 @@ unsafe fn install(params: &TrampolineParams) {
     unsafe {
         core::ptr::copy_nonoverlapping(start as *const u8, TRAMPOLINE_BASE as *mut u8, len);
         core::ptr::write_volatile(
-            (TRAMPOLINE_BASE as usize + params_offset) as *mut TrampolineParams,
+            (TRAMPOLINE_BASE + params_offset as u64) as *mut TrampolineParams,
             *params,
         );
     }

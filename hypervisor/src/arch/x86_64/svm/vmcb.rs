@@ -26,7 +26,7 @@ impl Vmcb {
             offset + size <= 4096 && offset.is_multiple_of(size),
             "VMCB offset {offset:#x}"
         );
-        (self.pa as usize + offset) as *mut T
+        (self.pa as *mut u8).wrapping_add(offset).cast::<T>()
     }
 
     /// Reads a field (`T` its width).

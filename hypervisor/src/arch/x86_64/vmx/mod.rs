@@ -47,7 +47,8 @@ impl fmt::Display for SetupError {
             SetupError::VmcsWrite(e) => write!(
                 f,
                 "VMWRITE of field {:#x} failed (VM-instruction error {})",
-                e.field, e.error as i64
+                e.field,
+                e.error.cast_signed()
             ),
             // DisabledByFirmware, VmxonFailed, VmcsLoad: as documented.
             other => write!(f, "{other:?}"),

@@ -10,6 +10,7 @@ use crate::arch::x86_64::bitmaps::Bitmap;
 use crate::arch::x86_64::common::gdt::{KERNEL_CS, KERNEL_DS, TSS_SELECTOR};
 use crate::arch::x86_64::common::instr;
 use abi::regs::efer::{LMA as EFER_LMA, LME as EFER_LME};
+use abi::regs::half::low32;
 use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields};
 use hypervisor::vcpu::{Gpr, GuestEntry, Vcpu, VmExit};
@@ -60,7 +61,7 @@ fn gdt_idt() -> (u64, u64) {
 }
 
 fn tss_base(gdt: u64) -> u64 {
-    let at = gdt as usize + usize::from(TSS_SELECTOR);
+    let at = gdt + u64::from(TSS_SELECTOR);
     // SAFETY: this core's GDT (loaded by `gdt::CpuTables::load`) has a
     // 16-byte TSS descriptor at TSS_SELECTOR.
     let (low, high) = unsafe {
@@ -268,11 +269,11 @@ impl VmxVcpu {
     /// the entry field's valid bit (SDM Vol. 3C §28.2.4), so nothing else
     /// is injected otherwise.
     fn reinject_interrupted_event(&mut self) {
-        let info = self.vmcs.read(ro::IDT_VECTORING_INFO) as u32;
+        let field = |f| low32(self.vmcs.read(f)); // 32-bit fields
         let Some(event) = decode_vmx_idt_vectoring(
-            info,
-            self.vmcs.read(ro::IDT_VECTORING_ERR_CODE) as u32,
-            self.vmcs.read(ro::VMEXIT_INSTRUCTION_LEN) as u32,
+            field(ro::IDT_VECTORING_INFO),
+            field(ro::IDT_VECTORING_ERR_CODE),
+            field(ro::VMEXIT_INSTRUCTION_LEN),
         ) else {
             return;
         };

@@ -43,7 +43,9 @@ impl Vmcs {
     pub fn new_current(revision: u32) -> Result<Vmcs, SetupError> {
         let pa = alloc_pages(1).ok_or(SetupError::OutOfMemory("VMCS"))?;
         // SAFETY: the frame was just allocated, 4 KiB-aligned and owned here.
-        unsafe { (pa as *mut u32).write_volatile(revision & REVISION_MASK as u32) };
+        unsafe {
+            (pa as *mut u32).write_volatile(revision & abi::regs::half::low32(REVISION_MASK))
+        };
         let vmcs = Vmcs {
             pa,
             failed: Cell::new(None),
