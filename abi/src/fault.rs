@@ -136,7 +136,7 @@ named_enum! {
         LvtDenied = "lvt-denied",
             "A write to the timer, thermal, performance-counter, LINT0, LINT1 or error LVT the partition may not make (Intel SDM Vol. 3A §11.5.1): a reserved bit or bits 63:32 set, a delivery mode the entry does not have, timer mode TSC-deadline or 11b, an illegal vector (0-15), or an unmasked delivery other than fixed (SMI, NMI, INIT, ExtINT); or a value the CPU itself refused with #GP (recovered by the exception fixup). The detail names the rule.";
         InvalidState = "invalid-state",
-            "The hardware refused the guest state at VM entry (a hypervisor bug, reported).";
+            "The hardware refused the guest state at VM entry, or a VMCS read or write failed (VMX: code bit 32 set, the field encoding in bits 31:0); a hypervisor bug, reported.";
         DecodeFailed = "decode-failed",
             "The instruction behind an exit is not the one the exit names, or cannot be read (SVM without next-RIP save decodes its length from the guest's bytes); the detail gives the bytes at RIP.";
         UnexpectedExit = "unexpected-exit",
@@ -175,7 +175,7 @@ named_enum! {
         Nmi = "nmi",
             "An NMI (the run's stop request, or a stray one).";
         InvalidState = "invalid-state",
-            "The hardware refused the guest state.";
+            "The hardware refused the guest state, or a VMCS access failed.";
         Other = "other",
             "Anything else (the detail of the fault gives the vendor's code).";
     }

@@ -109,12 +109,11 @@ pub fn build(
         reserved: 0,
     };
     put_all(&mut buf, MODLIST_OFFSET, &[module]);
-    put(
-        &mut buf,
-        MODULE_CMDLINE_OFFSET,
-        BLOCK_MODULE_CMDLINE.as_bytes(),
-    );
-    put(&mut buf, CMDLINE_OFFSET, b"flotilla");
+    // Both strings are NUL-terminated (the PVH start info's C strings).
+    let module_cmdline = BLOCK_MODULE_CMDLINE.as_bytes();
+    put(&mut buf, MODULE_CMDLINE_OFFSET, module_cmdline);
+    put(&mut buf, MODULE_CMDLINE_OFFSET + module_cmdline.len(), &[0]);
+    put(&mut buf, CMDLINE_OFFSET, b"flotilla\0");
 
     // The PVH start info itself (partitions see no ACPI: rsdp 0).
     let start = HvmStartInfo {

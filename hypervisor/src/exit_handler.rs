@@ -403,7 +403,7 @@ pub fn handle_exit(
             vcpu,
             FaultKind::InvalidState,
             None,
-            format!("hardware refused the guest state ({code:#x})"),
+            format!("hardware refused the guest state or a VMCS access failed ({code:#x})"),
         ),
         VmExit::DecodeFailed { exit, bytes, len } => fault(
             vcpu,

@@ -477,8 +477,9 @@ impl Core<'_> {
                 format!("{} setup failed: {e}", B::NAME),
             )
         };
-        backend.enable().map_err(failed)?;
+        // Tables first: a core whose tables fail never enters VMX/SVM.
         let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        backend.enable().map_err(failed)?;
         let mut vcpu = backend
             .create(entry, root, &self.plan.ports)
             .map_err(failed)?;

@@ -398,8 +398,9 @@ impl Vcpu for VmxVcpu {
 
     fn cpl(&self) -> u8 {
         // SS access rights bits 6:5 (DPL), which always equal the CPL
-        // (Intel SDM Vol. 3C §25.4.1).
-        ((self.vmcs.read(g::SS_ACCESS_RIGHTS) >> 5) & 0b11) as u8
+        // (Intel SDM Vol. 3C §25.4.1). A failed read counts as ring 3, so
+        // it cannot let a hypercall through.
+        ((self.vmcs.read_or(g::SS_ACCESS_RIGHTS, 3 << 5) >> 5) & 0b11) as u8
     }
 
     fn skip_instruction(&mut self) {

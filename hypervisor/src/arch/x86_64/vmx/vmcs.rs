@@ -71,11 +71,17 @@ impl Vmcs {
     }
 
     /// Reads a field of the current VMCS (0 if the read fails, which is
-    /// remembered for [`Vmcs::take_failure`]).
+    /// remembered for [`Vmcs::failure_code`]).
     pub fn read(&self, field: u32) -> u64 {
+        self.read_or(field, 0)
+    }
+
+    /// [`Vmcs::read`] with the value a failed read gives: callers whose
+    /// decision a 0 would make permissive pass the restrictive value.
+    pub fn read_or(&self, field: u32, failed: u64) -> u64 {
         self.try_read(field).unwrap_or_else(|| {
             self.failed(field);
-            0
+            failed
         })
     }
 
