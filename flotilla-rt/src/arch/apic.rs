@@ -15,6 +15,7 @@ use x86::msr::{
     IA32_X2APIC_INIT_COUNT, IA32_X2APIC_SIVR,
 };
 /// x2APIC registers the `rogue` workload writes directly.
+#[cfg_attr(not(feature = "hostile"), allow(unused_imports))]
 pub use x86::msr::{
     IA32_X2APIC_ICR as X2APIC_ICR, IA32_X2APIC_LVT_ERROR as X2APIC_LVT_ERROR,
     IA32_X2APIC_LVT_LINT0 as X2APIC_LVT_LINT0, IA32_X2APIC_LVT_THERMAL as X2APIC_LVT_THERMAL,

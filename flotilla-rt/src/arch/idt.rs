@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use x86::dtables::{lidt, DescriptorTablePointer};
 
 /// Exit code of a partition that took an unexpected exception.
-pub const EXCEPTION_EXIT_CODE: u64 = 255;
+pub const EXCEPTION_EXIT_CODE: u64 = crate::exit_code::EXCEPTION;
 
 global_asm!(
     r#"
@@ -191,7 +191,8 @@ fn exception(frame: &Frame) -> ! {
     }
     let v = frame.vector as usize;
     crate::console::emergency(format_args!(
-        "guest-kernel: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
+        "{}: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
+        crate::program(),
         v,
         EXCEPTION_NAMES.get(v).copied().unwrap_or("?"),
         frame.error_code,
