@@ -7,7 +7,7 @@
 //! and IDT, the x2APIC timer and the heap. It reads the partition's
 //! identity, arguments and channels from the Flotilla block (or, bare
 //! under QEMU, from the command line), prints a banner, calls the
-//! workload's entry function ([`entry!`]) with a [`Context`], reports the
+//! workload's entry function ([`entry!`]) with a `Context`, reports the
 //! [`Report`] it returns (`REPORT_RESULT`), and ends the partition with the
 //! workload's exit code.
 //!
@@ -30,10 +30,11 @@
 //! receives over a channel endpoint), [`report`] (results as typed
 //! key/value pairs), [`time`]'s conversions. Bare metal only: `arch` (the
 //! only `unsafe`: boot, tables, interrupts, APIC, hypercalls, heap),
-//! [`console`] (`print!`/`println!`), `kernel` (the boot sequence),
-//! [`Context`] and [`Endpoint`], [`time`]'s clock and `sleep`, and, with
-//! the `hostile` feature, [`hostile`] (the built-in `rogue` workload's
-//! forbidden actions).
+//! `console` (`print!`/`println!`), `kernel` (the boot sequence),
+//! `Context` and `Endpoint`, [`time`]'s clock and `sleep`, and, with
+//! the `hostile` feature, `hostile` (the built-in `rogue` workload's
+//! forbidden actions). Bare-metal items are documented by
+//! `cargo doc --target x86_64-unknown-none -p flotilla-rt`.
 //!
 //! Exit codes the runtime itself uses ([`exit_code`]): 2 bad arguments
 //! (an [`args::ArgError`] returned with `?`), 253 panic (the message and
