@@ -9,8 +9,9 @@
 use crate::arch::{channel, cpu, hv, Mode};
 use crate::args::Args;
 use crate::link::{ExchangeError, Link, Platform};
+use crate::peers::{pick, ChannelError};
 use abi::boot::{ChannelInfo, Notify};
-use channels::{Channel, LayoutError, RecvError, SendError, Side, PAYLOAD_SIZE};
+use channels::{Channel, RecvError, SendError, Side, PAYLOAD_SIZE};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// What a workload knows about its partition, and its channels.
@@ -27,6 +28,10 @@ pub struct Context {
     pub(crate) workload: &'static str,
     pub(crate) args: Args<'static>,
     pub(crate) channels: alloc::vec::Vec<ChannelInfo>,
+    /// Records taken (bit = index; the machine layer keeps the same bits
+    /// for the whole run, so even a second `Context` could not take one
+    /// twice).
+    pub(crate) taken: u64,
 }
 
 impl Context {
@@ -84,28 +89,19 @@ impl Context {
     /// Takes the first channel not taken yet whose peer is the partition
     /// called `peer`.
     pub fn take_channel(&mut self, peer: &str) -> Result<Endpoint, ChannelError> {
-        let mut seen = false;
-        for index in 0..self.channels.len() {
-            if abi::boot::name_str(&self.channels[index].peer_name) != peer {
-                continue;
-            }
-            seen = true;
-            match self.take_channel_at(index) {
-                Err(ChannelError::AlreadyTaken) => continue,
-                other => return other,
-            }
-        }
-        Err(if seen {
-            ChannelError::AlreadyTaken
-        } else {
-            ChannelError::NoSuchPeer
-        })
+        let taken = self.taken;
+        let index = pick(&self.channels, |i| i < 64 && taken & (1 << i) != 0, peer)?;
+        self.take_channel_at(index)
     }
 
     /// Takes channel record `index` (layout order).
     pub fn take_channel_at(&mut self, index: usize) -> Result<Endpoint, ChannelError> {
         let info = *self.channels.get(index).ok_or(ChannelError::NoSuchPeer)?;
-        let region = channel::open(index, &info).map_err(|e| match e {
+        let opened = channel::open(index, &info);
+        if matches!(opened, Ok(_) | Err(channel::OpenError::AlreadyOpen)) && index < 64 {
+            self.taken |= 1 << index;
+        }
+        let region = opened.map_err(|e| match e {
             channel::OpenError::AlreadyOpen => ChannelError::AlreadyTaken,
             channel::OpenError::BadRecord => ChannelError::BadRecord,
             channel::OpenError::Layout(e) => ChannelError::Layout(e),
@@ -123,19 +119,6 @@ impl Context {
             machine: Machine::default(),
         })
     }
-}
-
-/// Why a channel could not be taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChannelError {
-    /// The partition has no (such) channel to that peer.
-    NoSuchPeer,
-    /// Every channel to that peer was taken already.
-    AlreadyTaken,
-    /// The channel record does not describe a usable region.
-    BadRecord,
-    /// The region is not a channel of this layout version (or misaligned).
-    Layout(LayoutError),
 }
 
 /// One channel endpoint of this partition: typed, waiting sends and

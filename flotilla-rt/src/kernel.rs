@@ -154,6 +154,7 @@ pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
         workload: id.workload,
         args: id.args,
         channels,
+        taken: 0,
     };
     let code = match (entry.main)(&mut ctx) {
         Ok(outcome) => {

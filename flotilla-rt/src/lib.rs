@@ -27,7 +27,8 @@
 //! Module map. Pure, host-tested: [`args`] (typed workload arguments),
 //! [`block`] (Flotilla block validation), [`bootinfo`] (PVH start info),
 //! [`linebuf`] (console lines), [`link`] (waiting and typed sends and
-//! receives over a channel endpoint), [`report`] (results as typed
+//! receives over a channel endpoint), [`peers`] (channels by peer name),
+//! [`report`] (results as typed
 //! key/value pairs), [`time`]'s conversions. Bare metal only: `arch` (the
 //! only `unsafe`: boot, tables, interrupts, APIC, hypercalls, heap),
 //! `console` (`print!`/`println!`), `kernel` (the boot sequence),
@@ -52,6 +53,7 @@ pub mod block;
 pub mod bootinfo;
 pub mod linebuf;
 pub mod link;
+pub mod peers;
 pub mod report;
 pub mod time;
 
@@ -69,12 +71,13 @@ pub mod hostile;
 mod kernel;
 
 pub use args::{ArgError, Args};
+pub use peers::ChannelError;
 pub use report::{Report, Value};
 
 #[cfg(target_os = "none")]
 pub use arch::{exit, Mode};
 #[cfg(target_os = "none")]
-pub use context::{ChannelError, Context, Endpoint, Machine};
+pub use context::{Context, Endpoint, Machine};
 #[cfg(target_os = "none")]
 pub use kernel::program;
 

@@ -1,8 +1,8 @@
 //! Flotilla's built-in guest kernel: the demo workloads (`hello`,
 //! `compute`, `pingpong`, `stream`, `idle`, `rogue`) as one program over
 //! the guest runtime, `flotilla-rt`, which boots the partition, reads its
-//! identity and arguments, and calls [`run`] (declared with
-//! `flotilla_rt::entry!`). [`run`] picks the workload the layout names
+//! identity and arguments, and calls `run` (declared with
+//! `flotilla_rt::entry!`). `run` picks the workload the layout names
 //! (`workload` key; bare, the `workload=` argument) and runs it.
 //!
 //! Module map. Pure, host-tested: [`primes`] (the `compute` workload's

@@ -28,7 +28,7 @@ const X2APIC_MODE: u64 = apic_base::ENABLE | apic_base::EXTD;
 /// Why x2APIC could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApicError {
-    /// CPUID.1:ECX[21] is clear.
+    /// CPUID.1:ECX\[21\] is clear.
     NoX2apic,
     /// Under the hypervisor and not in x2APIC mode (the hypervisor should
     /// have enabled it; the kernel may not write `IA32_APIC_BASE`).

@@ -2,7 +2,7 @@
 //!
 //! All 256 vectors have a 16-byte-aligned stub that pushes a zero error
 //! code (where the CPU pushes none) and the vector, saves the scratch and
-//! callee-saved registers and calls [`interrupt_entry`]:
+//! callee-saved registers and calls `interrupt_entry`:
 //! - vectors 0..32 (exceptions) are reported on the console (vector, name,
 //!   error code, RIP, CR2, RSP) and the partition exits with
 //!   [`EXCEPTION_EXIT_CODE`]; the double fault runs on its own IST stack;
