@@ -26,7 +26,7 @@ step() {
 step "format" cargo fmt --all --check
 step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (x86_64-unknown-none)" \
-  cargo clippy --locked --target x86_64-unknown-none -p hypervisor -p guest-kernel -- -D warnings
+  cargo clippy --locked --target x86_64-unknown-none -p hypervisor -p guest-kernel -p flotilla-rt -- -D warnings
 # Every cargo-fuzz crate (outside the workspace) builds on the pinned stable
 # toolchain, so its entry points and Cargo.lock cannot rot; their harness
 # bodies run over the committed seeds in the tests step (fuzz_corpus.rs).

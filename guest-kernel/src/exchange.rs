@@ -2,7 +2,8 @@
 //! `pingpong` (round trips on each channel in turn, timed) and `stream`
 //! (one-way traffic on every channel at once, checksummed).
 //!
-//! The machine is behind [`Platform`] (clock, IPI, idling), so the loops
+//! The links, their waiting sends and receives and the machine behind
+//! [`Platform`] come from the runtime (`flotilla_rt::link`), so the loops
 //! run on the host between two threads over an ordinary memory region in
 //! the tests. A loop never blocks without first announcing its wait on the
 //! channel (the `channels` crate's wait handshake), so an IPI can always
@@ -17,73 +18,12 @@
 //! (it faulted, or never answers) cannot be told apart from a slow one
 //! here: its link waits, like any stalled channel, until the run's timeout.
 use alloc::vec::Vec;
-use channels::{Duplex, RecvError, SendError, PAYLOAD_SIZE};
-
-/// What the loops need from the machine.
-pub trait Platform {
-    /// A monotonic cycle counter (the TSC).
-    fn now(&mut self) -> u64;
-    /// Raises the IPI of channel `channel_id` at the peer.
-    fn notify(&mut self, channel_id: u32);
-    /// Masks interrupts before a wait is announced on a channel, so that a
-    /// wake-up IPI arriving after the announcement stays pending.
-    fn begin_wait(&mut self);
-    /// Ends the wait: if `sleep`, sleeps until an interrupt (atomically
-    /// with unmasking); then interrupts are unmasked.
-    fn end_wait(&mut self, sleep: bool);
-    /// One turn of a polling loop.
-    fn relax(&mut self);
-}
-
-/// One endpoint: both halves of a channel as this partition sees it, owned
-/// together so acknowledgements ride on the messages each way.
-#[derive(Debug)]
-pub struct Link<'a> {
-    /// The endpoint.
-    pub io: Duplex<'a>,
-    /// The channel's index (for `SEND_IPI`).
-    pub channel_id: u32,
-    /// Whether the channel is `ipi` (else `poll`: no notifications).
-    pub ipi: bool,
-    /// Whether this partition is endpoint A.
-    pub side_a: bool,
-}
+use channels::{RecvError, SendError, PAYLOAD_SIZE};
+pub use flotilla_rt::link::{Broken, ExchangeError, Link, Platform};
 
 /// Exit code of a channel workload none of whose channels could do its job
 /// (every one failed to open or broke; also: no channel at all).
 pub const CHANNEL_EXIT_CODE: u64 = 5;
-
-/// Why a loop stopped on one link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExchangeError {
-    /// The channel refused a send (corrupted).
-    Send(SendError),
-    /// The channel refused a receive (corrupted).
-    Recv(RecvError),
-    /// The peer answered with the wrong message.
-    Mismatch { expected: u64, found: u64 },
-}
-
-impl core::fmt::Display for ExchangeError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ExchangeError::Send(e) => write!(f, "send: {e}"),
-            ExchangeError::Recv(e) => write!(f, "receive: {e}"),
-            ExchangeError::Mismatch { expected, found } => {
-                write!(f, "expected message {expected}, got {found}")
-            }
-        }
-    }
-}
-
-/// A link that stopped, and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Broken {
-    /// The channel's index in the layout.
-    pub channel_id: u32,
-    /// What went wrong on it.
-    pub error: ExchangeError,
-}
 
 /// The exit code of a channel workload that had `channels` channels of
 /// which `broken` could not be used to the end: 0 while at least one did
@@ -97,66 +37,18 @@ pub fn exit_code(channels: usize, broken: usize) -> u64 {
     }
 }
 
-fn kick_tx(link: &mut Link<'_>, p: &mut impl Platform) {
-    if link.ipi {
-        let id = link.channel_id;
-        link.io.sender().kick(&mut || p.notify(id));
-    }
-}
-
-fn kick_rx(link: &mut Link<'_>, p: &mut impl Platform) {
-    let id = link.channel_id;
-    if link.ipi {
-        link.io.receiver().kick(&mut || p.notify(id));
-    } else {
-        link.io.receiver().publish_ack();
-    }
-}
-
 /// Sends `word` (8 bytes), waiting for a free slot.
 fn send_word(link: &mut Link<'_>, word: u64, p: &mut impl Platform) -> Result<(), ExchangeError> {
-    loop {
-        match link.io.try_send(&word.to_le_bytes()) {
-            Ok(()) => {
-                kick_tx(link, p);
-                return Ok(());
-            }
-            Err(SendError::Full) if link.ipi => {
-                p.begin_wait();
-                let sleep = link.io.sender().prepare_wait();
-                p.end_wait(sleep);
-                link.io.sender().finish_wait();
-            }
-            Err(SendError::Full) => p.relax(),
-            Err(e) => return Err(ExchangeError::Send(e)),
-        }
-    }
+    link.send_bytes(&word.to_le_bytes(), p)
 }
 
 /// Receives an 8-byte word, waiting for it.
 fn recv_word(link: &mut Link<'_>, p: &mut impl Platform) -> Result<u64, ExchangeError> {
     let mut buf = [0u8; PAYLOAD_SIZE];
-    loop {
-        match link.io.try_recv(&mut buf) {
-            Ok(_) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&buf[..8]);
-                return Ok(u64::from_le_bytes(w));
-            }
-            Err(RecvError::Empty) if link.ipi => {
-                let id = link.channel_id;
-                p.begin_wait();
-                let sleep = link.io.receiver().prepare_wait(&mut || p.notify(id));
-                p.end_wait(sleep);
-                link.io.receiver().finish_wait();
-            }
-            Err(RecvError::Empty) => {
-                link.io.receiver().publish_ack();
-                p.relax();
-            }
-            Err(e) => return Err(ExchangeError::Recv(e)),
-        }
-    }
+    link.recv_bytes(&mut buf, p)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&buf[..8]);
+    Ok(u64::from_le_bytes(w))
 }
 
 /// Ping side (endpoint A): `rounds` round trips; the round-trip times in
@@ -183,7 +75,7 @@ pub fn ping(
             samples.push(t1.wrapping_sub(t0));
         }
     }
-    kick_rx(link, p);
+    link.kick_rx(p);
     Ok(())
 }
 
@@ -199,7 +91,7 @@ pub fn pong(link: &mut Link<'_>, rounds: u64, p: &mut impl Platform) -> Result<(
         }
         send_word(link, word, p)?;
     }
-    kick_rx(link, p);
+    link.kick_rx(p);
     Ok(())
 }
 
@@ -326,7 +218,7 @@ pub fn stream(links: &mut [Link<'_>], messages: u64, p: &mut impl Platform) -> S
                     }
                 }
                 if *count != before {
-                    kick_tx(link, p);
+                    link.kick_tx(p);
                 }
             } else {
                 while *count < messages {
@@ -353,7 +245,7 @@ pub fn stream(links: &mut [Link<'_>], messages: u64, p: &mut impl Platform) -> S
                     }
                 }
                 if *count != before {
-                    kick_rx(link, p);
+                    link.kick_rx(p);
                 }
             }
             if let Some(error) = failed {

@@ -2,7 +2,7 @@
 //! whose timer ticks costs the hypervisor nothing in steady state but its
 //! hypercalls — one per console line, one `REPORT_RESULT`, one `EXIT`.
 //!
-//! What the guest kernel does (guest-kernel/src/kernel.rs): its first
+//! What the guest kernel does (flotilla-rt/src/kernel.rs): its first
 //! hypercall is its first console line, so the steady state starts there;
 //! the boot exits before it (CPUID probes, the EFER write) are not steady.
 //! The x2APIC timer ticks without exits (its MSRs are passed through and the

@@ -3,36 +3,29 @@
 //! budget's tests), waits for the timer to tick once (idling in `hlt`),
 //! reports the ticks and exits 0.
 
-use super::{Context, Failure, Outcome};
-use crate::arch::{cpu, idt};
-use alloc::format;
-use core::sync::atomic::Ordering;
+use flotilla_rt::{time, Context, Failure, Outcome, Report};
 
-pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
     println!(
         "hello from {} (partition {} of {}) on core {} (apic {}), {} MiB, {}",
-        ctx.name,
-        ctx.partition_id,
-        ctx.partition_count,
-        ctx.cpu,
-        ctx.apic_id,
-        ctx.memory >> 20,
-        ctx.mode.describe()
+        ctx.name(),
+        ctx.partition_id(),
+        ctx.partition_count(),
+        ctx.cpu(),
+        ctx.apic_id(),
+        ctx.memory() >> 20,
+        ctx.mode().describe()
     );
-    let lines = ctx.args.u64_or("lines", 0)?;
+    let lines = ctx.args().u64_or("lines", 0)?;
     for i in 0..lines {
         println!("line {i} of {lines}");
     }
-    while idt::TICKS.load(Ordering::Relaxed) == 0 {
-        cpu::wait_for_interrupt();
+    while time::ticks() == 0 {
+        time::wait_for_interrupt();
     }
-    let ticks = idt::TICKS.load(Ordering::Relaxed);
-    Ok(Outcome {
-        code: 0,
-        result: Some(if lines == 0 {
-            format!("ticks={ticks}")
-        } else {
-            format!("ticks={ticks} lines={lines}")
-        }),
-    })
+    let mut report = Report::new().with("ticks", time::ticks());
+    if lines != 0 {
+        report.add("lines", lines);
+    }
+    Ok(Outcome::ok(report))
 }

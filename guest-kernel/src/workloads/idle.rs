@@ -1,15 +1,14 @@
 //! `idle`: says so, then idles in `hlt` with its timer ticking and never
 //! exits — a partition that never finishes, for the run timeout.
 
-use super::{Context, Failure, Outcome};
-use crate::arch::cpu;
+use flotilla_rt::{time, Context, Failure, Outcome};
 
-pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
     println!(
         "idle: {} waits forever (until the run's timeout stops it)",
-        ctx.name
+        ctx.name()
     );
     loop {
-        cpu::wait_for_interrupt();
+        time::wait_for_interrupt();
     }
 }

@@ -2,8 +2,9 @@
 //! key; the catalog in `partition-config/src/catalog.rs` lists the same
 //! names and arguments).
 //!
-//! A workload gets a [`Context`] and returns an [`Outcome`] (exit code and
-//! the result text for `REPORT_RESULT`) or a [`Failure`].
+//! A workload is a function of the runtime's [`Context`] returning an
+//! [`Outcome`] (exit code and the typed result for `REPORT_RESULT`) or a
+//! [`Failure`] (one console line, prefixed here with the workload's name).
 
 mod compute;
 mod hello;
@@ -13,69 +14,14 @@ mod pingpong;
 mod rogue;
 mod stream;
 
-use crate::arch::Mode;
-use crate::args::{ArgError, Args};
-use abi::boot::ChannelInfo;
 use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
+use flotilla_rt::{program, Context, Failure, Mode, Outcome};
 
 /// Exit code for a workload name the kernel does not know.
 pub const UNKNOWN_WORKLOAD_EXIT_CODE: u64 = 4;
 /// Exit code for arguments of the wrong type.
-pub const BAD_ARGS_EXIT_CODE: u64 = 2;
-
-/// What a workload knows about its partition.
-#[derive(Debug)]
-pub struct Context<'a> {
-    /// Partition name ("bare" when bare).
-    pub name: &'a str,
-    /// Partition index.
-    pub partition_id: u32,
-    /// Core index.
-    pub cpu: u32,
-    /// Own x2APIC ID.
-    pub apic_id: u32,
-    /// Partitions in the layout.
-    pub partition_count: u32,
-    /// RAM size (guest-physical `0..memory`).
-    pub memory: u64,
-    /// TSC frequency in kHz (0 if unknown).
-    pub tsc_khz: u64,
-    /// Under which hypervisor, if any.
-    pub mode: Mode,
-    /// Workload arguments.
-    pub args: Args<'a>,
-    /// The partition's channels.
-    pub channels: Vec<ChannelInfo>,
-}
-
-/// How a workload ended.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Exit code (0 = success).
-    pub code: u64,
-    /// Result text (`key=value` words), reported before exiting.
-    pub result: Option<String>,
-}
-
-/// Why a workload could not run.
-#[derive(Debug)]
-pub struct Failure {
-    /// Exit code.
-    pub code: u64,
-    /// One line for the console.
-    pub message: String,
-}
-
-impl From<ArgError<'_>> for Failure {
-    fn from(e: ArgError<'_>) -> Self {
-        Failure {
-            code: BAD_ARGS_EXIT_CODE,
-            message: format!("{e}"),
-        }
-    }
-}
+pub const BAD_ARGS_EXIT_CODE: u64 = flotilla_rt::exit_code::BAD_ARGS;
 
 /// One workload.
 #[derive(Debug)]
@@ -85,7 +31,7 @@ pub struct Workload {
     /// Argument keys it reads.
     pub args: &'static [&'static str],
     /// Runs it.
-    pub run: fn(&Context<'_>) -> Result<Outcome, Failure>,
+    pub run: fn(&mut Context) -> Result<Outcome, Failure>,
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -124,4 +70,24 @@ const WORKLOADS: &[Workload] = &[
 /// The workload called `name`.
 pub fn find(name: &str) -> Option<&'static Workload> {
     WORKLOADS.iter().find(|w| w.name == name)
+}
+
+/// Runs the workload `ctx` names: warns about arguments it does not read,
+/// and prefixes a failure's line with the workload's name.
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
+    let Some(w) = find(ctx.workload()) else {
+        println!("{}: unknown workload {:?}", program(), ctx.workload());
+        return Ok(Outcome::silent(UNKNOWN_WORKLOAD_EXIT_CODE));
+    };
+    let mut known: Vec<&str> = w.args.to_vec();
+    if ctx.mode() == Mode::Bare {
+        known.push("workload");
+    }
+    for word in ctx.args().unknown(&known) {
+        println!("{}: warning: unknown argument {word:?} ignored", program());
+    }
+    (w.run)(ctx).map_err(|f| Failure {
+        code: f.code,
+        message: format!("{}: {}", w.name, f.message),
+    })
 }

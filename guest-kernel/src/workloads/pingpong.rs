@@ -10,12 +10,10 @@
 //! `CHANNEL_EXIT_CODE` (5) when none did.
 
 use super::links::{finish, open_all, Machine};
-use super::{Context, Failure, Outcome};
 use crate::exchange::pingpong;
 use crate::stats::percentile;
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
+use flotilla_rt::{Context, Failure, Outcome, Report};
 
 /// Default `rounds`.
 const DEFAULT_ROUNDS: u64 = 10_000;
@@ -23,15 +21,15 @@ const DEFAULT_ROUNDS: u64 = 10_000;
 const MAX_SAMPLES: u64 = 100_000;
 
 /// The peer's name on channel `channel_id`.
-fn peer<'c>(ctx: &'c Context<'_>, channel_id: u32) -> &'c str {
-    ctx.channels
+fn peer(ctx: &Context, channel_id: u32) -> &str {
+    ctx.channel_infos()
         .iter()
         .find(|c| c.channel_id == channel_id)
         .map_or("?", |c| abi::boot::name_str(&c.peer_name))
 }
 
-pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
-    let rounds = ctx.args.u64_or("rounds", DEFAULT_ROUNDS)?;
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
+    let rounds = ctx.args().u64_or("rounds", DEFAULT_ROUNDS)?;
     let mut opened = open_all(ctx, "pingpong")?;
     let mut machine = Machine::default();
     let stride = rounds.div_ceil(MAX_SAMPLES).max(1);
@@ -64,16 +62,15 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
         }
     }
     let result = if totals.completed.is_empty() {
-        String::new()
+        Report::new()
     } else if pinged.is_empty() {
-        format!("rounds={rounds}")
+        Report::new().with("rounds", rounds)
     } else {
         pinged.sort_unstable();
-        format!(
-            "rounds={rounds} median_cycles={} p99_cycles={}",
-            percentile(&pinged, 50),
-            percentile(&pinged, 99)
-        )
+        Report::new()
+            .with("rounds", rounds)
+            .with("median_cycles", percentile(&pinged, 50))
+            .with("p99_cycles", percentile(&pinged, 99))
     };
     Ok(finish(ctx, "pingpong", &opened, &totals.broken, result))
 }

@@ -13,13 +13,9 @@
 //! - a loop that never ends: the run timeout must stop it.
 //!
 //! Each attack is a small function over [`Target`]; the machine-level part
-//! of each is a safe function of `arch::attack`.
+//! of each is a safe function of the runtime's `flotilla_rt::hostile::attack`.
 
-use super::{Context, Failure, Outcome, BAD_ARGS_EXIT_CODE};
-use crate::arch::attack::{self, VirtInstruction as Vi, Width};
-use crate::arch::hv::{self, HypercallError};
-use crate::arch::{apic, idt, Mode};
-use crate::block::non_peer_apic_id;
+use super::BAD_ARGS_EXIT_CODE;
 use abi::boot::ChannelInfo;
 use abi::hypercall;
 use abi::regs::{amd_msr, efer, IA32_SPEC_CTRL};
@@ -28,6 +24,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use channels::Side;
 use core::sync::atomic::Ordering;
+use flotilla_rt::hostile::attack::{self, VirtInstruction as Vi, Width};
+use flotilla_rt::hostile::hv::{self, HypercallError};
+use flotilla_rt::hostile::{apic, idt, non_peer_apic_id};
+use flotilla_rt::{Context, Failure, Mode, Outcome, Report};
 use x86::msr;
 
 /// Exit code when the attack was not stopped.
@@ -162,7 +162,7 @@ pub const ATTACKS: &[Attack] = &[
         }
         Reply::NotStopped
     }),
-    // Ports (values harmless for the device, see `arch::attack`).
+    // Ports (values harmless for the device, see `flotilla_rt::hostile::attack`).
     attack("port-com1", |_| {
         port_out(COM1, Width::Byte, u32::from(b'!'))
     }),
@@ -395,7 +395,7 @@ pub const ATTACKS: &[Attack] = &[
         )))
     }),
     attack("hc-console-flood", |_| {
-        crate::console::flush();
+        flotilla_rt::console::flush();
         let (mut ok, mut refused) = (0u32, 0u32);
         for i in 0..CONSOLE_FLOOD {
             let line = format!("flood line {i} of {CONSOLE_FLOOD}");
@@ -465,13 +465,13 @@ fn msr_write(msr: u32, value: u64) -> Reply {
 fn icr(dest: u32, low: u64) -> Reply {
     let value = (u64::from(dest) << 32) | low;
     println!("rogue: ICR {value:#x}");
-    crate::console::flush();
+    flotilla_rt::console::flush();
     apic::write_icr(value);
     Reply::NotStopped
 }
 
 fn virt(insn: Vi) -> Reply {
-    let (image_start, _) = crate::arch::image_range();
+    let (image_start, _) = flotilla_rt::hostile::image_range();
     attack::virtualization_instruction(insn, image_start);
     Reply::NotStopped
 }
@@ -494,7 +494,7 @@ fn channel_write(t: &Target, offset: fn(Side, u32) -> usize) -> Reply {
     let own = if c.side == 0 { Side::A } else { Side::B };
     let gpa = c.gpa + offset(own, c.slots) as u64;
     println!("rogue: writing channel {} at {gpa:#x}", c.channel_id);
-    crate::console::flush();
+    flotilla_rt::console::flush();
     attack::write_beyond(gpa, t.memory, 0x0bad_c0de_0bad_c0de);
     Reply::NotStopped
 }
@@ -515,39 +515,38 @@ fn answer(result: Result<u64, HypercallError>) -> &'static str {
     }
 }
 
-pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
-    let name = ctx.args.str_or("attack", "");
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
+    let name = ctx.args().str_or("attack", "");
     let Some(attack) = ATTACKS.iter().find(|a| a.name == name) else {
         return Err(Failure {
             code: BAD_ARGS_EXIT_CODE,
             message: format!("unknown attack {name:?}; the attacks are: {}", names()),
         });
     };
-    let peers: Vec<u32> = ctx.channels.iter().map(|c| c.peer_apic_id).collect();
+    let peers: Vec<u32> = ctx.channel_infos().iter().map(|c| c.peer_apic_id).collect();
     let target = Target {
-        mode: ctx.mode,
-        memory: ctx.memory,
-        apic_id: ctx.apic_id,
-        non_peer: non_peer_apic_id(ctx.apic_id, &peers, ctx.partition_count),
-        channel: ctx.channels.first().copied(),
+        mode: ctx.mode(),
+        memory: ctx.memory(),
+        apic_id: ctx.apic_id(),
+        non_peer: non_peer_apic_id(ctx.apic_id(), &peers, ctx.partition_count()),
+        channel: ctx.channel_infos().first().copied(),
     };
     println!("rogue: attack {name}");
-    crate::console::flush();
+    flotilla_rt::console::flush();
     let reply = (attack.run)(&target);
     match reply {
         Reply::NotStopped => {
             println!("rogue: attack {name} was not stopped");
-            Ok(Outcome {
-                code: NOT_STOPPED_EXIT_CODE,
-                result: Some(format!("attack={name} stopped=false")),
-            })
+            Ok(Outcome::with_code(
+                NOT_STOPPED_EXIT_CODE,
+                Report::new().with("attack", name).with("stopped", false),
+            ))
         }
         Reply::Answer(word) => {
             println!("rogue: attack {name} answered {word}");
-            Ok(Outcome {
-                code: 0,
-                result: Some(format!("attack={name} answer={word}")),
-            })
+            Ok(Outcome::ok(
+                Report::new().with("attack", name).with("answer", word),
+            ))
         }
         Reply::Result(text) => {
             if let Err(e) = hv::report_result(&text) {
@@ -556,17 +555,15 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
                 let fallback = format!("attack={name} answer={word}");
                 let _ = hv::report_result(&fallback);
             }
-            Ok(Outcome {
-                code: 0,
-                result: None,
-            })
+            // Reported raw above (the attack is the text itself).
+            Ok(Outcome::silent(0))
         }
         Reply::Cannot(why) => {
             println!("rogue: cannot try {name}: {why}");
-            Ok(Outcome {
-                code: BAD_ARGS_EXIT_CODE,
-                result: Some(format!("attack={name} cannot=true")),
-            })
+            Ok(Outcome::with_code(
+                BAD_ARGS_EXIT_CODE,
+                Report::new().with("attack", name).with("cannot", true),
+            ))
         }
     }
 }

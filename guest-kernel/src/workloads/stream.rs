@@ -10,21 +10,19 @@
 //! left, `CHANNEL_EXIT_CODE` (5) when none is.
 
 use super::links::{finish, open_all, Machine};
-use super::{Context, Failure, Outcome};
-use crate::arch::cpu;
 use crate::exchange::stream;
-use alloc::format;
+use flotilla_rt::{time, Context, Failure, Outcome, Report};
 
 /// Default `messages`.
 const DEFAULT_MESSAGES: u64 = 100_000;
 
-pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
-    let messages = ctx.args.u64_or("messages", DEFAULT_MESSAGES)?;
+pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
+    let messages = ctx.args().u64_or("messages", DEFAULT_MESSAGES)?;
     let mut opened = open_all(ctx, "stream")?;
     let mut machine = Machine::default();
-    let t0 = cpu::rdtsc();
+    let t0 = time::cycles();
     let totals = stream(&mut opened.links, messages, &mut machine);
-    let cycles = cpu::rdtsc().wrapping_sub(t0);
+    let cycles = time::cycles().wrapping_sub(t0);
     println!(
         "stream: sent {} (checksum {}), received {} (checksum {}) in {cycles} cycles, {} IPIs sent",
         totals.sent,
@@ -33,9 +31,11 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, Failure> {
         totals.received_checksum,
         machine.ipis_sent
     );
-    let result = format!(
-        "messages={} checksum={} sent={} sent_checksum={} cycles={cycles}",
-        totals.received, totals.received_checksum, totals.sent, totals.sent_checksum
-    );
+    let result = Report::new()
+        .with("messages", totals.received)
+        .with("checksum", totals.received_checksum)
+        .with("sent", totals.sent)
+        .with("sent_checksum", totals.sent_checksum)
+        .with("cycles", cycles);
     Ok(finish(ctx, "stream", &opened, &totals.broken, result))
 }

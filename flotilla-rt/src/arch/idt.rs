@@ -2,7 +2,7 @@
 //!
 //! All 256 vectors have a 16-byte-aligned stub that pushes a zero error
 //! code (where the CPU pushes none) and the vector, saves the scratch and
-//! callee-saved registers and calls [`interrupt_entry`]:
+//! callee-saved registers and calls `interrupt_entry`:
 //! - vectors 0..32 (exceptions) are reported on the console (vector, name,
 //!   error code, RIP, CR2, RSP) and the partition exits with
 //!   [`EXCEPTION_EXIT_CODE`]; the double fault runs on its own IST stack;
@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use x86::dtables::{lidt, DescriptorTablePointer};
 
 /// Exit code of a partition that took an unexpected exception.
-pub const EXCEPTION_EXIT_CODE: u64 = 255;
+pub const EXCEPTION_EXIT_CODE: u64 = crate::exit_code::EXCEPTION;
 
 global_asm!(
     r#"
@@ -191,7 +191,8 @@ fn exception(frame: &Frame) -> ! {
     }
     let v = frame.vector as usize;
     crate::console::emergency(format_args!(
-        "guest-kernel: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
+        "{}: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
+        crate::program(),
         v,
         EXCEPTION_NAMES.get(v).copied().unwrap_or("?"),
         frame.error_code,

@@ -15,6 +15,7 @@ use x86::msr::{
     IA32_X2APIC_INIT_COUNT, IA32_X2APIC_SIVR,
 };
 /// x2APIC registers the `rogue` workload writes directly.
+#[cfg_attr(not(feature = "hostile"), allow(unused_imports))]
 pub use x86::msr::{
     IA32_X2APIC_ICR as X2APIC_ICR, IA32_X2APIC_LVT_ERROR as X2APIC_LVT_ERROR,
     IA32_X2APIC_LVT_LINT0 as X2APIC_LVT_LINT0, IA32_X2APIC_LVT_THERMAL as X2APIC_LVT_THERMAL,
@@ -27,7 +28,7 @@ const X2APIC_MODE: u64 = apic_base::ENABLE | apic_base::EXTD;
 /// Why x2APIC could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApicError {
-    /// CPUID.1:ECX[21] is clear.
+    /// CPUID.1:ECX\[21\] is clear.
     NoX2apic,
     /// Under the hypervisor and not in x2APIC mode (the hypervisor should
     /// have enabled it; the kernel may not write `IA32_APIC_BASE`).

@@ -1,26 +1,33 @@
 //! The boot sequence after the machine layer is up: read the start info,
 //! establish who this partition is (the Flotilla block, or the command line
-//! when bare), set up the heap and the x2APIC timer, run the workload,
-//! report its result and exit.
+//! when bare), set up the heap and the x2APIC timer, run the workload's
+//! entry function ([`crate::entry!`]), report its result and exit.
 
 use crate::arch::{self, apic, heap, hv, idt, mem::IdentityMap, Mode};
 use crate::args::Args;
 use crate::block::Block;
 use crate::bootinfo::StartInfo;
-use crate::workloads::{self, Context};
+use crate::exit_code::BAD_BOOT as BAD_BOOT_EXIT_CODE;
+use crate::{Context, Entry, Report};
 use abi::boot::CHANNEL_WINDOW_GPA;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-/// Exit code when the boot information is unusable.
-pub const BAD_BOOT_EXIT_CODE: u64 = 254;
+/// The program's name, set from its [`Entry`] first thing at boot.
+static PROGRAM: spin::Once<&'static str> = spin::Once::new();
+
+/// The program's name (its package name, from [`crate::entry!`]): the
+/// prefix of the runtime's console lines.
+pub fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("flotilla-rt")
+}
 /// APIC timer initial count (divide by 16). Under QEMU (1 GHz APIC clock)
 /// this is a tick every millisecond.
 pub const TIMER_INITIAL_COUNT: u32 = 62_500;
 
 /// Prints why booting cannot go on and exits with [`BAD_BOOT_EXIT_CODE`].
 fn refuse(args: core::fmt::Arguments<'_>) -> ! {
-    println!("guest-kernel: cannot boot: {args}");
+    println!("{}: cannot boot: {args}", program());
     crate::console::flush();
     arch::exit(BAD_BOOT_EXIT_CODE)
 }
@@ -94,7 +101,8 @@ fn identity(mode: Mode, si: &StartInfo<'static>) -> Identity {
 }
 
 /// The kernel proper, entered from `arch::start` with interrupts off.
-pub fn main(start_info_gpa: u64) -> ! {
+pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
+    let program = *PROGRAM.call_once(|| entry.program);
     let mode = hv::mode();
     let si = match StartInfo::parse(&IdentityMap, start_info_gpa) {
         Ok(si) => si,
@@ -113,11 +121,12 @@ pub fn main(start_info_gpa: u64) -> ! {
         ))
     };
 
+    crate::time::TSC_KHZ.store(id.tsc_khz, Ordering::Relaxed);
     apic::start_timer(TIMER_INITIAL_COUNT);
     arch::cpu::enable_interrupts();
 
     println!(
-        "guest-kernel: {} (partition {}) on core {} apic {}, {} MiB, {}, workload {}",
+        "{program}: {} (partition {}) on core {} apic {}, {} MiB, {}, workload {}",
         id.name,
         id.partition_id,
         id.cpu,
@@ -127,13 +136,13 @@ pub fn main(start_info_gpa: u64) -> ! {
         id.workload
     );
     println!(
-        "guest-kernel: image {image_start:#x}..{image_end:#x} (stack {} KiB, #DF stack {} KiB), heap {heap_start:#x}..{heap_end:#x}",
+        "{program}: image {image_start:#x}..{image_end:#x} (stack {} KiB, #DF stack {} KiB), heap {heap_start:#x}..{heap_end:#x}",
         arch::STACK_SIZE / 1024,
         arch::FAULT_STACK_SIZE / 1024
     );
 
     let channels: Vec<_> = id.block.map(|b| b.channels().collect()).unwrap_or_default();
-    let ctx = Context {
+    let mut ctx = Context {
         name: id.name,
         partition_id: id.partition_id,
         cpu: id.cpu,
@@ -142,38 +151,25 @@ pub fn main(start_info_gpa: u64) -> ! {
         memory: id.memory,
         tsc_khz: id.tsc_khz,
         mode,
+        workload: id.workload,
         args: id.args,
         channels,
+        taken: 0,
     };
-    let code = match workloads::find(id.workload) {
-        None => {
-            println!("guest-kernel: unknown workload {:?}", id.workload);
-            workloads::UNKNOWN_WORKLOAD_EXIT_CODE
+    let code = match (entry.main)(&mut ctx) {
+        Ok(outcome) => {
+            if let Some(result) = outcome.report {
+                report(mode, &result);
+            }
+            outcome.code
         }
-        Some(w) => {
-            let mut known: Vec<&str> = w.args.to_vec();
-            if mode == Mode::Bare {
-                known.push("workload");
-            }
-            for word in ctx.args.unknown(&known) {
-                println!("guest-kernel: warning: unknown argument {word:?} ignored");
-            }
-            match (w.run)(&ctx) {
-                Ok(outcome) => {
-                    if let Some(result) = outcome.result {
-                        report(mode, &result);
-                    }
-                    outcome.code
-                }
-                Err(failure) => {
-                    println!("{}: {}", w.name, failure.message);
-                    failure.code
-                }
-            }
+        Err(failure) => {
+            println!("{}", failure.message);
+            failure.code
         }
     };
     println!(
-        "guest-kernel: exit {code} (ticks {}, ipis {})",
+        "{program}: exit {code} (ticks {}, ipis {})",
         idt::TICKS.load(Ordering::Relaxed),
         idt::IPIS.load(Ordering::Relaxed)
     );
@@ -188,10 +184,12 @@ pub fn main(start_info_gpa: u64) -> ! {
     arch::exit(code)
 }
 
-fn report(mode: Mode, result: &str) {
+/// Reports `result`: `REPORT_RESULT` under the hypervisor, a `result:`
+/// line when bare.
+fn report(mode: Mode, result: &Report) {
     if mode == Mode::Bare {
         println!("result: {result}");
-    } else if let Err(e) = hv::report_result(result) {
-        println!("guest-kernel: REPORT_RESULT failed: {e:?}");
+    } else if let Err(e) = hv::report_result(&result.render()) {
+        println!("{}: REPORT_RESULT failed: {e:?}", program());
     }
 }

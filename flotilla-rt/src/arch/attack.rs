@@ -75,14 +75,14 @@ pub fn fetch_beyond(gpa: u64, ram_end: u64, hypervised: bool) -> bool {
     true
 }
 
-/// Whether the CPU supports 1 GiB pages (CPUID 0x8000_0001 EDX[26]).
+/// Whether the CPU supports 1 GiB pages (CPUID 0x8000_0001 EDX\[26\]).
 pub fn has_1g_pages() -> bool {
     cpu::cpuid(0x8000_0000, 0)[0] >= 0x8000_0001
         && cpu::cpuid(0x8000_0001, 0)[3] & abi::regs::cpuid::ext1::EDX_PAGE1GB != 0
 }
 
 /// Maps a 1 GiB guest page of guest-physical `0..1 GiB` at virtual
-/// [`super::entry::SPARE_1G_VA`] (a slot of the kernel's page tables
+/// `SPARE_1G_VA` (a slot of the kernel's page tables
 /// nothing else uses), checks that the partition's first RAM word reads
 /// the same through it, then reads the word at `offset` in it, beyond the
 /// partition's RAM. Returns `None` when the first check fails or the
