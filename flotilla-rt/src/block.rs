@@ -40,7 +40,12 @@ pub enum BlockError {
     /// Unsupported protocol version.
     BadVersion(u32),
     /// `size` is smaller than the header or larger than the module.
-    BadSize { size: u32, module: usize },
+    BadSize {
+        /// The block's `size` field.
+        size: u32,
+        /// The length of the module the block was read from, in bytes.
+        module: usize,
+    },
     /// A name field is not UTF-8.
     BadName(&'static str),
     /// More channels than [`MAX_CHANNELS`].
@@ -50,7 +55,12 @@ pub enum BlockError {
     /// The argument text does not fit, is too long, or is not UTF-8.
     BadArgs,
     /// A channel record is malformed.
-    BadChannel { index: usize, why: &'static str },
+    BadChannel {
+        /// The record's position in the block's channel table (from 0).
+        index: usize,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for BlockError {
@@ -232,7 +242,7 @@ pub mod testing {
         let block = FlotillaBlock {
             magic: BLOCK_MAGIC,
             version: BOOT_PROTOCOL_VERSION,
-            size: size as u32,
+            size: u32::try_from(size).expect("test block under 4 GiB"),
             partition_id: 2,
             cpu: 3,
             apic_id: 5,
@@ -241,10 +251,10 @@ pub mod testing {
             tsc_khz: 2_000_000,
             name: abi::boot::name_field(name).expect("short name"),
             workload: abi::boot::name_field(workload).expect("short name"),
-            channel_count: channels.len() as u32,
-            channels_offset: channels_offset as u32,
-            args_offset: args_offset as u32,
-            args_len: args.len() as u32,
+            channel_count: u32::try_from(channels.len()).expect("test channel count"),
+            channels_offset: u32::try_from(channels_offset).expect("test offset"),
+            args_offset: u32::try_from(args_offset).expect("test offset"),
+            args_len: u32::try_from(args.len()).expect("test argument length"),
         };
         let mut v = block.as_bytes().to_vec();
         v.extend(channels.as_bytes());

@@ -187,7 +187,7 @@ impl<'m> StartInfo<'m> {
     /// The memory map entries.
     pub fn memory_map(&self) -> impl Iterator<Item = MemoryRange> + 'm {
         self.memmap
-            .chunks_exact(MEMMAP_ENTRY_SIZE as usize)
+            .chunks_exact(size_of::<HvmMemmapEntry>())
             .filter_map(|e| HvmMemmapEntry::read_from_bytes(e).ok())
             .map(|e| MemoryRange {
                 addr: e.addr,

@@ -43,6 +43,9 @@
 //! unexpected exception. A workload picks every other code.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+// Cast discipline (CONTRIBUTING.md): `From` widens; `try_from` or a commented `as` narrows.
+#![warn(missing_docs, clippy::cast_lossless, clippy::cast_possible_truncation)]
+#![warn(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 // On the host only the pure modules' tests are built; the rest is unused.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 

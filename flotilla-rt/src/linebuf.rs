@@ -6,6 +6,10 @@
 //! boundary. `\r` is dropped.
 
 /// Longest line handed to the sink (the hypercall's limit).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "256 fits any usize; `try_from` is not `const`"
+)]
 pub const LINE_MAX: usize = abi::hypercall::MAX_CONSOLE_LINE as usize;
 
 /// A partial console line.

@@ -18,6 +18,9 @@
 //! 254 bad boot information, 255 unexpected exception.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
+// Cast discipline (CONTRIBUTING.md): `From` widens; `try_from` or a commented `as` narrows.
+#![warn(clippy::cast_lossless, clippy::cast_possible_truncation)]
+#![warn(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 // On the host only the pure modules' tests are built; the rest is unused.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 

@@ -8,13 +8,15 @@ use alloc::vec::Vec;
 /// Odd numbers covered by one segment.
 const SEGMENT: usize = 32 * 1024;
 
-/// The number of primes `p` with `p < n`.
-pub fn count_primes_below(n: u64) -> u64 {
+/// The number of primes `p` with `p < n`; `None` if the base primes'
+/// sieve (`sqrt(n)` bytes) cannot be indexed on this target (only where
+/// `usize` is narrower than 32 bits).
+pub fn count_primes_below(n: u64) -> Option<u64> {
     if n <= 2 {
-        return 0;
+        return Some(0);
     }
     // Base primes: odd primes up to sqrt(n - 1), by a plain sieve.
-    let limit = isqrt(n - 1);
+    let limit = usize::try_from(isqrt(n - 1)).ok()?;
     let base = small_odd_primes(limit);
     let mut count = 1u64; // the prime 2
     let mut composite = vec![false; SEGMENT];
@@ -22,7 +24,8 @@ pub fn count_primes_below(n: u64) -> u64 {
     let mut low = 3u64;
     while low < n {
         let high = n.min(low.saturating_add(2 * SEGMENT as u64));
-        let len = ((high - low).div_ceil(2)) as usize;
+        // At most SEGMENT (`high - low <= 2 * SEGMENT`), so it fits.
+        let len = usize::try_from((high - low).div_ceil(2)).unwrap_or(SEGMENT);
         composite[..len].fill(false);
         for &p in &base {
             let p2 = p * p;
@@ -34,21 +37,25 @@ pub fn count_primes_below(n: u64) -> u64 {
             if m % 2 == 0 {
                 m += p;
             }
-            while m < high {
-                composite[((m - low) / 2) as usize] = true;
-                m += 2 * p;
+            // Index i stands for low + 2i: odd multiples of p are p apart,
+            // and m < high exactly while i < len.
+            let (Ok(mut i), Ok(step)) = (usize::try_from((m - low) / 2), usize::try_from(p)) else {
+                continue; // beyond any index: nothing to mark here
+            };
+            while i < len {
+                composite[i] = true;
+                i += step;
             }
         }
         count += composite[..len].iter().filter(|&&c| !c).count() as u64;
         // `high` is odd unless it is `n`, which ends the loop.
         low = high;
     }
-    count
+    Some(count)
 }
 
 /// Odd primes `p <= limit`.
-fn small_odd_primes(limit: u64) -> Vec<u64> {
-    let limit = limit as usize;
+fn small_odd_primes(limit: usize) -> Vec<u64> {
     let mut composite = vec![false; limit + 1];
     let mut primes = Vec::new();
     let mut i = 3;
@@ -94,23 +101,23 @@ mod tests {
     #[test]
     fn small_n_match_trial_division() {
         for n in 0..2000 {
-            assert_eq!(count_primes_below(n), naive(n), "n = {n}");
+            assert_eq!(count_primes_below(n), Some(naive(n)), "n = {n}");
         }
     }
 
     #[test]
     fn segment_boundaries() {
         for n in [65_535, 65_536, 65_537, 65_539, 131_071, 131_072, 196_613] {
-            assert_eq!(count_primes_below(n), naive(n), "n = {n}");
+            assert_eq!(count_primes_below(n), Some(naive(n)), "n = {n}");
         }
     }
 
     #[test]
     fn known_counts() {
-        assert_eq!(count_primes_below(10), 4);
-        assert_eq!(count_primes_below(100), 25);
-        assert_eq!(count_primes_below(1_000_000), 78_498);
-        assert_eq!(count_primes_below(10_000_000), 664_579);
+        assert_eq!(count_primes_below(10), Some(4));
+        assert_eq!(count_primes_below(100), Some(25));
+        assert_eq!(count_primes_below(1_000_000), Some(78_498));
+        assert_eq!(count_primes_below(10_000_000), Some(664_579));
     }
 
     #[test]
@@ -119,6 +126,6 @@ mod tests {
             let r = isqrt(n);
             assert!(r * r <= n && (r + 1) * (r + 1) > n, "n = {n}");
         }
-        assert_eq!(isqrt(u64::MAX), u32::MAX as u64);
+        assert_eq!(isqrt(u64::MAX), u64::from(u32::MAX));
     }
 }

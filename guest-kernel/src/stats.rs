@@ -11,7 +11,9 @@ pub fn percentile(sorted: &[u64], p: u32) -> u64 {
     let n = sorted.len() as u64;
     // rank = ceil(p/100 * n), at least 1.
     let rank = (p * n).div_ceil(100).max(1);
-    sorted[(rank - 1) as usize]
+    // rank <= n, so the index is in range (the `min` only guards it).
+    let last = sorted.len() - 1;
+    sorted[usize::try_from(rank - 1).map_or(last, |i| i.min(last))]
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use super::cpu::{self, rdmsr, wrmsr};
 use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
-use abi::regs::{apic_base, cpuid::leaf1_ecx, lvt, timer_divide, SVR_APIC_ENABLE};
+use abi::regs::{apic_base, cpuid::leaf1_ecx, half, lvt, timer_divide, SVR_APIC_ENABLE};
 
 use x86::msr::{
     IA32_APIC_BASE, IA32_X2APIC_APICID, IA32_X2APIC_DIV_CONF, IA32_X2APIC_EOI,
@@ -69,8 +69,9 @@ pub fn apic_base() -> u64 {
 /// This core's x2APIC ID. x2APIC mode must be on.
 pub fn apic_id() -> u32 {
     // SAFETY: in x2APIC mode (ensured at boot) the ID MSR is readable.
-    // Deliberate truncation: the x2APIC ID is the register's low 32 bits.
-    unsafe { rdmsr(IA32_X2APIC_APICID) as u32 }
+    let id = unsafe { rdmsr(IA32_X2APIC_APICID) };
+    // The x2APIC ID is the register's low 32 bits.
+    half::low32(id)
 }
 
 /// The timer LVT: periodic, on [`TIMER_VECTOR`].

@@ -11,6 +11,7 @@
 //! than as collateral damage.
 
 use super::cpu;
+use abi::regs::half;
 use core::arch::asm;
 
 /// End of the kernel's identity map (see `entry.rs`).
@@ -130,10 +131,10 @@ pub fn port_out(port: u16, width: Width, value: u32) {
     unsafe {
         match width {
             Width::Byte => {
-                asm!("out dx, al", in("dx") port, in("al") value as u8, options(nomem, nostack, preserves_flags))
+                asm!("out dx, al", in("dx") port, in("al") half::low8(u64::from(value)), options(nomem, nostack, preserves_flags))
             }
             Width::Word => {
-                asm!("out dx, ax", in("dx") port, in("ax") value as u16, options(nomem, nostack, preserves_flags))
+                asm!("out dx, ax", in("dx") port, in("ax") half::low16(u64::from(value)), options(nomem, nostack, preserves_flags))
             }
             Width::Dword => {
                 asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
@@ -212,6 +213,8 @@ pub fn xsetbv(xcr: u32, value: u64) -> bool {
     if cpu::cpuid(1, 0)[2] & abi::regs::cpuid::leaf1_ecx::XSAVE == 0 {
         return false;
     }
+    // XSETBV takes the value in EDX:EAX.
+    let (high, low) = half::split_u64(value);
     // SAFETY: the CPU has XSAVE (checked), so CR4.OSXSAVE may be set; it
     // only enables XGETBV/XSETBV/XSAVE, which the soft-float kernel does
     // not use otherwise. XSETBV changes only XCR state, which the kernel
@@ -227,8 +230,8 @@ pub fn xsetbv(xcr: u32, value: u64) -> bool {
         asm!(
             "xsetbv",
             in("ecx") xcr,
-            in("eax") value as u32,
-            in("edx") (value >> 32) as u32,
+            in("eax") low,
+            in("edx") high,
             options(nomem, nostack, preserves_flags),
         );
     }
@@ -296,7 +299,9 @@ pub fn virtualization_instruction(insn: VirtInstruction, page: u64) {
             VirtInstruction::Vmsave => asm!("vmsave", in("rax") page, options(nostack)),
             VirtInstruction::Stgi => asm!("stgi", options(nostack)),
             VirtInstruction::Clgi => asm!("clgi", options(nostack)),
-            VirtInstruction::Skinit => asm!("skinit", in("eax") page as u32, options(nostack)),
+            VirtInstruction::Skinit => {
+                asm!("skinit", in("eax") half::low32(page), options(nostack))
+            }
             VirtInstruction::Invlpga => {
                 asm!("invlpga", in("rax") page, in("ecx") 1u32, options(nostack))
             }

@@ -7,6 +7,7 @@
 //! Both tables are statics made of atomics: they are filled once by
 //! [`init`] and the CPU itself writes the TSS descriptor's busy bit.
 
+use abi::regs::half;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use x86::dtables::DescriptorTablePointer;
@@ -35,8 +36,9 @@ static TSS: Tss = Tss([const { AtomicU32::new(0) }; 26]);
 /// Called once, on the boot stack, before interrupts are enabled.
 pub fn init(fault_stack_top: u64) {
     // TSS: IST1 at byte 0x24 (words 9, 10); I/O map base = 104 (none).
-    TSS.0[9].store(fault_stack_top as u32, Ordering::Relaxed);
-    TSS.0[10].store((fault_stack_top >> 32) as u32, Ordering::Relaxed);
+    let (high, low) = half::split_u64(fault_stack_top);
+    TSS.0[9].store(low, Ordering::Relaxed);
+    TSS.0[10].store(high, Ordering::Relaxed);
     TSS.0[25].store(104 << 16, Ordering::Relaxed);
 
     let base = core::ptr::addr_of!(TSS) as u64;
@@ -82,6 +84,7 @@ pub fn init(fault_stack_top: u64) {
 /// Sets the TSS's RSP0: the stack the CPU switches to when an interrupt or
 /// exception arrives in ring 3.
 pub fn set_rsp0(top: u64) {
-    TSS.0[1].store(top as u32, Ordering::Relaxed);
-    TSS.0[2].store((top >> 32) as u32, Ordering::Relaxed);
+    let (high, low) = half::split_u64(top);
+    TSS.0[1].store(low, Ordering::Relaxed);
+    TSS.0[2].store(high, Ordering::Relaxed);
 }

@@ -22,6 +22,7 @@ pub fn init(ram_end: u64, occupied: &[u64]) -> Option<(u64, u64)> {
     let (_, image_end) = super::image_range();
     let ram_end = ram_end.min(abi::boot::CHANNEL_WINDOW_GPA);
     let (start, end) = heap_range(image_end, ram_end, occupied, MIN_HEAP)?;
+    let len = usize::try_from(end - start).ok()?;
     if INITIALISED.swap(true, Ordering::AcqRel) {
         return None;
     }
@@ -31,7 +32,7 @@ pub fn init(ram_end: u64, occupied: &[u64]) -> Option<(u64, u64)> {
     // channel window, so identity-mapped) and before every boot structure
     // the kernel keeps reading; nothing else uses that memory.
     unsafe {
-        HEAP.lock().init(start as *mut u8, (end - start) as usize);
+        HEAP.lock().init(start as *mut u8, len);
     }
     Some((start, end))
 }

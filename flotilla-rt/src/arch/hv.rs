@@ -98,9 +98,11 @@ pub fn call(nr: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, HypercallError> {
         // SAFETY: as above, with VMCALL on VMX.
         Mode::Vmx => unsafe { hypercall_asm!(Backend::Vmx, nr, a0, a1, a2) },
     };
-    if (ret as i64) < 0 {
-        Err(hypercall::Error::from_rax(ret)
-            .map_or(HypercallError::Other(ret as i64), HypercallError::Refused))
+    if ret.cast_signed() < 0 {
+        Err(hypercall::Error::from_rax(ret).map_or(
+            HypercallError::Other(ret.cast_signed()),
+            HypercallError::Refused,
+        ))
     } else {
         Ok(ret)
     }
@@ -147,7 +149,10 @@ pub fn console_line(line: &str) {
 
 /// Reports the workload's result (`key=value` words, cut at 512 bytes).
 pub fn report_result(text: &str) -> Result<(), HypercallError> {
-    let len = text.len().min(hypercall::MAX_RESULT as usize);
+    // A limit beyond the address space cuts nothing.
+    let len = text
+        .len()
+        .min(usize::try_from(hypercall::MAX_RESULT).unwrap_or(usize::MAX));
     call(
         hypercall::REPORT_RESULT,
         text.as_ptr() as u64,

@@ -16,6 +16,7 @@ use super::gdt::{IST_FAULT, KERNEL_CS};
 use super::pic::LEGACY_VECTOR_BASE;
 use super::{apic, cpu};
 use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
+use abi::regs::half;
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use x86::dtables::{lidt, DescriptorTablePointer};
@@ -189,12 +190,17 @@ fn exception(frame: &Frame) -> ! {
     if IN_EXCEPTION.swap(true, Ordering::Relaxed) {
         super::exit(EXCEPTION_EXIT_CODE);
     }
-    let v = frame.vector as usize;
+    let v = frame.vector;
+    let name = usize::try_from(v)
+        .ok()
+        .and_then(|i| EXCEPTION_NAMES.get(i))
+        .copied()
+        .unwrap_or("?");
     crate::console::emergency(format_args!(
         "{}: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
         crate::program(),
         v,
-        EXCEPTION_NAMES.get(v).copied().unwrap_or("?"),
+        name,
         frame.error_code,
         frame.rip,
         cpu::read_cr2(),
@@ -241,12 +247,12 @@ fn build() -> Idt {
     let stubs = unsafe { &*core::ptr::addr_of!(isr_stub_table) };
     for (vector, &handler) in stubs.iter().enumerate() {
         idt.0[vector] = Gate {
-            offset_low: handler as u16,
+            offset_low: half::low16(handler),
             selector: KERNEL_CS,
             ist: if vector == 8 { IST_FAULT } else { 0 },
             type_attr: 0x8e, // present, DPL 0, 64-bit interrupt gate
-            offset_mid: (handler >> 16) as u16,
-            offset_high: (handler >> 32) as u32,
+            offset_mid: half::low16(handler >> 16),
+            offset_high: half::split_u64(handler).0,
             reserved: 0,
         };
     }

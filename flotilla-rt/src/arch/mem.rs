@@ -19,6 +19,7 @@ impl PhysMem<'static> for IdentityMap {
         if gpa == 0 || end > READ_LIMIT {
             return None;
         }
+        let len = usize::try_from(len).ok()?;
         // SAFETY: 0..4 GiB is identity-mapped (see `entry.rs`), so
         // [gpa, end) is mapped; it lies below the channel window, in RAM
         // the loader gave us or in unbacked space (reads of which return a
@@ -26,6 +27,6 @@ impl PhysMem<'static> for IdentityMap {
         // either way no Rust object is affected). The kernel never writes
         // the loader's structures: the heap is placed clear of them
         // (`bootinfo::heap_range`), and the image does not overlap them.
-        Some(unsafe { core::slice::from_raw_parts(gpa as *const u8, len as usize) })
+        Some(unsafe { core::slice::from_raw_parts(gpa as *const u8, len) })
     }
 }

@@ -33,7 +33,9 @@ pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
     let mut opened = open_all(ctx, "pingpong")?;
     let mut machine = Machine::default();
     let stride = rounds.div_ceil(MAX_SAMPLES).max(1);
-    let mut samples = Vec::with_capacity(rounds.div_ceil(stride) as usize);
+    // At most MAX_SAMPLES; the capacity is only a hint.
+    let kept = usize::try_from(rounds.div_ceil(stride)).unwrap_or(0);
+    let mut samples = Vec::with_capacity(kept);
     let totals = pingpong(
         &mut opened.links,
         rounds,

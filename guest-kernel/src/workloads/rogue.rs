@@ -421,7 +421,7 @@ pub const ATTACKS: &[Attack] = &[
     }),
     attack("hc-result-long-value", |_| {
         let mut text = String::from("attack=hc-result-long-value v=");
-        while text.len() < hypercall::MAX_RESULT as usize {
+        while u64::try_from(text.len()).is_ok_and(|len| len < hypercall::MAX_RESULT) {
             text.push('x');
         }
         Reply::Result(text)
