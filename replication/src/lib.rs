@@ -42,7 +42,7 @@ pub mod topology;
 pub mod wire;
 
 pub use error::Error;
-pub use member::{Config, Event, Member, Phase, Stats};
+pub use member::{Config, Event, FastOut, Member, Phase, Stats};
 pub use state::{Name, Op, Service, State};
 pub use topology::{MemberId, MemberSet, Topology, Tree, MAX_MEMBERS};
-pub use wire::{Frame, Message, WireError, PROTOCOL_VERSION};
+pub use wire::{Frame, Message, WireError, Words, PROTOCOL_VERSION};
