@@ -368,18 +368,19 @@ fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
                 .expect("open leader");
             queued += u64::from(o == FastOut::Queued);
             flush_out(&mut leader, &mut a);
-            'wait: loop {
+            // The events of the leader's own apply are drained while the ENTRY is in flight.
+            let mine = |e: Event| e == (Event::Committed { origin_seq: oseq });
+            let mut done =
+                std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
+            while !done {
                 if let Some((w, n)) = recv_words(&mut a) {
                     let o = leader
                         .handle_words(1, &w, n, |_, w, n| send_words(&mut a, w, n))
                         .expect("honest follower");
                     queued += u64::from(o == FastOut::Queued);
                     flush_out(&mut leader, &mut a);
-                    while let Some(e) = leader.poll_event() {
-                        if e == (Event::Committed { origin_seq: oseq }) {
-                            break 'wait;
-                        }
-                    }
+                    done =
+                        std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
                 } else {
                     spin_loop();
                 }

@@ -289,3 +289,304 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::member::{Config, Event};
+    use crate::state::{Name, Service};
+    use crate::topology::{MemberSet, Topology};
+    use crate::wire::{bytes_to_words, Message};
+    use alloc::collections::VecDeque;
+    use alloc::vec::Vec;
+
+    /// Members plus one FIFO of message bytes per (from, to), driven either through the
+    /// general interface or the word-level one.
+    struct World {
+        fast: bool,
+        ms: Vec<Member>,
+        wires: Vec<VecDeque<Vec<u8>>>,
+        hits: u64,
+        events: Vec<Vec<Event>>,
+    }
+
+    impl World {
+        fn new(topo: &Topology, fast: bool, cfg: Config) -> Self {
+            let n = topo.size();
+            let ms = (0..u8::try_from(n).unwrap())
+                .map(|i| Member::new(i, topo.clone(), cfg, 1, topo.members()))
+                .collect();
+            let mut w = Self {
+                fast,
+                ms,
+                wires: (0..n * n).map(|_| VecDeque::new()).collect(),
+                hits: 0,
+                events: (0..n).map(|_| Vec::new()).collect(),
+            };
+            for i in 0..n {
+                w.drain(i);
+            }
+            w
+        }
+
+        fn n(&self) -> usize {
+            self.ms.len()
+        }
+
+        /// Moves member `i`'s queued messages onto the wires (which applies what it logged).
+        fn drain(&mut self, i: usize) {
+            let n = self.n();
+            while let Some((to, msg)) = self.ms[i].poll_send() {
+                self.wires[i * n + to as usize].push_back(msg.encode().as_bytes().to_vec());
+            }
+        }
+
+        fn sent(&mut self, i: usize, got: Option<(MemberId, Words, usize)>) {
+            if let Some((to, w, len)) = got {
+                let mut b = [0u8; MAX_MESSAGE];
+                let n = words_to_bytes(&w, len, &mut b);
+                let nn = self.n();
+                self.wires[i * nn + to as usize].push_back(b[..n].to_vec());
+            }
+        }
+
+        fn propose(&mut self, i: usize, op: Op) -> Result<u32, Error> {
+            let r = if self.fast {
+                let mut got = None;
+                let r = self.ms[i].propose_words(op, |to, w, len| got = Some((to, *w, len)));
+                if matches!(r, Ok((_, FastOut::Sent))) {
+                    self.hits += 1;
+                    assert!(got.is_some());
+                } else {
+                    assert!(got.is_none());
+                }
+                self.sent(i, got);
+                r.map(|(o, _)| o)
+            } else {
+                self.ms[i].propose(op)
+            };
+            self.drain(i);
+            r
+        }
+
+        /// Delivers the next message from `from` to `to`, if any.
+        fn deliver(&mut self, from: usize, to: usize) -> Option<Result<(), Error>> {
+            let n = self.n();
+            let bytes = self.wires[from * n + to].pop_front()?;
+            let f = u8::try_from(from).unwrap();
+            let r = if self.fast {
+                let mut got = None;
+                let r = self.ms[to].handle_words(
+                    f,
+                    &bytes_to_words(&bytes),
+                    bytes.len(),
+                    |t, w, len| {
+                        got = Some((t, *w, len));
+                    },
+                );
+                match r {
+                    Ok(FastOut::Sent) => {
+                        self.hits += 1;
+                        assert!(got.is_some());
+                    }
+                    Ok(FastOut::Done) => self.hits += 1,
+                    _ => assert!(got.is_none()),
+                }
+                self.sent(to, got);
+                r.map(|_| ())
+            } else {
+                self.ms[to].handle_bytes(f, &bytes)
+            };
+            self.drain(to);
+            Some(r)
+        }
+
+        fn inject(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+            let n = self.n();
+            self.wires[from * n + to].push_front(bytes);
+        }
+
+        fn flush(&mut self, i: usize) -> bool {
+            let r = self.ms[i].flush();
+            self.drain(i);
+            r
+        }
+
+        fn membership(&mut self, epoch: u32, alive: MemberSet) {
+            for i in 0..self.n() {
+                if alive.contains(u8::try_from(i).unwrap()) {
+                    self.ms[i].on_membership(epoch, alive);
+                    self.drain(i);
+                }
+            }
+        }
+
+        fn poll_events(&mut self, i: usize) {
+            while let Some(e) = self.ms[i].poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    fn ops(i: u64) -> Op {
+        match i % 5 {
+            0 | 1 => Op::Put {
+                key: i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                value: !i,
+            },
+            2 => Op::Delete { key: i % 7 },
+            3 => Op::Put {
+                key: u64::MAX,
+                value: u64::MAX - i,
+            },
+            _ => Op::Register {
+                name: Name::new(b"svc").unwrap(),
+                service: Service {
+                    partition: 0xfffe,
+                    channel: u16::try_from(i % 100).unwrap(),
+                },
+            },
+        }
+    }
+
+    fn same(g: &World, f: &World, step: usize) {
+        assert_eq!(g.ms, f.ms, "members differ after step {step}");
+        assert_eq!(g.wires, f.wires, "wire bytes differ after step {step}");
+        assert_eq!(g.events, f.events, "events differ after step {step}");
+    }
+
+    /// One seeded schedule of proposals, deliveries, flushes, duplicates, corrupt bytes and
+    /// epoch changes, run through both interfaces in lockstep; returns the fast hits.
+    fn lockstep(topo: &Topology, seed: u64, steps: usize, cfg: Config) -> u64 {
+        let mut g = World::new(topo, false, cfg);
+        let mut f = World::new(topo, true, cfg);
+        let n = topo.size();
+        let mut x = seed | 1;
+        let mut rnd = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut epoch = 1;
+        let mut next_op = 0;
+        same(&g, &f, 0);
+        for step in 1..=steps {
+            let r = rnd(100);
+            let i = usize::try_from(rnd(n as u64)).unwrap();
+            let j = usize::try_from(rnd(n as u64)).unwrap();
+            match r {
+                0..=29 => {
+                    next_op += 1;
+                    let op = ops(next_op);
+                    assert_eq!(g.propose(i, op), f.propose(i, op), "step {step}");
+                }
+                30..=84 => {
+                    assert_eq!(g.deliver(i, j), f.deliver(i, j), "step {step}");
+                }
+                85..=89 => assert_eq!(g.flush(i), f.flush(i)),
+                90..=93 => {
+                    // A duplicate or a corrupted copy of the next message on a wire.
+                    let k = i * n + j;
+                    if let Some(b) = g.wires[k].front().cloned() {
+                        let mut b2 = b.clone();
+                        if r == 91 {
+                            b2[usize::try_from(rnd(b.len() as u64)).unwrap()] ^= 0x10;
+                        }
+                        g.inject(i, j, b2.clone());
+                        f.inject(i, j, b2);
+                    }
+                }
+                94..=95 => {
+                    epoch += 1;
+                    let alive = topo.members();
+                    g.membership(epoch, alive);
+                    f.membership(epoch, alive);
+                }
+                _ => {
+                    g.poll_events(i);
+                    f.poll_events(i);
+                }
+            }
+            same(&g, &f, step);
+        }
+        f.hits
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree_two_members() {
+        let topo = Topology::line(2).unwrap();
+        let mut hits = 0;
+        for seed in 1..=40 {
+            hits += lockstep(&topo, seed * 0x1234_5679, 400, Config::default());
+        }
+        assert!(hits > 1000, "the fast path was taken {hits} times");
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree_small_window_and_retain() {
+        let topo = Topology::line(2).unwrap();
+        let cfg = Config {
+            window: 2,
+            retain: 1,
+            ..Config::default()
+        };
+        for seed in 1..=40 {
+            lockstep(&topo, seed * 0x9e37_79b9, 400, cfg);
+        }
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree_larger_trees() {
+        for topo in [Topology::line(3).unwrap(), Topology::hypercube(2).unwrap()] {
+            for seed in 1..=20 {
+                lockstep(&topo, seed * 0x5bd1_e995, 400, Config::default());
+            }
+        }
+    }
+
+    /// A proposal through a steady N = 2 group: the same bytes on the wire and the same
+    /// members after every message, and no message ever queued on the fast side.
+    #[test]
+    fn steady_exchange_is_identical_message_by_message() {
+        let topo = Topology::line(2).unwrap();
+        let mut g = World::new(&topo, false, Config::default());
+        let mut f = World::new(&topo, true, Config::default());
+        while g.deliver(0, 1).is_some() | g.deliver(1, 0).is_some() {}
+        while f.deliver(0, 1).is_some() | f.deliver(1, 0).is_some() {}
+        same(&g, &f, 0);
+        for k in 0..50 {
+            let op = ops(k);
+            let hits = f.hits;
+            assert_eq!(g.propose(0, op), f.propose(0, op));
+            same(&g, &f, 1);
+            let entry = g.wires[1].front().unwrap().clone();
+            assert!(matches!(Message::decode(&entry), Ok(Message::Entry { .. })));
+            assert_eq!(g.deliver(0, 1), Some(Ok(())));
+            assert_eq!(f.deliver(0, 1), Some(Ok(())));
+            same(&g, &f, 2);
+            assert_eq!(g.deliver(1, 0), Some(Ok(())));
+            assert_eq!(f.deliver(1, 0), Some(Ok(())));
+            same(&g, &f, 3);
+            g.poll_events(0);
+            f.poll_events(0);
+            same(&g, &f, 4);
+            assert!(f.events[0].contains(&Event::Committed {
+                origin_seq: u32::try_from(k + 1).unwrap()
+            }));
+            // Proposal, ACK at the leader, and the ENTRY at the follower unless it carries
+            // a registration (the general decoder takes those).
+            let expected = if matches!(op, Op::Register { .. }) {
+                2
+            } else {
+                3
+            };
+            assert_eq!(f.hits - hits, expected, "round {k}");
+        }
+        assert_eq!(
+            f.ms[1].commit(),
+            49,
+            "the commit index rides on the next entry"
+        );
+    }
+}
