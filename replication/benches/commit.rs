@@ -18,9 +18,14 @@
 //! median and p99 over all repetitions; the clock read, whose cost is printed, is inside
 //! both).
 //!
+//! The fast row is the same exchange on the word-level steady path
+//! ([`Member::propose_words`], [`Member::handle_words`], the channel's `try_send_words` /
+//! `try_recv_words`), same threads, pinning and polling; a reference row runs the baseline on
+//! the word interface too, and the general row (the interface above) stays for comparison.
+//!
 //! Environment: `REPLICATION_BENCH_REPS` (repetitions, default 15), `REPLICATION_BENCH_ROUNDS`
-//! (operations per run, default 20 000), `REPLICATION_BENCH_MODE=work` (only the one-thread
-//! protocol-work row, for a profiler).
+//! (operations per run, default 20 000), `REPLICATION_BENCH_MODE=work` or `work-fast` (only
+//! the one-thread protocol-work row, general or fast path, for a profiler).
 
 use channels::{region_size, Channel, Duplex, RecvError, Region, SendError, Side};
 use replication::{Config, Event, FastOut, Member, MemberSet, Op, Phase, Topology, Words};
@@ -307,8 +312,9 @@ fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
     });
 }
 
-/// Fast-path calls that took the general path instead (0 in the steady state; the warm-up
-/// and view change before it do not count at the leader).
+/// Fast-path calls that took the general path instead: the follower's `STATE` and `OPEN` of
+/// the view change, 2 per run (the leader's view change is not on the fast path), and none
+/// in the steady state.
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
 /// [`commit_latency`] on the word-level fast path ([`Member::propose_words`],
