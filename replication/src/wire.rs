@@ -325,7 +325,7 @@ const fn frame_len(len: usize) -> u8 {
 }
 
 #[inline(always)]
-fn expected_len(k: u8) -> Option<usize> {
+pub(crate) fn expected_len(k: u8) -> Option<usize> {
     Some(match k {
         kind::STATE => 24,
         kind::READY => 8,
