@@ -18,12 +18,17 @@
 //! median and p99 over all repetitions; the clock read, whose cost is printed, is inside
 //! both).
 //!
+//! The fast row is the same exchange on the word-level steady path
+//! ([`Member::propose_words`], [`Member::handle_words`], the channel's `try_send_words` /
+//! `try_recv_words`), same threads, pinning and polling; a reference row runs the baseline on
+//! the word interface too, and the general row (the interface above) stays for comparison.
+//!
 //! Environment: `REPLICATION_BENCH_REPS` (repetitions, default 15), `REPLICATION_BENCH_ROUNDS`
-//! (operations per run, default 20 000), `REPLICATION_BENCH_MODE=work` (only the one-thread
-//! protocol-work row, for a profiler).
+//! (operations per run, default 20 000), `REPLICATION_BENCH_MODE=work` or `work-fast` (only
+//! the one-thread protocol-work row, general or fast path, for a profiler).
 
 use channels::{region_size, Channel, Duplex, RecvError, Region, SendError, Side};
-use replication::{Config, Event, Member, MemberSet, Op, Phase, Topology};
+use replication::{Config, Event, FastOut, Member, MemberSet, Op, Phase, Topology, Words};
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -94,6 +99,25 @@ fn recv(d: &mut Duplex<'_>, buf: &mut [u8; 56]) -> Option<usize> {
 fn flush_out(m: &mut Member, d: &mut Duplex<'_>) {
     while let Some((_, msg)) = m.poll_send() {
         send(d, msg.encode().as_bytes());
+    }
+}
+
+fn send_words(d: &mut Duplex<'_>, words: &Words, len: usize) {
+    loop {
+        match d.try_send_words(words, len) {
+            Ok(()) => return,
+            Err(SendError::Full) => spin_loop(),
+            Err(e) => panic!("send: {e:?}"),
+        }
+    }
+}
+
+/// Receives one message as payload words if there is one.
+fn recv_words(d: &mut Duplex<'_>) -> Option<(Words, usize)> {
+    match d.try_recv_words() {
+        Ok(m) => Some(m),
+        Err(RecvError::Empty) => None,
+        Err(e) => panic!("recv: {e:?}"),
     }
 }
 
@@ -178,6 +202,44 @@ fn round_trip(rounds: u64, mut timing: Timing<'_>) {
     });
 }
 
+/// The baseline on the channel's word interface (`try_send_words` / `try_recv_words`, the
+/// one the fast path uses): otherwise [`round_trip`].
+fn round_trip_words(rounds: u64, mut timing: Timing<'_>) {
+    let region = HostRegion::new();
+    let ch = region.channel();
+    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let barrier = Barrier::new(2);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (barrier, stop) = (&barrier, &stop);
+        s.spawn(move || {
+            pin(1);
+            barrier.wait();
+            while !stop.load(Ordering::Relaxed) {
+                match recv_words(&mut b) {
+                    Some((w, _)) => send_words(&mut b, &w, 16),
+                    None => spin_loop(),
+                }
+            }
+        });
+        pin(0);
+        barrier.wait();
+        let mut w = [0u64; 7];
+        timing.run(rounds / 10, rounds, |i| {
+            w[0] = i;
+            send_words(&mut a, &w, 56);
+            loop {
+                if let Some((r, _)) = recv_words(&mut a) {
+                    w = r;
+                    break;
+                }
+                spin_loop();
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
 /// Member `id` of a fresh 2-member group.
 fn member(id: u8) -> Member {
     let topo = Topology::line(2).expect("two members");
@@ -250,6 +312,91 @@ fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
     });
 }
 
+/// Fast-path calls that took the general path instead: the follower's `STATE` and `OPEN` of
+/// the view change, 2 per run (the leader's view change is not on the fast path), and none
+/// in the steady state.
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// [`commit_latency`] on the word-level fast path ([`Member::propose_words`],
+/// [`Member::handle_words`], the channel's word interface); same threads, pinning, channel,
+/// polling and wait for [`Event::Committed`].
+fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
+    let region = HostRegion::new();
+    let ch = region.channel();
+    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let stop = AtomicBool::new(false);
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let (barrier, stop) = (&barrier, &stop);
+        s.spawn(move || {
+            pin(1);
+            let mut follower = member(1);
+            barrier.wait();
+            flush_out(&mut follower, &mut b);
+            while !stop.load(Ordering::Relaxed) {
+                match recv_words(&mut b) {
+                    Some((w, n)) => {
+                        let o = follower
+                            .handle_words(0, &w, n, |_, w, n| send_words(&mut b, w, n))
+                            .expect("honest leader");
+                        if o == FastOut::Queued {
+                            FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                        }
+                        flush_out(&mut follower, &mut b);
+                        while follower.poll_event().is_some() {}
+                    }
+                    None => spin_loop(),
+                }
+            }
+        });
+        pin(0);
+        let mut leader = member(0);
+        barrier.wait();
+        let mut buf = [0u8; 56];
+        flush_out(&mut leader, &mut a);
+        while leader.phase() != Phase::Open {
+            if let Some(n) = recv(&mut a, &mut buf) {
+                leader.handle_bytes(1, &buf[..n]).expect("honest follower");
+                flush_out(&mut leader, &mut a);
+            }
+        }
+        while leader.poll_event().is_some() {}
+        let mut queued = 0;
+        timing.run(rounds / 10, rounds, |i| {
+            let (oseq, o) = leader
+                .propose_words(
+                    Op::Put {
+                        key: i % KEYS,
+                        value: i,
+                    },
+                    |_, w, n| send_words(&mut a, w, n),
+                )
+                .expect("open leader");
+            queued += u64::from(o == FastOut::Queued);
+            flush_out(&mut leader, &mut a);
+            // The events of the leader's own apply are drained while the ENTRY is in flight.
+            let mine = |e: Event| e == (Event::Committed { origin_seq: oseq });
+            let mut done =
+                std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
+            while !done {
+                if let Some((w, n)) = recv_words(&mut a) {
+                    let o = leader
+                        .handle_words(1, &w, n, |_, w, n| send_words(&mut a, w, n))
+                        .expect("honest follower");
+                    queued += u64::from(o == FastOut::Queued);
+                    flush_out(&mut leader, &mut a);
+                    done =
+                        std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
+                } else {
+                    spin_loop();
+                }
+            }
+        });
+        FALLBACKS.fetch_add(queued, Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
 /// The protocol's own work per committed update: both members on this thread, messages
 /// encoded and decoded but handed over directly (no channel). ns per update.
 fn protocol_work(rounds: u64) -> f64 {
@@ -312,43 +459,110 @@ fn median_f(v: &[f64]) -> f64 {
     at(&sorted(v), 0.5)
 }
 
+/// [`protocol_work`] on the word-level fast path.
+fn protocol_work_fast(rounds: u64) -> f64 {
+    let mut m = [member(0), member(1)];
+    let pass = |m: &mut [Member; 2]| {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for i in 0..2 {
+                while let Some((to, msg)) = m[i].poll_send() {
+                    let f = msg.encode();
+                    m[to as usize].handle_bytes(i as u8, f.as_bytes()).unwrap();
+                    moved = true;
+                }
+                while m[i].poll_event().is_some() {}
+            }
+        }
+    };
+    pass(&mut m);
+    let start = Instant::now();
+    let (mut w, mut r) = (([0u64; 7], 0), ([0u64; 7], 0));
+    for i in 0..rounds {
+        let (_, o) = m[0]
+            .propose_words(
+                Op::Put {
+                    key: i % KEYS,
+                    value: i,
+                },
+                |_, x, n| w = (*x, n),
+            )
+            .unwrap();
+        assert_eq!(o, FastOut::Sent);
+        while m[0].poll_send().is_some() {}
+        let o = m[1]
+            .handle_words(0, &w.0, w.1, |_, x, n| r = (*x, n))
+            .unwrap();
+        assert_eq!(o, FastOut::Sent);
+        while m[1].poll_send().is_some() {}
+        while m[1].poll_event().is_some() {}
+        let o = m[0]
+            .handle_words(1, &r.0, r.1, |_, _, _| unreachable!())
+            .unwrap();
+        assert_eq!(o, FastOut::Done);
+        while m[0].poll_send().is_some() {}
+        while m[0].poll_event().is_some() {}
+    }
+    assert_eq!(m[0].commit(), rounds);
+    start.elapsed().as_nanos() as f64 / rounds as f64
+}
+
 fn main() {
     let reps = env_or("REPLICATION_BENCH_REPS", 15).max(1) as usize;
     let rounds = env_or("REPLICATION_BENCH_ROUNDS", 20_000).max(BATCH);
     let _ = CORES.set(core_affinity::get_core_ids().unwrap_or_default());
     let cores = CORES.get().map_or(0, Vec::len);
-    if std::env::var("REPLICATION_BENCH_MODE").as_deref() == Ok("work") {
-        let w: Vec<f64> = (0..reps).map(|_| protocol_work(rounds)).collect();
-        println!(
-            "protocol work per update, one thread: {:.1} ns median",
-            median_f(&w)
-        );
-        return;
+    match std::env::var("REPLICATION_BENCH_MODE").as_deref() {
+        Ok("work") => {
+            let w: Vec<f64> = (0..reps).map(|_| protocol_work(rounds)).collect();
+            println!(
+                "protocol work per update, one thread, general path: {:.1} ns median",
+                median_f(&w)
+            );
+            return;
+        }
+        Ok("work-fast") => {
+            let w: Vec<f64> = (0..reps).map(|_| protocol_work_fast(rounds)).collect();
+            println!(
+                "protocol work per update, one thread, fast path: {:.1} ns median",
+                median_f(&w)
+            );
+            return;
+        }
+        _ => {}
     }
     println!(
         "replication benchmark: N = 2, threads pinned to cores 0 and 1 ({cores} cores seen), \
          {reps} repetitions of {rounds} operations per row"
     );
-    // Per repetition: the median batch mean of each row, and their ratio.
-    let (mut base, mut prot, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    // Per repetition: the median batch mean of each row. The order of the rows alternates.
+    let (mut base, mut base_w, mut gen, mut fast) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut base_ops, mut prot_ops) = (Vec::new(), Vec::new());
     for r in 0..reps {
-        let (mut b, mut p) = (Vec::new(), Vec::new());
+        let (mut b, mut bw, mut g, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         if r % 2 == 0 {
             round_trip(rounds, Timing::Batches(&mut b));
-            commit_latency(rounds, Timing::Batches(&mut p));
+            round_trip_words(rounds, Timing::Batches(&mut bw));
+            commit_latency(rounds, Timing::Batches(&mut g));
+            commit_latency_fast(rounds, Timing::Batches(&mut f));
         } else {
-            commit_latency(rounds, Timing::Batches(&mut p));
+            commit_latency_fast(rounds, Timing::Batches(&mut f));
+            commit_latency(rounds, Timing::Batches(&mut g));
+            round_trip_words(rounds, Timing::Batches(&mut bw));
             round_trip(rounds, Timing::Batches(&mut b));
         }
-        let (b, p) = (median_f(&b), median_f(&p));
-        base.push(b);
-        prot.push(p);
-        ratio.push(p / b);
+        base.push(median_f(&b));
+        base_w.push(median_f(&bw));
+        gen.push(median_f(&g));
+        fast.push(median_f(&f));
         round_trip(rounds, Timing::PerOp(&mut base_ops));
-        commit_latency(rounds, Timing::PerOp(&mut prot_ops));
+        commit_latency_fast(rounds, Timing::PerOp(&mut prot_ops));
     }
-    let (sb, sp, sr) = (sorted(&base), sorted(&prot), sorted(&ratio));
+    let ratios = |num: &[f64], den: &[f64]| -> Vec<f64> {
+        sorted(&num.iter().zip(den).map(|(n, d)| n / d).collect::<Vec<_>>())
+    };
     let (bm, b99) = (
         percentile(&mut base_ops, 0.5),
         percentile(&mut base_ops, 0.99),
@@ -358,55 +572,77 @@ fn main() {
         percentile(&mut prot_ops, 0.99),
     );
     let work: Vec<f64> = (0..reps).map(|_| protocol_work(rounds)).collect();
-    let sw = sorted(&work);
+    let work_fast: Vec<f64> = (0..reps).map(|_| protocol_work_fast(rounds)).collect();
     let clock = clock_cost();
     println!(
-        "                                        median of {BATCH}-op batches, ns     one clock read per op, ns"
+        "                                          median of {BATCH}-op batches, ns     one clock read per op, ns"
     );
     println!(
-        "  row                                  median      min      max        median    p99"
+        "  row                                    median      min      max        median    p99"
     );
-    println!(
-        "  channel round trip (56 B, 16 B back) {:>7.1} {:>8.1} {:>8.1}      {bm:>8} {b99:>6}",
-        at(&sb, 0.5),
-        sb[0],
-        sb[sb.len() - 1],
+    let row = |name: &str, v: &[f64], ops: Option<(u32, u32)>| {
+        let v = sorted(v);
+        let tail = ops.map_or(String::new(), |(m, p)| format!("      {m:>8} {p:>6}"));
+        println!(
+            "  {name:<38} {:>7.1} {:>8.1} {:>8.1}{tail}",
+            at(&v, 0.5),
+            v[0],
+            v[v.len() - 1]
+        );
+    };
+    row(
+        "channel round trip (56 B, 16 B back)",
+        &base,
+        Some((bm, b99)),
     );
-    println!(
-        "  commit, N = 2 (ENTRY, ACK back)      {:>7.1} {:>8.1} {:>8.1}      {pm:>8} {p99:>6}",
-        at(&sp, 0.5),
-        sp[0],
-        sp[sp.len() - 1],
+    row("  the same, word interface", &base_w, None);
+    row("commit, general path (ENTRY, ACK back)", &gen, None);
+    row(
+        "commit, fast path (ENTRY, ACK back)",
+        &fast,
+        Some((pm, p99)),
     );
+    row("protocol work, one thread, general", &work, None);
+    row("protocol work, one thread, fast", &work_fast, None);
+    let show = |name: &str, r: &[f64]| {
+        println!(
+            "  {name}: median {:.2}x, min {:.2}x, p25 {:.2}x, p75 {:.2}x, max {:.2}x",
+            at(r, 0.5),
+            r[0],
+            at(r, 0.25),
+            at(r, 0.75),
+            r[r.len() - 1],
+        );
+    };
+    println!("  paired per repetition (target <= 1.5x):");
+    show("fast commit / round trip   ", &ratios(&fast, &base));
+    show("fast commit / word round trip", &ratios(&fast, &base_w));
+    show("general commit / round trip", &ratios(&gen, &base));
     println!(
-        "  protocol work, one thread, no channel {:>6.1} {:>8.1} {:>8.1}",
-        at(&sw, 0.5),
-        sw[0],
-        sw[sw.len() - 1],
-    );
-    println!(
-        "  commit / round trip, paired per repetition: median {:.2}x, min {:.2}x, p25 {:.2}x, \
-         p75 {:.2}x, max {:.2}x (target <= 1.5x)",
-        at(&sr, 0.5),
-        sr[0],
-        at(&sr, 0.25),
-        at(&sr, 0.75),
-        sr[sr.len() - 1],
-    );
-    println!(
-        "  per op (pooled): medians {:.2}x, p99s {:.2}x; the clock read ({clock:.1} ns) is in both",
+        "  per op (pooled, fast path): medians {:.2}x, p99s {:.2}x; the clock read ({clock:.1} ns) is in both",
         f64::from(pm) / f64::from(bm.max(1)),
         f64::from(p99) / f64::from(b99.max(1)),
     );
+    println!(
+        "  fast-path calls that took the general path: {}",
+        FALLBACKS.load(Ordering::Relaxed)
+    );
     // The host places the two vCPUs so that a round trip costs either about 0.1 us or about
-    // 0.4 us, and may change its mind within a run: every pair, so the two are told apart.
-    let pairs: Vec<String> = base
-        .iter()
-        .zip(&prot)
-        .map(|(b, p)| format!("{b:.0}/{p:.0}={:.2}", p / b))
+    // 0.4 us, and may change its mind within a run: every repetition, so the two are told
+    // apart.
+    let reps: Vec<String> = (0..base.len())
+        .map(|i| {
+            format!(
+                "{:.0}/{:.0}/{:.0}={:.2}",
+                base[i],
+                gen[i],
+                fast[i],
+                fast[i] / base[i]
+            )
+        })
         .collect();
     println!(
-        "  per repetition, round trip/commit ns = ratio: {}",
-        pairs.join(" ")
+        "  per repetition, round trip/general/fast ns = fast ratio: {}",
+        reps.join(" ")
     );
 }

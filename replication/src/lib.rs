@@ -14,7 +14,9 @@
 //! The crate is sans-IO: a [`Member`] is driven by [`Member::handle`] (a message from a
 //! neighbour), [`Member::on_membership`] (the hypervisor's epoch and alive set),
 //! [`Member::propose`], [`Member::shootdown`] and [`Member::flush`]; it queues messages for
-//! its neighbours ([`Member::poll_send`]) and events ([`Member::poll_event`]). No clock, no
+//! its neighbours ([`Member::poll_send`]) and events ([`Member::poll_event`]). In the steady
+//! state [`Member::propose_words`] and [`Member::handle_words`] do the same on the channel's
+//! payload words, handing the one message they cause straight to the driver. No clock, no
 //! randomness, no unsafe code; every message fits one 56-byte channel payload ([`wire`]) and
 //! decoding treats bytes as hostile.
 //!
@@ -42,7 +44,7 @@ pub mod topology;
 pub mod wire;
 
 pub use error::Error;
-pub use member::{Config, Event, Member, Phase, Stats};
+pub use member::{Config, Event, FastOut, Member, Phase, Stats};
 pub use state::{Name, Op, Service, State};
 pub use topology::{MemberId, MemberSet, Topology, Tree, MAX_MEMBERS};
-pub use wire::{Frame, Message, WireError, PROTOCOL_VERSION};
+pub use wire::{Frame, Message, WireError, Words, PROTOCOL_VERSION};

@@ -31,6 +31,9 @@ use crate::wire::{Message, CHUNK, MAX_CHUNK_INDEX};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
+mod fast;
+pub use fast::FastOut;
+
 /// Tunables. Every member of a group must use the same `window`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Config {

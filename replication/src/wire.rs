@@ -24,7 +24,32 @@ pub const CHUNK: usize = 48;
 /// Largest snapshot chunk index (24 bits).
 pub const MAX_CHUNK_INDEX: u32 = (1 << 24) - 1;
 
-const OP_BYTES: usize = 28;
+pub(crate) const OP_BYTES: usize = 28;
+
+/// Payload words of a channel message (byte `i` of a message is byte `i % 8` of word `i / 8`,
+/// little-endian), the representation the fast path ([`crate::Member::propose_words`],
+/// [`crate::Member::handle_words`]) reads and writes.
+pub const WORDS: usize = MAX_MESSAGE / 8;
+
+/// A message as payload words.
+pub type Words = [u64; WORDS];
+
+/// The first `len` bytes of `words` (at most [`MAX_MESSAGE`]).
+pub fn words_to_bytes(words: &Words, len: usize, out: &mut [u8; MAX_MESSAGE]) -> usize {
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    len.min(MAX_MESSAGE)
+}
+
+/// `bytes` (at most [`MAX_MESSAGE`]) as payload words, zero past the end.
+pub fn bytes_to_words(bytes: &[u8]) -> Words {
+    let mut w = [0u64; WORDS];
+    for (i, c) in bytes.iter().take(MAX_MESSAGE).enumerate() {
+        w[i / 8] |= u64::from(*c) << (8 * (i % 8));
+    }
+    w
+}
 
 /// Message kinds (byte 0).
 pub mod kind {
@@ -232,7 +257,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 #[inline(always)]
-fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
+pub(crate) fn encode_op(op: &Op) -> (u8, [u8; OP_BYTES]) {
     let mut b = [0; OP_BYTES];
     match *op {
         Op::Put { key, value } => {
@@ -300,7 +325,7 @@ const fn frame_len(len: usize) -> u8 {
 }
 
 #[inline(always)]
-fn expected_len(k: u8) -> Option<usize> {
+pub(crate) fn expected_len(k: u8) -> Option<usize> {
     Some(match k {
         kind::STATE => 24,
         kind::READY => 8,
