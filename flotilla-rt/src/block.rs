@@ -1,4 +1,4 @@
-//! Validating the Flotilla block (boot protocol v1, `abi::boot`): the
+//! Validating the Flotilla block (boot protocol v2, `abi::boot`): the
 //! partition's identity, channels and workload, handed over as module 0.
 //!
 //! The block is copied out of its bytes as abi's zerocopy records
@@ -323,8 +323,12 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadMagic);
         let mut bad = good.clone();
-        bad[8] = 2;
-        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadVersion(2));
+        bad[8] = 1;
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::BadVersion(1),
+            "a version 1 block (no incarnation) is refused"
+        );
         let mut bad = good.clone();
         bad[12..16].copy_from_slice(&1000u32.to_le_bytes());
         assert!(matches!(
