@@ -1,4 +1,4 @@
-//! The guest boot protocol, version 1 (`docs/boot-protocol.md`).
+//! The guest boot protocol, version 2 (`docs/boot-protocol.md`).
 //!
 //! A partition's kernel starts like a PVH guest: 32-bit protected mode,
 //! paging off, flat 4 GiB code and data segments, interrupts off, `ebx` =
@@ -24,7 +24,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of this protocol; bumped with any layout change.
-pub const BOOT_PROTOCOL_VERSION: u32 = 1;
+pub const BOOT_PROTOCOL_VERSION: u32 = 2;
 
 /// `hvm_start_info.magic` (Xen `arch-x86/hvm/start_info.h`).
 pub const PVH_START_MAGIC: u32 = 0x336e_c578;
@@ -98,7 +98,7 @@ pub struct ChannelInfo {
 /// The Flotilla block: the partition's identity, its channels and its
 /// workload. Followed in memory by `channel_count` [`ChannelInfo`] records
 /// at `channels_offset` and the argument text at `args_offset` (both
-/// offsets from the block's start). The fixed part is 128 bytes.
+/// offsets from the block's start). The fixed part is 136 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct FlotillaBlock {
@@ -133,6 +133,11 @@ pub struct FlotillaBlock {
     pub args_offset: u32,
     /// Length of the argument text.
     pub args_len: u32,
+    /// Which incarnation of the partition this is: 0 at its first boot, +1
+    /// per restart (`on_fault = "restart"`).
+    pub incarnation: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// `hvm_start_info`, version 1 (56 bytes), at `ebx` on entry.
@@ -203,10 +208,11 @@ layout!(HvmStartInfo, 56, {
 });
 layout!(HvmModlistEntry, 32, { paddr: 0, size: 8, cmdline_paddr: 16, reserved: 24 });
 layout!(HvmMemmapEntry, 24, { addr: 0, size: 8, kind: 16, reserved: 20 });
-layout!(FlotillaBlock, 128, {
+layout!(FlotillaBlock, 136, {
     magic: 0, version: 8, size: 12, partition_id: 16, cpu: 20, apic_id: 24,
     partition_count: 28, memory: 32, tsc_khz: 40, name: 48, workload: 80,
     channel_count: 112, channels_offset: 116, args_offset: 120, args_len: 124,
+    incarnation: 128, reserved: 132,
 });
 layout!(ChannelInfo, 80, {
     gpa: 0, size: 8, channel_id: 16, slots: 20, side: 24, notify: 28, vector: 32,
@@ -293,20 +299,20 @@ mod tests {
 
     #[test]
     fn block_and_channel_records_sit_at_the_documented_offsets() {
-        let mut raw = [0u8; 128];
+        let mut raw = [0u8; 136];
         put(&mut raw, 0, b"FLOTBLK1");
-        for (at, v) in [(8, 1u32), (12, 300), (16, 2), (20, 3), (24, 5), (28, 4)] {
+        for (at, v) in [(8, 2u32), (12, 300), (16, 2), (20, 3), (24, 5), (28, 4)] {
             put(&mut raw, at, &v.to_le_bytes());
         }
         put(&mut raw, 32, &(16u64 << 20).to_le_bytes());
         put(&mut raw, 40, &2_000_000u64.to_le_bytes());
         put(&mut raw, 48, b"ping");
         put(&mut raw, 80, b"pingpong");
-        for (at, v) in [(112, 1u32), (116, 128), (120, 208), (124, 92)] {
+        for (at, v) in [(112, 1u32), (116, 136), (120, 216), (124, 84), (128, 3)] {
             put(&mut raw, at, &v.to_le_bytes());
         }
-        let b = FlotillaBlock::read_from_bytes(&raw[..]).expect("128 bytes");
-        assert_eq!((b.magic, b.version, b.size), (BLOCK_MAGIC, 1, 300));
+        let b = FlotillaBlock::read_from_bytes(&raw[..]).expect("136 bytes");
+        assert_eq!((b.magic, b.version, b.size), (BLOCK_MAGIC, 2, 300));
         assert_eq!(
             (b.partition_id, b.cpu, b.apic_id, b.partition_count),
             (2, 3, 5, 4)
@@ -323,8 +329,9 @@ mod tests {
                 b.args_offset,
                 b.args_len
             ),
-            (1, 128, 208, 92)
+            (1, 136, 216, 84)
         );
+        assert_eq!((b.incarnation, b.reserved), (3, 0));
         assert_eq!(b.as_bytes(), &raw[..]);
 
         let mut raw = [0u8; 80];

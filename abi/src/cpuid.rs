@@ -1,5 +1,5 @@
 //! Detecting Flotilla: its CPUID leaves, signature and backend ids (guest
-//! boot protocol v1, `docs/boot-protocol.md` §5).
+//! boot protocol v2, `docs/boot-protocol.md` §5).
 //!
 //! The hypervisor answers the leaves `LEAF_SIGNATURE ..= LEAF_LAST` itself
 //! (leaves it does not define read as zero); a guest reads

@@ -1,4 +1,4 @@
-//! Validating the Flotilla block (boot protocol v1, `abi::boot`): the
+//! Validating the Flotilla block (boot protocol v2, `abi::boot`): the
 //! partition's identity, channels and workload, handed over as module 0.
 //!
 //! The block is copied out of its bytes as abi's zerocopy records
@@ -100,6 +100,8 @@ pub struct Block<'a> {
     pub memory: u64,
     /// TSC frequency in kHz.
     pub tsc_khz: u64,
+    /// 0 at the first boot, +1 per restart by the hypervisor.
+    pub incarnation: u32,
     /// Partition name.
     pub name: &'a str,
     /// Workload name.
@@ -201,6 +203,7 @@ impl<'a> Block<'a> {
             partition_count: h.partition_count,
             memory: h.memory,
             tsc_khz: h.tsc_khz,
+            incarnation: h.incarnation,
             name: name_at(b, offset_of!(FlotillaBlock, name), "partition name")?,
             workload: name_at(b, offset_of!(FlotillaBlock, workload), "workload name")?,
             args,
@@ -255,6 +258,8 @@ pub mod testing {
             channels_offset: u32::try_from(channels_offset).expect("test offset"),
             args_offset: u32::try_from(args_offset).expect("test offset"),
             args_len: u32::try_from(args.len()).expect("test argument length"),
+            incarnation: 1,
+            reserved: 0,
         };
         let mut v = block.as_bytes().to_vec();
         v.extend(channels.as_bytes());
@@ -294,6 +299,7 @@ mod tests {
             (2, 3, 5, 4)
         );
         assert_eq!((b.memory, b.tsc_khz), (16 << 20, 2_000_000));
+        assert_eq!(b.incarnation, 1);
         assert_eq!(
             (b.name, b.workload, b.args),
             ("ping", "pingpong", "rounds=10")
@@ -317,8 +323,12 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadMagic);
         let mut bad = good.clone();
-        bad[8] = 2;
-        assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadVersion(2));
+        bad[8] = 1;
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::BadVersion(1),
+            "a version 1 block (no incarnation) is refused"
+        );
         let mut bad = good.clone();
         bad[12..16].copy_from_slice(&1000u32.to_le_bytes());
         assert!(matches!(

@@ -24,6 +24,7 @@ pub struct Context {
     pub(crate) partition_count: u32,
     pub(crate) memory: u64,
     pub(crate) tsc_khz: u64,
+    pub(crate) incarnation: u32,
     pub(crate) mode: Mode,
     pub(crate) workload: &'static str,
     pub(crate) args: Args<'static>,
@@ -62,6 +63,12 @@ impl Context {
     /// The TSC rate in kHz (0 if unknown: bare).
     pub fn tsc_khz(&self) -> u64 {
         self.tsc_khz
+    }
+    /// Which incarnation this is: 0 at the first boot, +1 each time the
+    /// hypervisor restarted the partition after a fault (`on_fault =
+    /// "restart"`; 0 when bare).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
     }
     /// Under which hypervisor the partition runs, if any.
     pub fn mode(&self) -> Mode {

@@ -1,5 +1,5 @@
 //! The boot structures a partition finds at [`BOOT_INFO_GPA`] (guest boot
-//! protocol v1, `docs/boot-protocol.md`): a PVH start info with a memory
+//! protocol v2, `docs/boot-protocol.md`): a PVH start info with a memory
 //! map and one module, the Flotilla block. Built as bytes by a pure
 //! function so the layout is unit-tested on the host.
 
@@ -39,11 +39,13 @@ fn gpa(offset: usize) -> u64 {
 }
 
 /// Builds the boot area of `plan` (to be copied to guest-physical
-/// [`BOOT_INFO_GPA`]). `partition_count` and `tsc_khz` go into the block.
+/// [`BOOT_INFO_GPA`]). `partition_count`, `tsc_khz` and `incarnation` (0
+/// at the first boot, +1 per restart) go into the block.
 pub fn build(
     plan: &PartitionPlan,
     partition_count: usize,
     tsc_khz: u64,
+    incarnation: u32,
 ) -> Result<Vec<u8>, &'static str> {
     let mut buf = alloc::vec![0u8; usize::try_from(BOOT_INFO_SIZE).map_err(|_| "no boot area")?];
     let u32_of = |n: usize| u32::try_from(n).map_err(|_| "Flotilla block too large");
@@ -95,6 +97,8 @@ pub fn build(
         channels_offset: u32_of(channels_offset)?,
         args_offset: u32_of(args_offset)?,
         args_len: u32_of(plan.args.len())?,
+        incarnation,
+        reserved: 0,
     };
     put_all(&mut buf, BLOCK_OFFSET, &[block]);
     let infos: Vec<ChannelInfo> = plan.channels.iter().map(|c| c.info).collect();
@@ -173,12 +177,14 @@ mod tests {
                 },
                 host_base: 0x1000_0000,
             }],
+            on_fault: partition_config::manifest::OnFault::Stop,
+            max_restarts: 0,
         }
     }
 
     #[test]
     fn start_info_parses_back_with_the_hypervisors_own_pvh_parser() {
-        let bytes = build(&sample(), 4, 2_000_000).expect("fits");
+        let bytes = build(&sample(), 4, 2_000_000, 0).expect("fits");
         let mut mem = FakeMemory::new(BOOT_INFO_GPA, bytes.len());
         mem.write(BOOT_INFO_GPA, &bytes);
         let info = boot_info::parse_pvh(&mem, BOOT_INFO_GPA).expect("valid PVH start info");
@@ -196,12 +202,14 @@ mod tests {
     #[test]
     fn block_fields_are_where_the_protocol_says() {
         // Offsets from docs/boot-protocol.md section 4.
-        let bytes = build(&sample(), 4, 2_000_000).expect("fits");
+        let bytes = build(&sample(), 4, 2_000_000, 7).expect("fits");
         let block = &bytes[BLOCK_OFFSET..];
         assert_eq!(&block[..8], b"FLOTBLK1");
         let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
+        assert_eq!(u32_at(8), 2, "boot protocol version");
         assert_eq!(u32_at(16), 2);
         assert_eq!(u32_at(112), 1);
+        assert_eq!(u32_at(128), 7, "incarnation");
         let args_at = u32_at(120) as usize;
         let args_len = u32_at(124) as usize;
         assert_eq!(&block[args_at..args_at + args_len], b"rounds=100");

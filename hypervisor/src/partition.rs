@@ -4,6 +4,7 @@
 use abi::fault::{ExitReason, FaultKind};
 use alloc::string::String;
 use alloc::vec::Vec;
+use partition_config::manifest::OnFault;
 
 /// A channel endpoint as the partition's policy needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,14 @@ pub enum End {
     TimedOut,
 }
 
+/// Whether a partition whose vCPU ended with `end` is restarted: it
+/// faulted (a failed load is not retried: it would fail again), its policy
+/// is `on_fault = "restart"`, and it has used fewer than `max_restarts`.
+pub fn restarts_after(end: &End, on_fault: OnFault, max_restarts: u8, restarts: u32) -> bool {
+    let faulted = matches!(end, End::Faulted(f) if f.kind != FaultKind::LoadFailed);
+    faulted && on_fault == OnFault::Restart && restarts < u32::from(max_restarts)
+}
+
 /// How many exit reasons the report counts.
 pub const EXIT_REASON_COUNT: usize = ExitReason::ALL.len();
 
@@ -98,6 +107,8 @@ pub struct RunRecord {
     /// Writes of a periodic APIC timer raised to the minimum period
     /// (`timer_policy`); the first one is announced on the console.
     pub timer_clamps: u64,
+    /// The faults of earlier incarnations, oldest first (one per restart).
+    pub faults: Vec<Fault>,
 }
 
 impl RunRecord {
@@ -119,6 +130,20 @@ impl RunRecord {
     /// All exits.
     pub fn total_exits(&self) -> u64 {
         self.exits.iter().sum()
+    }
+
+    /// Records a restart after `fault`. Exit and console counts go on
+    /// across incarnations; the new one boots again (its exits count as
+    /// boot exits until its first hypercall) and reports its own result.
+    pub fn restarted(&mut self, fault: Fault) {
+        self.faults.push(fault);
+        self.booted = false;
+        self.result.clear();
+    }
+
+    /// Restarts so far.
+    pub fn restarts(&self) -> u32 {
+        u32::try_from(self.faults.len()).unwrap_or(u32::MAX)
     }
 }
 
@@ -156,6 +181,49 @@ mod tests {
         assert!(!p.may_interrupt(2, 0x42), "wrong vector");
         assert!(!p.may_interrupt(3, 0x42), "poll channel grants no IPI");
         assert!(!p.may_interrupt(0, 0x41), "not a peer");
+    }
+
+    fn fault(kind: FaultKind) -> End {
+        End::Faulted(Fault {
+            kind,
+            rip: 0x10_0000,
+            gpa: None,
+            detail: "x".to_string(),
+        })
+    }
+
+    #[test]
+    fn only_faults_under_restart_with_restarts_left_restart() {
+        let npf = fault(FaultKind::Npf);
+        assert!(restarts_after(&npf, OnFault::Restart, 1, 0));
+        assert!(restarts_after(&npf, OnFault::Restart, 2, 1));
+        assert!(!restarts_after(&npf, OnFault::Restart, 2, 2), "none left");
+        assert!(!restarts_after(&npf, OnFault::Restart, 1, 1), "none left");
+        assert!(!restarts_after(&npf, OnFault::Stop, 0, 0), "stop policy");
+        assert!(!restarts_after(&npf, OnFault::Stop, 3, 0), "stop policy");
+        let load = fault(FaultKind::LoadFailed);
+        assert!(
+            !restarts_after(&load, OnFault::Restart, 3, 0),
+            "a failed load fails again"
+        );
+        assert!(!restarts_after(&End::Exited(1), OnFault::Restart, 3, 0));
+        assert!(!restarts_after(&End::TimedOut, OnFault::Restart, 3, 0));
+    }
+
+    #[test]
+    fn a_restart_keeps_the_fault_and_the_counts_but_not_the_result() {
+        let mut r = RunRecord::default();
+        r.count_exit(ExitReason::Hypercall);
+        r.count_exit(ExitReason::Cpuid);
+        r.result = "a=1".to_string();
+        let End::Faulted(f) = fault(FaultKind::Npf) else {
+            unreachable!()
+        };
+        r.restarted(f.clone());
+        assert_eq!((r.restarts(), r.faults.as_slice()), (1, &[f][..]));
+        assert!(r.result.is_empty() && !r.booted);
+        r.count_exit(ExitReason::Cpuid);
+        assert_eq!((r.total_exits(), r.total_steady_exits()), (3, 2));
     }
 
     #[test]

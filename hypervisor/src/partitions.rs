@@ -1,7 +1,9 @@
 //! Running partitions: the bootstrap core prepares the run from the boot
 //! bundle (decode, re-check against the machine, claim memory, format the
 //! channels); then every core loads its own partition, builds its nested
-//! page tables, and runs it until it exits, faults or times out. The last
+//! page tables, and runs it until it exits, faults or times out; a fault
+//! under `on_fault = "restart"` with restarts left reloads it and enters
+//! it again ([`Core::restart`]). The last
 //! core to finish prints the run report and ends the run; cores without a
 //! partition (or whose partition ended) watch the run's timeout.
 //!
@@ -40,7 +42,7 @@ use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
 use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
-use hypervisor::partition::{End, Fault, RunRecord};
+use hypervisor::partition::{restarts_after, End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
@@ -60,6 +62,8 @@ struct Run {
     plan: RunPlan,
     bundle: Bundle<'static>,
     regions: Vec<Mutex<Option<PhysRegion>>>,
+    /// The channels' regions, by channel index (re-formatted on a restart).
+    channels: Vec<Mutex<PhysRegion>>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
     /// The periodic APIC timer's floor, ticks at divide by 1
@@ -215,14 +219,12 @@ pub fn prepare(
         })?;
         regions.push(Mutex::new(Some(r)));
     }
+    let mut channels = Vec::new();
     for (i, ch) in plan.channels.iter().enumerate() {
         let mut r = PhysRegion::claim(boot, ch.host_base, ch.size)
             .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
-        // The channels crate writes the identity page (channel layout v3;
-        // the guests see it read-only, see `ChannelView::mappings`).
-        r.channel_region()
-            .and_then(|region| channels::Channel::format(region, ch.slots))
-            .map_err(|e| format!("channel {i} cannot be formatted: {e}"))?;
+        format_channel(&mut r, ch.slots).map_err(|e| format!("channel {i} {e}"))?;
+        channels.push(Mutex::new(r));
     }
     println!(
         "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
@@ -249,12 +251,23 @@ pub fn prepare(
         plan,
         bundle,
         regions,
+        channels,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
         timer_floor,
         backend,
     });
     Ok(())
+}
+
+/// Formats a channel (channel layout v3): the channels crate writes the
+/// identity page, which the guests see read-only (`ChannelView::mappings`).
+fn format_channel(region: &mut PhysRegion, slots: u32) -> Result<(), String> {
+    region
+        .channel_region()
+        .and_then(|region| channels::Channel::format(region, slots))
+        .map(drop)
+        .map_err(|e| format!("cannot be formatted: {e}"))
 }
 
 /// What a core does once it is up: run its partition if it has one, then
@@ -344,13 +357,13 @@ fn setup_fault(kind: FaultKind, detail: String) -> End {
 }
 
 /// Zeroes the partition's RAM, then copies the image and the boot area
-/// into it.
-fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+/// (of `incarnation`) into it; returns the entry point.
+fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> Result<u64, End> {
     let image = run
         .bundle
         .image(usize::from(plan.kernel))
         .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
-    let boot = boot_image::build(plan, run.plan.partitions.len(), run.tsc_khz)
+    let boot = boot_image::build(plan, run.plan.partitions.len(), run.tsc_khz, incarnation)
         .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     // All of the partition's RAM starts zeroed: nothing of the firmware,
     // the boot loader or an earlier use of the frames is visible to it.
@@ -431,7 +444,7 @@ fn load_and_run(
     let region = run.regions.get(plan.policy.id as usize);
     let ram = region.and_then(|r| r.lock().take());
     let ram = ram.ok_or_else(|| fault("no memory region"))?;
-    let entry = GuestEntry::pvh(load(run, plan, &ram)?, BOOT_INFO_GPA);
+    let entry = GuestEntry::pvh(load(run, plan, &ram, 0)?, BOOT_INFO_GPA);
     let apic = apic
         .enable_x2apic()
         .ok_or_else(|| fault("this CPU has no x2APIC"))?;
@@ -464,7 +477,8 @@ struct Core<'a> {
 
 impl Core<'_> {
     /// Sets up the partition's vCPU on `backend` (enable, nested tables,
-    /// create) and runs it until its end.
+    /// create) and runs it until its end; after a fault its policy restarts
+    /// (`restarts_after`), runs a new vCPU on a reloaded partition.
     fn run<B: VirtBackend>(
         &self,
         mut backend: B,
@@ -480,10 +494,48 @@ impl Core<'_> {
         // Tables first: a core whose tables fail never enters VMX/SVM.
         let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
         backend.enable().map_err(failed)?;
-        let mut vcpu = backend
-            .create(entry, root, &self.plan.ports)
-            .map_err(failed)?;
-        Ok(run_loop(self, &mut vcpu, record))
+        let mut entry = *entry;
+        loop {
+            // A new vCPU per incarnation (a fresh VMCS or VMCB, in its reset
+            // state); the old one is never run again. The nested tables stay:
+            // the partition's memory and channels are the same.
+            let mut vcpu = backend
+                .create(&entry, root, &self.plan.ports)
+                .map_err(failed)?;
+            let end = run_loop(self, &mut vcpu, record);
+            drop(vcpu);
+            let p = self.plan;
+            if !restarts_after(&end, p.on_fault, p.max_restarts, record.restarts()) {
+                return Ok(end);
+            }
+            let End::Faulted(fault) = end else {
+                return Ok(end);
+            };
+            let kind = fault.kind;
+            record.restarted(fault);
+            entry = self.restart(record.restarts())?;
+            println!(
+                "flotilla: partition {} restarted (incarnation {}) after {kind}",
+                p.policy.name,
+                record.restarts()
+            );
+        }
+    }
+
+    /// Prepares incarnation `incarnation` of the stopped partition: its
+    /// channels re-formatted (nothing a peer or the old incarnation left
+    /// reaches the new one; a running peer sees empty rings), its RAM
+    /// zeroed and its image and boot area loaded again.
+    fn restart(&self, incarnation: u32) -> Result<GuestEntry, End> {
+        for ch in &self.plan.channels {
+            let id = ch.info.channel_id;
+            let fault = |e: String| setup_fault(FaultKind::LoadFailed, format!("channel {id} {e}"));
+            let region = self.run.channels.get(id as usize);
+            let region = region.ok_or_else(|| fault(String::from("missing")))?;
+            format_channel(&mut region.lock(), ch.info.slots).map_err(fault)?;
+        }
+        let rip = load(self.run, self.plan, self.ram, incarnation)?;
+        Ok(GuestEntry::pvh(rip, BOOT_INFO_GPA))
     }
 }
 

@@ -43,6 +43,12 @@ pub struct PartitionPlan {
     pub ports: Vec<(u16, u16)>,
     /// Its channels, in layout order.
     pub channels: Vec<ChannelView>,
+    /// What a fault does to it (docs/layout.md, "Faults"; replication
+    /// groups are carried in the manifest but not acted on yet: their
+    /// members run as ordinary partitions).
+    pub on_fault: OnFault,
+    /// Most restarts under [`OnFault::Restart`] (0 under stop).
+    pub max_restarts: u8,
 }
 
 impl ChannelView {
@@ -187,32 +193,9 @@ fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<St
     Ok(out)
 }
 
-/// Refuses a layout that asks for what this hypervisor cannot do yet: a
-/// partition with `on_fault = "restart"` (docs/layout.md, "Faults"). Running
-/// it with the stop policy instead would silently change what the layout
-/// means, so the whole layout is refused before any partition starts.
-///
-/// Replication groups (`Manifest::groups`) are decoded and validated by the
-/// manifest decoder, but the hypervisor of this version does not act on
-/// groups yet (no membership page, no notification): their members run as
-/// ordinary partitions.
-pub fn check_fault_policies(manifest: &Manifest<'_>) -> Result<(), String> {
-    match manifest
-        .partitions()
-        .find(|p| p.on_fault == OnFault::Restart)
-    {
-        Some(p) => Err(format!(
-            "partition {} asks for on_fault = \"restart\", which this hypervisor does not support yet; use \"stop\"",
-            p.name
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Builds the run plan, or says precisely why this machine cannot hold the
 /// layout.
 pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPlan, String> {
-    check_fault_policies(manifest)?;
     let needed = u32::from(manifest.machine().cpus);
     if needed > machine.cpu_count() {
         return Err(format!(
@@ -331,6 +314,8 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             args: args_text(&p)?,
             ports,
             channels: views,
+            on_fault: p.on_fault,
+            max_restarts: p.max_restarts,
         });
     }
     Ok(RunPlan {
@@ -641,7 +626,7 @@ notify = "ipi"
     }
 
     #[test]
-    fn refuses_restart_and_runs_groups_as_plain_partitions() {
+    fn plans_restart_and_runs_groups_as_plain_partitions() {
         let grouped =
             format!("{LAYOUT}\n[[group]]\nname = \"g\"\nmembers = [\"ping\", \"pong\"]\n");
         let bytes = partition_config::parse_str(&grouped, "g.toml")
@@ -657,17 +642,17 @@ notify = "ipi"
 
         let restart = LAYOUT.replace(
             "name = \"pong\"\n",
-            "name = \"pong\"\non_fault = \"restart\"\n",
+            "name = \"pong\"\non_fault = \"restart\"\nmax_restarts = 3\n",
         );
         let bytes = partition_config::parse_str(&restart, "r.toml")
             .expect("valid layout")
             .encode_manifest();
         let manifest = Manifest::decode(&bytes).expect("decodes");
-        let err = plan(&manifest, &machine(4, 512 << 20)).unwrap_err();
-        assert_eq!(
-            err,
-            "partition pong asks for on_fault = \"restart\", which this hypervisor does not support yet; use \"stop\""
-        );
+        let planned = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
+        let pong = &planned.partitions[1];
+        assert_eq!((pong.on_fault, pong.max_restarts), (OnFault::Restart, 3));
+        let ping = &planned.partitions[0];
+        assert_eq!((ping.on_fault, ping.max_restarts), (OnFault::Stop, 0));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The run report (`docs/run-report.md`, version 2): one console line per
+//! The run report (`docs/run-report.md`, version 3): one console line per
 //! partition, a JSON object after the `flotilla: report ` marker, framed by
 //! a begin and an end line. The host tools parse these lines.
 //!
@@ -7,7 +7,7 @@
 //! does not rely on it): strings are escaped, a value becomes a JSON number
 //! only in canonical form, a repeated key is left out.
 
-use crate::partition::{End, RunRecord, EXIT_REASON_COUNT};
+use crate::partition::{End, Fault, RunRecord, EXIT_REASON_COUNT};
 use abi::fault::ExitReason;
 use alloc::string::String;
 use core::fmt::Write;
@@ -89,6 +89,21 @@ fn exits_json(out: &mut String, counts: &[u64; EXIT_REASON_COUNT]) {
     out.push('}');
 }
 
+fn fault_json(out: &mut String, f: &Fault) {
+    out.push_str("{\"kind\":");
+    json_string(out, f.kind.as_str());
+    let _ = write!(out, ",\"rip\":{},\"gpa\":", f.rip);
+    match f.gpa {
+        Some(gpa) => {
+            let _ = write!(out, "{gpa}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"detail\":");
+    json_string(out, &f.detail);
+    out.push('}');
+}
+
 /// One partition's report object (without the console marker).
 pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> String {
     let mut out = String::new();
@@ -109,22 +124,17 @@ pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> St
     }
     out.push_str(",\"fault\":");
     match end {
-        End::Faulted(f) => {
-            out.push_str("{\"kind\":");
-            json_string(&mut out, f.kind.as_str());
-            let _ = write!(out, ",\"rip\":{},\"gpa\":", f.rip);
-            match f.gpa {
-                Some(gpa) => {
-                    let _ = write!(out, "{gpa}");
-                }
-                None => out.push_str("null"),
-            }
-            out.push_str(",\"detail\":");
-            json_string(&mut out, &f.detail);
-            out.push('}');
-        }
+        End::Faulted(f) => fault_json(&mut out, f),
         _ => out.push_str("null"),
     }
+    let _ = write!(out, ",\"restarts\":{},\"faults\":[", record.restarts());
+    for (i, f) in record.faults.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        fault_json(&mut out, f);
+    }
+    out.push(']');
     let _ = write!(
         out,
         ",\"vm_exits\":{{\"total\":{},\"by_reason\":",
@@ -168,7 +178,7 @@ mod tests {
         assert_eq!(
             json,
             "{\"name\":\"calc\",\"cpu\":2,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\
-             \"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":1,\"cpuid\":1},\
+             \"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":1,\"cpuid\":1},\
              \"steady\":{\"total\":1,\"by_reason\":{\"hypercall\":1}}},\"console_lines\":1,\"console_dropped\":0,\
              \"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
         );
@@ -189,6 +199,30 @@ mod tests {
         );
         assert!(json.contains("\"fault\":{\"kind\":\"npf\",\"rip\":4096,\"gpa\":33554432,\"detail\":\"say \\\"hi\\\"\\n\"}"), "{json}");
         assert!(json.ends_with("\"result\":null}"), "{json}");
+    }
+
+    #[test]
+    fn a_restarted_partition_lists_its_earlier_faults() {
+        use abi::fault::FaultKind;
+        let fault = |kind, rip, gpa| Fault {
+            kind,
+            rip,
+            gpa,
+            detail: "d".to_string(),
+        };
+        let mut r = RunRecord::default();
+        r.restarted(fault(FaultKind::Npf, 16, Some(32)));
+        r.restarted(fault(FaultKind::PortDenied, 17, None));
+        let last = End::Faulted(fault(FaultKind::Npf, 18, Some(32)));
+        let json = partition_json("rogue", 1, &last, &r);
+        assert!(
+            json.contains(
+                "\"fault\":{\"kind\":\"npf\",\"rip\":18,\"gpa\":32,\"detail\":\"d\"},\
+                 \"restarts\":2,\"faults\":[{\"kind\":\"npf\",\"rip\":16,\"gpa\":32,\"detail\":\"d\"},\
+                 {\"kind\":\"port-denied\",\"rip\":17,\"gpa\":null,\"detail\":\"d\"}],\"vm_exits\""
+            ),
+            "{json}"
+        );
     }
 
     #[test]

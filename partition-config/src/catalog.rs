@@ -229,6 +229,13 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
                 default: None,
             },
             doc: "which forbidden thing to try",
+        }, ArgSpec {
+            name: "only_first",
+            kind: ArgKind::Choice {
+                choices: &["false", "true"],
+                default: Some("false"),
+            },
+            doc: "attack only in the first incarnation; once restarted, exit 0",
         }],
         min_channels: 0,
         peer_workload: None,
@@ -310,7 +317,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(builtin_workload("rogue").map(|w| w.args.len()), Some(1));
+        assert_eq!(builtin_workload("rogue").map(|w| w.args.len()), Some(2));
         assert!(builtin_workload("rogue").is_some_and(|w| w.args[0].is_required()));
         assert!(builtin_workload("nope").is_none());
     }

@@ -118,7 +118,6 @@ pub(crate) fn validate(
     check_partition_count(raw, diags);
     let mut images = KernelImages::new(read_kernel);
     let checked = check_partitions(raw, cpus, base_dir, &mut images, diags);
-    restart_from_defaults(raw, diags);
     check_port_conflicts(raw, diags);
     check_platform_ports(raw, diags);
     let channels = check_channels(raw, diags);
@@ -781,64 +780,12 @@ fn assemble(
     })
 }
 
-/// One `restart-unsupported` warning at `[defaults]` when partitions inherit
-/// `on_fault = "restart"` from it (each partition that writes it itself gets
-/// its own warning in [`check_on_fault`]).
-fn restart_from_defaults(raw: &RawLayout, diags: &mut Vec<Diagnostic>) {
-    let inheriting: Vec<String> = raw
-        .partitions
-        .iter()
-        .filter(|p| {
-            p.on_fault
-                .given()
-                .is_some_and(|f| f.inherited && f.value == OnFault::Restart)
-        })
-        .map(partition_label)
-        .collect();
-    let span = raw.partitions.iter().find_map(|p| {
-        p.on_fault
-            .given()
-            .filter(|f| f.inherited && f.value == OnFault::Restart)
-            .map(|f| f.span.clone())
-    });
-    if let Some(span) = span {
-        diags.push(
-            Diagnostic::warning(
-                "restart-unsupported",
-                format!(
-                    "partitions {} inherit on_fault = \"restart\", which this hypervisor cannot do yet",
-                    inheriting.join(", ")
-                ),
-            )
-            .at(span, "restart requested for every partition that leaves on_fault out")
-            .note("the layout is valid, but the hypervisor of this version refuses to boot it (docs/layout.md, \"Faults\")")
-            .help("use `on_fault = \"stop\"` to run it today"),
-        );
-    }
-}
-
 /// `on_fault` and `max_restarts`: the policy and the bound (0 under `stop`).
 fn check_on_fault(p: &RawPartition, diags: &mut Vec<Diagnostic>) -> (OnFault, Option<u8>) {
     let on_fault = match &p.on_fault {
         Field::Given(f) => f.value,
         Field::Missing | Field::Invalid => OnFault::Stop,
     };
-    if let Field::Given(f) = &p.on_fault {
-        if f.value == OnFault::Restart && !f.inherited {
-            diags.push(
-                Diagnostic::warning(
-                    "restart-unsupported",
-                    format!(
-                        "partition {} asks to be restarted, which this hypervisor cannot do yet",
-                        partition_label(p)
-                    ),
-                )
-                .at(f.span.clone(), "restart requested")
-                .note("the layout is valid, but the hypervisor of this version refuses to boot it (docs/layout.md, \"Faults\")")
-                .help("use `on_fault = \"stop\"` to run it today"),
-            );
-        }
-    }
     let max = match (&p.max_restarts, on_fault) {
         (Field::Invalid, _) => None,
         (Field::Missing, OnFault::Stop) => Some(0),

@@ -1,6 +1,8 @@
 //! The layout tests of the SVM backend, under Bochs `corei7_skylake_x`
 //! with VMX (issue #6): hello and compute, the exit budget, channels
-//! (`pingpong` and `stream` over `poll` and `ipi`) and the example layouts.
+//! (`pingpong` and `stream` over `poll` and `ipi`), a restart
+//! (`on_fault = "restart"`, a new VMCS per incarnation) and the example
+//! layouts.
 //! The rogue matrix under Bochs is in `bochs_rogue.rs`.
 //!
 //! Every run must report the `vmx` backend. The emulated cores take turns on
@@ -12,8 +14,8 @@
 use e2e::{
     assert_backend, assert_channel_pair, assert_passed, assert_plan_printed, assert_result,
     assert_steady_exits, boot_layout, channel_layout_toml, examples_dir, fail_layout, layout,
-    layout_config, primes_below, result_of, ChannelPair, ChannelWorkload, Emulator, LayoutOutcome,
-    Notify,
+    layout_config, partition, primes_below, result_of, ChannelPair, ChannelWorkload, Emulator,
+    LayoutOutcome, Notify,
 };
 use partition_config::Layout;
 
@@ -199,4 +201,48 @@ fn bochs_vmx_default_example_shrunk() {
     if result_of(&outcome, "hello", "ticks") == 0 {
         fail_layout(&outcome, "hello should exit 0 after a timer tick");
     }
+}
+
+/// A rogue that faults only in its first incarnation, with a channel to
+/// `calc`: restarted once on a new VMCS, it exits 0; `calc` is unaffected.
+#[test]
+fn bochs_vmx_a_rogue_is_restarted_once_and_exits() {
+    let toml = r#"
+[machine]
+cpus = 2
+memory = "128 MiB"
+timeout = 60
+
+[defaults]
+memory = "16 MiB"
+
+[[partition]]
+name = "calc"
+cpu = 0
+workload = "compute"
+args = { n = 10000 }
+
+[[partition]]
+name = "rogue"
+cpu = 1
+workload = "rogue"
+args = { attack = "write-outside", only_first = "true" }
+on_fault = "restart"
+
+[[channel]]
+between = ["rogue", "calc"]
+slots = 16
+notify = "poll"
+"#;
+    let outcome = run(layout(toml, "bochs-restart.toml"));
+    let rogue = partition(&outcome, "rogue");
+    assert_eq!(rogue.restarts, 1, "{}", outcome.details());
+    assert!(rogue.exited_ok(), "{}", outcome.details());
+    assert_eq!(
+        rogue.result_u64("incarnation"),
+        Some(1),
+        "{}",
+        outcome.details()
+    );
+    assert_result(&outcome, "calc", "primes", primes_below(10_000));
 }

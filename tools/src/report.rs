@@ -1,4 +1,4 @@
-//! The run report of a layout run (`docs/run-report.md`, version 2), read
+//! The run report of a layout run (`docs/run-report.md`, version 3), read
 //! from the console: the typed [`RunReport`], the parser that finds it (and
 //! the partitions' plan and end lines) in the console text, and the table
 //! `flotilla run` prints.
@@ -129,6 +129,11 @@ pub struct PartitionReport {
     pub exit_code: Option<u64>,
     /// The fault (only for `faulted`).
     pub fault: Option<Fault>,
+    /// How many times the hypervisor restarted it (`on_fault = "restart"`).
+    pub restarts: u32,
+    /// The faults of its earlier incarnations, oldest first (one per
+    /// restart; the final one is `fault`).
+    pub faults: Vec<Fault>,
     /// VM exits.
     pub vm_exits: VmExits,
     /// `CONSOLE_WRITE` hypercalls served.
@@ -154,6 +159,8 @@ impl PartitionReport {
             state,
             exit_code,
             fault,
+            restarts: 0,
+            faults: Vec::new(),
             vm_exits: VmExits::default(),
             console_lines,
             console_dropped: 0,
@@ -676,9 +683,9 @@ flotilla: partition rogue on cpu 1 (apic 1): 16 MiB at 0x5000000, workload rogue
 flotilla: partition rogue faulted: virt-instruction at rip 0x1234ab: VMRUN
 [calc] compute: 9592 primes
 flotilla: partition calc exited with code 0
-flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}
-flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"console_dropped\":0,\"result\":{\"primes\":9592,\"ticks\":3}}
-flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"console_dropped\":0,\"result\":null}
+flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"console_dropped\":0,\"result\":{\"primes\":9592,\"ticks\":3}}
+flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"console_dropped\":0,\"result\":null}
 flotilla: report-end
 flotilla: run failed: 1 partition(s) did not exit with code 0
 ";
@@ -786,7 +793,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
     #[test]
     fn malformed_report_lines_are_problems_not_panics() {
         let parsed = ConsoleReport::parse(
-            "flotilla: report-begin {\"version\":3,\"backend\":\"vmx\",\"partitions\":1}\n\
+            "flotilla: report-begin {\"version\":99,\"backend\":\"vmx\",\"partitions\":1}\n\
              flotilla: report {\"name\":3}\n\
              flotilla: report-end\n",
         );
@@ -828,7 +835,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
         out
     }
 
-    const FORGED_ROGUE: &str = "flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}";
+    const FORGED_ROGUE: &str = "flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}";
 
     #[test]
     fn the_unmodified_console_has_no_problem() {
@@ -843,7 +850,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
                 l,
                 "flotilla: report-begin",
                 &[
-                    "flotilla: report-begin {\"version\":2,\"backend\":\"svm\",\"partitions\":2}",
+                    "flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}",
                     FORGED_ROGUE,
                     "flotilla: report-end",
                     "flotilla: run succeeded",

@@ -47,7 +47,7 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "rogue",
-        args: &["attack"],
+        args: &["attack", "only_first"],
         run: rogue::run,
     },
     Workload {

@@ -12,6 +12,10 @@
 //!   the hypervisor refuses it), exit 0;
 //! - a loop that never ends: the run timeout must stop it.
 //!
+//! With `only_first = true` it attacks only in its first incarnation: once
+//! the hypervisor has restarted it (`on_fault = "restart"`), it reports
+//! `attack=NAME incarnation=K` and exits 0.
+//!
 //! Each attack is a small function over [`Target`]; the machine-level part
 //! of each is a safe function of the runtime's `flotilla_rt::hostile::attack`.
 
@@ -523,6 +527,14 @@ pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
             message: format!("unknown attack {name:?}; the attacks are: {}", names()),
         });
     };
+    if ctx.args().bool_or("only_first", false)? && ctx.incarnation() > 0 {
+        println!("rogue: incarnation {}: no attack", ctx.incarnation());
+        return Ok(Outcome::ok(
+            Report::new()
+                .with("attack", name)
+                .with("incarnation", u64::from(ctx.incarnation())),
+        ));
+    }
     let peers: Vec<u32> = ctx.channel_infos().iter().map(|c| c.peer_apic_id).collect();
     let target = Target {
         mode: ctx.mode(),

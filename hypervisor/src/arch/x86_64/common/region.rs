@@ -88,8 +88,9 @@ impl PhysRegion {
         };
         // SAFETY: the range lies inside this claimed region (checked), which
         // is identity-mapped RAM that no other Rust object aliases; the
-        // hypervisor writes a partition's RAM only before its guest first
-        // runs (loading), so no concurrent access exists.
+        // hypervisor writes a partition's RAM only while its guest does not
+        // run (loading, and reloading on a restart with its vCPU stopped on
+        // this core), so no concurrent access exists.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
         true
     }
@@ -121,8 +122,11 @@ impl PhysRegion {
         // no other claim or Rust object overlaps) and claims are never
         // released, so it stays mapped and writable for the borrow; `&mut
         // self` keeps this region's other accessors out while the returned
-        // `Region` lives, and the hypervisor formats channels before any
-        // guest runs, so only that `Region`'s atomic word accesses touch it.
+        // `Region` lives. The hypervisor formats channels before any guest
+        // runs, and re-formats a restarted partition's channels while its
+        // peer may run: a guest touches the region only with aligned
+        // machine-word loads and stores, which `Region::from_raw` allows
+        // from another partition besides the `Region`'s atomic accesses.
         unsafe { channels::Region::from_raw(self.base as *mut u8, self.len as usize) }
     }
 }

@@ -88,7 +88,8 @@ impl Vmcs {
     fn try_read(&self, field: u32) -> Option<u64> {
         let (value, failed): (u64, u8);
         // SAFETY: this VMCS is current on this core (made so in
-        // `new_current`, never replaced: one partition per core); VMREAD
+        // `new_current`; one partition per core, whose restart drops its
+        // vCPU before making a new VMCS current); VMREAD
         // has no side effects.
         unsafe {
             asm!(
