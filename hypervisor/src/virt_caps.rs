@@ -145,8 +145,9 @@ pub const VMX_OPTIONAL: &[VmxControl] = &[
 /// IA32_VMX_EPT_VPID_CAP bits the EPT builder's tables need (SDM Vol. 3D
 /// Appendix A.10): 4-level walks (bit 6), write-back paging structures
 /// (bit 14), 2 MiB pages (bit 16). INVEPT and INVVPID are not needed: each
-/// core runs one partition with one EPT root and one VPID for the whole
-/// boot, so no stale translation of another context can exist.
+/// core runs one partition with one EPT root for the whole boot, and each
+/// incarnation of it gets a VPID never used before on that core, so no
+/// stale translation of another context can serve it.
 pub const EPT_REQUIRED: &[(u32, &str)] = &[
     (6, "VMX without 4-level EPT walks"),
     (14, "VMX without write-back EPT structures"),

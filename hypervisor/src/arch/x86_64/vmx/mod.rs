@@ -57,10 +57,11 @@ impl fmt::Display for SetupError {
 }
 
 /// The VMX backend of one core: the VM-execution, exit and entry controls
-/// computed for it when it is enabled.
+/// computed for it when it is enabled, and the last VPID it gave a vCPU.
 #[derive(Debug, Default)]
 pub struct Vmx {
     controls: Option<VmxControls>,
+    vpid: u16,
 }
 
 impl VirtBackend for Vmx {
@@ -122,7 +123,14 @@ impl VirtBackend for Vmx {
         let controls = self
             .controls
             .ok_or(SetupError::Controls("VMX not enabled"))?;
-        vcpu::VmxVcpu::new(entry, ept_root, ports, &controls)
+        // Each incarnation its own VPID (1, 2, ...), never reused on this
+        // core: no translation cached for an earlier one can serve it, so
+        // no INVVPID is needed (Intel SDM Vol. 3C §29.1).
+        self.vpid = self
+            .vpid
+            .checked_add(1)
+            .ok_or(SetupError::Controls("VPIDs used up"))?;
+        vcpu::VmxVcpu::new(entry, ept_root, ports, &controls, self.vpid)
     }
 }
 

@@ -83,12 +83,19 @@ impl VmxVcpu {
         ept_root: u64,
         ports: &[(u16, u16)],
         controls: &VmxControls,
+        vpid: u16,
     ) -> Result<VmxVcpu, SetupError> {
         let mut vmcs = Vmcs::new_current(super::revision())?;
         let oom = SetupError::OutOfMemory;
         let msr_bitmap = Bitmap::msrs(&MSR_BITMAP, 4096).ok_or(oom("MSR bitmap"))?;
         let io_bitmaps = Bitmap::ports(2 * 4096, ports).ok_or(oom("I/O bitmaps"))?;
-        write_controls(&mut vmcs, controls, ept_root, &msr_bitmap, &io_bitmaps)?;
+        write_controls(
+            &mut vmcs,
+            controls,
+            (ept_root, vpid),
+            &msr_bitmap,
+            &io_bitmaps,
+        )?;
         write_guest_state(&mut vmcs, entry)?;
         write_host_state(&mut vmcs)?;
         let gprs = GuestGprs {
@@ -135,7 +142,7 @@ impl VmxVcpu {
 fn write_controls(
     vmcs: &mut Vmcs,
     controls: &VmxControls,
-    ept_root: u64,
+    (ept_root, vpid): (u64, u16),
     msr_bitmap: &Bitmap,
     io_bitmaps: &Bitmap,
 ) -> Result<(), SetupError> {
@@ -162,7 +169,7 @@ fn write_controls(
         (c::IO_BITMAP_B_ADDR_FULL, io_bitmaps.pa() + 4096),
         (c::MSR_BITMAPS_ADDR_FULL, msr_bitmap.pa()),
         (c::EPTP_FULL, ept_root | EPTP_WB_4_LEVEL),
-        (c::VPID, 1),
+        (c::VPID, u64::from(vpid)),
         (g::LINK_PTR_FULL, u64::MAX),
     ];
     vmcs.write_all(&fields)
