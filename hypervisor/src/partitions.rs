@@ -535,6 +535,7 @@ impl Core<'_> {
             format_channel(&mut region.lock(), ch.info.slots).map_err(fault)?;
         }
         let rip = load(self.run, self.plan, self.ram, incarnation)?;
+        self.apic.clear_in_service();
         Ok(GuestEntry::pvh(rip, BOOT_INFO_GPA))
     }
 }

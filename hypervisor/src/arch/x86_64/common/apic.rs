@@ -8,10 +8,11 @@ use hypervisor::timer_policy::{MSR_TIMER_DIVIDE, MSR_TIMER_INITIAL, MSR_TIMER_LV
 
 use abi::regs::{apic_base, cpuid, delivery, icr, lvt, timer_divide, SVR_APIC_ENABLE};
 use x86::apic::xapic::{
-    XAPIC_ICR0, XAPIC_ICR1, XAPIC_ID, XAPIC_LVT_TIMER, XAPIC_SVR, XAPIC_TIMER_CURRENT_COUNT,
-    XAPIC_TIMER_DIV_CONF, XAPIC_TIMER_INIT_COUNT, XAPIC_VERSION,
+    XAPIC_EOI, XAPIC_ICR0, XAPIC_ICR1, XAPIC_ID, XAPIC_ISR0, XAPIC_LVT_TIMER, XAPIC_SVR,
+    XAPIC_TIMER_CURRENT_COUNT, XAPIC_TIMER_DIV_CONF, XAPIC_TIMER_INIT_COUNT, XAPIC_VERSION,
 };
 use x86::msr::{IA32_APIC_BASE, IA32_X2APIC_APICID, IA32_X2APIC_CUR_COUNT, IA32_X2APIC_ICR};
+use x86::msr::{IA32_X2APIC_EOI, IA32_X2APIC_ISR0};
 use x86::msr::{IA32_X2APIC_LVT_CMCI as LVT_CMCI, IA32_X2APIC_LVT_ERROR as LVT_ERROR};
 use x86::msr::{IA32_X2APIC_LVT_TIMER as LVT_TIMER, IA32_X2APIC_SIVR, IA32_X2APIC_VERSION};
 
@@ -168,6 +169,18 @@ impl LocalApic {
     pub fn stop_timer(self) {
         self.write(XAPIC_LVT_TIMER, MSR_TIMER_LVT, lvt::MASK);
         self.write(XAPIC_TIMER_INIT_COUNT, MSR_TIMER_INITIAL, 0);
+    }
+
+    /// Acknowledges every interrupt a partition left in service, so the
+    /// next incarnation on this core starts with an empty ISR: each EOI
+    /// clears the highest-priority bit set (Intel SDM Vol. 3A §11.8.5).
+    pub fn clear_in_service(self) {
+        for i in 0..8 {
+            let isr = self.read(XAPIC_ISR0 + 0x10 * i, IA32_X2APIC_ISR0 + i);
+            for _ in 0..isr.count_ones() {
+                self.write(XAPIC_EOI, IA32_X2APIC_EOI, 0);
+            }
+        }
     }
 
     /// Reads a timer register for a partition's timer rule: the LVT
