@@ -1,0 +1,81 @@
+//! Workload crates named in layouts (`kernel = { crate = "…" }`): the
+//! example `examples/sieve.toml` is built from its crate and booted under
+//! QEMU TCG, and its collector's checked total is in the report; a crate
+//! that does not compile is a diagnostic at the layout's `kernel =` with
+//! cargo's own error.
+
+use e2e::{
+    assert_passed, boot_layout, examples_dir, layout_config, layout_file, partition, primes_below,
+    result_of,
+};
+use tools::build::Workspace;
+use tools::layout_run::LayoutSource;
+
+#[test]
+fn the_sieve_example_counts_primes_across_partitions() {
+    let layout = layout_file(&examples_dir().join("sieve.toml"));
+    let outcome = boot_layout(&layout_config(layout));
+    assert_passed(&outcome);
+    assert_eq!(
+        result_of(&outcome, "worker0", "primes"),
+        primes_below(200_000)
+    );
+    let sum: u64 = (0..3)
+        .map(|i| result_of(&outcome, &format!("worker{i}"), "primes"))
+        .sum();
+    assert_eq!(sum, primes_below(1_000_000));
+    assert_eq!(
+        result_of(&outcome, "collector", "primes"),
+        primes_below(1_000_000)
+    );
+    assert_eq!(result_of(&outcome, "collector", "parts"), 3);
+    let collector = partition(&outcome, "collector");
+    assert_eq!(
+        collector.result.as_ref().and_then(|r| r.get("ok")),
+        Some(&serde_json::Value::Bool(true)),
+        "{collector:?}"
+    );
+}
+
+#[test]
+fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let krate = dir.path().join("broken");
+    std::fs::create_dir_all(krate.join("src")).expect("creating the crate");
+    let runtime = Workspace::locate().root.join("flotilla-rt");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nflotilla-rt = {{ path = {:?} }}\n\n[workspace]\n",
+            runtime.display().to_string()
+        ),
+    )
+    .expect("writing Cargo.toml");
+    std::fs::write(
+        krate.join("src/main.rs"),
+        "#![no_std]\n#![no_main]\nfn run(_: &mut flotilla_rt::Context) -> flotilla_rt::Result {\n    undefined_thing()\n}\nflotilla_rt::entry!(run);\n",
+    )
+    .expect("writing main.rs");
+    let layout = dir.path().join("layout.toml");
+    std::fs::write(
+        &layout,
+        "[machine]\ncpus = 1\nmemory = \"128 MiB\"\n\n[[partition]]\nname = \"b\"\ncpu = 0\nmemory = \"16 MiB\"\nkernel = { crate = \"broken\" }\nworkload = \"x\"\n",
+    )
+    .expect("writing the layout");
+    let diagnostics = match LayoutSource::File(layout.clone()).load() {
+        Ok(_) => panic!("a crate that does not compile was accepted"),
+        Err(d) => d.render_plain(),
+    };
+    for needle in [
+        "error[crate-build-failed]: workload crate `broken` did not build",
+        "kernel = { crate = \"broken\" }",
+        "undefined_thing",
+        "E0425",
+    ] {
+        assert!(
+            diagnostics.contains(needle),
+            "no {needle:?} in:\n{diagnostics}"
+        );
+    }
+}
