@@ -2,13 +2,16 @@
 //! example `examples/sieve.toml` is built from its crate and booted under
 //! QEMU TCG, and its collector's checked total is in the report; a crate
 //! that does not compile is a diagnostic at the layout's `kernel =` with
-//! cargo's own error.
+//! cargo's own error; and what a new user does: `flotilla new` into a
+//! temporary directory, then `flotilla run` on its layout.
 
 use e2e::{
     assert_passed, boot_layout, examples_dir, layout_config, layout_file, partition, primes_below,
     result_of,
 };
-use tools::build::Workspace;
+use std::process::{Command, Stdio};
+
+use tools::build::{cargo_program, Workspace};
 use tools::layout_run::LayoutSource;
 
 #[test]
@@ -77,5 +80,71 @@ fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
             diagnostics.contains(needle),
             "no {needle:?} in:\n{diagnostics}"
         );
+    }
+}
+
+/// The `flotilla` binary (debug build of the `tools` package), built now.
+fn flotilla() -> std::path::PathBuf {
+    let ws = Workspace::locate();
+    let output = Command::new(cargo_program())
+        .args([
+            "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
+        ])
+        .current_dir(&ws.root)
+        .env("CARGO_TARGET_DIR", &ws.target_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cargo");
+    assert!(
+        output.status.success(),
+        "building flotilla failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ws.target_dir.join("debug").join("flotilla")
+}
+
+#[test]
+fn a_new_crate_runs_as_scaffolded() {
+    let flotilla = flotilla();
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path().join("my-first");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(&flotilla)
+            .args(args)
+            .current_dir(Workspace::locate().root)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running flotilla");
+        let text = format!(
+            "exit {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["new".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(dir.join("src/main.rs").is_file(), "{text}");
+    // A second `new` into the same directory is refused, and changes nothing.
+    let before = std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs");
+    let (code, text) = run(&["new".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("already exists"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs"),
+        before
+    );
+
+    let layout = dir.join("layout.toml");
+    let (code, text) = run(&["run".as_ref(), layout.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    for needle in [
+        "[my-first] hello from my-first on core 0",
+        "builtin-echo echoed 3 words",
+        "echoed=3 greeted=true",
+        "run passed",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
 }
