@@ -2072,7 +2072,7 @@ fn crate_build_problem(written: &str) -> (Diagnostic, String) {
             "crate-build-failed",
             format!("workload crate `{written}` did not build"),
         )
-        .help("fix the crate (`cargo build --release --target x86_64-unknown-none` in its directory shows the same), then run again"),
+        .help("fix the crate and run again (docs/guest-sdk.md says how to build it by hand)"),
         "the crate named here".to_owned(),
     )
 }

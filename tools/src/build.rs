@@ -257,7 +257,7 @@ pub fn build_workload(workspace: &Workspace, dir: &Path) -> Result<PathBuf> {
     let command = format!("cargo {}", args.join(" "));
     if !output.status.success() {
         return Err(Error::Build {
-            what: format!("workload crate {}", dir.display()),
+            what: format!("workload crate {}", key.display()),
             command,
             output: String::from_utf8_lossy(&output.stderr)
                 .trim_end()
@@ -274,7 +274,7 @@ pub fn build_workload(workspace: &Workspace, dir: &Path) -> Result<PathBuf> {
             Ok(elf.clone())
         }
         _ => Err(Error::Build {
-            what: format!("workload crate {}", dir.display()),
+            what: format!("workload crate {}", key.display()),
             command,
             output: format!(
                 "the crate built {} binaries; a workload crate has exactly one",
