@@ -1,43 +1,58 @@
 //! Workload crates named in layouts (`kernel = { crate = "…" }`): the
 //! example `examples/sieve.toml` is built from its crate and booted under
-//! QEMU TCG, and its collector's checked total is in the report; a crate
+//! QEMU TCG and under Bochs VMX, and its collector's checked total is in
+//! the report; a crate
 //! that does not compile is a diagnostic at the layout's `kernel =` with
 //! cargo's own error; and what a new user does: `flotilla new` into a
 //! temporary directory, then `flotilla run` on its layout.
 
 use e2e::{
-    assert_passed, boot_layout, examples_dir, layout_config, layout_file, partition, primes_below,
-    result_of,
+    assert_backend, assert_passed, boot_layout, examples_dir, layout_config, layout_file,
+    partition, primes_below, result_of, Emulator, LayoutOutcome,
 };
 use std::process::{Command, Stdio};
 
 use tools::build::{cargo_program, Workspace};
 use tools::layout_run::LayoutSource;
 
-#[test]
-fn the_sieve_example_counts_primes_across_partitions() {
-    let layout = layout_file(&examples_dir().join("sieve.toml"));
-    let outcome = boot_layout(&layout_config(layout));
-    assert_passed(&outcome);
+/// The sieve's counts: worker0's slice, the workers' sum, the collector's
+/// checked total.
+fn assert_sieve_counts(outcome: &LayoutOutcome) {
+    assert_passed(outcome);
     assert_eq!(
-        result_of(&outcome, "worker0", "primes"),
+        result_of(outcome, "worker0", "primes"),
         primes_below(200_000)
     );
     let sum: u64 = (0..3)
-        .map(|i| result_of(&outcome, &format!("worker{i}"), "primes"))
+        .map(|i| result_of(outcome, &format!("worker{i}"), "primes"))
         .sum();
     assert_eq!(sum, primes_below(1_000_000));
     assert_eq!(
-        result_of(&outcome, "collector", "primes"),
+        result_of(outcome, "collector", "primes"),
         primes_below(1_000_000)
     );
-    assert_eq!(result_of(&outcome, "collector", "parts"), 3);
-    let collector = partition(&outcome, "collector");
+    assert_eq!(result_of(outcome, "collector", "parts"), 3);
+    let collector = partition(outcome, "collector");
     assert_eq!(
         collector.result.as_ref().and_then(|r| r.get("ok")),
         Some(&serde_json::Value::Bool(true)),
         "{collector:?}"
     );
+}
+
+#[test]
+fn the_sieve_example_counts_primes_across_partitions() {
+    let layout = layout_file(&examples_dir().join("sieve.toml"));
+    assert_sieve_counts(&boot_layout(&layout_config(layout)));
+}
+
+/// The same under Bochs (`corei7_skylake_x`): the VMX backend.
+#[test]
+fn the_sieve_example_under_bochs_vmx() {
+    let layout = layout_file(&examples_dir().join("sieve.toml"));
+    let outcome = boot_layout(&layout_config(layout).with_emulator(Emulator::bochs()));
+    assert_backend(&outcome, "vmx");
+    assert_sieve_counts(&outcome);
 }
 
 #[test]
