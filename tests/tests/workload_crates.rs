@@ -1,7 +1,9 @@
 //! Workload crates named in layouts (`kernel = { crate = "…" }`): the
-//! example `examples/sieve.toml` is built from its crate and booted under
+//! examples `examples/sieve.toml` and `examples/kv.toml` are built from
+//! their crates and booted under
 //! QEMU TCG and under Bochs VMX, and its collector's checked total is in
-//! the report; a crate
+//! the report (the sieve's checked total, the key-value clients' checks);
+//! a crate
 //! that does not compile is a diagnostic at the layout's `kernel =` with
 //! cargo's own error; and what a new user does: `flotilla new` into a
 //! temporary directory, then `flotilla run` on its layout.
@@ -53,6 +55,37 @@ fn the_sieve_example_under_bochs_vmx() {
     let outcome = boot_layout(&layout_config(layout).with_emulator(Emulator::bochs()));
     assert_backend(&outcome, "vmx");
     assert_sieve_counts(&outcome);
+}
+
+/// The key-value example: 2 clients x 200 puts and 200 gets, all checked.
+fn assert_kv_served(outcome: &LayoutOutcome) {
+    assert_passed(outcome);
+    assert_eq!(result_of(outcome, "server", "requests"), 800);
+    assert_eq!(result_of(outcome, "server", "keys"), 400);
+    assert_eq!(result_of(outcome, "server", "clients"), 2);
+    for client in ["client-a", "client-b"] {
+        assert_eq!(result_of(outcome, client, "gets"), 200);
+        let p = partition(outcome, client);
+        assert_eq!(
+            p.result.as_ref().and_then(|r| r.get("ok")),
+            Some(&serde_json::Value::Bool(true)),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn the_kv_example_serves_its_clients() {
+    let layout = layout_file(&examples_dir().join("kv.toml"));
+    assert_kv_served(&boot_layout(&layout_config(layout)));
+}
+
+#[test]
+fn the_kv_example_under_bochs_vmx() {
+    let layout = layout_file(&examples_dir().join("kv.toml"));
+    let outcome = boot_layout(&layout_config(layout).with_emulator(Emulator::bochs()));
+    assert_backend(&outcome, "vmx");
+    assert_kv_served(&outcome);
 }
 
 #[test]
