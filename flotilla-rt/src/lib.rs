@@ -74,6 +74,10 @@ pub mod hostile;
 mod kernel;
 
 pub use args::{ArgError, Args};
+/// The channel errors of `Endpoint::try_send` / `Endpoint::try_recv`
+/// (`RecvError::Empty`: nothing there yet), from the `channels` crate, so
+/// that a workload can match on them without depending on it.
+pub use channels::{RecvError, SendError};
 pub use peers::ChannelError;
 pub use report::{Report, Value};
 

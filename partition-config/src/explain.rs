@@ -29,6 +29,7 @@ pub(crate) fn explain(layout: &Layout) -> String {
     let kernel_of = |p: &crate::layout::Partition| match layout.kernels.get(p.kernel) {
         Some(Kernel::BuiltIn) | None => "guest-kernel".to_owned(),
         Some(Kernel::Elf { written, .. }) => written.clone(),
+        Some(Kernel::Crate { written, .. }) => format!("crate {written}"),
     };
     // Columns as wide as their longest value (names and workloads are up
     // to 32 characters, kernel paths longer), so rows stay aligned.

@@ -91,6 +91,8 @@ pub(crate) struct RawPartition {
     pub memory: Field<u64>,
     pub base: Field<u64>,
     pub kernel: Field<String>,
+    /// `kernel = { crate = "PATH" }`: a workload crate, by directory.
+    pub kernel_crate: Field<String>,
     pub workload: Field<String>,
     pub args: Field<Vec<RawArg>>,
     pub ports: Field<Vec<Sp<PortRange>>>,
@@ -108,6 +110,7 @@ impl RawPartition {
             memory: Field::Missing,
             base: Field::Missing,
             kernel: Field::Missing,
+            kernel_crate: Field::Missing,
             workload: Field::Missing,
             args: Field::Missing,
             ports: Field::Missing,
@@ -118,12 +121,25 @@ impl RawPartition {
     }
 
     fn inherit(self, d: &Self) -> Self {
+        // `kernel` is one key, as a path or as a crate: a partition that
+        // gives it either way inherits neither.
+        let (kernel, kernel_crate) = if matches!(self.kernel, Field::Missing)
+            && matches!(self.kernel_crate, Field::Missing)
+        {
+            (
+                self.kernel.or_inherit(&d.kernel),
+                self.kernel_crate.or_inherit(&d.kernel_crate),
+            )
+        } else {
+            (self.kernel, self.kernel_crate)
+        };
         Self {
+            kernel,
+            kernel_crate,
             name: self.name.or_inherit(&d.name),
             cpu: self.cpu.or_inherit(&d.cpu),
             memory: self.memory.or_inherit(&d.memory),
             base: self.base.or_inherit(&d.base),
-            kernel: self.kernel.or_inherit(&d.kernel),
             workload: self.workload.or_inherit(&d.workload),
             args: self.args.or_inherit(&d.args),
             ports: self.ports.or_inherit(&d.ports),
@@ -502,7 +518,10 @@ fn read_partition(
             "cpu" => p.cpu = read_int(value, "cpu", diags),
             "memory" => p.memory = read_size(value, "memory", diags),
             "base" => p.base = read_size(value, "base", diags),
-            "kernel" => p.kernel = read_string(value, "kernel", diags),
+            "kernel" => match value.get_ref() {
+                DeValue::Table(_) => p.kernel_crate = read_kernel_crate(value, diags),
+                _ => p.kernel = read_string(value, "kernel", diags),
+            },
             "workload" => p.workload = read_string(value, "workload", diags),
             "args" => p.args = read_args(value, diags),
             "ports" => p.ports = read_ports(value, diags),
@@ -660,6 +679,32 @@ fn read_int(value: &Spanned<DeValue<'_>>, key: &str, diags: &mut Vec<Diagnostic>
             Field::Invalid
         }
     }
+}
+
+/// `kernel = { crate = "PATH" }`: the path, spanned.
+fn read_kernel_crate(value: &Spanned<DeValue<'_>>, diags: &mut Vec<Diagnostic>) -> Field<String> {
+    let DeValue::Table(t) = value.get_ref() else {
+        return Field::Invalid;
+    };
+    let mut path = Field::Missing;
+    for (key, v) in t.iter() {
+        match key.get_ref().as_ref() {
+            "crate" => path = read_string(v, "crate", diags),
+            _ => {
+                diags.push(unknown_key(key, &["crate"], "a `kernel` table"));
+                path.mistyped();
+            }
+        }
+    }
+    if matches!(path, Field::Missing) {
+        diags.push(
+            Diagnostic::new("missing-key", "a `kernel` table needs a `crate` key")
+                .at(value.span(), "no `crate` here")
+                .help("name the workload crate's directory, e.g. `kernel = { crate = \"workloads/sieve\" }`"),
+        );
+        return Field::Invalid;
+    }
+    path
 }
 
 fn read_string(

@@ -42,6 +42,15 @@ pub enum Kernel {
         /// The path resolved against the layout file's directory.
         path: PathBuf,
     },
+    /// A workload crate (`kernel = { crate = "PATH" }`), which `flotilla`
+    /// builds for `x86_64-unknown-none` into a PVH-bootable ELF.
+    Crate {
+        /// The directory as written in the layout.
+        written: String,
+        /// The directory resolved against the layout file's directory
+        /// (it holds the crate's `Cargo.toml`).
+        dir: PathBuf,
+    },
 }
 
 impl Kernel {
@@ -50,7 +59,7 @@ impl Kernel {
     pub fn name(&self) -> &str {
         match self {
             Self::BuiltIn => crate::catalog::BUILTIN_KERNEL,
-            Self::Elf { written, .. } => written,
+            Self::Elf { written, .. } | Self::Crate { written, .. } => written,
         }
     }
 }

@@ -46,9 +46,23 @@ fn partition_properties() -> Value {
         "memory": size("RAM of the partition: non-zero, a multiple of 2 MiB"),
         "base": size("optional explicit host-physical base (2 MiB aligned, at least 64 MiB)"),
         "kernel": {
-            "type": "string",
+            "oneOf": [
+                {
+                    "type": "string",
+                    "description": "\"guest-kernel\" (built in) or a path to a PVH-bootable ELF, relative to the layout file"
+                },
+                {
+                    "type": "object",
+                    "description": "a workload crate, which flotilla builds: { crate = \"DIR\" }, relative to the layout file",
+                    "properties": {
+                        "crate": { "type": "string", "description": "the directory of the crate's Cargo.toml" }
+                    },
+                    "required": ["crate"],
+                    "additionalProperties": false
+                }
+            ],
             "default": BUILTIN_KERNEL,
-            "description": "\"guest-kernel\" (built in) or a path to a PVH-bootable ELF, relative to the layout file"
+            "description": "the partition's kernel: built in, an ELF by path, or a workload crate"
         },
         "workload": {
             "type": "string",

@@ -648,7 +648,7 @@ fn check_workload_args(
                 }
                 check_builtin_args(p, spec, diags)
             }),
-            (Some(Kernel::Elf { .. }), Some(_)) => check_free_args(p, diags),
+            (Some(Kernel::Elf { .. } | Kernel::Crate { .. }), Some(_)) => check_free_args(p, diags),
             _ => None,
         };
         all_args.push(args);
@@ -1281,6 +1281,11 @@ fn check_machine(raw: &RawLayout, diags: &mut Vec<Diagnostic>) -> Option<Machine
 }
 
 fn check_kernel(p: &RawPartition, base_dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<Kernel> {
+    match &p.kernel_crate {
+        Field::Missing => {}
+        Field::Invalid => return None,
+        Field::Given(k) => return check_kernel_crate(p, k, base_dir, diags),
+    }
     match &p.kernel {
         Field::Missing => Some(Kernel::BuiltIn),
         Field::Invalid => None,
@@ -1340,6 +1345,124 @@ fn check_kernel(p: &RawPartition, base_dir: &Path, diags: &mut Vec<Diagnostic>) 
     }
 }
 
+/// The package name a workload crate depends on.
+const RUNTIME_CRATE: &str = "flotilla-rt";
+
+/// `kernel = { crate = "PATH" }`: a directory holding a package manifest
+/// that depends on the runtime. Building it is the tools' job (the reader
+/// given to [`validate`] gets the directory).
+fn check_kernel_crate(
+    p: &RawPartition,
+    k: &Sp<String>,
+    base_dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Kernel> {
+    let help_crate = "name a directory with the `Cargo.toml` of a workload crate (`flotilla new NAME` makes one); the path is relative to the layout file's directory";
+    if k.value.is_empty() || k.value.len() > KERNEL_PATH_MAX_LEN || k.value.contains('\0') {
+        diags.push(in_partition(
+            Diagnostic::new(
+                "bad-kernel",
+                "the crate path is empty, too long or contains NUL",
+            )
+            .at(k.span.clone(), "not a usable path")
+            .help(help_crate),
+            k,
+            p,
+        ));
+        return None;
+    }
+    let dir = base_dir.join(&k.value);
+    let manifest = dir.join("Cargo.toml");
+    if !dir.exists() {
+        diags.push(in_partition(
+            Diagnostic::new(
+                "crate-not-found",
+                format!("workload crate `{}` not found", k.value),
+            )
+            .at(k.span.clone(), format!("no directory at {}", dir.display()))
+            .help(help_crate),
+            k,
+            p,
+        ));
+        return None;
+    }
+    let text = if dir.is_dir() && manifest.is_file() {
+        std::fs::read_to_string(&manifest).ok()
+    } else {
+        None
+    };
+    let Some(text) = text else {
+        diags.push(in_partition(
+            Diagnostic::new("not-a-crate", format!("`{}` is not a crate", k.value))
+                .at(
+                    k.span.clone(),
+                    format!("no readable Cargo.toml in {}", dir.display()),
+                )
+                .help(help_crate),
+            k,
+            p,
+        ));
+        return None;
+    };
+    match manifest_facts(&text) {
+        None => {
+            diags.push(in_partition(
+                Diagnostic::new("not-a-crate", format!("`{}` is not a crate", k.value))
+                    .at(
+                        k.span.clone(),
+                        format!("{} has no [package] table", manifest.display()),
+                    )
+                    .help(help_crate),
+                k,
+                p,
+            ));
+            None
+        }
+        Some(false) => {
+            diags.push(in_partition(
+                Diagnostic::new(
+                    "crate-without-runtime",
+                    format!("workload crate `{}` does not depend on {RUNTIME_CRATE}", k.value),
+                )
+                .at(k.span.clone(), format!("no `{RUNTIME_CRATE}` in the [dependencies] of {}", manifest.display()))
+                .help(format!("add `{RUNTIME_CRATE} = {{ path = \"<flotilla>/flotilla-rt\" }}` to its [dependencies] and declare the entry with `flotilla_rt::entry!`"))
+                .note("docs/guest-sdk.md describes a workload crate"),
+                k,
+                p,
+            ));
+            None
+        }
+        Some(true) => Some(Kernel::Crate {
+            written: k.value.clone(),
+            dir,
+        }),
+    }
+}
+
+/// Of a `Cargo.toml`: `None` if it is not a package manifest (unparsable,
+/// or no `[package]` table), else whether it depends on the runtime (in
+/// `[dependencies]` or a `[target.'cfg(..)'.dependencies]` table).
+fn manifest_facts(text: &str) -> Option<bool> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let root = root.get_ref();
+    if !matches!(
+        root.get("package").map(|v| v.get_ref()),
+        Some(DeValue::Table(_))
+    ) {
+        return None;
+    }
+    let has_runtime = |deps: Option<&toml::Spanned<DeValue<'_>>>| matches!(deps.map(|d| d.get_ref()), Some(DeValue::Table(t)) if t.contains_key(RUNTIME_CRATE));
+    let in_targets = match root.get("target").map(|v| v.get_ref()) {
+        Some(DeValue::Table(targets)) => targets.values().any(|t| match t.get_ref() {
+            DeValue::Table(t) => has_runtime(t.get("dependencies")),
+            _ => false,
+        }),
+        _ => false,
+    };
+    Some(has_runtime(root.get("dependencies")) || in_targets)
+}
+
 fn check_workload(
     p: &RawPartition,
     kernel: Option<&Kernel>,
@@ -1374,7 +1497,7 @@ fn check_workload(
             diags.push(in_partition(d, w, p));
             None
         }
-        Kernel::Elf { .. } => {
+        Kernel::Elf { .. } | Kernel::Crate { .. } => {
             if is_valid_workload_name(&w.value) {
                 Some(w.value.clone())
             } else {
@@ -1747,16 +1870,30 @@ impl<'r> KernelImages<'r> {
         memory: Option<u64>,
         diags: &mut Vec<Diagnostic>,
     ) -> bool {
-        let (Some(read), Kernel::Elf { written, path }, Field::Given(k)) =
-            (self.read, kernel, &p.kernel)
+        let given = match (&p.kernel_crate, &p.kernel) {
+            (Field::Given(k), _) | (_, Field::Given(k)) => Some(k),
+            _ => None,
+        };
+        let (
+            Some(read),
+            Kernel::Elf { written, path } | Kernel::Crate { written, dir: path },
+            Some(k),
+        ) = (self.read, kernel, given)
         else {
             return true;
         };
+        let is_crate = matches!(kernel, Kernel::Crate { .. });
         let index = match self.seen.iter().position(|seen| seen.path == *path) {
             Some(i) => i,
             None => {
                 let image = read(path);
-                let problem = image_problem(written, &image);
+                let problem = match &image {
+                    Err(output) if is_crate => {
+                        let (d, label) = crate_build_problem(written);
+                        Some((with_output(d, output), label))
+                    }
+                    _ => image_problem(written, &image),
+                };
                 let ok = problem.is_none();
                 if let Some((d, label)) = problem {
                     diags.push(in_partition(d.at(k.span.clone(), label), k, p));
@@ -1874,6 +2011,36 @@ impl<'r> KernelImages<'r> {
 /// The problem with a kernel image on its own (not against a partition):
 /// unreadable or not bootable, too many segments, a segment in the boot
 /// area. The diagnostic's label is set by the caller.
+/// A workload crate the reader could not build (cargo's own output, what
+/// the reader returned, is added as notes by [`with_output`]).
+fn crate_build_problem(written: &str) -> (Diagnostic, String) {
+    (
+        Diagnostic::new(
+            "crate-build-failed",
+            format!("workload crate `{written}` did not build"),
+        )
+        .help("fix the crate and run again (docs/guest-sdk.md says how to build it by hand)"),
+        "the crate named here".to_owned(),
+    )
+}
+
+/// A diagnostic with each line of `output` (cargo's, at most
+/// [`MAX_OUTPUT_LINES`] of them) as a note.
+fn with_output(mut d: Diagnostic, output: &str) -> Diagnostic {
+    const MAX_OUTPUT_LINES: usize = 60;
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    for line in lines.iter().take(MAX_OUTPUT_LINES) {
+        d = d.note((*line).to_owned());
+    }
+    if lines.len() > MAX_OUTPUT_LINES {
+        d = d.note(format!(
+            "… {} more lines of cargo's output",
+            lines.len() - MAX_OUTPUT_LINES
+        ));
+    }
+    d
+}
+
 fn image_problem(
     written: &str,
     image: &Result<KernelImage, String>,

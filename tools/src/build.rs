@@ -178,9 +178,182 @@ pub fn build_images(workspace: &Workspace) -> Result<Images> {
     }
 }
 
+/// The linker arguments of a workload crate's binary, as `guest-kernel`'s
+/// build script gives them: the runtime's linker script (which
+/// `flotilla-rt`'s build script puts on the library path), no dynamic
+/// linker, 4 KiB pages. With `-C relocation-model=static` (what the
+/// workspace's `.cargo/config.toml` sets for the bare-metal target), these
+/// are the `rustflags` of a workload crate's build, so the crate needs no
+/// build script of its own. Link arguments only reach the final link, so
+/// its libraries are unaffected.
+pub const WORKLOAD_RUSTFLAGS: &[&str] = &[
+    "-C",
+    "relocation-model=static",
+    "-C",
+    "link-arg=-Tflotilla-rt.ld",
+    "-C",
+    "link-arg=--no-dynamic-linker",
+    "-C",
+    "link-arg=-zmax-page-size=0x1000",
+];
+
+/// The arguments of the `cargo build` of the workload crate whose manifest
+/// is `manifest`: release, bare metal, and artifacts as JSON on stdout
+/// (diagnostics rendered on stderr, as a plain `cargo build` shows them).
+/// Not `--locked`: the crate is the user's, free to add dependencies.
+pub fn workload_build_args(manifest: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["build", "--release", "--target", BARE_METAL_TARGET]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push("--message-format=json-render-diagnostics".into());
+    args.push("--manifest-path".into());
+    args.push(manifest.display().to_string());
+    args
+}
+
+/// Workload crates built by this process: crate directory → ELF, so the
+/// bundle builder finds what layout validation built.
+static BUILT_WORKLOADS: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Builds the workload crate in `dir` (release, `x86_64-unknown-none`, the
+/// workspace's pinned toolchain, [`WORKLOAD_RUSTFLAGS`]) and returns its
+/// ELF. Its target directory is `target/flotilla/workloads` of this
+/// workspace, shared by every workload crate. A crate already built by this
+/// process is not built again.
+///
+/// # Errors
+/// [`Error::Build`] with cargo's stderr when the build fails;
+/// [`Error::NoArtifact`] when it produced no binary, or more than one.
+pub fn build_workload(workspace: &Workspace, dir: &Path) -> Result<PathBuf> {
+    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if let Some((_, elf)) = BUILT_WORKLOADS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(d, _)| *d == key)
+    {
+        return Ok(elf.clone());
+    }
+    let manifest = key.join("Cargo.toml");
+    seed_lock(workspace, &key)?;
+    let args = workload_build_args(&manifest);
+    let cargo = cargo_program();
+    let output = Command::new(&cargo)
+        .args(&args)
+        // From the workspace root, so rustup picks its pinned toolchain
+        // (rust-toolchain.toml) whatever directory the crate is in.
+        .current_dir(&workspace.root)
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace.target_dir.join("flotilla").join("workloads"),
+        )
+        .env("CARGO_ENCODED_RUSTFLAGS", WORKLOAD_RUSTFLAGS.join("\x1f"))
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {}", cargo.to_string_lossy()), e))?;
+    let command = format!("cargo {}", args.join(" "));
+    if !output.status.success() {
+        return Err(Error::Build {
+            what: format!("workload crate {}", key.display()),
+            command,
+            output: String::from_utf8_lossy(&output.stderr)
+                .trim_end()
+                .to_string(),
+        });
+    }
+    let elves = executables(&String::from_utf8_lossy(&output.stdout), &manifest);
+    match elves.as_slice() {
+        [elf] => {
+            BUILT_WORKLOADS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((key, elf.clone()));
+            Ok(elf.clone())
+        }
+        _ => Err(Error::Build {
+            what: format!("workload crate {}", key.display()),
+            command,
+            output: format!(
+                "the crate built {} binaries; a workload crate has exactly one",
+                elves.len()
+            ),
+        }),
+    }
+}
+
+/// A crate without a `Cargo.lock` gets a copy of the workspace's: its
+/// first build then resolves to the versions Flotilla is built and tested
+/// with (cargo drops the entries it does not need), from crates already
+/// downloaded, so it works offline.
+fn seed_lock(workspace: &Workspace, dir: &Path) -> Result<()> {
+    let lock = dir.join("Cargo.lock");
+    if lock.exists() {
+        return Ok(());
+    }
+    std::fs::copy(workspace.root.join("Cargo.lock"), &lock)
+        .map(|_| ())
+        .map_err(|e| Error::io(format!("creating {}", lock.display()), e))
+}
+
+/// The executables cargo's JSON messages (`stdout`) say it built for the
+/// package of `manifest`.
+fn executables(stdout: &str, manifest: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let ours = msg["manifest_path"]
+            .as_str()
+            .is_some_and(|m| Path::new(m) == manifest);
+        if let (true, Some(exe)) = (ours, msg["executable"].as_str()) {
+            out.push(PathBuf::from(exe));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workload_build_is_release_bare_metal() {
+        let args = workload_build_args(Path::new("/w/sieve/Cargo.toml"));
+        assert_eq!(
+            args,
+            [
+                "build",
+                "--release",
+                "--target",
+                "x86_64-unknown-none",
+                "--message-format=json-render-diagnostics",
+                "--manifest-path",
+                "/w/sieve/Cargo.toml"
+            ]
+        );
+    }
+
+    #[test]
+    fn executables_are_the_crates_own_binaries() {
+        let out = concat!(
+            r#"{"reason":"compiler-artifact","manifest_path":"/r/flotilla-rt/Cargo.toml","executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/s/Cargo.toml","executable":"/t/s"}"#,
+            "\nnot json\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            executables(out, Path::new("/w/s/Cargo.toml")),
+            [PathBuf::from("/t/s")]
+        );
+    }
 
     #[test]
     fn build_command_is_release_locked_bare_metal() {

@@ -124,6 +124,15 @@ pub fn build(layout: &Layout, builtin_kernel: &Path) -> Result<Vec<u8>, BundleEr
         let path = match kernel {
             Kernel::BuiltIn => builtin_kernel.to_path_buf(),
             Kernel::Elf { path, .. } => path.clone(),
+            // Built when the layout was loaded; this finds the ELF.
+            Kernel::Crate { dir, .. } => {
+                crate::build::build_workload(&crate::build::Workspace::locate(), dir).map_err(
+                    |e| BundleError::Read {
+                        path: dir.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    },
+                )?
+            }
         };
         let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
             path: path.clone(),

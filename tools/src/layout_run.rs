@@ -80,8 +80,26 @@ impl LayoutSource {
     /// As [`LayoutSource::load`], and a valid layout comes with its warnings.
     /// Kernels given by path are read and checked as the bundle builder
     /// will need them ([`crate::kernel_check::read_kernel`]).
+    ///
+    /// Workload crates (`kernel = { crate = "…" }`) are built here
+    /// ([`crate::build::build_workload`]) and their ELF checked the same
+    /// way; a build failure is a diagnostic at the layout's `kernel =` with
+    /// cargo's output.
     pub fn load_with_warnings(&self) -> Result<(Layout, Diagnostics), Diagnostics> {
-        let read = &crate::kernel_check::read_kernel;
+        let read = &|path: &Path| {
+            if path.is_dir() {
+                // A workload crate: validation has checked its manifest.
+                eprintln!(
+                    "-- building workload crate {} (release, x86_64-unknown-none)",
+                    path.display()
+                );
+                let elf = crate::build::build_workload(&crate::build::Workspace::locate(), path)
+                    .map_err(|e| e.to_string())?;
+                crate::kernel_check::read_kernel(&elf)
+            } else {
+                crate::kernel_check::read_kernel(path)
+            }
+        };
         match self {
             LayoutSource::File(path) => {
                 let text = partition_config::read_file(path)?;

@@ -10,7 +10,9 @@
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
 //! - [`kernel_check`]: kernels given by path, read as the bundle builder
 //!   reads them, for the layout checks.
-//! - [`build`]: the workspace and the nested `cargo build` of bare-metal crates.
+//! - [`build`]: the workspace and the nested `cargo build` of bare-metal
+//!   crates, workload crates included.
+//! - [`scaffold`]: `flotilla new`, a new workload crate and its layout.
 //! - [`accel`]: KVM / nested virtualization detection and accelerator choice.
 //! - [`doctor`]: what this host can do, and what to install or enable.
 //! - [`units`]: memory sizes as the user writes them.
@@ -46,6 +48,7 @@ pub mod options;
 pub mod qemu;
 pub mod report;
 pub mod runner;
+pub mod scaffold;
 pub mod system;
 pub mod units;
 

@@ -74,10 +74,22 @@ enum Cmd {
     Build(BuildArgs),
     /// Build a GRUB multiboot2 ISO that boots with BIOS and UEFI.
     Image(ImageArgs),
+    /// Make a new workload crate in directory NAME (which must not exist)
+    /// with a layout that runs it next to a built-in partition:
+    /// `cargo flotilla run NAME/layout.toml` runs it as it is.
+    New(NewArgs),
     /// Report what this host can do (KVM, nested virtualization, QEMU,
     /// Bochs, GRUB, OVMF) and what to install or enable; exit 3 when
     /// something the default runs need is missing.
     Doctor,
+}
+
+#[derive(Debug, clap::Args)]
+struct NewArgs {
+    /// The new crate's directory; its last component names the crate and
+    /// its partition (a-z, 0-9, `-`, `_`, starting with a letter).
+    #[arg(value_name = "NAME")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -322,6 +334,7 @@ fn main() -> ExitCode {
         }
         Cmd::Image(args) => image(&args).map(|()| Status::Success),
         Cmd::Build(args) => build_command(&args),
+        Cmd::New(args) => new_crate(&args),
         Cmd::Doctor => {
             let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
             println!("{diagnosis}");
@@ -698,6 +711,21 @@ fn describe(emulator: &Emulator, boot: &Boot, cpus: u32, memory: MemorySize) -> 
     };
     let cores = if cpus == 1 { "core" } else { "cores" };
     format!("{emu}, {cpus} {cores}, {memory}, {how}")
+}
+
+fn new_crate(args: &NewArgs) -> anyhow::Result<Status> {
+    let runtime = Workspace::locate().root.join("flotilla-rt");
+    let runtime = runtime.canonicalize().unwrap_or(runtime);
+    let made = tools::scaffold::create(&args.dir, &runtime).map_err(usage)?;
+    for file in &made.files {
+        println!("{}", file.display());
+    }
+    status(&format!(
+        "made workload crate `{}`; run it with: cargo flotilla run {}",
+        made.name,
+        made.dir.join("layout.toml").display()
+    ));
+    Ok(Status::Success)
 }
 
 fn build_command(args: &BuildArgs) -> anyhow::Result<Status> {

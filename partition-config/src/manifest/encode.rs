@@ -64,7 +64,7 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
         kernels.push(KernelRecord {
             kind: match kernel {
                 Kernel::BuiltIn => KERNEL_BUILTIN,
-                Kernel::Elf { .. } => KERNEL_ELF,
+                Kernel::Elf { .. } | Kernel::Crate { .. } => KERNEL_ELF,
             },
             reserved0: [0; 3],
             name_offset: u32_of(strings.len()),

@@ -1,0 +1,198 @@
+//! Workload crates named in layouts (`kernel = { crate = "…" }`): the
+//! examples `examples/sieve.toml` and `examples/kv.toml` are built from
+//! their crates and booted under
+//! QEMU TCG and under Bochs VMX, and its collector's checked total is in
+//! the report (the sieve's checked total, the key-value clients' checks);
+//! a crate
+//! that does not compile is a diagnostic at the layout's `kernel =` with
+//! cargo's own error; and what a new user does: `flotilla new` into a
+//! temporary directory, then `flotilla run` on its layout.
+
+use e2e::{
+    assert_backend, assert_passed, boot_layout, examples_dir, layout_config, layout_file,
+    partition, primes_below, result_of, Emulator, LayoutOutcome,
+};
+use std::process::{Command, Stdio};
+
+use tools::build::{cargo_program, Workspace};
+use tools::layout_run::LayoutSource;
+
+/// The sieve's counts: worker0's slice, the workers' sum, the collector's
+/// checked total.
+fn assert_sieve_counts(outcome: &LayoutOutcome) {
+    assert_passed(outcome);
+    assert_eq!(
+        result_of(outcome, "worker0", "primes"),
+        primes_below(200_000)
+    );
+    let sum: u64 = (0..3)
+        .map(|i| result_of(outcome, &format!("worker{i}"), "primes"))
+        .sum();
+    assert_eq!(sum, primes_below(1_000_000));
+    assert_eq!(
+        result_of(outcome, "collector", "primes"),
+        primes_below(1_000_000)
+    );
+    assert_eq!(result_of(outcome, "collector", "parts"), 3);
+    let collector = partition(outcome, "collector");
+    assert_eq!(
+        collector.result.as_ref().and_then(|r| r.get("ok")),
+        Some(&serde_json::Value::Bool(true)),
+        "{collector:?}"
+    );
+}
+
+#[test]
+fn the_sieve_example_counts_primes_across_partitions() {
+    let layout = layout_file(&examples_dir().join("sieve.toml"));
+    assert_sieve_counts(&boot_layout(&layout_config(layout)));
+}
+
+/// The same under Bochs (`corei7_skylake_x`): the VMX backend.
+#[test]
+fn the_sieve_example_under_bochs_vmx() {
+    let layout = layout_file(&examples_dir().join("sieve.toml"));
+    let outcome = boot_layout(&layout_config(layout).with_emulator(Emulator::bochs()));
+    assert_backend(&outcome, "vmx");
+    assert_sieve_counts(&outcome);
+}
+
+/// The key-value example: 2 clients x 200 puts and 200 gets, all checked.
+fn assert_kv_served(outcome: &LayoutOutcome) {
+    assert_passed(outcome);
+    assert_eq!(result_of(outcome, "server", "requests"), 800);
+    assert_eq!(result_of(outcome, "server", "keys"), 400);
+    assert_eq!(result_of(outcome, "server", "clients"), 2);
+    for client in ["client-a", "client-b"] {
+        assert_eq!(result_of(outcome, client, "gets"), 200);
+        let p = partition(outcome, client);
+        assert_eq!(
+            p.result.as_ref().and_then(|r| r.get("ok")),
+            Some(&serde_json::Value::Bool(true)),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn the_kv_example_serves_its_clients() {
+    let layout = layout_file(&examples_dir().join("kv.toml"));
+    assert_kv_served(&boot_layout(&layout_config(layout)));
+}
+
+#[test]
+fn the_kv_example_under_bochs_vmx() {
+    let layout = layout_file(&examples_dir().join("kv.toml"));
+    let outcome = boot_layout(&layout_config(layout).with_emulator(Emulator::bochs()));
+    assert_backend(&outcome, "vmx");
+    assert_kv_served(&outcome);
+}
+
+#[test]
+fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let krate = dir.path().join("broken");
+    std::fs::create_dir_all(krate.join("src")).expect("creating the crate");
+    let runtime = Workspace::locate().root.join("flotilla-rt");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nflotilla-rt = {{ path = {:?} }}\n\n[workspace]\n",
+            runtime.display().to_string()
+        ),
+    )
+    .expect("writing Cargo.toml");
+    std::fs::write(
+        krate.join("src/main.rs"),
+        "#![no_std]\n#![no_main]\nfn run(_: &mut flotilla_rt::Context) -> flotilla_rt::Result {\n    undefined_thing()\n}\nflotilla_rt::entry!(run);\n",
+    )
+    .expect("writing main.rs");
+    let layout = dir.path().join("layout.toml");
+    std::fs::write(
+        &layout,
+        "[machine]\ncpus = 1\nmemory = \"128 MiB\"\n\n[[partition]]\nname = \"b\"\ncpu = 0\nmemory = \"16 MiB\"\nkernel = { crate = \"broken\" }\nworkload = \"x\"\n",
+    )
+    .expect("writing the layout");
+    let diagnostics = match LayoutSource::File(layout.clone()).load() {
+        Ok(_) => panic!("a crate that does not compile was accepted"),
+        Err(d) => d.render_plain(),
+    };
+    for needle in [
+        "error[crate-build-failed]: workload crate `broken` did not build",
+        "kernel = { crate = \"broken\" }",
+        "undefined_thing",
+        "E0425",
+    ] {
+        assert!(
+            diagnostics.contains(needle),
+            "no {needle:?} in:\n{diagnostics}"
+        );
+    }
+}
+
+/// The `flotilla` binary (debug build of the `tools` package), built now.
+fn flotilla() -> std::path::PathBuf {
+    let ws = Workspace::locate();
+    let output = Command::new(cargo_program())
+        .args([
+            "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
+        ])
+        .current_dir(&ws.root)
+        .env("CARGO_TARGET_DIR", &ws.target_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cargo");
+    assert!(
+        output.status.success(),
+        "building flotilla failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ws.target_dir.join("debug").join("flotilla")
+}
+
+#[test]
+fn a_new_crate_runs_as_scaffolded() {
+    let flotilla = flotilla();
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path().join("my-first");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(&flotilla)
+            .args(args)
+            .current_dir(Workspace::locate().root)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running flotilla");
+        let text = format!(
+            "exit {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["new".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(dir.join("src/main.rs").is_file(), "{text}");
+    // A second `new` into the same directory is refused, and changes nothing.
+    let before = std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs");
+    let (code, text) = run(&["new".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("already exists"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs"),
+        before
+    );
+
+    let layout = dir.join("layout.toml");
+    let (code, text) = run(&["run".as_ref(), layout.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    for needle in [
+        "[my-first] hello from my-first on core 0",
+        "builtin-echo echoed 3 words",
+        "echoed=3 greeted=true",
+        "run passed",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+}
