@@ -180,6 +180,32 @@ pub fn assert_all_cores_online(outcome: &RunOutcome, cpus: u32) {
 pub use tools::layout_run::{LayoutOutcome, LayoutRunConfig, LayoutSource, Verdict};
 pub use tools::report::{PartitionReport, PartitionState, RunReport};
 
+/// The `flotilla` binary (debug build of the `tools` package), built once
+/// per test process.
+pub fn flotilla_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let ws = Workspace::locate();
+        let output = std::process::Command::new(build::cargo_program())
+            .args([
+                "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
+            ])
+            .current_dir(&ws.root)
+            .env("CARGO_TARGET_DIR", &ws.target_dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running cargo");
+        assert!(
+            output.status.success(),
+            "building flotilla failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let bin = ws.target_dir.join("debug").join("flotilla");
+        assert!(bin.is_file(), "{} is missing", bin.display());
+        bin
+    })
+}
+
 /// The hypervisor and the built-in guest kernel, built (release, bare
 /// metal, one cargo call) on first use.
 pub fn images() -> &'static Images {

@@ -6,39 +6,12 @@
 //! directory as the tests ([`flotilla`]); every command runs under a hard
 //! timeout and a failure prints its whole output.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use e2e::{Boot, Emulator, Firmware};
-use tools::build::{cargo_program, Workspace};
+use e2e::{flotilla_binary, Boot, Emulator, Firmware};
+use tools::build::Workspace;
 use tools::runner::RunConfig;
-
-/// The `flotilla` binary (debug build of the `tools` package).
-fn flotilla() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let ws = Workspace::locate();
-        let output = Command::new(cargo_program())
-            .args([
-                "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
-            ])
-            .current_dir(&ws.root)
-            .env("CARGO_TARGET_DIR", &ws.target_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running cargo");
-        assert!(
-            output.status.success(),
-            "building flotilla failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let bin = ws.target_dir.join("debug").join("flotilla");
-        assert!(bin.is_file(), "{} is missing", bin.display());
-        bin
-    })
-}
 
 /// What a command did.
 struct Ran {
@@ -67,7 +40,7 @@ fn run(args: &[&str], timeout: Duration) -> Ran {
 
 /// As [`run`], with `env` set (and the color variables unset unless given).
 fn run_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Ran {
-    let mut command = Command::new(flotilla());
+    let mut command = Command::new(flotilla_binary());
     for key in ["NO_COLOR", "CLICOLOR_FORCE", "TERM"] {
         command.env_remove(key);
     }
@@ -526,7 +499,7 @@ fn check_reads_several_files_stdin_and_refuses_non_files() {
 fn run_with_stdin(args: &[&str], input: &[u8]) -> Ran {
     use std::io::Write;
     let start = Instant::now();
-    let mut child = Command::new(flotilla())
+    let mut child = Command::new(flotilla_binary())
         .args(args)
         .current_dir(Workspace::locate().root)
         .stdin(Stdio::piped())

@@ -9,12 +9,12 @@
 //! temporary directory, then `flotilla run` on its layout.
 
 use e2e::{
-    assert_backend, assert_passed, boot_layout, examples_dir, layout_config, layout_file,
-    partition, primes_below, result_of, Emulator, LayoutOutcome,
+    assert_backend, assert_passed, boot_layout, examples_dir, flotilla_binary, layout_config,
+    layout_file, partition, primes_below, result_of, Emulator, LayoutOutcome,
 };
 use std::process::{Command, Stdio};
 
-use tools::build::{cargo_program, Workspace};
+use tools::build::Workspace;
 use tools::layout_run::LayoutSource;
 
 /// The sieve's counts: worker0's slice, the workers' sum, the collector's
@@ -131,33 +131,13 @@ fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
     }
 }
 
-/// The `flotilla` binary (debug build of the `tools` package), built now.
-fn flotilla() -> std::path::PathBuf {
-    let ws = Workspace::locate();
-    let output = Command::new(cargo_program())
-        .args([
-            "build", "--locked", "--quiet", "-p", "tools", "--bin", "flotilla",
-        ])
-        .current_dir(&ws.root)
-        .env("CARGO_TARGET_DIR", &ws.target_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running cargo");
-    assert!(
-        output.status.success(),
-        "building flotilla failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    ws.target_dir.join("debug").join("flotilla")
-}
-
 #[test]
 fn a_new_crate_runs_as_scaffolded() {
-    let flotilla = flotilla();
+    let flotilla = flotilla_binary();
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let dir = tmp.path().join("my-first");
     let run = |args: &[&std::ffi::OsStr]| {
-        let out = Command::new(&flotilla)
+        let out = Command::new(flotilla)
             .args(args)
             .current_dir(Workspace::locate().root)
             .stdin(Stdio::null())
