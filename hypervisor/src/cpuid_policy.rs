@@ -28,8 +28,8 @@ pub struct GuestFeatures {
 /// The partition's state CPUID depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuidView {
-    /// The backend's id ([`abi::cpuid::Backend::id`]) for leaf [`LEAF_INTERFACE`].
-    pub interface_id: u32,
+    /// The backend (its [`abi::cpuid::Backend::id`] answers leaf [`LEAF_INTERFACE`]).
+    pub backend: abi::cpuid::Backend,
     /// What the backend enables.
     pub features: GuestFeatures,
     /// The guest's CR4 as the guest sees it.
@@ -123,7 +123,7 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], view: &CpuidView) ->
             let [b, c, d] = signature_registers();
             [eax, ebx, ecx, edx] = [LEAF_MAX, b, c, d];
         }
-        LEAF_INTERFACE => [eax, ebx, ecx, edx] = [view.interface_id, 0, 0, 0],
+        LEAF_INTERFACE => [eax, ebx, ecx, edx] = [view.backend.id(), 0, 0, 0],
         LEAF_UNUSED..=LEAF_LAST => [eax, ebx, ecx, edx] = [0; 4],
         _ => {}
     }
@@ -140,7 +140,7 @@ mod tests {
 
     fn view(features: GuestFeatures, guest_cr4: u64) -> CpuidView {
         CpuidView {
-            interface_id: abi::cpuid::Backend::Svm.id(),
+            backend: abi::cpuid::Backend::Svm,
             features,
             guest_cr4,
         }
@@ -193,7 +193,7 @@ mod tests {
         }
         assert_eq!(text, abi::cpuid::SIGNATURE);
         let vmx = CpuidView {
-            interface_id: abi::cpuid::Backend::Vmx.id(),
+            backend: abi::cpuid::Backend::Vmx,
             ..v
         };
         assert_eq!(guest_cpuid(LEAF_INTERFACE, 0, [9; 4], &vmx), [2, 0, 0, 0]);

@@ -227,7 +227,7 @@ pub fn handle_exit(
         VmExit::Cpuid => {
             let (leaf, subleaf) = (low32(vcpu.gpr(Gpr::Rax)), low32(vcpu.gpr(Gpr::Rcx)));
             let view = CpuidView {
-                interface_id: vcpu.interface_id(),
+                backend: vcpu.backend(),
                 features: vcpu.guest_features(),
                 guest_cr4: vcpu.guest_cr4(),
             };
@@ -489,8 +489,8 @@ mod tests {
         fn write_pat(&mut self, value: u64) {
             self.pat = value;
         }
-        fn interface_id(&self) -> u32 {
-            1
+        fn backend(&self) -> abi::cpuid::Backend {
+            abi::cpuid::Backend::Svm
         }
         fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
             Err("fake")

@@ -161,8 +161,8 @@ pub trait Vcpu {
     fn read_pat(&self) -> u64;
     /// Loads a (validated) guest PAT.
     fn write_pat(&mut self, value: u64);
-    /// The hypervisor interface number for CPUID leaf 0x4000_0001.
-    fn interface_id(&self) -> u32;
+    /// The backend, whose id CPUID leaf `abi::cpuid::LEAF_INTERFACE` reports.
+    fn backend(&self) -> abi::cpuid::Backend;
     /// Emulates the control-register access behind the last exit;
     /// `Err` says why it cannot be allowed.
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str>;

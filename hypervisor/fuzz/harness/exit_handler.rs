@@ -289,13 +289,16 @@ pub fn run(data: &[u8]) {
         host.console_room = Some(2);
     }
     let mut vcpu = FakeVcpu {
+        regs: [0; 6],
+        rip: 0,
+        skipped: 0,
+        efer: 0,
         pat: POWER_ON_PAT,
-        interface: if s.flags & VMX != 0 {
+        backend: if s.flags & VMX != 0 {
             Backend::Vmx
         } else {
             Backend::Svm
-        }
-        .id(),
+        },
         cr_ok: s.flags & CR_OK != 0,
         cpl: (s.flags >> CPL_SHIFT) & 3,
         cr4: if s.flags & OSXSAVE != 0 { 1 << 18 } else { 0 },
@@ -304,7 +307,7 @@ pub fn run(data: &[u8]) {
             invpcid: true,
             tsc_deadline: s.flags & TSC_DEADLINE != 0 && host.cpu.tsc_deadline(),
         },
-        ..FakeVcpu::default()
+        effects: Vec::new(),
     };
     let mut record = RunRecord::default();
     let mut end = None;
@@ -708,7 +711,7 @@ fn run_step(
                 low32(regs[0]), // EAX, ECX
                 low32(regs[2]),
                 [r[0], r[1], r[2], r[3]],
-                vcpu.interface,
+                vcpu.backend.id(),
                 host.cpu,
             );
             if low32(regs[0]) == 1 && r[2] & (1 << 27) != 0 {

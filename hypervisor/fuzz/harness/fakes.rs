@@ -305,7 +305,7 @@ impl ExitHost for FakeHost {
 
 /// The fake vCPU. Backend writes (EFER, PAT) are logged in `effects` like the host's, so one
 /// list says everything an exit changed outside the guest registers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct FakeVcpu {
     /// rax, rbx, rcx, rdx, rsi, rdi.
     pub regs: [u64; 6],
@@ -317,8 +317,8 @@ pub struct FakeVcpu {
     pub efer: u64,
     /// The guest's PAT.
     pub pat: u64,
-    /// The backend id for CPUID `abi::cpuid::LEAF_INTERFACE`.
-    pub interface: u32,
+    /// The backend (its id answers CPUID `abi::cpuid::LEAF_INTERFACE`).
+    pub backend: abi::cpuid::Backend,
     /// Whether control-register emulation succeeds.
     pub cr_ok: bool,
     /// Current privilege level.
@@ -376,8 +376,8 @@ impl Vcpu for FakeVcpu {
         self.pat = value;
         self.effects.push(HostEffect::Pat(value));
     }
-    fn interface_id(&self) -> u32 {
-        self.interface
+    fn backend(&self) -> abi::cpuid::Backend {
+        self.backend
     }
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
         if self.cr_ok {

@@ -249,8 +249,8 @@ impl Vcpu for SvmVcpu {
         self.vmcb.read::<u64>(state::EFER) & !EFER_SVME
     }
 
-    fn interface_id(&self) -> u32 {
-        abi::cpuid::Backend::Svm.id()
+    fn backend(&self) -> abi::cpuid::Backend {
+        abi::cpuid::Backend::Svm
     }
 
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {

@@ -439,8 +439,8 @@ impl Vcpu for VmxVcpu {
         self.vmcs.read(g::IA32_EFER_FULL)
     }
 
-    fn interface_id(&self) -> u32 {
-        abi::cpuid::Backend::Vmx.id()
+    fn backend(&self) -> abi::cpuid::Backend {
+        abi::cpuid::Backend::Vmx
     }
 
     fn emulate_control_register_access(&mut self) -> Result<(), &'static str> {
