@@ -397,24 +397,28 @@ fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
     });
 }
 
+/// Hands every queued message of two members on this thread straight to
+/// its receiver (encoded and decoded, no channel) until neither has more,
+/// draining their events.
+fn pass(m: &mut [Member; 2]) {
+    let mut moved = true;
+    while moved {
+        moved = false;
+        for i in 0..2 {
+            while let Some((to, msg)) = m[i].poll_send() {
+                let f = msg.encode();
+                m[to as usize].handle_bytes(i as u8, f.as_bytes()).unwrap();
+                moved = true;
+            }
+            while m[i].poll_event().is_some() {}
+        }
+    }
+}
+
 /// The protocol's own work per committed update: both members on this thread, messages
 /// encoded and decoded but handed over directly (no channel). ns per update.
 fn protocol_work(rounds: u64) -> f64 {
     let mut m = [member(0), member(1)];
-    let pass = |m: &mut [Member; 2]| {
-        let mut moved = true;
-        while moved {
-            moved = false;
-            for i in 0..2 {
-                while let Some((to, msg)) = m[i].poll_send() {
-                    let f = msg.encode();
-                    m[to as usize].handle_bytes(i as u8, f.as_bytes()).unwrap();
-                    moved = true;
-                }
-                while m[i].poll_event().is_some() {}
-            }
-        }
-    };
     pass(&mut m);
     let start = Instant::now();
     for i in 0..rounds {
@@ -462,20 +466,6 @@ fn median_f(v: &[f64]) -> f64 {
 /// [`protocol_work`] on the word-level fast path.
 fn protocol_work_fast(rounds: u64) -> f64 {
     let mut m = [member(0), member(1)];
-    let pass = |m: &mut [Member; 2]| {
-        let mut moved = true;
-        while moved {
-            moved = false;
-            for i in 0..2 {
-                while let Some((to, msg)) = m[i].poll_send() {
-                    let f = msg.encode();
-                    m[to as usize].handle_bytes(i as u8, f.as_bytes()).unwrap();
-                    moved = true;
-                }
-                while m[i].poll_event().is_some() {}
-            }
-        }
-    };
     pass(&mut m);
     let start = Instant::now();
     let (mut w, mut r) = (([0u64; 7], 0), ([0u64; 7], 0));
