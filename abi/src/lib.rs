@@ -23,6 +23,7 @@ extern crate alloc;
 pub mod boot;
 pub mod bundle;
 pub mod cmdline;
+pub mod compat;
 pub mod console;
 pub mod cpuid;
 pub mod fault;
