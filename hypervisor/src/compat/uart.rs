@@ -1,0 +1,217 @@
+//! The virtual UART a stock-kernel partition sees as COM1
+//! ([`abi::compat::VIRT_UART`]): the registers of a 16450 (an 8250 with a
+//! scratch register, no FIFO) as Linux's 8250 driver probes and drives
+//! them, with polled output. Transmitting is instant (the line status
+//! always reads "transmitter empty"), nothing is ever received, and no
+//! interrupt is ever raised: the interrupt identification register reports
+//! a transmitter-empty interrupt pending only while one is enabled, as the
+//! real chip does, so a driver's probe sees a working part.
+//!
+//! Bytes written become console lines (at a newline, or when a line is
+//! full), with control characters left out so a guest cannot forge a line
+//! of the hypervisor's own.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Register offsets (PC16550D data sheet, Table II).
+mod reg {
+    pub const DATA: u16 = 0; // THR (write), RBR (read); DLL with DLAB
+    pub const IER: u16 = 1; // DLM with DLAB
+    pub const IIR: u16 = 2; // FCR on write
+    pub const LCR: u16 = 3;
+    pub const MCR: u16 = 4;
+    pub const LSR: u16 = 5;
+    pub const MSR: u16 = 6;
+    pub const SCR: u16 = 7;
+}
+
+/// LCR bit 7: the divisor latch is accessed at offsets 0 and 1.
+const LCR_DLAB: u8 = 1 << 7;
+/// IER bit 1: transmitter holding register empty interrupt.
+const IER_THRI: u8 = 1 << 1;
+/// IIR: no interrupt pending; transmitter holding register empty.
+const IIR_NONE: u8 = 0x01;
+const IIR_THRI: u8 = 0x02;
+/// LSR: THR empty (bit 5) and transmitter empty (bit 6).
+const LSR_IDLE: u8 = 0x60;
+/// MCR bit 4: loopback; the low four bits are the modem outputs.
+const MCR_LOOP: u8 = 1 << 4;
+/// MSR outside loopback: carrier detect, data set ready, clear to send.
+const MSR_CONNECTED: u8 = 0xb0;
+
+/// The longest console line (the `CONSOLE_WRITE` hypercall's); a longer
+/// one is cut there.
+use abi::hypercall::MAX_CONSOLE_LINE;
+
+/// The UART's registers and the line being written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Uart {
+    ier: u8,
+    lcr: u8,
+    mcr: u8,
+    scratch: u8,
+    divisor: [u8; 2],
+    /// A transmitter-empty interrupt is pending (cleared by reading IIR).
+    thri_pending: bool,
+    line: Vec<u8>,
+}
+
+impl Uart {
+    /// A read of register `offset` (0–7).
+    pub fn read(&mut self, offset: u16) -> u8 {
+        let dlab = self.lcr & LCR_DLAB != 0;
+        match offset {
+            reg::DATA if dlab => self.divisor[0],
+            reg::IER if dlab => self.divisor[1],
+            reg::DATA => 0,
+            reg::IER => self.ier,
+            reg::IIR if self.ier & IER_THRI != 0 && self.thri_pending => {
+                self.thri_pending = false;
+                IIR_THRI
+            }
+            reg::IIR => IIR_NONE,
+            reg::LCR => self.lcr,
+            reg::MCR => self.mcr,
+            reg::LSR => LSR_IDLE,
+            reg::MSR if self.mcr & MCR_LOOP != 0 => loopback_status(self.mcr),
+            reg::MSR => MSR_CONNECTED,
+            _ => self.scratch,
+        }
+    }
+
+    /// A write of `value` to register `offset` (0–7); returns a finished
+    /// console line, if the write ended one.
+    pub fn write(&mut self, offset: u16, value: u8) -> Option<String> {
+        let dlab = self.lcr & LCR_DLAB != 0;
+        match offset {
+            reg::DATA if dlab => self.divisor[0] = value,
+            reg::IER if dlab => self.divisor[1] = value,
+            reg::DATA => {
+                self.thri_pending = true;
+                // In loopback the byte goes to the (absent) receiver only.
+                return (self.mcr & MCR_LOOP == 0).then(|| self.push(value))?;
+            }
+            reg::IER => {
+                self.thri_pending |= value & IER_THRI != 0 && self.ier & IER_THRI == 0;
+                self.ier = value & 0x0f;
+            }
+            reg::LCR => self.lcr = value,
+            reg::MCR => self.mcr = value & 0x1f,
+            reg::SCR => self.scratch = value,
+            _ => {} // FCR (no FIFO), LSR and MSR are read-only
+        }
+        None
+    }
+
+    /// Adds a transmitted byte to the line.
+    fn push(&mut self, byte: u8) -> Option<String> {
+        match byte {
+            b'\n' => return Some(self.take_line()),
+            b'\t' | 0x20..=0x7e | 0x80.. => self.line.push(byte),
+            _ => {} // other control characters (CR, escapes) are left out
+        }
+        (u64::try_from(self.line.len()).unwrap_or(u64::MAX) >= MAX_CONSOLE_LINE)
+            .then(|| self.take_line())
+    }
+
+    /// The line written so far (lossy UTF-8), now emptied.
+    pub fn take_line(&mut self) -> String {
+        let line = String::from_utf8_lossy(&self.line).into_owned();
+        self.line.clear();
+        line
+    }
+
+    /// Whether part of a line is waiting for its newline.
+    pub fn has_partial_line(&self) -> bool {
+        !self.line.is_empty()
+    }
+}
+
+/// The modem status in loopback: DTR → DSR, RTS → CTS, OUT1 → RI,
+/// OUT2 → DCD (data sheet, MCR bit 4).
+fn loopback_status(mcr: u8) -> u8 {
+    let bit = |m: u8, s: u8| if mcr & m != 0 { s } else { 0 };
+    bit(0x01, 0x20) | bit(0x02, 0x10) | bit(0x04, 0x40) | bit(0x08, 0x80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const MAX_LINE: usize = 256;
+
+    fn write_str(uart: &mut Uart, s: &[u8]) -> Vec<String> {
+        s.iter().filter_map(|b| uart.write(0, *b)).collect()
+    }
+
+    #[test]
+    fn linux_8250_probe_finds_a_16450() {
+        let mut u = Uart::default();
+        // Scratch register test.
+        u.write(7, 0xa5);
+        assert_eq!(u.read(7), 0xa5);
+        // IER test: writes 0, reads 0; writes 0x0f, reads 0x0f.
+        u.write(1, 0);
+        assert_eq!(u.read(1) & 0x0f, 0);
+        u.write(1, 0x0f);
+        assert_eq!(u.read(1) & 0x0f, 0x0f);
+        u.write(1, 0);
+        // Loopback test: MCR = LOOP | RTS | OUT2 -> MSR status CTS | DCD.
+        u.write(4, 0x1a);
+        assert_eq!(u.read(6) & 0xf0, 0x90);
+        u.write(4, 0x03);
+        assert_eq!(u.read(6), 0xb0, "connected outside loopback");
+        // No FIFO: the FIFO-enable bits of IIR stay clear.
+        u.write(2, 0xc7);
+        assert_eq!(u.read(2), 0x01);
+        // Divisor latch behind DLAB, data registers unaffected.
+        u.write(3, 0x80);
+        u.write(0, 0x01);
+        u.write(1, 0x00);
+        assert_eq!((u.read(0), u.read(1)), (0x01, 0x00));
+        u.write(3, 0x03);
+        assert_eq!((u.read(3), u.read(1)), (0x03, 0));
+        assert_eq!(u.read(5), 0x60, "always ready to transmit");
+        assert_eq!(u.read(0), 0, "nothing received");
+    }
+
+    #[test]
+    fn thre_interrupt_identification_follows_the_chip() {
+        let mut u = Uart::default();
+        assert_eq!(u.read(2), 0x01, "no interrupt enabled");
+        u.write(1, 0x02);
+        assert_eq!(u.read(2), 0x02, "enabling THRI with THR empty raises it");
+        assert_eq!(u.read(2), 0x01, "reading IIR cleared it");
+        u.write(1, 0);
+        u.write(1, 0x02);
+        assert_eq!(u.read(2), 0x02, "re-asserted after re-enabling");
+        u.write(0, b'x');
+        assert_eq!(u.read(2), 0x02, "a transmitted byte empties THR again");
+        u.write(1, 0);
+        assert_eq!(u.read(2), 0x01);
+    }
+
+    #[test]
+    fn bytes_become_lines_without_control_characters() {
+        assert_eq!(MAX_CONSOLE_LINE, 256);
+        let mut u = Uart::default();
+        assert_eq!(
+            write_str(&mut u, b"[    0.000000] Linux\r\n\x1b[1mbold\x1b[0m\tx\n"),
+            vec!["[    0.000000] Linux", "[1mbold[0m\tx"]
+        );
+        assert!(!u.has_partial_line());
+        write_str(&mut u, b"tail");
+        assert!(u.has_partial_line());
+        assert_eq!(u.take_line(), "tail");
+        // A long line is cut at the limit.
+        let lines = write_str(&mut u, &[b'a'; MAX_LINE + 3]);
+        assert_eq!(lines, vec!["a".repeat(MAX_LINE)]);
+        assert_eq!(u.take_line(), "aaa");
+        // Invalid UTF-8 is replaced, never passed on.
+        assert_eq!(write_str(&mut u, b"\xff\n"), vec!["\u{fffd}"]);
+        // Loopback bytes are not printed.
+        u.write(4, 0x10);
+        assert!(write_str(&mut u, b"x\n").is_empty());
+        assert!(!u.has_partial_line());
+    }
+}
