@@ -176,6 +176,9 @@ pub trait Vcpu {
     /// exit (while the timer is periodic, `timer_policy`) or reach the APIC
     /// directly (one-shot).
     fn intercept_timer_writes(&mut self, intercept: bool);
+    /// Injects a hardware exception on the next entry (RIP stays at the
+    /// instruction that raised it).
+    fn inject_exception(&mut self, event: &crate::event::PendingEvent);
 }
 
 /// A virtualization backend on the calling core: enables the extension

@@ -25,6 +25,10 @@
 pub mod rtc;
 pub mod uart;
 
+use crate::event::{EventKind, PendingEvent};
+use crate::exit_handler::ExitHost;
+use crate::partition::{End, Partition, RunRecord};
+use crate::vcpu::{Gpr, Vcpu};
 use abi::compat::{
     PM_TIMER_HZ, PM_TIMER_PORT, POWER_OFF_EXIT_CODE, REBOOT_EXIT_CODE, RESET_PORT, RESET_VALUE,
     SLEEP_CONTROL_PORT, SLEEP_STATUS_PORT, SLP_EN, SLP_TYP_S5, SLP_TYP_SHIFT, VIRT_UART,
@@ -194,6 +198,43 @@ impl Platform {
     pub fn partial_line(&mut self) -> Option<String> {
         self.uart.has_partial_line().then(|| self.uart.take_line())
     }
+}
+
+/// #GP(0), what an MSR the partition cannot reach raises.
+pub const GENERAL_PROTECTION: PendingEvent = PendingEvent {
+    kind: EventKind::Exception,
+    vector: 13,
+    error_code: Some(0),
+    instruction_len: 0,
+};
+
+/// A port exit of a compat partition: the access completes (or ends the
+/// partition) as [`Platform::io`] says, a finished UART line goes to the
+/// console like a `CONSOLE_WRITE` line.
+pub fn port_exit(
+    (port, size, write): (u16, u8, bool),
+    vcpu: &mut impl Vcpu,
+    partition: &Partition,
+    record: &mut RunRecord,
+    host: &mut impl ExitHost,
+) -> Option<End> {
+    let rax = vcpu.gpr(Gpr::Rax);
+    let tsc = host.tsc();
+    let access = (port, size, write);
+    match host
+        .platform()
+        .io(access, low32(rax), tsc, &mut record.compat)
+    {
+        IoOutcome::In(value) => vcpu.set_gpr(Gpr::Rax, in_result(rax, size, value)),
+        IoOutcome::Out => {}
+        IoOutcome::Line(line) if host.console_line(&partition.name, &line) => {
+            record.console_lines = record.console_lines.saturating_add(1);
+        }
+        IoOutcome::Line(_) => record.console_dropped = record.console_dropped.saturating_add(1),
+        IoOutcome::Exit(code) => return Some(End::Exited(code)),
+    }
+    vcpu.skip_instruction();
+    None
 }
 
 /// The value an LVT write to LINT0/LINT1 is stored as: an unmasked ExtINT

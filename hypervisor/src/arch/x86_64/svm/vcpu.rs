@@ -11,7 +11,7 @@ use crate::arch::x86_64::common::frames::alloc_pages;
 use crate::arch::x86_64::common::region::RamReader;
 use abi::regs::efer::{LMA as EFER_LMA, SVME as EFER_SVME};
 use hypervisor::cpuid_policy::GuestFeatures;
-use hypervisor::event::{decode_svm_exitintinfo, svm_eventinj};
+use hypervisor::event::{decode_svm_exitintinfo, svm_eventinj, PendingEvent};
 use hypervisor::guest_paging::PagingState;
 use hypervisor::instruction_length::{instruction_length, CodeLocation};
 use hypervisor::svm::regs::{control, intercept3 as i3, intercept4 as i4, state};
@@ -275,5 +275,11 @@ impl Vcpu for SvmVcpu {
 
     fn intercept_timer_writes(&mut self, intercept: bool) {
         self.msrpm.intercept_timer_writes(&MSRPM, intercept);
+    }
+
+    fn inject_exception(&mut self, event: &PendingEvent) {
+        // An instruction exit interrupted no event delivery: EVENTINJ is free.
+        let inject = svm_eventinj(event).unwrap_or(0);
+        self.vmcb.write::<u64>(control::EVENT_INJ, inject);
     }
 }
