@@ -539,6 +539,7 @@ mod tests {
         fn inject_exception(&mut self, event: &crate::event::PendingEvent) {
             self.injected.push(*event);
         }
+        fn pass_tsc_deadline(&mut self) {}
     }
 
     /// A host that answers CPUID like QEMU 10 TCG `-cpu max` (measured:

@@ -510,6 +510,10 @@ impl Core<'_> {
             let mut vcpu = backend
                 .create(&entry, root, &self.plan.ports)
                 .map_err(failed)?;
+            let deadline = cpu::host_cpuid(1, 0)[2] & abi::regs::cpuid::leaf1_ecx::TSC_DEADLINE;
+            if self.plan.policy.compat && deadline != 0 {
+                vcpu.pass_tsc_deadline();
+            }
             let end = run_loop(self, &mut vcpu, record);
             drop(vcpu);
             let p = self.plan;

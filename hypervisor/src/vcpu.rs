@@ -179,6 +179,9 @@ pub trait Vcpu {
     /// Injects a hardware exception on the next entry (RIP stays at the
     /// instruction that raised it).
     fn inject_exception(&mut self, event: &crate::event::PendingEvent);
+    /// Passes IA32_TSC_DEADLINE through and offers TSC-deadline mode (a
+    /// compat partition on a CPU that has it).
+    fn pass_tsc_deadline(&mut self);
 }
 
 /// A virtualization backend on the calling core: enables the extension

@@ -407,6 +407,9 @@ impl Vcpu for FakeVcpu {
     fn inject_exception(&mut self, event: &hypervisor::event::PendingEvent) {
         panic!("a strict partition never gets an exception injected: {event:?}");
     }
+    fn pass_tsc_deadline(&mut self) {
+        panic!("a strict partition never gets the TSC-deadline MSR");
+    }
 }
 
 /// Guest RAM. An access the caller did not bounds-check panics (slice indexing), which is a

@@ -1,26 +1,13 @@
 //! The virtual platform of a stock-kernel partition (`compat = "linux"`,
-//! `docs/linux.md`; the addresses are in [`abi::compat`]): what changes for
-//! a partition that opted in, as plain functions of the exit and this
-//! state, tested on the host. A partition without the opt-in never reaches
-//! any of it and faults exactly as before.
-//!
-//! - Port I/O the partition was not granted no longer faults: the emulated
-//!   devices answer their ports (the UART, [`uart`]; the CMOS clock,
-//!   [`rtc`]; the ACPI sleep, PM timer and reset registers) and every other
-//!   port floats, as an empty bus does: reads return all ones, writes are
-//!   dropped. A string instruction (INS/OUTS) completes without moving
-//!   data.
-//! - An MSR that is neither passed through nor emulated raises #GP in the
-//!   guest (what a CPU without it does) instead of stopping the partition;
-//!   IA32_MISC_ENABLE reads a fixed value.
-//! - An unmasked ExtINT or NMI on LINT0/LINT1 is written masked (a kernel
-//!   setting up the PC's virtual-wire mode would otherwise be refused).
-//! - CPUID also hides APERF/MPERF (their MSRs raise #GP).
-//!
-//! None of this widens what the partition reaches: every emulated device
-//! lives in the hypervisor on the partition's own core, and a floated
-//! access reaches no hardware. Each use is counted ([`CompatCounts`]) and
-//! appears in the run report.
+//! `docs/linux.md`, addresses in [`abi::compat`]), as plain functions of the
+//! exit and this state. A partition without the opt-in never reaches it.
+//! Ports not granted go to the emulated devices ([`uart`], [`rtc`], the
+//! ACPI sleep, PM timer and reset registers) or float: reads all ones,
+//! writes dropped (a string INS/OUTS completes without moving data). An MSR
+//! neither passed through nor emulated raises #GP; IA32_MISC_ENABLE reads a
+//! fixed value; an unmasked ExtINT/NMI on LINT0/1 is stored masked; CPUID
+//! also hides APERF/MPERF. Nothing here reaches hardware or another
+//! partition; every use is counted ([`CompatCounts`], in the run report).
 
 pub mod rtc;
 pub mod uart;
@@ -42,22 +29,18 @@ use uart::Uart;
 
 pub use x86::msr::IA32_MISC_ENABLE as MSR_MISC_ENABLE;
 
-/// What IA32_MISC_ENABLE reads: fast strings enabled (bit 0), branch trace
-/// and PEBS unavailable (bits 11, 12); no thermal control, no SpeedStep,
-/// no MONITOR, no CPUID limit, XD not disabled (Intel SDM Vol. 4 Table
-/// 2-2). Writes raise #GP.
+/// IA32_MISC_ENABLE: fast strings (bit 0), no BTS, no PEBS (bits 11, 12),
+/// nothing else (Intel SDM Vol. 4 Table 2-2). Writes raise #GP.
 pub const MISC_ENABLE_VALUE: u64 = 1 | 1 << 11 | 1 << 12;
 
-/// The keyboard controller's command port; command 0xFE pulses the reset
-/// line (the reboot method of last resort of PC kernels).
+/// The keyboard controller's command port (0xFE pulses reset: a reboot).
 pub const KBC_COMMAND_PORT: u16 = 0x64;
 const KBC_PULSE_RESET: u8 = 0xfe;
 
 /// CPUID leaf 6 ECX bit 0: APERF/MPERF (Intel SDM Vol. 2A, CPUID).
 const LEAF6_ECX_APERFMPERF: u32 = 1 << 0;
 
-/// How often a partition used the compat platform (the run report's
-/// `compat` object, `docs/run-report.md`).
+/// Uses of the compat platform (the run report's `compat` object).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompatCounts {
     /// RDMSR/WRMSR answered with #GP.
@@ -102,8 +85,7 @@ fn ones(size: u8) -> u32 {
     }
 }
 
-/// The RAX an IN of `size` bytes with `value` leaves: IN AL and IN AX keep
-/// the rest of RAX, IN EAX zero-extends (a 32-bit destination).
+/// RAX after an IN of `size` bytes of `value` (IN EAX zero-extends).
 pub fn in_result(rax: u64, size: u8, value: u32) -> u64 {
     let mask = u64::from(ones(size));
     match size {
@@ -113,8 +95,7 @@ pub fn in_result(rax: u64, size: u8, value: u32) -> u64 {
 }
 
 impl Platform {
-    /// The devices of a partition starting now (TSC `tsc_now`, running at
-    /// `tsc_khz`).
+    /// The devices of a partition starting at TSC `tsc_now` (`tsc_khz`).
     pub fn new(tsc_khz: u64, tsc_now: u64) -> Platform {
         Platform {
             tsc_hz: tsc_khz.saturating_mul(1000).max(1),
@@ -123,8 +104,7 @@ impl Platform {
         }
     }
 
-    /// Ticks of the 3.579545 MHz ACPI PM timer at TSC `tsc` (it wraps at
-    /// 32 bits; a kernel that reads 24 of them masks the rest).
+    /// The ACPI PM timer (3.579545 MHz, 32 bits) at TSC `tsc`.
     pub fn pm_timer(&self, tsc: u64) -> u32 {
         let elapsed = u128::from(tsc.wrapping_sub(self.tsc_start));
         let ticks = elapsed * u128::from(PM_TIMER_HZ) / u128::from(self.tsc_hz);
@@ -137,8 +117,7 @@ impl Platform {
         tsc.wrapping_sub(self.tsc_start) / self.tsc_hz
     }
 
-    /// An access of `size` bytes to `port` not granted to the partition:
-    /// an OUT of `value` if `write`, else an IN; at TSC `tsc`.
+    /// An access to a port not granted: OUT of `value` or IN, at TSC `tsc`.
     pub fn io(
         &mut self,
         (port, size, write): (u16, u8, bool),
@@ -193,11 +172,6 @@ impl Platform {
             }
         }
     }
-
-    /// The UART's unfinished line, if any (printed when the partition ends).
-    pub fn partial_line(&mut self) -> Option<String> {
-        self.uart.has_partial_line().then(|| self.uart.take_line())
-    }
 }
 
 /// #GP(0), what an MSR the partition cannot reach raises.
@@ -208,9 +182,8 @@ pub const GENERAL_PROTECTION: PendingEvent = PendingEvent {
     instruction_len: 0,
 };
 
-/// A port exit of a compat partition: the access completes (or ends the
-/// partition) as [`Platform::io`] says, a finished UART line goes to the
-/// console like a `CONSOLE_WRITE` line.
+/// A port exit of a compat partition ([`Platform::io`]); a UART line is
+/// counted like a `CONSOLE_WRITE` line.
 pub fn port_exit(
     (port, size, write): (u16, u8, bool),
     vcpu: &mut impl Vcpu,
@@ -237,9 +210,8 @@ pub fn port_exit(
     None
 }
 
-/// The value an LVT write to LINT0/LINT1 is stored as: an unmasked ExtINT
-/// or NMI masked (counted), anything else as written (and then checked by
-/// `lvt_policy` like every partition's).
+/// A LINT0/LINT1 write: unmasked ExtINT or NMI masked (counted); then
+/// `lvt_policy` checks it as for every partition.
 pub fn lint_value(value: u64, counts: &mut CompatCounts) -> u64 {
     let low = low32(value);
     let mode = (low & DELIVERY_MODE) >> DELIVERY_SHIFT;
@@ -316,8 +288,6 @@ mod tests {
         assert_eq!(inb(&mut p, 0x3fd, &mut c), IoOutcome::In(0x60));
         assert_eq!(outb(&mut p, 0x3fb, 0x03, &mut c), IoOutcome::Out);
         assert_eq!(c.uart_bytes, 23, "only transmitted bytes count");
-        assert_eq!(p.partial_line().as_deref(), Some("rest"));
-        assert_eq!(p.partial_line(), None);
         assert_eq!(c.ports_floated, 0);
     }
 

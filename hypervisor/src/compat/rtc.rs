@@ -1,17 +1,13 @@
-//! A read-only CMOS real-time clock (MC146818 registers at ports 0x70
-//! index / 0x71 data) for a stock-kernel partition: the time is a fixed
-//! date plus the seconds since the partition started, in BCD and 24-hour
-//! mode, with the update-in-progress bit always clear so a kernel reading
-//! it never waits. Writes are dropped; CMOS RAM reads as zero.
+//! A read-only CMOS clock (ports 0x70/0x71): a fixed date plus the seconds
+//! since the partition started, BCD, 24-hour, update-in-progress never set
+//! (a kernel never waits). Writes are dropped; CMOS RAM reads zero.
 
 /// The index port (bit 7 is the NMI mask, ignored).
 pub const INDEX_PORT: u16 = 0x70;
 /// The data port.
 pub const DATA_PORT: u16 = 0x71;
 
-/// The date the clock starts at: 2026-01-01 00:00:00, as days since
-/// 1970-01-01 (the partition's wall clock is not the host's: nothing
-/// reaches a partition that it could not have made up itself).
+/// 2026-01-01, in days since 1970-01-01: the start (not the host's time).
 pub const EPOCH_DAYS: u64 = 20_454;
 
 /// Register A: UIP clear, 32.768 kHz time base, 1024 Hz rate.

@@ -1,15 +1,8 @@
-//! The virtual UART a stock-kernel partition sees as COM1
-//! ([`abi::compat::VIRT_UART`]): the registers of a 16450 (an 8250 with a
-//! scratch register, no FIFO) as Linux's 8250 driver probes and drives
-//! them, with polled output. Transmitting is instant (the line status
-//! always reads "transmitter empty"), nothing is ever received, and no
-//! interrupt is ever raised: the interrupt identification register reports
-//! a transmitter-empty interrupt pending only while one is enabled, as the
-//! real chip does, so a driver's probe sees a working part.
-//!
-//! Bytes written become console lines (at a newline, or when a line is
-//! full), with control characters left out so a guest cannot forge a line
-//! of the hypervisor's own.
+//! The virtual UART at COM1 ([`abi::compat::VIRT_UART`]): the registers of
+//! a 16450 (no FIFO) as Linux's 8250 driver probes and drives them. Output
+//! is instant (LSR always "transmitter empty"), nothing is received, no
+//! interrupt is raised (IIR shows THRE pending while enabled, like the
+//! chip). Bytes become console lines without control characters.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -121,11 +114,6 @@ impl Uart {
         self.line.clear();
         line
     }
-
-    /// Whether part of a line is waiting for its newline.
-    pub fn has_partial_line(&self) -> bool {
-        !self.line.is_empty()
-    }
 }
 
 /// The modem status in loopback: DTR → DSR, RTS → CTS, OUT1 → RI,
@@ -199,9 +187,7 @@ mod tests {
             write_str(&mut u, b"[    0.000000] Linux\r\n\x1b[1mbold\x1b[0m\tx\n"),
             vec!["[    0.000000] Linux", "[1mbold[0m\tx"]
         );
-        assert!(!u.has_partial_line());
         write_str(&mut u, b"tail");
-        assert!(u.has_partial_line());
         assert_eq!(u.take_line(), "tail");
         // A long line is cut at the limit.
         let lines = write_str(&mut u, &[b'a'; MAX_LINE + 3]);
@@ -212,6 +198,6 @@ mod tests {
         // Loopback bytes are not printed.
         u.write(4, 0x10);
         assert!(write_str(&mut u, b"x\n").is_empty());
-        assert!(!u.has_partial_line());
+        assert_eq!(u.take_line(), "");
     }
 }

@@ -33,6 +33,7 @@ pub struct SvmVcpu {
     io_next_rip: Option<u64>,
     msrpm: Bitmap,
     _iopm: Bitmap,
+    tsc_deadline: bool,
 }
 
 impl SvmVcpu {
@@ -80,6 +81,7 @@ impl SvmVcpu {
             io_next_rip: None,
             msrpm,
             _iopm: iopm,
+            tsc_deadline: false,
         })
     }
 
@@ -269,7 +271,7 @@ impl Vcpu for SvmVcpu {
         GuestFeatures {
             rdtscp: true,
             invpcid: true,
-            tsc_deadline: false,
+            tsc_deadline: self.tsc_deadline,
         }
     }
 
@@ -281,5 +283,10 @@ impl Vcpu for SvmVcpu {
         // An instruction exit interrupted no event delivery: EVENTINJ is free.
         let inject = svm_eventinj(event).unwrap_or(0);
         self.vmcb.write::<u64>(control::EVENT_INJ, inject);
+    }
+
+    fn pass_tsc_deadline(&mut self) {
+        self.msrpm.pass_tsc_deadline(&MSRPM);
+        self.tsc_deadline = true;
     }
 }

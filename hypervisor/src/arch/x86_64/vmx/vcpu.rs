@@ -480,4 +480,9 @@ impl Vcpu for VmxVcpu {
     fn inject_exception(&mut self, event: &PendingEvent) {
         self.inject(event);
     }
+
+    fn pass_tsc_deadline(&mut self) {
+        self.msr_bitmap.pass_tsc_deadline(&MSR_BITMAP);
+        self.features.tsc_deadline = true;
+    }
 }
