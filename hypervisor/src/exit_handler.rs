@@ -292,7 +292,7 @@ pub fn handle_exit(
                 );
             };
             let value = match lvt {
-                Lvt::Lint0 | Lvt::Lint1 if partition.compat => {
+                Lvt::Lint0 | Lvt::Lint1 | Lvt::Pmc if partition.compat => {
                     compat::lint_value(value, &mut record.compat)
                 }
                 _ => value,
@@ -976,8 +976,16 @@ mod tests {
                 None
             );
         }
-        assert_eq!(host.lvts, vec![(0x835, 0x1_0700), (0x836, 0x1_0400)]);
-        assert_eq!(r.compat.lvt_masked, 2);
+        let pmc = VmExit::MsrWrite {
+            msr: 0x834,
+            value: 0x400,
+        };
+        assert_eq!(run_compat(pmc, &mut vcpu, &mut host, &mut r), None);
+        assert_eq!(
+            host.lvts,
+            vec![(0x835, 0x1_0700), (0x836, 0x1_0400), (0x834, 0x1_0400)]
+        );
+        assert_eq!(r.compat.lvt_masked, 3);
         // Other LVT rules stay: SMI on the thermal entry is refused.
         let smi = VmExit::MsrWrite {
             msr: 0x833,

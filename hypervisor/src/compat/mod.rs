@@ -5,9 +5,10 @@
 //! ACPI sleep, PM timer and reset registers) or float: reads all ones,
 //! writes dropped (a string INS/OUTS completes without moving data). An MSR
 //! neither passed through nor emulated raises #GP; IA32_MISC_ENABLE reads a
-//! fixed value; an unmasked ExtINT/NMI on LINT0/1 is stored masked; CPUID
-//! also hides APERF/MPERF. Nothing here reaches hardware or another
-//! partition; every use is counted ([`CompatCounts`], in the run report).
+//! fixed value; an unmasked ExtINT/NMI on LINT0/1 (or NMI on the PMC LVT)
+//! is stored masked; CPUID also hides APERF/MPERF. Nothing here reaches
+//! hardware or another partition; every use is counted ([`CompatCounts`],
+//! in the run report).
 
 pub mod rtc;
 pub mod uart;
@@ -210,8 +211,8 @@ pub fn port_exit(
     None
 }
 
-/// A LINT0/LINT1 write: unmasked ExtINT or NMI masked (counted); then
-/// `lvt_policy` checks it as for every partition.
+/// A LINT0/LINT1 or performance-counter LVT write: unmasked ExtINT or NMI
+/// masked (counted); then `lvt_policy` checks it as for every partition.
 pub fn lint_value(value: u64, counts: &mut CompatCounts) -> u64 {
     let low = low32(value);
     let mode = (low & DELIVERY_MODE) >> DELIVERY_SHIFT;
