@@ -6,7 +6,7 @@
 //! writes dropped (a string INS/OUTS completes without moving data). An MSR
 //! neither passed through nor emulated raises #GP; IA32_MISC_ENABLE reads a
 //! fixed value; an unmasked ExtINT/NMI on LINT0/1 (or NMI on the PMC LVT)
-//! is stored masked; CPUID also hides APERF/MPERF. Nothing here reaches
+//! is stored masked; CPUID also hides the thermal, power and TSC_ADJUST MSRs' features. Nothing here reaches
 //! hardware or another partition; every use is counted ([`CompatCounts`],
 //! in the run report).
 
@@ -21,9 +21,12 @@ use abi::compat::{
     PM_TIMER_HZ, PM_TIMER_PORT, POWER_OFF_EXIT_CODE, REBOOT_EXIT_CODE, RESET_PORT, RESET_VALUE,
     SLEEP_CONTROL_PORT, SLEEP_STATUS_PORT, SLP_EN, SLP_TYP_S5, SLP_TYP_SHIFT, VIRT_UART,
 };
+use abi::regs::cmos;
+use abi::regs::cpuid::{leaf1_edx, leaf6, leaf7};
 use abi::regs::delivery::{EXTINT, MASK as DELIVERY_MODE, NMI, SHIFT as DELIVERY_SHIFT};
 use abi::regs::half::{low32, low8};
 use abi::regs::lvt::MASK as LVT_MASK;
+use abi::regs::misc_enable;
 use alloc::string::String;
 use rtc::Rtc;
 use uart::Uart;
@@ -32,14 +35,12 @@ pub use x86::msr::IA32_MISC_ENABLE as MSR_MISC_ENABLE;
 
 /// IA32_MISC_ENABLE: fast strings (bit 0), no BTS, no PEBS (bits 11, 12),
 /// nothing else (Intel SDM Vol. 4 Table 2-2). Writes raise #GP.
-pub const MISC_ENABLE_VALUE: u64 = 1 | 1 << 11 | 1 << 12;
+pub const MISC_ENABLE_VALUE: u64 =
+    misc_enable::FAST_STRINGS | misc_enable::BTS_UNAVAILABLE | misc_enable::PEBS_UNAVAILABLE;
 
 /// The keyboard controller's command port (0xFE pulses reset: a reboot).
 pub const KBC_COMMAND_PORT: u16 = 0x64;
 const KBC_PULSE_RESET: u8 = 0xfe;
-
-/// CPUID leaf 6 ECX bit 0: APERF/MPERF (Intel SDM Vol. 2A, CPUID).
-const LEAF6_ECX_APERFMPERF: u32 = 1 << 0;
 
 /// Uses of the compat platform (the run report's `compat` object).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -108,14 +109,14 @@ impl Platform {
     /// The ACPI PM timer (3.579545 MHz, 32 bits) at TSC `tsc`.
     pub fn pm_timer(&self, tsc: u64) -> u32 {
         let elapsed = u128::from(tsc.wrapping_sub(self.tsc_start));
-        let ticks = elapsed * u128::from(PM_TIMER_HZ) / u128::from(self.tsc_hz);
+        let ticks = elapsed * u128::from(PM_TIMER_HZ) / u128::from(self.tsc_hz.max(1));
         // The counter wraps at 32 bits.
         low32(u64::try_from(ticks & u128::from(u32::MAX)).unwrap_or(0))
     }
 
     /// Seconds since the partition started, at TSC `tsc`.
     fn seconds(&self, tsc: u64) -> u64 {
-        tsc.wrapping_sub(self.tsc_start) / self.tsc_hz
+        tsc.wrapping_sub(self.tsc_start) / self.tsc_hz.max(1)
     }
 
     /// An access to a port not granted: OUT of `value` or IN, at TSC `tsc`.
@@ -141,14 +142,14 @@ impl Platform {
                     .write(offset, byte)
                     .map_or(IoOutcome::Out, IoOutcome::Line)
             }
-            (rtc::INDEX_PORT, true) if size == 1 => {
+            (cmos::INDEX_PORT, true) if size == 1 => {
                 self.rtc.select(byte);
                 IoOutcome::Out
             }
-            (rtc::DATA_PORT, false) if size == 1 => {
+            (cmos::DATA_PORT, false) if size == 1 => {
                 IoOutcome::In(u32::from(self.rtc.read(self.seconds(tsc))))
             }
-            (rtc::DATA_PORT, true) if size == 1 => IoOutcome::Out,
+            (cmos::DATA_PORT, true) if size == 1 => IoOutcome::Out,
             (PM_TIMER_PORT, false) => IoOutcome::In(self.pm_timer(tsc) & ones(size)),
             (SLEEP_STATUS_PORT | SLEEP_CONTROL_PORT | RESET_PORT, false) => IoOutcome::In(0),
             (SLEEP_CONTROL_PORT, true)
@@ -227,8 +228,12 @@ pub fn lint_value(value: u64, counts: &mut CompatCounts) -> u64 {
 
 /// CPUID for a compat partition, on top of `cpuid_policy`'s answer.
 pub fn cpuid(leaf: u32, regs: &mut [u32; 4]) {
-    if leaf == 6 {
-        regs[2] &= !LEAF6_ECX_APERFMPERF;
+    match leaf {
+        1 => regs[3] &= !(leaf1_edx::ACPI | leaf1_edx::TM),
+        // Thermal and power management: only ARAT (no MSR behind it).
+        6 => *regs = [regs[0] & leaf6::EAX_ARAT, 0, 0, 0],
+        7 => regs[1] &= !leaf7::EBX_TSC_ADJUST,
+        _ => {}
     }
 }
 
@@ -360,12 +365,19 @@ mod tests {
     }
 
     #[test]
-    fn cpuid_hides_aperf_mperf() {
+    fn cpuid_hides_thermal_power_and_tsc_adjust() {
         let mut regs = [0x77, 1, 0x9, 2];
         cpuid(6, &mut regs);
-        assert_eq!(regs, [0x77, 1, 0x8, 2]);
-        let mut regs = [0, 0, 1, 0];
+        assert_eq!(regs, [0x4, 0, 0, 0], "only ARAT: no APERF/MPERF, EPB, HWP");
+        let mut regs = [0, 0, 1, 1 << 29 | 1 << 22 | 1 << 4];
         cpuid(1, &mut regs);
-        assert_eq!(regs, [0, 0, 1, 0]);
+        assert_eq!(regs, [0, 0, 1, 1 << 4]);
+        let mut regs = [0, 0x3, 0, 0];
+        cpuid(7, &mut regs);
+        assert_eq!(regs, [0, 0x1, 0, 0]);
+        // The default platform (no TSC rate) never divides by zero.
+        let mut c = CompatCounts::default();
+        let read = Platform::default().io((0x608, 4, false), 0, 5, &mut c);
+        assert_eq!(read, IoOutcome::In(17_897_725));
     }
 }

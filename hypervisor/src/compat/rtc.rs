@@ -2,20 +2,10 @@
 //! since the partition started, BCD, 24-hour, update-in-progress never set
 //! (a kernel never waits). Writes are dropped; CMOS RAM reads zero.
 
-/// The index port (bit 7 is the NMI mask, ignored).
-pub const INDEX_PORT: u16 = 0x70;
-/// The data port.
-pub const DATA_PORT: u16 = 0x71;
+use abi::regs::cmos::*;
 
 /// 2026-01-01, in days since 1970-01-01: the start (not the host's time).
 pub const EPOCH_DAYS: u64 = 20_454;
-
-/// Register A: UIP clear, 32.768 kHz time base, 1024 Hz rate.
-const STATUS_A: u8 = 0x26;
-/// Register B: 24-hour mode, BCD, no interrupts.
-const STATUS_B: u8 = 0x02;
-/// Register D: the battery is good (VRT).
-const STATUS_D: u8 = 0x80;
 
 /// The index register of the clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,19 +70,19 @@ impl Rtc {
         let secs = seconds % 86_400;
         let (year, month, day) = civil_date(days);
         match self.index {
-            0x00 => bcd(secs % 60),
-            0x02 => bcd(secs / 60 % 60),
-            0x04 => bcd(secs / 3600),
+            SECONDS => bcd(secs % 60),
+            MINUTES => bcd(secs / 60 % 60),
+            HOURS => bcd(secs / 3600),
             // Day of the week, 1 = Sunday; 1970-01-01 was a Thursday.
-            0x06 => bcd((days + 4) % 7 + 1),
-            0x07 => bcd(day),
-            0x08 => bcd(month),
-            0x09 => bcd(year % 100),
-            0x0a => STATUS_A,
-            0x0b => STATUS_B,
-            0x0d => STATUS_D,
-            0x32 => bcd(year / 100), // century (the FADT's CENTURY index)
-            _ => 0,                  // alarms, register C, CMOS RAM
+            WEEKDAY => bcd((days + 4) % 7 + 1),
+            DAY => bcd(day),
+            MONTH => bcd(month),
+            YEAR => bcd(year % 100),
+            STATUS_A => STATUS_A_VALUE,
+            STATUS_B => STATUS_B_VALUE,
+            STATUS_D => STATUS_D_VALUE,
+            CENTURY => bcd(year / 100),
+            _ => 0, // alarms, register C, CMOS RAM
         }
     }
 }

@@ -7,31 +7,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Register offsets (PC16550D data sheet, Table II).
-mod reg {
-    pub const DATA: u16 = 0; // THR (write), RBR (read); DLL with DLAB
-    pub const IER: u16 = 1; // DLM with DLAB
-    pub const IIR: u16 = 2; // FCR on write
-    pub const LCR: u16 = 3;
-    pub const MCR: u16 = 4;
-    pub const LSR: u16 = 5;
-    pub const MSR: u16 = 6;
-    pub const SCR: u16 = 7;
-}
-
-/// LCR bit 7: the divisor latch is accessed at offsets 0 and 1.
-const LCR_DLAB: u8 = 1 << 7;
-/// IER bit 1: transmitter holding register empty interrupt.
-const IER_THRI: u8 = 1 << 1;
-/// IIR: no interrupt pending; transmitter holding register empty.
-const IIR_NONE: u8 = 0x01;
-const IIR_THRI: u8 = 0x02;
-/// LSR: THR empty (bit 5) and transmitter empty (bit 6).
-const LSR_IDLE: u8 = 0x60;
-/// MCR bit 4: loopback; the low four bits are the modem outputs.
-const MCR_LOOP: u8 = 1 << 4;
-/// MSR outside loopback: carrier detect, data set ready, clear to send.
-const MSR_CONNECTED: u8 = 0xb0;
+use abi::regs::uart::*;
 
 /// The longest console line (the `CONSOLE_WRITE` hypercall's); a longer
 /// one is cut there.
@@ -55,20 +31,20 @@ impl Uart {
     pub fn read(&mut self, offset: u16) -> u8 {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
-            reg::DATA if dlab => self.divisor[0],
-            reg::IER if dlab => self.divisor[1],
-            reg::DATA => 0,
-            reg::IER => self.ier,
-            reg::IIR if self.ier & IER_THRI != 0 && self.thri_pending => {
+            DATA if dlab => self.divisor[0],
+            IER if dlab => self.divisor[1],
+            DATA => 0,
+            IER => self.ier,
+            IIR if self.ier & IER_THRI != 0 && self.thri_pending => {
                 self.thri_pending = false;
                 IIR_THRI
             }
-            reg::IIR => IIR_NONE,
-            reg::LCR => self.lcr,
-            reg::MCR => self.mcr,
-            reg::LSR => LSR_IDLE,
-            reg::MSR if self.mcr & MCR_LOOP != 0 => loopback_status(self.mcr),
-            reg::MSR => MSR_CONNECTED,
+            IIR => IIR_NONE,
+            LCR => self.lcr,
+            MCR => self.mcr,
+            LSR => LSR_TEMT_THRE,
+            MSR if self.mcr & MCR_LOOP != 0 => loopback_status(self.mcr),
+            MSR => MSR_DCD_DSR_CTS,
             _ => self.scratch,
         }
     }
@@ -78,20 +54,20 @@ impl Uart {
     pub fn write(&mut self, offset: u16, value: u8) -> Option<String> {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
-            reg::DATA if dlab => self.divisor[0] = value,
-            reg::IER if dlab => self.divisor[1] = value,
-            reg::DATA => {
+            DATA if dlab => self.divisor[0] = value,
+            IER if dlab => self.divisor[1] = value,
+            DATA => {
                 self.thri_pending = true;
                 // In loopback the byte goes to the (absent) receiver only.
                 return (self.mcr & MCR_LOOP == 0).then(|| self.push(value))?;
             }
-            reg::IER => {
+            IER => {
                 self.thri_pending |= value & IER_THRI != 0 && self.ier & IER_THRI == 0;
                 self.ier = value & 0x0f;
             }
-            reg::LCR => self.lcr = value,
-            reg::MCR => self.mcr = value & 0x1f,
-            reg::SCR => self.scratch = value,
+            LCR => self.lcr = value,
+            MCR => self.mcr = value & 0x1f,
+            SCR => self.scratch = value,
             _ => {} // FCR (no FIFO), LSR and MSR are read-only
         }
         None
