@@ -333,3 +333,39 @@ fn a_bundle_with_no_room_above_the_partitions_is_refused() {
     );
     assert!(layout("118 MiB").is_ok());
 }
+
+#[test]
+fn the_bundle_carries_initrds_once_and_acpi_tables_for_compat_partitions() {
+    use abi::bundle::{Bundle, MODULE_ACPI, MODULE_INITRD};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("k.elf"), bzimage(&xz(&good()))).expect("kernel written");
+    let initrd = b"070701 an initramfs".repeat(100);
+    std::fs::write(dir.path().join("initrd"), &initrd).expect("initrd written");
+    let text = "[machine]\ncpus = 3\nmemory = \"512 MiB\"\n\n[defaults]\nkernel = \"k.elf\"\nworkload = \"main\"\nmemory = \"16 MiB\"\n\n[[partition]]\nname = \"a\"\ncpu = 0\ncompat = \"linux\"\ninitrd = \"initrd\"\ncmdline = \"console=ttyS0\"\n\n[[partition]]\nname = \"b\"\ncpu = 1\ninitrd = \"initrd\"\n\n[[partition]]\nname = \"c\"\ncpu = 2\n".to_owned();
+    let name = dir.path().join("layout.toml").display().to_string();
+    let (layout, _) = LayoutSource::Text { text, name }
+        .load_with_warnings()
+        .map_err(|d| d.render_plain())
+        .expect("valid");
+    let bytes = tools::bundle::build(&layout, Path::new("/nonexistent")).expect("built");
+    let bundle = Bundle::parse(&bytes).expect("parses");
+    assert_eq!(bundle.module_count(), 3);
+    assert_eq!(bundle.module(0, MODULE_INITRD), Some(initrd.as_slice()));
+    assert_eq!(bundle.module(1, MODULE_INITRD), Some(initrd.as_slice()));
+    assert_eq!(bundle.module(2, MODULE_INITRD), None);
+    assert_eq!(
+        bundle.module(0, MODULE_ACPI),
+        Some(tools::acpi::build().as_slice())
+    );
+    assert_eq!(bundle.module(1, MODULE_ACPI), None);
+    // One copy of the shared initrd; the kernel went in as the bzImage's ELF.
+    let copies = bytes
+        .windows(initrd.len())
+        .filter(|w| *w == initrd.as_slice())
+        .count();
+    assert_eq!(copies, 1);
+    assert_eq!(bundle.image(0).expect("image").entry, 0x10_0000);
+    let manifest = partition_config::Manifest::decode(bundle.manifest()).expect("manifest");
+    let a = manifest.partition_by_name("a").expect("a");
+    assert_eq!((a.cmdline, a.initrd), ("console=ttyS0", Some("initrd")));
+}
