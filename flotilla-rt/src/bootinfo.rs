@@ -165,6 +165,10 @@ impl<'m> StartInfo<'m> {
                 let at = modlist_gpa.saturating_add(index * MODLIST_ENTRY_SIZE);
                 let entry: HvmModlistEntry =
                     record(mem, at, BootInfoError::BadPointer("module list"))?;
+                // An empty module 0 (a compat partition without an initrd).
+                if entry.size == 0 && entry.paddr == 0 {
+                    continue;
+                }
                 let bytes = mem
                     .bytes(entry.paddr, entry.size)
                     .ok_or(BootInfoError::BadPointer("module 0"))?;
@@ -342,6 +346,16 @@ mod tests {
         let found = si.module0.expect("module");
         assert_eq!((found.gpa, found.cmdline), (0x1000, "flotilla-block"));
         assert_eq!(si.modlist, (0x200, 64));
+        // An empty module 0 (address and size 0) is skipped.
+        let empty = HvmModlistEntry {
+            paddr: 0,
+            size: 0,
+            cmdline_paddr: 0x360,
+            reserved: 0,
+        };
+        m.put(0x200, empty.as_bytes());
+        let si = StartInfo::parse(&&m, 0x100).expect("valid");
+        assert_eq!(si.module0.expect("module").gpa, 0x1000);
     }
 
     #[test]
