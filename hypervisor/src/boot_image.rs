@@ -59,8 +59,8 @@ pub struct BootModules {
 }
 
 /// The kernel command line: the layout's (`flotilla` when it gave none),
-/// then `flotilla-block=<gpa>`, then for a compat partition
-/// `tsc_early_khz=<kHz>` (Linux cannot calibrate the TSC without a PIT).
+/// then `flotilla-block=<gpa>`, then for a compat partition `noapic`
+/// and `tsc_early_khz=<kHz>` (what a stock Linux needs on this platform).
 fn cmdline(plan: &PartitionPlan, tsc_khz: u64) -> String {
     let mut line = String::from(if plan.cmdline.is_empty() {
         "flotilla"
@@ -69,7 +69,10 @@ fn cmdline(plan: &PartitionPlan, tsc_khz: u64) -> String {
     });
     let _ = write!(line, " flotilla-block={:#x}", gpa(BLOCK_OFFSET));
     if plan.policy.compat {
-        let _ = write!(line, " tsc_early_khz={tsc_khz}");
+        // The platform has no IOAPIC (without `noapic` Linux tears its
+        // local APIC down through IA32_APIC_BASE) and no PIT to calibrate
+        // the TSC with.
+        let _ = write!(line, " noapic tsc_early_khz={tsc_khz}");
     }
     line
 }
@@ -277,7 +280,7 @@ mod tests {
         let info = boot_info::parse_pvh(&mem, BOOT_INFO_GPA).expect("valid PVH start info");
         assert_eq!(
             info.cmdline,
-            "console=ttyS0 quiet flotilla-block=0x2000 tsc_early_khz=2000000"
+            "console=ttyS0 quiet flotilla-block=0x2000 noapic tsc_early_khz=2000000"
         );
         assert_eq!(info.modules.len(), 2);
         assert_eq!(
