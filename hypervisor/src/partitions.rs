@@ -441,14 +441,20 @@ fn load_modules(
                 "initrd of {len} bytes does not fit above the kernel"
             ))
         })?;
-        ram.write(at, initrd);
+        if !ram.write(at, initrd) {
+            return Err(fault(String::from("initrd outside the partition's RAM")));
+        }
         modules.initrd = Some((at, len));
     }
     if let Some(tables) = run.bundle.module(id, MODULE_ACPI) {
         let mut tables = tables.to_vec();
         set_x2apic_id(&mut tables, ACPI_TABLES_GPA, plan.policy.apic_id)
             .map_err(|e| fault(e.to_string()))?;
-        ram.write(ACPI_TABLES_GPA, &tables);
+        if !ram.write(ACPI_TABLES_GPA, &tables) {
+            return Err(fault(String::from(
+                "ACPI tables outside the partition's RAM",
+            )));
+        }
         modules.rsdp = Some(ACPI_TABLES_GPA);
     }
     Ok(modules)
