@@ -1,13 +1,14 @@
 //! The boot structures a partition finds at [`BOOT_INFO_GPA`] (guest boot
-//! protocol v2, `docs/boot-protocol.md`): a PVH start info with a memory
+//! protocol v3, `docs/boot-protocol.md`): a PVH start info with a memory
 //! map and one module, the Flotilla block. Built as bytes by a pure
 //! function so the layout is unit-tested on the host.
 
 use crate::plan::PartitionPlan;
 use abi::boot::{
-    name_field, ChannelInfo, FlotillaBlock, HvmMemmapEntry, HvmModlistEntry, HvmStartInfo,
-    BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE, BOOT_PROTOCOL_VERSION,
-    E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC, START_INFO_VERSION,
+    name_field, ChannelInfo, FlotillaBlock, GroupInfo, HvmMemmapEntry, HvmModlistEntry,
+    HvmStartInfo, BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE,
+    BOOT_PROTOCOL_VERSION, E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC,
+    START_INFO_VERSION,
 };
 use alloc::vec::Vec;
 use core::mem::size_of;
@@ -74,9 +75,10 @@ pub fn build(
     }
     put_all(&mut buf, MEMMAP_OFFSET, &map);
 
-    // Block, channel records, argument text.
+    // Block, channel records, group records, argument text.
     let channels_offset = size_of::<FlotillaBlock>();
-    let args_offset = channels_offset + plan.channels.len() * size_of::<ChannelInfo>();
+    let groups_offset = channels_offset + plan.channels.len() * size_of::<ChannelInfo>();
+    let args_offset = groups_offset + plan.groups.len() * size_of::<GroupInfo>();
     let block_size = args_offset + plan.args.len();
     if BLOCK_OFFSET + block_size > buf.len() {
         return Err("Flotilla block too large");
@@ -98,11 +100,14 @@ pub fn build(
         args_offset: u32_of(args_offset)?,
         args_len: u32_of(plan.args.len())?,
         incarnation,
+        group_count: u32_of(plan.groups.len())?,
+        groups_offset: u32_of(groups_offset)?,
         reserved: 0,
     };
     put_all(&mut buf, BLOCK_OFFSET, &[block]);
     let infos: Vec<ChannelInfo> = plan.channels.iter().map(|c| c.info).collect();
     put_all(&mut buf, BLOCK_OFFSET + channels_offset, &infos);
+    put_all(&mut buf, BLOCK_OFFSET + groups_offset, &plan.groups);
     put(&mut buf, BLOCK_OFFSET + args_offset, plan.args.as_bytes());
 
     // Module list: one module, the block; then the command lines.
@@ -179,6 +184,7 @@ mod tests {
             }],
             on_fault: partition_config::manifest::OnFault::Stop,
             max_restarts: 0,
+            groups: vec![],
         }
     }
 
@@ -206,7 +212,7 @@ mod tests {
         let block = &bytes[BLOCK_OFFSET..];
         assert_eq!(&block[..8], b"FLOTBLK1");
         let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
-        assert_eq!(u32_at(8), 2, "boot protocol version");
+        assert_eq!(u32_at(8), 3, "boot protocol version");
         assert_eq!(u32_at(16), 2);
         assert_eq!(u32_at(112), 1);
         assert_eq!(u32_at(128), 7, "incarnation");

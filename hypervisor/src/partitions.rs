@@ -260,7 +260,7 @@ pub fn prepare(
     Ok(())
 }
 
-/// Formats a channel (channel layout v3): the channels crate writes the
+/// Formats a channel (channel layout v4): the channels crate writes the
 /// identity page, which the guests see read-only (`ChannelView::mappings`).
 fn format_channel(region: &mut PhysRegion, slots: u32) -> Result<(), String> {
     region

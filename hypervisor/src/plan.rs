@@ -8,7 +8,9 @@
 use crate::nested_paging::{Access, Mapping};
 use crate::partition::{ChannelGrant, Partition};
 use crate::platform::acpi::FadtPorts;
-use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
+use abi::boot::{
+    ChannelInfo, GroupInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS,
+};
 use abi::ports::{first_platform_overlap, PortRange};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -49,11 +51,14 @@ pub struct PartitionPlan {
     pub on_fault: OnFault,
     /// Most restarts under [`OnFault::Restart`] (0 under stop).
     pub max_restarts: u8,
+    /// The records of the replication groups it is a member of (boot
+    /// protocol v3), in layout order.
+    pub groups: Vec<GroupInfo>,
 }
 
 impl ChannelView {
     /// The nested-paging mappings of this endpoint's view of the channel
-    /// (channel layout v3, `docs/channels.md`), which enforce one writer per
+    /// (channel layout v4, `docs/channels.md`), which enforce one writer per
     /// page: the identity page read-only (the hypervisor formatted it), this
     /// endpoint's area (its control page and the ring it sends on)
     /// read-write, and the peer's area read-only. A buggy or hostile guest
@@ -316,6 +321,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             channels: views,
             on_fault: p.on_fault,
             max_restarts: p.max_restarts,
+            groups: Vec::new(),
         });
     }
     Ok(RunPlan {
