@@ -15,6 +15,12 @@ pub trait HypercallHost {
     fn console_line(&mut self, partition: &str, line: &str) -> bool;
     /// Sends a fixed IPI with `vector` to the core with x2APIC ID `apic_id`.
     fn send_ipi(&mut self, apic_id: u32, vector: u8);
+    /// `MEMBERSHIP_ACK(group, epoch)` (`membership::ack`); a host without
+    /// groups refuses every group.
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, Error> {
+        let _ = (group, epoch);
+        Err(Error::Denied)
+    }
 }
 
 /// What the caller gets back.
@@ -108,6 +114,9 @@ pub fn dispatch(
                 None => Err(Error::Denied),
             }
         }
+        hc::MEMBERSHIP_ACK => host.membership_ack(args[0], args[1]).inspect(|_| {
+            record.membership_acks = record.membership_acks.saturating_add(1);
+        }),
         _ => Err(Error::Unknown),
     };
     Outcome::Return(result.unwrap_or_else(Error::to_rax))

@@ -109,6 +109,11 @@ pub struct RunRecord {
     pub timer_clamps: u64,
     /// The faults of earlier incarnations, oldest first (one per restart).
     pub faults: Vec<Fault>,
+    /// `MEMBERSHIP_ACK` calls accepted.
+    pub membership_acks: u64,
+    /// Restarts that went on without every live member's acknowledgement
+    /// of the death epoch (`membership::ACK_WAIT_US` ran out).
+    pub ack_timeouts: u32,
 }
 
 impl RunRecord {

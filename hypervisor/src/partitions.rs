@@ -22,17 +22,18 @@
 //! slot written once, by the core of that partition) and a few atomics.
 
 use crate::arch::x86_64::common::apic::LocalApic;
-use crate::arch::x86_64::common::frames::HeapTables;
+use crate::arch::x86_64::common::frames::{alloc_status_page, HeapTables};
 use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
 use crate::arch::x86_64::svm::Svm;
 use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
-use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
+use abi::boot::{GroupInfo, BOOT_INFO_GPA, KERNEL_MIN_GPA, MEMBERSHIP_VECTOR};
 use abi::bundle::Bundle;
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
+use abi::group::{MemberState, Membership, StatusError, StatusPage, STATUS_PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -41,6 +42,7 @@ use hypervisor::boot_image;
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
+use hypervisor::membership;
 use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
 use hypervisor::partition::{restarts_after, End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
@@ -64,6 +66,8 @@ struct Run {
     regions: Vec<Mutex<Option<PhysRegion>>>,
     /// The channels' regions, by channel index (re-formatted on a restart).
     channels: Vec<Mutex<PhysRegion>>,
+    /// The groups' status pages (host-physical address, writer), by group.
+    groups: Vec<(u64, StatusPage<'static>)>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
     /// The periodic APIC timer's floor, ticks at divide by 1
@@ -223,8 +227,17 @@ pub fn prepare(
     for (i, ch) in plan.channels.iter().enumerate() {
         let mut r = PhysRegion::claim(boot, ch.host_base, ch.size)
             .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
-        format_channel(&mut r, ch.slots).map_err(|e| format!("channel {i} {e}"))?;
+        format_channel(&mut r, ch.slots, false).map_err(|e| format!("channel {i} {e}"))?;
         channels.push(Mutex::new(r));
+    }
+    let mut groups = Vec::new();
+    for (i, g) in plan.groups.iter().enumerate() {
+        let (hpa, words) = alloc_status_page().ok_or("no memory for a status page")?;
+        let page = StatusPage::new(words).ok_or("status page too small")?;
+        let index = u32::try_from(i).map_err(|e| e.to_string())?;
+        page.init(index, &g.partitions)
+            .ok_or_else(|| format!("group {i} has a bad member count"))?;
+        groups.push((hpa, page));
     }
     println!(
         "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
@@ -252,6 +265,7 @@ pub fn prepare(
         bundle,
         regions,
         channels,
+        groups,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
         timer_floor,
@@ -261,13 +275,45 @@ pub fn prepare(
 }
 
 /// Formats a channel (channel layout v4): the channels crate writes the
-/// identity page, which the guests see read-only (`ChannelView::mappings`).
-fn format_channel(region: &mut PhysRegion, slots: u32) -> Result<(), String> {
+/// identity page, which the guests see read-only (`ChannelView::mappings`),
+/// with generation 0, or (`again`) the generation after the one it has.
+fn format_channel(region: &mut PhysRegion, slots: u32, again: bool) -> Result<(), String> {
     region
         .channel_region()
-        .and_then(|region| channels::Channel::format(region, slots))
+        .and_then(|region| {
+            let old = channels::Channel::open(region).map(|c| c.generation());
+            let generation = if again { old.map_or(1, |g| g + 1) } else { 0 };
+            channels::Channel::format_generation(region, slots, generation)
+        })
         .map(drop)
         .map_err(|e| format!("cannot be formatted: {e}"))
+}
+
+/// Applies `change` to the status page of every group of `plan` (member
+/// id, page) and notifies the other live members; returns each new
+/// snapshot with its page.
+fn publish(
+    run: &Run,
+    plan: &PartitionPlan,
+    change: impl Fn(StatusPage<'static>, usize) -> Result<Membership, StatusError>,
+) -> Vec<(StatusPage<'static>, u64)> {
+    let apic = LocalApic::this_core();
+    let mut out = Vec::new();
+    for g in &plan.groups {
+        let Some(&(_, page)) = run.groups.get(g.group as usize) else {
+            continue;
+        };
+        let Ok(m) = change(page, g.member_id as usize) else {
+            continue;
+        };
+        for p in membership::to_notify(&m, plan.policy.id) {
+            if let Some(target) = run.plan.partitions.get(p as usize) {
+                apic.send_fixed(target.policy.apic_id, MEMBERSHIP_VECTOR);
+            }
+        }
+        out.push((page, m.epoch));
+    }
+    out
 }
 
 /// What a core does once it is up: run its partition if it has one, then
@@ -282,7 +328,10 @@ pub fn core_main(index: u32, apic: LocalApic) {
     watch(run)
 }
 
-struct CoreHost {
+struct CoreHost<'a> {
+    /// The partition's group records and the run's status pages.
+    groups: &'a [GroupInfo],
+    pages: &'a [(u64, StatusPage<'static>)],
     apic: LocalApic,
     /// The run's periodic timer floor.
     timer_floor: u64,
@@ -292,7 +341,11 @@ struct CoreHost {
     console: GuestConsole,
 }
 
-impl HypercallHost for CoreHost {
+impl HypercallHost for CoreHost<'_> {
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, abi::hypercall::Error> {
+        let page_of = |g: u32| self.pages.get(g as usize).map(|&(_, page)| page);
+        membership::ack(self.groups, page_of, group, epoch)
+    }
     fn console_line(&mut self, partition: &str, line: &str) -> bool {
         let queued =
             self.console.admit(instr::rdtsc()) && console::guest_line(self.core, partition, line);
@@ -317,7 +370,7 @@ impl HypercallHost for CoreHost {
     }
 }
 
-impl ExitHost for CoreHost {
+impl ExitHost for CoreHost<'_> {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         cpu::host_cpuid(leaf, subleaf)
     }
@@ -397,7 +450,11 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> 
     Ok(image.entry)
 }
 
-fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+fn nested_tables<F: EntryFormat>(
+    run: &Run,
+    plan: &PartitionPlan,
+    ram: &PhysRegion,
+) -> Result<u64, End> {
     let mut mem = HeapTables;
     let err =
         |e: hypervisor::nested_paging::MapError| setup_fault(FaultKind::LoadFailed, e.to_string());
@@ -416,6 +473,23 @@ fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Resu
         for mapping in ch.mappings() {
             npt.map(&mut mem, mapping).map_err(err)?;
         }
+    }
+    // Each group's status page, read-only: only the hypervisor writes it.
+    for g in &plan.groups {
+        let &(hpa, _) = run.groups.get(g.group as usize).ok_or_else(|| {
+            setup_fault(FaultKind::LoadFailed, String::from("missing status page"))
+        })?;
+        let (gpa, len, access) = (g.status_gpa, STATUS_PAGE_SIZE as u64, Access::RO);
+        npt.map(
+            &mut mem,
+            Mapping {
+                gpa,
+                hpa,
+                len,
+                access,
+            },
+        )
+        .map_err(err)?;
     }
     Ok(npt.root())
 }
@@ -492,7 +566,7 @@ impl Core<'_> {
             )
         };
         // Tables first: a core whose tables fail never enters VMX/SVM.
-        let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        let root = nested_tables::<B::Tables>(self.run, self.plan, self.ram)?;
         backend.enable().map_err(failed)?;
         let mut entry = *entry;
         loop {
@@ -513,7 +587,18 @@ impl Core<'_> {
             };
             let kind = fault.kind;
             record.restarted(fault);
+            // Death epoch, then the live members' acknowledgements (no one
+            // writes into a channel being re-formatted), then the re-format
+            // and the alive epoch (docs/replication.md, "Restart, in order").
+            let died = publish(self.run, p, |page, member| {
+                page.member_ended(member, MemberState::Restarting, Some(kind))
+            });
+            let deadline = time::now_us().saturating_add(membership::ACK_WAIT_US);
+            if !membership::wait_acks(&died, time::now_us, deadline, stop_due) && !stop_due() {
+                record.ack_timeouts = record.ack_timeouts.saturating_add(1);
+            }
             entry = self.restart(record.restarts())?;
+            publish(self.run, p, |page, member| page.member_restarted(member));
             println!(
                 "flotilla: partition {} restarted (incarnation {}) after {kind}",
                 p.policy.name,
@@ -532,7 +617,7 @@ impl Core<'_> {
             let fault = |e: String| setup_fault(FaultKind::LoadFailed, format!("channel {id} {e}"));
             let region = self.run.channels.get(id as usize);
             let region = region.ok_or_else(|| fault(String::from("missing")))?;
-            format_channel(&mut region.lock(), ch.info.slots).map_err(fault)?;
+            format_channel(&mut region.lock(), ch.info.slots, true).map_err(fault)?;
         }
         let rip = load(self.run, self.plan, self.ram, incarnation)?;
         self.apic.clear_in_service();
@@ -549,6 +634,8 @@ fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> En
     // without the hypervisor having seen its LVT write.
     apic.stop_timer();
     let mut host = CoreHost {
+        groups: &plan.groups,
+        pages: &run.groups,
         apic,
         timer_floor: run.timer_floor,
         core: plan.policy.cpu,
@@ -572,6 +659,11 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_gue
         End::TimedOut => String::from("timed out"),
     };
     println!("flotilla: partition {} {summary}", plan.policy.name);
+    if let Some((state, fault)) = membership::final_state(&end) {
+        publish(run, plan, |page, member| {
+            page.member_ended(member, state, fault)
+        });
+    }
     if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
         println!(
             "flotilla: partition {} left its guest {} us after the run's deadline",

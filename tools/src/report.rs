@@ -1,4 +1,4 @@
-//! The run report of a layout run (`docs/run-report.md`, version 3), read
+//! The run report of a layout run (`docs/run-report.md`, version 4), read
 //! from the console: the typed [`RunReport`], the parser that finds it (and
 //! the partitions' plan and end lines) in the console text, and the table
 //! `flotilla run` prints.
@@ -140,6 +140,12 @@ pub struct PartitionReport {
     pub console_lines: u64,
     /// `CONSOLE_WRITE` lines dropped (over the budget or a full queue).
     pub console_dropped: u64,
+    /// `MEMBERSHIP_ACK` calls accepted (run report v4).
+    #[serde(default)]
+    pub membership_acks: u64,
+    /// Restarts that went on without every live member's acknowledgement.
+    #[serde(default)]
+    pub ack_timeouts: u32,
     /// The workload's `REPORT_RESULT`, as JSON values.
     pub result: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -164,6 +170,8 @@ impl PartitionReport {
             vm_exits: VmExits::default(),
             console_lines,
             console_dropped: 0,
+            membership_acks: 0,
+            ack_timeouts: 0,
             result: None,
         }
     }
@@ -683,7 +691,7 @@ flotilla: partition rogue on cpu 1 (apic 1): 16 MiB at 0x5000000, workload rogue
 flotilla: partition rogue faulted: virt-instruction at rip 0x1234ab: VMRUN
 [calc] compute: 9592 primes
 flotilla: partition calc exited with code 0
-flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report-begin {\"version\":4,\"backend\":\"svm\",\"partitions\":2}
 flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":9,\"by_reason\":{\"hypercall\":5,\"cpuid\":4},\"steady\":{\"total\":5,\"by_reason\":{\"hypercall\":5}}},\"console_lines\":3,\"console_dropped\":0,\"result\":{\"primes\":9592,\"ticks\":3}}
 flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":1193131,\"gpa\":null,\"detail\":\"VMRUN\"},\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1},\"steady\":{\"total\":3,\"by_reason\":{\"hypercall\":2,\"virt-instruction\":1}}},\"console_lines\":2,\"console_dropped\":0,\"result\":null}
 flotilla: report-end
@@ -850,7 +858,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
                 l,
                 "flotilla: report-begin",
                 &[
-                    "flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}",
+                    "flotilla: report-begin {\"version\":4,\"backend\":\"svm\",\"partitions\":2}",
                     FORGED_ROGUE,
                     "flotilla: report-end",
                     "flotilla: run succeeded",

@@ -1,0 +1,183 @@
+//! Replication-group membership as the hypervisor publishes it (boot
+//! protocol v3, `docs/replication.md`, "Contract for the hypervisor and
+//! guest parts"): which status-page change a partition's end is, whom a
+//! change notifies, `MEMBERSHIP_ACK`, and the bounded wait for the
+//! acknowledgements before a restart re-formats channels. The page itself
+//! (layout, seqlock, writer) is `abi::group`.
+
+use crate::partition::End;
+use abi::boot::GroupInfo;
+use abi::group::{AckError, MemberState, Membership, StatusPage};
+use abi::hypercall::Error;
+
+/// How long a restart waits for the live members' acknowledgements of the
+/// death epoch before it goes on anyway (and counts it).
+pub const ACK_WAIT_US: u64 = 1_000_000;
+
+/// The status-page change of a partition ending for good with `end`
+/// (`None`: a timeout, which changes nothing: the run is over).
+pub fn final_state(end: &End) -> Option<(MemberState, Option<abi::fault::FaultKind>)> {
+    match end {
+        End::Exited(_) => Some((MemberState::Exited, None)),
+        End::Faulted(f) => Some((MemberState::Faulted, Some(f.kind))),
+        End::TimedOut => None,
+    }
+}
+
+/// The partitions to notify of snapshot `m`: every alive member but
+/// `except` (the partition whose change it is).
+pub fn to_notify(m: &Membership, except: u32) -> impl Iterator<Item = u32> + '_ {
+    (0..m.member_count as usize)
+        .filter(move |&i| m.is_alive(i) && m.members[i].partition != except)
+        .map(move |i| m.members[i].partition)
+}
+
+/// `MEMBERSHIP_ACK(group, epoch)` of a partition whose group records are
+/// `records`; `page_of(group)` is that group's status page. Returns the
+/// current epoch, `Denied` for a group it is not a member of, `Invalid`
+/// for an epoch ahead of the page's.
+pub fn ack<'a>(
+    records: &[GroupInfo],
+    page_of: impl Fn(u32) -> Option<StatusPage<'a>>,
+    group: u64,
+    epoch: u64,
+) -> Result<u64, Error> {
+    let record = records
+        .iter()
+        .find(|g| u64::from(g.group) == group)
+        .ok_or(Error::Denied)?;
+    let page = page_of(record.group).ok_or(Error::Denied)?;
+    let member = usize::try_from(record.member_id).map_err(|_| Error::Denied)?;
+    page.ack(member, epoch).map_err(|e| match e {
+        AckError::NoMember => Error::Denied,
+        AckError::FutureEpoch => Error::Invalid,
+    })
+}
+
+/// Waits until every member alive on each `(page, epoch)` has acknowledged
+/// that epoch, re-reading the pages (a member that dies meanwhile is no
+/// longer waited for). Gives up when `now_us()` passes `deadline_us` or
+/// `stop()` says the run is stopping. Returns whether every
+/// acknowledgement came.
+pub fn wait_acks(
+    pending: &[(StatusPage<'_>, u64)],
+    mut now_us: impl FnMut() -> u64,
+    deadline_us: u64,
+    stop: impl Fn() -> bool,
+) -> bool {
+    loop {
+        let done = pending
+            .iter()
+            .all(|(page, epoch)| page.read().is_ok_and(|m| m.pending_acks(*epoch) == 0));
+        if done {
+            return true;
+        }
+        if stop() || now_us() > deadline_us {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Fault;
+    use abi::fault::FaultKind;
+    use abi::group::STATUS_WORDS;
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+    use core::sync::atomic::AtomicU64;
+
+    fn page(partitions: &[u32]) -> &'static [AtomicU64] {
+        let words: &'static [AtomicU64; STATUS_WORDS] =
+            Box::leak(Box::new([const { AtomicU64::new(0) }; STATUS_WORDS]));
+        StatusPage::new(words)
+            .and_then(|p| p.init(3, partitions))
+            .expect("a page");
+        words
+    }
+
+    fn record(group: u32, member_id: u32) -> GroupInfo {
+        GroupInfo {
+            group,
+            member_id,
+            member_count: 3,
+            vector: 0xf0,
+            members: 0b1011,
+            status_gpa: 0,
+            name: [0; 32],
+        }
+    }
+
+    #[test]
+    fn an_end_is_a_final_state_except_a_timeout() {
+        let fault = Fault {
+            kind: FaultKind::Npf,
+            rip: 0,
+            gpa: None,
+            detail: alloc::string::String::new(),
+        };
+        assert_eq!(
+            final_state(&End::Faulted(fault)),
+            Some((MemberState::Faulted, Some(FaultKind::Npf)))
+        );
+        assert_eq!(
+            final_state(&End::Exited(0)),
+            Some((MemberState::Exited, None))
+        );
+        assert_eq!(final_state(&End::TimedOut), None);
+    }
+
+    #[test]
+    fn the_live_members_but_the_changed_one_are_notified() {
+        let p = StatusPage::new(page(&[0, 1, 3])).expect("page");
+        let m = p
+            .member_ended(1, MemberState::Restarting, Some(FaultKind::Npf))
+            .expect("update");
+        assert_eq!(to_notify(&m, 1).collect::<Vec<_>>(), [0, 3]);
+        let m = p.member_restarted(1).expect("update");
+        assert_eq!(to_notify(&m, 1).collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(to_notify(&m, 7).collect::<Vec<_>>(), [0, 1, 3]);
+    }
+
+    #[test]
+    fn acks_are_checked_against_the_callers_groups_and_the_epoch() {
+        let words = page(&[0, 1, 3]);
+        let page_of = |g: u32| (g == 3).then(|| StatusPage::new(words).expect("page"));
+        let mine = [record(3, 1)];
+        assert_eq!(ack(&mine, page_of, 3, 1), Ok(1));
+        assert_eq!(ack(&mine, page_of, 3, 2), Err(Error::Invalid));
+        assert_eq!(ack(&mine, page_of, 4, 1), Err(Error::Denied));
+        assert_eq!(ack(&mine, page_of, u64::MAX, 0), Err(Error::Denied));
+        assert_eq!(ack(&[], page_of, 3, 1), Err(Error::Denied));
+        assert_eq!(ack(&[record(3, 9)], page_of, 3, 1), Err(Error::Denied));
+        assert_eq!(ack(&[record(5, 0)], page_of, 5, 1), Err(Error::Denied));
+        let m = abi::group::read(words).expect("valid");
+        assert_eq!(m.members[1].acked_epoch, 1);
+    }
+
+    #[test]
+    fn the_wait_ends_on_the_last_ack_on_a_death_or_at_the_deadline() {
+        let words = page(&[0, 1, 3]);
+        let p = StatusPage::new(words).expect("page");
+        let m = p
+            .member_ended(0, MemberState::Restarting, Some(FaultKind::Npf))
+            .expect("update");
+        let clock = Cell::new(0u64);
+        let tick = || {
+            clock.set(clock.get() + 1);
+            clock.get()
+        };
+        assert!(!wait_acks(&[(p, m.epoch)], tick, 10, || false));
+        assert_eq!(clock.get(), 11, "gave up after the deadline");
+        assert!(!wait_acks(&[(p, m.epoch)], || 0, 10, || true), "stopping");
+        p.ack(1, m.epoch).expect("ack");
+        assert!(!wait_acks(&[(p, m.epoch)], || 99, 10, || false));
+        // Member 2 dies: it is no longer waited for.
+        p.member_ended(2, MemberState::Faulted, None)
+            .expect("update");
+        assert!(wait_acks(&[(p, m.epoch)], || 99, 10, || false));
+    }
+}
