@@ -111,7 +111,7 @@ pub struct ChannelInfo {
 }
 
 /// One replication group the partition is a member of, as the block
-/// describes it (64 bytes). Its status page (`crate::group`) is mapped
+/// describes it (192 bytes). Its status page (`crate::group`) is mapped
 /// read-only at `status_gpa`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -133,6 +133,11 @@ pub struct GroupInfo {
     pub status_gpa: u64,
     /// The group's name (NUL-padded).
     pub name: [u8; NAME_LEN],
+    /// The group's links, from the layout: bit `j` of `adjacency[i]` set
+    /// when members `i` and `j` share a channel (symmetric, no bit `i` in
+    /// `adjacency[i]`, entries from `member_count` on zero). Every member
+    /// gets the same table, so all compute the same tree from it.
+    pub adjacency: [u32; 32],
 }
 
 /// The Flotilla block: the partition's identity, its channels, its groups
@@ -259,9 +264,9 @@ layout!(FlotillaBlock, 144, {
     channel_count: 112, channels_offset: 116, args_offset: 120, args_len: 124,
     incarnation: 128, group_count: 132, groups_offset: 136, reserved: 140,
 });
-layout!(GroupInfo, 64, {
+layout!(GroupInfo, 192, {
     group: 0, member_id: 4, member_count: 8, vector: 12, members: 16, status_gpa: 24,
-    name: 32,
+    name: 32, adjacency: 64,
 });
 layout!(ChannelInfo, 80, {
     gpa: 0, size: 8, channel_id: 16, slots: 20, side: 24, notify: 28, vector: 32,
@@ -416,19 +421,23 @@ mod tests {
         assert_eq!(c.as_bytes(), &raw[..]);
         assert!(ChannelInfo::read_from_bytes(&raw[..79]).is_err());
 
-        let mut raw = [0u8; 64];
+        let mut raw = [0u8; 192];
         for (at, v) in [
             (0, 2u32),
             (4, 1),
             (8, 3),
             (12, u32::from(MEMBERSHIP_VECTOR)),
+            (64, 0b110),
+            (68, 0b001),
+            (72, 0b001),
         ] {
             put(&mut raw, at, &v.to_le_bytes());
         }
         put(&mut raw, 16, &0b1011u64.to_le_bytes());
         put(&mut raw, 24, &(GROUP_STATUS_GPA + 0x1000).to_le_bytes());
         put(&mut raw, 32, b"state");
-        let g = GroupInfo::read_from_bytes(&raw[..]).expect("64 bytes");
+        let g = GroupInfo::read_from_bytes(&raw[..]).expect("192 bytes");
+        assert_eq!(g.adjacency[..4], [0b110, 0b001, 0b001, 0]);
         assert_eq!(
             (g.group, g.member_id, g.member_count, g.vector),
             (2, 1, 3, 0xf0)

@@ -207,6 +207,14 @@ fn check_group(g: &GroupInfo, index: usize, partition: u32) -> Result<(), &'stat
     if core::str::from_utf8(&g.name[..end]).is_err() {
         return Err("name is not UTF-8");
     }
+    let n = g.member_count as usize;
+    for (i, &row) in g.adjacency.iter().enumerate() {
+        let beyond = i >= n || (n < 32 && row >> n != 0);
+        let asymmetric = (0..n).any(|j| (row >> j) & 1 != (g.adjacency[j] >> i) & 1);
+        if (beyond && row != 0) || row & (1 << i) != 0 || asymmetric {
+            return Err("adjacency not symmetric, looped or beyond the members");
+        }
+    }
     Ok(())
 }
 
@@ -380,6 +388,11 @@ pub mod testing {
             members: 0b10_0101,
             status_gpa: GROUP_STATUS_GPA + (index * STATUS_PAGE_SIZE) as u64,
             name: abi::boot::name_field("state").expect("short"),
+            adjacency: {
+                let mut a = [0; 32];
+                a[..3].copy_from_slice(&[0b110, 0b001, 0b001]);
+                a
+            },
         }
     }
 
@@ -496,7 +509,11 @@ mod tests {
         assert_eq!(b.groups().collect::<Vec<_>>(), [group(0), group(1)]);
         assert_eq!(b.args, "x=1");
         type Mutation = fn(&mut GroupInfo);
-        let cases: [(Mutation, &str); 7] = [
+        let adjacency = "adjacency not symmetric, looped or beyond the members";
+        let cases: [(Mutation, &str); 10] = [
+            (|g| g.adjacency[1] = 0b011, adjacency),
+            (|g| g.adjacency[0] = 0b010, adjacency),
+            (|g| g.adjacency[3] = 0b001, adjacency),
             (
                 |g| g.status_gpa += 4096,
                 "status page not at GROUP_STATUS_GPA + 4096 * index",

@@ -109,6 +109,14 @@ impl Context {
         &self.groups
     }
 
+    /// The channel record (layout order, for [`Context::take_channel_at`])
+    /// of this partition's link to member `member` of `group`: the first
+    /// record whose peer is that member's partition.
+    pub fn link_record(&self, group: &Group, member: u32) -> Option<usize> {
+        let peer = group.partition_of(member)?;
+        self.channels.iter().position(|c| c.peer_partition == peer)
+    }
+
     /// The group called `name`, if the partition is a member.
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name() == name)
@@ -204,6 +212,20 @@ impl Group {
     /// The member id of partition `partition`, if it is a member.
     pub fn member_of(&self, partition: u32) -> Option<u32> {
         crate::members::member_of(self.info.members, partition)
+    }
+    /// The members `member` shares a channel with (bitset), from the
+    /// layout (the block's adjacency table).
+    pub fn neighbours(&self, member: u32) -> u32 {
+        self.info
+            .adjacency
+            .get(member as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+    /// The group's links as member pairs `(a, b)`, `a < b`, in increasing
+    /// order: the same for every member (`Topology::from_links`).
+    pub fn links(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        crate::members::links(&self.info.adjacency)
     }
     /// A consistent snapshot of the status page: epoch, alive set, each
     /// member's state, incarnation, restarts, last fault and acknowledged

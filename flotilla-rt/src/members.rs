@@ -22,9 +22,34 @@ pub fn member_of(members: u64, partition: u32) -> Option<u32> {
     Some((members & ((1 << partition) - 1)).count_ones())
 }
 
+/// The links of an adjacency table (`GroupInfo::adjacency`) as member
+/// pairs `(a, b)` with `a < b`, in increasing order: the input of
+/// `replication::Topology::from_links`.
+pub fn links(adjacency: &[u32; 32]) -> impl Iterator<Item = (u8, u8)> + '_ {
+    (0u8..32).flat_map(move |a| {
+        let above = u32::MAX.checked_shl(u32::from(a) + 1).unwrap_or(0);
+        let higher = adjacency[usize::from(a)] & above;
+        (0u8..32)
+            .filter(move |&b| higher & (1 << b) != 0)
+            .map(move |b| (a, b))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_adjacency_table_lists_each_link_once() {
+        let mut ring = [0u32; 32];
+        ring[..4].copy_from_slice(&[0b1010, 0b0101, 0b1010, 0b0101]);
+        let l: Vec<_> = links(&ring).collect();
+        assert_eq!(l, [(0, 1), (0, 3), (1, 2), (2, 3)]);
+        let mut top = [0u32; 32];
+        top[31] = 1;
+        top[0] = 1 << 31;
+        assert_eq!(links(&top).collect::<Vec<_>>(), [(0, 31)]);
+    }
 
     #[test]
     fn members_and_partitions_map_both_ways() {

@@ -108,6 +108,7 @@ mod tests {
             members: 0b1011,
             status_gpa: 0,
             name: [0; 32],
+            adjacency: [0; 32],
         }
     }
 

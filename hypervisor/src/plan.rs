@@ -214,6 +214,19 @@ fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<St
     Ok(out)
 }
 
+/// A group's adjacency table (`GroupInfo::adjacency`) from its links
+/// (member pairs); pairs out of range or a member with itself are ignored.
+pub fn adjacency(links: impl Iterator<Item = (u8, u8)>) -> [u32; MAX_MEMBERS] {
+    let mut table = [0u32; MAX_MEMBERS];
+    for (a, b) in links.map(|(a, b)| (usize::from(a), usize::from(b))) {
+        if a != b && a < MAX_MEMBERS && b < MAX_MEMBERS {
+            table[a] |= 1 << b;
+            table[b] |= 1 << a;
+        }
+    }
+    table
+}
+
 /// Builds the run plan, or says precisely why this machine cannot hold the
 /// layout.
 pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPlan, String> {
@@ -339,6 +352,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 members: g.member_set,
                 status_gpa: GROUP_STATUS_GPA + (k * STATUS_PAGE_SIZE) as u64,
                 name: abi::boot::name_field(g.name).unwrap_or([0; abi::boot::NAME_LEN]),
+                adjacency: adjacency(g.links().map(|l| (l.a, l.b))),
             });
         }
         let ports: Vec<(u16, u16)> = p.ports().collect();
@@ -709,6 +723,10 @@ notify = "ipi"
             (GROUP_STATUS_GPA, 0xf0)
         );
         assert_eq!(abi::boot::name_str(&pong[0].name), "g");
+        assert_eq!(pong[0].adjacency[..3], [0b10, 0b01, 0]);
+        assert_eq!(ping[0].adjacency, pong[0].adjacency);
+        let ring = adjacency([(0, 1), (1, 2), (2, 3), (0, 3), (0, 1), (4, 4), (40, 1)].into_iter());
+        assert_eq!(ring[..5], [0b1010, 0b0101, 0b1010, 0b0101, 0]);
         assert!(with_group.partitions[2].groups.is_empty());
         // Apart from the records, the plan is the one without the group.
         without.groups = with_group.groups.clone();
