@@ -88,7 +88,7 @@ pub use peers::ChannelError;
 pub use report::{Report, Value};
 
 #[cfg(target_os = "none")]
-pub use arch::{exit, Mode};
+pub use arch::{exit, hv::HypercallError, Mode};
 #[cfg(target_os = "none")]
 pub use context::{membership_notifications, Context, Endpoint, Group, Machine};
 #[cfg(target_os = "none")]

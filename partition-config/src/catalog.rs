@@ -242,6 +242,41 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         uses_channels: true,
     },
     WorkloadSpec {
+        name: "watch",
+        doc: "a member of a two-member replication group that checks the hypervisor's membership \
+              contract: status page, notification, MEMBERSHIP_ACK, restart and re-attach",
+        args: &[
+            ArgSpec {
+                name: "role",
+                kind: ArgKind::Choice {
+                    choices: &["survivor", "victim"],
+                    default: Some("survivor"),
+                },
+                doc: "victim: faults once (under on_fault = \"restart\"); survivor: watches it",
+            },
+            ArgSpec {
+                name: "rounds",
+                kind: ArgKind::Integer {
+                    min: 0,
+                    max: 1_000_000,
+                    default: Some(10),
+                },
+                doc: "pings over the re-attached channel",
+            },
+            ArgSpec {
+                name: "ack",
+                kind: ArgKind::Choice {
+                    choices: &["false", "true"],
+                    default: Some("true"),
+                },
+                doc: "whether the survivor acknowledges the epochs",
+            },
+        ],
+        min_channels: 1,
+        peer_workload: Some("watch"),
+        uses_channels: true,
+    },
+    WorkloadSpec {
         name: "pingpong",
         doc:
             "bounces a message `rounds` times with each channel peer in turn and reports the round-trip time",

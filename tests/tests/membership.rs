@@ -1,0 +1,148 @@
+//! Replication-group membership from inside the guests (boot protocol v3,
+//! hypercalls v3, channel layout v4, run report v4; `docs/replication.md`,
+//! "Contract for the hypervisor and guest parts"), with the built-in
+//! `watch` workload: a `victim` member under `on_fault = "restart"` faults
+//! once; the `survivor` member sees the death epoch (victim out of
+//! `alive`, restarting, `npf`), the alive epoch (back, incarnation 1) and
+//! the exit epoch, takes one notification interrupt for each, has its two
+//! hostile acknowledgements refused, acknowledges, re-attaches its channel
+//! (generation 1) and exchanges pings with the new incarnation. Without
+//! acknowledgements the restart waits its bounded time and goes on
+//! (`ack_timeouts`). Under QEMU TCG (SVM) and Bochs (VMX).
+
+use abi::fault::FaultKind;
+use e2e::{
+    assert_backend, assert_passed, assert_steady_exits, boot_layout, layout, layout_config,
+    partition, result_of, Emulator, LayoutOutcome,
+};
+
+/// Pings over the re-attached channel.
+const ROUNDS: u64 = 20;
+
+fn toml(ack: bool) -> String {
+    format!(
+        r#"
+[machine]
+cpus = 2
+memory = "128 MiB"
+timeout = 120
+
+[defaults]
+memory = "16 MiB"
+
+[[partition]]
+name = "survivor"
+cpu = 0
+workload = "watch"
+args = {{ role = "survivor", rounds = {ROUNDS}, ack = "{ack}" }}
+
+[[partition]]
+name = "victim"
+cpu = 1
+workload = "watch"
+args = {{ role = "victim", rounds = {ROUNDS} }}
+on_fault = "restart"
+max_restarts = 1
+
+[[channel]]
+between = ["survivor", "victim"]
+slots = 16
+notify = "poll"
+
+[[group]]
+name = "pair"
+members = ["survivor", "victim"]
+"#
+    )
+}
+
+fn text(outcome: &LayoutOutcome, name: &str, key: &str) -> String {
+    let value = partition(outcome, name)
+        .result
+        .as_ref()
+        .and_then(|r| r.get(key))
+        .cloned();
+    match value {
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => e2e::fail_layout(outcome, &format!("{name} reported no {key}")),
+    }
+}
+
+/// Everything both emulators must show; `ack` as in the layout.
+fn assert_membership(outcome: &LayoutOutcome, ack: bool) {
+    assert_passed(outcome);
+    let details = outcome.details();
+    let survivor = partition(outcome, "survivor");
+    let victim = partition(outcome, "victim");
+    assert_eq!(victim.restarts, 1, "{details}");
+    let kinds: Vec<FaultKind> = victim.faults.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [FaultKind::Npf], "{details}");
+    assert!(victim.exited_ok(), "{details}");
+    for (key, value) in [("incarnation", 1), ("generation", 1), ("rounds", ROUNDS)] {
+        assert_eq!(result_of(outcome, "victim", key), value, "victim {key}");
+    }
+    // Epoch 1 at boot; the death, the restart and the exit bump it once each.
+    for (key, value) in [
+        ("death_epoch", 2),
+        ("death_alive", 0b01),
+        ("alive_epoch", 3),
+        ("alive_alive", 0b11),
+        ("incarnation", 1),
+        ("exit_epoch", 4),
+        ("exit_alive", 0b01),
+        ("notifications", 3),
+        ("generation", 1),
+        ("rounds", ROUNDS),
+    ] {
+        assert_eq!(
+            result_of(outcome, "survivor", key),
+            value,
+            "survivor {key}: {details}"
+        );
+    }
+    assert_eq!(text(outcome, "survivor", "restarted"), "true", "{details}");
+    assert_eq!(
+        text(outcome, "survivor", "future_ack"),
+        "invalid",
+        "{details}"
+    );
+    assert_eq!(
+        text(outcome, "survivor", "foreign_ack"),
+        "denied",
+        "{details}"
+    );
+    let acks = if ack { 3 } else { 0 };
+    assert_eq!(result_of(outcome, "survivor", "acks"), acks, "{details}");
+    assert_eq!(survivor.membership_acks, acks, "{details}");
+    assert_eq!(victim.membership_acks, 0, "{details}");
+    // Without acknowledgements the restart waited its bounded time, once.
+    assert_eq!(victim.ack_timeouts, u32::from(!ack), "{details}");
+    assert_eq!(survivor.ack_timeouts, 0, "{details}");
+    // Reading the page, polling the epoch and the notification cost no
+    // exit: beyond its console lines, result and exit, only the accepted
+    // and the two refused acknowledgements.
+    assert_steady_exits(outcome, "survivor", acks + 2);
+}
+
+#[test]
+fn a_survivor_sees_death_restart_and_exit_and_reattaches_its_channel() {
+    let outcome = boot_layout(&layout_config(layout(&toml(true), "watch.toml")));
+    assert_membership(&outcome, true);
+    assert_backend(&outcome, "svm");
+}
+
+#[test]
+fn a_restart_goes_on_after_its_bounded_wait_when_no_member_acknowledges() {
+    let outcome = boot_layout(&layout_config(layout(&toml(false), "watch-no-ack.toml")));
+    assert_membership(&outcome, false);
+}
+
+#[test]
+fn bochs_vmx_a_survivor_sees_death_restart_and_exit() {
+    let config =
+        layout_config(layout(&toml(true), "bochs-watch.toml")).with_emulator(Emulator::bochs());
+    let outcome = boot_layout(&config);
+    assert_membership(&outcome, true);
+    assert_backend(&outcome, "vmx");
+}
