@@ -249,10 +249,11 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
             ArgSpec {
                 name: "role",
                 kind: ArgKind::Choice {
-                    choices: &["survivor", "victim"],
+                    choices: &["survivor", "victim", "vandal"],
                     default: Some("survivor"),
                 },
-                doc: "victim: faults once (under on_fault = \"restart\"); survivor: watches it",
+                doc: "victim: faults once (under on_fault = \"restart\"); vandal: the same, by \
+                      writing its read-only status page; survivor: watches it",
             },
             ArgSpec {
                 name: "rounds",

@@ -8,7 +8,10 @@
 //! hostile acknowledgements refused, acknowledges, re-attaches its channel
 //! (generation 1) and exchanges pings with the new incarnation. Without
 //! acknowledgements the restart waits its bounded time and goes on
-//! (`ack_timeouts`). Under QEMU TCG (SVM) and Bochs (VMX).
+//! (`ack_timeouts`). A `vandal` victim, whose fault is a write into its
+//! read-only status page, is stopped there (`npf` at the epoch word) and
+//! the page the survivor reads is unchanged. Under QEMU TCG (SVM) and Bochs
+//! (VMX).
 
 use abi::fault::FaultKind;
 use e2e::{
@@ -19,7 +22,7 @@ use e2e::{
 /// Pings over the re-attached channel.
 const ROUNDS: u64 = 20;
 
-fn toml(ack: bool) -> String {
+fn toml(ack: bool, role: &str) -> String {
     format!(
         r#"
 [machine]
@@ -40,7 +43,7 @@ args = {{ role = "survivor", rounds = {ROUNDS}, ack = "{ack}" }}
 name = "victim"
 cpu = 1
 workload = "watch"
-args = {{ role = "victim", rounds = {ROUNDS} }}
+args = {{ role = "{role}", rounds = {ROUNDS} }}
 on_fault = "restart"
 max_restarts = 1
 
@@ -127,21 +130,37 @@ fn assert_membership(outcome: &LayoutOutcome, ack: bool) {
 
 #[test]
 fn a_survivor_sees_death_restart_and_exit_and_reattaches_its_channel() {
-    let outcome = boot_layout(&layout_config(layout(&toml(true), "watch.toml")));
+    let outcome = boot_layout(&layout_config(layout(&toml(true, "victim"), "watch.toml")));
     assert_membership(&outcome, true);
     assert_backend(&outcome, "svm");
 }
 
 #[test]
+fn a_write_into_the_status_page_is_stopped_and_changes_nothing() {
+    let outcome = boot_layout(&layout_config(layout(&toml(true, "vandal"), "vandal.toml")));
+    assert_membership(&outcome, true);
+    let epoch_word = abi::boot::GROUP_STATUS_GPA + 8 * abi::group::W_EPOCH as u64;
+    let gpas: Vec<Option<u64>> = partition(&outcome, "victim")
+        .faults
+        .iter()
+        .map(|f| f.gpa)
+        .collect();
+    assert_eq!(gpas, [Some(epoch_word)], "{}", outcome.details());
+}
+
+#[test]
 fn a_restart_goes_on_after_its_bounded_wait_when_no_member_acknowledges() {
-    let outcome = boot_layout(&layout_config(layout(&toml(false), "watch-no-ack.toml")));
+    let outcome = boot_layout(&layout_config(layout(
+        &toml(false, "victim"),
+        "watch-no-ack.toml",
+    )));
     assert_membership(&outcome, false);
 }
 
 #[test]
 fn bochs_vmx_a_survivor_sees_death_restart_and_exit() {
-    let config =
-        layout_config(layout(&toml(true), "bochs-watch.toml")).with_emulator(Emulator::bochs());
+    let config = layout_config(layout(&toml(true, "victim"), "bochs-watch.toml"))
+        .with_emulator(Emulator::bochs());
     let outcome = boot_layout(&config);
     assert_membership(&outcome, true);
     assert_backend(&outcome, "vmx");

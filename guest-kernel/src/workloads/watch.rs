@@ -8,6 +8,9 @@
 //!   writes outside its RAM, which stops it. Restarted (incarnation 1), it
 //!   checks the status page (alive, incarnation 1, one restart) and that
 //!   its channel is generation 1, exchanges `rounds` pings and exits 0.
+//! - `role = "vandal"`: the victim, but its fault is a write into its
+//!   group's status page (the epoch word), which is mapped read-only: the
+//!   hypervisor must stop it there, with the page unchanged.
 //! - `role = "survivor"`: answers the first ping, then waits (in `hlt`) for
 //!   the death epoch, checks it (the victim out of `alive`, restarting,
 //!   faulted with `npf`) and the notification interrupt, tries two hostile
@@ -74,7 +77,8 @@ fn next_epoch(g: &Group, seen: u64, n: u64) -> Result<Membership, Failure> {
 pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
     let rounds = ctx.args().u64_or("rounds", 10)?;
     let ack = ctx.args().bool_or("ack", true)?;
-    let victim = ctx.args().str_or("role", "survivor") == "victim";
+    let role = ctx.args().str_or("role", "survivor");
+    let victim = role != "survivor";
     let g = *ctx
         .groups()
         .first()
@@ -90,7 +94,7 @@ pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
         .map_err(|e| channel_err(format!("{e:?}")))?;
     let first = snapshot(&g)?;
     if victim {
-        run_victim(ctx, &g, ep, rounds, &first)
+        run_victim(ctx, &g, ep, rounds, &first, role == "vandal")
     } else {
         run_survivor(&g, ep, peer, rounds, ack, &first)
     }
@@ -102,6 +106,7 @@ fn run_victim(
     mut ep: Endpoint,
     rounds: u64,
     m: &Membership,
+    vandal: bool,
 ) -> Result<Outcome, Failure> {
     let me = g.member_id() as usize;
     let incarnation = ctx.incarnation();
@@ -119,6 +124,14 @@ fn run_victim(
         ep.send(&1u64).map_err(channel_err)?;
         let answer: u64 = ep.recv().map_err(channel_err)?;
         check(answer == 1 + ANSWER, || format!("answer {answer}"))?;
+        if vandal {
+            let epoch_word = g.info().status_gpa + 8 * abi::group::W_EPOCH as u64;
+            attack::write_beyond(epoch_word, ctx.memory(), 1000);
+            return Err(Failure::new(
+                3,
+                "the write into the status page was not stopped",
+            ));
+        }
         attack::write_beyond(ctx.memory(), ctx.memory(), 0x0bad_c0de);
         return Err(Failure::new(3, "the write outside RAM was not stopped"));
     }
