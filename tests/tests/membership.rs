@@ -10,8 +10,9 @@
 //! acknowledgements the restart waits its bounded time and goes on
 //! (`ack_timeouts`). A `vandal` victim, whose fault is a write into its
 //! read-only status page, is stopped there (`npf` at the epoch word) and
-//! the page the survivor reads is unchanged. Under QEMU TCG (SVM) and Bochs
-//! (VMX).
+//! the page the survivor reads is unchanged. A group of three (a line with
+//! the victim in the middle) shows both survivors the same epochs and
+//! alive sets. Under QEMU TCG (SVM) and Bochs (VMX).
 
 use abi::fault::FaultKind;
 use e2e::{
@@ -146,6 +147,92 @@ fn a_write_into_the_status_page_is_stopped_and_changes_nothing() {
         .map(|f| f.gpa)
         .collect();
     assert_eq!(gpas, [Some(epoch_word)], "{}", outcome.details());
+}
+
+/// Three members on a line, the victim `b` in the middle, with a channel to
+/// each survivor.
+const LINE_OF_THREE: &str = r#"
+[machine]
+cpus = 3
+memory = "256 MiB"
+timeout = 120
+
+[defaults]
+memory = "16 MiB"
+workload = "watch"
+
+[[partition]]
+name = "a"
+cpu = 0
+args = { role = "survivor", rounds = 5 }
+
+[[partition]]
+name = "b"
+cpu = 1
+args = { role = "victim", rounds = 5 }
+on_fault = "restart"
+max_restarts = 1
+
+[[partition]]
+name = "c"
+cpu = 2
+args = { role = "survivor", rounds = 5 }
+
+[[channel]]
+between = ["a", "b"]
+slots = 16
+notify = "poll"
+
+[[channel]]
+between = ["b", "c"]
+slots = 16
+notify = "poll"
+
+[[group]]
+name = "line"
+members = ["a", "b", "c"]
+"#;
+
+#[test]
+fn both_survivors_of_a_group_of_three_see_the_same_epochs() {
+    let outcome = boot_layout(&layout_config(layout(LINE_OF_THREE, "watch-three.toml")));
+    assert_passed(&outcome);
+    let details = outcome.details();
+    let b = partition(&outcome, "b");
+    assert_eq!((b.restarts, b.ack_timeouts), (1, 0), "{details}");
+    assert_eq!(result_of(&outcome, "b", "channels"), 2, "{details}");
+    assert_eq!(result_of(&outcome, "b", "generation"), 1, "{details}");
+    for name in ["a", "c"] {
+        for (key, value) in [
+            ("death_epoch", 2),
+            ("death_alive", 0b101),
+            ("alive_epoch", 3),
+            ("alive_alive", 0b111),
+            ("incarnation", 1),
+            ("generation", 1),
+            ("acks", 3),
+        ] {
+            assert_eq!(
+                result_of(&outcome, name, key),
+                value,
+                "{name} {key}: {details}"
+            );
+        }
+        // b's exit, and perhaps the other survivor's exit before it is read.
+        let exit = result_of(&outcome, name, "exit_epoch");
+        assert!(
+            exit == 4 || exit == 5,
+            "{name} exit epoch {exit}: {details}"
+        );
+        assert_eq!(
+            result_of(&outcome, name, "exit_alive") & 0b010,
+            0,
+            "{details}"
+        );
+        assert!(result_of(&outcome, name, "notifications") >= 3, "{details}");
+        assert_eq!(partition(&outcome, name).membership_acks, 3, "{details}");
+        assert_steady_exits(&outcome, name, 3 + 2);
+    }
 }
 
 #[test]

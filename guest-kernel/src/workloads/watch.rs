@@ -1,13 +1,14 @@
-//! `watch`: a member of a two-member replication group that checks the
-//! hypervisor's membership contract (`docs/replication.md`, "Contract for
-//! the hypervisor and guest parts") from the inside. Its one channel leads
-//! to the other member.
+//! `watch`: a member of a replication group that checks the hypervisor's
+//! membership contract (`docs/replication.md`, "Contract for the
+//! hypervisor and guest parts") from the inside. One member is the victim;
+//! every other member is a survivor whose first channel leads to it.
 //!
 //! - `role = "victim"` (under `on_fault = "restart"`): in incarnation 0 it
-//!   sends one ping over the channel (generation 0), takes the answer and
-//!   writes outside its RAM, which stops it. Restarted (incarnation 1), it
-//!   checks the status page (alive, incarnation 1, one restart) and that
-//!   its channel is generation 1, exchanges `rounds` pings and exits 0.
+//!   sends one ping over each of its channels (generation 0), takes the
+//!   answers and writes outside its RAM, which stops it. Restarted
+//!   (incarnation 1), it checks the status page (alive, incarnation 1, one
+//!   restart) and that its channels are generation 1, exchanges `rounds`
+//!   pings over each and exits 0.
 //! - `role = "vandal"`: the victim, but its fault is a write into its
 //!   group's status page (the epoch word), which is mapped read-only: the
 //!   hypervisor must stop it there, with the page unchanged.
@@ -18,7 +19,8 @@
 //!   `Denied`) and, with `ack = true`, acknowledges the epoch; then waits
 //!   for the alive epoch (the victim back, incarnation 1), sees its
 //!   endpoint's generation change, re-attaches, answers `rounds` pings and
-//!   waits for the epoch of the victim's exit. With `ack = false` it never
+//!   waits for an epoch in which the victim has exited (with more than two
+//!   members, another survivor's exit may come first or with it). With `ack = false` it never
 //!   acknowledges: the restart then waits its bounded time and goes on.
 //!
 //! Every check that fails ends the workload with a line saying which
@@ -27,6 +29,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use flotilla_rt::hostile::attack;
 use flotilla_rt::{
     membership_notifications, time, Context, Endpoint, Failure, Group, HypercallError, MemberState,
@@ -89,13 +92,20 @@ pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
     check(g.neighbours(g.member_id()) & (1 << peer) != 0, || {
         String::from("the adjacency table lacks the channel's link")
     })?;
-    let ep = ctx
-        .take_channel_at(0)
-        .map_err(|e| channel_err(format!("{e:?}")))?;
     let first = snapshot(&g)?;
     if victim {
-        run_victim(ctx, &g, ep, rounds, &first, role == "vandal")
+        let mut eps = Vec::new();
+        for i in 0..ctx.channel_infos().len() {
+            let ep = ctx
+                .take_channel_at(i)
+                .map_err(|e| channel_err(format!("{e:?}")))?;
+            eps.push(ep);
+        }
+        run_victim(ctx, &g, &mut eps, rounds, &first, role == "vandal")
     } else {
+        let ep = ctx
+            .take_channel_at(0)
+            .map_err(|e| channel_err(format!("{e:?}")))?;
         run_survivor(&g, ep, peer, rounds, ack, &first)
     }
 }
@@ -103,7 +113,7 @@ pub fn run(ctx: &mut Context) -> Result<Outcome, Failure> {
 fn run_victim(
     ctx: &Context,
     g: &Group,
-    mut ep: Endpoint,
+    eps: &mut [Endpoint],
     rounds: u64,
     m: &Membership,
     vandal: bool,
@@ -114,16 +124,20 @@ fn run_victim(
     check(m.members[me].incarnation == incarnation, || {
         format!("page says incarnation {}", m.members[me].incarnation)
     })?;
-    check(ep.generation() == u64::from(incarnation), || {
-        format!(
-            "generation {} in incarnation {incarnation}",
-            ep.generation()
-        )
-    })?;
+    for ep in eps.iter() {
+        check(ep.generation() == u64::from(incarnation), || {
+            format!(
+                "generation {} in incarnation {incarnation}",
+                ep.generation()
+            )
+        })?;
+    }
     if incarnation == 0 {
-        ep.send(&1u64).map_err(channel_err)?;
-        let answer: u64 = ep.recv().map_err(channel_err)?;
-        check(answer == 1 + ANSWER, || format!("answer {answer}"))?;
+        for ep in eps.iter_mut() {
+            ep.send(&1u64).map_err(channel_err)?;
+            let answer: u64 = ep.recv().map_err(channel_err)?;
+            check(answer == 1 + ANSWER, || format!("answer {answer}"))?;
+        }
         if vandal {
             let epoch_word = g.info().status_gpa + 8 * abi::group::W_EPOCH as u64;
             attack::write_beyond(epoch_word, ctx.memory(), 1000);
@@ -138,15 +152,19 @@ fn run_victim(
     check(m.members[me].restarts == 1, || {
         format!("{} restarts", m.members[me].restarts)
     })?;
-    for i in 0..rounds {
-        ep.send(&i).map_err(channel_err)?;
-        let answer: u64 = ep.recv().map_err(channel_err)?;
-        check(answer == i + ANSWER, || format!("answer {answer} to {i}"))?;
+    for ep in eps.iter_mut() {
+        for i in 0..rounds {
+            ep.send(&i).map_err(channel_err)?;
+            let answer: u64 = ep.recv().map_err(channel_err)?;
+            check(answer == i + ANSWER, || format!("answer {answer} to {i}"))?;
+        }
     }
+    let generation = eps.iter().map(Endpoint::generation).min().unwrap_or(0);
     Ok(Outcome::ok(
         Report::new()
             .with("incarnation", u64::from(incarnation))
-            .with("generation", ep.generation())
+            .with("generation", generation)
+            .with("channels", eps.len())
             .with("epoch", m.epoch)
             .with("rounds", rounds),
     ))
