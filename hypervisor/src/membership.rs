@@ -7,8 +7,10 @@
 
 use crate::partition::End;
 use abi::boot::GroupInfo;
-use abi::group::{AckError, MemberState, Membership, StatusPage};
+use abi::fault::FaultKind;
+use abi::group::{AckError, MemberState, Membership, StatusError, StatusPage};
 use abi::hypercall::Error;
+use alloc::vec::Vec;
 
 /// How long a restart waits for the live members' acknowledgements of the
 /// death epoch before it goes on anyway (and counts it).
@@ -52,6 +54,89 @@ pub fn ack<'a>(
         AckError::NoMember => Error::Denied,
         AckError::FutureEpoch => Error::Invalid,
     })
+}
+
+/// A partition's groups as the hypervisor updates them: each group's
+/// status page with the partition's member id in it.
+pub type Pages<'a> = [(StatusPage<'a>, usize)];
+
+/// Applies `change` to each of partition `me`'s `pages`, then calls
+/// `notify` with every other member alive in the new snapshot (the
+/// `MEMBERSHIP_VECTOR` IPI to its core); returns each page with its new
+/// epoch.
+pub fn publish<'a>(
+    pages: &Pages<'a>,
+    me: u32,
+    change: impl Fn(StatusPage<'a>, usize) -> Result<Membership, StatusError>,
+    mut notify: impl FnMut(u32),
+) -> Vec<(StatusPage<'a>, u64)> {
+    let mut out = Vec::new();
+    for &(page, member) in pages {
+        if let Ok(m) = change(page, member) {
+            to_notify(&m, me).for_each(&mut notify);
+            out.push((page, m.epoch));
+        }
+    }
+    out
+}
+
+/// How the wait for acknowledgements of a restart ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckWait {
+    /// Every live member acknowledged the death epoch.
+    All,
+    /// [`ACK_WAIT_US`] ran out first (counted in the run report).
+    TimedOut,
+    /// The run is stopping.
+    Stopped,
+}
+
+/// The restart of partition `me` after a fault of `kind`, in order
+/// (`docs/replication.md`, "Restart, in order"): the death epoch
+/// (restarting, `kind`) on every page, notified; the wait for every live
+/// member's acknowledgement of it (`wait`, e.g. [`bounded_wait`]); then
+/// `reload` (re-format the channels, reload the image), so no survivor that
+/// acknowledged writes into a channel being re-formatted; then, if it
+/// succeeded, the alive epoch (incarnation + 1), notified. A failed reload
+/// publishes nothing more: the partition's end does.
+pub fn restart<'a, T, E>(
+    pages: &Pages<'a>,
+    me: u32,
+    kind: FaultKind,
+    mut notify: impl FnMut(u32),
+    wait: impl FnOnce(&[(StatusPage<'a>, u64)]) -> AckWait,
+    reload: impl FnOnce() -> Result<T, E>,
+) -> (Result<T, E>, AckWait) {
+    let died = publish(
+        pages,
+        me,
+        |page, m| page.member_ended(m, MemberState::Restarting, Some(kind)),
+        &mut notify,
+    );
+    let wait = wait(&died);
+    let loaded = reload();
+    if loaded.is_ok() {
+        publish(pages, me, |page, m| page.member_restarted(m), notify);
+    }
+    (loaded, wait)
+}
+
+/// The wait of a restart: [`wait_acks`] until `deadline_us` (by `now_us`)
+/// or `stop()`, and how it ended.
+pub fn bounded_wait<'a>(
+    now_us: impl FnMut() -> u64,
+    deadline_us: u64,
+    stop: impl Fn() -> bool,
+) -> impl FnOnce(&[(StatusPage<'a>, u64)]) -> AckWait {
+    move |pending| {
+        if wait_acks(pending, now_us, deadline_us, &stop) {
+            AckWait::All
+        } else if stop() {
+            AckWait::Stopped
+        } else {
+            AckWait::TimedOut
+        }
+    }
 }
 
 /// Waits until every member alive on each `(page, epoch)` has acknowledged
@@ -157,6 +242,79 @@ mod tests {
         assert_eq!(ack(&[record(5, 0)], page_of, 5, 1), Err(Error::Denied));
         let m = abi::group::read(words).expect("valid");
         assert_eq!(m.members[1].acked_epoch, 1);
+    }
+
+    #[test]
+    fn a_restart_reloads_only_after_the_acks_and_publishes_alive_only_after_the_reload() {
+        // Partition 1 is member 1 of a group {0, 1, 3}.
+        let words = page(&[0, 1, 3]);
+        let p = StatusPage::new(words).expect("page");
+        let notified = core::cell::RefCell::new(Vec::new());
+        let notify = |q: u32| {
+            notified
+                .borrow_mut()
+                .push((q, p.read().expect("valid").epoch))
+        };
+        // The survivors acknowledge as soon as they see the death epoch:
+        // here, on the first look at the clock.
+        let now = || {
+            for m in [0, 2] {
+                let _ = p.ack(m, 2);
+            }
+            0
+        };
+        let reload = || {
+            let m = p.read().expect("valid");
+            assert_eq!(
+                (m.epoch, m.alive),
+                (2, 0b101),
+                "reloaded in the death epoch"
+            );
+            assert_eq!(m.members[1].state(), Some(MemberState::Restarting));
+            assert_eq!(m.pending_acks(2), 0, "after every live member's ack");
+            Ok::<_, ()>(7)
+        };
+        let (loaded, wait) = restart(
+            &[(p, 1)],
+            1,
+            FaultKind::Npf,
+            notify,
+            bounded_wait(now, 10, || false),
+            reload,
+        );
+        assert_eq!((loaded, wait), (Ok(7), AckWait::All));
+        let m = p.read().expect("valid");
+        assert_eq!((m.epoch, m.alive, m.members[1].incarnation), (3, 0b111, 1));
+        assert_eq!(*notified.borrow(), [(0, 2), (3, 2), (0, 3), (3, 3)]);
+
+        // Nobody acknowledges: the wait runs out, the restart goes on; a
+        // failed reload publishes no alive epoch.
+        let clock = Cell::new(0u64);
+        let tick = || {
+            clock.set(clock.get() + 1);
+            clock.get()
+        };
+        let failed = || Err::<(), _>("no image");
+        let (loaded, wait) = restart(
+            &[(p, 1)],
+            1,
+            FaultKind::Npf,
+            |_| {},
+            bounded_wait(tick, 5, || false),
+            failed,
+        );
+        assert_eq!((loaded, wait), (Err("no image"), AckWait::TimedOut));
+        let m = p.read().expect("valid");
+        assert_eq!((m.epoch, m.alive), (4, 0b101));
+        let (_, wait) = restart(
+            &[(p, 1)],
+            1,
+            FaultKind::Npf,
+            |_| {},
+            bounded_wait(|| 0, 5, || true),
+            || Ok::<_, ()>(()),
+        );
+        assert_eq!(wait, AckWait::Stopped);
     }
 
     #[test]

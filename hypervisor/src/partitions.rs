@@ -3,7 +3,9 @@
 //! channels); then every core loads its own partition, builds its nested
 //! page tables, and runs it until it exits, faults or times out; a fault
 //! under `on_fault = "restart"` with restarts left reloads it and enters
-//! it again ([`Core::restart`]). The last
+//! it again ([`Core::restart`]), ordered against the other members of its
+//! replication groups by their status pages (`membership::restart`: death
+//! epoch, acknowledgements, re-format, alive epoch). The last
 //! core to finish prints the run report and ends the run; cores without a
 //! partition (or whose partition ended) watch the run's timeout.
 //!
@@ -33,7 +35,7 @@ use abi::boot::{GroupInfo, BOOT_INFO_GPA, KERNEL_MIN_GPA, MEMBERSHIP_VECTOR};
 use abi::bundle::Bundle;
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
-use abi::group::{MemberState, Membership, StatusError, StatusPage, STATUS_PAGE_SIZE};
+use abi::group::{StatusPage, STATUS_PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -289,31 +291,21 @@ fn format_channel(region: &mut PhysRegion, slots: u32, again: bool) -> Result<()
         .map_err(|e| format!("cannot be formatted: {e}"))
 }
 
-/// Applies `change` to the status page of every group of `plan` (member
-/// id, page) and notifies the other live members; returns each new
-/// snapshot with its page.
-fn publish(
-    run: &Run,
-    plan: &PartitionPlan,
-    change: impl Fn(StatusPage<'static>, usize) -> Result<Membership, StatusError>,
-) -> Vec<(StatusPage<'static>, u64)> {
-    let apic = LocalApic::this_core();
-    let mut out = Vec::new();
-    for g in &plan.groups {
-        let Some(&(_, page)) = run.groups.get(g.group as usize) else {
-            continue;
-        };
-        let Ok(m) = change(page, g.member_id as usize) else {
-            continue;
-        };
-        for p in membership::to_notify(&m, plan.policy.id) {
-            if let Some(target) = run.plan.partitions.get(p as usize) {
-                apic.send_fixed(target.policy.apic_id, MEMBERSHIP_VECTOR);
-            }
-        }
-        out.push((page, m.epoch));
+/// The status pages of `plan`'s groups with its member id in each.
+fn pages(run: &Run, plan: &PartitionPlan) -> Vec<(StatusPage<'static>, usize)> {
+    let page = |g: &GroupInfo| run.groups.get(g.group as usize).map(|&(_, page)| page);
+    let pages = plan
+        .groups
+        .iter()
+        .filter_map(|g| Some((page(g)?, g.member_id as usize)));
+    pages.collect()
+}
+
+/// Sends the membership notification to partition `p`'s core.
+fn notify(run: &Run, apic: LocalApic, p: u32) {
+    if let Some(target) = run.plan.partitions.get(p as usize) {
+        apic.send_fixed(target.policy.apic_id, MEMBERSHIP_VECTOR);
     }
-    out
 }
 
 /// What a core does once it is up: run its partition if it has one, then
@@ -587,18 +579,22 @@ impl Core<'_> {
             };
             let kind = fault.kind;
             record.restarted(fault);
-            // Death epoch, then the live members' acknowledgements (no one
-            // writes into a channel being re-formatted), then the re-format
-            // and the alive epoch (docs/replication.md, "Restart, in order").
-            let died = publish(self.run, p, |page, member| {
-                page.member_ended(member, MemberState::Restarting, Some(kind))
-            });
+            // Death epoch, the live members' acknowledgements, re-format and
+            // reload, alive epoch (docs/replication.md, "Restart, in order").
+            let (run, apic, incarnation) = (self.run, LocalApic::this_core(), record.restarts());
             let deadline = time::now_us().saturating_add(membership::ACK_WAIT_US);
-            if !membership::wait_acks(&died, time::now_us, deadline, stop_due) && !stop_due() {
+            let (loaded, wait) = membership::restart(
+                &pages(run, p),
+                p.policy.id,
+                kind,
+                |q| notify(run, apic, q),
+                membership::bounded_wait(time::now_us, deadline, stop_due),
+                || self.restart(incarnation),
+            );
+            if wait == membership::AckWait::TimedOut {
                 record.ack_timeouts = record.ack_timeouts.saturating_add(1);
             }
-            entry = self.restart(record.restarts())?;
-            publish(self.run, p, |page, member| page.member_restarted(member));
+            entry = loaded?;
             println!(
                 "flotilla: partition {} restarted (incarnation {}) after {kind}",
                 p.policy.name,
@@ -660,8 +656,10 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_gue
     };
     println!("flotilla: partition {} {summary}", plan.policy.name);
     if let Some((state, fault)) = membership::final_state(&end) {
-        publish(run, plan, |page, member| {
-            page.member_ended(member, state, fault)
+        let apic = LocalApic::this_core();
+        let change = |page: StatusPage<'static>, m| page.member_ended(m, state, fault);
+        membership::publish(&pages(run, plan), plan.policy.id, change, |q| {
+            notify(run, apic, q);
         });
     }
     if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
