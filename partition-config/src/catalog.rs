@@ -180,6 +180,7 @@ pub const ROGUE_ATTACKS: &[&str] = &[
     "hc-result-long-value",
     "hc-result-channel-pointer",
     "hc-ipi-no-channel",
+    "hc-membership-ack-foreign",
     "hc-exit-huge-code",
     "hc-from-ring3",
 ];
