@@ -80,6 +80,11 @@ pub const fn member_word(i: usize) -> usize {
 /// before giving up with [`StatusError::Busy`].
 pub const READ_ATTEMPTS: u32 = 1 << 16;
 
+/// How many times [`StatusPage::update`] looks at a writer lock held by
+/// another writer (held for a few stores) before giving up with
+/// [`StatusError::Busy`].
+pub const WRITE_ATTEMPTS: u32 = 1 << 24;
+
 /// A member's state on the status page.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,14 +361,31 @@ impl<'a> StatusPage<'a> {
     /// it; returns the new snapshot. Epoch, alive set, states,
     /// incarnations, restarts and faults are written back (acknowledged
     /// epochs are not: they are [`StatusPage::ack`]'s alone).
+    /// [`StatusError::Busy`] if another writer held the lock for
+    /// [`WRITE_ATTEMPTS`] looks (the caller ends the run).
     pub fn update(&self, change: impl FnOnce(&mut Membership)) -> Result<Membership, StatusError> {
+        self.locked(WRITE_ATTEMPTS, None, change)
+    }
+
+    /// [`StatusPage::update`] giving up after `attempts` looks at a held
+    /// writer lock; also zeroes member `reset`'s acknowledged epoch.
+    fn locked(
+        &self,
+        attempts: u32,
+        reset: Option<usize>,
+        change: impl FnOnce(&mut Membership),
+    ) -> Result<Membership, StatusError> {
         let Some(seq) = self.words.get(W_SEQ) else {
             return Err(StatusError::TooShort);
         };
-        // Take the writer lock: an even seq made odd.
+        // Take the writer lock: an even seq made odd. Bounded: a holder
+        // stopped inside its few stores (a host fault, a stop NMI) must end
+        // the run, not hang every core of the group.
         let mut cur = seq.load(Ordering::Relaxed);
+        let mut left = attempts;
         loop {
             if cur & 1 == 1 {
+                left = left.checked_sub(1).ok_or(StatusError::Busy)?;
                 core::hint::spin_loop();
                 cur = seq.load(Ordering::Relaxed);
                 continue;
@@ -382,6 +404,10 @@ impl<'a> StatusPage<'a> {
             for (i, s) in m.members.iter().enumerate().take(m.member_count as usize) {
                 self.store(member_word(i) + M_STATE, join(s.state, s.incarnation));
                 self.store(member_word(i) + M_FAULT, join(s.restarts, s.last_fault));
+            }
+            if let Some(i) = reset.filter(|&i| i < m.member_count as usize) {
+                self.store(member_word(i) + M_ACKED, 0);
+                m.members[i].acked_epoch = 0;
             }
             m
         });
@@ -402,9 +428,12 @@ impl<'a> StatusPage<'a> {
     }
 
     /// Member `member` runs again as its next incarnation: alive, the
-    /// incarnation and its restarts +1, the epoch bumped.
+    /// incarnation and its restarts +1, the epoch bumped. Its acknowledged
+    /// epoch is zeroed in the same update: acknowledgements are per
+    /// incarnation (the old one's must not count for the new one, which
+    /// has not run yet, so no ack of it can race the reset).
     pub fn member_restarted(&self, member: usize) -> Result<Membership, StatusError> {
-        self.update(|m| restarted(m, member))
+        self.locked(WRITE_ATTEMPTS, Some(member), |m| restarted(m, member))
     }
 
     /// Records member `member`'s acknowledgement of `epoch` (which must not
@@ -442,7 +471,8 @@ pub fn ended(m: &mut Membership, member: usize, state: MemberState, fault: Optio
 }
 
 /// The membership change of a member's restart (pure; see
-/// [`StatusPage::member_restarted`]).
+/// [`StatusPage::member_restarted`]): the new incarnation has
+/// acknowledged nothing yet.
 pub fn restarted(m: &mut Membership, member: usize) {
     if member >= m.member_count as usize {
         return;
@@ -452,6 +482,7 @@ pub fn restarted(m: &mut Membership, member: usize) {
     s.state = MemberState::Running as u32;
     s.incarnation = s.incarnation.saturating_add(1);
     s.restarts = s.restarts.saturating_add(1);
+    s.acked_epoch = 0;
     m.epoch += 1;
 }
 
@@ -523,6 +554,40 @@ mod tests {
     }
 
     #[test]
+    fn an_old_incarnations_ack_does_not_count_for_the_new_one() {
+        // {A, B, C}: B dies (2), A acks 2 and dies (3), C acks 3, A returns
+        // (4). New A has acknowledged nothing: B's wait must not count it.
+        let words = page();
+        let p = StatusPage::new(&words[..]).expect("a page");
+        p.init(0, &[0, 1, 2]).expect("3 members");
+        p.member_ended(1, MemberState::Restarting, None)
+            .expect("update");
+        assert_eq!(p.ack(0, 2), Ok(2));
+        p.member_ended(0, MemberState::Restarting, None)
+            .expect("update");
+        assert_eq!(p.ack(2, 3), Ok(3));
+        let m = p.member_restarted(0).expect("update");
+        assert_eq!((m.epoch, m.alive, m.members[0].acked_epoch), (4, 0b101, 0));
+        assert_eq!(read(&words[..]), Ok(m));
+        assert_eq!(m.pending_acks(2), 0b001, "new A still owes its ack");
+        assert_eq!(p.ack(0, 4), Ok(4));
+        assert_eq!(p.read().map(|m| m.pending_acks(2)), Ok(0));
+    }
+
+    #[test]
+    fn a_writer_lock_held_too_long_is_busy_not_a_hang() {
+        let words = page();
+        let p = StatusPage::new(&words[..]).expect("a page");
+        p.init(0, &[0, 1]).expect("2 members");
+        words[W_SEQ].store(3, Ordering::Relaxed);
+        let bump = |m: &mut Membership| m.epoch += 1;
+        assert_eq!(p.locked(1000, None, bump), Err(StatusError::Busy));
+        words[W_SEQ].store(4, Ordering::Relaxed);
+        assert_eq!(p.locked(1000, None, bump).map(|m| m.epoch), Ok(2));
+        assert_eq!(words[W_SEQ].load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
     fn a_torn_or_malformed_page_is_an_error_not_a_panic() {
         let words = page();
         let p = StatusPage::new(&words[..]).expect("a page");
@@ -559,7 +624,9 @@ mod tests {
             })
             .collect();
         let mut last = 0;
-        while last < 8001 {
+        // Until both writers are done (a panicked writer ends the loop too;
+        // its join below fails the test).
+        while !writers.iter().all(|w| w.is_finished()) {
             let Ok(m) = read(&words[..]) else { continue };
             // Invariant of every published state: member w is alive exactly
             // when its restarts equal its incarnation and the epoch counts
