@@ -63,21 +63,21 @@ pub type Pages<'a> = [(StatusPage<'a>, usize)];
 /// Applies `change` to each of partition `me`'s `pages`, then calls
 /// `notify` with every other member alive in the new snapshot (the
 /// `MEMBERSHIP_VECTOR` IPI to its core); returns each page with its new
-/// epoch.
+/// epoch, or the first page's error (`Busy`: its writer lock stayed held,
+/// and the caller ends the run).
 pub fn publish<'a>(
     pages: &Pages<'a>,
     me: u32,
     change: impl Fn(StatusPage<'a>, usize) -> Result<Membership, StatusError>,
     mut notify: impl FnMut(u32),
-) -> Vec<(StatusPage<'a>, u64)> {
+) -> Result<Vec<(StatusPage<'a>, u64)>, StatusError> {
     let mut out = Vec::new();
     for &(page, member) in pages {
-        if let Ok(m) = change(page, member) {
-            to_notify(&m, me).for_each(&mut notify);
-            out.push((page, m.epoch));
-        }
+        let m = change(page, member)?;
+        to_notify(&m, me).for_each(&mut notify);
+        out.push((page, m.epoch));
     }
-    out
+    Ok(out)
 }
 
 /// How the wait for acknowledgements of a restart ended.
@@ -87,7 +87,8 @@ pub enum AckWait {
     All,
     /// [`ACK_WAIT_US`] ran out first (counted in the run report).
     TimedOut,
-    /// The run is stopping.
+    /// The run is stopping (or a page could not be updated, and the
+    /// caller stops it): nothing is reloaded.
     Stopped,
 }
 
@@ -98,7 +99,9 @@ pub enum AckWait {
 /// `reload` (re-format the channels, reload the image), so no survivor that
 /// acknowledged writes into a channel being re-formatted; then, if it
 /// succeeded, the alive epoch (incarnation + 1), notified. A failed reload
-/// publishes nothing more: the partition's end does.
+/// publishes nothing more: the partition's end does. `None` (with
+/// [`AckWait::Stopped`]) when the run stops during the wait or a page
+/// update fails: no reload, or no alive epoch; the partition ends.
 pub fn restart<'a, T, E>(
     pages: &Pages<'a>,
     me: u32,
@@ -106,19 +109,20 @@ pub fn restart<'a, T, E>(
     mut notify: impl FnMut(u32),
     wait: impl FnOnce(&[(StatusPage<'a>, u64)]) -> AckWait,
     reload: impl FnOnce() -> Result<T, E>,
-) -> (Result<T, E>, AckWait) {
-    let died = publish(
-        pages,
-        me,
-        |page, m| page.member_ended(m, MemberState::Restarting, Some(kind)),
-        &mut notify,
-    );
+) -> (Option<Result<T, E>>, AckWait) {
+    let died = |page: StatusPage<'a>, m| page.member_ended(m, MemberState::Restarting, Some(kind));
+    let Ok(died) = publish(pages, me, died, &mut notify) else {
+        return (None, AckWait::Stopped);
+    };
     let wait = wait(&died);
-    let loaded = reload();
-    if loaded.is_ok() {
-        publish(pages, me, |page, m| page.member_restarted(m), notify);
+    if wait == AckWait::Stopped {
+        return (None, wait);
     }
-    (loaded, wait)
+    let loaded = reload();
+    if loaded.is_ok() && publish(pages, me, |page, m| page.member_restarted(m), notify).is_err() {
+        return (None, AckWait::Stopped);
+    }
+    (Some(loaded), wait)
 }
 
 /// The wait of a restart: [`wait_acks`] until `deadline_us` (by `now_us`)
@@ -282,7 +286,7 @@ mod tests {
             bounded_wait(now, 10, || false),
             reload,
         );
-        assert_eq!((loaded, wait), (Ok(7), AckWait::All));
+        assert_eq!((loaded, wait), (Some(Ok(7)), AckWait::All));
         let m = p.read().expect("valid");
         assert_eq!((m.epoch, m.alive, m.members[1].incarnation), (3, 0b111, 1));
         assert_eq!(*notified.borrow(), [(0, 2), (3, 2), (0, 3), (3, 3)]);
@@ -303,18 +307,32 @@ mod tests {
             bounded_wait(tick, 5, || false),
             failed,
         );
-        assert_eq!((loaded, wait), (Err("no image"), AckWait::TimedOut));
+        assert_eq!((loaded, wait), (Some(Err("no image")), AckWait::TimedOut));
         let m = p.read().expect("valid");
         assert_eq!((m.epoch, m.alive), (4, 0b101));
-        let (_, wait) = restart(
+        // The run stops during the wait: no reload, no alive epoch.
+        let (loaded, wait) = restart(
             &[(p, 1)],
             1,
             FaultKind::Npf,
             |_| {},
             bounded_wait(|| 0, 5, || true),
-            || Ok::<_, ()>(()),
+            || -> Result<(), ()> { panic!("reloaded after a stop") },
         );
-        assert_eq!(wait, AckWait::Stopped);
+        assert_eq!((loaded, wait), (None, AckWait::Stopped));
+        let m = p.read().expect("valid");
+        assert_eq!((m.epoch, m.alive), (5, 0b101), "death epoch only");
+        // A page whose writer lock stays held: nothing reloaded either.
+        words[abi::group::W_SEQ].fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let (loaded, wait) = restart(
+            &[(p, 1)],
+            1,
+            FaultKind::Npf,
+            |_| panic!("notified without an update"),
+            |_| panic!("waited without a death epoch"),
+            || -> Result<(), ()> { panic!("reloaded") },
+        );
+        assert_eq!((loaded, wait), (None, AckWait::Stopped));
     }
 
     #[test]

@@ -594,6 +594,11 @@ impl Core<'_> {
             if wait == membership::AckWait::TimedOut {
                 record.ack_timeouts = record.ack_timeouts.saturating_add(1);
             }
+            let Some(loaded) = loaded else {
+                // Stopping, or a status page stayed locked: end the run.
+                STOP.store(true, Ordering::Release);
+                return Ok(End::TimedOut);
+            };
             entry = loaded?;
             println!(
                 "flotilla: partition {} restarted (incarnation {}) after {kind}",
@@ -658,9 +663,12 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_gue
     if let Some((state, fault)) = membership::final_state(&end) {
         let apic = LocalApic::this_core();
         let change = |page: StatusPage<'static>, m| page.member_ended(m, state, fault);
-        membership::publish(&pages(run, plan), plan.policy.id, change, |q| {
+        let published = membership::publish(&pages(run, plan), plan.policy.id, change, |q| {
             notify(run, apic, q);
         });
+        if published.is_err() {
+            STOP.store(true, Ordering::Release);
+        }
     }
     if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
         println!(
