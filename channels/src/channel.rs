@@ -19,7 +19,7 @@ use crate::receiver::Receiver;
 use crate::region::Region;
 use crate::sender::Sender;
 use crate::slot::Ring;
-use crate::sync::{load_acquire, Ordering, Word};
+use crate::sync::{fence, load_acquire, Ordering, Word};
 
 /// Which endpoint of a channel: A is the first partition named in the layout's `between`,
 /// B the second. A sends on ring A->B and receives on ring B->A.
@@ -98,20 +98,32 @@ impl<'a> Channel<'a> {
             });
         }
         let words = region.words();
-        for w in words {
-            w.store(0, Ordering::Relaxed);
-        }
-        // The magic last: an observer that sees it (Acquire) sees the rest.
-        let id = [
-            (ID_GENERATION, generation),
-            (ID_SLOTS, u64::from(slots)),
-            (ID_VERSION, LAYOUT_VERSION),
-            (ID_MAGIC, MAGIC),
-        ];
-        for (index, value) in id {
-            if let Some(w) = word(words, IDENTITY_OFFSET, index) {
+        let id = |index| word(words, IDENTITY_OFFSET, index);
+        // In order: the new generation first, so a live endpoint sees the change before any
+        // of its ring words is wiped (the word never passes through 0 or goes back); then the
+        // magic cleared, so an opening during the re-format fails (`BadMagic`) instead of
+        // reading half-wiped rings; then everything but the generation zeroed; the magic
+        // last, so an opening that sees it (Acquire) sees the whole new region.
+        for (index, value) in [(ID_GENERATION, generation), (ID_MAGIC, 0)] {
+            if let Some(w) = id(index) {
                 w.store(value, Ordering::Release);
             }
+        }
+        // An endpoint that reads a wiped word, then (Acquire) the generation, sees the new one.
+        fence(Ordering::Release);
+        let keep = IDENTITY_OFFSET / 8 + ID_GENERATION;
+        for (i, w) in words.iter().enumerate() {
+            if i != keep {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        for (index, value) in [(ID_SLOTS, u64::from(slots)), (ID_VERSION, LAYOUT_VERSION)] {
+            if let Some(w) = id(index) {
+                w.store(value, Ordering::Relaxed);
+            }
+        }
+        if let Some(w) = id(ID_MAGIC) {
+            w.store(MAGIC, Ordering::Release);
         }
         Self::open(region)
     }

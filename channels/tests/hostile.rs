@@ -8,8 +8,8 @@
 mod common;
 
 use channels::layout::{
-    control_offset, ring_offset, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, ID_MAGIC, ID_SLOTS, ID_VERSION,
-    SEQ_WORD,
+    control_offset, ring_offset, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, ID_GENERATION, ID_MAGIC,
+    ID_SLOTS, ID_VERSION, SEQ_WORD,
 };
 use channels::{Channel, Corruption, LayoutError, RecvError, Region, SendError, Side};
 use common::HostRegion;
@@ -114,6 +114,36 @@ fn a_reformat_bumps_the_generation_that_live_endpoints_can_see() {
     a.try_send(b"after").expect("send");
     assert_eq!(b.try_recv(&mut buf), Ok(5));
     assert_eq!(&buf[..5], b"after");
+}
+
+/// A re-format under a live endpoint (the hypervisor restarting the peer): the generation
+/// word goes from g to g + 1 once, before any ring word is wiped, and never passes through
+/// 0; an opening during the re-format either fails or sees the whole new region.
+#[test]
+fn a_reformat_never_shows_an_older_generation() {
+    const GENERATIONS: u64 = 2000;
+    let r = HostRegion::new(64);
+    let generation = &r.words()[ID_GENERATION];
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for g in 1..=GENERATIONS {
+                Channel::format_generation(r.region(), 64, g).expect("re-format");
+            }
+        });
+        let (mut last, mut opened) = (0, 0u64);
+        while !writer.is_finished() {
+            let now = generation.load(Ordering::Acquire);
+            assert!(now >= last, "generation went from {last} to {now}");
+            last = now;
+            if let Ok(c) = Channel::open_expecting(r.region(), 64) {
+                assert!(c.generation() >= now, "opened an older generation");
+                opened += 1;
+            }
+        }
+        writer.join().expect("writer");
+        println!("{opened} openings during the re-formats");
+    });
+    assert_eq!(generation.load(Ordering::Relaxed), GENERATIONS);
 }
 
 #[test]
