@@ -28,6 +28,7 @@ pub mod compat;
 pub mod console;
 pub mod cpuid;
 pub mod fault;
+pub mod group;
 pub mod hypercall;
 pub mod ports;
 pub mod regs;

@@ -6,9 +6,10 @@
 
 use crate::plan::{PartitionPlan, RunPlan};
 use abi::boot::{
-    name_field, ChannelInfo, FlotillaBlock, HvmMemmapEntry, HvmModlistEntry, HvmStartInfo,
-    BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE, BOOT_PROTOCOL_VERSION,
-    E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC, START_INFO_VERSION,
+    name_field, ChannelInfo, FlotillaBlock, GroupInfo, HvmMemmapEntry, HvmModlistEntry,
+    HvmStartInfo, BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE,
+    BOOT_PROTOCOL_VERSION, E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC,
+    START_INFO_VERSION,
 };
 use abi::bundle::{Bundle, MODULE_ACPI, MODULE_INITRD};
 use abi::compat::{ACPI_TABLES_MAX, LOW_RAM_END};
@@ -28,8 +29,18 @@ const MEMMAP_OFFSET: usize = 0x200;
 /// Offset of the Flotilla block.
 pub const BLOCK_OFFSET: usize = 0x1000;
 /// Offset of the kernel command line (NUL-terminated, at most
-/// [`CMDLINE_SPACE`] bytes with the NUL: Linux's x86 `COMMAND_LINE_SIZE`).
-const CMDLINE_OFFSET: usize = 0x2000;
+/// [`CMDLINE_SPACE`] bytes with the NUL: Linux's x86 `COMMAND_LINE_SIZE`),
+/// after the largest block (4496 bytes: all channel and group records, the
+/// longest argument text).
+const CMDLINE_OFFSET: usize = 0x3000;
+const _: () = assert!(
+    BLOCK_OFFSET
+        + size_of::<FlotillaBlock>()
+        + abi::boot::MAX_CHANNELS * size_of::<ChannelInfo>()
+        + abi::boot::MAX_GROUPS * size_of::<GroupInfo>()
+        + abi::boot::MAX_ARGS
+        <= CMDLINE_OFFSET
+);
 /// Room for the kernel command line.
 const CMDLINE_SPACE: usize = 2048;
 /// Most memory-map entries (fits between the map and the block).
@@ -129,9 +140,10 @@ pub fn build(
     }
     put_all(&mut buf, MEMMAP_OFFSET, &map);
 
-    // Block, channel records, argument text.
+    // Block, channel records, group records, argument text.
     let channels_offset = size_of::<FlotillaBlock>();
-    let args_offset = channels_offset + plan.channels.len() * size_of::<ChannelInfo>();
+    let groups_offset = channels_offset + plan.channels.len() * size_of::<ChannelInfo>();
+    let args_offset = groups_offset + plan.groups.len() * size_of::<GroupInfo>();
     let block_size = args_offset + plan.args.len();
     if BLOCK_OFFSET + block_size > CMDLINE_OFFSET {
         return Err("Flotilla block too large");
@@ -153,11 +165,14 @@ pub fn build(
         args_offset: u32_of(args_offset)?,
         args_len: u32_of(plan.args.len())?,
         incarnation,
+        group_count: u32_of(plan.groups.len())?,
+        groups_offset: u32_of(groups_offset)?,
         reserved: 0,
     };
     put_all(&mut buf, BLOCK_OFFSET, &[block]);
     let infos: Vec<ChannelInfo> = plan.channels.iter().map(|c| c.info).collect();
     put_all(&mut buf, BLOCK_OFFSET + channels_offset, &infos);
+    put_all(&mut buf, BLOCK_OFFSET + groups_offset, &plan.groups);
     put(&mut buf, BLOCK_OFFSET + args_offset, plan.args.as_bytes());
 
     // Module list: the initrd (if any), then the block; the command lines
@@ -249,6 +264,7 @@ mod tests {
     use crate::platform::memory::FakeMemory;
     use alloc::string::ToString;
     use alloc::vec;
+    use zerocopy::FromZeros;
 
     fn sample() -> PartitionPlan {
         PartitionPlan {
@@ -286,6 +302,7 @@ mod tests {
             max_restarts: 0,
             cmdline: String::new(),
             initrd: false,
+            groups: vec![],
         }
     }
 
@@ -362,6 +379,7 @@ mod tests {
         plain.policy.id = 3;
         let plan = |partitions| RunPlan {
             partitions,
+            groups: vec![],
             channels: vec![],
             timeout_secs: 1,
         };
@@ -436,5 +454,21 @@ mod tests {
         assert_eq!(u32_at(ch + 32), 0x41);
         assert_eq!(&block[ch + 48..][..4], b"ping");
         assert_eq!(u32_at(12) as usize, args_at + args_len);
+    }
+
+    #[test]
+    fn the_largest_block_and_a_compat_command_line_fit_together() {
+        let (mut plan, modules) = compat_sample();
+        let view = plan.channels[0].clone();
+        plan.channels = vec![view; abi::boot::MAX_CHANNELS];
+        plan.groups = vec![GroupInfo::new_zeroed(); abi::boot::MAX_GROUPS];
+        plan.args = "a".repeat(abi::boot::MAX_ARGS);
+        plan.cmdline = "x".repeat(1024);
+        let bytes = build(&plan, 4, 2_000_000, 0, modules).expect("fits");
+        let block = &bytes[BLOCK_OFFSET..];
+        let size = u32::from_le_bytes(block[12..16].try_into().expect("4 bytes")) as usize;
+        assert_eq!(size, 4496);
+        assert_eq!(&block[size - 1..size], b"a");
+        assert_eq!(&bytes[CMDLINE_OFFSET..CMDLINE_OFFSET + 4], b"xxxx");
     }
 }

@@ -114,6 +114,11 @@ pub struct RunRecord {
     pub faults: Vec<Fault>,
     /// Uses of the compat platform (all zero without the opt-in).
     pub compat: crate::compat::CompatCounts,
+    /// `MEMBERSHIP_ACK` calls accepted.
+    pub membership_acks: u64,
+    /// Restarts that went on without every live member's acknowledgement
+    /// of the death epoch (`membership::ACK_WAIT_US` ran out).
+    pub ack_timeouts: u32,
 }
 
 impl RunRecord {

@@ -3,7 +3,9 @@
 //! channels); then every core loads its own partition, builds its nested
 //! page tables, and runs it until it exits, faults or times out; a fault
 //! under `on_fault = "restart"` with restarts left reloads it and enters
-//! it again ([`Core::restart`]). The last
+//! it again ([`Core::restart`]), ordered against the other members of its
+//! replication groups by their status pages (`membership::restart`: death
+//! epoch, acknowledgements, re-format, alive epoch). The last
 //! core to finish prints the run report and ends the run; cores without a
 //! partition (or whose partition ended) watch the run's timeout.
 //!
@@ -22,7 +24,7 @@
 //! slot written once, by the core of that partition) and a few atomics.
 
 use crate::arch::x86_64::common::apic::LocalApic;
-use crate::arch::x86_64::common::frames::HeapTables;
+use crate::arch::x86_64::common::frames::{alloc_status_page, HeapTables};
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
 use crate::arch::x86_64::svm::Svm;
@@ -30,11 +32,12 @@ use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
 use abi::acpi::set_x2apic_id;
 use abi::boot::initrd_gpa;
-use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
+use abi::boot::{GroupInfo, BOOT_INFO_GPA, KERNEL_MIN_GPA, MEMBERSHIP_VECTOR};
 use abi::bundle::{Bundle, Image, MODULE_ACPI, MODULE_INITRD};
 use abi::compat::ACPI_TABLES_GPA;
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
+use abi::group::{StatusPage, STATUS_PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -43,6 +46,7 @@ use hypervisor::boot_image::{self, BootModules};
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
+use hypervisor::membership;
 use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
 use hypervisor::partition::{restarts_after, End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
@@ -65,6 +69,8 @@ struct Run {
     regions: Vec<Mutex<Option<PhysRegion>>>,
     /// The channels' regions, by channel index (re-formatted on a restart).
     channels: Vec<Mutex<PhysRegion>>,
+    /// The groups' status pages (host-physical address, writer), by group.
+    groups: Vec<(u64, StatusPage<'static>)>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
     /// The periodic APIC timer's floor, ticks at divide by 1
@@ -226,8 +232,17 @@ pub fn prepare(
     for (i, ch) in plan.channels.iter().enumerate() {
         let mut r = PhysRegion::claim(boot, ch.host_base, ch.size)
             .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
-        format_channel(&mut r, ch.slots).map_err(|e| format!("channel {i} {e}"))?;
+        format_channel(&mut r, ch.slots, false).map_err(|e| format!("channel {i} {e}"))?;
         channels.push(Mutex::new(r));
+    }
+    let mut groups = Vec::new();
+    for (i, g) in plan.groups.iter().enumerate() {
+        let (hpa, words) = alloc_status_page().ok_or("no memory for a status page")?;
+        let page = StatusPage::new(words).ok_or("status page too small")?;
+        let index = u32::try_from(i).map_err(|e| e.to_string())?;
+        page.init(index, &g.partitions)
+            .ok_or_else(|| format!("group {i} has a bad member count"))?;
+        groups.push((hpa, page));
     }
     println!(
         "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
@@ -255,6 +270,7 @@ pub fn prepare(
         bundle,
         regions,
         channels,
+        groups,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
         timer_floor,
@@ -263,14 +279,36 @@ pub fn prepare(
     Ok(())
 }
 
-/// Formats a channel (channel layout v3): the channels crate writes the
-/// identity page, which the guests see read-only (`ChannelView::mappings`).
-fn format_channel(region: &mut PhysRegion, slots: u32) -> Result<(), String> {
+/// Formats a channel (channel layout v4): the channels crate writes the
+/// identity page, which the guests see read-only (`ChannelView::mappings`),
+/// with generation 0, or (`again`) the generation after the one it has.
+fn format_channel(region: &mut PhysRegion, slots: u32, again: bool) -> Result<(), String> {
     region
         .channel_region()
-        .and_then(|region| channels::Channel::format(region, slots))
+        .and_then(|region| {
+            let old = channels::Channel::open(region).map(|c| c.generation());
+            let generation = if again { old.map_or(1, |g| g + 1) } else { 0 };
+            channels::Channel::format_generation(region, slots, generation)
+        })
         .map(drop)
         .map_err(|e| format!("cannot be formatted: {e}"))
+}
+
+/// The status pages of `plan`'s groups with its member id in each.
+fn pages(run: &Run, plan: &PartitionPlan) -> Vec<(StatusPage<'static>, usize)> {
+    let page = |g: &GroupInfo| run.groups.get(g.group as usize).map(|&(_, page)| page);
+    let pages = plan
+        .groups
+        .iter()
+        .filter_map(|g| Some((page(g)?, g.member_id as usize)));
+    pages.collect()
+}
+
+/// Sends the membership notification to partition `p`'s core.
+fn notify(run: &Run, apic: LocalApic, p: u32) {
+    if let Some(target) = run.plan.partitions.get(p as usize) {
+        apic.send_fixed(target.policy.apic_id, MEMBERSHIP_VECTOR);
+    }
 }
 
 /// What a core does once it is up: run its partition if it has one, then
@@ -285,7 +323,10 @@ pub fn core_main(index: u32, apic: LocalApic) {
     watch(run)
 }
 
-struct CoreHost {
+struct CoreHost<'a> {
+    /// The partition's group records and the run's status pages.
+    groups: &'a [GroupInfo],
+    pages: &'a [(u64, StatusPage<'static>)],
     apic: LocalApic,
     /// The run's periodic timer floor.
     timer_floor: u64,
@@ -297,7 +338,11 @@ struct CoreHost {
     platform: hypervisor::compat::Platform,
 }
 
-impl HypercallHost for CoreHost {
+impl HypercallHost for CoreHost<'_> {
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, abi::hypercall::Error> {
+        let page_of = |g: u32| self.pages.get(g as usize).map(|&(_, page)| page);
+        membership::ack(self.groups, page_of, group, epoch)
+    }
     fn console_line(&mut self, partition: &str, line: &str) -> bool {
         let queued =
             self.console.admit(instr::rdtsc()) && console::guest_line(self.core, partition, line);
@@ -322,7 +367,7 @@ impl HypercallHost for CoreHost {
     }
 }
 
-impl ExitHost for CoreHost {
+impl ExitHost for CoreHost<'_> {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         cpu::host_cpuid(leaf, subleaf)
     }
@@ -460,7 +505,11 @@ fn load_modules(
     Ok(modules)
 }
 
-fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+fn nested_tables<F: EntryFormat>(
+    run: &Run,
+    plan: &PartitionPlan,
+    ram: &PhysRegion,
+) -> Result<u64, End> {
     let mut mem = HeapTables;
     let err =
         |e: hypervisor::nested_paging::MapError| setup_fault(FaultKind::LoadFailed, e.to_string());
@@ -479,6 +528,23 @@ fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Resu
         for mapping in ch.mappings() {
             npt.map(&mut mem, mapping).map_err(err)?;
         }
+    }
+    // Each group's status page, read-only: only the hypervisor writes it.
+    for g in &plan.groups {
+        let &(hpa, _) = run.groups.get(g.group as usize).ok_or_else(|| {
+            setup_fault(FaultKind::LoadFailed, String::from("missing status page"))
+        })?;
+        let (gpa, len, access) = (g.status_gpa, STATUS_PAGE_SIZE as u64, Access::RO);
+        npt.map(
+            &mut mem,
+            Mapping {
+                gpa,
+                hpa,
+                len,
+                access,
+            },
+        )
+        .map_err(err)?;
     }
     Ok(npt.root())
 }
@@ -555,7 +621,7 @@ impl Core<'_> {
             )
         };
         // Tables first: a core whose tables fail never enters VMX/SVM.
-        let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        let root = nested_tables::<B::Tables>(self.run, self.plan, self.ram)?;
         backend.enable().map_err(failed)?;
         let mut entry = *entry;
         loop {
@@ -580,7 +646,27 @@ impl Core<'_> {
             };
             let kind = fault.kind;
             record.restarted(fault);
-            entry = self.restart(record.restarts())?;
+            // Death epoch, the live members' acknowledgements, re-format and
+            // reload, alive epoch (docs/replication.md, "Restart, in order").
+            let (run, apic, incarnation) = (self.run, LocalApic::this_core(), record.restarts());
+            let deadline = time::now_us().saturating_add(membership::ACK_WAIT_US);
+            let (loaded, wait) = membership::restart(
+                &pages(run, p),
+                p.policy.id,
+                kind,
+                |q| notify(run, apic, q),
+                membership::bounded_wait(time::now_us, deadline, stop_due),
+                || self.restart(incarnation),
+            );
+            if wait == membership::AckWait::TimedOut {
+                record.ack_timeouts = record.ack_timeouts.saturating_add(1);
+            }
+            let Some(loaded) = loaded else {
+                // Stopping, or a status page stayed locked: end the run.
+                STOP.store(true, Ordering::Release);
+                return Ok(End::TimedOut);
+            };
+            entry = loaded?;
             println!(
                 "flotilla: partition {} restarted (incarnation {}) after {kind}",
                 p.policy.name,
@@ -599,7 +685,7 @@ impl Core<'_> {
             let fault = |e: String| setup_fault(FaultKind::LoadFailed, format!("channel {id} {e}"));
             let region = self.run.channels.get(id as usize);
             let region = region.ok_or_else(|| fault(String::from("missing")))?;
-            format_channel(&mut region.lock(), ch.info.slots).map_err(fault)?;
+            format_channel(&mut region.lock(), ch.info.slots, true).map_err(fault)?;
         }
         let rip = load(self.run, self.plan, self.ram, incarnation)?;
         self.apic.clear_in_service();
@@ -616,6 +702,8 @@ fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> En
     // without the hypervisor having seen its LVT write.
     apic.stop_timer();
     let mut host = CoreHost {
+        groups: &plan.groups,
+        pages: &run.groups,
         apic,
         timer_floor: run.timer_floor,
         core: plan.policy.cpu,
@@ -640,6 +728,16 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_gue
         End::TimedOut => String::from("timed out"),
     };
     println!("flotilla: partition {} {summary}", plan.policy.name);
+    if let Some((state, fault)) = membership::final_state(&end) {
+        let apic = LocalApic::this_core();
+        let change = |page: StatusPage<'static>, m| page.member_ended(m, state, fault);
+        let published = membership::publish(&pages(run, plan), plan.policy.id, change, |q| {
+            notify(run, apic, q);
+        });
+        if published.is_err() {
+            STOP.store(true, Ordering::Release);
+        }
+    }
     if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
         println!(
             "flotilla: partition {} left its guest {} us after the run's deadline",

@@ -149,8 +149,9 @@ pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> St
     exits_json(&mut out, &record.steady_exits);
     let _ = write!(
         out,
-        "}}}},\"console_lines\":{},\"console_dropped\":{},\"result\":",
-        record.console_lines, record.console_dropped
+        "}}}},\"console_lines\":{},\"console_dropped\":{},\"membership_acks\":{},\
+         \"ack_timeouts\":{},\"result\":",
+        record.console_lines, record.console_dropped, record.membership_acks, record.ack_timeouts
     );
     if record.result.is_empty() {
         out.push_str("null");
@@ -188,7 +189,7 @@ mod tests {
             "{\"name\":\"calc\",\"cpu\":2,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\
              \"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":1,\"cpuid\":1},\
              \"steady\":{\"total\":1,\"by_reason\":{\"hypercall\":1}}},\"console_lines\":1,\"console_dropped\":0,\
-             \"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
+             \"membership_acks\":0,\"ack_timeouts\":0,\"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
         );
     }
 
@@ -289,13 +290,18 @@ mod tests {
         let mut r = RunRecord::default();
         r.count_exit(ExitReason::Hypercall);
         r.console_dropped = 7;
+        r.membership_acks = 4;
+        r.ack_timeouts = 1;
         let json = partition_json("flood", 1, &End::Exited(3), &r);
         assert!(
             json.contains("\"state\":\"exited\",\"exit_code\":3"),
             "{json}"
         );
         assert!(
-            json.contains("\"console_lines\":0,\"console_dropped\":7,\"result\":null}"),
+            json.contains(
+                "\"console_lines\":0,\"console_dropped\":7,\"membership_acks\":4,\
+                 \"ack_timeouts\":1,\"result\":null}"
+            ),
             "{json}"
         );
         assert!(json.contains("\"total\":1"), "{json}");

@@ -97,9 +97,9 @@ pub const MAX_TIMEOUT_SECS: u32 = 86_400;
 
 /// Bytes in one channel slot (one cache line).
 pub const SLOT_SIZE: u64 = 64;
-/// Bytes of a channel's identity page (channel layout v3, `docs/channels.md`).
+/// Bytes of a channel's identity page (channel layout v4, `docs/channels.md`).
 pub const CHANNEL_IDENTITY_SIZE: u64 = PAGE_SIZE;
-/// Bytes of each endpoint's control page (channel layout v3).
+/// Bytes of each endpoint's control page (channel layout v4).
 pub const CHANNEL_CONTROL_SIZE: u64 = PAGE_SIZE;
 /// IPI vector of channel 0; channel `i` uses `IPI_VECTOR_BASE + i` at both
 /// endpoints.
@@ -124,7 +124,7 @@ pub const fn ring_size(slots: u32) -> u64 {
     (bytes + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
-/// Bytes of a whole channel region (channel layout v3): the identity page,
+/// Bytes of a whole channel region (channel layout v4): the identity page,
 /// then for each endpoint its control page and the ring it sends on.
 /// `channel_region_size(64)` is 20 KiB. The `channels` crate computes the
 /// same (`channels::region_size`; a hypervisor test checks they agree).

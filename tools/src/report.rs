@@ -140,6 +140,12 @@ pub struct PartitionReport {
     pub console_lines: u64,
     /// `CONSOLE_WRITE` lines dropped (over the budget or a full queue).
     pub console_dropped: u64,
+    /// `MEMBERSHIP_ACK` calls accepted (run report v4).
+    #[serde(default)]
+    pub membership_acks: u64,
+    /// Restarts that went on without every live member's acknowledgement.
+    #[serde(default)]
+    pub ack_timeouts: u32,
     /// The workload's `REPORT_RESULT`, as JSON values.
     pub result: Option<serde_json::Map<String, serde_json::Value>>,
     /// What it used of the compat platform (`compat = "linux"`), when it
@@ -182,6 +188,8 @@ impl PartitionReport {
             vm_exits: VmExits::default(),
             console_lines,
             console_dropped: 0,
+            membership_acks: 0,
+            ack_timeouts: 0,
             result: None,
             compat: None,
         }

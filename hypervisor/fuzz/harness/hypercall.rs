@@ -93,6 +93,7 @@ fn in_ram(mem: &impl GuestMemory, ptr: u64, len: u64) -> bool {
 ///   ([`oracle::console_line_ok`]), taken from the caller's RAM, and only from a range inside it;
 /// - only `REPORT_RESULT` changes the result, and only to a well-formed text;
 /// - only `SEND_IPI` sends an IPI, exactly the IPI of one of the caller's `ipi` channels;
+/// - `MEMBERSHIP_ACK` of a host without groups is `Denied`, with no effect;
 /// - the exit counters are not the dispatcher's business.
 #[allow(clippy::too_many_arguments)]
 pub fn check_call(
@@ -246,6 +247,17 @@ pub fn check_call(
                 (None, []) => assert_eq!(value, Error::Denied.to_rax(), "{call}: no such channel"),
                 (_, e) => panic!("{call}: SEND_IPI had effects {e:?}"),
             }
+        }
+        hc::MEMBERSHIP_ACK => {
+            assert_eq!(
+                value,
+                Error::Denied.to_rax(),
+                "{call}: a host without groups"
+            );
+            assert!(
+                effects.is_empty(),
+                "{call}: MEMBERSHIP_ACK had effects {effects:?}"
+            );
         }
         _ => {
             assert_eq!(value, Error::Unknown.to_rax(), "{call}: unknown number");
