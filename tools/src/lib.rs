@@ -7,7 +7,9 @@
 //!
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
+//! - [`acpi`]: the ACPI tables of a stock-kernel (`compat`) partition.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
+//! - [`bzimage`]: the PVH ELF inside a Linux bzImage (`vmlinuz`).
 //! - [`kernel_check`]: kernels given by path, read as the bundle builder
 //!   reads them, for the layout checks.
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal
@@ -35,9 +37,11 @@
 )]
 
 pub mod accel;
+pub mod acpi;
 pub mod bochs;
 pub mod build;
 pub mod bundle;
+pub mod bzimage;
 pub mod console;
 pub mod doctor;
 pub mod error;
