@@ -1,0 +1,170 @@
+//! A stock Debian kernel (the one `ci/setup.sh` fetched with `apt-get
+//! download`) with an initramfs the tools build (busybox, `/init`,
+//! `flotilla-linux`):
+//!
+//! - booted bare by QEMU TCG (`-kernel`, the same initramfs and command
+//!   line), as the reference for the boot time: it reaches `/init`, the
+//!   program finds no Flotilla block and says so, and the machine powers
+//!   off. The time to `/init` is printed, not asserted.
+//!
+//! Needs the fetched kernel (`bash ci/setup.sh`); nothing is skipped.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tools::build::{self, Workspace};
+use tools::initramfs::{self, LinuxAssets, PROGRAM_EXITED, USERSPACE_UP};
+
+/// The command line of every Linux boot here (a partition's also gets
+/// `flotilla-block=` from the tools): the console on COM1, no I/O APIC
+/// (a partition has none), quiet so the console carries the lines that
+/// matter and the boot is not spent printing.
+const CMDLINE: &str = "console=ttyS0 noapic quiet";
+
+/// The fetched kernel and the initramfs, built once per test binary.
+fn linux() -> &'static (LinuxAssets, PathBuf) {
+    static BUILT: OnceLock<Result<(LinuxAssets, PathBuf), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let assets = LinuxAssets::locate().map_err(|e| e.to_string())?;
+        let ws = Workspace::locate();
+        let program = build::build_linux_user(&ws).map_err(|e| e.to_string())?;
+        let dir = ws.scratch_dir("linux").map_err(|e| e.to_string())?;
+        let out = dir.join(format!("initramfs.{}.cpio", std::process::id()));
+        initramfs::write(&assets.busybox, &program, &out).map_err(|e| e.to_string())?;
+        Ok((assets, out))
+    });
+    match built {
+        Ok(b) => b,
+        Err(e) => panic!("cannot prepare Linux: {e}"),
+    }
+}
+
+/// What a bare boot printed, and when.
+struct Bare {
+    /// Console lines with their time from QEMU's start.
+    lines: Vec<(Duration, String)>,
+    /// QEMU's exit status, if it exited before the timeout.
+    status: Option<std::process::ExitStatus>,
+    /// From QEMU's start to its exit (or the timeout).
+    duration: Duration,
+}
+
+impl Bare {
+    fn console(&self) -> String {
+        self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+
+    fn when(&self, needle: &str) -> Option<Duration> {
+        self.lines
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(t, _)| *t)
+    }
+}
+
+/// Boots the kernel bare under QEMU TCG with the initramfs, until it powers
+/// off or `timeout` passes.
+fn bare_boot(assets: &LinuxAssets, initrd: &std::path::Path, timeout: Duration) -> Bare {
+    let qemu = tools::system::QEMU.locate().expect("QEMU (ci/setup.sh)");
+    let start = Instant::now();
+    let mut child = Command::new(qemu)
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1"])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-kernel")
+        .arg(&assets.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", CMDLINE])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("QEMU starts");
+    let (tx, rx) = mpsc::channel();
+    let reader = child.stdout.take().map(|stdout| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                if tx.send((start.elapsed(), text)).is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    let mut status = None;
+    while start.elapsed() < timeout {
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                status = Some(s);
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => break,
+        }
+    }
+    let duration = start.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    if let Some(reader) = reader {
+        let _ = reader.join();
+    }
+    Bare {
+        lines: rx.try_iter().collect(),
+        status,
+        duration,
+    }
+}
+
+#[test]
+fn the_stock_kernel_boots_bare_to_init_and_powers_off() {
+    let (assets, initrd) = linux();
+    let bare = bare_boot(assets, initrd, Duration::from_secs(300));
+    let console = bare.console();
+    let fail = |what: &str| -> ! {
+        panic!(
+            "{what} ({:.1}s, QEMU status {:?})\n----- console -----\n{console}-------------------",
+            bare.duration.as_secs_f64(),
+            bare.status
+        )
+    };
+    let Some(up) = bare.when(USERSPACE_UP) else {
+        fail("no /init line")
+    };
+    if !console.contains(&format!("{USERSPACE_UP} (Linux {})", assets.kernel_version)) {
+        fail("/init does not name the fetched kernel's release");
+    }
+    // Bare, there is no Flotilla block: the program says why and exits 4.
+    if !console.contains("flotilla-linux: no flotilla-block= on the kernel command line") {
+        fail("the program did not report the missing block");
+    }
+    if !console.contains(&format!("{PROGRAM_EXITED} 4")) {
+        fail("the program's exit status is not 4");
+    }
+    if bare.status.is_none() {
+        fail("QEMU did not exit: no power-off");
+    }
+    eprintln!(
+        "linux: bare QEMU TCG, Debian {} ({}): /init after {:.2}s, powered off after {:.2}s, \
+         kernel {} bytes, initramfs {} bytes",
+        assets.kernel_version,
+        assets.package,
+        up.as_secs_f64(),
+        bare.duration.as_secs_f64(),
+        std::fs::metadata(&assets.vmlinuz).map_or(0, |m| m.len()),
+        std::fs::metadata(initrd).map_or(0, |m| m.len()),
+    );
+}
