@@ -44,6 +44,19 @@ pub const BOOT_INFO_GPA: u64 = 0x1000;
 pub const BOOT_INFO_SIZE: u64 = 0xf000;
 /// Lowest guest-physical address a kernel image may be loaded at.
 pub const KERNEL_MIN_GPA: u64 = 0x10_0000;
+/// Where a partition's initrd of `len` bytes goes in its `memory` bytes of
+/// RAM: the highest 4 KiB-aligned address it fits at, as boot loaders put
+/// it; `None` when it does not fit above [`KERNEL_MIN_GPA`]. The host tools
+/// check a layout's initrd against the kernel's end with it, and the
+/// hypervisor loads the initrd there.
+#[must_use]
+pub const fn initrd_gpa(memory: u64, len: u64) -> Option<u64> {
+    match memory.checked_sub(len) {
+        Some(top) if top & !0xfff >= KERNEL_MIN_GPA => Some(top & !0xfff),
+        _ => None,
+    }
+}
+
 /// Guest-physical base of the channel window (above any partition's RAM,
 /// below the local APIC page).
 pub const CHANNEL_WINDOW_GPA: u64 = 0xc000_0000;
@@ -239,6 +252,15 @@ pub fn name_field(name: &str) -> Option<[u8; NAME_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initrd_goes_at_the_top_of_ram_page_aligned() {
+        assert_eq!(initrd_gpa(64 << 20, 0x1000), Some((64 << 20) - 0x1000));
+        assert_eq!(initrd_gpa(64 << 20, 0x1001), Some((64 << 20) - 0x2000));
+        assert_eq!(initrd_gpa(64 << 20, (63 << 20) + 1), None);
+        assert_eq!(initrd_gpa(64 << 20, 63 << 20), Some(KERNEL_MIN_GPA));
+        assert_eq!(initrd_gpa(1 << 20, 1 << 30), None);
+    }
 
     #[test]
     fn names_round_trip_and_too_long_is_refused() {

@@ -14,7 +14,7 @@
 //! Image `i` is the image of the manifest's kernel `i`. A segment's bytes
 //! are copied to its address and the rest of its memory length is zeroed.
 
-use zerocopy::little_endian::{U32, U64};
+use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Magic at offset 0.
@@ -27,6 +27,13 @@ pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
 pub const IMAGE_RECORD_SIZE: usize = core::mem::size_of::<ImageRecord>();
 /// Segment record size.
 pub const SEGMENT_RECORD_SIZE: usize = core::mem::size_of::<SegmentRecord>();
+/// Module record size.
+pub const MODULE_RECORD_SIZE: usize = core::mem::size_of::<ModuleRecord>();
+/// [`ModuleRecord::kind`]: a partition's initrd (PVH module 0 of its kernel).
+pub const MODULE_INITRD: u8 = 1;
+/// [`ModuleRecord::kind`]: a compat partition's ACPI tables (RSDP first),
+/// copied to `abi::compat::ACPI_TABLES_GPA`.
+pub const MODULE_ACPI: u8 = 2;
 /// Most images in a bundle.
 pub const MAX_IMAGES: u32 = 64;
 /// Most segments per image.
@@ -90,6 +97,30 @@ pub struct SegmentRecord {
     pub data_len: U64,
 }
 
+/// One entry of the module table (32 bytes): bytes for one partition that
+/// are not a kernel image.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct ModuleRecord {
+    /// [`MODULE_INITRD`] or [`MODULE_ACPI`].
+    pub kind: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// The partition (manifest index) the module is for.
+    pub partition: U16,
+    /// Zero.
+    pub reserved1: U32,
+    /// Offset of the data (several records may share it).
+    pub data_offset: U64,
+    /// Length of the data.
+    pub data_len: U64,
+    /// Zero.
+    pub reserved: U64,
+}
+
+const _: () = assert!(MODULE_RECORD_SIZE == 32);
 const _: () = assert!(HEADER_SIZE == 48 && IMAGE_RECORD_SIZE == 32 && SEGMENT_RECORD_SIZE == 32);
 const _: () = assert!(core::mem::offset_of!(Header, total_len) == 16);
 const _: () = assert!(core::mem::offset_of!(Header, images_offset) == 36);

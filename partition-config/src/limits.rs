@@ -53,8 +53,20 @@ pub const DEFAULT_MAX_RESTARTS: u8 = 1;
 /// Largest `max_restarts`: restarts are bounded so a partition that faults
 /// at once every time cannot keep its core busy for ever.
 pub const MAX_RESTARTS: u8 = 16;
-/// Longest kernel path, in bytes.
+/// Longest kernel path, in bytes (also the longest `initrd` path).
 pub const KERNEL_PATH_MAX_LEN: usize = 4096;
+/// Longest `cmdline` a layout may give, in bytes. Linux's x86 command line
+/// holds 2048 bytes (`COMMAND_LINE_SIZE`); the hypervisor appends its own
+/// words (`flotilla-block=...`) to the layout's, within the rest.
+pub const CMDLINE_MAX_LEN: usize = 1024;
+
+/// Whether `text` is a usable kernel command line (`cmdline`): at most
+/// [`CMDLINE_MAX_LEN`] bytes of printable ASCII (spaces included), so it
+/// can be passed NUL-terminated and printed as it is.
+#[must_use]
+pub fn is_valid_cmdline(text: &str) -> bool {
+    text.len() <= CMDLINE_MAX_LEN && text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
 
 /// Largest `machine.memory`: QEMU splits guest RAM above 3 GiB around the PCI
 /// hole, which the placement does not model yet.

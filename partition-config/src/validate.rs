@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::boot_options::{check_boot_options, BootOptions};
 use crate::catalog::{
     builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
 };
@@ -14,10 +15,10 @@ use crate::diagnostics::Diagnostic;
 use crate::front::{
     suggest, Field, RawArgValue, RawChannel, RawGroup, RawLayout, RawPartition, Sp,
 };
-use crate::kernels::{bundle_bytes, KernelImage, ReadKernel};
+use crate::kernels::{bundle_bytes, module_bytes, KernelImage, ReadKernel};
 use crate::layout::{
-    ArgValue, Channel, Group, Kernel, Layout, Machine, Notify, OnFault, Partition, PortRange,
-    Region,
+    ArgValue, Channel, Group, Initrd, Kernel, Layout, Machine, Notify, OnFault, Partition,
+    PortRange, Region,
 };
 use crate::limits::{
     channel_region_size, channel_vector, is_valid_arg_key, is_valid_name, is_valid_slots,
@@ -53,7 +54,7 @@ pub(crate) const INHERITED_LABEL: &str = "(the value comes from [defaults])";
 
 /// Adds "in this partition" to a diagnostic about a value inherited from
 /// `[defaults]`.
-fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
+pub(crate) fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
     if value.inherited {
         d.also(
             header(&p.span),
@@ -89,6 +90,7 @@ struct Checked {
     ports: Vec<PortRange>,
     on_fault: OnFault,
     max_restarts: Option<u8>,
+    boot: BootOptions,
 }
 
 /// The channels that passed their checks (regions not yet placed).
@@ -208,6 +210,10 @@ fn check_partitions(
         let workload = check_workload(p, kernel.as_ref(), diags);
         let ports = check_ports_count(p, diags);
         let (on_fault, max_restarts) = check_on_fault(p, diags);
+        let boot = check_boot_options(p, kernel.as_ref(), base_dir, diags);
+        if let (Some(initrd), Some(kernel), Some(memory)) = (&boot.initrd, &kernel, memory) {
+            images.check_initrd_fits(p, kernel, initrd, memory, diags);
+        }
         checked.push(Checked {
             name,
             cpu,
@@ -218,6 +224,7 @@ fn check_partitions(
             ports,
             on_fault,
             max_restarts,
+            boot,
         });
     }
     checked
@@ -745,6 +752,9 @@ fn assemble(
             explicit_base: c.base.is_some(),
             on_fault: c.on_fault,
             max_restarts: c.max_restarts?,
+            compat: c.boot.compat,
+            cmdline: c.boot.cmdline,
+            initrd: c.boot.initrd,
         });
     }
     let requests: Vec<Request> = partitions
@@ -1961,6 +1971,70 @@ impl<'r> KernelImages<'r> {
         false
     }
 
+    /// Partition `p`'s `initrd` fits in its `memory` where the hypervisor
+    /// puts it (`abi::boot::initrd_gpa`: the top of RAM), above the end of
+    /// its kernel (when that was read). Reported at the `initrd =`.
+    fn check_initrd_fits(
+        &self,
+        p: &RawPartition,
+        kernel: &Kernel,
+        initrd: &Initrd,
+        memory: u64,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Field::Given(given) = &p.initrd else {
+            return;
+        };
+        let kernel_end = match kernel {
+            Kernel::Elf { path, .. } | Kernel::Crate { dir: path, .. } => self
+                .seen
+                .iter()
+                .find(|s| s.path == *path)
+                .and_then(|s| s.image.as_ref().ok())
+                .and_then(|i| {
+                    i.segments
+                        .iter()
+                        .map(|s| s.gpa.saturating_add(s.mem_len))
+                        .max()
+                })
+                .unwrap_or(abi::boot::KERNEL_MIN_GPA),
+            Kernel::BuiltIn => return,
+        };
+        let at = abi::boot::initrd_gpa(memory, initrd.len);
+        if at.is_some_and(|at| at >= kernel_end) {
+            return;
+        }
+        let needed = kernel_end
+            .saturating_add(initrd.len.div_ceil(4096).saturating_mul(4096))
+            .div_ceil(PARTITION_ALIGN)
+            .saturating_mul(PARTITION_ALIGN);
+        diags.push(in_partition(
+            Diagnostic::new(
+                "initrd-too-large",
+                format!(
+                    "initrd `{}` does not fit in the memory of partition {} beside its kernel",
+                    initrd.written,
+                    partition_label(p)
+                ),
+            )
+            .at(
+                given.span.clone(),
+                format!(
+                    "{} bytes, and the kernel ends at {kernel_end:#x} of {}",
+                    initrd.len,
+                    human_size(memory)
+                ),
+            )
+            .help(format!(
+                "give the partition at least `memory = \"{}\"` (more for the kernel's own use), or a smaller initrd",
+                human_size(needed)
+            ))
+            .note("the initrd is loaded at the top of the partition's RAM, page-aligned, above the kernel"),
+            given,
+            p,
+        ));
+    }
+
     /// The boot bundle of `layout` stays within [`MAX_BUNDLE_LEN`]: its
     /// header, manifest and the kernels given by path (the built-in kernel,
     /// not read here, only adds to it). `false` with a diagnostic if not.
@@ -1975,9 +2049,27 @@ impl<'r> KernelImages<'r> {
         }
         let widen = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         let manifest = widen(layout.encode_manifest().len()).div_ceil(8) * 8;
+        let mut initrds: Vec<&Initrd> = Vec::new();
+        for initrd in layout.partitions.iter().filter_map(|p| p.initrd.as_ref()) {
+            if !initrds.iter().any(|seen| seen.path == initrd.path) {
+                initrds.push(initrd);
+            }
+        }
+        let modules = initrds
+            .iter()
+            .fold(0u64, |sum, i| sum.saturating_add(module_bytes(i.len)));
+        let acpi = layout
+            .partitions
+            .iter()
+            .filter(|p| p.compat.is_compat())
+            .fold(0u64, |sum, _| {
+                sum.saturating_add(module_bytes(abi::compat::ACPI_TABLES_MAX))
+            });
         let total = widen(abi::bundle::HEADER_SIZE)
             .saturating_add(manifest)
-            .saturating_add(bundle_bytes(images.iter().copied()));
+            .saturating_add(bundle_bytes(images.iter().copied()))
+            .saturating_add(modules)
+            .saturating_add(acpi);
         if total <= MAX_BUNDLE_LEN {
             return true;
         }
@@ -2001,7 +2093,7 @@ impl<'r> KernelImages<'r> {
                 ),
             )
             .at(span, format!("this kernel alone takes {largest_bytes} bytes"))
-            .note("the bundle holds the manifest and every distinct kernel's load segments; the hypervisor copies it into its heap")
+            .note("the bundle holds the manifest, every distinct kernel's load segments, every distinct initrd and each compat partition's ACPI tables")
             .help("use smaller kernels or fewer distinct kernels (only the bytes of load segments count)"),
         );
         false

@@ -50,6 +50,13 @@ fn manifest_summary(bytes: &[u8]) -> String {
             p.index, p.name, p.cpu, p.kernel, p.host_base, p.memory_size, p.workload, args.join(", "), ports.join(", "),
             p.on_fault, p.max_restarts
         );
+        if p.compat.is_compat() || !p.cmdline.is_empty() || p.initrd.is_some() {
+            let _ = writeln!(
+                out,
+                "  compat={:?} cmdline={:?} initrd={:?}",
+                p.compat, p.cmdline, p.initrd
+            );
+        }
     }
     for g in m.groups() {
         let members: Vec<String> = g.members().map(|p| p.to_string()).collect();
