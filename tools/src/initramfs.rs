@@ -161,15 +161,17 @@ impl Cpio {
 
 /// Where the userspace program lives in the initramfs.
 pub const PROGRAM_PATH: &str = "bin/flotilla-linux";
-/// The line `/init` prints first: userspace is up (the boot-time mark of
-/// `tests/tests/linux.rs`).
+/// The line `/init` prints first: userspace is up, after how long by the
+/// kernel's own clock (`/proc/uptime`, from the kernel's start), and which
+/// kernel: `flotilla-init: userspace up after 2.31s (Linux 6.1.0-57-amd64)`
+/// (the boot-time mark of `tests/tests/linux.rs`).
 pub const USERSPACE_UP: &str = "flotilla-init: userspace up";
 /// The line `/init` prints before powering off, after the program's exit
 /// status: `flotilla-init: flotilla-linux exited with <status>`.
 pub const PROGRAM_EXITED: &str = "flotilla-init: flotilla-linux exited with";
 
 /// The `/init` script: mount the pseudo file systems (`/dev` is devtmpfs,
-/// so `/dev/mem` is there), say userspace is up, run the program, report
+/// so `/dev/mem` is there), say userspace is up ([`USERSPACE_UP`]), run the program, report
 /// its exit status, power off (ACPI S5: exit code 0 of the partition).
 /// `busybox poweroff -f` goes straight to the kernel's power-off, with no
 /// init system to stop.
@@ -180,7 +182,8 @@ pub fn init_script() -> String {
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
-echo "{USERSPACE_UP} (Linux $(/bin/busybox uname -r))"
+read -r uptime idle < /proc/uptime
+echo "{USERSPACE_UP} after ${{uptime}}s (Linux $(/bin/busybox uname -r))"
 /{PROGRAM_PATH}
 echo "{PROGRAM_EXITED} $?"
 /bin/busybox poweroff -f
