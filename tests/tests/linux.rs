@@ -2,10 +2,17 @@
 //! download`) with an initramfs the tools build (busybox, `/init`,
 //! `flotilla-linux`):
 //!
+//! - in a `compat = "linux"` partition (`examples/linux.toml`, with the
+//!   fetched kernel and the initramfs next to it) beside two built-in
+//!   partitions, under QEMU TCG (SVM) and Bochs (VMX): it reaches `/init`,
+//!   `flotilla-linux` plays 1000 round trips with the built-in `pingpong`
+//!   partition over a poll channel, `/init` powers off (ACPI S5: exit code
+//!   0), and the built-in partitions' results are right;
 //! - booted bare by QEMU TCG (`-kernel`, the same initramfs and command
 //!   line), as the reference for the boot time: it reaches `/init`, the
 //!   program finds no Flotilla block and says so, and the machine powers
-//!   off. The time to `/init` is printed, not asserted.
+//!   off. The times to `/init` (the kernel's uptime when `/init` starts)
+//!   are printed side by side, not asserted.
 //!
 //! Needs the fetched kernel (`bash ci/setup.sh`); nothing is skipped.
 
@@ -16,8 +23,16 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use e2e::{
+    assert_passed, assert_result, boot_layout, examples_dir, fail_layout, layout_config,
+    layout_file, partition, partition_console, primes_below, Emulator,
+};
 use tools::build::{self, Workspace};
 use tools::initramfs::{self, LinuxAssets, PROGRAM_EXITED, USERSPACE_UP};
+use tools::layout_run::LayoutOutcome;
+
+/// Rounds of `examples/linux.toml`.
+const ROUNDS: u64 = 1000;
 
 /// The command line of every Linux boot here (a partition's also gets
 /// `flotilla-block=` from the tools): the console on COM1, no I/O APIC
@@ -139,6 +154,82 @@ fn bare_boot(assets: &LinuxAssets, initrd: &std::path::Path, timeout: Duration) 
         status,
         duration,
     }
+}
+
+/// `examples/linux.toml` booted under `emulator`, with the fetched kernel
+/// and the initramfs copied next to it (as its comment tells users to).
+fn boot_example(emulator: Emulator) -> LayoutOutcome {
+    let (assets, initrd) = linux();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = |from: &std::path::Path, name: &str| {
+        std::fs::copy(from, dir.path().join(name))
+            .unwrap_or_else(|e| panic!("copying {} to {name}: {e}", from.display()));
+    };
+    copy(&examples_dir().join("linux.toml"), "linux.toml");
+    copy(&assets.vmlinuz, "vmlinuz");
+    copy(initrd, "initramfs.cpio");
+    let layout = layout_file(&dir.path().join("linux.toml"));
+    let mut config = layout_config(layout);
+    config.emulator = emulator;
+    boot_layout(&config)
+}
+
+/// Asserts what every Linux run must show, and returns the kernel's uptime
+/// at `/init`: every partition exited 0 (Linux by powering off), Linux's
+/// userspace came up on the fetched kernel, `flotilla-linux` did its round
+/// trips with `pong` and exited 0, and the built-in partitions' results
+/// are right.
+fn assert_linux_example(outcome: &LayoutOutcome) -> f64 {
+    let (assets, _) = linux();
+    assert_passed(outcome);
+    let linux = partition(outcome, "linux");
+    if linux.exit_code != Some(0) {
+        fail_layout(outcome, "linux did not power off with exit code 0");
+    }
+    let console = partition_console(outcome, "linux").join("\n");
+    let Some(uptime) = uptime_at_init(&console, &assets.kernel_version) else {
+        fail_layout(outcome, "no /init line naming the fetched kernel")
+    };
+    for expected in [
+        format!("flotilla-linux: pingpong: {ROUNDS} round trips with pong: median "),
+        format!("flotilla-linux: result rounds={ROUNDS} channels=1 broken_channels=0 median_ns="),
+        format!("{PROGRAM_EXITED} 0"),
+    ] {
+        if !console.contains(&expected) {
+            fail_layout(outcome, &format!("linux's console lacks {expected:?}"));
+        }
+    }
+    assert_result(outcome, "pong", "rounds", ROUNDS);
+    assert_result(outcome, "compute", "primes", primes_below(100_000));
+    eprintln!(
+        "linux: in a partition: /init after {uptime:.2}s of kernel uptime; {} VM exits ({:?})",
+        linux.vm_exits.total, linux.vm_exits.by_reason
+    );
+    uptime
+}
+
+#[test]
+#[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
+fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
+    let (assets, initrd) = linux();
+    let outcome = boot_example(Emulator::qemu_tcg());
+    let in_partition = assert_linux_example(&outcome);
+    // The same kernel and initramfs bare, in the same run of the tests.
+    let bare = bare_boot(assets, initrd, Duration::from_secs(300));
+    let bare_uptime = uptime_at_init(&bare.console(), &assets.kernel_version);
+    eprintln!(
+        "linux: boot to /init, QEMU TCG: {in_partition:.2}s in a partition, {} bare: ratio {}",
+        bare_uptime.map_or("?".into(), |u| format!("{u:.2}s")),
+        bare_uptime.map_or("?".into(), |u| format!("{:.2}", in_partition / u)),
+    );
+}
+
+#[test]
+#[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
+fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_bochs_vmx() {
+    let outcome = boot_example(Emulator::bochs());
+    e2e::assert_backend(&outcome, "vmx");
+    assert_linux_example(&outcome);
 }
 
 #[test]
