@@ -787,6 +787,13 @@ fn initramfs(args: &InitramfsArgs) -> anyhow::Result<Status> {
         Some(path) => path.clone(),
         None => tools::initramfs::LinuxAssets::locate()?.busybox,
     };
+    // Before the build: a wrong path should not wait for cargo.
+    if !busybox.is_file() {
+        return Err(usage(format!(
+            "--busybox {}: no such file (a static busybox, e.g. Debian's busybox-static)",
+            busybox.display()
+        )));
+    }
     status("building flotilla-linux (release, x86_64-unknown-linux-musl)");
     let program = build::build_linux_user(&Workspace::locate())?;
     tools::initramfs::write(&busybox, &program, &args.output)?;
