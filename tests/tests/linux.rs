@@ -8,6 +8,12 @@
 //!   `flotilla-linux` plays 1000 round trips with the built-in `pingpong`
 //!   partition over a poll channel, `/init` powers off (ACPI S5: exit code
 //!   0), and the built-in partitions' results are right;
+//! - booted bare by QEMU TCG with a Flotilla block and a channel region
+//!   the test wrote into reserved memory (QEMU's loader device, Linux's
+//!   `memmap=`): `flotilla-linux` reads the block and maps the region
+//!   through `/dev/mem` as in a partition, and echoes the messages the
+//!   test put in the ring (the partition tests need the whole hypervisor;
+//!   this one needs only Linux);
 //! - booted bare by QEMU TCG (`-kernel`, the same initramfs and command
 //!   line), as the reference for the boot time: it reaches `/init`, the
 //!   program finds no Flotilla block and says so, and the machine powers
@@ -96,10 +102,24 @@ impl Bare {
 /// Boots the kernel bare under QEMU TCG with the initramfs, until it powers
 /// off or `timeout` passes.
 fn bare_boot(assets: &LinuxAssets, initrd: &std::path::Path, timeout: Duration) -> Bare {
+    bare_boot_with(assets, initrd, "", &[], timeout)
+}
+
+/// [`bare_boot`] with `extra` appended to the command line and more QEMU
+/// arguments.
+fn bare_boot_with(
+    assets: &LinuxAssets,
+    initrd: &std::path::Path,
+    extra: &str,
+    qemu_args: &[String],
+    timeout: Duration,
+) -> Bare {
     let qemu = tools::system::QEMU.locate().expect("QEMU (ci/setup.sh)");
     let start = Instant::now();
+    let memory = if qemu_args.is_empty() { "256" } else { "3136" };
     let mut child = Command::new(qemu)
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1"])
+        .args(["-m", memory])
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "1"])
         .args([
             "-nographic",
             "-no-reboot",
@@ -112,7 +132,9 @@ fn bare_boot(assets: &LinuxAssets, initrd: &std::path::Path, timeout: Duration) 
         .arg(&assets.vmlinuz)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", CMDLINE])
+        .args(qemu_args)
+        .arg("-append")
+        .arg(format!("{CMDLINE}{extra}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -270,4 +292,120 @@ fn the_stock_kernel_boots_bare_to_init_and_powers_off() {
         std::fs::metadata(&assets.vmlinuz).map_or(0, |m| m.len()),
         std::fs::metadata(initrd).map_or(0, |m| m.len()),
     );
+}
+
+/// Where the test puts the channel region in the bare machine: the
+/// bottom of the channel window, which is RAM in a machine of 3136 MiB
+/// (QEMU's `pc` puts RAM below 4 GiB up to there; Linux is told to leave
+/// it alone, `memmap=`).
+const BARE_REGION_GPA: u64 = abi::boot::CHANNEL_WINDOW_GPA;
+/// Where the test puts the block: 1 MiB above the region, same reserved range.
+const BARE_BLOCK_GPA: u64 = BARE_REGION_GPA + 0x10_0000;
+
+/// A 64-slot channel region formatted by the `channels` crate (as the
+/// hypervisor formats it) with `rounds` messages from endpoint A already
+/// in its ring, as bytes.
+fn prefilled_region(rounds: u64) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let words = channels::region_size(64) / 8;
+    let mem: Vec<AtomicU64> = (0..words + 8).map(|_| AtomicU64::new(0)).collect();
+    let skip = mem.as_ptr().align_offset(64);
+    let region = &mem[skip..skip + words];
+    let channel =
+        channels::Channel::format(channels::Region::from_words(region).expect("aligned"), 64)
+            .expect("format");
+    let mut a = channel.duplex(channels::Side::A);
+    for round in 0..rounds {
+        a.try_send(&round.to_le_bytes()).expect("a free slot");
+    }
+    region
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .collect()
+}
+
+/// The Flotilla block of a partition `linux` that is endpoint B of one
+/// poll channel (with `ping`) at [`BARE_REGION_GPA`], running `pingpong`.
+fn bare_block(rounds: u64) -> Vec<u8> {
+    use abi::boot::{name_field, ChannelInfo, FlotillaBlock, Notify};
+    use zerocopy::{FromZeros, IntoBytes};
+    let args = format!("rounds={rounds}");
+    let header = std::mem::size_of::<FlotillaBlock>();
+    let record = std::mem::size_of::<ChannelInfo>();
+    let size = u32::try_from(header + record + args.len()).expect("small");
+    let block = FlotillaBlock {
+        magic: abi::boot::BLOCK_MAGIC,
+        version: abi::boot::BOOT_PROTOCOL_VERSION,
+        size,
+        partition_count: 2,
+        memory: 256 << 20,
+        name: name_field("linux").expect("short"),
+        workload: name_field("pingpong").expect("short"),
+        channel_count: 1,
+        channels_offset: u32::try_from(header).expect("small"),
+        args_offset: u32::try_from(header + record).expect("small"),
+        args_len: u32::try_from(args.len()).expect("small"),
+        ..FlotillaBlock::new_zeroed()
+    };
+    let channel = ChannelInfo {
+        gpa: BARE_REGION_GPA,
+        size: channels::region_size(64) as u64,
+        channel_id: 0,
+        slots: 64,
+        side: 1,
+        notify: Notify::Poll as u32,
+        vector: 0x40,
+        peer_vector: 0x40,
+        peer_name: name_field("ping").expect("short"),
+        ..ChannelInfo::new_zeroed()
+    };
+    let mut bytes = block.as_bytes().to_vec();
+    bytes.extend_from_slice(channel.as_bytes());
+    bytes.extend_from_slice(args.as_bytes());
+    bytes
+}
+
+#[test]
+fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
+    const ROUNDS: u64 = 5;
+    let (assets, initrd) = linux();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let region = dir.path().join("region.bin");
+    let block = dir.path().join("block.bin");
+    std::fs::write(&region, prefilled_region(ROUNDS)).expect("write the region");
+    std::fs::write(&block, bare_block(ROUNDS)).expect("write the block");
+    let loader = |file: &std::path::Path, gpa: u64| {
+        [
+            "-device".to_string(),
+            format!("loader,file={},addr={gpa:#x},force-raw=on", file.display()),
+        ]
+    };
+    let mut qemu_args = Vec::new();
+    qemu_args.extend(loader(&region, BARE_REGION_GPA));
+    qemu_args.extend(loader(&block, BARE_BLOCK_GPA));
+    // Reserved in Linux's memory map, as a partition's boot area and
+    // channel regions are: /dev/mem (STRICT_DEVMEM) then allows them.
+    let extra = format!(" memmap=2M${BARE_REGION_GPA:#x} flotilla-block={BARE_BLOCK_GPA:#x}");
+    let bare = bare_boot_with(assets, initrd, &extra, &qemu_args, Duration::from_secs(300));
+    let console = bare.console();
+    let fail = |what: &str| -> ! {
+        panic!(
+            "{what} ({:.1}s, QEMU status {:?})\n----- console -----\n{console}-------------------",
+            bare.duration.as_secs_f64(),
+            bare.status
+        )
+    };
+    for expected in [
+        format!("flotilla-linux: partition linux (partition 0, cpu 0): pingpong rounds={ROUNDS} over 1 channel(s)"),
+        format!("flotilla-linux: pingpong: echoed {ROUNDS} messages from ping"),
+        format!("flotilla-linux: result rounds={ROUNDS} channels=1 broken_channels=0"),
+        format!("{PROGRAM_EXITED} 0"),
+    ] {
+        if !console.contains(&expected) {
+            fail(&format!("no {expected:?}"));
+        }
+    }
+    if bare.status.is_none() {
+        fail("QEMU did not exit: no power-off");
+    }
 }
