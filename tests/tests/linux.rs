@@ -34,7 +34,7 @@ use e2e::{
     layout_file, partition, partition_console, primes_below, Emulator,
 };
 use tools::build::{self, Workspace};
-use tools::initramfs::{self, LinuxAssets, PROGRAM_EXITED, USERSPACE_UP};
+use tools::initramfs::{self, LinuxAssets, IDLE_PARAM, IDLING, PROGRAM_EXITED, USERSPACE_UP};
 use tools::layout_run::LayoutOutcome;
 
 /// Rounds of `examples/linux.toml`.
@@ -45,6 +45,15 @@ const ROUNDS: u64 = 1000;
 /// (a partition has none), quiet so the console carries the lines that
 /// matter and the boot is not spent printing.
 const CMDLINE: &str = "console=ttyS0 noapic quiet";
+
+/// One emulator at a time in this test binary (bare boots and layout
+/// runs alike): two TCG runs side by side only make both slower, and the
+/// boot times printed would not compare.
+fn emulator_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The fetched kernel and the initramfs, built once per test binary.
 fn linux() -> &'static (LinuxAssets, PathBuf) {
@@ -115,6 +124,7 @@ fn bare_boot_with(
     timeout: Duration,
 ) -> Bare {
     let qemu = tools::system::QEMU.locate().expect("QEMU (ci/setup.sh)");
+    let _turn = emulator_turn();
     let start = Instant::now();
     let memory = if qemu_args.is_empty() { "256" } else { "3136" };
     let mut child = Command::new(qemu)
@@ -180,19 +190,24 @@ fn bare_boot_with(
 
 /// `examples/linux.toml` booted under `emulator`, with the fetched kernel
 /// and the initramfs copied next to it (as its comment tells users to).
-fn boot_example(emulator: Emulator) -> LayoutOutcome {
+fn boot_example(emulator: Emulator, extra_cmdline: &str) -> LayoutOutcome {
     let (assets, initrd) = linux();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let copy = |from: &std::path::Path, name: &str| {
         std::fs::copy(from, dir.path().join(name))
             .unwrap_or_else(|e| panic!("copying {} to {name}: {e}", from.display()));
     };
-    copy(&examples_dir().join("linux.toml"), "linux.toml");
+    let toml = std::fs::read_to_string(examples_dir().join("linux.toml")).expect("the example");
+    let cmdline = format!("cmdline = \"{CMDLINE}\"");
+    assert!(toml.contains(&cmdline), "examples/linux.toml has {cmdline}");
+    let toml = toml.replace(&cmdline, &format!("cmdline = \"{CMDLINE}{extra_cmdline}\""));
+    std::fs::write(dir.path().join("linux.toml"), toml).expect("write the layout");
     copy(&assets.vmlinuz, "vmlinuz");
     copy(initrd, "initramfs.cpio");
     let layout = layout_file(&dir.path().join("linux.toml"));
     let mut config = layout_config(layout);
     config.emulator = emulator;
+    let _turn = emulator_turn();
     boot_layout(&config)
 }
 
@@ -234,8 +249,31 @@ fn assert_linux_example(outcome: &LayoutOutcome) -> f64 {
 #[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
 fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
     let (assets, initrd) = linux();
-    let outcome = boot_example(Emulator::qemu_tcg());
+    let outcome = boot_example(Emulator::qemu_tcg(), "");
     let in_partition = assert_linux_example(&outcome);
+    // Again with 5 s of idle before the power-off: the difference in VM
+    // exits is what an idle Linux partition costs.
+    let idle = boot_example(Emulator::qemu_tcg(), &format!(" {IDLE_PARAM}=5"));
+    assert_linux_example(&idle);
+    if !partition_console(&idle, "linux").contains(&format!("{IDLING} 5 s").as_str()) {
+        fail_layout(&idle, "linux did not idle");
+    }
+    let (busy, idled) = (partition(&outcome, "linux"), partition(&idle, "linux"));
+    let mut reasons: Vec<String> = idled
+        .vm_exits
+        .by_reason
+        .iter()
+        .map(|(reason, n)| {
+            let before = busy.vm_exits.by_reason.get(reason).copied().unwrap_or(0);
+            format!("{reason} {}", i128::from(*n) - i128::from(before))
+        })
+        .collect();
+    reasons.sort();
+    eprintln!(
+        "linux: 5 s of idle cost {} VM exits ({}) (Linux HZ=250: 1250 ticks)",
+        i128::from(idled.vm_exits.total) - i128::from(busy.vm_exits.total),
+        reasons.join(", ")
+    );
     // The same kernel and initramfs bare, in the same run of the tests.
     let bare = bare_boot(assets, initrd, Duration::from_secs(300));
     let bare_uptime = uptime_at_init(&bare.console(), &assets.kernel_version);
@@ -249,7 +287,7 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
 #[test]
 #[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
 fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_bochs_vmx() {
-    let outcome = boot_example(Emulator::bochs());
+    let outcome = boot_example(Emulator::bochs(), "");
     e2e::assert_backend(&outcome, "vmx");
     assert_linux_example(&outcome);
 }
@@ -385,7 +423,9 @@ fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
     qemu_args.extend(loader(&block, BARE_BLOCK_GPA));
     // Reserved in Linux's memory map, as a partition's boot area and
     // channel regions are: /dev/mem (STRICT_DEVMEM) then allows them.
-    let extra = format!(" memmap=2M${BARE_REGION_GPA:#x} flotilla-block={BARE_BLOCK_GPA:#x}");
+    let extra = format!(
+        " memmap=2M${BARE_REGION_GPA:#x} flotilla-block={BARE_BLOCK_GPA:#x} {IDLE_PARAM}=1"
+    );
     let bare = bare_boot_with(assets, initrd, &extra, &qemu_args, Duration::from_secs(300));
     let console = bare.console();
     let fail = |what: &str| -> ! {
@@ -400,6 +440,7 @@ fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
         format!("flotilla-linux: pingpong: echoed {ROUNDS} messages from ping"),
         format!("flotilla-linux: result rounds={ROUNDS} channels=1 broken_channels=0"),
         format!("{PROGRAM_EXITED} 0"),
+        format!("{IDLING} 1 s"),
     ] {
         if !console.contains(&expected) {
             fail(&format!("no {expected:?}"));

@@ -170,9 +170,17 @@ pub const USERSPACE_UP: &str = "flotilla-init: userspace up";
 /// status: `flotilla-init: flotilla-linux exited with <status>`.
 pub const PROGRAM_EXITED: &str = "flotilla-init: flotilla-linux exited with";
 
+/// The command-line word that makes `/init` idle for that many seconds
+/// before powering off (`flotilla.idle=5`): the idle phase whose VM exits
+/// `tests/tests/linux.rs` counts.
+pub const IDLE_PARAM: &str = "flotilla.idle";
+/// The line `/init` prints before idling: `flotilla-init: idling for <n> s`.
+pub const IDLING: &str = "flotilla-init: idling for";
+
 /// The `/init` script: mount the pseudo file systems (`/dev` is devtmpfs,
 /// so `/dev/mem` is there), say userspace is up ([`USERSPACE_UP`]), run the program, report
-/// its exit status, power off (ACPI S5: exit code 0 of the partition).
+/// its exit status, idle if the command line says [`IDLE_PARAM`], power
+/// off (ACPI S5: exit code 0 of the partition).
 /// `busybox poweroff -f` goes straight to the kernel's power-off, with no
 /// init system to stop.
 pub fn init_script() -> String {
@@ -182,10 +190,17 @@ pub fn init_script() -> String {
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
-read -r uptime idle < /proc/uptime
+read -r uptime idletime < /proc/uptime
 echo "{USERSPACE_UP} after ${{uptime}}s (Linux $(/bin/busybox uname -r))"
 /{PROGRAM_PATH}
 echo "{PROGRAM_EXITED} $?"
+for word in $(/bin/busybox cat /proc/cmdline); do
+  case "$word" in {IDLE_PARAM}=*) idle_secs="${{word#{IDLE_PARAM}=}}" ;; esac
+done
+if [ -n "$idle_secs" ]; then
+  echo "{IDLING} $idle_secs s"
+  /bin/busybox sleep "$idle_secs"
+fi
 /bin/busybox poweroff -f
 "#
     )
@@ -443,7 +458,8 @@ mod tests {
         assert!(at("mount -t devtmpfs") < at(USERSPACE_UP));
         assert!(at(USERSPACE_UP) < at("/bin/flotilla-linux\n"));
         assert!(at("/bin/flotilla-linux\n") < at(&format!("{PROGRAM_EXITED} $?")));
-        assert!(at(PROGRAM_EXITED) < at("poweroff -f"));
+        assert!(at(PROGRAM_EXITED) < at(IDLE_PARAM));
+        assert!(at("sleep \"$idle_secs\"") < at("poweroff -f"));
     }
 
     #[test]
