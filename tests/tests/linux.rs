@@ -63,8 +63,13 @@ fn linux() -> &'static (LinuxAssets, PathBuf) {
         let ws = Workspace::locate();
         let program = build::build_linux_user(&ws).map_err(|e| e.to_string())?;
         let dir = ws.scratch_dir("linux").map_err(|e| e.to_string())?;
-        let out = dir.join(format!("initramfs.{}.cpio", std::process::id()));
-        initramfs::write(&assets.busybox, &program, &out).map_err(|e| e.to_string())?;
+        // Written under a name of this process, then renamed into place,
+        // so a concurrent test run never boots a half-written archive.
+        let partial = dir.join(format!("initramfs.cpio.{}.partial", std::process::id()));
+        initramfs::write(&assets.busybox, &program, &partial).map_err(|e| e.to_string())?;
+        let out = dir.join("initramfs.cpio");
+        std::fs::rename(&partial, &out)
+            .map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok((assets, out))
     });
     match built {
