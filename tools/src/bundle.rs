@@ -1,7 +1,9 @@
 //! The boot bundle (`docs/bundle.md`): a validated layout's manifest plus
 //! every kernel it names, flattened from ELF into load segments here on the
-//! host so the hypervisor never parses ELF.
+//! host so the hypervisor never parses ELF. A kernel given as a bzImage
+//! goes in as the ELF inside it ([`crate::bzimage`]).
 
+use crate::bzimage::{read_kernel_file, KernelFileError};
 use abi::boot::KERNEL_MIN_GPA;
 use abi::bundle::build::{encode, ImageSpec, SegmentSpec};
 use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
@@ -104,6 +106,13 @@ pub fn flatten_elf(bytes: &[u8], path: &Path) -> Result<ImageSpec, BundleError> 
         let data = file_range(ph.p_offset, ph.p_filesz)
             .and_then(|r| bytes.get(r))
             .ok_or_else(|| not_pvh(path, "a load segment lies outside the file"))?;
+        // Trailing zeros need not travel: the hypervisor zeroes the
+        // partition's RAM before loading (a stripped Linux carries its .bss
+        // and .brk as file bytes, 23 MiB of zeros in Debian's 6.1).
+        let data = &data[..data
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last + 1)];
         segments.push(SegmentSpec {
             gpa: ph.p_paddr,
             mem_len: ph.p_memsz,
@@ -134,11 +143,14 @@ pub fn build(layout: &Layout, builtin_kernel: &Path) -> Result<Vec<u8>, BundleEr
                 )?
             }
         };
-        let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
-            path: path.clone(),
-            source,
+        let file = read_kernel_file(&path).map_err(|e| match e {
+            KernelFileError::Read(source) => BundleError::Read {
+                path: path.clone(),
+                source,
+            },
+            KernelFileError::BzImage(reason) => not_pvh(&path, format!("a bzImage, but {reason}")),
         })?;
-        images.push(flatten_elf(&bytes, &path)?);
+        images.push(flatten_elf(&file.elf, &path)?);
     }
     Ok(encode(&layout.encode_manifest(), &images))
 }

@@ -8,6 +8,7 @@
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
+//! - [`bzimage`]: the PVH ELF inside a Linux bzImage (`vmlinuz`).
 //! - [`kernel_check`]: kernels given by path, read as the bundle builder
 //!   reads them, for the layout checks.
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal
@@ -40,6 +41,7 @@ pub mod accel;
 pub mod bochs;
 pub mod build;
 pub mod bundle;
+pub mod bzimage;
 pub mod console;
 pub mod doctor;
 pub mod error;
