@@ -14,8 +14,9 @@
 //!   through `/dev/mem` as in a partition, and echoes the messages the
 //!   test put in the ring (the partition tests need the whole hypervisor;
 //!   this one needs only Linux);
-//! - booted bare by QEMU TCG (`-kernel`, the same initramfs and command
-//!   line), as the reference for the boot time: it reaches `/init`, the
+//! - booted bare by QEMU TCG (`-kernel` with the PVH ELF the tools take
+//!   out of the bzImage, the same initramfs and command line), as the
+//!   reference for the boot time: it reaches `/init`, the
 //!   program finds no Flotilla block and says so, and the machine powers
 //!   off. The times to `/init` (the kernel's uptime when `/init` starts)
 //!   are printed side by side, not asserted.
@@ -55,22 +56,51 @@ fn emulator_turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The fetched kernel and the initramfs, built once per test binary.
-fn linux() -> &'static (LinuxAssets, PathBuf) {
-    static BUILT: OnceLock<Result<(LinuxAssets, PathBuf), String>> = OnceLock::new();
+/// What the tests boot, prepared once per test binary.
+struct Linux {
+    /// The fetched kernel and busybox.
+    assets: LinuxAssets,
+    /// The initramfs.
+    initrd: PathBuf,
+    /// The PVH ELF inside the fetched bzImage, taken out as the bundle
+    /// builder takes it (`tools::bzimage`): what the bare boots start, so
+    /// that they and the partition start the same kernel the same way.
+    vmlinux: PathBuf,
+}
+
+/// Writes `bytes` to `dir/name` under a name of this process first, then
+/// renames it into place, so a concurrent test run never boots a
+/// half-written file.
+fn write_into_place(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
+    std::fs::write(&partial, bytes).map_err(|e| format!("writing {}: {e}", partial.display()))?;
+    let path = dir.join(name);
+    std::fs::rename(&partial, &path).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
+    Ok(path)
+}
+
+/// The fetched kernel, its PVH ELF and the initramfs, built once per test
+/// binary.
+fn linux() -> &'static Linux {
+    static BUILT: OnceLock<Result<Linux, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let assets = LinuxAssets::locate().map_err(|e| e.to_string())?;
         let ws = Workspace::locate();
         let program = build::build_linux_user(&ws).map_err(|e| e.to_string())?;
         let dir = ws.scratch_dir("linux").map_err(|e| e.to_string())?;
-        // Written under a name of this process, then renamed into place,
-        // so a concurrent test run never boots a half-written archive.
-        let partial = dir.join(format!("initramfs.cpio.{}.partial", std::process::id()));
-        initramfs::write(&assets.busybox, &program, &partial).map_err(|e| e.to_string())?;
-        let out = dir.join("initramfs.cpio");
-        std::fs::rename(&partial, &out)
-            .map_err(|e| format!("renaming {}: {e}", partial.display()))?;
-        Ok((assets, out))
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
+        };
+        let archive = initramfs::build(&read(&assets.busybox)?, &read(&program)?)
+            .map_err(|e| e.to_string())?;
+        let initrd = write_into_place(&dir, "initramfs.cpio", &archive)?;
+        let elf = tools::bzimage::extract(&read(&assets.vmlinuz)?)?;
+        let vmlinux = write_into_place(&dir, "vmlinux", &elf)?;
+        Ok(Linux {
+            assets,
+            initrd,
+            vmlinux,
+        })
     });
     match built {
         Ok(b) => b,
@@ -113,21 +143,16 @@ impl Bare {
     }
 }
 
-/// Boots the kernel bare under QEMU TCG with the initramfs, until it powers
-/// off or `timeout` passes.
-fn bare_boot(assets: &LinuxAssets, initrd: &std::path::Path, timeout: Duration) -> Bare {
-    bare_boot_with(assets, initrd, "", &[], timeout)
+/// Boots the kernel bare under QEMU TCG (its PVH ELF with `-kernel`, as a
+/// partition starts it) with the initramfs, until it powers off or
+/// `timeout` passes.
+fn bare_boot(linux: &Linux, timeout: Duration) -> Bare {
+    bare_boot_with(linux, "", &[], timeout)
 }
 
 /// [`bare_boot`] with `extra` appended to the command line and more QEMU
 /// arguments.
-fn bare_boot_with(
-    assets: &LinuxAssets,
-    initrd: &std::path::Path,
-    extra: &str,
-    qemu_args: &[String],
-    timeout: Duration,
-) -> Bare {
+fn bare_boot_with(linux: &Linux, extra: &str, qemu_args: &[String], timeout: Duration) -> Bare {
     let qemu = tools::system::QEMU.locate().expect("QEMU (ci/setup.sh)");
     let _turn = emulator_turn();
     let start = Instant::now();
@@ -144,9 +169,9 @@ fn bare_boot_with(
             "stdio",
         ])
         .arg("-kernel")
-        .arg(&assets.vmlinuz)
+        .arg(&linux.vmlinux)
         .arg("-initrd")
-        .arg(initrd)
+        .arg(&linux.initrd)
         .args(qemu_args)
         .arg("-append")
         .arg(format!("{CMDLINE}{extra}"))
@@ -196,7 +221,7 @@ fn bare_boot_with(
 /// `examples/linux.toml` booted under `emulator`, with the fetched kernel
 /// and the initramfs copied next to it (as its comment tells users to).
 fn boot_example(emulator: Emulator, extra_cmdline: &str) -> LayoutOutcome {
-    let (assets, initrd) = linux();
+    let Linux { assets, initrd, .. } = linux();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let copy = |from: &std::path::Path, name: &str| {
         std::fs::copy(from, dir.path().join(name))
@@ -222,7 +247,7 @@ fn boot_example(emulator: Emulator, extra_cmdline: &str) -> LayoutOutcome {
 /// trips with `pong` and exited 0, and the built-in partitions' results
 /// are right.
 fn assert_linux_example(outcome: &LayoutOutcome) -> f64 {
-    let (assets, _) = linux();
+    let assets = &linux().assets;
     assert_passed(outcome);
     let linux = partition(outcome, "linux");
     if linux.exit_code != Some(0) {
@@ -253,7 +278,7 @@ fn assert_linux_example(outcome: &LayoutOutcome) -> f64 {
 #[test]
 #[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
 fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
-    let (assets, initrd) = linux();
+    let linux = linux();
     let outcome = boot_example(Emulator::qemu_tcg(), "");
     let in_partition = assert_linux_example(&outcome);
     // Again with 5 s of idle before the power-off: the difference in VM
@@ -280,8 +305,8 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
         reasons.join(", ")
     );
     // The same kernel and initramfs bare, in the same run of the tests.
-    let bare = bare_boot(assets, initrd, Duration::from_secs(300));
-    let bare_uptime = uptime_at_init(&bare.console(), &assets.kernel_version);
+    let bare = bare_boot(linux, Duration::from_secs(300));
+    let bare_uptime = uptime_at_init(&bare.console(), &linux.assets.kernel_version);
     eprintln!(
         "linux: boot to /init, QEMU TCG: {in_partition:.2}s in a partition, {} bare: ratio {}",
         bare_uptime.map_or("?".into(), |u| format!("{u:.2}s")),
@@ -299,8 +324,9 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_bochs_vmx() {
 
 #[test]
 fn the_stock_kernel_boots_bare_to_init_and_powers_off() {
-    let (assets, initrd) = linux();
-    let bare = bare_boot(assets, initrd, Duration::from_secs(300));
+    let linux = linux();
+    let Linux { assets, initrd, .. } = linux;
+    let bare = bare_boot(linux, Duration::from_secs(300));
     let console = bare.console();
     let fail = |what: &str| -> ! {
         panic!(
@@ -326,13 +352,15 @@ fn the_stock_kernel_boots_bare_to_init_and_powers_off() {
         fail("QEMU did not exit: no power-off");
     }
     eprintln!(
-        "linux: bare QEMU TCG, Debian {} ({}): /init after {uptime:.2}s of kernel uptime, \
-         {:.2}s from QEMU's start; powered off after {:.2}s; kernel {} bytes, initramfs {} bytes",
+        "linux: bare QEMU TCG (PVH), Debian {} ({}): /init after {uptime:.2}s of kernel uptime, \
+         {:.2}s from QEMU's start; powered off after {:.2}s; bzImage {} bytes, its PVH ELF {} \
+         bytes, initramfs {} bytes",
         assets.kernel_version,
         assets.package,
         up.as_secs_f64(),
         bare.duration.as_secs_f64(),
         std::fs::metadata(&assets.vmlinuz).map_or(0, |m| m.len()),
+        std::fs::metadata(&linux.vmlinux).map_or(0, |m| m.len()),
         std::fs::metadata(initrd).map_or(0, |m| m.len()),
     );
 }
@@ -411,7 +439,7 @@ fn bare_block(rounds: u64) -> Vec<u8> {
 #[test]
 fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
     const ROUNDS: u64 = 5;
-    let (assets, initrd) = linux();
+    let linux = linux();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let region = dir.path().join("region.bin");
     let block = dir.path().join("block.bin");
@@ -431,7 +459,7 @@ fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
     let extra = format!(
         " memmap=2M${BARE_REGION_GPA:#x} flotilla-block={BARE_BLOCK_GPA:#x} {IDLE_PARAM}=1"
     );
-    let bare = bare_boot_with(assets, initrd, &extra, &qemu_args, Duration::from_secs(300));
+    let bare = bare_boot_with(linux, &extra, &qemu_args, Duration::from_secs(300));
     let console = bare.console();
     let fail = |what: &str| -> ! {
         panic!(
