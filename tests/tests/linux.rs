@@ -370,7 +370,9 @@ fn the_stock_kernel_boots_bare_to_init_and_powers_off() {
 /// (QEMU's `pc` puts RAM below 4 GiB up to there; Linux is told to leave
 /// it alone, `memmap=`).
 const BARE_REGION_GPA: u64 = abi::boot::CHANNEL_WINDOW_GPA;
-/// Where the test puts the block: 1 MiB above the region, same reserved range.
+/// Where the test puts the block: 1 MiB above the region, same reserved
+/// range. (A partition's block is below 1 MiB, in its boot area; bare, the
+/// firmware, SeaBIOS, uses and clears that memory before Linux starts.)
 const BARE_BLOCK_GPA: u64 = BARE_REGION_GPA + 0x10_0000;
 
 /// A 64-slot channel region formatted by the `channels` crate (as the
