@@ -154,6 +154,7 @@ mod tests {
                 cpu: 3,
                 apic_id: 3,
                 memory: 32 << 20,
+                compat: false,
                 channels: vec![],
             },
             host_base: 0x800_0000,

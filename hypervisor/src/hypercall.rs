@@ -160,6 +160,7 @@ mod tests {
             cpu: 0,
             apic_id: 0,
             memory: 8192,
+            compat: false,
             channels: vec![ChannelGrant {
                 channel_id: 3,
                 ipi: true,

@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod compat;
 pub mod console_queue;
 pub mod cpuid_policy;
 pub mod event;

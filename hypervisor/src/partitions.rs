@@ -290,6 +290,8 @@ struct CoreHost {
     core: u32,
     /// The partition's console budget.
     console: GuestConsole,
+    /// Its emulated devices (compat partitions only).
+    platform: hypervisor::compat::Platform,
 }
 
 impl HypercallHost for CoreHost {
@@ -344,6 +346,12 @@ impl ExitHost for CoreHost {
     }
     fn notice(&mut self, line: &str) {
         console::notice(self.core, line);
+    }
+    fn platform(&mut self) -> &mut hypervisor::compat::Platform {
+        &mut self.platform
+    }
+    fn tsc(&self) -> u64 {
+        instr::rdtsc()
     }
 }
 
@@ -502,6 +510,10 @@ impl Core<'_> {
             let mut vcpu = backend
                 .create(&entry, root, &self.plan.ports)
                 .map_err(failed)?;
+            let deadline = cpu::host_cpuid(1, 0)[2] & abi::regs::cpuid::leaf1_ecx::TSC_DEADLINE;
+            if self.plan.policy.compat && deadline != 0 {
+                vcpu.pass_tsc_deadline();
+            }
             let end = run_loop(self, &mut vcpu, record);
             drop(vcpu);
             let p = self.plan;
@@ -553,6 +565,7 @@ fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> En
         timer_floor: run.timer_floor,
         core: plan.policy.cpu,
         console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
+        platform: hypervisor::compat::Platform::new(run.tsc_khz, instr::rdtsc()),
     };
     loop {
         if stop_due() {

@@ -306,6 +306,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 cpu,
                 apic_id,
                 memory: p.memory_size,
+                compat: p.compat.is_compat(),
                 channels: grants,
             },
             host_base: p.host_base,

@@ -202,6 +202,8 @@ pub struct FakeHost {
     pub timer: [u32; 3],
     /// The hypervisor's own console lines.
     pub notices: Vec<String>,
+    /// The compat devices (unused: the fuzzed partition is strict).
+    pub platform: hypervisor::compat::Platform,
 }
 
 impl FakeHost {
@@ -214,6 +216,7 @@ impl FakeHost {
             console_room: None,
             timer: [1 << 16, 0, 0],
             notices: Vec::new(),
+            platform: hypervisor::compat::Platform::default(),
         }
     }
 }
@@ -300,6 +303,12 @@ impl ExitHost for FakeHost {
     }
     fn notice(&mut self, line: &str) {
         self.notices.push(line.to_string());
+    }
+    fn platform(&mut self) -> &mut hypervisor::compat::Platform {
+        &mut self.platform
+    }
+    fn tsc(&self) -> u64 {
+        0
     }
 }
 
@@ -395,6 +404,12 @@ impl Vcpu for FakeVcpu {
     fn intercept_timer_writes(&mut self, intercept: bool) {
         self.effects.push(HostEffect::TimerIntercept(intercept));
     }
+    fn inject_exception(&mut self, event: &hypervisor::event::PendingEvent) {
+        panic!("a strict partition never gets an exception injected: {event:?}");
+    }
+    fn pass_tsc_deadline(&mut self) {
+        panic!("a strict partition never gets the TSC-deadline MSR");
+    }
 }
 
 /// Guest RAM. An access the caller did not bounds-check panics (slice indexing), which is a
@@ -481,6 +496,7 @@ impl Setup {
             cpu: 0,
             apic_id: u32::from(self.apic_id),
             memory: self.ram.len() as u64,
+            compat: false,
             channels: self
                 .grants
                 .iter()
