@@ -35,17 +35,21 @@ use e2e::{
     layout_file, partition, partition_console, primes_below, Emulator,
 };
 use tools::build::{self, Workspace};
-use tools::initramfs::{self, LinuxAssets, IDLE_PARAM, IDLING, PROGRAM_EXITED, USERSPACE_UP};
+use tools::initramfs::{
+    self, LinuxAssets, IDLED, IDLE_PARAM, IDLING, PROGRAM_EXITED, USERSPACE_UP,
+};
 use tools::layout_run::LayoutOutcome;
 
 /// Rounds of `examples/linux.toml`.
 const ROUNDS: u64 = 1000;
 
-/// The command line of every Linux boot here (a partition's also gets
-/// `flotilla-block=` from the tools): the console on COM1, no I/O APIC
-/// (a partition has none), quiet so the console carries the lines that
-/// matter and the boot is not spent printing.
-const CMDLINE: &str = "console=ttyS0 noapic quiet";
+/// The command line of every Linux boot here, `examples/linux.toml`'s (a
+/// partition's also gets `flotilla-block=` and the TSC rate from the
+/// hypervisor): the console on COM1, no I/O APIC (a partition has none),
+/// no port 0x80 delays, no clocksource watchdog (it would read the PM
+/// timer, a VM exit, twice a second), quiet so the console carries the
+/// lines that matter and the boot is not spent printing.
+const CMDLINE: &str = "console=ttyS0 noapic io_delay=none tsc=reliable nowatchdog quiet";
 
 /// One emulator at a time in this test binary (bare boots and layout
 /// runs alike): two TCG runs side by side only make both slower, and the
@@ -285,7 +289,8 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
     // exits is what an idle Linux partition costs.
     let idle = boot_example(Emulator::qemu_tcg(), &format!(" {IDLE_PARAM}=5"));
     assert_linux_example(&idle);
-    if !partition_console(&idle, "linux").contains(&format!("{IDLING} 5 s").as_str()) {
+    let idle_console = partition_console(&idle, "linux");
+    if !idle_console.contains(&format!("{IDLING} 5 s").as_str()) || !idle_console.contains(&IDLED) {
         fail_layout(&idle, "linux did not idle");
     }
     let (busy, idled) = (partition(&outcome, "linux"), partition(&idle, "linux"));
@@ -476,6 +481,7 @@ fn flotilla_linux_reads_the_block_and_maps_its_channel_through_dev_mem() {
         format!("flotilla-linux: result rounds={ROUNDS} channels=1 broken_channels=0"),
         format!("{PROGRAM_EXITED} 0"),
         format!("{IDLING} 1 s"),
+        IDLED.to_string(),
     ] {
         if !console.contains(&expected) {
             fail(&format!("no {expected:?}"));

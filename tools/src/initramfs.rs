@@ -175,7 +175,11 @@ pub const PROGRAM_EXITED: &str = "flotilla-init: flotilla-linux exited with";
 /// `tests/tests/linux.rs` counts.
 pub const IDLE_PARAM: &str = "flotilla.idle";
 /// The line `/init` prints before idling: `flotilla-init: idling for <n> s`.
+/// While it idles no process holds the console open (so the kernel's
+/// serial driver does not poll the UART); then it prints [`IDLED`].
 pub const IDLING: &str = "flotilla-init: idling for";
+/// The line `/init` prints after idling.
+pub const IDLED: &str = "flotilla-init: idled";
 
 /// The `/init` script: mount the pseudo file systems (`/dev` is devtmpfs,
 /// so `/dev/mem` is there), say userspace is up ([`USERSPACE_UP`]), run the program, report
@@ -199,7 +203,12 @@ for word in $(/bin/busybox cat /proc/cmdline); do
 done
 if [ -n "$idle_secs" ]; then
   echo "{IDLING} $idle_secs s"
+  # Nothing holds the console open while idle: Linux's 8250 driver polls
+  # an interrupt-less UART with a timer only while its tty is open.
+  exec 0</dev/null 1>/dev/null 2>&1
   /bin/busybox sleep "$idle_secs"
+  exec 0</dev/console 1>/dev/console 2>&1
+  echo "{IDLED}"
 fi
 /bin/busybox poweroff -f
 "#
@@ -459,7 +468,9 @@ mod tests {
         assert!(at(USERSPACE_UP) < at("/bin/flotilla-linux\n"));
         assert!(at("/bin/flotilla-linux\n") < at(&format!("{PROGRAM_EXITED} $?")));
         assert!(at(PROGRAM_EXITED) < at(IDLE_PARAM));
-        assert!(at("sleep \"$idle_secs\"") < at("poweroff -f"));
+        assert!(at("exec 0</dev/null 1>/dev/null 2>&1") < at("sleep \"$idle_secs\""));
+        assert!(at("sleep \"$idle_secs\"") < at(IDLED));
+        assert!(at(IDLED) < at("poweroff -f"));
     }
 
     #[test]
