@@ -377,3 +377,47 @@ pub fn run(
     let _ = out.flush();
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(
+            (percentile(&v, 50), percentile(&v, 99), percentile(&v, 100)),
+            (50, 99, 100)
+        );
+        assert_eq!(percentile(&v, 0), 1);
+        assert_eq!(percentile(&[7], 99), 7);
+        assert_eq!(percentile(&[], 50), 0);
+    }
+
+    #[test]
+    fn the_result_line_has_times_only_where_this_side_pinged() {
+        let echoed = Summary {
+            rounds: 3,
+            channels: 2,
+            broken: 1,
+            ..Summary::default()
+        };
+        assert_eq!(
+            echoed.line(),
+            "flotilla-linux: result rounds=3 channels=2 broken_channels=1"
+        );
+        assert_eq!(echoed.exit_code(), 0);
+        let pinged = Summary {
+            pinged: 1,
+            median_ns: 10,
+            p99_ns: 20,
+            ..echoed.clone()
+        };
+        assert!(pinged.line().ends_with(" median_ns=10 p99_ns=20"));
+        let none = Summary {
+            broken: 2,
+            ..echoed
+        };
+        assert_eq!(none.exit_code(), CHANNEL_EXIT_CODE);
+    }
+}
