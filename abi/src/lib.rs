@@ -20,6 +20,7 @@
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 
+pub mod acpi;
 pub mod boot;
 pub mod bundle;
 pub mod cmdline;

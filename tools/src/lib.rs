@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
+//! - [`acpi`]: the ACPI tables of a stock-kernel (`compat`) partition.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
 //! - [`bzimage`]: the PVH ELF inside a Linux bzImage (`vmlinuz`).
 //! - [`kernel_check`]: kernels given by path, read as the bundle builder
@@ -38,6 +39,7 @@
 )]
 
 pub mod accel;
+pub mod acpi;
 pub mod bochs;
 pub mod build;
 pub mod bundle;
