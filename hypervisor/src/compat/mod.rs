@@ -272,6 +272,46 @@ mod tests {
         assert_eq!(c.uart_bytes, 0);
     }
 
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any sequence of port accesses: no panic, an IN answers within
+            /// its size, every line is at most 256 bytes without control
+            /// characters, and only the documented ports end the partition.
+            #[test]
+            fn any_port_accesses_are_contained(
+                accesses in proptest::collection::vec(
+                    (prop_oneof![0x3f8u16..0x400, 0x600u16..0x610, 0x60u16..0x72, any::<u16>()],
+                     prop_oneof![Just(1u8), Just(2), Just(4)], any::<bool>(), any::<u32>(),
+                     any::<u64>()),
+                    0..300,
+                ),
+                khz in 0u64..5_000_000,
+            ) {
+                let (mut p, mut c) = (Platform::new(khz, 0), CompatCounts::default());
+                for (port, size, write, value, tsc) in accesses {
+                    match p.io((port, size, write), value, tsc, &mut c) {
+                        IoOutcome::In(v) => {
+                            prop_assert!(!write);
+                            prop_assert!(size == 4 || v < 1 << (8 * u32::from(size)));
+                        }
+                        IoOutcome::Out => prop_assert!(write),
+                        IoOutcome::Line(l) => {
+                            prop_assert!(write && l.len() <= 256 * 3);
+                            prop_assert!(!l.chars().any(|ch| ch.is_control() && ch != '\t'));
+                        }
+                        IoOutcome::Exit(code) => {
+                            prop_assert!(write && matches!(port, 0x604 | 0x60c | 0x64));
+                            prop_assert!(code == 0 || code == 0x52);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn in_keeps_the_rest_of_rax_like_the_cpu() {
         let rax = 0x1122_3344_5566_7788;
