@@ -1,4 +1,4 @@
-//! The guest boot protocol, version 2 (`docs/boot-protocol.md`).
+//! The guest boot protocol, version 3 (`docs/boot-protocol.md`).
 //!
 //! A partition's kernel starts like a PVH guest: 32-bit protected mode,
 //! paging off, flat 4 GiB code and data segments, interrupts off, `ebx` =
@@ -24,7 +24,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of this protocol; bumped with any layout change.
-pub const BOOT_PROTOCOL_VERSION: u32 = 2;
+pub const BOOT_PROTOCOL_VERSION: u32 = 3;
 
 /// `hvm_start_info.magic` (Xen `arch-x86/hvm/start_info.h`).
 pub const PVH_START_MAGIC: u32 = 0x336e_c578;

@@ -23,21 +23,23 @@
 
 use crate::arch::x86_64::common::apic::LocalApic;
 use crate::arch::x86_64::common::frames::HeapTables;
-use crate::arch::x86_64::common::phys::IdentityMemory;
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
 use crate::arch::x86_64::svm::Svm;
 use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
+use abi::acpi::set_x2apic_id;
+use abi::boot::initrd_gpa;
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
-use abi::bundle::Bundle;
+use abi::bundle::{Bundle, Image, MODULE_ACPI, MODULE_INITRD};
+use abi::compat::{ACPI_TABLES_GPA, ACPI_TABLES_MAX};
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use hypervisor::boot_image;
+use hypervisor::boot_image::{self, BootModules};
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
@@ -46,15 +48,14 @@ use hypervisor::partition::{restarts_after, End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
-use hypervisor::platform::PhysMemory;
 use hypervisor::report;
 use hypervisor::vcpu::{GuestEntry, Vcpu, VirtBackend};
 use hypervisor::virt_caps::VirtSupport;
 use partition_config::manifest::Manifest;
 use spin::{Mutex, Once};
 
-/// Largest boot bundle accepted (it is copied into the heap); `flotilla
-/// check` refuses layouts over the same limit.
+/// Largest boot bundle accepted (it is read where the loader put it);
+/// `flotilla check` refuses layouts over the same limit.
 const MAX_BUNDLE: u64 = partition_config::limits::MAX_BUNDLE_LEN;
 
 /// Everything the cores share, fixed before the first AP starts.
@@ -185,11 +186,12 @@ pub fn prepare(
             module.len
         ));
     }
-    let mut bytes = alloc::vec![0u8; usize::try_from(module.len).map_err(|e| e.to_string())?];
-    IdentityMemory
-        .read(module.base, &mut bytes)
-        .map_err(|e| format!("boot bundle unreadable: {e}"))?;
-    let bytes: &'static [u8] = bytes.leak();
+    let bytes = region::claim_module(module.base, module.len).ok_or_else(|| {
+        format!(
+            "the boot bundle at {:#x}+{:#x} is not readable in place (above 4 GiB or over the hypervisor)",
+            module.base, module.len
+        )
+    })?;
     let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
     let manifest =
         Manifest::decode(bundle.manifest()).map_err(|e| format!("manifest rejected: {e}"))?;
@@ -208,13 +210,37 @@ pub fn prepare(
                 p.policy.name, p.kernel
             ));
         }
+        let id = u16::try_from(p.policy.id).unwrap_or(u16::MAX);
+        let initrd = bundle.module(id, MODULE_INITRD).is_some();
+        let acpi = bundle.module(id, MODULE_ACPI);
+        if initrd != p.initrd || acpi.is_some() != p.policy.compat {
+            return Err(format!(
+                "partition {}'s initrd or ACPI tables in the bundle disagree with the manifest",
+                p.policy.name
+            ));
+        }
+        if acpi.is_some_and(|t| t.len() as u64 > ACPI_TABLES_MAX) {
+            return Err(format!(
+                "partition {}'s ACPI tables are too large",
+                p.policy.name
+            ));
+        }
+    }
+    if bundle.module_count()
+        != plan
+            .partitions
+            .iter()
+            .map(|p| usize::from(p.initrd) + usize::from(p.policy.compat))
+            .sum::<usize>()
+    {
+        return Err(String::from("the bundle has modules for no partition"));
     }
     let mut regions = Vec::new();
     for p in &plan.partitions {
         let r = PhysRegion::claim(boot, p.host_base, p.policy.memory).ok_or_else(|| {
             format!(
-                "partition {}'s memory overlaps another region",
-                p.policy.name
+                "partition {}'s memory overlaps another region (the boot bundle is at {:#x}+{:#x})",
+                p.policy.name, module.base, module.len
             )
         })?;
         regions.push(Mutex::new(Some(r)));
@@ -371,11 +397,18 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> 
         .bundle
         .image(usize::from(plan.kernel))
         .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
-    let boot = boot_image::build(plan, run.plan.partitions.len(), run.tsc_khz, incarnation)
-        .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     // All of the partition's RAM starts zeroed: nothing of the firmware,
     // the boot loader or an earlier use of the frames is visible to it.
     ram.zero(0, ram.len());
+    let modules = load_modules(run, plan, ram, &image)?;
+    let boot = boot_image::build(
+        plan,
+        run.plan.partitions.len(),
+        run.tsc_khz,
+        incarnation,
+        modules,
+    )
+    .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     if !ram.write(BOOT_INFO_GPA, &boot) {
         return Err(setup_fault(
             FaultKind::LoadFailed,
@@ -403,6 +436,45 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> 
         ram.write(seg.gpa, seg.data);
     }
     Ok(image.entry)
+}
+
+/// Copies the partition's initrd (to the top of its RAM, above its
+/// kernel: `abi::boot::initrd_gpa`) and, for a compat partition, its ACPI
+/// tables (to `ACPI_TABLES_GPA`, with this core's x2APIC ID written into
+/// the MADT) from the bundle; says where they went.
+fn load_modules(
+    run: &Run,
+    plan: &PartitionPlan,
+    ram: &PhysRegion,
+    image: &Image<'_>,
+) -> Result<BootModules, End> {
+    let fault = |why: String| setup_fault(FaultKind::LoadFailed, why);
+    let id = u16::try_from(plan.policy.id).unwrap_or(u16::MAX);
+    let mut modules = BootModules::default();
+    if let Some(initrd) = run.bundle.module(id, MODULE_INITRD) {
+        let len = initrd.len() as u64;
+        let kernel_end = image
+            .segments()
+            .map(|s| s.gpa.saturating_add(s.mem_len))
+            .max()
+            .unwrap_or(KERNEL_MIN_GPA);
+        let at = initrd_gpa(ram.len(), len).filter(|&at| at >= kernel_end);
+        let at = at.ok_or_else(|| {
+            fault(format!(
+                "initrd of {len} bytes does not fit above the kernel"
+            ))
+        })?;
+        ram.write(at, initrd);
+        modules.initrd = Some((at, len));
+    }
+    if let Some(tables) = run.bundle.module(id, MODULE_ACPI) {
+        let mut tables = tables.to_vec();
+        set_x2apic_id(&mut tables, ACPI_TABLES_GPA, plan.policy.apic_id)
+            .map_err(|e| fault(e.to_string()))?;
+        ram.write(ACPI_TABLES_GPA, &tables);
+        modules.rsdp = Some(ACPI_TABLES_GPA);
+    }
+    Ok(modules)
 }
 
 fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {

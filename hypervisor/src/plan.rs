@@ -49,6 +49,10 @@ pub struct PartitionPlan {
     pub on_fault: OnFault,
     /// Most restarts under [`OnFault::Restart`] (0 under stop).
     pub max_restarts: u8,
+    /// The layout's kernel command line (`cmdline`, possibly empty).
+    pub cmdline: String,
+    /// Whether the layout gives it an initrd (its bytes are in the bundle).
+    pub initrd: bool,
 }
 
 impl ChannelView {
@@ -317,6 +321,8 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             channels: views,
             on_fault: p.on_fault,
             max_restarts: p.max_restarts,
+            cmdline: p.cmdline.to_string(),
+            initrd: p.initrd.is_some(),
         });
     }
     Ok(RunPlan {

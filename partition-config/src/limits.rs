@@ -72,7 +72,7 @@ pub fn is_valid_cmdline(text: &str) -> bool {
 /// hole, which the placement does not model yet.
 pub const MAX_MACHINE_MEMORY: u64 = 3 * GIB;
 /// Host-physical memory below this belongs to the hypervisor (its image,
-/// heap, page tables, and a staging copy of the boot bundle).
+/// heap, page tables).
 pub const HYPERVISOR_RESERVE: u64 = 64 * MIB;
 /// The top of RAM this large is left to the firmware (ACPI tables, UEFI
 /// runtime).
@@ -82,11 +82,13 @@ pub const PARTITION_ALIGN: u64 = 2 * MIB;
 /// Alignment and granularity of channel regions.
 pub const PAGE_SIZE: u64 = 4 * KIB;
 
-/// Largest boot bundle the hypervisor accepts, in bytes: it copies the
-/// bundle into its heap before reading it. `flotilla check` refuses a layout
-/// whose kernels make a larger bundle, and the hypervisor refuses the
+/// Largest boot bundle the hypervisor accepts, in bytes: it reads the
+/// bundle where the boot loader put it (no copy), so the limit only bounds
+/// what a layout may make the loader place: a distribution kernel and its
+/// initrd of 64 MiB and more fit. `flotilla check` refuses a layout whose
+/// kernels and initrds make a larger bundle, and the hypervisor refuses the
 /// bundle itself (both read this constant).
-pub const MAX_BUNDLE_LEN: u64 = 8 * MIB;
+pub const MAX_BUNDLE_LEN: u64 = 128 * MIB;
 
 /// Default `machine.timeout`, seconds.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 120;

@@ -2035,6 +2035,45 @@ impl<'r> KernelImages<'r> {
         ));
     }
 
+    /// The boot bundle of `total` bytes fits between the highest partition
+    /// or channel region and the top of the machine's RAM, where QEMU's
+    /// `-initrd` loads it (the hypervisor reads it in place, and refuses
+    /// to give a partition memory that overlaps it). `false` with a
+    /// diagnostic if not.
+    fn check_bundle_room(&self, layout: &Layout, total: u64, diags: &mut Vec<Diagnostic>) -> bool {
+        let top = layout
+            .partitions
+            .iter()
+            .map(|p| p.region.end())
+            .chain(layout.channels.iter().map(|c| c.region.end()))
+            .max()
+            .unwrap_or(HYPERVISOR_RESERVE);
+        // QEMU keeps the last 128 KiB for its own tables; a MiB of slack.
+        let needed = top.saturating_add(total).saturating_add(MIB);
+        if needed <= layout.machine.memory {
+            return true;
+        }
+        let Some(span) = self.seen.first().map(|s| s.span.clone()) else {
+            return true;
+        };
+        diags.push(
+            Diagnostic::new(
+                "bundle-no-room",
+                format!(
+                    "the boot bundle ({total} bytes) does not fit between the partitions (up to {top:#x}) and the top of the machine's {}",
+                    human_size(layout.machine.memory)
+                ),
+            )
+            .at(span, "the kernels and initrds go into the bundle")
+            .help(format!(
+                "raise machine.memory to at least {}",
+                human_size_up(needed)
+            ))
+            .note("the loader places the bundle at the top of RAM and the hypervisor reads it there; no partition may overlap it"),
+        );
+        false
+    }
+
     /// The boot bundle of `layout` stays within [`MAX_BUNDLE_LEN`]: its
     /// header, manifest and the kernels given by path (the built-in kernel,
     /// not read here, only adds to it). `false` with a diagnostic if not.
@@ -2071,7 +2110,7 @@ impl<'r> KernelImages<'r> {
             .saturating_add(modules)
             .saturating_add(acpi);
         if total <= MAX_BUNDLE_LEN {
-            return true;
+            return self.check_bundle_room(layout, total, diags);
         }
         // Point at the kernel that contributes the most.
         let largest = self

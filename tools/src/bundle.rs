@@ -1,11 +1,12 @@
-//! The boot bundle (`docs/bundle.md`): a validated layout's manifest plus
-//! every kernel it names, flattened from ELF into load segments here on the
+//! The boot bundle (`docs/bundle.md`): a validated layout's manifest, the
+//! partitions' initrds and compat ACPI tables, plus every kernel it names, flattened from ELF into load segments here on the
 //! host so the hypervisor never parses ELF. A kernel given as a bzImage
 //! goes in as the ELF inside it ([`crate::bzimage`]).
 
 use crate::bzimage::{read_kernel_file, KernelFileError};
 use abi::boot::KERNEL_MIN_GPA;
-use abi::bundle::build::{encode, ImageSpec, SegmentSpec};
+use abi::bundle::build::{encode_with_modules, ImageSpec, ModuleSpec, SegmentSpec};
+use abi::bundle::{MODULE_ACPI, MODULE_INITRD};
 use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
 use goblin::elf::Elf;
 use partition_config::{Kernel, Layout};
@@ -152,7 +153,59 @@ pub fn build(layout: &Layout, builtin_kernel: &Path) -> Result<Vec<u8>, BundleEr
         })?;
         images.push(flatten_elf(&file.elf, &path)?);
     }
-    Ok(encode(&layout.encode_manifest(), &images))
+    let (modules, blobs) = modules(layout)?;
+    let blobs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    Ok(encode_with_modules(
+        &layout.encode_manifest(),
+        &images,
+        &modules,
+        &blobs,
+    ))
+}
+
+/// The per-partition modules of `layout` and their bytes: each distinct
+/// initrd once, and one set of ACPI tables ([`crate::acpi::build`]) shared
+/// by every compat partition.
+fn modules(layout: &Layout) -> Result<(Vec<ModuleSpec>, Vec<Vec<u8>>), BundleError> {
+    let mut modules = Vec::new();
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    let mut initrds: Vec<(&Path, usize)> = Vec::new();
+    let mut acpi = None;
+    for (index, p) in layout.partitions.iter().enumerate() {
+        let partition = u16::try_from(index).unwrap_or(u16::MAX);
+        if let Some(initrd) = &p.initrd {
+            let blob = match initrds.iter().find(|(path, _)| *path == initrd.path) {
+                Some((_, blob)) => *blob,
+                None => {
+                    let bytes =
+                        std::fs::read(&initrd.path).map_err(|source| BundleError::Read {
+                            path: initrd.path.clone(),
+                            source,
+                        })?;
+                    blobs.push(bytes);
+                    initrds.push((&initrd.path, blobs.len() - 1));
+                    blobs.len() - 1
+                }
+            };
+            modules.push(ModuleSpec {
+                kind: MODULE_INITRD,
+                partition,
+                blob,
+            });
+        }
+        if p.compat.is_compat() {
+            let blob = *acpi.get_or_insert_with(|| {
+                blobs.push(crate::acpi::build());
+                blobs.len() - 1
+            });
+            modules.push(ModuleSpec {
+                kind: MODULE_ACPI,
+                partition,
+                blob,
+            });
+        }
+    }
+    Ok((modules, blobs))
 }
 
 #[cfg(test)]

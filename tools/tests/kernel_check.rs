@@ -174,7 +174,8 @@ fn more_segments_than_a_bundle_image_holds_are_refused() {
 fn a_bundle_over_the_hypervisors_limit_is_refused() {
     let over = usize::try_from(partition_config::limits::MAX_BUNDLE_LEN).expect("fits") + 1;
     let bytes = elf64(&[pvh_note(0x10_0000), load(MIB, 14 * MIB, over)]);
-    insta::assert_snapshot!(check(&bytes, ONE));
+    let big = ONE.replace("memory = \"16 MiB\"", "memory = \"256 MiB\"");
+    insta::assert_snapshot!(check(&bytes, &big));
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn a_bundle_at_the_limit_is_checked_by_the_builder_too() {
     let max = usize::try_from(partition_config::limits::MAX_BUNDLE_LEN).expect("fits");
     assert!(tools::layout_run::check_bundle_len(max).is_ok());
     let err = tools::layout_run::check_bundle_len(max + 1).unwrap_err();
-    assert!(err.to_string().contains("at most 8388608"), "{err}");
+    assert!(err.to_string().contains("at most 134217728"), "{err}");
 }
 
 #[test]
@@ -309,4 +310,26 @@ fn an_initrd_that_does_not_fit_above_the_kernel_is_refused() {
     if let Err(d) = source.load_with_warnings() {
         panic!("{}", d.render_plain());
     }
+}
+
+#[test]
+fn a_bundle_with_no_room_above_the_partitions_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let kernel = elf64(&[pvh_note(0x10_0000), load(MIB, 20 * MIB, 20 << 20)]);
+    std::fs::write(dir.path().join("k.elf"), kernel).expect("kernel written");
+    let layout = |machine: &str| {
+        let text = format!("[machine]\ncpus = 1\nmemory = \"{machine}\"\n\n[[partition]]\nname = \"a\"\ncpu = 0\nmemory = \"32 MiB\"\nkernel = \"k.elf\"\nworkload = \"main\"\n");
+        let name = dir.path().join("layout.toml").display().to_string();
+        LayoutSource::Text { text, name }
+            .load_with_warnings()
+            .map(drop)
+    };
+    // Partition at 64..96 MiB, a 20 MiB bundle: 117 MiB needed.
+    let shown = layout("112 MiB").unwrap_err().render_plain();
+    assert!(shown.contains("error[bundle-no-room]"), "{shown}");
+    assert!(
+        shown.contains("raise machine.memory to at least 118 MiB"),
+        "{shown}"
+    );
+    assert!(layout("118 MiB").is_ok());
 }
