@@ -273,8 +273,9 @@ fn assert_linux_example(outcome: &LayoutOutcome) -> f64 {
     assert_result(outcome, "pong", "rounds", ROUNDS);
     assert_result(outcome, "compute", "primes", primes_below(100_000));
     eprintln!(
-        "linux: in a partition: /init after {uptime:.2}s of kernel uptime; {} VM exits ({:?})",
-        linux.vm_exits.total, linux.vm_exits.by_reason
+        "linux: in a partition: /init after {uptime:.2}s of kernel uptime; {} VM exits ({:?}); \
+         compat use {:?}",
+        linux.vm_exits.total, linux.vm_exits.by_reason, linux.compat
     );
     uptime
 }
@@ -289,8 +290,8 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
     // exits is what an idle Linux partition costs.
     let idle = boot_example(Emulator::qemu_tcg(), &format!(" {IDLE_PARAM}=5"));
     assert_linux_example(&idle);
-    let idle_console = partition_console(&idle, "linux");
-    if !idle_console.contains(&format!("{IDLING} 5 s").as_str()) || !idle_console.contains(&IDLED) {
+    let idle_console = partition_console(&idle, "linux").join("\n");
+    if !idle_console.contains(&format!("{IDLING} 5 s")) || !idle_console.contains(IDLED) {
         fail_layout(&idle, "linux did not idle");
     }
     let (busy, idled) = (partition(&outcome, "linux"), partition(&idle, "linux"));
@@ -305,9 +306,12 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
         .collect();
     reasons.sort();
     eprintln!(
-        "linux: 5 s of idle cost {} VM exits ({}) (Linux HZ=250: 1250 ticks)",
+        "linux: 5 s of idle cost {} VM exits ({}) (Linux HZ=250: 1250 ticks); compat use {:?} \
+         then {:?}",
         i128::from(idled.vm_exits.total) - i128::from(busy.vm_exits.total),
-        reasons.join(", ")
+        reasons.join(", "),
+        busy.compat,
+        idled.compat
     );
     // The same kernel and initramfs bare, in the same run of the tests.
     let bare = bare_boot(linux, Duration::from_secs(300));

@@ -182,7 +182,9 @@ pub const IDLING: &str = "flotilla-init: idling for";
 pub const IDLED: &str = "flotilla-init: idled";
 
 /// The `/init` script: mount the pseudo file systems (`/dev` is devtmpfs,
-/// so `/dev/mem` is there), say userspace is up ([`USERSPACE_UP`]), run the program, report
+/// so `/dev/mem` is there), send its and the program's output to the
+/// kernel log (`/dev/kmsg`: printed at once by the polled console, where
+/// the console's tty drains a byte per timer tick), say userspace is up ([`USERSPACE_UP`]), run the program, report
 /// its exit status, idle if the command line says [`IDLE_PARAM`], power
 /// off (ACPI S5: exit code 0 of the partition).
 /// `busybox poweroff -f` goes straight to the kernel's power-off, with no
@@ -194,6 +196,18 @@ pub fn init_script() -> String {
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
+# Lines go to the kernel log, which the console prints at once (polled):
+# the console's tty on an interrupt-less UART drains a byte per timer tick,
+# and the power-off would cut it short. Every line shows (console log level
+# 5 lets the default level 4 through, even with `quiet`), none is
+# rate-limited.
+out=/dev/console
+if [ -w /dev/kmsg ]; then
+  echo on > /proc/sys/kernel/printk_devkmsg
+  echo 5 > /proc/sys/kernel/printk
+  out=/dev/kmsg
+fi
+exec 1>"$out" 2>&1
 read -r uptime idletime < /proc/uptime
 echo "{USERSPACE_UP} after ${{uptime}}s (Linux $(/bin/busybox uname -r))"
 /{PROGRAM_PATH}
@@ -207,7 +221,7 @@ if [ -n "$idle_secs" ]; then
   # an interrupt-less UART with a timer only while its tty is open.
   exec 0</dev/null 1>/dev/null 2>&1
   /bin/busybox sleep "$idle_secs"
-  exec 0</dev/console 1>/dev/console 2>&1
+  exec 0</dev/console 1>"$out" 2>&1
   echo "{IDLED}"
 fi
 /bin/busybox poweroff -f
@@ -464,7 +478,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("{s:?} in {script}"))
         };
         assert!(at("mount -t proc") < at("mount -t devtmpfs"));
-        assert!(at("mount -t devtmpfs") < at(USERSPACE_UP));
+        assert!(at("mount -t devtmpfs") < at("exec 1>\"$out\" 2>&1"));
+        assert!(at("out=/dev/kmsg") < at(USERSPACE_UP));
         assert!(at(USERSPACE_UP) < at("/bin/flotilla-linux\n"));
         assert!(at("/bin/flotilla-linux\n") < at(&format!("{PROGRAM_EXITED} $?")));
         assert!(at(PROGRAM_EXITED) < at(IDLE_PARAM));
