@@ -4,13 +4,15 @@
 //! the Flotilla block. Built as bytes by a pure
 //! function so the layout is unit-tested on the host.
 
-use crate::plan::PartitionPlan;
+use crate::plan::{PartitionPlan, RunPlan};
 use abi::boot::{
     name_field, ChannelInfo, FlotillaBlock, HvmMemmapEntry, HvmModlistEntry, HvmStartInfo,
     BLOCK_MAGIC, BLOCK_MODULE_CMDLINE, BOOT_INFO_GPA, BOOT_INFO_SIZE, BOOT_PROTOCOL_VERSION,
     E820_RAM, E820_RESERVED, KERNEL_MIN_GPA, PVH_START_MAGIC, START_INFO_VERSION,
 };
-use abi::compat::LOW_RAM_END;
+use abi::bundle::{Bundle, MODULE_ACPI, MODULE_INITRD};
+use abi::compat::{ACPI_TABLES_MAX, LOW_RAM_END};
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -59,8 +61,8 @@ pub struct BootModules {
 }
 
 /// The kernel command line: the layout's (`flotilla` when it gave none),
-/// then `flotilla-block=<gpa>`, then for a compat partition
-/// `tsc_early_khz=<kHz>` (Linux cannot calibrate the TSC without a PIT).
+/// then `flotilla-block=<gpa>`, then for a compat partition `noapic`
+/// and `tsc_early_khz=<kHz>` (what a stock Linux needs on this platform).
 fn cmdline(plan: &PartitionPlan, tsc_khz: u64) -> String {
     let mut line = String::from(if plan.cmdline.is_empty() {
         "flotilla"
@@ -69,7 +71,10 @@ fn cmdline(plan: &PartitionPlan, tsc_khz: u64) -> String {
     });
     let _ = write!(line, " flotilla-block={:#x}", gpa(BLOCK_OFFSET));
     if plan.policy.compat {
-        let _ = write!(line, " tsc_early_khz={tsc_khz}");
+        // The platform has no IOAPIC (without `noapic` Linux tears its
+        // local APIC down through IA32_APIC_BASE) and no PIT to calibrate
+        // the TSC with.
+        let _ = write!(line, " noapic tsc_early_khz={tsc_khz}");
     }
     line
 }
@@ -206,6 +211,35 @@ pub fn build(
     Ok(buf)
 }
 
+/// Whether `bundle`'s modules are exactly what `plan` needs: an initrd for
+/// each partition whose layout gives one, ACPI tables (at most
+/// `ACPI_TABLES_MAX` bytes) for each compat partition, nothing else.
+pub fn check_modules(plan: &RunPlan, bundle: &Bundle<'_>) -> Result<(), String> {
+    let mut expected = 0;
+    for p in &plan.partitions {
+        let id = u16::try_from(p.policy.id).unwrap_or(u16::MAX);
+        let initrd = bundle.module(id, MODULE_INITRD).is_some();
+        let acpi = bundle.module(id, MODULE_ACPI);
+        if initrd != p.initrd || acpi.is_some() != p.policy.compat {
+            return Err(format!(
+                "partition {}'s initrd or ACPI tables in the bundle disagree with the manifest",
+                p.policy.name
+            ));
+        }
+        if acpi.is_some_and(|t| t.len() as u64 > ACPI_TABLES_MAX) {
+            return Err(format!(
+                "partition {}'s ACPI tables are too large",
+                p.policy.name
+            ));
+        }
+        expected += usize::from(p.initrd) + usize::from(p.policy.compat);
+    }
+    if bundle.module_count() != expected {
+        return Err(String::from("the bundle has modules for no partition"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +311,7 @@ mod tests {
         let info = boot_info::parse_pvh(&mem, BOOT_INFO_GPA).expect("valid PVH start info");
         assert_eq!(
             info.cmdline,
-            "console=ttyS0 quiet flotilla-block=0x2000 tsc_early_khz=2000000"
+            "console=ttyS0 quiet flotilla-block=0x2000 noapic tsc_early_khz=2000000"
         );
         assert_eq!(info.modules.len(), 2);
         assert_eq!(
@@ -318,6 +352,41 @@ mod tests {
         assert!(module0.iter().all(|&b| b == 0), "paddr and size 0");
         let block = u64::from_le_bytes(bytes[MODLIST_OFFSET + 32..][..8].try_into().expect("8"));
         assert_eq!(block, 0x2000);
+    }
+
+    #[test]
+    fn the_bundles_modules_must_match_the_plan() {
+        use abi::bundle::build::{encode_with_modules, ModuleSpec};
+        let (compat, _) = compat_sample();
+        let mut plain = sample();
+        plain.policy.id = 3;
+        let plan = |partitions| RunPlan {
+            partitions,
+            channels: vec![],
+            timeout_secs: 1,
+        };
+        let spec = |kind, partition| ModuleSpec {
+            kind,
+            partition,
+            blob: 0,
+        };
+        let check = |plan: &RunPlan, modules: &[ModuleSpec], blob: &[u8]| {
+            let bytes = encode_with_modules(b"m", &[], modules, &[blob]);
+            check_modules(plan, &Bundle::parse(&bytes).expect("bundle"))
+        };
+        let both = [spec(MODULE_INITRD, 2), spec(MODULE_ACPI, 2)];
+        let run = plan(vec![compat.clone(), plain.clone()]);
+        assert_eq!(check(&run, &both, b"x"), Ok(()));
+        // Missing ACPI tables; an extra initrd for the plain partition; a
+        // module for a partition that is not there; tables too large.
+        assert!(check(&run, &both[..1], b"x").is_err());
+        let extra = [both[0], both[1], spec(MODULE_INITRD, 3)];
+        assert!(check(&run, &extra, b"x").is_err());
+        let stray = [both[0], both[1], spec(MODULE_INITRD, 9)];
+        assert!(check(&run, &stray, b"x").is_err());
+        let huge = vec![0u8; usize::try_from(ACPI_TABLES_MAX).expect("64 KiB") + 1];
+        assert!(check(&run, &both, &huge).is_err());
+        assert_eq!(check(&plan(vec![plain]), &[], b""), Ok(()));
     }
 
     #[test]

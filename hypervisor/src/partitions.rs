@@ -32,7 +32,7 @@ use abi::acpi::set_x2apic_id;
 use abi::boot::initrd_gpa;
 use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
 use abi::bundle::{Bundle, Image, MODULE_ACPI, MODULE_INITRD};
-use abi::compat::{ACPI_TABLES_GPA, ACPI_TABLES_MAX};
+use abi::compat::ACPI_TABLES_GPA;
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
 use alloc::format;
@@ -210,31 +210,8 @@ pub fn prepare(
                 p.policy.name, p.kernel
             ));
         }
-        let id = u16::try_from(p.policy.id).unwrap_or(u16::MAX);
-        let initrd = bundle.module(id, MODULE_INITRD).is_some();
-        let acpi = bundle.module(id, MODULE_ACPI);
-        if initrd != p.initrd || acpi.is_some() != p.policy.compat {
-            return Err(format!(
-                "partition {}'s initrd or ACPI tables in the bundle disagree with the manifest",
-                p.policy.name
-            ));
-        }
-        if acpi.is_some_and(|t| t.len() as u64 > ACPI_TABLES_MAX) {
-            return Err(format!(
-                "partition {}'s ACPI tables are too large",
-                p.policy.name
-            ));
-        }
     }
-    if bundle.module_count()
-        != plan
-            .partitions
-            .iter()
-            .map(|p| usize::from(p.initrd) + usize::from(p.policy.compat))
-            .sum::<usize>()
-    {
-        return Err(String::from("the bundle has modules for no partition"));
-    }
+    boot_image::check_modules(&plan, &bundle)?;
     let mut regions = Vec::new();
     for p in &plan.partitions {
         let r = PhysRegion::claim(boot, p.host_base, p.policy.memory).ok_or_else(|| {
@@ -464,14 +441,20 @@ fn load_modules(
                 "initrd of {len} bytes does not fit above the kernel"
             ))
         })?;
-        ram.write(at, initrd);
+        if !ram.write(at, initrd) {
+            return Err(fault(String::from("initrd outside the partition's RAM")));
+        }
         modules.initrd = Some((at, len));
     }
     if let Some(tables) = run.bundle.module(id, MODULE_ACPI) {
         let mut tables = tables.to_vec();
         set_x2apic_id(&mut tables, ACPI_TABLES_GPA, plan.policy.apic_id)
             .map_err(|e| fault(e.to_string()))?;
-        ram.write(ACPI_TABLES_GPA, &tables);
+        if !ram.write(ACPI_TABLES_GPA, &tables) {
+            return Err(fault(String::from(
+                "ACPI tables outside the partition's RAM",
+            )));
+        }
         modules.rsdp = Some(ACPI_TABLES_GPA);
     }
     Ok(modules)
