@@ -324,7 +324,6 @@ fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_qemu_tcg() {
 }
 
 #[test]
-#[ignore = "needs boot protocol v3 (wip/linuxtools) and the compat platform (wip/linuxhv)"]
 fn debian_linux_in_a_partition_pings_the_built_in_kernel_under_bochs_vmx() {
     let outcome = boot_example(Emulator::bochs(), "");
     e2e::assert_backend(&outcome, "vmx");
