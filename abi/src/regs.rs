@@ -299,6 +299,14 @@ pub mod cpuid {
     }
 }
 
+/// The 8254 PIT's counter ports (channels 0 and 2; 1 between them).
+pub mod pit {
+    /// Channel 0's counter.
+    pub const COUNTER0: u16 = 0x40;
+    /// Channel 2's counter (the speaker's, which kernels calibrate with).
+    pub const COUNTER2: u16 = 0x42;
+}
+
 /// IA32_MISC_ENABLE bits (Intel SDM Vol. 4, Table 2-2).
 pub mod misc_enable {
     /// Fast-strings enable.

@@ -20,6 +20,8 @@
 //! - [`units`]: memory sizes as the user writes them.
 //! - [`options`]: command-line values checked as they are parsed.
 //! - [`image`]: GRUB multiboot2 ISOs.
+//! - [`initramfs`]: a Linux partition's initramfs (cpio newc), and the
+//!   stock kernel and busybox `ci/setup.sh` fetched.
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
 //! - [`console`]: console bytes to lines, marker parsing, the run verdict.
 //! - [`runner`]: one emulator run under a hard timeout.
@@ -46,6 +48,7 @@ pub mod console;
 pub mod doctor;
 pub mod error;
 pub mod image;
+pub mod initramfs;
 pub mod kernel_check;
 pub mod layout_run;
 pub mod options;

@@ -26,7 +26,7 @@ use abi::regs::cpuid::{leaf1_edx, leaf6, leaf7};
 use abi::regs::delivery::{EXTINT, MASK as DELIVERY_MODE, NMI, SHIFT as DELIVERY_SHIFT};
 use abi::regs::half::{low32, low8};
 use abi::regs::lvt::MASK as LVT_MASK;
-use abi::regs::misc_enable;
+use abi::regs::{misc_enable, pit};
 use alloc::string::String;
 use rtc::Rtc;
 use uart::Uart;
@@ -166,10 +166,13 @@ impl Platform {
             }
             (_, write) => {
                 counts.ports_floated = counts.ports_floated.saturating_add(1);
-                if write {
-                    IoOutcome::Out
-                } else {
-                    IoOutcome::In(ones(size))
+                match (write, port) {
+                    (true, _) => IoOutcome::Out,
+                    // No PIT: its counters read a stopped 0 (all ones would
+                    // be a count of 0xffff that never moves, which Linux's
+                    // quick TSC calibration polls 50 000 times).
+                    (false, pit::COUNTER0..=pit::COUNTER2) => IoOutcome::In(0),
+                    (false, _) => IoOutcome::In(ones(size)),
                 }
             }
         }
@@ -266,10 +269,53 @@ mod tests {
         );
         assert_eq!(outb(&mut p, 0x80, 0, &mut c), IoOutcome::Out);
         assert_eq!(outb(&mut p, 0x64, 0xd1, &mut c), IoOutcome::Out);
+        // The PIT's counters read a stopped 0, its other ports float.
+        assert_eq!(inb(&mut p, 0x42, &mut c), IoOutcome::In(0));
+        assert_eq!(inb(&mut p, 0x43, &mut c), IoOutcome::In(0xff));
         // A word access to the UART is no 8250 access: it floats.
         assert_eq!(p.io((0x3f8, 2, false), 0, 0, &mut c), IoOutcome::In(0xffff));
-        assert_eq!(c.ports_floated, 6);
+        assert_eq!(c.ports_floated, 8);
         assert_eq!(c.uart_bytes, 0);
+    }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any sequence of port accesses: no panic, an IN answers within
+            /// its size, every line is at most 256 bytes without control
+            /// characters, and only the documented ports end the partition.
+            #[test]
+            fn any_port_accesses_are_contained(
+                accesses in proptest::collection::vec(
+                    (prop_oneof![0x3f8u16..0x400, 0x600u16..0x610, 0x60u16..0x72, any::<u16>()],
+                     prop_oneof![Just(1u8), Just(2), Just(4)], any::<bool>(), any::<u32>(),
+                     any::<u64>()),
+                    0..300,
+                ),
+                khz in 0u64..5_000_000,
+            ) {
+                let (mut p, mut c) = (Platform::new(khz, 0), CompatCounts::default());
+                for (port, size, write, value, tsc) in accesses {
+                    match p.io((port, size, write), value, tsc, &mut c) {
+                        IoOutcome::In(v) => {
+                            prop_assert!(!write);
+                            prop_assert!(size == 4 || v < 1 << (8 * u32::from(size)));
+                        }
+                        IoOutcome::Out => prop_assert!(write),
+                        IoOutcome::Line(l) => {
+                            prop_assert!(write && l.len() <= 256 * 3);
+                            prop_assert!(!l.chars().any(|ch| ch.is_control() && ch != '\t'));
+                        }
+                        IoOutcome::Exit(code) => {
+                            prop_assert!(write && matches!(port, 0x604 | 0x60c | 0x64));
+                            prop_assert!(code == 0 || code == 0x52);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
