@@ -183,8 +183,10 @@ fn check_channel(c: &ChannelInfo) -> Result<(), &'static str> {
 /// members of which this partition is member `member_id`, the membership
 /// vector, a UTF-8 name.
 fn check_group(g: &GroupInfo, index: usize, partition: u32) -> Result<(), &'static str> {
-    let page = GROUP_STATUS_GPA + (index * STATUS_PAGE_SIZE) as u64;
-    if g.status_gpa != page {
+    let page = index
+        .checked_mul(STATUS_PAGE_SIZE)
+        .and_then(|off| GROUP_STATUS_GPA.checked_add(u64::try_from(off).ok()?));
+    if page != Some(g.status_gpa) {
         return Err("status page not at GROUP_STATUS_GPA + 4096 * index");
     }
     if g.member_count < 2 || g.member_count as usize > MAX_MEMBERS {
@@ -500,6 +502,14 @@ mod tests {
         let n = bad.len();
         bad[n - 1] = 0xff;
         assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadArgs);
+    }
+
+    #[test]
+    fn a_huge_group_index_is_an_error_not_an_overflow() {
+        let g = group(0);
+        assert_eq!(check_group(&g, 0, 2), Ok(()));
+        assert!(check_group(&g, usize::MAX, 2).is_err());
+        assert!(check_group(&g, usize::MAX / STATUS_PAGE_SIZE + 1, 2).is_err());
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub(crate) fn validate(
     let args = check_workload_args(raw, &checked, &channels, diags);
     check_peer_workloads(raw, &checked, &channels, diags);
     check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
+    check_restart_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
     if !check_memory_budget(&checked, &channels.channels, &memory, diags) {
         return None;
@@ -2286,6 +2287,63 @@ fn check_peer_workloads(
 /// A warning for each channel neither of whose ends uses channels (both
 /// run built-in workloads such as `hello` or `compute`) and that no group
 /// replicates over: it costs memory and an IPI vector for nothing.
+/// A partition under `on_fault = "restart"` has channels only to members of
+/// one of its groups: a restart re-formats every channel of the partition,
+/// and only a group's members are told (membership epochs) and waited for
+/// (`MEMBERSHIP_ACK`) before that; a peer outside would keep writing into
+/// the region being zeroed.
+fn check_restart_channels(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    groups: Option<&[Group]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let (true, Some(groups)) = (channels.ok, groups) else {
+        return;
+    };
+    let restarts = |i: usize| {
+        checked
+            .get(i)
+            .is_some_and(|c| c.on_fault == OnFault::Restart)
+    };
+    for (index, (ch, raw_ch)) in channels.channels.iter().zip(&raw.channels).enumerate() {
+        let grouped = groups
+            .iter()
+            .any(|g| g.links.iter().any(|l| l.channel == index));
+        let Field::Given(between) = &raw_ch.between else {
+            continue;
+        };
+        for (me, peer) in [(ch.a, ch.b), (ch.b, ch.a)] {
+            if grouped || !restarts(me) {
+                continue;
+            }
+            let name = |i: usize| partition_label(&raw.partitions[i]);
+            diags.push(
+                Diagnostic::new(
+                    "restart-channel-outside-group",
+                    format!(
+                        "{} restarts on a fault, but its channel to {} is not in a group of both",
+                        name(me),
+                        name(peer)
+                    ),
+                )
+                .at(between.span.clone(), "no group has both endpoints")
+                .note(format!(
+                    "a restart re-formats every channel of {}; only members of its groups are told and waited for first, so {} could write into the region while it is zeroed",
+                    name(me),
+                    name(peer)
+                ))
+                .help(format!(
+                    "add a [[group]] with both {} and {}, or `on_fault = \"stop\"`",
+                    name(me),
+                    name(peer)
+                )),
+            );
+        }
+    }
+}
+
 fn check_unused_channels(
     raw: &RawLayout,
     checked: &[Checked],

@@ -18,8 +18,12 @@ impl StatusView {
     /// validated); `None` if its address is not the one the protocol
     /// gives that record.
     pub fn of(index: usize, info: &GroupInfo) -> Option<Self> {
+        // The bound first: then `index * STATUS_PAGE_SIZE` cannot overflow.
+        if index >= MAX_GROUPS {
+            return None;
+        }
         let at = GROUP_STATUS_GPA + u64::try_from(index * STATUS_PAGE_SIZE).ok()?;
-        if index >= MAX_GROUPS || info.status_gpa != at {
+        if info.status_gpa != at {
             return None;
         }
         // SAFETY: `at` is a page-aligned address in the status window below
