@@ -741,7 +741,8 @@ notify = "ipi"
         without.partitions[1].groups = pong.clone();
         assert_eq!(with_group, without);
 
-        let restart = LAYOUT.replace(
+        // A restarting partition's channels must be inside its groups.
+        let restart = grouped.replace(
             "name = \"pong\"\n",
             "name = \"pong\"\non_fault = \"restart\"\nmax_restarts = 3\n",
         );
