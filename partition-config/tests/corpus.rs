@@ -150,7 +150,14 @@ fn examples_are_valid() {
         if path.extension().is_some_and(|e| e == "toml") {
             seen += 1;
             if let Err(d) = partition_config::load(&path) {
-                panic!("{} is invalid:\n{}", path.display(), d.render_plain());
+                // linux.toml boots a kernel and initramfs the user puts next
+                // to it (tests/tests/linux.rs runs it with them in place):
+                // their absence is all that may be wrong with it here.
+                let absent = |code: &str| ["kernel-not-found", "initrd-not-found"].contains(&code);
+                let only_absent = path.ends_with("linux.toml") && d.iter().all(|x| absent(x.code));
+                if !only_absent {
+                    panic!("{} is invalid:\n{}", path.display(), d.render_plain());
+                }
             }
         }
     }
