@@ -1,4 +1,4 @@
-//! The guest boot protocol, version 2 (`docs/boot-protocol.md`).
+//! The guest boot protocol, version 3 (`docs/boot-protocol.md`).
 //!
 //! A partition's kernel starts like a PVH guest: 32-bit protected mode,
 //! paging off, flat 4 GiB code and data segments, interrupts off, `ebx` =
@@ -10,8 +10,11 @@
 //! Guest-physical layout of every partition:
 //! - `0 .. memory`: the partition's RAM; the first 64 KiB hold the boot
 //!   structures ([`BOOT_INFO_GPA`] ..) and are reported reserved;
-//! - [`CHANNEL_WINDOW_GPA`] ..: the partition's channel regions, each at the
-//!   address its [`ChannelInfo`] gives;
+//! - [`CHANNEL_WINDOW_GPA`] .. [`GROUP_STATUS_GPA`]: the partition's channel
+//!   regions, each at the address its [`ChannelInfo`] gives;
+//! - [`GROUP_STATUS_GPA`] ..: the status page of each replication group the
+//!   partition is a member of (read-only), at its [`GroupInfo`]'s
+//!   `status_gpa`;
 //! - nothing else: any other access is a contained fault.
 //!
 //! The records here are the bytes themselves: `repr(C)` without padding,
@@ -24,7 +27,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of this protocol; bumped with any layout change.
-pub const BOOT_PROTOCOL_VERSION: u32 = 2;
+pub const BOOT_PROTOCOL_VERSION: u32 = 3;
 
 /// `hvm_start_info.magic` (Xen `arch-x86/hvm/start_info.h`).
 pub const PVH_START_MAGIC: u32 = 0x336e_c578;
@@ -44,9 +47,34 @@ pub const BOOT_INFO_GPA: u64 = 0x1000;
 pub const BOOT_INFO_SIZE: u64 = 0xf000;
 /// Lowest guest-physical address a kernel image may be loaded at.
 pub const KERNEL_MIN_GPA: u64 = 0x10_0000;
+/// Where a partition's initrd of `len` bytes goes in its `memory` bytes of
+/// RAM: the highest 4 KiB-aligned address it fits at, as boot loaders put
+/// it; `None` when it does not fit above [`KERNEL_MIN_GPA`]. The host tools
+/// check a layout's initrd against the kernel's end with it, and the
+/// hypervisor loads the initrd there.
+#[must_use]
+pub const fn initrd_gpa(memory: u64, len: u64) -> Option<u64> {
+    match memory.checked_sub(len) {
+        Some(top) if top & !0xfff >= KERNEL_MIN_GPA => Some(top & !0xfff),
+        _ => None,
+    }
+}
+
 /// Guest-physical base of the channel window (above any partition's RAM,
 /// below the local APIC page).
 pub const CHANNEL_WINDOW_GPA: u64 = 0xc000_0000;
+/// Guest-physical address of the status pages of the partition's groups:
+/// group record `k` of the block has its page at `GROUP_STATUS_GPA + k *
+/// 4096`. It is also the end of the channel window (below the top 32 MiB
+/// of the first 4 GiB, which kernels usually map uncached for MMIO).
+pub const GROUP_STATUS_GPA: u64 = 0xfd00_0000;
+/// Most groups a partition is a member of (group records in the block).
+pub const MAX_GROUPS: usize = 4;
+/// The vector the hypervisor notifies a group's members on after every
+/// change of its status page: above the channel vectors (`0x40..=0xbf`),
+/// below the spurious vector. Delivered to the member's IDT without a VM
+/// exit, like a channel IPI; the member signals EOI as for any interrupt.
+pub const MEMBERSHIP_VECTOR: u8 = 0xf0;
 
 /// Magic at the start of the Flotilla block.
 pub const BLOCK_MAGIC: [u8; 8] = *b"FLOTBLK1";
@@ -95,10 +123,41 @@ pub struct ChannelInfo {
     pub peer_name: [u8; NAME_LEN],
 }
 
-/// The Flotilla block: the partition's identity, its channels and its
-/// workload. Followed in memory by `channel_count` [`ChannelInfo`] records
-/// at `channels_offset` and the argument text at `args_offset` (both
-/// offsets from the block's start). The fixed part is 136 bytes.
+/// One replication group the partition is a member of, as the block
+/// describes it (192 bytes). Its status page (`crate::group`) is mapped
+/// read-only at `status_gpa`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct GroupInfo {
+    /// The group's index in the layout (the argument of `MEMBERSHIP_ACK`).
+    pub group: u32,
+    /// This partition's member id in the group (its rank by partition
+    /// index among the members).
+    pub member_id: u32,
+    /// Members in the group (2..=32).
+    pub member_count: u32,
+    /// [`MEMBERSHIP_VECTOR`]: the vector the group's notifications come on.
+    pub vector: u32,
+    /// Bit `p` set for each member partition `p` (member `i` is the `i`-th
+    /// set bit).
+    pub members: u64,
+    /// Guest-physical address of the group's status page (4 KiB,
+    /// read-only).
+    pub status_gpa: u64,
+    /// The group's name (NUL-padded).
+    pub name: [u8; NAME_LEN],
+    /// The group's links, from the layout: bit `j` of `adjacency[i]` set
+    /// when members `i` and `j` share a channel (symmetric, no bit `i` in
+    /// `adjacency[i]`, entries from `member_count` on zero). Every member
+    /// gets the same table, so all compute the same tree from it.
+    pub adjacency: [u32; 32],
+}
+
+/// The Flotilla block: the partition's identity, its channels, its groups
+/// and its workload. Followed in memory by `channel_count` [`ChannelInfo`]
+/// records at `channels_offset`, `group_count` [`GroupInfo`] records at
+/// `groups_offset` and the argument text at `args_offset` (all offsets from
+/// the block's start). The fixed part is 144 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct FlotillaBlock {
@@ -136,6 +195,10 @@ pub struct FlotillaBlock {
     /// Which incarnation of the partition this is: 0 at its first boot, +1
     /// per restart (`on_fault = "restart"`).
     pub incarnation: u32,
+    /// Number of [`GroupInfo`] records (at most [`MAX_GROUPS`]).
+    pub group_count: u32,
+    /// Offset of the first group record.
+    pub groups_offset: u32,
     /// Zero.
     pub reserved: u32,
 }
@@ -208,11 +271,15 @@ layout!(HvmStartInfo, 56, {
 });
 layout!(HvmModlistEntry, 32, { paddr: 0, size: 8, cmdline_paddr: 16, reserved: 24 });
 layout!(HvmMemmapEntry, 24, { addr: 0, size: 8, kind: 16, reserved: 20 });
-layout!(FlotillaBlock, 136, {
+layout!(FlotillaBlock, 144, {
     magic: 0, version: 8, size: 12, partition_id: 16, cpu: 20, apic_id: 24,
     partition_count: 28, memory: 32, tsc_khz: 40, name: 48, workload: 80,
     channel_count: 112, channels_offset: 116, args_offset: 120, args_len: 124,
-    incarnation: 128, reserved: 132,
+    incarnation: 128, group_count: 132, groups_offset: 136, reserved: 140,
+});
+layout!(GroupInfo, 192, {
+    group: 0, member_id: 4, member_count: 8, vector: 12, members: 16, status_gpa: 24,
+    name: 32, adjacency: 64,
 });
 layout!(ChannelInfo, 80, {
     gpa: 0, size: 8, channel_id: 16, slots: 20, side: 24, notify: 28, vector: 32,
@@ -239,6 +306,15 @@ pub fn name_field(name: &str) -> Option<[u8; NAME_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initrd_goes_at_the_top_of_ram_page_aligned() {
+        assert_eq!(initrd_gpa(64 << 20, 0x1000), Some((64 << 20) - 0x1000));
+        assert_eq!(initrd_gpa(64 << 20, 0x1001), Some((64 << 20) - 0x2000));
+        assert_eq!(initrd_gpa(64 << 20, (63 << 20) + 1), None);
+        assert_eq!(initrd_gpa(64 << 20, 63 << 20), Some(KERNEL_MIN_GPA));
+        assert_eq!(initrd_gpa(1 << 20, 1 << 30), None);
+    }
 
     #[test]
     fn names_round_trip_and_too_long_is_refused() {
@@ -299,20 +375,28 @@ mod tests {
 
     #[test]
     fn block_and_channel_records_sit_at_the_documented_offsets() {
-        let mut raw = [0u8; 136];
+        let mut raw = [0u8; 144];
         put(&mut raw, 0, b"FLOTBLK1");
-        for (at, v) in [(8, 2u32), (12, 300), (16, 2), (20, 3), (24, 5), (28, 4)] {
+        for (at, v) in [(8, 3u32), (12, 300), (16, 2), (20, 3), (24, 5), (28, 4)] {
             put(&mut raw, at, &v.to_le_bytes());
         }
         put(&mut raw, 32, &(16u64 << 20).to_le_bytes());
         put(&mut raw, 40, &2_000_000u64.to_le_bytes());
         put(&mut raw, 48, b"ping");
         put(&mut raw, 80, b"pingpong");
-        for (at, v) in [(112, 1u32), (116, 136), (120, 216), (124, 84), (128, 3)] {
+        for (at, v) in [
+            (112, 1u32),
+            (116, 144),
+            (120, 288),
+            (124, 84),
+            (128, 3),
+            (132, 1),
+            (136, 224),
+        ] {
             put(&mut raw, at, &v.to_le_bytes());
         }
-        let b = FlotillaBlock::read_from_bytes(&raw[..]).expect("136 bytes");
-        assert_eq!((b.magic, b.version, b.size), (BLOCK_MAGIC, 2, 300));
+        let b = FlotillaBlock::read_from_bytes(&raw[..]).expect("144 bytes");
+        assert_eq!((b.magic, b.version, b.size), (BLOCK_MAGIC, 3, 300));
         assert_eq!(
             (b.partition_id, b.cpu, b.apic_id, b.partition_count),
             (2, 3, 5, 4)
@@ -329,9 +413,10 @@ mod tests {
                 b.args_offset,
                 b.args_len
             ),
-            (1, 136, 216, 84)
+            (1, 144, 288, 84)
         );
-        assert_eq!((b.incarnation, b.reserved), (3, 0));
+        assert_eq!((b.incarnation, b.group_count, b.groups_offset), (3, 1, 224));
+        assert_eq!(b.reserved, 0);
         assert_eq!(b.as_bytes(), &raw[..]);
 
         let mut raw = [0u8; 80];
@@ -357,5 +442,30 @@ mod tests {
         assert_eq!(name_str(&c.peer_name), "pong");
         assert_eq!(c.as_bytes(), &raw[..]);
         assert!(ChannelInfo::read_from_bytes(&raw[..79]).is_err());
+
+        let mut raw = [0u8; 192];
+        for (at, v) in [
+            (0, 2u32),
+            (4, 1),
+            (8, 3),
+            (12, u32::from(MEMBERSHIP_VECTOR)),
+            (64, 0b110),
+            (68, 0b001),
+            (72, 0b001),
+        ] {
+            put(&mut raw, at, &v.to_le_bytes());
+        }
+        put(&mut raw, 16, &0b1011u64.to_le_bytes());
+        put(&mut raw, 24, &(GROUP_STATUS_GPA + 0x1000).to_le_bytes());
+        put(&mut raw, 32, b"state");
+        let g = GroupInfo::read_from_bytes(&raw[..]).expect("192 bytes");
+        assert_eq!(g.adjacency[..4], [0b110, 0b001, 0b001, 0]);
+        assert_eq!(
+            (g.group, g.member_id, g.member_count, g.vector),
+            (2, 1, 3, 0xf0)
+        );
+        assert_eq!((g.members, g.status_gpa), (0b1011, 0xfd00_1000));
+        assert_eq!(name_str(&g.name), "state");
+        assert_eq!(g.as_bytes(), &raw[..]);
     }
 }

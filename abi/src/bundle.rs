@@ -1,32 +1,45 @@
-//! The boot bundle, version 1 (`docs/bundle.md`): one boot module that
-//! carries the manifest and every kernel image as flat load segments, so the
-//! hypervisor never parses ELF.
+//! The boot bundle, version 2 (`docs/bundle.md`): one boot module that
+//! carries the manifest, every kernel image as flat load segments (so the
+//! hypervisor never parses ELF) and the per-partition modules (initrds,
+//! ACPI tables). The hypervisor reads it where the loader put it.
 //!
 //! Layout (all integers little-endian, offsets from the bundle's start):
 //! ```text
 //! 0   magic "FLOTBNDL"        8   version u32      12  header size u32 (48)
 //! 16  total length u64        24  manifest offset u32  28 manifest length u32
-//! 32  image count u32         36  image table offset u32   40 reserved u64
+//! 32  image count u32         36  image table offset u32
+//! 40  module count u32        44  module table offset u32
 //! image record (32 bytes): entry u64, segment count u32, segment table offset u32, reserved 16
 //! segment record (32 bytes): guest-physical address u64, memory length u64,
 //!                            data offset u64, data length u64
+//! module record (32 bytes): kind u8, reserved u8, partition u16, reserved u32,
+//!                           data offset u64, data length u64, reserved u64
 //! ```
 //! Image `i` is the image of the manifest's kernel `i`. A segment's bytes
 //! are copied to its address and the rest of its memory length is zeroed.
 
-use zerocopy::little_endian::{U32, U64};
+use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Magic at offset 0.
 pub const MAGIC: [u8; 8] = *b"FLOTBNDL";
 /// Format version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Header size.
 pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
 /// Image record size.
 pub const IMAGE_RECORD_SIZE: usize = core::mem::size_of::<ImageRecord>();
 /// Segment record size.
 pub const SEGMENT_RECORD_SIZE: usize = core::mem::size_of::<SegmentRecord>();
+/// Module record size.
+pub const MODULE_RECORD_SIZE: usize = core::mem::size_of::<ModuleRecord>();
+/// [`ModuleRecord::kind`]: a partition's initrd (PVH module 0 of its kernel).
+pub const MODULE_INITRD: u8 = 1;
+/// [`ModuleRecord::kind`]: a compat partition's ACPI tables (RSDP first),
+/// copied to `abi::compat::ACPI_TABLES_GPA`.
+pub const MODULE_ACPI: u8 = 2;
+/// Most modules in a bundle: one of each kind per partition.
+pub const MAX_MODULES: u32 = 2 * 64;
 /// Most images in a bundle.
 pub const MAX_IMAGES: u32 = 64;
 /// Most segments per image.
@@ -54,8 +67,10 @@ pub struct Header {
     pub image_count: U32,
     /// Offset of the image table.
     pub images_offset: U32,
-    /// Zero.
-    pub reserved: U64,
+    /// Entries in the module table.
+    pub module_count: U32,
+    /// Offset of the module table.
+    pub modules_offset: U32,
 }
 
 /// One entry of the image table (32 bytes).
@@ -90,9 +105,34 @@ pub struct SegmentRecord {
     pub data_len: U64,
 }
 
+/// One entry of the module table (32 bytes): bytes for one partition that
+/// are not a kernel image.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct ModuleRecord {
+    /// [`MODULE_INITRD`] or [`MODULE_ACPI`].
+    pub kind: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// The partition (manifest index) the module is for.
+    pub partition: U16,
+    /// Zero.
+    pub reserved1: U32,
+    /// Offset of the data (several records may share it).
+    pub data_offset: U64,
+    /// Length of the data.
+    pub data_len: U64,
+    /// Zero.
+    pub reserved: U64,
+}
+
+const _: () = assert!(MODULE_RECORD_SIZE == 32);
 const _: () = assert!(HEADER_SIZE == 48 && IMAGE_RECORD_SIZE == 32 && SEGMENT_RECORD_SIZE == 32);
 const _: () = assert!(core::mem::offset_of!(Header, total_len) == 16);
 const _: () = assert!(core::mem::offset_of!(Header, images_offset) == 36);
+const _: () = assert!(core::mem::offset_of!(Header, modules_offset) == 44);
 const _: () = assert!(core::mem::offset_of!(SegmentRecord, data_len) == 24);
 
 /// Why a bundle was rejected.
@@ -110,6 +150,9 @@ pub enum BundleError {
     TooMany(&'static str),
     /// A segment whose data is longer than its memory.
     SegmentDataTooLong,
+    /// A module record of an unknown kind, with reserved bytes set, or a
+    /// second module of one kind for one partition.
+    BadModule(&'static str),
 }
 
 impl core::fmt::Display for BundleError {
@@ -128,6 +171,7 @@ impl core::fmt::Display for BundleError {
             BundleError::SegmentDataTooLong => {
                 write!(f, "boot bundle segment has more data than memory")
             }
+            BundleError::BadModule(what) => write!(f, "boot bundle module record: {what}"),
         }
     }
 }
@@ -163,6 +207,7 @@ pub struct Bundle<'a> {
     bytes: &'a [u8],
     manifest: &'a [u8],
     images: &'a [ImageRecord],
+    modules: &'a [ModuleRecord],
 }
 
 /// One load segment.
@@ -245,11 +290,51 @@ impl<'a> Bundle<'a> {
                     .ok_or(BundleError::OutOfBounds("segment address"))?;
             }
         }
+        if header.module_count.get() > MAX_MODULES {
+            return Err(BundleError::TooMany("modules"));
+        }
+        let modules: &[ModuleRecord] = table(
+            bytes,
+            header.modules_offset.get(),
+            header.module_count.get(),
+            "module table",
+        )?;
+        for (i, m) in modules.iter().enumerate() {
+            if !matches!(m.kind, MODULE_INITRD | MODULE_ACPI) {
+                return Err(BundleError::BadModule("unknown kind"));
+            }
+            if m.reserved0 != 0 || m.reserved1.get() != 0 || m.reserved.get() != 0 {
+                return Err(BundleError::BadModule("reserved field not zero"));
+            }
+            slice(bytes, m.data_offset.get(), m.data_len.get(), "module data")?;
+            let twice = modules[..i]
+                .iter()
+                .any(|e| e.kind == m.kind && e.partition == m.partition);
+            if twice {
+                return Err(BundleError::BadModule("two of one kind for one partition"));
+            }
+        }
         Ok(Bundle {
             bytes,
             manifest,
             images,
+            modules,
         })
+    }
+
+    /// The bytes of partition `partition`'s module of `kind`
+    /// ([`MODULE_INITRD`], [`MODULE_ACPI`]), if the bundle has one.
+    pub fn module(&self, partition: u16, kind: u8) -> Option<&'a [u8]> {
+        let m = self
+            .modules
+            .iter()
+            .find(|m| m.kind == kind && m.partition.get() == partition)?;
+        slice(self.bytes, m.data_offset.get(), m.data_len.get(), "module").ok()
+    }
+
+    /// Number of module records.
+    pub fn module_count(&self) -> usize {
+        self.modules.len()
     }
 
     fn segment_table(
@@ -334,10 +419,35 @@ pub mod build {
         out[at..at + bytes.len()].copy_from_slice(bytes);
     }
 
-    /// Encodes a bundle (manifest first, 8-byte aligned, so it can be
-    /// decoded in place). Panics if it would be 4 GiB or more: the format's
-    /// offsets are 32-bit (the host tool's inputs, never a guest's).
+    /// A module to put in a bundle: `kind` bytes for one partition. The
+    /// bytes are `blobs[blob]` of [`encode_with_modules`], so modules with
+    /// the same bytes (one initrd for several partitions) share them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct ModuleSpec {
+        /// [`MODULE_INITRD`] or [`MODULE_ACPI`].
+        pub kind: u8,
+        /// The partition (manifest index).
+        pub partition: u16,
+        /// Index of its bytes in the blob list.
+        pub blob: usize,
+    }
+
+    /// Encodes a bundle without modules: see [`encode_with_modules`].
     pub fn encode(manifest: &[u8], images: &[ImageSpec]) -> Vec<u8> {
+        encode_with_modules(manifest, images, &[], &[])
+    }
+
+    /// Encodes a bundle (manifest first, 8-byte aligned, so it can be
+    /// decoded in place), then the images, then each blob once and the
+    /// module records pointing at them. Panics if it would be 4 GiB or
+    /// more, or if a module names a blob that is not there: the host
+    /// tool's inputs, never a guest's.
+    pub fn encode_with_modules(
+        manifest: &[u8],
+        images: &[ImageSpec],
+        modules: &[ModuleSpec],
+        blobs: &[&[u8]],
+    ) -> Vec<u8> {
         let mut out = alloc::vec![0u8; HEADER_SIZE];
         let manifest_offset = out.len();
         out.extend_from_slice(manifest);
@@ -369,6 +479,27 @@ pub mod build {
             put(&mut out, images_offset + i * IMAGE_RECORD_SIZE, &record);
         }
         align8(&mut out);
+        let modules_offset = out.len();
+        out.resize(modules_offset + modules.len() * MODULE_RECORD_SIZE, 0);
+        let mut blob_at = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            align8(&mut out);
+            blob_at.push(out.len());
+            out.extend_from_slice(blob);
+        }
+        for (i, m) in modules.iter().enumerate() {
+            let record = ModuleRecord {
+                kind: m.kind,
+                reserved0: 0,
+                partition: m.partition.into(),
+                reserved1: 0.into(),
+                data_offset: (blob_at[m.blob] as u64).into(),
+                data_len: (blobs[m.blob].len() as u64).into(),
+                reserved: 0.into(),
+            };
+            put(&mut out, modules_offset + i * MODULE_RECORD_SIZE, &record);
+        }
+        align8(&mut out);
         let header = Header {
             magic: MAGIC,
             version: VERSION.into(),
@@ -378,7 +509,8 @@ pub mod build {
             manifest_len: u32_field(manifest.len()),
             image_count: u32_field(images.len()),
             images_offset: u32_field(images_offset),
-            reserved: 0.into(),
+            module_count: u32_field(modules.len()),
+            modules_offset: u32_field(modules_offset),
         };
         put(&mut out, 0, &header);
         out
@@ -434,7 +566,8 @@ mod tests {
         let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
         let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
         assert_eq!(&bytes[..8], b"FLOTBNDL");
-        assert_eq!((le32(8), le32(12)), (1, 48));
+        assert_eq!((le32(8), le32(12)), (2, 48));
+        assert_eq!(le32(40), 0);
         assert_eq!(le64(16), bytes.len() as u64);
         assert_eq!((le32(24), le32(28)), (48, 8));
         assert_eq!(&bytes[48..56], b"MANIFEST");
@@ -471,11 +604,88 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadMagic);
-        let mut v2 = bytes.clone();
-        v2[8] = 2;
+        let mut v1 = bytes.clone();
+        v1[8] = 1;
         assert_eq!(
-            Bundle::parse(&v2).unwrap_err(),
-            BundleError::UnsupportedVersion(2)
+            Bundle::parse(&v1).unwrap_err(),
+            BundleError::UnsupportedVersion(1)
         );
+    }
+
+    fn with_modules() -> alloc::vec::Vec<u8> {
+        let initrd = [0x11u8; 13];
+        let acpi = [0x22u8; 5];
+        encode_with_modules(
+            b"MANIFEST",
+            &[],
+            &[
+                ModuleSpec {
+                    kind: MODULE_INITRD,
+                    partition: 0,
+                    blob: 0,
+                },
+                ModuleSpec {
+                    kind: MODULE_ACPI,
+                    partition: 0,
+                    blob: 1,
+                },
+                ModuleSpec {
+                    kind: MODULE_INITRD,
+                    partition: 3,
+                    blob: 0,
+                },
+            ],
+            &[&initrd, &acpi],
+        )
+    }
+
+    #[test]
+    fn modules_round_trip_and_share_their_bytes() {
+        let bytes = with_modules();
+        let b = Bundle::parse(&bytes).expect("valid");
+        assert_eq!(b.module_count(), 3);
+        assert_eq!(b.module(0, MODULE_INITRD), Some(&[0x11u8; 13][..]));
+        assert_eq!(b.module(0, MODULE_ACPI), Some(&[0x22u8; 5][..]));
+        assert_eq!(b.module(3, MODULE_INITRD), Some(&[0x11u8; 13][..]));
+        assert_eq!(b.module(3, MODULE_ACPI), None);
+        assert_eq!(b.module(1, MODULE_INITRD), None);
+        // One copy of the shared initrd.
+        assert_eq!(bytes.windows(13).filter(|w| *w == [0x11u8; 13]).count(), 1);
+    }
+
+    #[test]
+    fn bad_module_records_are_refused() {
+        let bytes = with_modules();
+        let at = u32::from_le_bytes(bytes[44..48].try_into().expect("4")) as usize;
+        let refused = |offset: usize, value: u8| {
+            let mut c = bytes.clone();
+            c[at + offset] = value;
+            Bundle::parse(&c).unwrap_err()
+        };
+        assert_eq!(refused(0, 7), BundleError::BadModule("unknown kind"));
+        assert_eq!(
+            refused(1, 1),
+            BundleError::BadModule("reserved field not zero")
+        );
+        assert_eq!(
+            refused(31, 1),
+            BundleError::BadModule("reserved field not zero")
+        );
+        // The third record for partition 0 instead of 3: two initrds.
+        assert_eq!(
+            refused(64 + 2, 0),
+            BundleError::BadModule("two of one kind for one partition")
+        );
+        // Data past the end.
+        assert_eq!(refused(23, 0x40), BundleError::OutOfBounds("module data"));
+        for i in 0..bytes.len() {
+            let mut c = bytes.clone();
+            c[i] ^= 0xff;
+            if let Ok(b) = Bundle::parse(&c) {
+                for p in 0..4 {
+                    let _ = b.module(p, MODULE_INITRD);
+                }
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use core::str::FromStr;
 
 /// Version of the run report these names are part of (`docs/run-report.md`):
 /// the hypervisor writes it in `report-begin`, the host tools accept only it.
-pub const REPORT_VERSION: u32 = 3;
+pub const REPORT_VERSION: u32 = 4;
 
 /// Defines a fieldless enum with stable names, `ALL`, `as_str`, `FromStr`
 /// and `Display`, from one list.

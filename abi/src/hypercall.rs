@@ -1,4 +1,4 @@
-//! Hypercalls, version 2 (`docs/hypercalls.md`).
+//! Hypercalls, version 3 (`docs/hypercalls.md`).
 //!
 //! A guest executes the backend's [`Instruction`] (`vmmcall` on AMD,
 //! `vmcall` on Intel; [`crate::cpuid::Backend::hypercall`]) with the number in
@@ -8,9 +8,10 @@
 //! caller's RAM. Unknown numbers return [`Error::Unknown`]; they do not stop
 //! the partition. Only the partition's kernel (CPL 0) may call: a call from
 //! CPL > 0 does nothing and returns [`Error::Denied`] (since version 2).
+//! Version 3 added [`MEMBERSHIP_ACK`].
 
 /// Version of the hypercall interface, returned by [`VERSION`].
-pub const HYPERCALL_VERSION: u64 = 2;
+pub const HYPERCALL_VERSION: u64 = 3;
 
 /// `VERSION() -> HYPERCALL_VERSION`.
 pub const VERSION: u64 = 0;
@@ -28,6 +29,13 @@ pub const REPORT_RESULT: u64 = 3;
 /// `SEND_IPI(channel_id)`: raise the channel's IPI at the peer. Allowed only
 /// on `ipi` channels of the caller.
 pub const SEND_IPI: u64 = 4;
+/// `MEMBERSHIP_ACK(group, epoch) -> current epoch`: the caller, a member of
+/// group `group` (its layout index, `GroupInfo::group`), has adopted
+/// `epoch` of the group's status page: it no longer writes to the channels
+/// of members that epoch shows dead. Recorded as the member's acknowledged
+/// epoch (never lowered). [`Error::Denied`]: not a member of such a group;
+/// [`Error::Invalid`]: `epoch` is ahead of the page's.
+pub const MEMBERSHIP_ACK: u64 = 5;
 
 /// Longest console line.
 pub const MAX_CONSOLE_LINE: u64 = 256;

@@ -20,6 +20,7 @@
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 
+pub mod acpi;
 pub mod boot;
 pub mod bundle;
 pub mod cmdline;
@@ -27,6 +28,7 @@ pub mod compat;
 pub mod console;
 pub mod cpuid;
 pub mod fault;
+pub mod group;
 pub mod hypercall;
 pub mod ports;
 pub mod regs;

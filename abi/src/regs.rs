@@ -213,6 +213,10 @@ pub mod cpuid {
     pub mod leaf1_edx {
         /// Machine-check exception.
         pub const MCE: u32 = 1 << 7;
+        /// Thermal monitor and clock control MSRs (IA32_THERM_*).
+        pub const ACPI: u32 = 1 << 22;
+        /// Thermal monitor (automatic).
+        pub const TM: u32 = 1 << 29;
         /// MTRRs.
         pub const MTRR: u32 = 1 << 12;
         /// Machine-check architecture.
@@ -220,8 +224,15 @@ pub mod cpuid {
         /// Debug store.
         pub const DS: u32 = 1 << 21;
     }
+    /// CPUID.6 (thermal and power management).
+    pub mod leaf6 {
+        /// EAX: the APIC timer always runs (ARAT).
+        pub const EAX_ARAT: u32 = 1 << 2;
+    }
     /// CPUID.(7,0).
     pub mod leaf7 {
+        /// IA32_TSC_ADJUST.
+        pub const EBX_TSC_ADJUST: u32 = 1 << 1;
         /// INVPCID.
         pub const EBX_INVPCID: u32 = 1 << 10;
         /// Protection keys for user pages.
@@ -286,6 +297,96 @@ pub mod cpuid {
         /// VIRT_SPEC_CTRL SSBD.
         pub const VIRT_SSBD: u32 = 1 << 25;
     }
+}
+
+/// The 8254 PIT's counter ports (channels 0 and 2; 1 between them).
+pub mod pit {
+    /// Channel 0's counter.
+    pub const COUNTER0: u16 = 0x40;
+    /// Channel 2's counter (the speaker's, which kernels calibrate with).
+    pub const COUNTER2: u16 = 0x42;
+}
+
+/// IA32_MISC_ENABLE bits (Intel SDM Vol. 4, Table 2-2).
+pub mod misc_enable {
+    /// Fast-strings enable.
+    pub const FAST_STRINGS: u64 = 1 << 0;
+    /// Branch trace storage unavailable.
+    pub const BTS_UNAVAILABLE: u64 = 1 << 11;
+    /// Processor event-based sampling unavailable.
+    pub const PEBS_UNAVAILABLE: u64 = 1 << 12;
+}
+
+/// The MC146818 CMOS clock's registers (index written to port 0x70, data
+/// at 0x71) and the status values a read-only clock reports.
+pub mod cmos {
+    /// Index port (bit 7 masks NMIs).
+    pub const INDEX_PORT: u16 = 0x70;
+    /// Data port.
+    pub const DATA_PORT: u16 = 0x71;
+    /// Seconds.
+    pub const SECONDS: u8 = 0x00;
+    /// Minutes.
+    pub const MINUTES: u8 = 0x02;
+    /// Hours.
+    pub const HOURS: u8 = 0x04;
+    /// Day of the week (1 = Sunday).
+    pub const WEEKDAY: u8 = 0x06;
+    /// Day of the month.
+    pub const DAY: u8 = 0x07;
+    /// Month.
+    pub const MONTH: u8 = 0x08;
+    /// Year in the century.
+    pub const YEAR: u8 = 0x09;
+    /// Status register A.
+    pub const STATUS_A: u8 = 0x0a;
+    /// Register A: UIP clear, 32.768 kHz time base, 1024 Hz rate.
+    pub const STATUS_A_VALUE: u8 = 0x26;
+    /// Status register B.
+    pub const STATUS_B: u8 = 0x0b;
+    /// Register B: 24-hour mode, BCD, no interrupts.
+    pub const STATUS_B_VALUE: u8 = 0x02;
+    /// Status register D.
+    pub const STATUS_D: u8 = 0x0d;
+    /// Register D: valid RAM and time.
+    pub const STATUS_D_VALUE: u8 = 0x80;
+    /// Century (the index the FADT's `CENTURY` field names).
+    pub const CENTURY: u8 = 0x32;
+}
+
+/// The registers of a 16450/16550 UART, as offsets from its base port, and
+/// the bits a driver probes (PC16550D data sheet, Table II).
+pub mod uart {
+    /// Receive buffer (read) / transmit holding (write); divisor latch low with DLAB.
+    pub const DATA: u16 = 0;
+    /// Interrupt enable; divisor latch high with DLAB.
+    pub const IER: u16 = 1;
+    /// Interrupt identification (read) / FIFO control (write).
+    pub const IIR: u16 = 2;
+    /// Line control.
+    pub const LCR: u16 = 3;
+    /// Modem control.
+    pub const MCR: u16 = 4;
+    /// Line status.
+    pub const LSR: u16 = 5;
+    /// Modem status.
+    pub const MSR: u16 = 6;
+    /// Scratch.
+    pub const SCR: u16 = 7;
+    /// LCR: divisor latch access.
+    pub const LCR_DLAB: u8 = 1 << 7;
+    /// IER: transmitter holding register empty interrupt.
+    pub const IER_THRI: u8 = 1 << 1;
+    /// IIR: no interrupt pending.
+    pub const IIR_NONE: u8 = 0x01;
+    /// IIR: transmitter holding register empty.
+    pub const IIR_THRI: u8 = 0x02;
+    /// LSR: transmit holding register and transmitter empty.
+    pub const LSR_TEMT_THRE: u8 = 0x60;
+    /// MCR: loopback.
+    pub const MCR_LOOP: u8 = 1 << 4;
+    /// MSR: carrier detect, data set ready, clear to send.
+    pub const MSR_DCD_DSR_CTS: u8 = 0xb0;
 }
 
 #[cfg(test)]

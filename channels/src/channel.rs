@@ -6,19 +6,20 @@
 //! Opening only reads the region (relaxed loads: valid on the read-only identity page), and
 //! each endpoint half stores only into its own side's area (its control line, the ring it
 //! sends on), so a guest following this crate never writes a page the nested page tables map
-//! read-only for it (layout v3, `docs/channels.md`).
+//! read-only for it (layout v4, `docs/channels.md`).
 
 use crate::duplex::Duplex;
 use crate::error::LayoutError;
 use crate::layout::{
     control_offset, region_size, ring_offset, valid_slots, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT,
-    IDENTITY_OFFSET, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, LINE_WORDS, MAGIC,
+    IDENTITY_OFFSET, ID_GENERATION, ID_MAGIC, ID_SLOTS, ID_VERSION, LAYOUT_VERSION, LINE_WORDS,
+    MAGIC,
 };
 use crate::receiver::Receiver;
 use crate::region::Region;
 use crate::sender::Sender;
 use crate::slot::Ring;
-use crate::sync::{load_acquire, Ordering, Word};
+use crate::sync::{fence, load_acquire, Ordering, Word};
 
 /// Which endpoint of a channel: A is the first partition named in the layout's `between`,
 /// B the second. A sends on ring A->B and receives on ring B->A.
@@ -55,6 +56,10 @@ pub(crate) struct Control<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Channel<'a> {
     slots: u32,
+    /// The generation read at open.
+    generation: u64,
+    /// The identity line's generation word (read-only for guests).
+    generation_word: &'a Word,
     rings: [Ring<'a>; 2],
     controls: [Control<'a>; 2],
 }
@@ -68,6 +73,18 @@ impl<'a> Channel<'a> {
     /// writes the identity line. This is the hypervisor's job before the guests start (and a
     /// host test's); a guest must never call it on a live channel.
     pub fn format(region: Region<'a>, slots: u32) -> Result<Self, LayoutError> {
+        Self::format_generation(region, slots, 0)
+    }
+
+    /// Like [`Channel::format`], writing `generation` into the identity line: the hypervisor
+    /// formats a region with generation 0 before the guests start and re-formats it with the
+    /// next generation when it restarts one endpoint's partition, so the live endpoint can
+    /// tell ([`Channel::current_generation`]).
+    pub fn format_generation(
+        region: Region<'a>,
+        slots: u32,
+        generation: u64,
+    ) -> Result<Self, LayoutError> {
         if !valid_slots(u64::from(slots)) {
             return Err(LayoutError::InvalidSlots {
                 slots: u64::from(slots),
@@ -81,19 +98,32 @@ impl<'a> Channel<'a> {
             });
         }
         let words = region.words();
-        for w in words {
-            w.store(0, Ordering::Relaxed);
-        }
-        // The magic last: an observer that sees it (Acquire) sees the rest.
-        let id = [
-            (ID_SLOTS, u64::from(slots)),
-            (ID_VERSION, LAYOUT_VERSION),
-            (ID_MAGIC, MAGIC),
-        ];
-        for (index, value) in id {
-            if let Some(w) = word(words, IDENTITY_OFFSET, index) {
+        let id = |index| word(words, IDENTITY_OFFSET, index);
+        // In order: the new generation first, so a live endpoint sees the change before any
+        // of its ring words is wiped (the word never passes through 0 or goes back); then the
+        // magic cleared, so an opening during the re-format fails (`BadMagic`) instead of
+        // reading half-wiped rings; then everything but the generation zeroed; the magic
+        // last, so an opening that sees it (Acquire) sees the whole new region.
+        for (index, value) in [(ID_GENERATION, generation), (ID_MAGIC, 0)] {
+            if let Some(w) = id(index) {
                 w.store(value, Ordering::Release);
             }
+        }
+        // An endpoint that reads a wiped word, then (Acquire) the generation, sees the new one.
+        fence(Ordering::Release);
+        let keep = IDENTITY_OFFSET / 8 + ID_GENERATION;
+        for (i, w) in words.iter().enumerate() {
+            if i != keep {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        for (index, value) in [(ID_SLOTS, u64::from(slots)), (ID_VERSION, LAYOUT_VERSION)] {
+            if let Some(w) = id(index) {
+                w.store(value, Ordering::Relaxed);
+            }
+        }
+        if let Some(w) = id(ID_MAGIC) {
+            w.store(MAGIC, Ordering::Release);
         }
         Self::open(region)
     }
@@ -117,6 +147,7 @@ impl<'a> Channel<'a> {
         if version != LAYOUT_VERSION {
             return Err(LayoutError::BadVersion { found: version });
         }
+        let generation = read(ID_GENERATION)?;
         let slots = read(ID_SLOTS)?;
         if !valid_slots(slots) {
             return Err(LayoutError::BadSlots { found: slots });
@@ -147,6 +178,8 @@ impl<'a> Channel<'a> {
         };
         Ok(Self {
             slots,
+            generation,
+            generation_word: word(words, IDENTITY_OFFSET, ID_GENERATION).ok_or(bad)?,
             rings: [
                 ring(ring_offset(Side::A, slots)).ok_or(bad)?,
                 ring(ring_offset(Side::B, slots)).ok_or(bad)?,
@@ -174,6 +207,19 @@ impl<'a> Channel<'a> {
     /// Slots per direction.
     pub fn slots(&self) -> u32 {
         self.slots
+    }
+
+    /// The region's generation when it was opened (0 until a re-format).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The generation in the identity line now: different from [`Channel::generation`] once
+    /// the hypervisor re-formatted the region (zeroed it: every message and count of this
+    /// opening is gone). Endpoints of this opening must then no longer be used; open the
+    /// region again for fresh ones. One relaxed load and an acquire fence, no VM exit.
+    pub fn current_generation(&self) -> u64 {
+        load_acquire(self.generation_word)
     }
 
     /// The sending and receiving halves of endpoint `side`, both starting at message 0, to

@@ -1,4 +1,4 @@
-//! Channel layout v3: the byte contract shared by the hypervisor (which maps and formats the
+//! Channel layout v4: the byte contract shared by the hypervisor (which maps and formats the
 //! region), `partition-config` (which sizes it) and both guests. See `docs/channels.md`.
 //!
 //! ```text
@@ -18,7 +18,7 @@
 use crate::channel::Side;
 
 /// The layout version stored in the identity line.
-pub const LAYOUT_VERSION: u64 = 3;
+pub const LAYOUT_VERSION: u64 = 4;
 /// The identity line's magic: the ASCII bytes `FLOTCHAN` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FLOTCHAN");
 
@@ -52,6 +52,10 @@ pub const ID_MAGIC: usize = 0;
 pub const ID_VERSION: usize = 1;
 /// Word index, inside the identity line, of the slot count per ring.
 pub const ID_SLOTS: usize = 2;
+/// Word index, inside the identity line, of the generation: 0 when the hypervisor first formats
+/// the region, +1 each time it re-formats it (a restart of one endpoint's partition). A live
+/// endpoint that sees it change knows the region was zeroed under it (layout v4).
+pub const ID_GENERATION: usize = 3;
 
 /// Word index, inside a control line, of the receive acknowledgement: how many messages this
 /// endpoint has consumed from the ring towards it (a free-running `u64`).

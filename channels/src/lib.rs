@@ -1,4 +1,4 @@
-//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v3",
+//! Channels: the only way Flotilla partitions talk (issue #5, contract "channel layout v4",
 //! documented in `docs/channels.md`).
 //!
 //! A channel is one shared region mapped into exactly two partitions: a 4 KiB identity page

@@ -40,7 +40,7 @@ impl<'a> Region<'a> {
     /// - `ptr..ptr+len` must be mapped and readable for all of `'a`, and writable wherever
     ///   the code using the region stores: a guest endpoint stores only into its own side's
     ///   area (`layout::area_offset`), so the identity page and the peer's area may be mapped
-    ///   read-only (layout v3 does); [`crate::Channel::format`] stores into the whole region;
+    ///   read-only (layout v4 does); [`crate::Channel::format`] stores into the whole region;
     /// - during `'a`, that memory must be accessed only with aligned 8-byte atomic (or, from
     ///   another partition, plain machine-word) loads and stores — no Rust reference other
     ///   than ones derived from this `Region` may point into it;

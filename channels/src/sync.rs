@@ -1,7 +1,7 @@
 //! The atomics the crate is built on: `core`'s normally, `loom`'s under `--cfg loom` so the
 //! loom model (tests/loom.rs) explores the real ring code, not a copy of it.
 //!
-//! Read-only memory: in layout v3 an endpoint sees the identity page and the peer's area
+//! Read-only memory: in layout v4 an endpoint sees the identity page and the peer's area
 //! mapped read-only. Rust promises only *relaxed* loads of at most 8 bytes to work on
 //! read-only memory (`core::sync::atomic`, "Atomic accesses to read-only memory"), so every
 //! load of a word the peer or the hypervisor writes is relaxed; where acquire ordering is

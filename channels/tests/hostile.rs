@@ -1,6 +1,6 @@
 //! A hostile or corrupted peer: bad identity lines, bad sequence words, bad lengths, bad
 //! acknowledgements, garbage in the peer's control line. Every case ends in an error (sticky
-//! for the endpoint), never a panic. And the other half of layout v3's "one writer per
+//! for the endpoint), never a panic. And the other half of layout v4's "one writer per
 //! page": an honest endpoint stores only into its own area, so the read-only mappings of the
 //! identity page and the peer's area never stop it.
 #![cfg(not(loom))]
@@ -8,8 +8,8 @@
 mod common;
 
 use channels::layout::{
-    control_offset, ring_offset, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, ID_MAGIC, ID_SLOTS, ID_VERSION,
-    SEQ_WORD,
+    control_offset, ring_offset, CTL_ACK, CTL_RX_WAIT, CTL_TX_WAIT, ID_GENERATION, ID_MAGIC,
+    ID_SLOTS, ID_VERSION, SEQ_WORD,
 };
 use channels::{Channel, Corruption, LayoutError, RecvError, Region, SendError, Side};
 use common::HostRegion;
@@ -84,13 +84,66 @@ fn format_writes_exactly_the_documented_identity_line() {
         .collect();
     assert_eq!(bytes.len(), 20 * 1024, "64 slots: a 20 KiB region");
     assert_eq!(&bytes[0..8], b"FLOTCHAN");
-    assert_eq!(&bytes[8..16], &3u64.to_le_bytes(), "layout version 3");
+    assert_eq!(&bytes[8..16], &4u64.to_le_bytes(), "layout version 4");
     assert_eq!(&bytes[16..24], &64u64.to_le_bytes(), "slots");
-    assert!(bytes[24..].iter().all(|&b| b == 0), "all else zero");
+    assert_eq!(&bytes[24..32], &0u64.to_le_bytes(), "generation 0");
+    assert!(bytes[32..].iter().all(|&b| b == 0), "all else zero");
     assert_eq!(
-        Channel::open_expecting(r.region(), 64).map(|c| c.slots()),
-        Ok(64)
+        Channel::open_expecting(r.region(), 64).map(|c| (c.slots(), c.generation())),
+        Ok((64, 0))
     );
+}
+
+/// A re-format (the hypervisor restarting one endpoint's partition) zeroes the region and
+/// writes the next generation: an endpoint of the old opening sees the generation change, and
+/// a fresh opening starts from message 0 again.
+#[test]
+fn a_reformat_bumps_the_generation_that_live_endpoints_can_see() {
+    let r = HostRegion::new(8);
+    let old = Channel::format(r.region(), 8).expect("format");
+    let (mut a, mut b) = (old.duplex(Side::A), old.duplex(Side::B));
+    a.try_send(b"before").expect("send");
+    assert_eq!(old.current_generation(), 0);
+    Channel::format_generation(r.region(), 8, 1).expect("re-format");
+    assert_eq!((old.generation(), old.current_generation()), (0, 1));
+    let new = Channel::open_expecting(r.region(), 8).expect("open");
+    assert_eq!(new.generation(), 1);
+    let mut buf = [0u8; 56];
+    assert_eq!(b.try_recv(&mut buf), Err(channels::RecvError::Empty));
+    let (mut a, mut b) = (new.duplex(Side::A), new.duplex(Side::B));
+    a.try_send(b"after").expect("send");
+    assert_eq!(b.try_recv(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"after");
+}
+
+/// A re-format under a live endpoint (the hypervisor restarting the peer): the generation
+/// word goes from g to g + 1 once, before any ring word is wiped, and never passes through
+/// 0; an opening during the re-format either fails or sees the whole new region.
+#[test]
+fn a_reformat_never_shows_an_older_generation() {
+    const GENERATIONS: u64 = 2000;
+    let r = HostRegion::new(64);
+    let generation = &r.words()[ID_GENERATION];
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for g in 1..=GENERATIONS {
+                Channel::format_generation(r.region(), 64, g).expect("re-format");
+            }
+        });
+        let (mut last, mut opened) = (0, 0u64);
+        while !writer.is_finished() {
+            let now = generation.load(Ordering::Acquire);
+            assert!(now >= last, "generation went from {last} to {now}");
+            last = now;
+            if let Ok(c) = Channel::open_expecting(r.region(), 64) {
+                assert!(c.generation() >= now, "opened an older generation");
+                opened += 1;
+            }
+        }
+        writer.join().expect("writer");
+        println!("{opened} openings during the re-formats");
+    });
+    assert_eq!(generation.load(Ordering::Relaxed), GENERATIONS);
 }
 
 #[test]
@@ -344,7 +397,7 @@ fn outside_area(r: &HostRegion, side: Side, slots: u32) -> Vec<(usize, u64)> {
 }
 
 /// Runs `op` (an operation of `side`'s endpoint) and asserts it stored nothing outside
-/// `side`'s area: what the nested page tables map read-only for it (layout v3).
+/// `side`'s area: what the nested page tables map read-only for it (layout v4).
 fn only_own_area<T>(r: &HostRegion, side: Side, slots: u32, op: impl FnOnce() -> T) -> T {
     let before = outside_area(r, side, slots);
     let out = op();

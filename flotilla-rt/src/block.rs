@@ -1,17 +1,22 @@
-//! Validating the Flotilla block (boot protocol v2, `abi::boot`): the
-//! partition's identity, channels and workload, handed over as module 0.
+//! Validating the Flotilla block (boot protocol v3, `abi::boot`): the
+//! partition's identity, channels, groups and workload, handed over as
+//! module 0.
 //!
 //! The block is copied out of its bytes as abi's zerocopy records
 //! ([`FlotillaBlock`], [`ChannelInfo`]; no references into guest memory
 //! and no alignment assumed), and everything is checked: magic,
 //! version, sizes, offsets, UTF-8 of names and arguments, and each channel
 //! record (page-aligned region inside the channel window, known side and
-//! notification kind, usable vectors). A bad block is reported, not used.
+//! notification kind, usable vectors) and each group record (its status
+//! page where the protocol puts it, a consistent member set). A bad block is
+//! reported, not used.
 
 use abi::boot::{
-    ChannelInfo, FlotillaBlock, Notify, BLOCK_MAGIC, BOOT_PROTOCOL_VERSION, CHANNEL_WINDOW_GPA,
-    MAX_ARGS, MAX_CHANNELS, NAME_LEN,
+    ChannelInfo, FlotillaBlock, GroupInfo, Notify, BLOCK_MAGIC, BOOT_PROTOCOL_VERSION,
+    CHANNEL_WINDOW_GPA, GROUP_STATUS_GPA, MAX_ARGS, MAX_CHANNELS, MAX_GROUPS, MEMBERSHIP_VECTOR,
+    NAME_LEN,
 };
+use abi::group::{MAX_MEMBERS, STATUS_PAGE_SIZE};
 use core::fmt;
 use core::mem::{offset_of, size_of};
 use zerocopy::FromBytes;
@@ -20,11 +25,18 @@ use zerocopy::FromBytes;
 pub const HEADER_SIZE: usize = size_of::<FlotillaBlock>();
 /// Size of one channel record.
 pub const CHANNEL_RECORD_SIZE: usize = size_of::<ChannelInfo>();
-/// End of the channel window: the channel regions must lie below the local
-/// APIC page.
-pub const CHANNEL_WINDOW_END: u64 = 0xfee0_0000;
-/// Vectors the kernel keeps for itself and a channel may not use.
-pub const RESERVED_VECTORS: [u32; 2] = [TIMER_VECTOR as u32, SPURIOUS_VECTOR as u32];
+/// Size of one group record.
+pub const GROUP_RECORD_SIZE: usize = size_of::<GroupInfo>();
+/// End of the channel window: the channel regions must lie below the group
+/// status pages.
+pub const CHANNEL_WINDOW_END: u64 = GROUP_STATUS_GPA;
+/// Vectors the kernel keeps for itself (and the membership notification's)
+/// that a channel may not use.
+pub const RESERVED_VECTORS: [u32; 3] = [
+    TIMER_VECTOR as u32,
+    SPURIOUS_VECTOR as u32,
+    MEMBERSHIP_VECTOR as u32,
+];
 /// The local APIC timer's vector.
 pub const TIMER_VECTOR: u8 = 0x20;
 /// The spurious-interrupt vector.
@@ -61,6 +73,15 @@ pub enum BlockError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// More groups than [`MAX_GROUPS`], or their records do not fit.
+    GroupsOutOfBounds,
+    /// A group record is malformed.
+    BadGroup {
+        /// The record's position in the block's group table (from 0).
+        index: usize,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for BlockError {
@@ -81,6 +102,13 @@ impl fmt::Display for BlockError {
             BlockError::ChannelsOutOfBounds => write!(f, "channel records outside the block"),
             BlockError::BadArgs => write!(f, "argument text out of bounds, too long or not UTF-8"),
             BlockError::BadChannel { index, why } => write!(f, "channel record {index}: {why}"),
+            BlockError::GroupsOutOfBounds => {
+                write!(
+                    f,
+                    "more than {MAX_GROUPS} group records, or outside the block"
+                )
+            }
+            BlockError::BadGroup { index, why } => write!(f, "group record {index}: {why}"),
         }
     }
 }
@@ -110,6 +138,8 @@ pub struct Block<'a> {
     pub args: &'a str,
     /// The channel records (validated).
     records: &'a [u8],
+    /// The group records (validated).
+    group_records: &'a [u8],
 }
 
 /// The NUL-padded name field at `at` of the block `b` (kept in place:
@@ -143,6 +173,48 @@ fn check_channel(c: &ChannelInfo) -> Result<(), &'static str> {
     for v in [c.vector, c.peer_vector] {
         if !(0x21..=0xfe).contains(&v) || RESERVED_VECTORS.contains(&v) {
             return Err("vector not in 0x21..=0xfe or reserved by the kernel");
+        }
+    }
+    Ok(())
+}
+
+/// The group record `g` at position `index` of the block of partition
+/// `partition`: its status page at `GROUP_STATUS_GPA + index * 4096`, 2..=32
+/// members of which this partition is member `member_id`, the membership
+/// vector, a UTF-8 name.
+fn check_group(g: &GroupInfo, index: usize, partition: u32) -> Result<(), &'static str> {
+    let page = index
+        .checked_mul(STATUS_PAGE_SIZE)
+        .and_then(|off| GROUP_STATUS_GPA.checked_add(u64::try_from(off).ok()?));
+    if page != Some(g.status_gpa) {
+        return Err("status page not at GROUP_STATUS_GPA + 4096 * index");
+    }
+    if g.member_count < 2 || g.member_count as usize > MAX_MEMBERS {
+        return Err("member count not in 2..=32");
+    }
+    if g.members.count_ones() != g.member_count {
+        return Err("member set and member count disagree");
+    }
+    if partition >= 64 || g.members & (1 << partition) == 0 {
+        return Err("this partition is not a member");
+    }
+    let below = g.members & ((1 << partition) - 1);
+    if below.count_ones() != g.member_id {
+        return Err("member id is not this partition's rank");
+    }
+    if g.vector != u32::from(MEMBERSHIP_VECTOR) {
+        return Err("vector is not MEMBERSHIP_VECTOR");
+    }
+    let end = g.name.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+    if core::str::from_utf8(&g.name[..end]).is_err() {
+        return Err("name is not UTF-8");
+    }
+    let n = g.member_count as usize;
+    for (i, &row) in g.adjacency.iter().enumerate() {
+        let beyond = i >= n || (n < 32 && row >> n != 0);
+        let asymmetric = (0..n).any(|j| (row >> j) & 1 != (g.adjacency[j] >> i) & 1);
+        if (beyond && row != 0) || row & (1 << i) != 0 || asymmetric {
+            return Err("adjacency not symmetric, looped or beyond the members");
         }
     }
     Ok(())
@@ -196,6 +268,21 @@ impl<'a> Block<'a> {
             let c = decode_channel(r).ok_or(BlockError::ChannelsOutOfBounds)?;
             check_channel(&c).map_err(|why| BlockError::BadChannel { index, why })?;
         }
+        let group_count = h.group_count as usize;
+        let groups_offset = h.groups_offset as usize;
+        if group_count > MAX_GROUPS {
+            return Err(BlockError::GroupsOutOfBounds);
+        }
+        let group_records = groups_offset
+            .checked_add(group_count * GROUP_RECORD_SIZE)
+            .and_then(|end| b.get(groups_offset..end))
+            .filter(|_| group_count == 0 || groups_offset >= HEADER_SIZE)
+            .ok_or(BlockError::GroupsOutOfBounds)?;
+        for (index, r) in group_records.chunks_exact(GROUP_RECORD_SIZE).enumerate() {
+            let g = GroupInfo::read_from_bytes(r).map_err(|_| BlockError::GroupsOutOfBounds)?;
+            check_group(&g, index, h.partition_id)
+                .map_err(|why| BlockError::BadGroup { index, why })?;
+        }
         Ok(Block {
             partition_id: h.partition_id,
             cpu: h.cpu,
@@ -208,7 +295,16 @@ impl<'a> Block<'a> {
             workload: name_at(b, offset_of!(FlotillaBlock, workload), "workload name")?,
             args,
             records,
+            group_records,
         })
+    }
+
+    /// The groups this partition is a member of, in block order (record
+    /// `k`'s status page is at `GROUP_STATUS_GPA + k * 4096`).
+    pub fn groups(&self) -> impl Iterator<Item = GroupInfo> + 'a {
+        self.group_records
+            .chunks_exact(GROUP_RECORD_SIZE)
+            .filter_map(|r| GroupInfo::read_from_bytes(r).ok())
     }
 
     /// The channels, in block order.
@@ -239,8 +335,21 @@ pub mod testing {
     /// Encodes a block with `channels` and `args` (records right after the
     /// header, then the argument text).
     pub fn encode(name: &str, workload: &str, channels: &[ChannelInfo], args: &str) -> Vec<u8> {
+        encode_with_groups(name, workload, channels, &[], args)
+    }
+
+    /// Encodes a block with `channels`, `groups` and `args` (channel
+    /// records, group records, argument text after the header).
+    pub fn encode_with_groups(
+        name: &str,
+        workload: &str,
+        channels: &[ChannelInfo],
+        groups: &[GroupInfo],
+        args: &str,
+    ) -> Vec<u8> {
         let channels_offset = HEADER_SIZE;
-        let args_offset = channels_offset + channels.len() * CHANNEL_RECORD_SIZE;
+        let groups_offset = channels_offset + channels.len() * CHANNEL_RECORD_SIZE;
+        let args_offset = groups_offset + groups.len() * GROUP_RECORD_SIZE;
         let size = args_offset + args.len();
         let block = FlotillaBlock {
             magic: BLOCK_MAGIC,
@@ -259,12 +368,34 @@ pub mod testing {
             args_offset: u32::try_from(args_offset).expect("test offset"),
             args_len: u32::try_from(args.len()).expect("test argument length"),
             incarnation: 1,
+            group_count: u32::try_from(groups.len()).expect("test group count"),
+            groups_offset: u32::try_from(groups_offset).expect("test offset"),
             reserved: 0,
         };
         let mut v = block.as_bytes().to_vec();
         v.extend(channels.as_bytes());
+        v.extend(groups.as_bytes());
         v.extend(args.as_bytes());
         v
+    }
+
+    /// A valid group record for the test block's partition 2, at position
+    /// `index`: members {0, 2, 5}, so member id 1.
+    pub fn group(index: usize) -> GroupInfo {
+        GroupInfo {
+            group: 3,
+            member_id: 1,
+            member_count: 3,
+            vector: u32::from(MEMBERSHIP_VECTOR),
+            members: 0b10_0101,
+            status_gpa: GROUP_STATUS_GPA + (index * STATUS_PAGE_SIZE) as u64,
+            name: abi::boot::name_field("state").expect("short"),
+            adjacency: {
+                let mut a = [0; 32];
+                a[..3].copy_from_slice(&[0b110, 0b001, 0b001]);
+                a
+            },
+        }
     }
 
     /// A valid channel record.
@@ -323,11 +454,11 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadMagic);
         let mut bad = good.clone();
-        bad[8] = 1;
+        bad[8] = 2;
         assert_eq!(
             Block::parse(&bad).unwrap_err(),
-            BlockError::BadVersion(1),
-            "a version 1 block (no incarnation) is refused"
+            BlockError::BadVersion(2),
+            "a version 2 block (no groups) is refused"
         );
         let mut bad = good.clone();
         bad[12..16].copy_from_slice(&1000u32.to_le_bytes());
@@ -371,6 +502,66 @@ mod tests {
         let n = bad.len();
         bad[n - 1] = 0xff;
         assert_eq!(Block::parse(&bad).unwrap_err(), BlockError::BadArgs);
+    }
+
+    #[test]
+    fn a_huge_group_index_is_an_error_not_an_overflow() {
+        let g = group(0);
+        assert_eq!(check_group(&g, 0, 2), Ok(()));
+        assert!(check_group(&g, usize::MAX, 2).is_err());
+        assert!(check_group(&g, usize::MAX / STATUS_PAGE_SIZE + 1, 2).is_err());
+    }
+
+    #[test]
+    fn group_records_are_parsed_and_checked() {
+        let bytes = encode_with_groups("p", "watch", &[channel(0)], &[group(0), group(1)], "x=1");
+        let b = Block::parse(&bytes).expect("valid");
+        assert_eq!(b.groups().collect::<Vec<_>>(), [group(0), group(1)]);
+        assert_eq!(b.args, "x=1");
+        type Mutation = fn(&mut GroupInfo);
+        let adjacency = "adjacency not symmetric, looped or beyond the members";
+        let cases: [(Mutation, &str); 10] = [
+            (|g| g.adjacency[1] = 0b011, adjacency),
+            (|g| g.adjacency[0] = 0b010, adjacency),
+            (|g| g.adjacency[3] = 0b001, adjacency),
+            (
+                |g| g.status_gpa += 4096,
+                "status page not at GROUP_STATUS_GPA + 4096 * index",
+            ),
+            (|g| g.member_count = 1, "member count not in 2..=32"),
+            (
+                |g| g.member_count = 4,
+                "member set and member count disagree",
+            ),
+            (|g| g.members = 0b11_0001, "this partition is not a member"),
+            (
+                |g| g.member_id = 0,
+                "member id is not this partition's rank",
+            ),
+            (|g| g.vector = 0x41, "vector is not MEMBERSHIP_VECTOR"),
+            (|g| g.name[0] = 0xff, "name is not UTF-8"),
+        ];
+        for (mutate, why) in cases {
+            let mut g = group(1);
+            mutate(&mut g);
+            let bytes = encode_with_groups("p", "watch", &[], &[group(0), g], "");
+            assert_eq!(
+                Block::parse(&bytes).unwrap_err(),
+                BlockError::BadGroup { index: 1, why }
+            );
+        }
+        let five = [group(0), group(1), group(2), group(3), group(3)];
+        let bytes = encode_with_groups("p", "watch", &[], &five, "");
+        assert_eq!(
+            Block::parse(&bytes).unwrap_err(),
+            BlockError::GroupsOutOfBounds
+        );
+        let mut bad = encode_with_groups("p", "watch", &[], &[group(0)], "");
+        bad[132..136].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            Block::parse(&bad).unwrap_err(),
+            BlockError::GroupsOutOfBounds
+        );
     }
 
     #[test]

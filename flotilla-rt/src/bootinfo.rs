@@ -6,7 +6,9 @@
 //! it over its identity map. Nothing here trusts the structure: every
 //! address and length is checked before use.
 
-use abi::boot::{HvmMemmapEntry, HvmModlistEntry, HvmStartInfo, E820_RAM, PVH_START_MAGIC};
+use abi::boot::{
+    HvmMemmapEntry, HvmModlistEntry, HvmStartInfo, BLOCK_MODULE_CMDLINE, E820_RAM, PVH_START_MAGIC,
+};
 use core::mem::size_of;
 use zerocopy::FromBytes;
 
@@ -24,6 +26,8 @@ const MEMMAP_ENTRY_SIZE: u64 = size_of::<HvmMemmapEntry>() as u64;
 const MAX_CMDLINE: u64 = 4096;
 /// Most memory map entries read.
 const MAX_MEMMAP: u32 = 128;
+/// Most modules looked at for the Flotilla block.
+const MAX_MODULES: u32 = 8;
 
 /// Why the start info could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +91,8 @@ pub struct StartInfo<'m> {
     pub cmdline: &'m str,
     /// Address of the command line (0 if none).
     pub cmdline_gpa: u64,
-    /// Module 0 (the Flotilla block under the hypervisor), if present.
+    /// The Flotilla block's module under the hypervisor (the one whose
+    /// command line is `flotilla-block`, else module 0), if any.
     pub module0: Option<Module<'m>>,
     /// Address and size of the module list (0 if none).
     pub modlist: (u64, u64),
@@ -149,21 +154,37 @@ impl<'m> StartInfo<'m> {
 
         let cmdline = c_string(mem, cmdline_gpa, "command line")?;
 
+        // The Flotilla block is the module whose command line is
+        // `flotilla-block` (module 1 when the layout gives an initrd, which
+        // is module 0); without such a module, module 0.
         let mut module0 = None;
         let mut modlist = (0, 0);
         if nr_modules > 0 && modlist_gpa != 0 {
-            let entry: HvmModlistEntry =
-                record(mem, modlist_gpa, BootInfoError::BadPointer("module list"))?;
             modlist = (modlist_gpa, MODLIST_ENTRY_SIZE * u64::from(nr_modules));
-            let bytes = mem
-                .bytes(entry.paddr, entry.size)
-                .ok_or(BootInfoError::BadPointer("module 0"))?;
-            let cmdline = c_string(mem, entry.cmdline_paddr, "module 0 command line")?;
-            module0 = Some(Module {
-                gpa: entry.paddr,
-                bytes,
-                cmdline,
-            });
+            for index in 0..u64::from(nr_modules.min(MAX_MODULES)) {
+                let at = modlist_gpa.saturating_add(index * MODLIST_ENTRY_SIZE);
+                let entry: HvmModlistEntry =
+                    record(mem, at, BootInfoError::BadPointer("module list"))?;
+                // An empty module 0 (a compat partition without an initrd).
+                if entry.size == 0 && entry.paddr == 0 {
+                    continue;
+                }
+                let bytes = mem
+                    .bytes(entry.paddr, entry.size)
+                    .ok_or(BootInfoError::BadPointer("module 0"))?;
+                let cmdline = c_string(mem, entry.cmdline_paddr, "module 0 command line")?;
+                let module = Module {
+                    gpa: entry.paddr,
+                    bytes,
+                    cmdline,
+                };
+                if index == 0 || cmdline == BLOCK_MODULE_CMDLINE {
+                    module0 = Some(module);
+                }
+                if cmdline == BLOCK_MODULE_CMDLINE {
+                    break;
+                }
+            }
         }
 
         let memmap = if memmap_entries > 0 {
@@ -300,6 +321,41 @@ mod tests {
         m.put(0x418, &memmap_entry(0x1_0000, 0x100_0000, 1));
         m.put(0x1000, b"FLOTBLK1");
         m
+    }
+
+    #[test]
+    fn the_block_is_found_behind_an_initrd() {
+        let mut m = sample();
+        m.put(0x100, &start_info(2, 0x200, 0x300, 0x400, 2));
+        let initrd = HvmModlistEntry {
+            paddr: 0x2000,
+            size: 32,
+            cmdline_paddr: 0x360,
+            reserved: 0,
+        };
+        let block = HvmModlistEntry {
+            paddr: 0x1000,
+            size: 16,
+            cmdline_paddr: 0x340,
+            reserved: 0,
+        };
+        m.put(0x200, initrd.as_bytes());
+        m.put(0x220, block.as_bytes());
+        m.put(0x360, b"initrd\0");
+        let si = StartInfo::parse(&&m, 0x100).expect("valid");
+        let found = si.module0.expect("module");
+        assert_eq!((found.gpa, found.cmdline), (0x1000, "flotilla-block"));
+        assert_eq!(si.modlist, (0x200, 64));
+        // An empty module 0 (address and size 0) is skipped.
+        let empty = HvmModlistEntry {
+            paddr: 0,
+            size: 0,
+            cmdline_paddr: 0x360,
+            reserved: 0,
+        };
+        m.put(0x200, empty.as_bytes());
+        let si = StartInfo::parse(&&m, 0x100).expect("valid");
+        assert_eq!(si.module0.expect("module").gpa, 0x1000);
     }
 
     #[test]

@@ -4,14 +4,23 @@
 //! Each channel of the partition is taken at most once, by peer name or by
 //! index: the runtime hands out one endpoint per channel record for the
 //! whole run (a second take is [`ChannelError::AlreadyTaken`]), so safe
-//! code cannot hold two writers of one ring.
+//! code cannot hold two writers of one ring. An endpoint whose peer the
+//! hypervisor restarted re-attaches in place ([`Endpoint::reattach`]): still
+//! one endpoint, with fresh halves over the re-formatted region.
+//!
+//! The partition's replication groups ([`Group`], boot protocol v3): their
+//! status pages, read without VM exits, the membership notification, and
+//! `MEMBERSHIP_ACK`.
 
-use crate::arch::{channel, cpu, hv, Mode};
+use crate::arch::group::StatusView;
+use crate::arch::{channel, cpu, hv, idt, Mode};
 use crate::args::Args;
 use crate::link::{ExchangeError, Link, Platform};
 use crate::peers::{pick, ChannelError};
-use abi::boot::{ChannelInfo, Notify};
-use channels::{Channel, RecvError, SendError, Side, PAYLOAD_SIZE};
+use abi::boot::{ChannelInfo, GroupInfo, Notify};
+use abi::group::{Membership, StatusError};
+use channels::{Channel, RecvError, Region, SendError, Side, PAYLOAD_SIZE};
+use core::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// What a workload knows about its partition, and its channels.
@@ -29,6 +38,7 @@ pub struct Context {
     pub(crate) workload: &'static str,
     pub(crate) args: Args<'static>,
     pub(crate) channels: alloc::vec::Vec<ChannelInfo>,
+    pub(crate) groups: alloc::vec::Vec<Group>,
     /// Records taken (bit = index; the machine layer keeps the same bits
     /// for the whole run, so even a second `Context` could not take one
     /// twice).
@@ -93,6 +103,25 @@ impl Context {
             .map(|c| abi::boot::name_str(&c.peer_name))
     }
 
+    /// The replication groups the partition is a member of, in block order
+    /// (empty when bare or in no group).
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The channel record (layout order, for [`Context::take_channel_at`])
+    /// of this partition's link to member `member` of `group`: the first
+    /// record whose peer is that member's partition.
+    pub fn link_record(&self, group: &Group, member: u32) -> Option<usize> {
+        let peer = group.partition_of(member)?;
+        self.channels.iter().position(|c| c.peer_partition == peer)
+    }
+
+    /// The group called `name`, if the partition is a member.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name() == name)
+    }
+
     /// Takes the first channel not taken yet whose peer is the partition
     /// called `peer`.
     pub fn take_channel(&mut self, peer: &str) -> Result<Endpoint, ChannelError> {
@@ -124,7 +153,118 @@ impl Context {
             },
             info,
             machine: Machine::default(),
+            region,
+            channel: ch,
         })
+    }
+}
+
+/// Membership notifications (`MEMBERSHIP_VECTOR` interrupts) received so
+/// far, for all the partition's groups. The interrupt handler counts them;
+/// reading the count is a plain load, no VM exit.
+pub fn membership_notifications() -> u64 {
+    idt::MEMBERSHIP.load(Ordering::Acquire)
+}
+
+/// One replication group the partition is a member of: its record from the
+/// Flotilla block and its status page (read-only, published by the
+/// hypervisor under a seqlock; `docs/replication.md`, "Contract for the
+/// hypervisor and guest parts").
+#[derive(Clone, Copy, Debug)]
+pub struct Group {
+    info: GroupInfo,
+    page: StatusView,
+}
+
+impl Group {
+    /// The group of block record `index`, if its status page is where the
+    /// protocol puts it.
+    pub(crate) fn new(index: usize, info: GroupInfo) -> Option<Self> {
+        Some(Group {
+            info,
+            page: StatusView::of(index, &info)?,
+        })
+    }
+    /// The block's record.
+    pub fn info(&self) -> &GroupInfo {
+        &self.info
+    }
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        abi::boot::name_str(&self.info.name)
+    }
+    /// The group's index in the layout (the argument of `MEMBERSHIP_ACK`).
+    pub fn index(&self) -> u32 {
+        self.info.group
+    }
+    /// This partition's member id.
+    pub fn member_id(&self) -> u32 {
+        self.info.member_id
+    }
+    /// Members in the group.
+    pub fn member_count(&self) -> u32 {
+        self.info.member_count
+    }
+    /// The partition of member `member`.
+    pub fn partition_of(&self, member: u32) -> Option<u32> {
+        crate::members::partition_of(self.info.members, member)
+    }
+    /// The member id of partition `partition`, if it is a member.
+    pub fn member_of(&self, partition: u32) -> Option<u32> {
+        crate::members::member_of(self.info.members, partition)
+    }
+    /// The members `member` shares a channel with (bitset), from the
+    /// layout (the block's adjacency table).
+    pub fn neighbours(&self, member: u32) -> u32 {
+        self.info
+            .adjacency
+            .get(member as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+    /// The group's links as member pairs `(a, b)`, `a < b`, in increasing
+    /// order: the same for every member (`Topology::from_links`).
+    pub fn links(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        crate::members::links(&self.info.adjacency)
+    }
+    /// A consistent snapshot of the status page: epoch, alive set, each
+    /// member's state, incarnation, restarts, last fault and acknowledged
+    /// epoch. Only loads (no VM exit); retried while the hypervisor
+    /// updates it.
+    pub fn membership(&self) -> Result<Membership, StatusError> {
+        self.page.read()
+    }
+    /// The current epoch (one load: the cheap check for a change).
+    pub fn epoch(&self) -> u64 {
+        self.page.epoch()
+    }
+    /// Tells the hypervisor this member adopted `epoch` (it writes to no
+    /// channel of a member that epoch shows dead): `MEMBERSHIP_ACK`, one VM
+    /// exit. Returns the group's current epoch.
+    pub fn ack(&self, epoch: u64) -> Result<u64, hv::HypercallError> {
+        hv::membership_ack(self.info.group, epoch)
+    }
+    /// Waits until the epoch differs from `seen` and returns it, idling in
+    /// `hlt` between interrupts (the membership notification, or a timer
+    /// tick at the latest): no VM exit. `None` after `max_ticks` timer ticks
+    /// without a change.
+    pub fn wait_change(&self, seen: u64, max_ticks: u64) -> Option<u64> {
+        let start = idt::TICKS.load(Ordering::Relaxed);
+        loop {
+            // Masked while checking, so a notification arriving after the
+            // check is pending at `sti; hlt` and wakes it.
+            cpu::disable_interrupts();
+            let epoch = self.epoch();
+            if epoch != seen {
+                cpu::enable_interrupts();
+                return Some(epoch);
+            }
+            if idt::TICKS.load(Ordering::Relaxed).wrapping_sub(start) >= max_ticks {
+                cpu::enable_interrupts();
+                return None;
+            }
+            cpu::wait_for_interrupt();
+        }
     }
 }
 
@@ -135,6 +275,8 @@ pub struct Endpoint {
     link: Link<'static>,
     info: ChannelInfo,
     machine: Machine,
+    region: Region<'static>,
+    channel: Channel<'static>,
 }
 
 impl Endpoint {
@@ -157,6 +299,41 @@ impl Endpoint {
     /// `SEND_IPI` calls this endpoint made.
     pub fn ipis_sent(&self) -> u64 {
         self.machine.ipis_sent
+    }
+
+    /// The channel's generation when this endpoint attached (channel
+    /// layout v4: 0 at boot, +1 per re-format by the hypervisor).
+    pub fn generation(&self) -> u64 {
+        self.channel.generation()
+    }
+
+    /// Whether the hypervisor re-formatted the channel since this endpoint
+    /// attached (its peer restarted): one load of the identity page's
+    /// generation word, no VM exit. Until [`Endpoint::reattach`], the
+    /// endpoint's halves describe a region that no longer exists.
+    pub fn peer_restarted(&self) -> bool {
+        self.channel.current_generation() != self.channel.generation()
+    }
+
+    /// Re-attaches to the re-formatted channel: opens the region again and
+    /// replaces this endpoint's halves with fresh ones at message 0.
+    /// Returns the new generation. Call it only once the group's status
+    /// page shows the peer's new incarnation alive (the hypervisor
+    /// publishes that after the re-format is complete); it is still the one
+    /// endpoint of this channel in the partition.
+    pub fn reattach(&mut self) -> Result<u64, ChannelError> {
+        let ch =
+            Channel::open_expecting(self.region, self.info.slots).map_err(ChannelError::Layout)?;
+        let side = if self.link.side_a { Side::A } else { Side::B };
+        self.link.io = ch.duplex(side);
+        self.channel = ch;
+        Ok(ch.generation())
+    }
+
+    /// The endpoint's link, for message loops of one's own over the
+    /// `channels` API while keeping [`Endpoint::reattach`].
+    pub fn link_mut(&mut self) -> &mut Link<'static> {
+        &mut self.link
     }
 
     /// Sends `value` (at most [`PAYLOAD_SIZE`] bytes) as one message,

@@ -145,6 +145,13 @@ pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
     );
 
     let channels: Vec<_> = id.block.map(|b| b.channels().collect()).unwrap_or_default();
+    let mut groups = Vec::new();
+    for (index, info) in id.block.iter().flat_map(|b| b.groups()).enumerate() {
+        match crate::context::Group::new(index, info) {
+            Some(g) => groups.push(g),
+            None => refuse(format_args!("group record {index}: status page misplaced")),
+        }
+    }
     let mut ctx = Context {
         name: id.name,
         partition_id: id.partition_id,
@@ -158,6 +165,7 @@ pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
         workload: id.workload,
         args: id.args,
         channels,
+        groups,
         taken: 0,
     };
     let code = match (entry.main)(&mut ctx) {

@@ -27,12 +27,14 @@
 //! Module map. Pure, host-tested: [`args`] (typed workload arguments),
 //! [`block`] (Flotilla block validation), [`bootinfo`] (PVH start info),
 //! [`linebuf`] (console lines), [`link`] (waiting and typed sends and
-//! receives over a channel endpoint), [`peers`] (channels by peer name),
+//! receives over a channel endpoint), [`members`] (a group's member ids and
+//! partitions), [`peers`] (channels by peer name),
 //! [`report`] (results as typed
 //! key/value pairs), [`time`]'s conversions. Bare metal only: `arch` (the
 //! only `unsafe`: boot, tables, interrupts, APIC, hypercalls, heap),
 //! `console` (`print!`/`println!`), `kernel` (the boot sequence),
-//! `Context` and `Endpoint`, [`time`]'s clock and `sleep`, and, with
+//! `Context`, `Endpoint` and `Group` (replication-group membership),
+//! [`time`]'s clock and `sleep`, and, with
 //! the `hostile` feature, `hostile` (the built-in `rogue` workload's
 //! forbidden actions). Bare-metal items are documented by
 //! `cargo doc --target x86_64-unknown-none -p flotilla-rt`.
@@ -56,6 +58,7 @@ pub mod block;
 pub mod bootinfo;
 pub mod linebuf;
 pub mod link;
+pub mod members;
 pub mod peers;
 pub mod report;
 pub mod time;
@@ -73,6 +76,9 @@ pub mod hostile;
 #[cfg(target_os = "none")]
 mod kernel;
 
+/// The group status page's snapshot and its errors (`abi::group`), for
+/// `Group::membership`.
+pub use abi::group::{MemberState, MemberStatus, Membership, StatusError};
 pub use args::{ArgError, Args};
 /// The channel errors of `Endpoint::try_send` / `Endpoint::try_recv`
 /// (`RecvError::Empty`: nothing there yet), from the `channels` crate, so
@@ -82,9 +88,9 @@ pub use peers::ChannelError;
 pub use report::{Report, Value};
 
 #[cfg(target_os = "none")]
-pub use arch::{exit, Mode};
+pub use arch::{exit, hv::HypercallError, Mode};
 #[cfg(target_os = "none")]
-pub use context::{Context, Endpoint, Machine};
+pub use context::{membership_notifications, Context, Endpoint, Group, Machine};
 #[cfg(target_os = "none")]
 pub use kernel::program;
 

@@ -335,7 +335,7 @@ mod tests {
         }
     }
 
-    /// Words of a 64-slot channel region (layout v3: 20 KiB).
+    /// Words of a 64-slot channel region (layout v4: 20 KiB).
     const WORDS: usize = 20 * 1024 / 8;
 
     #[repr(C, align(64))]

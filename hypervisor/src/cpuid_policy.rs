@@ -20,8 +20,8 @@ pub struct GuestFeatures {
     pub rdtscp: bool,
     /// INVPCID runs (VMX: "enable INVPCID" set; SVM: not intercepted).
     pub invpcid: bool,
-    /// TSC-deadline timer mode works (needs IA32_TSC_DEADLINE reachable:
-    /// it is not today, so no backend sets this).
+    /// TSC-deadline timer mode works (IA32_TSC_DEADLINE passed through:
+    /// compat partitions on a CPU with it, `Vcpu::pass_tsc_deadline`).
     pub tsc_deadline: bool,
 }
 

@@ -3,6 +3,7 @@
 //! forbidden stops the partition with a precise [`Fault`] (containment) —
 //! nothing forbidden is silently ignored.
 
+use crate::compat::{self, Platform};
 use crate::cpuid_policy::{guest_cpuid, CpuidView};
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{self, HypercallHost, Outcome};
@@ -60,6 +61,10 @@ pub trait ExitHost: HypercallHost {
     fn write_timer(&mut self, msr: u32, value: u32) -> Result<(), CpuRefused>;
     /// Writes one of the hypervisor's own console lines.
     fn notice(&mut self, line: &str);
+    /// The partition's emulated devices (used only with the compat opt-in).
+    fn platform(&mut self) -> &mut Platform;
+    /// This core's time-stamp counter.
+    fn tsc(&self) -> u64;
 }
 
 /// Whether an x2APIC ICR value is a plain fixed IPI (physical destination,
@@ -231,7 +236,11 @@ pub fn handle_exit(
                 features: vcpu.guest_features(),
                 guest_cr4: vcpu.guest_cr4(),
             };
-            let [a, b, c, d] = guest_cpuid(leaf, subleaf, host.host_cpuid(leaf, subleaf), &view);
+            let mut regs = guest_cpuid(leaf, subleaf, host.host_cpuid(leaf, subleaf), &view);
+            if partition.compat {
+                compat::cpuid(leaf, &mut regs);
+            }
+            let [a, b, c, d] = regs;
             vcpu.set_gpr(Gpr::Rax, u64::from(a));
             vcpu.set_gpr(Gpr::Rbx, u64::from(b));
             vcpu.set_gpr(Gpr::Rcx, u64::from(c));
@@ -282,6 +291,12 @@ pub fn handle_exit(
                     format!("MSR {msr:#x} is no LVT"),
                 );
             };
+            let value = match lvt {
+                Lvt::Lint0 | Lvt::Lint1 | Lvt::Pmc if partition.compat => {
+                    compat::lint_value(value, &mut record.compat)
+                }
+                _ => value,
+            };
             let caps = LvtCaps {
                 max_entry: host.apic_max_lvt(),
                 tsc_deadline: vcpu.guest_features().tsc_deadline,
@@ -323,6 +338,17 @@ pub fn handle_exit(
             None,
             format!("write {value:#x} to IA32_APIC_BASE"),
         ),
+        VmExit::MsrRead {
+            msr: compat::MSR_MISC_ENABLE,
+        } if partition.compat => complete_rdmsr(vcpu, compat::MISC_ENABLE_VALUE),
+        VmExit::MsrRead { .. } | VmExit::MsrWrite { .. } if partition.compat => {
+            record.compat.msr_gp = record.compat.msr_gp.saturating_add(1);
+            vcpu.inject_exception(&compat::GENERAL_PROTECTION);
+            None
+        }
+        VmExit::Io { port, size, write } if partition.compat => {
+            compat::port_exit((port, size, write), vcpu, partition, record, host)
+        }
         VmExit::MsrWrite { msr, value } => fault(
             vcpu,
             FaultKind::MsrDenied,
@@ -445,6 +471,8 @@ mod tests {
         cr4: u64,
         /// The last `intercept_timer_writes` call.
         timer_intercepted: Option<bool>,
+        /// Exceptions injected.
+        injected: Vec<crate::event::PendingEvent>,
     }
 
     fn slot(r: Gpr) -> usize {
@@ -508,6 +536,10 @@ mod tests {
         fn intercept_timer_writes(&mut self, intercept: bool) {
             self.timer_intercepted = Some(intercept);
         }
+        fn inject_exception(&mut self, event: &crate::event::PendingEvent) {
+            self.injected.push(*event);
+        }
+        fn pass_tsc_deadline(&mut self) {}
     }
 
     /// A host that answers CPUID like QEMU 10 TCG `-cpu max` (measured:
@@ -526,6 +558,9 @@ mod tests {
         /// Timer count and divide writes, in order.
         timer_writes: Vec<(u32, u32)>,
         notices: Vec<String>,
+        platform: Platform,
+        tsc: u64,
+        lines: Vec<String>,
     }
 
     /// The floor of the fake host: QEMU's 1 GHz APIC timer, 100 µs.
@@ -541,7 +576,8 @@ mod tests {
     }
 
     impl HypercallHost for Host {
-        fn console_line(&mut self, _: &str, _: &str) -> bool {
+        fn console_line(&mut self, _: &str, line: &str) -> bool {
+            self.lines.push(line.to_string());
             true
         }
         fn send_ipi(&mut self, apic_id: u32, vector: u8) {
@@ -599,6 +635,12 @@ mod tests {
         fn notice(&mut self, line: &str) {
             self.notices.push(line.to_string());
         }
+        fn platform(&mut self) -> &mut Platform {
+            &mut self.platform
+        }
+        fn tsc(&self) -> u64 {
+            self.tsc
+        }
     }
 
     fn partition() -> Partition {
@@ -608,6 +650,7 @@ mod tests {
             cpu: 1,
             apic_id: 1,
             memory: 4096,
+            compat: false,
             channels: vec![ChannelGrant {
                 channel_id: 0,
                 ipi: true,
@@ -805,6 +848,166 @@ mod tests {
             1,
             "counted as the cpuid exit it was"
         );
+    }
+
+    fn run_compat(
+        exit: VmExit,
+        vcpu: &mut FakeVcpu,
+        host: &mut Host,
+        r: &mut RunRecord,
+    ) -> Option<End> {
+        let mem = FakeGuestMemory(vec![0; 4096]);
+        let p = Partition {
+            compat: true,
+            ..partition()
+        };
+        handle_exit(exit, vcpu, &p, r, &mem, host)
+    }
+
+    #[test]
+    fn compat_msrs_raise_gp_and_misc_enable_reads() {
+        let (mut host, mut vcpu, mut r) =
+            (Host::default(), FakeVcpu::default(), RunRecord::default());
+        let gp = crate::compat::GENERAL_PROTECTION;
+        for exit in [
+            VmExit::MsrRead { msr: 0xc001_0117 },
+            VmExit::MsrWrite {
+                msr: 0x1a0,
+                value: 1,
+            },
+            VmExit::MsrWrite {
+                msr: MSR_EFER,
+                value: 0x1000,
+            }, // SVME: reserved to the guest
+            VmExit::MsrWrite {
+                msr: 0x82f,
+                value: 0x1_0000,
+            }, // CMCI
+        ] {
+            assert_eq!(
+                run_compat(exit, &mut vcpu, &mut host, &mut r),
+                None,
+                "{exit:?}"
+            );
+        }
+        assert_eq!(vcpu.injected, vec![gp; 4]);
+        assert_eq!(
+            (r.compat.msr_gp, vcpu.skipped),
+            (4, 0),
+            "#GP leaves RIP at the instruction"
+        );
+        assert_eq!(vcpu.efer, 0, "the refused EFER write changed nothing");
+        assert_eq!(
+            run_compat(VmExit::MsrRead { msr: 0x1a0 }, &mut vcpu, &mut host, &mut r),
+            None
+        );
+        assert_eq!((vcpu.regs[0], vcpu.regs[3], vcpu.skipped), (0x1801, 0, 1));
+        // Still faults under compat: a denied IPI, a write of IA32_APIC_BASE.
+        let ipi = VmExit::MsrWrite {
+            msr: MSR_X2APIC_ICR,
+            value: 7u64 << 32 | 0x40,
+        };
+        assert_eq!(
+            kind(run_compat(ipi, &mut vcpu, &mut host, &mut r)),
+            FaultKind::IpiDenied
+        );
+        let base = VmExit::MsrWrite {
+            msr: MSR_APIC_BASE,
+            value: 0,
+        };
+        assert_eq!(
+            kind(run_compat(base, &mut vcpu, &mut host, &mut r)),
+            FaultKind::ApicBase
+        );
+        assert_eq!(r.compat.msr_gp, 4);
+    }
+
+    #[test]
+    fn compat_ports_float_print_and_power_off() {
+        let (mut host, mut vcpu, mut r) =
+            (Host::default(), FakeVcpu::default(), RunRecord::default());
+        vcpu.regs[0] = 0x1234_5678;
+        let inb = |port| VmExit::Io {
+            port,
+            size: 1,
+            write: false,
+        };
+        let outb = |port| VmExit::Io {
+            port,
+            size: 1,
+            write: true,
+        };
+        assert_eq!(run_compat(inb(0x61), &mut vcpu, &mut host, &mut r), None);
+        assert_eq!(vcpu.regs[0], 0x1234_56ff, "all ones in AL");
+        for b in b"hi\n" {
+            vcpu.regs[0] = u64::from(*b);
+            assert_eq!(run_compat(outb(0x3f8), &mut vcpu, &mut host, &mut r), None);
+        }
+        assert_eq!(host.lines, vec!["hi".to_string()]);
+        assert_eq!(
+            (r.console_lines, r.compat.uart_bytes, r.compat.ports_floated),
+            (1, 3, 1)
+        );
+        assert_eq!(vcpu.skipped, 4);
+        vcpu.regs[0] = 5 << 2 | 1 << 5;
+        assert_eq!(
+            run_compat(outb(0x604), &mut vcpu, &mut host, &mut r),
+            Some(End::Exited(0))
+        );
+        vcpu.regs[0] = 1;
+        assert_eq!(
+            run_compat(outb(0x60c), &mut vcpu, &mut host, &mut r),
+            Some(End::Exited(0x52))
+        );
+    }
+
+    #[test]
+    fn compat_lint_extint_and_nmi_are_stored_masked() {
+        let (mut host, mut vcpu, mut r) =
+            (Host::default(), FakeVcpu::default(), RunRecord::default());
+        for (msr, value) in [(0x835, 0x700), (0x836, 0x400)] {
+            assert_eq!(
+                run_compat(
+                    VmExit::MsrWrite { msr, value },
+                    &mut vcpu,
+                    &mut host,
+                    &mut r
+                ),
+                None
+            );
+        }
+        let pmc = VmExit::MsrWrite {
+            msr: 0x834,
+            value: 0x400,
+        };
+        assert_eq!(run_compat(pmc, &mut vcpu, &mut host, &mut r), None);
+        assert_eq!(
+            host.lvts,
+            vec![(0x835, 0x1_0700), (0x836, 0x1_0400), (0x834, 0x1_0400)]
+        );
+        assert_eq!(r.compat.lvt_masked, 3);
+        // Other LVT rules stay: SMI on the thermal entry is refused.
+        let smi = VmExit::MsrWrite {
+            msr: 0x833,
+            value: 0x200,
+        };
+        assert_eq!(
+            kind(run_compat(smi, &mut vcpu, &mut host, &mut r)),
+            FaultKind::LvtDenied
+        );
+        // Strict partitions: the same LINT0 write is refused.
+        let f = fault_of(
+            run(
+                VmExit::MsrWrite {
+                    msr: 0x835,
+                    value: 0x700,
+                },
+                &mut vcpu,
+                &mut host,
+            )
+            .0,
+        );
+        assert_eq!(f.kind, FaultKind::LvtDenied);
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub trait HypercallHost {
     fn console_line(&mut self, partition: &str, line: &str) -> bool;
     /// Sends a fixed IPI with `vector` to the core with x2APIC ID `apic_id`.
     fn send_ipi(&mut self, apic_id: u32, vector: u8);
+    /// `MEMBERSHIP_ACK(group, epoch)` (`membership::ack`); a host without
+    /// groups refuses every group.
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, Error> {
+        let _ = (group, epoch);
+        Err(Error::Denied)
+    }
 }
 
 /// What the caller gets back.
@@ -108,6 +114,9 @@ pub fn dispatch(
                 None => Err(Error::Denied),
             }
         }
+        hc::MEMBERSHIP_ACK => host.membership_ack(args[0], args[1]).inspect(|_| {
+            record.membership_acks = record.membership_acks.saturating_add(1);
+        }),
         _ => Err(Error::Unknown),
     };
     Outcome::Return(result.unwrap_or_else(Error::to_rax))
@@ -160,6 +169,7 @@ mod tests {
             cpu: 0,
             apic_id: 0,
             memory: 8192,
+            compat: false,
             channels: vec![ChannelGrant {
                 channel_id: 3,
                 ipi: true,
@@ -353,5 +363,42 @@ mod tests {
             dispatch(hc::VERSION, [0; 3], &p, &mut r, &mem, &mut host),
             Outcome::Return(hc::HYPERCALL_VERSION)
         );
+    }
+
+    #[test]
+    fn membership_acks_go_to_the_host_and_only_accepted_ones_count() {
+        let (p, mut r, mem, mut host) = setup();
+        let ack = |host: &mut Host, r: &mut RunRecord, group| {
+            dispatch(hc::MEMBERSHIP_ACK, [group, 2, 0], &p, r, &mem, host)
+        };
+        assert_eq!(
+            ack(&mut host, &mut r, 0),
+            Outcome::Return(Error::Denied.to_rax()),
+            "a host without groups refuses"
+        );
+        assert_eq!(r.membership_acks, 0);
+        struct Groups(Host);
+        impl HypercallHost for Groups {
+            fn console_line(&mut self, partition: &str, line: &str) -> bool {
+                self.0.console_line(partition, line)
+            }
+            fn send_ipi(&mut self, apic_id: u32, vector: u8) {
+                self.0.send_ipi(apic_id, vector);
+            }
+            fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, Error> {
+                match group {
+                    1 if epoch <= 5 => Ok(5),
+                    1 => Err(Error::Invalid),
+                    _ => Err(Error::Denied),
+                }
+            }
+        }
+        let mut groups = Groups(Host::default());
+        let mut call = |args| dispatch(hc::MEMBERSHIP_ACK, args, &p, &mut r, &mem, &mut groups);
+        assert_eq!(call([1, 2, 0]), Outcome::Return(5));
+        assert_eq!(call([1, 9, 0]), Outcome::Return(Error::Invalid.to_rax()));
+        assert_eq!(call([7, 2, 0]), Outcome::Return(Error::Denied.to_rax()));
+        assert_eq!(r.membership_acks, 1);
+        assert!(groups.0.ipis.is_empty() && groups.0.lines.is_empty());
     }
 }

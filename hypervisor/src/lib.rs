@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod boot_image;
+pub mod compat;
 pub mod console_queue;
 pub mod cpuid_policy;
 pub mod event;
@@ -22,6 +23,7 @@ pub mod guest_paging;
 pub mod hypercall;
 pub mod instruction_length;
 pub mod lvt_policy;
+pub mod membership;
 pub mod msr_policy;
 pub mod nested_paging;
 pub mod partition;

@@ -34,6 +34,9 @@ pub struct Partition {
     pub memory: u64,
     /// Its channels.
     pub channels: Vec<ChannelGrant>,
+    /// Whether it runs on the compat platform of a stock kernel
+    /// (`compat = "linux"`, [`crate::compat`]).
+    pub compat: bool,
 }
 
 impl Partition {
@@ -109,6 +112,13 @@ pub struct RunRecord {
     pub timer_clamps: u64,
     /// The faults of earlier incarnations, oldest first (one per restart).
     pub faults: Vec<Fault>,
+    /// Uses of the compat platform (all zero without the opt-in).
+    pub compat: crate::compat::CompatCounts,
+    /// `MEMBERSHIP_ACK` calls accepted.
+    pub membership_acks: u64,
+    /// Restarts that went on without every live member's acknowledgement
+    /// of the death epoch (`membership::ACK_WAIT_US` ran out).
+    pub ack_timeouts: u32,
 }
 
 impl RunRecord {
@@ -161,6 +171,7 @@ mod tests {
             cpu: 1,
             apic_id: 1,
             memory: 16 << 20,
+            compat: false,
             channels: vec![
                 ChannelGrant {
                     channel_id: 0,

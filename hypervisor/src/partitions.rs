@@ -3,7 +3,9 @@
 //! channels); then every core loads its own partition, builds its nested
 //! page tables, and runs it until it exits, faults or times out; a fault
 //! under `on_fault = "restart"` with restarts left reloads it and enters
-//! it again ([`Core::restart`]). The last
+//! it again ([`Core::restart`]), ordered against the other members of its
+//! replication groups by their status pages (`membership::restart`: death
+//! epoch, acknowledgements, re-format, alive epoch). The last
 //! core to finish prints the run report and ends the run; cores without a
 //! partition (or whose partition ended) watch the run's timeout.
 //!
@@ -22,39 +24,42 @@
 //! slot written once, by the core of that partition) and a few atomics.
 
 use crate::arch::x86_64::common::apic::LocalApic;
-use crate::arch::x86_64::common::frames::HeapTables;
-use crate::arch::x86_64::common::phys::IdentityMemory;
+use crate::arch::x86_64::common::frames::{alloc_status_page, HeapTables};
 use crate::arch::x86_64::common::region::{self, PhysRegion};
 use crate::arch::x86_64::common::{cpu, instr, time};
 use crate::arch::x86_64::svm::Svm;
 use crate::arch::x86_64::vmx::Vmx;
 use crate::{console, println, run_end};
-use abi::boot::{BOOT_INFO_GPA, KERNEL_MIN_GPA};
-use abi::bundle::Bundle;
+use abi::acpi::set_x2apic_id;
+use abi::boot::initrd_gpa;
+use abi::boot::{GroupInfo, BOOT_INFO_GPA, KERNEL_MIN_GPA, MEMBERSHIP_VECTOR};
+use abi::bundle::{Bundle, Image, MODULE_ACPI, MODULE_INITRD};
+use abi::compat::ACPI_TABLES_GPA;
 use abi::console::PARTITION_DROPPING;
 use abi::fault::FaultKind;
+use abi::group::{StatusPage, STATUS_PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use hypervisor::boot_image;
+use hypervisor::boot_image::{self, BootModules};
 use hypervisor::console_queue::{GuestConsole, BURST_LINES, LINES_PER_SEC};
 use hypervisor::exit_handler::{handle_exit, CpuRefused, ExitHost};
 use hypervisor::hypercall::HypercallHost;
+use hypervisor::membership;
 use hypervisor::nested_paging::{Access, EntryFormat, Mapping, NestedPageTable};
 use hypervisor::partition::{restarts_after, End, Fault, RunRecord};
 use hypervisor::plan::{self, MachineView, PartitionPlan, RunPlan};
 use hypervisor::platform::acpi::{CpuEntry, FadtPorts};
 use hypervisor::platform::boot_info::BootInfo;
-use hypervisor::platform::PhysMemory;
 use hypervisor::report;
 use hypervisor::vcpu::{GuestEntry, Vcpu, VirtBackend};
 use hypervisor::virt_caps::VirtSupport;
 use partition_config::manifest::Manifest;
 use spin::{Mutex, Once};
 
-/// Largest boot bundle accepted (it is copied into the heap); `flotilla
-/// check` refuses layouts over the same limit.
+/// Largest boot bundle accepted (it is read where the loader put it);
+/// `flotilla check` refuses layouts over the same limit.
 const MAX_BUNDLE: u64 = partition_config::limits::MAX_BUNDLE_LEN;
 
 /// Everything the cores share, fixed before the first AP starts.
@@ -64,6 +69,8 @@ struct Run {
     regions: Vec<Mutex<Option<PhysRegion>>>,
     /// The channels' regions, by channel index (re-formatted on a restart).
     channels: Vec<Mutex<PhysRegion>>,
+    /// The groups' status pages (host-physical address, writer), by group.
+    groups: Vec<(u64, StatusPage<'static>)>,
     apic_ids: Vec<u32>,
     tsc_khz: u64,
     /// The periodic APIC timer's floor, ticks at divide by 1
@@ -185,11 +192,12 @@ pub fn prepare(
             module.len
         ));
     }
-    let mut bytes = alloc::vec![0u8; usize::try_from(module.len).map_err(|e| e.to_string())?];
-    IdentityMemory
-        .read(module.base, &mut bytes)
-        .map_err(|e| format!("boot bundle unreadable: {e}"))?;
-    let bytes: &'static [u8] = bytes.leak();
+    let bytes = region::claim_module(module.base, module.len).ok_or_else(|| {
+        format!(
+            "the boot bundle at {:#x}+{:#x} is not readable in place (above 4 GiB or over the hypervisor)",
+            module.base, module.len
+        )
+    })?;
     let bundle = Bundle::parse(bytes).map_err(|e| e.to_string())?;
     let manifest =
         Manifest::decode(bundle.manifest()).map_err(|e| format!("manifest rejected: {e}"))?;
@@ -209,12 +217,13 @@ pub fn prepare(
             ));
         }
     }
+    boot_image::check_modules(&plan, &bundle)?;
     let mut regions = Vec::new();
     for p in &plan.partitions {
         let r = PhysRegion::claim(boot, p.host_base, p.policy.memory).ok_or_else(|| {
             format!(
-                "partition {}'s memory overlaps another region",
-                p.policy.name
+                "partition {}'s memory overlaps another region (the boot bundle is at {:#x}+{:#x})",
+                p.policy.name, module.base, module.len
             )
         })?;
         regions.push(Mutex::new(Some(r)));
@@ -223,8 +232,17 @@ pub fn prepare(
     for (i, ch) in plan.channels.iter().enumerate() {
         let mut r = PhysRegion::claim(boot, ch.host_base, ch.size)
             .ok_or_else(|| format!("channel {i}'s memory overlaps another region"))?;
-        format_channel(&mut r, ch.slots).map_err(|e| format!("channel {i} {e}"))?;
+        format_channel(&mut r, ch.slots, false).map_err(|e| format!("channel {i} {e}"))?;
         channels.push(Mutex::new(r));
+    }
+    let mut groups = Vec::new();
+    for (i, g) in plan.groups.iter().enumerate() {
+        let (hpa, words) = alloc_status_page().ok_or("no memory for a status page")?;
+        let page = StatusPage::new(words).ok_or("status page too small")?;
+        let index = u32::try_from(i).map_err(|e| e.to_string())?;
+        page.init(index, &g.partitions)
+            .ok_or_else(|| format!("group {i} has a bad member count"))?;
+        groups.push((hpa, page));
     }
     println!(
         "flotilla: layout: {} partition(s), {} channel(s), timeout {} s, backend {}",
@@ -252,6 +270,7 @@ pub fn prepare(
         bundle,
         regions,
         channels,
+        groups,
         apic_ids: cpus.iter().map(|c| c.apic_id).collect(),
         tsc_khz,
         timer_floor,
@@ -260,14 +279,36 @@ pub fn prepare(
     Ok(())
 }
 
-/// Formats a channel (channel layout v3): the channels crate writes the
-/// identity page, which the guests see read-only (`ChannelView::mappings`).
-fn format_channel(region: &mut PhysRegion, slots: u32) -> Result<(), String> {
+/// Formats a channel (channel layout v4): the channels crate writes the
+/// identity page, which the guests see read-only (`ChannelView::mappings`),
+/// with generation 0, or (`again`) the generation after the one it has.
+fn format_channel(region: &mut PhysRegion, slots: u32, again: bool) -> Result<(), String> {
     region
         .channel_region()
-        .and_then(|region| channels::Channel::format(region, slots))
+        .and_then(|region| {
+            let old = channels::Channel::open(region).map(|c| c.generation());
+            let generation = if again { old.map_or(1, |g| g + 1) } else { 0 };
+            channels::Channel::format_generation(region, slots, generation)
+        })
         .map(drop)
         .map_err(|e| format!("cannot be formatted: {e}"))
+}
+
+/// The status pages of `plan`'s groups with its member id in each.
+fn pages(run: &Run, plan: &PartitionPlan) -> Vec<(StatusPage<'static>, usize)> {
+    let page = |g: &GroupInfo| run.groups.get(g.group as usize).map(|&(_, page)| page);
+    let pages = plan
+        .groups
+        .iter()
+        .filter_map(|g| Some((page(g)?, g.member_id as usize)));
+    pages.collect()
+}
+
+/// Sends the membership notification to partition `p`'s core.
+fn notify(run: &Run, apic: LocalApic, p: u32) {
+    if let Some(target) = run.plan.partitions.get(p as usize) {
+        apic.send_fixed(target.policy.apic_id, MEMBERSHIP_VECTOR);
+    }
 }
 
 /// What a core does once it is up: run its partition if it has one, then
@@ -282,7 +323,10 @@ pub fn core_main(index: u32, apic: LocalApic) {
     watch(run)
 }
 
-struct CoreHost {
+struct CoreHost<'a> {
+    /// The partition's group records and the run's status pages.
+    groups: &'a [GroupInfo],
+    pages: &'a [(u64, StatusPage<'static>)],
     apic: LocalApic,
     /// The run's periodic timer floor.
     timer_floor: u64,
@@ -290,9 +334,15 @@ struct CoreHost {
     core: u32,
     /// The partition's console budget.
     console: GuestConsole,
+    /// Its emulated devices (compat partitions only).
+    platform: hypervisor::compat::Platform,
 }
 
-impl HypercallHost for CoreHost {
+impl HypercallHost for CoreHost<'_> {
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, abi::hypercall::Error> {
+        let page_of = |g: u32| self.pages.get(g as usize).map(|&(_, page)| page);
+        membership::ack(self.groups, page_of, group, epoch)
+    }
     fn console_line(&mut self, partition: &str, line: &str) -> bool {
         let queued =
             self.console.admit(instr::rdtsc()) && console::guest_line(self.core, partition, line);
@@ -317,7 +367,7 @@ impl HypercallHost for CoreHost {
     }
 }
 
-impl ExitHost for CoreHost {
+impl ExitHost for CoreHost<'_> {
     fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         cpu::host_cpuid(leaf, subleaf)
     }
@@ -345,6 +395,12 @@ impl ExitHost for CoreHost {
     fn notice(&mut self, line: &str) {
         console::notice(self.core, line);
     }
+    fn platform(&mut self) -> &mut hypervisor::compat::Platform {
+        &mut self.platform
+    }
+    fn tsc(&self) -> u64 {
+        instr::rdtsc()
+    }
 }
 
 fn setup_fault(kind: FaultKind, detail: String) -> End {
@@ -363,11 +419,18 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> 
         .bundle
         .image(usize::from(plan.kernel))
         .ok_or_else(|| setup_fault(FaultKind::LoadFailed, String::from("kernel image missing")))?;
-    let boot = boot_image::build(plan, run.plan.partitions.len(), run.tsc_khz, incarnation)
-        .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     // All of the partition's RAM starts zeroed: nothing of the firmware,
     // the boot loader or an earlier use of the frames is visible to it.
     ram.zero(0, ram.len());
+    let modules = load_modules(run, plan, ram, &image)?;
+    let boot = boot_image::build(
+        plan,
+        run.plan.partitions.len(),
+        run.tsc_khz,
+        incarnation,
+        modules,
+    )
+    .map_err(|e| setup_fault(FaultKind::LoadFailed, String::from(e)))?;
     if !ram.write(BOOT_INFO_GPA, &boot) {
         return Err(setup_fault(
             FaultKind::LoadFailed,
@@ -397,7 +460,56 @@ fn load(run: &Run, plan: &PartitionPlan, ram: &PhysRegion, incarnation: u32) -> 
     Ok(image.entry)
 }
 
-fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Result<u64, End> {
+/// Copies the partition's initrd (to the top of its RAM, above its
+/// kernel: `abi::boot::initrd_gpa`) and, for a compat partition, its ACPI
+/// tables (to `ACPI_TABLES_GPA`, with this core's x2APIC ID written into
+/// the MADT) from the bundle; says where they went.
+fn load_modules(
+    run: &Run,
+    plan: &PartitionPlan,
+    ram: &PhysRegion,
+    image: &Image<'_>,
+) -> Result<BootModules, End> {
+    let fault = |why: String| setup_fault(FaultKind::LoadFailed, why);
+    let id = u16::try_from(plan.policy.id).unwrap_or(u16::MAX);
+    let mut modules = BootModules::default();
+    if let Some(initrd) = run.bundle.module(id, MODULE_INITRD) {
+        let len = initrd.len() as u64;
+        let kernel_end = image
+            .segments()
+            .map(|s| s.gpa.saturating_add(s.mem_len))
+            .max()
+            .unwrap_or(KERNEL_MIN_GPA);
+        let at = initrd_gpa(ram.len(), len).filter(|&at| at >= kernel_end);
+        let at = at.ok_or_else(|| {
+            fault(format!(
+                "initrd of {len} bytes does not fit above the kernel"
+            ))
+        })?;
+        if !ram.write(at, initrd) {
+            return Err(fault(String::from("initrd outside the partition's RAM")));
+        }
+        modules.initrd = Some((at, len));
+    }
+    if let Some(tables) = run.bundle.module(id, MODULE_ACPI) {
+        let mut tables = tables.to_vec();
+        set_x2apic_id(&mut tables, ACPI_TABLES_GPA, plan.policy.apic_id)
+            .map_err(|e| fault(e.to_string()))?;
+        if !ram.write(ACPI_TABLES_GPA, &tables) {
+            return Err(fault(String::from(
+                "ACPI tables outside the partition's RAM",
+            )));
+        }
+        modules.rsdp = Some(ACPI_TABLES_GPA);
+    }
+    Ok(modules)
+}
+
+fn nested_tables<F: EntryFormat>(
+    run: &Run,
+    plan: &PartitionPlan,
+    ram: &PhysRegion,
+) -> Result<u64, End> {
     let mut mem = HeapTables;
     let err =
         |e: hypervisor::nested_paging::MapError| setup_fault(FaultKind::LoadFailed, e.to_string());
@@ -416,6 +528,23 @@ fn nested_tables<F: EntryFormat>(plan: &PartitionPlan, ram: &PhysRegion) -> Resu
         for mapping in ch.mappings() {
             npt.map(&mut mem, mapping).map_err(err)?;
         }
+    }
+    // Each group's status page, read-only: only the hypervisor writes it.
+    for g in &plan.groups {
+        let &(hpa, _) = run.groups.get(g.group as usize).ok_or_else(|| {
+            setup_fault(FaultKind::LoadFailed, String::from("missing status page"))
+        })?;
+        let (gpa, len, access) = (g.status_gpa, STATUS_PAGE_SIZE as u64, Access::RO);
+        npt.map(
+            &mut mem,
+            Mapping {
+                gpa,
+                hpa,
+                len,
+                access,
+            },
+        )
+        .map_err(err)?;
     }
     Ok(npt.root())
 }
@@ -492,7 +621,7 @@ impl Core<'_> {
             )
         };
         // Tables first: a core whose tables fail never enters VMX/SVM.
-        let root = nested_tables::<B::Tables>(self.plan, self.ram)?;
+        let root = nested_tables::<B::Tables>(self.run, self.plan, self.ram)?;
         backend.enable().map_err(failed)?;
         let mut entry = *entry;
         loop {
@@ -502,6 +631,10 @@ impl Core<'_> {
             let mut vcpu = backend
                 .create(&entry, root, &self.plan.ports)
                 .map_err(failed)?;
+            let deadline = cpu::host_cpuid(1, 0)[2] & abi::regs::cpuid::leaf1_ecx::TSC_DEADLINE;
+            if self.plan.policy.compat && deadline != 0 {
+                vcpu.pass_tsc_deadline();
+            }
             let end = run_loop(self, &mut vcpu, record);
             drop(vcpu);
             let p = self.plan;
@@ -513,7 +646,27 @@ impl Core<'_> {
             };
             let kind = fault.kind;
             record.restarted(fault);
-            entry = self.restart(record.restarts())?;
+            // Death epoch, the live members' acknowledgements, re-format and
+            // reload, alive epoch (docs/replication.md, "Restart, in order").
+            let (run, apic, incarnation) = (self.run, LocalApic::this_core(), record.restarts());
+            let deadline = time::now_us().saturating_add(membership::ACK_WAIT_US);
+            let (loaded, wait) = membership::restart(
+                &pages(run, p),
+                p.policy.id,
+                kind,
+                |q| notify(run, apic, q),
+                membership::bounded_wait(time::now_us, deadline, stop_due),
+                || self.restart(incarnation),
+            );
+            if wait == membership::AckWait::TimedOut {
+                record.ack_timeouts = record.ack_timeouts.saturating_add(1);
+            }
+            let Some(loaded) = loaded else {
+                // Stopping, or a status page stayed locked: end the run.
+                STOP.store(true, Ordering::Release);
+                return Ok(End::TimedOut);
+            };
+            entry = loaded?;
             println!(
                 "flotilla: partition {} restarted (incarnation {}) after {kind}",
                 p.policy.name,
@@ -532,7 +685,7 @@ impl Core<'_> {
             let fault = |e: String| setup_fault(FaultKind::LoadFailed, format!("channel {id} {e}"));
             let region = self.run.channels.get(id as usize);
             let region = region.ok_or_else(|| fault(String::from("missing")))?;
-            format_channel(&mut region.lock(), ch.info.slots).map_err(fault)?;
+            format_channel(&mut region.lock(), ch.info.slots, true).map_err(fault)?;
         }
         let rip = load(self.run, self.plan, self.ram, incarnation)?;
         self.apic.clear_in_service();
@@ -549,10 +702,13 @@ fn run_loop(core: &Core<'_>, vcpu: &mut impl Vcpu, record: &mut RunRecord) -> En
     // without the hypervisor having seen its LVT write.
     apic.stop_timer();
     let mut host = CoreHost {
+        groups: &plan.groups,
+        pages: &run.groups,
         apic,
         timer_floor: run.timer_floor,
         core: plan.policy.cpu,
         console: GuestConsole::new(run.tsc_khz.saturating_mul(1000), instr::rdtsc()),
+        platform: hypervisor::compat::Platform::new(run.tsc_khz, instr::rdtsc()),
     };
     loop {
         if stop_due() {
@@ -572,6 +728,16 @@ fn finish(run: &Run, plan: &PartitionPlan, end: End, record: RunRecord, left_gue
         End::TimedOut => String::from("timed out"),
     };
     println!("flotilla: partition {} {summary}", plan.policy.name);
+    if let Some((state, fault)) = membership::final_state(&end) {
+        let apic = LocalApic::this_core();
+        let change = |page: StatusPage<'static>, m| page.member_ended(m, state, fault);
+        let published = membership::publish(&pages(run, plan), plan.policy.id, change, |q| {
+            notify(run, apic, q);
+        });
+        if published.is_err() {
+            STOP.store(true, Ordering::Release);
+        }
+    }
     if let (End::TimedOut, Some(deadline)) = (&end, deadline_us()) {
         println!(
             "flotilla: partition {} left its guest {} us after the run's deadline",

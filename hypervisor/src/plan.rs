@@ -8,7 +8,11 @@
 use crate::nested_paging::{Access, Mapping};
 use crate::partition::{ChannelGrant, Partition};
 use crate::platform::acpi::FadtPorts;
-use abi::boot::{ChannelInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, MAX_ARGS, MAX_CHANNELS};
+use abi::boot::{
+    ChannelInfo, GroupInfo, Notify as BootNotify, CHANNEL_WINDOW_GPA, GROUP_STATUS_GPA, MAX_ARGS,
+    MAX_CHANNELS, MAX_GROUPS, MEMBERSHIP_VECTOR,
+};
+use abi::group::{MAX_MEMBERS, STATUS_PAGE_SIZE};
 use abi::ports::{first_platform_overlap, PortRange};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -43,17 +47,22 @@ pub struct PartitionPlan {
     pub ports: Vec<(u16, u16)>,
     /// Its channels, in layout order.
     pub channels: Vec<ChannelView>,
-    /// What a fault does to it (docs/layout.md, "Faults"; replication
-    /// groups are carried in the manifest but not acted on yet: their
-    /// members run as ordinary partitions).
+    /// What a fault does to it (docs/layout.md, "Faults").
     pub on_fault: OnFault,
     /// Most restarts under [`OnFault::Restart`] (0 under stop).
     pub max_restarts: u8,
+    /// The layout's kernel command line (`cmdline`, possibly empty).
+    pub cmdline: String,
+    /// Whether the layout gives it an initrd (its bytes are in the bundle).
+    pub initrd: bool,
+    /// The records of the replication groups it is a member of (boot
+    /// protocol v3), in layout order.
+    pub groups: Vec<GroupInfo>,
 }
 
 impl ChannelView {
     /// The nested-paging mappings of this endpoint's view of the channel
-    /// (channel layout v3, `docs/channels.md`), which enforce one writer per
+    /// (channel layout v4, `docs/channels.md`), which enforce one writer per
     /// page: the identity page read-only (the hypervisor formatted it), this
     /// endpoint's area (its control page and the ring it sends on)
     /// read-write, and the peer's area read-only. A buggy or hostile guest
@@ -93,11 +102,27 @@ pub struct ChannelRegion {
     pub slots: u32,
 }
 
+/// A replication group: its status page's members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPlan {
+    /// The member partitions, in member-id order.
+    pub partitions: Vec<u32>,
+}
+
+impl GroupPlan {
+    /// The member id of `partition`.
+    pub fn member_of(&self, partition: u32) -> Option<usize> {
+        self.partitions.iter().position(|&p| p == partition)
+    }
+}
+
 /// The whole run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunPlan {
     /// Partitions, indexed by partition id.
     pub partitions: Vec<PartitionPlan>,
+    /// Replication groups, indexed by group index.
+    pub groups: Vec<GroupPlan>,
     /// Channel regions.
     pub channels: Vec<ChannelRegion>,
     /// Run timeout in seconds.
@@ -191,6 +216,19 @@ fn args_text(partition: &partition_config::manifest::Partition<'_>) -> Result<St
         ));
     }
     Ok(out)
+}
+
+/// A group's adjacency table (`GroupInfo::adjacency`) from its links
+/// (member pairs); pairs out of range or a member with itself are ignored.
+pub fn adjacency(links: impl Iterator<Item = (u8, u8)>) -> [u32; MAX_MEMBERS] {
+    let mut table = [0u32; MAX_MEMBERS];
+    for (a, b) in links.map(|(a, b)| (usize::from(a), usize::from(b))) {
+        if a != b && a < MAX_MEMBERS && b < MAX_MEMBERS {
+            table[a] |= 1 << b;
+            table[b] |= 1 << a;
+        }
+    }
+    table
 }
 
 /// Builds the run plan, or says precisely why this machine cannot hold the
@@ -297,6 +335,30 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 p.name
             ));
         }
+        if gpa > GROUP_STATUS_GPA {
+            return Err(format!(
+                "the channels of partition {} do not fit in the channel window",
+                p.name
+            ));
+        }
+        let mut groups = Vec::new();
+        for (k, g) in manifest.groups_of(p.index).enumerate() {
+            let member_id = g.member_id_of(p.index).map(u32::from);
+            let count = g.member_count();
+            if k >= MAX_GROUPS || !(2..=MAX_MEMBERS).contains(&count) {
+                return Err(format!("partition {}'s groups exceed the limits", p.name));
+            }
+            groups.push(GroupInfo {
+                group: u32::from(g.index),
+                member_id: member_id.unwrap_or(0),
+                member_count: u32::try_from(count).unwrap_or(0),
+                vector: u32::from(MEMBERSHIP_VECTOR),
+                members: g.member_set,
+                status_gpa: GROUP_STATUS_GPA + (k * STATUS_PAGE_SIZE) as u64,
+                name: abi::boot::name_field(g.name).unwrap_or([0; abi::boot::NAME_LEN]),
+                adjacency: adjacency(g.links().map(|l| (l.a, l.b))),
+            });
+        }
         let ports: Vec<(u16, u16)> = p.ports().collect();
         check_ports(p.name, &ports, machine.firmware_ports())?;
         partitions.push(PartitionPlan {
@@ -306,6 +368,7 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
                 cpu,
                 apic_id,
                 memory: p.memory_size,
+                compat: p.compat.is_compat(),
                 channels: grants,
             },
             host_base: p.host_base,
@@ -316,10 +379,20 @@ pub fn plan(manifest: &Manifest<'_>, machine: &impl MachineView) -> Result<RunPl
             channels: views,
             on_fault: p.on_fault,
             max_restarts: p.max_restarts,
+            cmdline: p.cmdline.to_string(),
+            initrd: p.initrd.is_some(),
+            groups,
         });
     }
+    let groups = manifest
+        .groups()
+        .map(|g| GroupPlan {
+            partitions: g.members().map(u32::from).collect(),
+        })
+        .collect();
     Ok(RunPlan {
         partitions,
+        groups,
         channels,
         timeout_secs: manifest.machine().timeout_secs,
     })
@@ -626,7 +699,7 @@ notify = "ipi"
     }
 
     #[test]
-    fn plans_restart_and_runs_groups_as_plain_partitions() {
+    fn plans_restart_and_the_group_records_of_each_member() {
         let grouped =
             format!("{LAYOUT}\n[[group]]\nname = \"g\"\nmembers = [\"ping\", \"pong\"]\n");
         let bytes = partition_config::parse_str(&grouped, "g.toml")
@@ -637,10 +710,39 @@ notify = "ipi"
         let with_group = plan(&manifest, &machine(4, 512 << 20)).expect("fits");
         let plain = manifest_bytes();
         let plain = Manifest::decode(&plain).expect("decodes");
-        let without = plan(&plain, &machine(4, 512 << 20)).expect("fits");
-        assert_eq!(with_group, without, "groups change nothing in the plan yet");
+        let mut without = plan(&plain, &machine(4, 512 << 20)).expect("fits");
+        assert_eq!(
+            with_group.groups,
+            [GroupPlan {
+                partitions: vec![0, 1]
+            }]
+        );
+        let ping = &with_group.partitions[0].groups;
+        let pong = &with_group.partitions[1].groups;
+        assert_eq!((ping.len(), pong.len()), (1, 1));
+        assert_eq!((ping[0].member_id, pong[0].member_id), (0, 1));
+        assert_eq!(
+            (pong[0].group, pong[0].member_count, pong[0].members),
+            (0, 2, 0b11)
+        );
+        assert_eq!(
+            (pong[0].status_gpa, pong[0].vector),
+            (GROUP_STATUS_GPA, 0xf0)
+        );
+        assert_eq!(abi::boot::name_str(&pong[0].name), "g");
+        assert_eq!(pong[0].adjacency[..3], [0b10, 0b01, 0]);
+        assert_eq!(ping[0].adjacency, pong[0].adjacency);
+        let ring = adjacency([(0, 1), (1, 2), (2, 3), (0, 3), (0, 1), (4, 4), (40, 1)].into_iter());
+        assert_eq!(ring[..5], [0b1010, 0b0101, 0b1010, 0b0101, 0]);
+        assert!(with_group.partitions[2].groups.is_empty());
+        // Apart from the records, the plan is the one without the group.
+        without.groups = with_group.groups.clone();
+        without.partitions[0].groups = ping.clone();
+        without.partitions[1].groups = pong.clone();
+        assert_eq!(with_group, without);
 
-        let restart = LAYOUT.replace(
+        // A restarting partition's channels must be inside its groups.
+        let restart = grouped.replace(
             "name = \"pong\"\n",
             "name = \"pong\"\non_fault = \"restart\"\nmax_restarts = 3\n",
         );

@@ -1,4 +1,4 @@
-//! The run report (`docs/run-report.md`, version 3): one console line per
+//! The run report (`docs/run-report.md`, version 4): one console line per
 //! partition, a JSON object after the `flotilla: report ` marker, framed by
 //! a begin and an end line. The host tools parse these lines.
 //!
@@ -149,13 +149,22 @@ pub fn partition_json(name: &str, cpu: u32, end: &End, record: &RunRecord) -> St
     exits_json(&mut out, &record.steady_exits);
     let _ = write!(
         out,
-        "}}}},\"console_lines\":{},\"console_dropped\":{},\"result\":",
-        record.console_lines, record.console_dropped
+        "}}}},\"console_lines\":{},\"console_dropped\":{},\"membership_acks\":{},\
+         \"ack_timeouts\":{},\"result\":",
+        record.console_lines, record.console_dropped, record.membership_acks, record.ack_timeouts
     );
     if record.result.is_empty() {
         out.push_str("null");
     } else {
         result_json(&mut out, &record.result);
+    }
+    let c = record.compat;
+    if c != crate::compat::CompatCounts::default() {
+        let _ = write!(
+            out,
+            ",\"compat\":{{\"msr_gp\":{},\"ports_floated\":{},\"uart_bytes\":{},\"lvt_masked\":{}}}",
+            c.msr_gp, c.ports_floated, c.uart_bytes, c.lvt_masked
+        );
     }
     out.push('}');
     out
@@ -180,7 +189,23 @@ mod tests {
             "{\"name\":\"calc\",\"cpu\":2,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\
              \"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":1,\"cpuid\":1},\
              \"steady\":{\"total\":1,\"by_reason\":{\"hypercall\":1}}},\"console_lines\":1,\"console_dropped\":0,\
-             \"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
+             \"membership_acks\":0,\"ack_timeouts\":0,\"result\":{\"primes\":78498,\"ticks\":12,\"mode\":\"fast\",\"ok\":true}}"
+        );
+    }
+
+    #[test]
+    fn compat_use_is_reported_only_when_there_is_some() {
+        let mut r = RunRecord::default();
+        let strict = partition_json("calc", 0, &End::Exited(0), &r);
+        assert!(!strict.contains("compat"), "{strict}");
+        r.compat.msr_gp = 3;
+        r.compat.uart_bytes = 120;
+        let json = partition_json("linux", 1, &End::Exited(0), &r);
+        assert!(
+            json.ends_with(
+                ",\"result\":null,\"compat\":{\"msr_gp\":3,\"ports_floated\":0,\"uart_bytes\":120,\"lvt_masked\":0}}"
+            ),
+            "{json}"
         );
     }
 
@@ -265,13 +290,18 @@ mod tests {
         let mut r = RunRecord::default();
         r.count_exit(ExitReason::Hypercall);
         r.console_dropped = 7;
+        r.membership_acks = 4;
+        r.ack_timeouts = 1;
         let json = partition_json("flood", 1, &End::Exited(3), &r);
         assert!(
             json.contains("\"state\":\"exited\",\"exit_code\":3"),
             "{json}"
         );
         assert!(
-            json.contains("\"console_lines\":0,\"console_dropped\":7,\"result\":null}"),
+            json.contains(
+                "\"console_lines\":0,\"console_dropped\":7,\"membership_acks\":4,\
+                 \"ack_timeouts\":1,\"result\":null}"
+            ),
             "{json}"
         );
         assert!(json.contains("\"total\":1"), "{json}");
@@ -307,6 +337,7 @@ mod tests {
                 cpu: 0,
                 apic_id: 0,
                 memory: 4096,
+                compat: false,
                 channels: Vec::new(),
             };
             let mut r = RunRecord::default();

@@ -176,6 +176,12 @@ pub trait Vcpu {
     /// exit (while the timer is periodic, `timer_policy`) or reach the APIC
     /// directly (one-shot).
     fn intercept_timer_writes(&mut self, intercept: bool);
+    /// Injects a hardware exception on the next entry (RIP stays at the
+    /// instruction that raised it).
+    fn inject_exception(&mut self, event: &crate::event::PendingEvent);
+    /// Passes IA32_TSC_DEADLINE through and offers TSC-deadline mode (a
+    /// compat partition on a CPU that has it).
+    fn pass_tsc_deadline(&mut self);
 }
 
 /// A virtualization backend on the calling core: enables the extension

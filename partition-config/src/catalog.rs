@@ -180,6 +180,7 @@ pub const ROGUE_ATTACKS: &[&str] = &[
     "hc-result-long-value",
     "hc-result-channel-pointer",
     "hc-ipi-no-channel",
+    "hc-membership-ack-foreign",
     "hc-exit-huge-code",
     "hc-from-ring3",
 ];
@@ -239,6 +240,42 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         }],
         min_channels: 0,
         peer_workload: None,
+        uses_channels: true,
+    },
+    WorkloadSpec {
+        name: "watch",
+        doc: "a member of a two-member replication group that checks the hypervisor's membership \
+              contract: status page, notification, MEMBERSHIP_ACK, restart and re-attach",
+        args: &[
+            ArgSpec {
+                name: "role",
+                kind: ArgKind::Choice {
+                    choices: &["survivor", "victim", "vandal"],
+                    default: Some("survivor"),
+                },
+                doc: "victim: faults once (under on_fault = \"restart\"); vandal: the same, by \
+                      writing its read-only status page; survivor: watches it",
+            },
+            ArgSpec {
+                name: "rounds",
+                kind: ArgKind::Integer {
+                    min: 0,
+                    max: 1_000_000,
+                    default: Some(10),
+                },
+                doc: "pings over the re-attached channel",
+            },
+            ArgSpec {
+                name: "ack",
+                kind: ArgKind::Choice {
+                    choices: &["false", "true"],
+                    default: Some("true"),
+                },
+                doc: "whether the survivor acknowledges the epochs",
+            },
+        ],
+        min_channels: 1,
+        peer_workload: Some("watch"),
         uses_channels: true,
     },
     WorkloadSpec {

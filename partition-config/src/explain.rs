@@ -78,6 +78,30 @@ pub(crate) fn explain(layout: &Layout) -> String {
                 plural(usize::from(p.max_restarts))
             );
         }
+        if p.compat.is_compat() {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<nw$} {:>3}  compat: {} (docs/linux.md)",
+                "",
+                "",
+                "",
+                p.compat.as_str()
+            );
+        }
+        if !p.cmdline.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<nw$} {:>3}  cmdline: {}",
+                "", "", "", p.cmdline
+            );
+        }
+        if let Some(initrd) = &p.initrd {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<nw$} {:>3}  initrd: {} ({} bytes)",
+                "", "", "", initrd.written, initrd.len
+            );
+        }
         for r in &p.ports {
             let _ = writeln!(
                 out,

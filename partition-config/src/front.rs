@@ -98,6 +98,9 @@ pub(crate) struct RawPartition {
     pub ports: Field<Vec<Sp<PortRange>>>,
     pub on_fault: Field<OnFault>,
     pub max_restarts: Field<i64>,
+    pub compat: Field<String>,
+    pub cmdline: Field<String>,
+    pub initrd: Field<String>,
     /// The partition's table (its `[[partition]]` header and body).
     pub span: Range<usize>,
 }
@@ -116,6 +119,9 @@ impl RawPartition {
             ports: Field::Missing,
             on_fault: Field::Missing,
             max_restarts: Field::Missing,
+            compat: Field::Missing,
+            cmdline: Field::Missing,
+            initrd: Field::Missing,
             span,
         }
     }
@@ -145,6 +151,9 @@ impl RawPartition {
             ports: self.ports.or_inherit(&d.ports),
             on_fault: self.on_fault.or_inherit(&d.on_fault),
             max_restarts: self.max_restarts.or_inherit(&d.max_restarts),
+            compat: self.compat.or_inherit(&d.compat),
+            cmdline: self.cmdline.or_inherit(&d.cmdline),
+            initrd: self.initrd.or_inherit(&d.initrd),
             span: self.span,
         }
     }
@@ -200,6 +209,9 @@ pub(crate) const PARTITION_KEYS: &[&str] = &[
     "ports",
     "on_fault",
     "max_restarts",
+    "compat",
+    "cmdline",
+    "initrd",
 ];
 pub(crate) const CHANNEL_KEYS: &[&str] = &["between", "slots", "notify"];
 pub(crate) const GROUP_KEYS: &[&str] = &["name", "members"];
@@ -527,6 +539,9 @@ fn read_partition(
             "ports" => p.ports = read_ports(value, diags),
             "on_fault" => p.on_fault = read_on_fault(value, diags),
             "max_restarts" => p.max_restarts = read_int(value, "max_restarts", diags),
+            "compat" => p.compat = read_string(value, "compat", diags),
+            "cmdline" => p.cmdline = read_string(value, "cmdline", diags),
+            "initrd" => p.initrd = read_string(value, "initrd", diags),
             _ => {
                 diags.push(unknown_key(key, PARTITION_KEYS, context));
                 match typo_of(key, PARTITION_KEYS) {

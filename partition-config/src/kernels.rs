@@ -46,3 +46,11 @@ pub fn bundle_bytes<'i>(images: impl IntoIterator<Item = &'i KernelImage>) -> u6
         total.saturating_add(records).saturating_add(data)
     })
 }
+
+/// Bytes one boot module of `len` bytes (an initrd, a partition's ACPI
+/// tables) takes in a boot bundle: its record and its 8-byte aligned data.
+#[must_use]
+pub fn module_bytes(len: u64) -> u64 {
+    let record = u64::try_from(abi::bundle::MODULE_RECORD_SIZE).unwrap_or(u64::MAX);
+    record.saturating_add(len.div_ceil(8).saturating_mul(8))
+}

@@ -137,6 +137,28 @@ pub struct Partition {
     /// Most restarts under [`OnFault::Restart`] (`1..=MAX_RESTARTS`); 0 under
     /// [`OnFault::Stop`].
     pub max_restarts: u8,
+    /// The platform its kernel gets (`compat`; [`Compat::None`] unless the
+    /// layout opts in).
+    pub compat: Compat,
+    /// The kernel command line (`cmdline`), empty when not given.
+    pub cmdline: String,
+    /// The initrd (`initrd`), if any.
+    pub initrd: Option<Initrd>,
+}
+
+/// The platform a partition's kernel gets: the manifest's own type.
+pub use crate::manifest::Compat;
+
+/// An initrd given by path (`initrd = "PATH"`): loaded into the partition
+/// and handed to its kernel as PVH module 0 (`docs/boot-protocol.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initrd {
+    /// The path as written in the layout (goes into the manifest).
+    pub written: String,
+    /// The path resolved against the layout file's directory.
+    pub path: PathBuf,
+    /// Its size in bytes when the layout was checked.
+    pub len: u64,
 }
 
 /// What happens to a partition that faults (`on_fault`).

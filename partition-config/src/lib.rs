@@ -48,9 +48,11 @@ pub mod manifest;
 
 /// Version of the layout format, the TOML contract of `docs/layout.md`
 /// (its "Versions" list and `docs/README.md` name the same number; the
-/// `tidy_docs` test checks). It also names the JSON Schema (`layout-v2`).
-pub const LAYOUT_FORMAT_VERSION: u32 = 2;
+/// `tidy_docs` test checks). It also names the JSON Schema (`layout-v3`).
+pub const LAYOUT_FORMAT_VERSION: u32 = 3;
 
+#[cfg(feature = "std")]
+mod boot_options;
 #[cfg(feature = "std")]
 mod diagnostics;
 #[cfg(feature = "std")]
@@ -77,11 +79,11 @@ pub use manifest::{DecodeError, Manifest};
 #[cfg(feature = "std")]
 pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity};
 #[cfg(feature = "std")]
-pub use kernels::{bundle_bytes, KernelImage, KernelSegment, ReadKernel};
+pub use kernels::{bundle_bytes, module_bytes, KernelImage, KernelSegment, ReadKernel};
 #[cfg(feature = "std")]
 pub use layout::{
-    ArgValue, Channel, Group, GroupLink, Kernel, Layout, Machine, Notify, OnFault, Partition,
-    PortRange, Region,
+    ArgValue, Channel, Compat, Group, GroupLink, Initrd, Kernel, Layout, Machine, Notify, OnFault,
+    Partition, PortRange, Region,
 };
 #[cfg(feature = "std")]
 pub use schema::schema;

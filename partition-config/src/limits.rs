@@ -53,14 +53,26 @@ pub const DEFAULT_MAX_RESTARTS: u8 = 1;
 /// Largest `max_restarts`: restarts are bounded so a partition that faults
 /// at once every time cannot keep its core busy for ever.
 pub const MAX_RESTARTS: u8 = 16;
-/// Longest kernel path, in bytes.
+/// Longest kernel path, in bytes (also the longest `initrd` path).
 pub const KERNEL_PATH_MAX_LEN: usize = 4096;
+/// Longest `cmdline` a layout may give, in bytes. Linux's x86 command line
+/// holds 2048 bytes (`COMMAND_LINE_SIZE`); the hypervisor appends its own
+/// words (`flotilla-block=...`) to the layout's, within the rest.
+pub const CMDLINE_MAX_LEN: usize = 1024;
+
+/// Whether `text` is a usable kernel command line (`cmdline`): at most
+/// [`CMDLINE_MAX_LEN`] bytes of printable ASCII (spaces included), so it
+/// can be passed NUL-terminated and printed as it is.
+#[must_use]
+pub fn is_valid_cmdline(text: &str) -> bool {
+    text.len() <= CMDLINE_MAX_LEN && text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
 
 /// Largest `machine.memory`: QEMU splits guest RAM above 3 GiB around the PCI
 /// hole, which the placement does not model yet.
 pub const MAX_MACHINE_MEMORY: u64 = 3 * GIB;
 /// Host-physical memory below this belongs to the hypervisor (its image,
-/// heap, page tables, and a staging copy of the boot bundle).
+/// heap, page tables).
 pub const HYPERVISOR_RESERVE: u64 = 64 * MIB;
 /// The top of RAM this large is left to the firmware (ACPI tables, UEFI
 /// runtime).
@@ -70,11 +82,13 @@ pub const PARTITION_ALIGN: u64 = 2 * MIB;
 /// Alignment and granularity of channel regions.
 pub const PAGE_SIZE: u64 = 4 * KIB;
 
-/// Largest boot bundle the hypervisor accepts, in bytes: it copies the
-/// bundle into its heap before reading it. `flotilla check` refuses a layout
-/// whose kernels make a larger bundle, and the hypervisor refuses the
+/// Largest boot bundle the hypervisor accepts, in bytes: it reads the
+/// bundle where the boot loader put it (no copy), so the limit only bounds
+/// what a layout may make the loader place: a distribution kernel and its
+/// initrd of 64 MiB and more fit. `flotilla check` refuses a layout whose
+/// kernels and initrds make a larger bundle, and the hypervisor refuses the
 /// bundle itself (both read this constant).
-pub const MAX_BUNDLE_LEN: u64 = 8 * MIB;
+pub const MAX_BUNDLE_LEN: u64 = 128 * MIB;
 
 /// Default `machine.timeout`, seconds.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 120;
@@ -83,9 +97,9 @@ pub const MAX_TIMEOUT_SECS: u32 = 86_400;
 
 /// Bytes in one channel slot (one cache line).
 pub const SLOT_SIZE: u64 = 64;
-/// Bytes of a channel's identity page (channel layout v3, `docs/channels.md`).
+/// Bytes of a channel's identity page (channel layout v4, `docs/channels.md`).
 pub const CHANNEL_IDENTITY_SIZE: u64 = PAGE_SIZE;
-/// Bytes of each endpoint's control page (channel layout v3).
+/// Bytes of each endpoint's control page (channel layout v4).
 pub const CHANNEL_CONTROL_SIZE: u64 = PAGE_SIZE;
 /// IPI vector of channel 0; channel `i` uses `IPI_VECTOR_BASE + i` at both
 /// endpoints.
@@ -110,7 +124,7 @@ pub const fn ring_size(slots: u32) -> u64 {
     (bytes + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
-/// Bytes of a whole channel region (channel layout v3): the identity page,
+/// Bytes of a whole channel region (channel layout v4): the identity page,
 /// then for each endpoint its control page and the ring it sends on.
 /// `channel_region_size(64)` is 20 KiB. The `channels` crate computes the
 /// same (`channels::region_size`; a hypervisor test checks they agree).

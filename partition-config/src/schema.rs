@@ -12,9 +12,9 @@ use abi::ports::PLATFORM_PORTS;
 use crate::catalog::{ArgKind, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
 use crate::front::{CHANNEL_KEYS, GROUP_KEYS, MACHINE_KEYS, PARTITION_KEYS, TOP_KEYS};
 use crate::limits::{
-    DEFAULT_MAX_RESTARTS, MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_GROUPS, MAX_GROUP_MEMBERS,
-    MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_RESTARTS, MAX_SLOTS, MAX_TIMEOUT_SECS,
-    MIN_GROUP_MEMBERS, MIN_SLOTS, NAME_MAX_LEN,
+    CMDLINE_MAX_LEN, DEFAULT_MAX_RESTARTS, MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_GROUPS,
+    MAX_GROUP_MEMBERS, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_RESTARTS, MAX_SLOTS,
+    MAX_TIMEOUT_SECS, MIN_GROUP_MEMBERS, MIN_SLOTS, NAME_MAX_LEN,
 };
 
 fn size(description: &str) -> Value {
@@ -33,6 +33,10 @@ fn partition_properties() -> Value {
     for w in GUEST_KERNEL_WORKLOADS {
         workloads.push(json!(w.name));
     }
+    let compat: Vec<&str> = crate::layout::Compat::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
     json!({
         "name": {
             "type": "string",
@@ -83,6 +87,18 @@ fn partition_properties() -> Value {
         "max_restarts": {
             "type": "integer", "minimum": 1, "maximum": MAX_RESTARTS, "default": DEFAULT_MAX_RESTARTS,
             "description": "most restarts under on_fault = \"restart\" (ignored, with a warning, under \"stop\")"
+        },
+        "compat": {
+            "enum": compat, "default": "none",
+            "description": "the platform of a stock kernel given by path: \"linux\" adds ACPI tables, a virtual COM1, floating ports, #GP for unknown MSRs, the PM timer and a read-only RTC (docs/linux.md)"
+        },
+        "cmdline": {
+            "type": "string", "maxLength": CMDLINE_MAX_LEN, "pattern": "^[ -~]*$",
+            "description": "the kernel command line (printable ASCII), for a kernel given by path; the hypervisor appends flotilla-block=<gpa>"
+        },
+        "initrd": {
+            "type": "string",
+            "description": "an initramfs file, relative to the layout file, handed to a kernel given by path as PVH module 0"
         }
     })
 }

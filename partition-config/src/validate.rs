@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::boot_options::{check_boot_options, BootOptions};
 use crate::catalog::{
     builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
 };
@@ -14,10 +15,10 @@ use crate::diagnostics::Diagnostic;
 use crate::front::{
     suggest, Field, RawArgValue, RawChannel, RawGroup, RawLayout, RawPartition, Sp,
 };
-use crate::kernels::{bundle_bytes, KernelImage, ReadKernel};
+use crate::kernels::{bundle_bytes, module_bytes, KernelImage, ReadKernel};
 use crate::layout::{
-    ArgValue, Channel, Group, Kernel, Layout, Machine, Notify, OnFault, Partition, PortRange,
-    Region,
+    ArgValue, Channel, Group, Initrd, Kernel, Layout, Machine, Notify, OnFault, Partition,
+    PortRange, Region,
 };
 use crate::limits::{
     channel_region_size, channel_vector, is_valid_arg_key, is_valid_name, is_valid_slots,
@@ -53,7 +54,7 @@ pub(crate) const INHERITED_LABEL: &str = "(the value comes from [defaults])";
 
 /// Adds "in this partition" to a diagnostic about a value inherited from
 /// `[defaults]`.
-fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
+pub(crate) fn in_partition<T>(d: Diagnostic, value: &Sp<T>, p: &RawPartition) -> Diagnostic {
     if value.inherited {
         d.also(
             header(&p.span),
@@ -89,6 +90,7 @@ struct Checked {
     ports: Vec<PortRange>,
     on_fault: OnFault,
     max_restarts: Option<u8>,
+    boot: BootOptions,
 }
 
 /// The channels that passed their checks (regions not yet placed).
@@ -126,6 +128,7 @@ pub(crate) fn validate(
     let args = check_workload_args(raw, &checked, &channels, diags);
     check_peer_workloads(raw, &checked, &channels, diags);
     check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
+    check_restart_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
     if !check_memory_budget(&checked, &channels.channels, &memory, diags) {
         return None;
@@ -208,6 +211,10 @@ fn check_partitions(
         let workload = check_workload(p, kernel.as_ref(), diags);
         let ports = check_ports_count(p, diags);
         let (on_fault, max_restarts) = check_on_fault(p, diags);
+        let boot = check_boot_options(p, kernel.as_ref(), base_dir, diags);
+        if let (Some(initrd), Some(kernel), Some(memory)) = (&boot.initrd, &kernel, memory) {
+            images.check_initrd_fits(p, kernel, initrd, memory, diags);
+        }
         checked.push(Checked {
             name,
             cpu,
@@ -218,6 +225,7 @@ fn check_partitions(
             ports,
             on_fault,
             max_restarts,
+            boot,
         });
     }
     checked
@@ -745,6 +753,9 @@ fn assemble(
             explicit_base: c.base.is_some(),
             on_fault: c.on_fault,
             max_restarts: c.max_restarts?,
+            compat: c.boot.compat,
+            cmdline: c.boot.cmdline,
+            initrd: c.boot.initrd,
         });
     }
     let requests: Vec<Request> = partitions
@@ -1961,6 +1972,109 @@ impl<'r> KernelImages<'r> {
         false
     }
 
+    /// Partition `p`'s `initrd` fits in its `memory` where the hypervisor
+    /// puts it (`abi::boot::initrd_gpa`: the top of RAM), above the end of
+    /// its kernel (when that was read). Reported at the `initrd =`.
+    fn check_initrd_fits(
+        &self,
+        p: &RawPartition,
+        kernel: &Kernel,
+        initrd: &Initrd,
+        memory: u64,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Field::Given(given) = &p.initrd else {
+            return;
+        };
+        let kernel_end = match kernel {
+            Kernel::Elf { path, .. } | Kernel::Crate { dir: path, .. } => self
+                .seen
+                .iter()
+                .find(|s| s.path == *path)
+                .and_then(|s| s.image.as_ref().ok())
+                .and_then(|i| {
+                    i.segments
+                        .iter()
+                        .map(|s| s.gpa.saturating_add(s.mem_len))
+                        .max()
+                })
+                .unwrap_or(abi::boot::KERNEL_MIN_GPA),
+            Kernel::BuiltIn => return,
+        };
+        let at = abi::boot::initrd_gpa(memory, initrd.len);
+        if at.is_some_and(|at| at >= kernel_end) {
+            return;
+        }
+        let needed = kernel_end
+            .saturating_add(initrd.len.div_ceil(4096).saturating_mul(4096))
+            .div_ceil(PARTITION_ALIGN)
+            .saturating_mul(PARTITION_ALIGN);
+        diags.push(in_partition(
+            Diagnostic::new(
+                "initrd-too-large",
+                format!(
+                    "initrd `{}` does not fit in the memory of partition {} beside its kernel",
+                    initrd.written,
+                    partition_label(p)
+                ),
+            )
+            .at(
+                given.span.clone(),
+                format!(
+                    "{} bytes, and the kernel ends at {kernel_end:#x} of {}",
+                    initrd.len,
+                    human_size(memory)
+                ),
+            )
+            .help(format!(
+                "give the partition at least `memory = \"{}\"` (more for the kernel's own use), or a smaller initrd",
+                human_size(needed)
+            ))
+            .note("the initrd is loaded at the top of the partition's RAM, page-aligned, above the kernel"),
+            given,
+            p,
+        ));
+    }
+
+    /// The boot bundle of `total` bytes fits between the highest partition
+    /// or channel region and the top of the machine's RAM, where QEMU's
+    /// `-initrd` loads it (the hypervisor reads it in place, and refuses
+    /// to give a partition memory that overlaps it). `false` with a
+    /// diagnostic if not.
+    fn check_bundle_room(&self, layout: &Layout, total: u64, diags: &mut Vec<Diagnostic>) -> bool {
+        let top = layout
+            .partitions
+            .iter()
+            .map(|p| p.region.end())
+            .chain(layout.channels.iter().map(|c| c.region.end()))
+            .max()
+            .unwrap_or(HYPERVISOR_RESERVE);
+        // QEMU keeps the last 128 KiB for its own tables; a MiB of slack.
+        let needed = top.saturating_add(total).saturating_add(MIB);
+        if needed <= layout.machine.memory {
+            return true;
+        }
+        let Some(span) = self.seen.first().map(|s| s.span.clone()) else {
+            return true;
+        };
+        diags.push(
+            Diagnostic::new(
+                "bundle-no-room",
+                format!(
+                    "the boot bundle ({total} bytes) does not fit between the partitions (up to {top:#x}) and the top of the machine's {}",
+                    human_size(layout.machine.memory)
+                ),
+            )
+            .at(span, "the kernels and initrds go into the bundle")
+            .help(format!(
+                "raise machine.memory to at least {}",
+                human_size_up(needed)
+            ))
+            .note("the loader places the bundle at the top of RAM and the hypervisor reads it there; no partition may overlap it"),
+        );
+        false
+    }
+
     /// The boot bundle of `layout` stays within [`MAX_BUNDLE_LEN`]: its
     /// header, manifest and the kernels given by path (the built-in kernel,
     /// not read here, only adds to it). `false` with a diagnostic if not.
@@ -1975,11 +2089,29 @@ impl<'r> KernelImages<'r> {
         }
         let widen = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         let manifest = widen(layout.encode_manifest().len()).div_ceil(8) * 8;
+        let mut initrds: Vec<&Initrd> = Vec::new();
+        for initrd in layout.partitions.iter().filter_map(|p| p.initrd.as_ref()) {
+            if !initrds.iter().any(|seen| seen.path == initrd.path) {
+                initrds.push(initrd);
+            }
+        }
+        let modules = initrds
+            .iter()
+            .fold(0u64, |sum, i| sum.saturating_add(module_bytes(i.len)));
+        let acpi = layout
+            .partitions
+            .iter()
+            .filter(|p| p.compat.is_compat())
+            .fold(0u64, |sum, _| {
+                sum.saturating_add(module_bytes(abi::compat::ACPI_TABLES_MAX))
+            });
         let total = widen(abi::bundle::HEADER_SIZE)
             .saturating_add(manifest)
-            .saturating_add(bundle_bytes(images.iter().copied()));
+            .saturating_add(bundle_bytes(images.iter().copied()))
+            .saturating_add(modules)
+            .saturating_add(acpi);
         if total <= MAX_BUNDLE_LEN {
-            return true;
+            return self.check_bundle_room(layout, total, diags);
         }
         // Point at the kernel that contributes the most.
         let largest = self
@@ -2001,7 +2133,7 @@ impl<'r> KernelImages<'r> {
                 ),
             )
             .at(span, format!("this kernel alone takes {largest_bytes} bytes"))
-            .note("the bundle holds the manifest and every distinct kernel's load segments; the hypervisor copies it into its heap")
+            .note("the bundle holds the manifest, every distinct kernel's load segments, every distinct initrd and each compat partition's ACPI tables")
             .help("use smaller kernels or fewer distinct kernels (only the bytes of load segments count)"),
         );
         false
@@ -2155,6 +2287,63 @@ fn check_peer_workloads(
 /// A warning for each channel neither of whose ends uses channels (both
 /// run built-in workloads such as `hello` or `compute`) and that no group
 /// replicates over: it costs memory and an IPI vector for nothing.
+/// A partition under `on_fault = "restart"` has channels only to members of
+/// one of its groups: a restart re-formats every channel of the partition,
+/// and only a group's members are told (membership epochs) and waited for
+/// (`MEMBERSHIP_ACK`) before that; a peer outside would keep writing into
+/// the region being zeroed.
+fn check_restart_channels(
+    raw: &RawLayout,
+    checked: &[Checked],
+    channels: &CheckedChannels,
+    groups: Option<&[Group]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let (true, Some(groups)) = (channels.ok, groups) else {
+        return;
+    };
+    let restarts = |i: usize| {
+        checked
+            .get(i)
+            .is_some_and(|c| c.on_fault == OnFault::Restart)
+    };
+    for (index, (ch, raw_ch)) in channels.channels.iter().zip(&raw.channels).enumerate() {
+        let grouped = groups
+            .iter()
+            .any(|g| g.links.iter().any(|l| l.channel == index));
+        let Field::Given(between) = &raw_ch.between else {
+            continue;
+        };
+        for (me, peer) in [(ch.a, ch.b), (ch.b, ch.a)] {
+            if grouped || !restarts(me) {
+                continue;
+            }
+            let name = |i: usize| partition_label(&raw.partitions[i]);
+            diags.push(
+                Diagnostic::new(
+                    "restart-channel-outside-group",
+                    format!(
+                        "{} restarts on a fault, but its channel to {} is not in a group of both",
+                        name(me),
+                        name(peer)
+                    ),
+                )
+                .at(between.span.clone(), "no group has both endpoints")
+                .note(format!(
+                    "a restart re-formats every channel of {}; only members of its groups are told and waited for first, so {} could write into the region while it is zeroed",
+                    name(me),
+                    name(peer)
+                ))
+                .help(format!(
+                    "add a [[group]] with both {} and {}, or `on_fault = \"stop\"`",
+                    name(me),
+                    name(peer)
+                )),
+            );
+        }
+    }
+}
+
 fn check_unused_channels(
     raw: &RawLayout,
     checked: &[Checked],

@@ -50,6 +50,13 @@ fn manifest_summary(bytes: &[u8]) -> String {
             p.index, p.name, p.cpu, p.kernel, p.host_base, p.memory_size, p.workload, args.join(", "), ports.join(", "),
             p.on_fault, p.max_restarts
         );
+        if p.compat.is_compat() || !p.cmdline.is_empty() || p.initrd.is_some() {
+            let _ = writeln!(
+                out,
+                "  compat={:?} cmdline={:?} initrd={:?}",
+                p.compat, p.cmdline, p.initrd
+            );
+        }
     }
     for g in m.groups() {
         let members: Vec<String> = g.members().map(|p| p.to_string()).collect();
@@ -143,7 +150,14 @@ fn examples_are_valid() {
         if path.extension().is_some_and(|e| e == "toml") {
             seen += 1;
             if let Err(d) = partition_config::load(&path) {
-                panic!("{} is invalid:\n{}", path.display(), d.render_plain());
+                // linux.toml boots a kernel and initramfs the user puts next
+                // to it (tests/tests/linux.rs runs it with them in place):
+                // their absence is all that may be wrong with it here.
+                let absent = |code: &str| ["kernel-not-found", "initrd-not-found"].contains(&code);
+                let only_absent = path.ends_with("linux.toml") && d.iter().all(|x| absent(x.code));
+                if !only_absent {
+                    panic!("{} is invalid:\n{}", path.display(), d.render_plain());
+                }
             }
         }
     }

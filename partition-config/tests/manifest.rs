@@ -526,3 +526,98 @@ fn a_disconnected_group_is_refused() {
         decode(&b)
     );
 }
+
+/// A compat partition with a command line and an initrd beside a built-in
+/// one (paths relative to the crate directory, the tests' working directory).
+const COMPAT: &str = r#"
+[machine]
+cpus = 2
+memory = "256 MiB"
+
+[[partition]]
+name = "linux"
+cpu = 0
+memory = "64 MiB"
+kernel = "tests/corpus/kernels/tiny.elf"
+compat = "linux"
+cmdline = "console=ttyS0"
+initrd = "tests/corpus/kernels/tiny.cpio"
+workload = "linux"
+
+[[partition]]
+name = "b"
+cpu = 1
+memory = "16 MiB"
+workload = "hello"
+"#;
+
+#[test]
+fn compat_cmdline_and_initrd_round_trip_and_are_checked() {
+    use partition_config::manifest::Compat;
+    let bytes = parse_str(COMPAT, "compat.toml")
+        .expect("valid")
+        .encode_manifest();
+    let m = Manifest::decode(&bytes).expect("valid");
+    let linux = m.partition_by_name("linux").expect("linux");
+    assert_eq!(linux.compat, Compat::Linux);
+    assert_eq!(linux.cmdline, "console=ttyS0");
+    assert_eq!(linux.initrd, Some("tests/corpus/kernels/tiny.cpio"));
+    let b = m.partition_by_name("b").expect("b");
+    assert_eq!((b.compat, b.cmdline, b.initrd), (Compat::None, "", None));
+
+    let is_partition = |r: Result<(), DecodeError>, i: u16| matches!(r, Err(DecodeError::BadPartition { index, .. }) if index == i);
+    let p0 = HEADER;
+    let p1 = HEADER + PARTITION;
+    // An unknown compat byte; the reserved byte beside it; the last
+    // reserved bytes.
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p0 + 102, &[2])),
+        0
+    ));
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p0 + 103, &[1])),
+        0
+    ));
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p0 + 127, &[1])),
+        0
+    ));
+    // The command line out of bounds, too long, or with a control byte.
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p0 + 104, &u32::MAX.to_le_bytes())),
+        0
+    ));
+    let cmdline_at = field_u32(&bytes, 52) + field_u32(&bytes, p0 + 104);
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), cmdline_at, b"\n")),
+        0
+    ));
+    // The initrd name past the string table.
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p0 + 116, &u32::MAX.to_le_bytes())),
+        0
+    ));
+    // compat, a command line or an initrd on the built-in kernel.
+    assert!(is_partition(
+        decode(&patch(bytes.clone(), p1 + 102, &[1])),
+        1
+    ));
+    let cmdline = patch(
+        bytes.clone(),
+        p1 + 104,
+        &field_u32(&bytes, p0 + 104).to_le_bytes(),
+    );
+    assert!(is_partition(
+        decode(&patch(cmdline, p1 + 108, &4u32.to_le_bytes())),
+        1
+    ));
+    let initrd = patch(
+        bytes.clone(),
+        p1 + 112,
+        &field_u32(&bytes, p0 + 112).to_le_bytes(),
+    );
+    assert!(is_partition(
+        decode(&patch(initrd, p1 + 116, &4u32.to_le_bytes())),
+        1
+    ));
+}

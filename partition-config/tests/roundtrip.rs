@@ -90,6 +90,15 @@ fn render(s: &Spec) -> String {
         }
     }
     let has_channel = |i: usize| pairs.iter().any(|&(a, b, _, _)| a == i || b == i);
+    let groups = connected_groups(s, &pairs);
+    // A partition may restart only if a group holds both ends of each of
+    // its channels (`restart-channel-outside-group`).
+    let may_restart = |i: usize| {
+        pairs
+            .iter()
+            .filter(|&&(a, b, _, _)| a == i || b == i)
+            .all(|&(a, b, _, _)| groups.iter().any(|g| g.contains(&a) && g.contains(&b)))
+    };
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -140,6 +149,7 @@ fn render(s: &Spec) -> String {
             _ => {}
         }
         match s.faults[i] {
+            2 | 3 if !may_restart(i) => t.push_str("on_fault = \"stop\"\n"),
             1 => t.push_str("on_fault = \"stop\"\n"),
             2 => t.push_str("on_fault = \"restart\"\n"),
             3 => {
@@ -149,7 +159,7 @@ fn render(s: &Spec) -> String {
         }
         t.push('\n');
     }
-    for (g, members) in connected_groups(s, &pairs).into_iter().enumerate() {
+    for (g, members) in groups.into_iter().enumerate() {
         let names: Vec<String> = members.iter().map(|m| format!("\"p{m}\"")).collect();
         let _ = writeln!(
             t,

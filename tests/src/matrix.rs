@@ -356,6 +356,7 @@ pub const ROGUE_MATRIX: &[Attack] = &[
     both("hc-result-long-value", Hypercall, "result of 512 bytes, one long value", Expect::ResultKept("v")),
     with_channel("hc-result-channel-pointer", Hypercall, "`REPORT_RESULT` from its channel region", Expect::Answer("fault")),
     both("hc-ipi-no-channel", Hypercall, "`SEND_IPI` on a channel it does not have", Expect::Answer("denied")),
+    both("hc-membership-ack-foreign", Hypercall, "`MEMBERSHIP_ACK` of a group it is not in, epoch 2^64-1", Expect::Answer("denied")),
     both("hc-exit-huge-code", Hypercall, "`EXIT` with code 2^64-1", Expect::Exit(u64::MAX)),
     both("hc-from-ring3", Hypercall, "`EXIT(0x33)` from ring 3, then `ud2`", Expect::Refused),
 ];

@@ -233,6 +233,11 @@ on_fault = "restart"
 between = ["rogue", "calc"]
 slots = 16
 notify = "poll"
+
+# A restarting partition's channels are group links (restart-channel-outside-group).
+[[group]]
+name = "pair"
+members = ["rogue", "calc"]
 "#;
     let outcome = run(layout(toml, "bochs-restart.toml"));
     let rogue = partition(&outcome, "rogue");

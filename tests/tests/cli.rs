@@ -624,3 +624,23 @@ fn color_follows_the_option_and_the_environment() {
     assert!(!colored(&["check", path], &[("CLICOLOR_FORCE", "0")]));
     assert!(!colored(&["check", path], &[("TERM", "dumb")]));
 }
+
+#[test]
+fn initramfs_refuses_a_missing_busybox_before_building() {
+    let ran = run(
+        &[
+            "initramfs",
+            "/nonexistent/out.cpio",
+            "--busybox",
+            "/nonexistent/busybox",
+        ],
+        QUICK,
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.show());
+    assert!(
+        ran.stderr
+            .contains("--busybox /nonexistent/busybox: no such file"),
+        "{}",
+        ran.show()
+    );
+}

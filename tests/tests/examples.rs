@@ -1,6 +1,8 @@
 //! Every layout in `examples/` boots under QEMU TCG: the hypervisor
 //! announces each partition it decoded, on its core, and every partition
-//! exits with code 0.
+//! exits with code 0. `linux.toml` boots a kernel and initramfs the user
+//! puts next to it: `tests/tests/linux.rs` boots it with the ones
+//! `ci/setup.sh` fetched.
 
 use e2e::{
     assert_passed, assert_plan_printed, boot_layout, examples_dir, layout_config, layout_file,
@@ -12,6 +14,7 @@ fn every_example_boots_and_every_partition_exits_0() {
         .expect("examples/ is readable")
         .map(|entry| entry.expect("a directory entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .filter(|path| !path.ends_with("linux.toml"))
         .collect();
     examples.sort();
     assert!(

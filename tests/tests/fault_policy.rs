@@ -1,6 +1,6 @@
 //! `on_fault` and groups at boot with this hypervisor version: a layout with a
-//! replication group boots like any other (groups are carried in the
-//! manifest, not acted on yet), and a layout asking for `on_fault =
+//! replication group boots like any other (its members get their status
+//! page; `membership.rs` tests it), and a layout asking for `on_fault =
 //! "restart"` boots too: a partition that never faults is never restarted
 //! (docs/layout.md, "Faults"; restarts themselves: `restart.rs`).
 

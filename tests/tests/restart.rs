@@ -50,6 +50,11 @@ on_fault = "restart"
 between = ["rogue", "peer"]
 slots = 16
 notify = "poll"
+
+# A restarting partition's channels are group links (restart-channel-outside-group).
+[[group]]
+name = "pair"
+members = ["rogue", "peer"]
 "#
     )
 }

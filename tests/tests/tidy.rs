@@ -44,6 +44,7 @@ fn sources() -> Vec<(PathBuf, String)> {
         "flotilla-rt",
         "guest-kernel",
         "tools",
+        "linux-user",
         "tests",
     ] {
         rust_files(&root.join(krate), &mut files);
@@ -106,6 +107,7 @@ fn unsafe_stays_inside_the_trust_boundary() {
         let s = p.to_string_lossy();
         s.starts_with("hypervisor/src/arch/")
             || s.starts_with("flotilla-rt/src/arch/")
+            || s.starts_with("linux-user/src/arch/")
             || s == "channels/src/region.rs"
             || s.contains("/tests/")
             || s.contains("/benches/")

@@ -178,6 +178,74 @@ pub fn build_images(workspace: &Workspace) -> Result<Images> {
     }
 }
 
+/// The target triple of the Linux userspace program (`linux-user/`).
+pub const LINUX_USER_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The package and binary of the Linux userspace program.
+pub const LINUX_USER: BareMetalCrate = BareMetalCrate {
+    package: "linux-user",
+    binary: "flotilla-linux",
+};
+
+/// The arguments of the `cargo build` of the Linux userspace program:
+/// release, static (musl), `--locked`.
+pub fn linux_user_build_args() -> Vec<String> {
+    [
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        LINUX_USER_TARGET,
+        "-p",
+        LINUX_USER.package,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Builds `flotilla-linux` for `x86_64-unknown-linux-musl` (a static
+/// executable, symbols stripped so the initramfs stays small) and returns
+/// its path. Needs the musl target (`ci/setup.sh` adds it).
+pub fn build_linux_user(workspace: &Workspace) -> Result<PathBuf> {
+    let args = linux_user_build_args();
+    let cargo = cargo_program();
+    let output = Command::new(&cargo)
+        .args(&args)
+        .current_dir(&workspace.root)
+        .env("CARGO_TARGET_DIR", &workspace.target_dir)
+        .env(
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
+            "-C strip=symbols",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {}", cargo.to_string_lossy()), e))?;
+    if !output.status.success() {
+        let mut out = String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_string();
+        if out.contains("target may not be installed") {
+            out.push_str("\n(add the target with `rustup target add x86_64-unknown-linux-musl`, or run `bash ci/setup.sh`)");
+        }
+        return Err(Error::Build {
+            what: LINUX_USER.package.into(),
+            command: format!("cargo {}", args.join(" ")),
+            output: out,
+        });
+    }
+    let path = workspace
+        .target_dir
+        .join(LINUX_USER_TARGET)
+        .join("release")
+        .join(LINUX_USER.binary);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::NoArtifact(path))
+    }
+}
+
 /// The linker arguments of a workload crate's binary, as `guest-kernel`'s
 /// build script gives them: the runtime's linker script (which
 /// `flotilla-rt`'s build script puts on the library path), no dynamic
@@ -368,6 +436,22 @@ mod tests {
                 "x86_64-unknown-none",
                 "-p",
                 "hypervisor"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_linux_program_is_built_static_and_locked() {
+        assert_eq!(
+            linux_user_build_args(),
+            [
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "x86_64-unknown-linux-musl",
+                "-p",
+                "linux-user"
             ]
         );
     }

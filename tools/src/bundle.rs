@@ -1,9 +1,12 @@
-//! The boot bundle (`docs/bundle.md`): a validated layout's manifest plus
-//! every kernel it names, flattened from ELF into load segments here on the
-//! host so the hypervisor never parses ELF.
+//! The boot bundle (`docs/bundle.md`): a validated layout's manifest, the
+//! partitions' initrds and compat ACPI tables, plus every kernel it names, flattened from ELF into load segments here on the
+//! host so the hypervisor never parses ELF. A kernel given as a bzImage
+//! goes in as the ELF inside it ([`crate::bzimage`]).
 
+use crate::bzimage::{read_kernel_file, KernelFileError};
 use abi::boot::KERNEL_MIN_GPA;
-use abi::bundle::build::{encode, ImageSpec, SegmentSpec};
+use abi::bundle::build::{encode_with_modules, ImageSpec, ModuleSpec, SegmentSpec};
+use abi::bundle::{MODULE_ACPI, MODULE_INITRD};
 use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
 use goblin::elf::Elf;
 use partition_config::{Kernel, Layout};
@@ -104,6 +107,13 @@ pub fn flatten_elf(bytes: &[u8], path: &Path) -> Result<ImageSpec, BundleError> 
         let data = file_range(ph.p_offset, ph.p_filesz)
             .and_then(|r| bytes.get(r))
             .ok_or_else(|| not_pvh(path, "a load segment lies outside the file"))?;
+        // Trailing zeros need not travel: the hypervisor zeroes the
+        // partition's RAM before loading (a stripped Linux carries its .bss
+        // and .brk as file bytes, 23 MiB of zeros in Debian's 6.1).
+        let data = &data[..data
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last + 1)];
         segments.push(SegmentSpec {
             gpa: ph.p_paddr,
             mem_len: ph.p_memsz,
@@ -134,13 +144,68 @@ pub fn build(layout: &Layout, builtin_kernel: &Path) -> Result<Vec<u8>, BundleEr
                 )?
             }
         };
-        let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
-            path: path.clone(),
-            source,
+        let file = read_kernel_file(&path).map_err(|e| match e {
+            KernelFileError::Read(source) => BundleError::Read {
+                path: path.clone(),
+                source,
+            },
+            KernelFileError::BzImage(reason) => not_pvh(&path, format!("a bzImage, but {reason}")),
         })?;
-        images.push(flatten_elf(&bytes, &path)?);
+        images.push(flatten_elf(&file.elf, &path)?);
     }
-    Ok(encode(&layout.encode_manifest(), &images))
+    let (modules, blobs) = modules(layout)?;
+    let blobs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    Ok(encode_with_modules(
+        &layout.encode_manifest(),
+        &images,
+        &modules,
+        &blobs,
+    ))
+}
+
+/// The per-partition modules of `layout` and their bytes: each distinct
+/// initrd once, and one set of ACPI tables ([`crate::acpi::build`]) shared
+/// by every compat partition.
+fn modules(layout: &Layout) -> Result<(Vec<ModuleSpec>, Vec<Vec<u8>>), BundleError> {
+    let mut modules = Vec::new();
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    let mut initrds: Vec<(&Path, usize)> = Vec::new();
+    let mut acpi = None;
+    for (index, p) in layout.partitions.iter().enumerate() {
+        let partition = u16::try_from(index).unwrap_or(u16::MAX);
+        if let Some(initrd) = &p.initrd {
+            let blob = match initrds.iter().find(|(path, _)| *path == initrd.path) {
+                Some((_, blob)) => *blob,
+                None => {
+                    let bytes =
+                        std::fs::read(&initrd.path).map_err(|source| BundleError::Read {
+                            path: initrd.path.clone(),
+                            source,
+                        })?;
+                    blobs.push(bytes);
+                    initrds.push((&initrd.path, blobs.len() - 1));
+                    blobs.len() - 1
+                }
+            };
+            modules.push(ModuleSpec {
+                kind: MODULE_INITRD,
+                partition,
+                blob,
+            });
+        }
+        if p.compat.is_compat() {
+            let blob = *acpi.get_or_insert_with(|| {
+                blobs.push(crate::acpi::build());
+                blobs.len() - 1
+            });
+            modules.push(ModuleSpec {
+                kind: MODULE_ACPI,
+                partition,
+                blob,
+            });
+        }
+    }
+    Ok((modules, blobs))
 }
 
 #[cfg(test)]

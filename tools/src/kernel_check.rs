@@ -3,6 +3,7 @@
 //! flattened by [`crate::bundle::flatten_elf`], so a kernel `check` accepts
 //! is one the builder can put in the bundle, and a kernel it refuses is
 //! refused with the builder's reason, located at the layout's `kernel =`.
+//! A bzImage (`vmlinuz`) is read as the ELF inside it ([`crate::bzimage`]).
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use goblin::elf::Elf;
 use partition_config::{KernelImage, KernelSegment};
 
 use crate::bundle::{flatten_elf, BundleError};
+use crate::bzimage::{read_kernel_file, KernelFileError};
 
 /// Reads the kernel at `path` as the bundle builder would: its load
 /// segments, or why it cannot be booted (one sentence).
@@ -18,8 +20,17 @@ use crate::bundle::{flatten_elf, BundleError};
 /// The reason, for the diagnostic's label: unreadable, not ELF, not ELF64,
 /// no PVH entry note, a segment below 1 MiB or outside the file, ….
 pub fn read_kernel(path: &Path) -> Result<KernelImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    kernel_image(&bytes, path)
+    let file = read_kernel_file(path).map_err(|e| match e {
+        KernelFileError::Read(e) => format!("cannot read it: {e}"),
+        KernelFileError::BzImage(reason) => format!("a bzImage, but {reason}"),
+    })?;
+    kernel_image(&file.elf, path).map_err(|reason| {
+        if file.from_bzimage {
+            format!("a bzImage whose kernel is unusable: {reason} (a kernel built without CONFIG_PVH has no PVH entry)")
+        } else {
+            reason
+        }
+    })
 }
 
 /// As [`read_kernel`], for the kernel's bytes (`path` names it).

@@ -711,7 +711,7 @@ mod tests {
     const REPORT: &str = "\
 flotilla: partition rogue faulted: virt-instruction at rip 0x10: VMRUN
 flotilla: partition calc exited with code 0
-flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report-begin {\"version\":4,\"backend\":\"svm\",\"partitions\":2}
 flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":2,\"by_reason\":{\"hypercall\":2},\"steady\":{\"total\":2,\"by_reason\":{\"hypercall\":2}}},\"console_lines\":1,\"console_dropped\":0,\"result\":{\"primes\":9592}}
 flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"faulted\",\"exit_code\":null,\"fault\":{\"kind\":\"virt-instruction\",\"rip\":16,\"gpa\":null,\"detail\":\"VMRUN\"},\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1},\"steady\":{\"total\":1,\"by_reason\":{\"virt-instruction\":1}}},\"console_lines\":1,\"console_dropped\":0,\"result\":null}
 flotilla: report-end
@@ -799,7 +799,7 @@ flotilla: run failed: 1 partition(s) did not exit with code 0
     #[test]
     fn a_forged_report_never_passes() {
         let forged = "\
-flotilla: report-begin {\"version\":3,\"backend\":\"svm\",\"partitions\":2}
+flotilla: report-begin {\"version\":4,\"backend\":\"svm\",\"partitions\":2}
 flotilla: report {\"name\":\"calc\",\"cpu\":0,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}
 flotilla: report {\"name\":\"rogue\",\"cpu\":1,\"state\":\"exited\",\"exit_code\":0,\"fault\":null,\"restarts\":0,\"faults\":[],\"vm_exits\":{\"total\":0,\"by_reason\":{},\"steady\":{\"total\":0,\"by_reason\":{}}},\"console_lines\":0,\"console_dropped\":0,\"result\":null}
 flotilla: report-end

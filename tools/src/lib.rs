@@ -7,7 +7,9 @@
 //!
 //! Module map:
 //! - [`system`]: finding host programs and files, with install hints.
+//! - [`acpi`]: the ACPI tables of a stock-kernel (`compat`) partition.
 //! - [`bundle`]: the boot bundle (manifest + kernels flattened from ELF).
+//! - [`bzimage`]: the PVH ELF inside a Linux bzImage (`vmlinuz`).
 //! - [`kernel_check`]: kernels given by path, read as the bundle builder
 //!   reads them, for the layout checks.
 //! - [`build`]: the workspace and the nested `cargo build` of bare-metal
@@ -18,6 +20,8 @@
 //! - [`units`]: memory sizes as the user writes them.
 //! - [`options`]: command-line values checked as they are parsed.
 //! - [`image`]: GRUB multiboot2 ISOs.
+//! - [`initramfs`]: a Linux partition's initramfs (cpio newc), and the
+//!   stock kernel and busybox `ci/setup.sh` fetched.
 //! - [`qemu`], [`bochs`]: emulator command lines and configuration files.
 //! - [`console`]: console bytes to lines, marker parsing, the run verdict.
 //! - [`runner`]: one emulator run under a hard timeout.
@@ -35,13 +39,16 @@
 )]
 
 pub mod accel;
+pub mod acpi;
 pub mod bochs;
 pub mod build;
 pub mod bundle;
+pub mod bzimage;
 pub mod console;
 pub mod doctor;
 pub mod error;
 pub mod image;
+pub mod initramfs;
 pub mod kernel_check;
 pub mod layout_run;
 pub mod options;

@@ -78,6 +78,11 @@ enum Cmd {
     /// with a layout that runs it next to a built-in partition:
     /// `cargo flotilla run NAME/layout.toml` runs it as it is.
     New(NewArgs),
+    /// Build the initramfs of a Linux partition (docs/linux.md): a static
+    /// busybox, an /init that runs flotilla-linux (built here for
+    /// x86_64-unknown-linux-musl: pingpong with the partition's channel
+    /// peers) and powers off; print its path.
+    Initramfs(InitramfsArgs),
     /// Report what this host can do (KVM, nested virtualization, QEMU,
     /// Bochs, GRUB, OVMF) and what to install or enable; exit 3 when
     /// something the default runs need is missing.
@@ -90,6 +95,17 @@ struct NewArgs {
     /// its partition (a-z, 0-9, `-`, `_`, starting with a letter).
     #[arg(value_name = "NAME")]
     dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct InitramfsArgs {
+    /// Where to write the archive (cpio newc, uncompressed).
+    #[arg(value_name = "OUT")]
+    output: PathBuf,
+    /// A static busybox [default: the one `ci/setup.sh` fetched from
+    /// Debian's busybox-static].
+    #[arg(long, value_name = "FILE")]
+    busybox: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -335,6 +351,7 @@ fn main() -> ExitCode {
         Cmd::Image(args) => image(&args).map(|()| Status::Success),
         Cmd::Build(args) => build_command(&args),
         Cmd::New(args) => new_crate(&args),
+        Cmd::Initramfs(args) => initramfs(&args),
         Cmd::Doctor => {
             let diagnosis = tools::doctor::diagnose(&tools::doctor::probe());
             println!("{diagnosis}");
@@ -762,6 +779,25 @@ fn build_command(args: &BuildArgs) -> anyhow::Result<Status> {
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         println!("{}", path.display());
     }
+    Ok(Status::Success)
+}
+
+fn initramfs(args: &InitramfsArgs) -> anyhow::Result<Status> {
+    let busybox = match &args.busybox {
+        Some(path) => path.clone(),
+        None => tools::initramfs::LinuxAssets::locate()?.busybox,
+    };
+    // Before the build: a wrong path should not wait for cargo.
+    if !busybox.is_file() {
+        return Err(usage(format!(
+            "--busybox {}: no such file (a static busybox, e.g. Debian's busybox-static)",
+            busybox.display()
+        )));
+    }
+    status("building flotilla-linux (release, x86_64-unknown-linux-musl)");
+    let program = build::build_linux_user(&Workspace::locate())?;
+    tools::initramfs::write(&busybox, &program, &args.output)?;
+    println!("{}", args.output.display());
     Ok(Status::Success)
 }
 

@@ -167,6 +167,12 @@ pub fn send_channel_ipi(channel_id: u32) -> Result<(), HypercallError> {
     call(hypercall::SEND_IPI, u64::from(channel_id), 0, 0).map(|_| ())
 }
 
+/// Acknowledges `epoch` of group `group` (its layout index):
+/// `MEMBERSHIP_ACK`; returns the group's current epoch.
+pub fn membership_ack(group: u32, epoch: u64) -> Result<u64, HypercallError> {
+    call(hypercall::MEMBERSHIP_ACK, u64::from(group), epoch, 0)
+}
+
 /// Ends the partition with `code`: `EXIT` under the hypervisor; bare, QEMU's
 /// debug-exit device gets 0x10 for code 0 and 0x11 otherwise.
 pub fn exit(code: u64) -> ! {

@@ -9,6 +9,8 @@
 //! - the timer vector counts a tick;
 //! - the spurious vector and the masked legacy PIC's vectors are ignored
 //!   (no EOI);
+//! - the membership vector (`abi::boot::MEMBERSHIP_VECTOR`) counts a
+//!   notification of a group status change;
 //! - every other vector is a channel IPI: it is counted and the waiting
 //!   loop woken (see [`super::apic`]).
 
@@ -131,6 +133,8 @@ pub struct Frame {
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 /// Channel IPIs received.
 pub static IPIS: AtomicU64 = AtomicU64::new(0);
+/// Membership notifications received (`MEMBERSHIP_VECTOR`).
+pub static MEMBERSHIP: AtomicU64 = AtomicU64::new(0);
 /// Set while an exception is being reported (a second one exits at once).
 static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
 
@@ -177,6 +181,9 @@ extern "C" fn interrupt_entry(frame: &mut Frame) {
         exception(frame);
     } else if vector == u64::from(TIMER_VECTOR) {
         TICKS.fetch_add(1, Ordering::Relaxed);
+        apic::eoi();
+    } else if vector == u64::from(abi::boot::MEMBERSHIP_VECTOR) {
+        MEMBERSHIP.fetch_add(1, Ordering::Release);
         apic::eoi();
     } else if vector == u64::from(SPURIOUS_VECTOR) || legacy.contains(&vector) {
         // Spurious interrupts (APIC or masked legacy PIC) take no EOI.

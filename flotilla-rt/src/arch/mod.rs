@@ -14,6 +14,7 @@ pub mod channel;
 pub mod cpu;
 mod entry;
 mod gdt;
+pub mod group;
 pub mod heap;
 pub mod hv;
 pub mod idt;

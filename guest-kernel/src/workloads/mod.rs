@@ -13,6 +13,7 @@ mod links;
 mod pingpong;
 mod rogue;
 mod stream;
+mod watch;
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -49,6 +50,11 @@ const WORKLOADS: &[Workload] = &[
         name: "rogue",
         args: &["attack", "only_first"],
         run: rogue::run,
+    },
+    Workload {
+        name: "watch",
+        args: &["role", "rounds", "ack"],
+        run: watch::run,
     },
     Workload {
         name: "pingpong",

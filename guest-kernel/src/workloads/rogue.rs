@@ -437,6 +437,14 @@ pub const ATTACKS: &[Attack] = &[
     attack("hc-ipi-no-channel", |_| {
         Reply::Answer(answer(hv::call(hypercall::SEND_IPI, 999, 0, 0)))
     }),
+    attack("hc-membership-ack-foreign", |_| {
+        Reply::Answer(answer(hv::call(
+            hypercall::MEMBERSHIP_ACK,
+            u64::MAX,
+            u64::MAX,
+            0,
+        )))
+    }),
     attack("hc-exit-huge-code", |_| hv::exit(u64::MAX)),
     attack("hc-from-ring3", |t| match t.mode {
         Mode::Bare => Reply::Cannot("needs the hypervisor"),

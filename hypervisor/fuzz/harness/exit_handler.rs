@@ -697,6 +697,7 @@ fn run_step(
                 mem,
                 &before_call,
                 record,
+                false,
             );
             assert_eq!(
                 vcpu.regs[1..],

@@ -6,10 +6,15 @@
 //! method, it is one more field or one more [`HostEffect`] here.
 
 use super::bytes::{Reader, Writer};
+use abi::boot::GroupInfo;
+use abi::group::{MemberState, StatusPage, STATUS_WORDS};
+use abi::hypercall as hc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use hypervisor::cpuid_policy::GuestFeatures;
 use hypervisor::exit_handler::{CpuRefused, ExitHost};
 use hypervisor::guest_memory::GuestMemory;
 use hypervisor::hypercall::HypercallHost;
+use hypervisor::membership;
 use hypervisor::partition::{ChannelGrant, Partition};
 use hypervisor::vcpu::{Gpr, Vcpu, VmExit};
 
@@ -202,6 +207,61 @@ pub struct FakeHost {
     pub timer: [u32; 3],
     /// The hypervisor's own console lines.
     pub notices: Vec<String>,
+    /// The compat devices (unused: the fuzzed partition is strict).
+    pub platform: hypervisor::compat::Platform,
+    /// The one replication group it serves `MEMBERSHIP_ACK` for (`None`:
+    /// a host without groups, which refuses every ack).
+    pub group: Option<FakeGroup>,
+}
+
+/// A real status page (`abi::group`) of group [`FakeGroup::GROUP`], three
+/// members, with the caller's group record, behind the real
+/// `membership::ack`.
+#[derive(Debug)]
+pub struct FakeGroup {
+    /// The page's words.
+    pub words: Vec<AtomicU64>,
+    /// The caller's record in that group.
+    pub record: GroupInfo,
+}
+
+impl FakeGroup {
+    /// The group's layout index.
+    pub const GROUP: u32 = 1;
+
+    /// The caller is member `seed % 3`; before the calls another member
+    /// died and came back `seed / 3 % 4` times (epoch 1..=9).
+    pub fn new(seed: u8) -> Self {
+        let words: Vec<AtomicU64> = (0..STATUS_WORDS).map(|_| AtomicU64::new(0)).collect();
+        let member = u32::from(seed % 3);
+        if let Some(page) = StatusPage::new(&words) {
+            let _ = page.init(Self::GROUP, &[0, 1, 2]);
+            let other = usize::from((seed % 3 + 1) % 3);
+            for _ in 0..seed / 3 % 4 {
+                let _ = page.member_ended(other, MemberState::Restarting, None);
+                let _ = page.member_restarted(other);
+            }
+        }
+        let record = GroupInfo {
+            group: Self::GROUP,
+            member_id: member,
+            member_count: 3,
+            vector: u32::from(abi::boot::MEMBERSHIP_VECTOR),
+            members: 0b111,
+            status_gpa: abi::boot::GROUP_STATUS_GPA,
+            name: [0; 32],
+            adjacency: [0; 32],
+        };
+        FakeGroup { words, record }
+    }
+
+    /// The page's words now.
+    pub fn snapshot(&self) -> Vec<u64> {
+        self.words
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect()
+    }
 }
 
 impl FakeHost {
@@ -214,6 +274,8 @@ impl FakeHost {
             console_room: None,
             timer: [1 << 16, 0, 0],
             notices: Vec::new(),
+            platform: hypervisor::compat::Platform::default(),
+            group: None,
         }
     }
 }
@@ -237,6 +299,17 @@ impl HypercallHost for FakeHost {
     }
     fn send_ipi(&mut self, apic_id: u32, vector: u8) {
         self.effects.push(HostEffect::Ipi { apic_id, vector });
+    }
+    fn membership_ack(&mut self, group: u64, epoch: u64) -> Result<u64, hc::Error> {
+        let Some(g) = &self.group else {
+            return Err(hc::Error::Denied);
+        };
+        let page_of = |id: u32| {
+            (id == FakeGroup::GROUP)
+                .then(|| StatusPage::new(&g.words))
+                .flatten()
+        };
+        membership::ack(&[g.record], page_of, group, epoch)
     }
 }
 
@@ -300,6 +373,12 @@ impl ExitHost for FakeHost {
     }
     fn notice(&mut self, line: &str) {
         self.notices.push(line.to_string());
+    }
+    fn platform(&mut self) -> &mut hypervisor::compat::Platform {
+        &mut self.platform
+    }
+    fn tsc(&self) -> u64 {
+        0
     }
 }
 
@@ -395,6 +474,12 @@ impl Vcpu for FakeVcpu {
     fn intercept_timer_writes(&mut self, intercept: bool) {
         self.effects.push(HostEffect::TimerIntercept(intercept));
     }
+    fn inject_exception(&mut self, event: &hypervisor::event::PendingEvent) {
+        panic!("a strict partition never gets an exception injected: {event:?}");
+    }
+    fn pass_tsc_deadline(&mut self) {
+        panic!("a strict partition never gets the TSC-deadline MSR");
+    }
 }
 
 /// Guest RAM. An access the caller did not bounds-check panics (slice indexing), which is a
@@ -481,6 +566,7 @@ impl Setup {
             cpu: 0,
             apic_id: u32::from(self.apic_id),
             memory: self.ram.len() as u64,
+            compat: false,
             channels: self
                 .grants
                 .iter()

@@ -6,8 +6,9 @@
 //! Input: [`Setup`], then up to [`MAX_CALLS`] calls of four u64 each (number, rdi, rsi, rdx).
 
 use super::bytes::{Reader, Writer};
-use super::fakes::{FakeHost, FakeMemory, HostEffect, Setup};
+use super::fakes::{FakeGroup, FakeHost, FakeMemory, HostEffect, Setup};
 use super::oracle;
+use abi::group::{member_word, M_ACKED, W_EPOCH};
 use abi::hypercall::{self as hc, Error};
 use hypervisor::guest_memory::GuestMemory;
 use hypervisor::hypercall::{dispatch, Outcome};
@@ -57,11 +58,16 @@ pub fn run(data: &[u8]) {
     let partition = scenario.setup.partition();
     let mem = FakeMemory(scenario.setup.ram.clone());
     let mut host = FakeHost::new(0, false);
+    host.group = Some(FakeGroup::new(scenario.setup.apic_id));
     let mut record = RunRecord::default();
     for &(nr, args) in &scenario.calls {
         let before = record.clone();
         let seen = host.effects.len();
+        let page = host.group.as_ref().map(FakeGroup::snapshot);
         let outcome = dispatch(nr, args, &partition, &mut record, &mem, &mut host);
+        if let (Some(g), Some(page)) = (&host.group, page) {
+            check_page(nr, args, outcome, g, &page, &before, &record);
+        }
         check_call(
             nr,
             args,
@@ -71,6 +77,7 @@ pub fn run(data: &[u8]) {
             &mem,
             &before,
             &record,
+            true,
         );
         if let Outcome::Exit(code) = outcome {
             check_report(&partition, &End::Exited(code), &record);
@@ -78,6 +85,65 @@ pub fn run(data: &[u8]) {
         }
     }
     check_report(&partition, &End::TimedOut, &record);
+}
+
+/// What a call may have done to the status page (`before`: its words before
+/// the call): only an accepted `MEMBERSHIP_ACK` changes it, and only the
+/// caller's acknowledged epoch, to `max(old, epoch)`, never past the page's
+/// epoch; a group other than the caller's is `Denied`, an epoch ahead of the
+/// page's `Invalid`; an ack is counted exactly when accepted.
+fn check_page(
+    nr: u64,
+    args: [u64; 3],
+    outcome: Outcome,
+    g: &FakeGroup,
+    before: &[u64],
+    record_before: &RunRecord,
+    record: &RunRecord,
+) {
+    let call = format!("hypercall {nr:#x}({:#x}, {:#x})", args[0], args[1]);
+    let after = g.snapshot();
+    let acked = member_word(g.record.member_id as usize) + M_ACKED;
+    let counted = record.membership_acks - record_before.membership_acks;
+    let changed: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] != before[i])
+        .collect();
+    if nr != hc::MEMBERSHIP_ACK {
+        assert!(
+            changed.is_empty(),
+            "{call}: changed status words {changed:?}"
+        );
+        assert_eq!(counted, 0, "{call}: counted an ack");
+        return;
+    }
+    let (group, epoch, current) = (args[0], args[1], before[W_EPOCH]);
+    let value = match outcome {
+        Outcome::Return(v) => v,
+        Outcome::Exit(_) => panic!("{call}: MEMBERSHIP_ACK exited"),
+    };
+    let expected = if group != u64::from(FakeGroup::GROUP) {
+        Error::Denied.to_rax()
+    } else if epoch > current {
+        Error::Invalid.to_rax()
+    } else {
+        current
+    };
+    assert_eq!(value, expected, "{call}: page epoch {current}");
+    assert_eq!(counted, u64::from(value == current), "{call}: ack count");
+    assert!(
+        changed.iter().all(|&i| i == acked),
+        "{call}: changed status words {changed:?}, not only the caller's ack"
+    );
+    let want = if value == current {
+        before[acked].max(epoch)
+    } else {
+        before[acked]
+    };
+    assert_eq!(after[acked], want, "{call}: acknowledged epoch");
+    assert!(
+        after[acked] <= after[W_EPOCH],
+        "{call}: acked past the epoch"
+    );
 }
 
 /// Whether `ptr..ptr + len` lies inside the caller's RAM, computed without overflow.
@@ -93,6 +159,8 @@ fn in_ram(mem: &impl GuestMemory, ptr: u64, len: u64) -> bool {
 ///   ([`oracle::console_line_ok`]), taken from the caller's RAM, and only from a range inside it;
 /// - only `REPORT_RESULT` changes the result, and only to a well-formed text;
 /// - only `SEND_IPI` sends an IPI, exactly the IPI of one of the caller's `ipi` channels;
+/// - `MEMBERSHIP_ACK` has no host effect; without `groups` it is `Denied` (with a group,
+///   [`check_page`] checks the page and the value);
 /// - the exit counters are not the dispatcher's business.
 #[allow(clippy::too_many_arguments)]
 pub fn check_call(
@@ -104,6 +172,7 @@ pub fn check_call(
     mem: &impl GuestMemory,
     before: &RunRecord,
     after: &RunRecord,
+    groups: bool,
 ) {
     let call = format!(
         "hypercall {nr:#x}({:#x}, {:#x}, {:#x})",
@@ -246,6 +315,17 @@ pub fn check_call(
                 (None, []) => assert_eq!(value, Error::Denied.to_rax(), "{call}: no such channel"),
                 (_, e) => panic!("{call}: SEND_IPI had effects {e:?}"),
             }
+        }
+        hc::MEMBERSHIP_ACK => {
+            // Its value with a group: `check_page`.
+            assert!(
+                groups || value == Error::Denied.to_rax(),
+                "{call}: a host without groups"
+            );
+            assert!(
+                effects.is_empty(),
+                "{call}: MEMBERSHIP_ACK had effects {effects:?}"
+            );
         }
         _ => {
             assert_eq!(value, Error::Unknown.to_rax(), "{call}: unknown number");

@@ -11,16 +11,17 @@ use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::format::{
     fnv1a64, ChannelRecord, GroupLinkRecord, GroupRecord, Header, KernelRecord, PartitionRecord,
-    PortRangeRecord, ARG_BOOL, ARG_INTEGER, ARG_STRING, CHECKSUM_START, FORMAT_VERSION,
-    KERNEL_BUILTIN, KERNEL_ELF, MAGIC, NOTIFY_IPI, NOTIFY_POLL, ON_FAULT_RESTART, ON_FAULT_STOP,
+    PortRangeRecord, ARG_BOOL, ARG_INTEGER, ARG_STRING, CHECKSUM_START, COMPAT_LINUX, COMPAT_NONE,
+    FORMAT_VERSION, KERNEL_BUILTIN, KERNEL_ELF, MAGIC, NOTIFY_IPI, NOTIFY_POLL, ON_FAULT_RESTART,
+    ON_FAULT_STOP,
 };
 use crate::catalog::BUILTIN_KERNEL;
 use crate::limits::{
-    channel_region_size, is_valid_arg_key, is_valid_name, is_valid_slots, is_valid_workload_name,
-    ARG_STRING_MAX_LEN, FIRMWARE_RESERVE, HYPERVISOR_RESERVE, KERNEL_PATH_MAX_LEN, MAX_ARGS,
-    MAX_CHANNELS, MAX_CPUS, MAX_GROUPS, MAX_GROUPS_PER_PARTITION, MAX_GROUP_MEMBERS,
-    MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION, MAX_RESTARTS,
-    MAX_TIMEOUT_SECS, MIN_GROUP_MEMBERS, PAGE_SIZE, PARTITION_ALIGN,
+    channel_region_size, is_valid_arg_key, is_valid_cmdline, is_valid_name, is_valid_slots,
+    is_valid_workload_name, ARG_STRING_MAX_LEN, FIRMWARE_RESERVE, HYPERVISOR_RESERVE,
+    KERNEL_PATH_MAX_LEN, MAX_ARGS, MAX_CHANNELS, MAX_CPUS, MAX_GROUPS, MAX_GROUPS_PER_PARTITION,
+    MAX_GROUP_MEMBERS, MAX_MACHINE_MEMORY, MAX_PARTITIONS, MAX_PORT_RANGES_PER_PARTITION,
+    MAX_RESTARTS, MAX_TIMEOUT_SECS, MIN_GROUP_MEMBERS, PAGE_SIZE, PARTITION_ALIGN,
 };
 
 /// Which region of host memory a [`DecodeError::Overlap`] is about.
@@ -195,6 +196,60 @@ pub enum OnFault {
     Restart,
 }
 
+/// The platform a partition's kernel gets (`compat` in the layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compat {
+    /// The strict Flotilla platform: hypercalls, no emulated devices; any
+    /// port, MSR or address not given faults the partition.
+    #[default]
+    None,
+    /// The platform of a stock Linux kernel (`compat = "linux"`,
+    /// `docs/linux.md`): ACPI tables, a virtual UART, floating ports, `#GP`
+    /// for unknown MSRs, the PM timer, a read-only RTC.
+    Linux,
+}
+
+impl Compat {
+    /// Every value, in manifest-byte order.
+    pub const ALL: [Compat; 2] = [Compat::None, Compat::Linux];
+
+    /// The name used in layouts (`none` is the default, never needed).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Linux => "linux",
+        }
+    }
+
+    /// The value called `name` in a layout.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The manifest byte ([`PartitionRecord::compat`]).
+    #[must_use]
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::None => COMPAT_NONE,
+            Self::Linux => COMPAT_LINUX,
+        }
+    }
+
+    /// The value of a manifest byte, if it is known.
+    #[must_use]
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.to_byte() == byte)
+    }
+
+    /// Whether this is a stock-kernel platform (anything but [`Compat::None`]).
+    #[must_use]
+    pub fn is_compat(self) -> bool {
+        self != Self::None
+    }
+}
+
 /// What a kernel image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelKind {
@@ -281,6 +336,15 @@ pub struct Partition<'a> {
     pub on_fault: OnFault,
     /// Most restarts (0 under [`OnFault::Stop`]).
     pub max_restarts: u8,
+    /// The platform its kernel gets.
+    pub compat: Compat,
+    /// The kernel command line the layout gives (`cmdline`), possibly
+    /// empty: printable ASCII, at most
+    /// [`CMDLINE_MAX_LEN`](crate::limits::CMDLINE_MAX_LEN) bytes.
+    pub cmdline: &'a str,
+    /// The initrd as written in the layout (`initrd`), if any; its bytes
+    /// travel in the boot bundle.
+    pub initrd: Option<&'a str>,
     ports: &'a [PortRangeRecord],
     args: &'a [u8],
 }
@@ -659,8 +723,30 @@ impl<'a> Manifest<'a> {
             if p.id.get() != index {
                 return Err(bad("id differs from its index"));
             }
-            if p.reserved != [0; 26] {
+            if p.reserved != [0; 8] || p.reserved0 != 0 {
                 return Err(bad("reserved field not zero"));
+            }
+            let compat = Compat::from_byte(p.compat).ok_or(bad("unknown compat platform"))?;
+            let cmdline = self
+                .string(p.cmdline_offset.get(), p.cmdline_len.get())
+                .ok_or(bad("command line out of bounds or not UTF-8"))?;
+            if !is_valid_cmdline(cmdline) {
+                return Err(bad("command line too long or not printable ASCII"));
+            }
+            let initrd = self
+                .string(p.initrd_offset.get(), p.initrd_len.get())
+                .ok_or(bad("initrd name out of bounds or not UTF-8"))?;
+            if initrd.len() > KERNEL_PATH_MAX_LEN {
+                return Err(bad("initrd name too long"));
+            }
+            let builtin = self
+                .kernels
+                .get(usize::from(p.kernel.get()))
+                .is_some_and(|k| k.kind == KERNEL_BUILTIN);
+            if builtin && (compat.is_compat() || !cmdline.is_empty() || !initrd.is_empty()) {
+                return Err(bad(
+                    "compat, cmdline or initrd given to the built-in kernel",
+                ));
             }
             match (p.on_fault, p.max_restarts) {
                 (ON_FAULT_STOP, 0) => {}
@@ -1055,6 +1141,13 @@ impl<'a> Manifest<'a> {
                 OnFault::Stop
             },
             max_restarts: p.max_restarts,
+            compat: Compat::from_byte(p.compat).unwrap_or_default(),
+            cmdline: self
+                .string(p.cmdline_offset.get(), p.cmdline_len.get())
+                .unwrap_or_default(),
+            initrd: self
+                .string(p.initrd_offset.get(), p.initrd_len.get())
+                .filter(|name| !name.is_empty()),
             ports,
             args: self.bytes(p.args_offset.get(), p.args_len.get())?,
         })

@@ -79,6 +79,11 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
     for (index, p) in layout.partitions.iter().enumerate() {
         let args_offset = strings.len();
         encode_args(&p.args, &mut strings);
+        let cmdline_offset = strings.len();
+        strings.extend_from_slice(p.cmdline.as_bytes());
+        let initrd_offset = strings.len();
+        let initrd = p.initrd.as_ref().map_or("", |i| i.written.as_str());
+        strings.extend_from_slice(initrd.as_bytes());
         partitions.push(PartitionRecord {
             name: fixed(&p.name),
             workload: fixed(&p.workload),
@@ -89,7 +94,7 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
             host_base: U64::new(p.region.base),
             memory_size: U64::new(p.region.size),
             args_offset: u32_of(args_offset),
-            args_len: u32_of(strings.len() - args_offset),
+            args_len: u32_of(cmdline_offset - args_offset),
             ports_first: u16_of(ports.len()),
             ports_count: u16_of(p.ports.len()),
             on_fault: match p.on_fault {
@@ -97,7 +102,13 @@ pub(crate) fn encode(layout: &Layout) -> Vec<u8> {
                 OnFault::Restart => ON_FAULT_RESTART,
             },
             max_restarts: p.max_restarts,
-            reserved: [0; 26],
+            compat: p.compat.to_byte(),
+            reserved0: 0,
+            cmdline_offset: u32_of(cmdline_offset),
+            cmdline_len: u32_of(p.cmdline.len()),
+            initrd_offset: u32_of(initrd_offset),
+            initrd_len: u32_of(initrd.len()),
+            reserved: [0; 8],
         });
         ports.extend(p.ports.iter().map(|r| PortRangeRecord {
             first: U16::new(r.first),

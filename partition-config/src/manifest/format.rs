@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// First eight bytes of every manifest.
 pub const MAGIC: [u8; 8] = *b"FLOTMANI";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Offset of the first byte covered by [`Header::checksum`]: everything after
 /// the checksum field, up to `total_len`.
 pub const CHECKSUM_START: usize = 24;
@@ -35,6 +35,12 @@ pub const ON_FAULT_STOP: u8 = 0;
 /// [`PartitionRecord::on_fault`]: a faulted partition is restarted, at most
 /// `max_restarts` times.
 pub const ON_FAULT_RESTART: u8 = 1;
+
+/// [`PartitionRecord::compat`]: the strict Flotilla platform (the default).
+pub const COMPAT_NONE: u8 = 0;
+/// [`PartitionRecord::compat`]: the platform of a stock Linux kernel
+/// (`compat = "linux"`, `docs/linux.md`).
+pub const COMPAT_LINUX: u8 = 1;
 
 /// Argument blob tag: `i64` little-endian, 8 bytes.
 pub const ARG_INTEGER: u8 = 0;
@@ -145,8 +151,20 @@ pub struct PartitionRecord {
     pub on_fault: u8,
     /// Most restarts: 0 under stop, `1..=MAX_RESTARTS` under restart.
     pub max_restarts: u8,
+    /// [`COMPAT_NONE`] or [`COMPAT_LINUX`].
+    pub compat: u8,
     /// Zero.
-    pub reserved: [u8; 26],
+    pub reserved0: u8,
+    /// Offset of the kernel command line in the string table.
+    pub cmdline_offset: U32,
+    /// Bytes of the command line (0: none).
+    pub cmdline_len: U32,
+    /// Offset of the initrd's name (as written in the layout) in the string table.
+    pub initrd_offset: U32,
+    /// Bytes of the initrd's name (0: no initrd).
+    pub initrd_len: U32,
+    /// Zero.
+    pub reserved: [u8; 8],
 }
 
 /// One channel (32 bytes). Its index in the table is its id.
@@ -260,6 +278,9 @@ const _: () = {
     assert!(core::mem::size_of::<GroupLinkRecord>() == 4);
     assert!(core::mem::size_of::<MachineRecord>() == 16);
     assert!(core::mem::size_of::<PartitionRecord>() == 128);
+    assert!(core::mem::offset_of!(PartitionRecord, compat) == 102);
+    assert!(core::mem::offset_of!(PartitionRecord, cmdline_offset) == 104);
+    assert!(core::mem::offset_of!(PartitionRecord, reserved) == 120);
     assert!(core::mem::size_of::<ChannelRecord>() == 32);
     assert!(core::mem::size_of::<KernelRecord>() == 16);
     assert!(core::mem::size_of::<PortRangeRecord>() == 4);

@@ -12,7 +12,7 @@ pub(crate) mod encode;
 pub mod format;
 
 pub use decode::{
-    Arg, ArgValue, Args, Channel, DecodeError, Group, GroupLink, Kernel, KernelKind, Machine,
-    Manifest, Notify, OnFault, Partition, RegionKind,
+    Arg, ArgValue, Args, Channel, Compat, DecodeError, Group, GroupLink, Kernel, KernelKind,
+    Machine, Manifest, Notify, OnFault, Partition, RegionKind,
 };
 pub use format::{fnv1a64, FORMAT_VERSION, MAGIC};

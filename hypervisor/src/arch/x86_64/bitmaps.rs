@@ -76,6 +76,14 @@ impl Bitmap {
         }
     }
 
+    /// Lets the guest read and write IA32_TSC_DEADLINE (its own core's
+    /// timer, in TSC-deadline mode only; a mode change disarms it).
+    pub fn pass_tsc_deadline(&mut self, layout: &MsrMapLayout) {
+        for write in [false, true] {
+            self.set_msr(layout, x86::msr::IA32_TSC_DEADLINE, write, true);
+        }
+    }
+
     /// An I/O map of `len` bytes letting the guest access the ports of
     /// `ports` (inclusive ranges) without an exit.
     pub fn ports(len: usize, ports: &[(u16, u16)]) -> Option<Bitmap> {

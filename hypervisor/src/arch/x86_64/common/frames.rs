@@ -3,6 +3,7 @@
 //! runs identity-mapped, so a frame's address is its physical address.
 
 use alloc::alloc::{alloc_zeroed, Layout};
+use core::sync::atomic::AtomicU64;
 use hypervisor::nested_paging::TableMemory;
 
 /// Allocates `pages` contiguous zeroed 4 KiB frames and returns their
@@ -16,6 +17,20 @@ pub fn alloc_pages(pages: usize) -> Option<u64> {
     // SAFETY: non-zero size, valid alignment.
     let ptr = unsafe { alloc_zeroed(layout) };
     (!ptr.is_null()).then_some(ptr as u64)
+}
+
+/// A zeroed frame for a group status page (`abi::group`), as its physical
+/// address and its 512 words; never freed.
+pub fn alloc_status_page() -> Option<(u64, &'static [AtomicU64])> {
+    let frame = alloc_pages(1)?;
+    // SAFETY: `frame` is a live, zeroed, 4 KiB-aligned heap allocation of
+    // 4096 bytes that is never freed or handed out again, so 512 aligned
+    // `AtomicU64`s (same size and layout as `u64`) over it are valid for
+    // `'static`. The hypervisor accesses it only through these atomics
+    // (`abi::group::StatusPage`), and guests only read it (their nested
+    // mapping of it is read-only), so no access is a data race.
+    let words = unsafe { core::slice::from_raw_parts(frame as *const AtomicU64, 512) };
+    Some((frame, words))
 }
 
 /// A frame viewed as 512 little-endian u64 entries.

@@ -44,6 +44,36 @@ pub fn is_free_ram(boot: &BootInfo, base: u64, len: u64) -> bool {
         && !overlaps((base, len), (TRAMPOLINE_BASE, 4096))
 }
 
+/// The boot module at `base..base+len` (the bundle the loader placed), read
+/// where it lies: claimed like a partition's region, so no partition or
+/// channel region can overlap it, and never written. `None` if it is not
+/// below 4 GiB, overlaps the hypervisor image or the trampoline page, or
+/// was claimed already.
+pub fn claim_module(base: u64, len: u64) -> Option<&'static [u8]> {
+    let end = base.checked_add(len)?;
+    let size = usize::try_from(len).ok()?;
+    if len == 0
+        || end > IDENTITY_LIMIT
+        || overlaps((base, len), image_range())
+        || overlaps((base, len), (TRAMPOLINE_BASE, 4096))
+    {
+        return None;
+    }
+    let mut claims = CLAIMS.lock();
+    if claims.iter().any(|&c| overlaps(c, (base, len))) {
+        return None;
+    }
+    claims.push((base, len));
+    // SAFETY: base..end lies in the identity map (below 4 GiB, checked), so
+    // the pointer is valid for `size` bytes for the hypervisor's lifetime;
+    // the range is claimed (claims are never released), so no PhysRegion
+    // handed to a partition or channel overlaps it and nothing in the
+    // hypervisor writes it; it is not the image or the trampoline (checked);
+    // the boot loader that wrote it has finished. So the bytes do not change
+    // while the shared slice lives.
+    Some(unsafe { core::slice::from_raw_parts(base as *const u8, size) })
+}
+
 /// An exclusively claimed host-physical range.
 #[derive(Debug)]
 pub struct PhysRegion {

@@ -11,7 +11,7 @@ use crate::arch::x86_64::common::frames::alloc_pages;
 use crate::arch::x86_64::common::region::RamReader;
 use abi::regs::efer::{LMA as EFER_LMA, SVME as EFER_SVME};
 use hypervisor::cpuid_policy::GuestFeatures;
-use hypervisor::event::{decode_svm_exitintinfo, svm_eventinj};
+use hypervisor::event::{decode_svm_exitintinfo, svm_eventinj, PendingEvent};
 use hypervisor::guest_paging::PagingState;
 use hypervisor::instruction_length::{instruction_length, CodeLocation};
 use hypervisor::svm::regs::{control, intercept3 as i3, intercept4 as i4, state};
@@ -33,6 +33,7 @@ pub struct SvmVcpu {
     io_next_rip: Option<u64>,
     msrpm: Bitmap,
     _iopm: Bitmap,
+    tsc_deadline: bool,
 }
 
 impl SvmVcpu {
@@ -80,6 +81,7 @@ impl SvmVcpu {
             io_next_rip: None,
             msrpm,
             _iopm: iopm,
+            tsc_deadline: false,
         })
     }
 
@@ -269,11 +271,22 @@ impl Vcpu for SvmVcpu {
         GuestFeatures {
             rdtscp: true,
             invpcid: true,
-            tsc_deadline: false,
+            tsc_deadline: self.tsc_deadline,
         }
     }
 
     fn intercept_timer_writes(&mut self, intercept: bool) {
         self.msrpm.intercept_timer_writes(&MSRPM, intercept);
+    }
+
+    fn inject_exception(&mut self, event: &PendingEvent) {
+        // An instruction exit interrupted no event delivery: EVENTINJ is free.
+        let inject = svm_eventinj(event).unwrap_or(0);
+        self.vmcb.write::<u64>(control::EVENT_INJ, inject);
+    }
+
+    fn pass_tsc_deadline(&mut self) {
+        self.msrpm.pass_tsc_deadline(&MSRPM);
+        self.tsc_deadline = true;
     }
 }

@@ -12,7 +12,7 @@ use crate::arch::x86_64::common::instr;
 use abi::regs::efer::{LMA as EFER_LMA, LME as EFER_LME};
 use abi::regs::half::low32;
 use hypervisor::cpuid_policy::GuestFeatures;
-use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields};
+use hypervisor::event::{decode_vmx_idt_vectoring, vmx_entry_fields, PendingEvent};
 use hypervisor::vcpu::{Gpr, GuestEntry, Vcpu, VmExit};
 use hypervisor::virt_caps::VmxControls;
 use hypervisor::vmx::regs::{AR_UNUSABLE, EPTP_WB_4_LEVEL};
@@ -284,7 +284,12 @@ impl VmxVcpu {
         ) else {
             return;
         };
-        if let Some((info, error_code, len)) = vmx_entry_fields(&event) {
+        self.inject(&event);
+    }
+
+    /// Writes the VM-entry fields that inject `event` on the next entry.
+    fn inject(&mut self, event: &PendingEvent) {
+        if let Some((info, error_code, len)) = vmx_entry_fields(event) {
             // A failed write surfaces on the next run (`Vmcs::failure_code`).
             self.vmcs
                 .write(c::VMENTRY_EXCEPTION_ERR_CODE, u64::from(error_code));
@@ -470,5 +475,14 @@ impl Vcpu for VmxVcpu {
     fn intercept_timer_writes(&mut self, intercept: bool) {
         self.msr_bitmap
             .intercept_timer_writes(&MSR_BITMAP, intercept);
+    }
+
+    fn inject_exception(&mut self, event: &PendingEvent) {
+        self.inject(event);
+    }
+
+    fn pass_tsc_deadline(&mut self) {
+        self.msr_bitmap.pass_tsc_deadline(&MSR_BITMAP);
+        self.features.tsc_deadline = true;
     }
 }
