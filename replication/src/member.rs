@@ -190,6 +190,11 @@ pub struct Member {
     /// The commit index rose on the steady path without the log being trimmed: done by the
     /// next apply, or by `tidy` before anything that depends on what the log holds.
     untrimmed: bool,
+    /// The commit index rose on the word-level path without the own updates it commits
+    /// being released as [`Event::Committed`]: done first thing at the next call that may
+    /// look at or change them (every input, `poll_send` returning `None`, `poll_event`), so
+    /// the events come out in the order the general path queues them.
+    unreleased: bool,
     log: VecDeque<LogEntry>,
     log_base: u64,
     known: [Option<u64>; MAX_MEMBERS],
@@ -255,6 +260,7 @@ impl Member {
             commit: 0,
             log_dedup: [0; MAX_MEMBERS],
             untrimmed: false,
+            unreleased: false,
             log: VecDeque::new(),
             log_base: 0,
             known: [None; MAX_MEMBERS],
@@ -373,7 +379,37 @@ impl Member {
 
     /// Own updates applied here and not yet known committed.
     pub fn uncommitted(&self) -> usize {
-        self.awaiting.len()
+        if self.unreleased {
+            self.awaiting.iter().filter(|a| a.1 > self.commit).count()
+        } else {
+            self.awaiting.len()
+        }
+    }
+
+    /// Whether own update `origin_seq` (a number [`Member::propose`] returned) is applied
+    /// here and committed: its [`Event::Committed`] was queued, or is queued by the next
+    /// call on this member. For a driver that waits for one update without draining the
+    /// events first (they stay queued until it does).
+    #[inline]
+    pub fn is_committed(&self, origin_seq: u32) -> bool {
+        if origin_seq == 0
+            || origin_seq >= self.next_origin_seq
+            || self.pending.front().is_some_and(|p| p.0 <= origin_seq)
+        {
+            // Never proposed, or not applied here yet (own updates apply in order).
+            return false;
+        }
+        // Applied: committed unless still awaiting a commit index that covers it.
+        match self.awaiting.front() {
+            Some(&(o, seq)) if o == origin_seq => seq <= self.commit,
+            Some(&(o, _)) if o > origin_seq => true,
+            None => true,
+            Some(_) => self
+                .awaiting
+                .iter()
+                .find(|a| a.0 >= origin_seq)
+                .is_none_or(|&(o, seq)| o != origin_seq || seq <= self.commit),
+        }
     }
 
     /// Own shootdowns not yet done.
@@ -1069,9 +1105,15 @@ impl Member {
         });
     }
 
-    /// Applies every logged entry not applied yet, in log order.
+    /// Applies every logged entry not applied yet, in log order (after releasing what a
+    /// commit on the word-level path left unreleased, which the general path would have
+    /// released before).
     #[inline(always)]
     fn apply_logged(&mut self) {
+        if self.unreleased {
+            self.unreleased = false;
+            self.release_committed();
+        }
         if self.applied != self.logged {
             self.apply_logged_now();
         }
