@@ -15,6 +15,9 @@ use crate::topology::{MemberId, MAX_MEMBERS};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+mod table;
+use table::Table;
+
 /// Longest service name, in bytes.
 pub const MAX_NAME: usize = 24;
 
@@ -105,7 +108,7 @@ pub enum Applied {
 /// The replicated state of one member.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct State {
-    kv: BTreeMap<u64, u64>,
+    kv: Table,
     registry: BTreeMap<Name, Service>,
     dedup: [u32; MAX_MEMBERS],
     log_hash: u64,
@@ -142,7 +145,7 @@ impl State {
     /// The genesis state (empty tables, nothing applied).
     pub fn new() -> Self {
         Self {
-            kv: BTreeMap::new(),
+            kv: Table::new(),
             registry: BTreeMap::new(),
             dedup: [0; MAX_MEMBERS],
             log_hash: FNV_OFFSET,
@@ -164,7 +167,7 @@ impl State {
                 Applied::Done
             }
             Op::Delete { key } => {
-                self.kv.remove(&key);
+                self.kv.remove(key);
                 Applied::Done
             }
             Op::Register { name, service } => match self.registry.entry(name) {
@@ -179,7 +182,7 @@ impl State {
 
     /// The value of `key`.
     pub fn get(&self, key: u64) -> Option<u64> {
-        self.kv.get(&key).copied()
+        self.kv.get(key)
     }
 
     /// Where `name` is registered.
@@ -211,7 +214,7 @@ impl State {
     /// order the updates were applied in.
     pub fn state_hash(&self) -> u64 {
         let mut h = FNV_OFFSET;
-        for (k, v) in &self.kv {
+        for (k, v) in self.kv.sorted() {
             h = fnv1a(h, &k.to_le_bytes());
             h = fnv1a(h, &v.to_le_bytes());
         }
@@ -252,7 +255,7 @@ impl State {
         for v in &self.dedup[..d] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for (k, v) in &self.kv {
+        for (k, v) in self.kv.sorted() {
             out.extend_from_slice(&k.to_le_bytes());
             out.extend_from_slice(&v.to_le_bytes());
         }

@@ -212,6 +212,18 @@ impl Member {
                 }
             }
         }
+        self.handle_words_general(from, words, len)
+    }
+
+    /// [`Member::handle_words`] off the steady path: `handle_bytes` on the message's bytes.
+    #[inline(never)]
+    fn handle_words_general(
+        &mut self,
+        from: MemberId,
+        words: &Words,
+        len: usize,
+    ) -> Result<FastOut, Error> {
+        let h = words[0].to_le_bytes();
         if len > MAX_MESSAGE {
             // What `handle_bytes` says of bytes longer than any message.
             self.stats.rejected += 1;
@@ -234,7 +246,8 @@ impl Member {
         let ok = parent == from
             && Some(e.seq) == self.logged.checked_add(1)
             && e.seq != u64::MAX
-            && self.topo.members().contains(e.origin)
+            // `topo.members().contains(origin)`: the members are `0..size`.
+            && usize::from(e.origin) < self.topo.size()
             && self.snap_in.is_empty()
             && self.tree.children(self.me).is_empty()
             && self.ready_sent;
