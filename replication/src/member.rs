@@ -426,6 +426,7 @@ impl Member {
     /// logged but has not applied yet: a driver that sends what this returns until `None`
     /// applies them while its messages are on their way (the acknowledgement of an entry
     /// does not wait for it to be applied).
+    #[inline]
     pub fn poll_send(&mut self) -> Option<(MemberId, Message)> {
         let m = self.out.pop_front();
         if m.is_none() {
@@ -440,6 +441,7 @@ impl Member {
     }
 
     /// The next event (entries logged and not applied yet are applied first).
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.apply_logged();
         self.events.pop_front()
@@ -1048,6 +1050,7 @@ impl Member {
     }
 
     /// Reports own updates that are applied here and committed.
+    #[inline]
     fn release_committed(&mut self) {
         while let Some(&(oseq, seq)) = self.awaiting.front() {
             if seq > self.commit {
@@ -1071,6 +1074,7 @@ impl Member {
         sent
     }
 
+    #[inline]
     fn trim(&mut self) {
         let floor = self
             .commit
@@ -1083,6 +1087,7 @@ impl Member {
         }
     }
 
+    #[inline]
     fn raise_known(&mut self, nbr: MemberId, seq: u64) {
         if let Some(k) = self.known.get_mut(nbr as usize) {
             *k = Some(k.unwrap_or(0).max(seq));
@@ -1090,6 +1095,7 @@ impl Member {
     }
 
     /// Logs entry `seq == logged + 1` (applied later, by [`Member::apply_logged`]).
+    #[inline]
     fn append(&mut self, seq: u64, origin: MemberId, origin_seq: u32, op: Op, hops: u8) {
         self.logged = seq;
         if let Some(d) = self.log_dedup.get_mut(origin as usize) {
