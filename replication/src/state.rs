@@ -124,6 +124,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
 /// FNV-1a over `bytes`, continuing from `h`.
+#[inline]
 pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
@@ -154,6 +155,7 @@ impl State {
 
     /// Applies log entry `seq` (proposed by `origin` as its `origin_seq`-th update). The caller
     /// (the protocol) guarantees log order; `dedup` records the origin's progress.
+    #[inline]
     pub fn apply(&mut self, seq: u64, origin: MemberId, origin_seq: u32, op: &Op) -> Applied {
         if let Some(d) = self.dedup.get_mut(origin as usize) {
             *d = (*d).max(origin_seq);
