@@ -373,20 +373,19 @@ fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
                 )
                 .expect("open leader");
             queued += u64::from(o == FastOut::Queued);
+            // While the ENTRY is in flight: the leader applies its copy, and the events (its
+            // `Applied`, the previous update's `Committed`) are drained.
             flush_out(&mut leader, &mut a);
-            // The events of the leader's own apply are drained while the ENTRY is in flight.
-            let mine = |e: Event| e == (Event::Committed { origin_seq: oseq });
-            let mut done =
-                std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
-            while !done {
+            while leader.poll_event().is_some() {}
+            while !leader_sees_commit(&mut leader, oseq) {
                 if let Some((w, n)) = recv_words(&mut a) {
                     let o = leader
                         .handle_words(1, &w, n, |_, w, n| send_words(&mut a, w, n))
                         .expect("honest follower");
-                    queued += u64::from(o == FastOut::Queued);
-                    flush_out(&mut leader, &mut a);
-                    done =
-                        std::iter::from_fn(|| leader.poll_event()).fold(false, |d, e| d | mine(e));
+                    if o == FastOut::Queued {
+                        queued += 1;
+                        flush_out(&mut leader, &mut a);
+                    }
                 } else {
                     spin_loop();
                 }
@@ -498,6 +497,120 @@ fn protocol_work_fast(rounds: u64) -> f64 {
     start.elapsed().as_nanos() as f64 / rounds as f64
 }
 
+/// Valgrind's client request `CALLGRIND_TOGGLE_COLLECT`: callgrind (run with
+/// `--collect-atstart=no`) counts instructions only between two calls. A no-op outside
+/// valgrind.
+#[inline(always)]
+fn callgrind_toggle() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // VG_USERREQ_TOOL_BASE('C', 'T') + 2, then five unused arguments.
+        let args: [u64; 6] = [0x4354_0002, 0, 0, 0, 0, 0];
+        // SAFETY: valgrind's client-request sequence: four rotations of rdi by 128 bits in
+        // all (rdi is left as it was, and declared clobbered anyway) and an exchange of rbx
+        // with itself, which changes nothing outside valgrind; under valgrind it reads the
+        // six words of `args` (alive across the asm) and writes rdx. No memory is written.
+        unsafe {
+            std::arch::asm!(
+                "rol rdi, 3",
+                "rol rdi, 13",
+                "rol rdi, 61",
+                "rol rdi, 51",
+                "xchg rbx, rbx",
+                in("rax") args.as_ptr(),
+                inout("rdx") 0u64 => _,
+                inout("rdi") 0u64 => _,
+                options(nostack, readonly),
+            );
+        }
+    }
+}
+
+/// At the leader, once an `ACK` was handled: whether update `oseq` is committed (its
+/// `Committed` event stays queued until the next update's `ENTRY` is out).
+#[inline(always)]
+fn leader_sees_commit(leader: &mut Member, oseq: u32) -> bool {
+    leader.is_committed(oseq)
+}
+
+/// At the leader, once its `ENTRY` is out: the rest (applying, draining events).
+#[inline(always)]
+fn leader_after_send(leader: &mut Member) {
+    while leader.poll_send().is_some() {}
+    while leader.poll_event().is_some() {}
+}
+
+/// Which critical-path segment [`path_counts`] has callgrind count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    /// At the leader, from the `ACK`'s words in hand to knowing the update committed.
+    Ack,
+    /// At the leader, from there to its next `ENTRY` handed to the channel (the driver's
+    /// loop, `propose_words` up to its `send`).
+    Propose,
+    /// At the follower, from the `ENTRY`'s words in hand to its `ACK` handed to the channel.
+    Entry,
+}
+
+/// The bench's fast loop on one thread, the channel replaced by a word buffer, with
+/// callgrind counting only `seg` (run under `valgrind --tool=callgrind --collect-atstart=no`
+/// with `REPLICATION_BENCH_MODE=path-ack|path-propose|path-entry`; divide the total by the
+/// rounds). Outside valgrind it is the one-thread fast row without a clock.
+fn path_counts(rounds: u64, seg: Segment) {
+    let mut m = [member(0), member(1)];
+    pass(&mut m);
+    let (mut w, mut r) = (([0u64; 7], 0), ([0u64; 7], 0));
+    let on = |s: Segment| {
+        if s == seg {
+            callgrind_toggle();
+        }
+    };
+    // The first proposal, outside the loop (as the bench's warm-up would be).
+    let (mut oseq, _) = m[0]
+        .propose_words(Op::Put { key: 0, value: 0 }, |_, x, n| w = (*x, n))
+        .unwrap();
+    while m[0].poll_send().is_some() {}
+    while m[0].poll_event().is_some() {}
+    for i in 1..=rounds {
+        // The follower.
+        on(Segment::Entry);
+        let o = m[1]
+            .handle_words(0, &w.0, w.1, |_, x, n| {
+                on(Segment::Entry);
+                r = (*x, n);
+            })
+            .unwrap();
+        assert_eq!(o, FastOut::Sent);
+        while m[1].poll_send().is_some() {}
+        while m[1].poll_event().is_some() {}
+        // The leader: the ACK, the commit, the next proposal.
+        on(Segment::Ack);
+        let o = m[0]
+            .handle_words(1, &r.0, r.1, |_, _, _| unreachable!())
+            .unwrap();
+        assert_eq!(o, FastOut::Done);
+        let done = leader_sees_commit(&mut m[0], oseq);
+        on(Segment::Ack);
+        assert!(done);
+        on(Segment::Propose);
+        let (next, o) = m[0]
+            .propose_words(
+                Op::Put {
+                    key: i % KEYS,
+                    value: i,
+                },
+                |_, x, n| {
+                    on(Segment::Propose);
+                    w = (*x, n);
+                },
+            )
+            .unwrap();
+        assert_eq!(o, FastOut::Sent);
+        oseq = next;
+        leader_after_send(&mut m[0]);
+    }
+}
+
 fn main() {
     let reps = env_or("REPLICATION_BENCH_REPS", 15).max(1) as usize;
     let rounds = env_or("REPLICATION_BENCH_ROUNDS", 20_000).max(BATCH);
@@ -510,6 +623,16 @@ fn main() {
                 "protocol work per update, one thread, general path: {:.1} ns median",
                 median_f(&w)
             );
+            return;
+        }
+        Ok(mode @ ("path-ack" | "path-propose" | "path-entry")) => {
+            let seg = match mode {
+                "path-ack" => Segment::Ack,
+                "path-propose" => Segment::Propose,
+                _ => Segment::Entry,
+            };
+            path_counts(rounds, seg);
+            println!("{mode}: {rounds} updates; callgrind's total over {rounds} is the count");
             return;
         }
         Ok("work-fast") => {

@@ -190,6 +190,11 @@ pub struct Member {
     /// The commit index rose on the steady path without the log being trimmed: done by the
     /// next apply, or by `tidy` before anything that depends on what the log holds.
     untrimmed: bool,
+    /// The commit index rose on the word-level path without the own updates it commits
+    /// being released as [`Event::Committed`]: done first thing at the next call that may
+    /// look at or change them (every input, `poll_send` returning `None`, `poll_event`), so
+    /// the events come out in the order the general path queues them.
+    unreleased: bool,
     log: VecDeque<LogEntry>,
     log_base: u64,
     known: [Option<u64>; MAX_MEMBERS],
@@ -255,6 +260,7 @@ impl Member {
             commit: 0,
             log_dedup: [0; MAX_MEMBERS],
             untrimmed: false,
+            unreleased: false,
             log: VecDeque::new(),
             log_base: 0,
             known: [None; MAX_MEMBERS],
@@ -373,7 +379,37 @@ impl Member {
 
     /// Own updates applied here and not yet known committed.
     pub fn uncommitted(&self) -> usize {
-        self.awaiting.len()
+        if self.unreleased {
+            self.awaiting.iter().filter(|a| a.1 > self.commit).count()
+        } else {
+            self.awaiting.len()
+        }
+    }
+
+    /// Whether own update `origin_seq` (a number [`Member::propose`] returned) is applied
+    /// here and committed: its [`Event::Committed`] was queued, or is queued by the next
+    /// call on this member. For a driver that waits for one update without draining the
+    /// events first (they stay queued until it does).
+    #[inline]
+    pub fn is_committed(&self, origin_seq: u32) -> bool {
+        if origin_seq == 0
+            || origin_seq >= self.next_origin_seq
+            || self.pending.front().is_some_and(|p| p.0 <= origin_seq)
+        {
+            // Never proposed, or not applied here yet (own updates apply in order).
+            return false;
+        }
+        // Applied: committed unless still awaiting a commit index that covers it.
+        match self.awaiting.front() {
+            Some(&(o, seq)) if o == origin_seq => seq <= self.commit,
+            Some(&(o, _)) if o > origin_seq => true,
+            None => true,
+            Some(_) => self
+                .awaiting
+                .iter()
+                .find(|a| a.0 >= origin_seq)
+                .is_none_or(|&(o, seq)| o != origin_seq || seq <= self.commit),
+        }
     }
 
     /// Own shootdowns not yet done.
@@ -390,6 +426,7 @@ impl Member {
     /// logged but has not applied yet: a driver that sends what this returns until `None`
     /// applies them while its messages are on their way (the acknowledgement of an entry
     /// does not wait for it to be applied).
+    #[inline]
     pub fn poll_send(&mut self) -> Option<(MemberId, Message)> {
         let m = self.out.pop_front();
         if m.is_none() {
@@ -404,6 +441,7 @@ impl Member {
     }
 
     /// The next event (entries logged and not applied yet are applied first).
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.apply_logged();
         self.events.pop_front()
@@ -1012,6 +1050,7 @@ impl Member {
     }
 
     /// Reports own updates that are applied here and committed.
+    #[inline]
     fn release_committed(&mut self) {
         while let Some(&(oseq, seq)) = self.awaiting.front() {
             if seq > self.commit {
@@ -1035,6 +1074,7 @@ impl Member {
         sent
     }
 
+    #[inline]
     fn trim(&mut self) {
         let floor = self
             .commit
@@ -1047,6 +1087,7 @@ impl Member {
         }
     }
 
+    #[inline]
     fn raise_known(&mut self, nbr: MemberId, seq: u64) {
         if let Some(k) = self.known.get_mut(nbr as usize) {
             *k = Some(k.unwrap_or(0).max(seq));
@@ -1054,6 +1095,7 @@ impl Member {
     }
 
     /// Logs entry `seq == logged + 1` (applied later, by [`Member::apply_logged`]).
+    #[inline]
     fn append(&mut self, seq: u64, origin: MemberId, origin_seq: u32, op: Op, hops: u8) {
         self.logged = seq;
         if let Some(d) = self.log_dedup.get_mut(origin as usize) {
@@ -1069,9 +1111,15 @@ impl Member {
         });
     }
 
-    /// Applies every logged entry not applied yet, in log order.
+    /// Applies every logged entry not applied yet, in log order (after releasing what a
+    /// commit on the word-level path left unreleased, which the general path would have
+    /// released before).
     #[inline(always)]
     fn apply_logged(&mut self) {
+        if self.unreleased {
+            self.unreleased = false;
+            self.release_committed();
+        }
         if self.applied != self.logged {
             self.apply_logged_now();
         }

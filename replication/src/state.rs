@@ -15,6 +15,9 @@ use crate::topology::{MemberId, MAX_MEMBERS};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+mod table;
+use table::Table;
+
 /// Longest service name, in bytes.
 pub const MAX_NAME: usize = 24;
 
@@ -105,7 +108,7 @@ pub enum Applied {
 /// The replicated state of one member.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct State {
-    kv: BTreeMap<u64, u64>,
+    kv: Table,
     registry: BTreeMap<Name, Service>,
     dedup: [u32; MAX_MEMBERS],
     log_hash: u64,
@@ -121,6 +124,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
 /// FNV-1a over `bytes`, continuing from `h`.
+#[inline]
 pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
@@ -142,7 +146,7 @@ impl State {
     /// The genesis state (empty tables, nothing applied).
     pub fn new() -> Self {
         Self {
-            kv: BTreeMap::new(),
+            kv: Table::new(),
             registry: BTreeMap::new(),
             dedup: [0; MAX_MEMBERS],
             log_hash: FNV_OFFSET,
@@ -151,6 +155,7 @@ impl State {
 
     /// Applies log entry `seq` (proposed by `origin` as its `origin_seq`-th update). The caller
     /// (the protocol) guarantees log order; `dedup` records the origin's progress.
+    #[inline]
     pub fn apply(&mut self, seq: u64, origin: MemberId, origin_seq: u32, op: &Op) -> Applied {
         if let Some(d) = self.dedup.get_mut(origin as usize) {
             *d = (*d).max(origin_seq);
@@ -164,7 +169,7 @@ impl State {
                 Applied::Done
             }
             Op::Delete { key } => {
-                self.kv.remove(&key);
+                self.kv.remove(key);
                 Applied::Done
             }
             Op::Register { name, service } => match self.registry.entry(name) {
@@ -179,7 +184,7 @@ impl State {
 
     /// The value of `key`.
     pub fn get(&self, key: u64) -> Option<u64> {
-        self.kv.get(&key).copied()
+        self.kv.get(key)
     }
 
     /// Where `name` is registered.
@@ -211,7 +216,7 @@ impl State {
     /// order the updates were applied in.
     pub fn state_hash(&self) -> u64 {
         let mut h = FNV_OFFSET;
-        for (k, v) in &self.kv {
+        for (k, v) in self.kv.sorted() {
             h = fnv1a(h, &k.to_le_bytes());
             h = fnv1a(h, &v.to_le_bytes());
         }
@@ -252,7 +257,7 @@ impl State {
         for v in &self.dedup[..d] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for (k, v) in &self.kv {
+        for (k, v) in self.kv.sorted() {
             out.extend_from_slice(&k.to_le_bytes());
             out.extend_from_slice(&v.to_le_bytes());
         }

@@ -133,12 +133,17 @@ impl Member {
     /// ([`FastOut::Queued`], `send` is not called). Either way the driver calls
     /// [`Member::poll_send`] once its messages are out (the leader applies its copy of the
     /// entry there). `send` must deliver the message (spin on a full channel, or keep it).
+    #[inline]
     pub fn propose_words(
         &mut self,
         op: Op,
         send: impl FnOnce(MemberId, &Words, usize),
     ) -> Result<(u32, FastOut), Error> {
-        self.apply_logged();
+        if self.applied != self.logged {
+            self.apply_logged();
+        }
+        // Else an unreleased commit (`Member::apply_logged`) waits until the ENTRY is out:
+        // this queues no event before it.
         let oseq = self.next_origin_seq;
         let me = self.me as usize;
         let children = self.tree.children(self.me);
@@ -164,6 +169,10 @@ impl Member {
         let mut w = [0u64; crate::wire::WORDS];
         entry_words(self.epoch, 1, seq, commit, self.me, oseq, &op, &mut w);
         send(to, &w, MAX_MESSAGE);
+        if self.unreleased {
+            self.unreleased = false;
+            self.release_committed();
+        }
         // `propose`: number it, keep it pending; `sequence` and `push`: log it, send it.
         self.next_origin_seq = oseq + 1;
         self.pending.push_back((oseq, op));
@@ -203,6 +212,18 @@ impl Member {
                 }
             }
         }
+        self.handle_words_general(from, words, len)
+    }
+
+    /// [`Member::handle_words`] off the steady path: `handle_bytes` on the message's bytes.
+    #[inline(never)]
+    fn handle_words_general(
+        &mut self,
+        from: MemberId,
+        words: &Words,
+        len: usize,
+    ) -> Result<FastOut, Error> {
+        let h = words[0].to_le_bytes();
         if len > MAX_MESSAGE {
             // What `handle_bytes` says of bytes longer than any message.
             self.stats.rejected += 1;
@@ -225,7 +246,8 @@ impl Member {
         let ok = parent == from
             && Some(e.seq) == self.logged.checked_add(1)
             && e.seq != u64::MAX
-            && self.topo.members().contains(e.origin)
+            // `topo.members().contains(origin)`: the members are `0..size`.
+            && usize::from(e.origin) < self.topo.size()
             && self.snap_in.is_empty()
             && self.tree.children(self.me).is_empty()
             && self.ready_sent;
@@ -270,7 +292,8 @@ impl Member {
     #[inline(always)]
     fn fast_ack(&mut self, from: MemberId, hops: u8, applied: u64) -> Option<FastOut> {
         let f = from as usize;
-        if !self.tree.children(self.me).contains(from)
+        let children = self.tree.children(self.me);
+        if !children.contains(from)
             || applied > self.known.get(f).copied()??
             || self.tree.parent(self.me).is_some()
             || !self.backlog.is_empty()
@@ -281,11 +304,18 @@ impl Member {
         self.child_ack[f] = self.child_ack[f].max(applied);
         self.child_hops[f] = self.child_hops[f].max(hops);
         self.stats.max_hops = self.stats.max_hops.max(hops);
-        let (sub, _) = self.subtree_applied();
+        // `subtree_applied`, at once for an only child.
+        let sub = if children.without(from).is_empty() {
+            self.logged.min(self.child_ack[f])
+        } else {
+            self.subtree_applied().0
+        };
         if sub > self.commit {
             self.commit = sub;
             self.untrimmed = true;
-            self.release_committed();
+            // `Committed` is queued by the next call (`Member::apply_logged`), after this
+            // returns: `Member::is_committed` says so already.
+            self.unreleased = true;
         }
         Some(FastOut::Done)
     }
@@ -460,6 +490,11 @@ mod tests {
     }
 
     fn same(g: &World, f: &World, step: usize) {
+        for (i, (a, b)) in g.ms.iter().zip(&f.ms).enumerate() {
+            for o in 0..=a.next_origin_seq {
+                assert_eq!(a.is_committed(o), b.is_committed(o), "{i} {o} step {step}");
+            }
+        }
         assert_eq!(g.ms, f.ms, "members differ after step {step}");
         assert_eq!(g.wires, f.wires, "wire bytes differ after step {step}");
         assert_eq!(g.events, f.events, "events differ after step {step}");
@@ -516,6 +551,13 @@ mod tests {
                 _ => {
                     g.poll_events(i);
                     f.poll_events(i);
+                    // With every event drained: committed exactly when `Committed` was seen.
+                    for w in [&g, &f] {
+                        for o in 0..=w.ms[i].next_origin_seq {
+                            let seen = w.events[i].contains(&Event::Committed { origin_seq: o });
+                            assert_eq!(w.ms[i].is_committed(o), seen, "{i} {o} step {step}");
+                        }
+                    }
                 }
             }
             same(&g, &f, step);
@@ -575,8 +617,27 @@ mod tests {
             assert_eq!(g.deliver(0, 1), Some(Ok(())));
             assert_eq!(f.deliver(0, 1), Some(Ok(())));
             same(&g, &f, 2);
+            let oseq = u32::try_from(k + 1).unwrap();
+            assert!(!f.ms[0].is_committed(oseq) && !g.ms[0].is_committed(oseq));
+            // Straight after the ACK (nothing drained): committed, `Committed` not queued yet
+            // on the fast side, and queued by the next call.
+            let ack = f.wires[2].pop_front().unwrap();
+            let o = f.ms[0].handle_words(
+                1,
+                &bytes_to_words(&ack),
+                ack.len(),
+                |_, _, _| unreachable!(),
+            );
+            assert_eq!(o, Ok(FastOut::Done));
+            assert!(f.ms[0].is_committed(oseq));
+            assert_eq!(f.ms[0].uncommitted(), 0);
+            assert!(!f.ms[0]
+                .events
+                .contains(&Event::Committed { origin_seq: oseq }));
+            f.hits += 1;
+            f.drain(0);
             assert_eq!(g.deliver(1, 0), Some(Ok(())));
-            assert_eq!(f.deliver(1, 0), Some(Ok(())));
+            assert!(g.ms[0].is_committed(oseq));
             same(&g, &f, 3);
             g.poll_events(0);
             f.poll_events(0);
