@@ -61,6 +61,7 @@ kernel = "vmlinuz"
 compat = "linux"
 cmdline = "{CMDLINE}"
 initrd = "initramfs.cpio"
+workload = "pingpong"      # no channel: flotilla-linux finds nothing to do
 "#
     )
 }
