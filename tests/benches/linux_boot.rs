@@ -15,9 +15,10 @@
 //!
 //! The time measured is the wall time from QEMU's start to the console
 //! line `/init` prints first (`tools::initramfs::USERSPACE_UP`); the
-//! emulator is stopped there. Also printed: when the kernel's first console
-//! line came (what the hypervisor's own boot and the bundle cost before
-//! Linux runs) and the kernel's uptime `/init` reports. The medians of
+//! emulator is stopped there. Also printed: the kernel's uptime `/init`
+//! reports, and the wall time before the kernel's clock started (the wall
+//! time to `/init` less that uptime: QEMU's loading and the firmware bare;
+//! also the hypervisor's boot and the partition's loading in a partition). The medians of
 //! `FLOTILLA_BENCH_RUNS` rounds (default 3) and their ratio are printed,
 //! with the load average (the machine may be shared). Nothing is asserted.
 //!
@@ -71,15 +72,12 @@ workload = "pingpong"      # no channel: flotilla-linux finds nothing to do
 struct Boot {
     /// From QEMU's start to `/init`'s first line.
     to_init: Duration,
-    /// From QEMU's start to the kernel's first console line.
-    first_line: Duration,
     /// The kernel's uptime when `/init` started, as `/init` printed it.
     uptime: f64,
 }
 
-/// Runs QEMU with `args` until a console line contains [`USERSPACE_UP`];
-/// `kernel_line` tells the kernel's lines from the hypervisor's.
-fn boot_to_init(args: &[OsString], kernel_line: fn(&str) -> bool) -> Result<Boot, String> {
+/// Runs QEMU with `args` until a console line contains [`USERSPACE_UP`].
+fn boot_to_init(args: &[OsString]) -> Result<Boot, String> {
     let qemu = tools::system::QEMU.locate().map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut child = Command::new(qemu)
@@ -100,15 +98,11 @@ fn boot_to_init(args: &[OsString], kernel_line: fn(&str) -> bool) -> Result<Boot
             }
         }
     });
-    let mut first_line = None;
     let mut seen = Vec::new();
     let found = loop {
         let left = TIMEOUT.saturating_sub(start.elapsed());
         match rx.recv_timeout(left) {
             Ok((at, line)) => {
-                if first_line.is_none() && kernel_line(&line) {
-                    first_line = Some(at);
-                }
                 if line.contains(USERSPACE_UP) {
                     break Some((at, line));
                 }
@@ -133,11 +127,7 @@ fn boot_to_init(args: &[OsString], kernel_line: fn(&str) -> bool) -> Result<Boot
         .and_then(|rest| rest.split_once('s'))
         .and_then(|(u, _)| u.parse().ok())
         .unwrap_or(f64::NAN);
-    Ok(Boot {
-        to_init,
-        first_line: first_line.unwrap_or(to_init),
-        uptime,
-    })
+    Ok(Boot { to_init, uptime })
 }
 
 /// QEMU's arguments for booting `elf` with `initrd` and `cmdline`.
@@ -232,40 +222,33 @@ fn main() -> Result<(), String> {
     );
     let (mut bare_boots, mut partition_boots) = (Vec::new(), Vec::new());
     for round in 1..=runs {
-        for (what, args, boots, kernel_line) in [
-            (
-                "bare",
-                &bare,
-                &mut bare_boots,
-                (|_: &str| true) as fn(&str) -> bool,
-            ),
-            ("partition", &partition, &mut partition_boots, |l: &str| {
-                l.starts_with("[linux] ")
-            }),
+        for (what, args, boots) in [
+            ("bare", &bare, &mut bare_boots),
+            ("partition", &partition, &mut partition_boots),
         ] {
-            let boot = boot_to_init(args, kernel_line)?;
+            let boot = boot_to_init(args)?;
             println!(
-                "linux_boot: round {round} {what:>9}: /init after {:6.2} s (first kernel line \
-                 after {:5.2} s, kernel uptime {:5.2} s)",
+                "linux_boot: round {round} {what:>9}: /init after {:6.2} s (kernel uptime {:5.2} \
+                 s, so the kernel's clock started after {:5.2} s)",
                 boot.to_init.as_secs_f64(),
-                boot.first_line.as_secs_f64(),
-                boot.uptime
+                boot.uptime,
+                boot.to_init.as_secs_f64() - boot.uptime
             );
             boots.push(boot);
         }
     }
     let med = |boots: &[Boot], f: fn(&Boot) -> f64| median(boots.iter().map(f).collect());
     let wall = |b: &Boot| b.to_init.as_secs_f64();
-    let first = |b: &Boot| b.first_line.as_secs_f64();
+    let before = |b: &Boot| b.to_init.as_secs_f64() - b.uptime;
     let uptime = |b: &Boot| b.uptime;
     let (bw, pw) = (med(&bare_boots, wall), med(&partition_boots, wall));
     println!(
         "linux_boot: median wall time to /init: partition {pw:.2} s, bare {bw:.2} s: ratio {:.2} \
-         (first kernel line {:.2} s / {:.2} s; kernel uptime at /init {:.2} s / {:.2} s); load \
+         (before the kernel's clock {:.2} s / {:.2} s; kernel uptime at /init {:.2} s / {:.2} s); load \
          average {}",
         pw / bw,
-        med(&partition_boots, first),
-        med(&bare_boots, first),
+        med(&partition_boots, before),
+        med(&bare_boots, before),
         med(&partition_boots, uptime),
         med(&bare_boots, uptime),
         load_average()
