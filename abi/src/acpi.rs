@@ -30,10 +30,6 @@ pub const MADT_ENABLED: u32 = 1;
 pub const GAS_SYSTEM_IO: u8 = 1;
 /// GAS access size: byte.
 pub const GAS_ACCESS_BYTE: u8 = 1;
-/// GAS access size: doubleword.
-pub const GAS_ACCESS_DWORD: u8 = 3;
-/// FADT flag (Table 5.10): the PM timer is 32 bits wide (`TMR_VAL_EXT`).
-pub const FADT_TMR_VAL_EXT: u32 = 1 << 8;
 /// FADT flag: the reset register is supported (`RESET_REG_SUP`).
 pub const FADT_RESET_REG_SUP: u32 = 1 << 10;
 /// FADT flag: x2APIC physical destination mode (`FORCE_APIC_PHYSICAL_DESTINATION_MODE`).
@@ -168,13 +164,13 @@ pub struct Fadt {
     pub smi_values: [u8; 4],
     /// PM1a/PM1b event, PM1a/PM1b control, PM2 control blocks (none).
     pub pm_blocks: [U32; 5],
-    /// Legacy 32-bit PM timer port.
+    /// Legacy 32-bit PM timer port (none: 0).
     pub pm_tmr_blk: U32,
     /// GPE0/GPE1 blocks (none).
     pub gpe_blocks: [U32; 2],
     /// `PM1_EVT_LEN`, `PM1_CNT_LEN`, `PM2_CNT_LEN`.
     pub pm_lens: [u8; 3],
-    /// `PM_TMR_LEN` (4).
+    /// `PM_TMR_LEN` (0: no PM timer).
     pub pm_tmr_len: u8,
     /// `GPE0_BLK_LEN`, `GPE1_BLK_LEN`, `GPE1_BASE`, `CST_CNT`.
     pub gpe_lens: [u8; 4],
@@ -202,7 +198,7 @@ pub struct Fadt {
     pub x_dsdt: U64,
     /// `X_PM1a_EVT_BLK` .. `X_PM2_CNT_BLK` (none).
     pub x_pm_blocks: [Gas; 5],
-    /// `X_PM_TMR_BLK`.
+    /// `X_PM_TMR_BLK` (none).
     pub x_pm_tmr_blk: Gas,
     /// `X_GPE0_BLK`, `X_GPE1_BLK` (none).
     pub x_gpe_blocks: [Gas; 2],

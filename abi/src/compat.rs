@@ -9,8 +9,10 @@
 //! device: every access is emulated by the hypervisor on the partition's own
 //! core, so granting one never reaches past the partition. The port numbers
 //! follow the places PC firmware usually puts these devices (ACPI 6.5
-//! §4.8.3 "hardware-reduced" sleep registers, §4.8.3.3 PM timer), so a
-//! kernel's defaults and its tables agree.
+//! §4.8.3 "hardware-reduced" sleep registers), so a kernel's defaults and
+//! its tables agree. There is no ACPI PM timer (optional on a
+//! hardware-reduced platform, §4.8.3.3): the TSC is the clocksource, and a
+//! timer a kernel may read keeps costing exits while it idles.
 
 use crate::ports::PortRange;
 
@@ -24,10 +26,6 @@ pub const SLEEP_STATUS_PORT: u16 = 0x600;
 /// one byte): a write with `SLP_EN` and `SLP_TYP` = [`SLP_TYP_S5`] powers the
 /// partition off (exit code [`POWER_OFF_EXIT_CODE`]).
 pub const SLEEP_CONTROL_PORT: u16 = 0x604;
-/// ACPI PM timer (FADT `X_PM_TMR_BLK`, 32 bits wide, read-only).
-pub const PM_TIMER_PORT: u16 = 0x608;
-/// The PM timer's frequency in Hz (ACPI 6.5 §4.8.3.3).
-pub const PM_TIMER_HZ: u64 = 3_579_545;
 /// ACPI reset register (FADT `RESET_REG`, one byte, system I/O).
 pub const RESET_PORT: u16 = 0x60c;
 /// The value the FADT tells the kernel to write to [`RESET_PORT`]; it ends
@@ -85,8 +83,6 @@ mod tests {
             for b in &ports[i + 1..] {
                 assert_ne!(a, b);
             }
-            // The PM timer is four bytes wide.
-            assert!(!(PM_TIMER_PORT..PM_TIMER_PORT + 4).contains(a));
         }
     }
 }

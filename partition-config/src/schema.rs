@@ -90,7 +90,7 @@ fn partition_properties() -> Value {
         },
         "compat": {
             "enum": compat, "default": "none",
-            "description": "the platform of a stock kernel given by path: \"linux\" adds ACPI tables, a virtual COM1, floating ports, #GP for unknown MSRs, the PM timer and a read-only RTC (docs/linux.md)"
+            "description": "the platform of a stock kernel given by path: \"linux\" adds ACPI tables, a virtual COM1, floating ports, #GP for unknown MSRs and a read-only RTC (docs/linux.md)"
         },
         "cmdline": {
             "type": "string", "maxLength": CMDLINE_MAX_LEN, "pattern": "^[ -~]*$",

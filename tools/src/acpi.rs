@@ -8,8 +8,9 @@
 //!
 //! - **RSDP** (revision 2) → **XSDT** → FADT and MADT;
 //! - **FADT**, hardware-reduced (no PM1 blocks, no SCI, no GPEs, no FACS):
-//!   the sleep control and status registers, the 32-bit PM timer, the
-//!   reset register with its value, x2APIC physical destination mode; the
+//!   the sleep control and status registers, no PM timer (the TSC is the
+//!   clocksource: a timer port would be a VM exit per read), the reset
+//!   register with its value, x2APIC physical destination mode; the
 //!   boot architecture flags say there is no VGA, no MSI and (by leaving
 //!   the flag clear) no 8042 keyboard controller, so a kernel probes none;
 //! - **MADT**: the x2APIC page address and one enabled Processor Local
@@ -25,12 +26,11 @@
 use abi::acpi::{
     checksum, Fadt, Gas, MadtHeader, MadtX2Apic, Rsdp, SdtHeader, BOOT_ARCH_NO_MSI,
     BOOT_ARCH_NO_VGA, DSDT_SIGNATURE, FADT_FORCE_APIC_PHYSICAL, FADT_HW_REDUCED_ACPI,
-    FADT_MINOR_REVISION, FADT_RESET_REG_SUP, FADT_REVISION, FADT_SIGNATURE, FADT_TMR_VAL_EXT,
-    GAS_ACCESS_BYTE, GAS_ACCESS_DWORD, MADT_ENABLED, MADT_SIGNATURE, MADT_X2APIC, RSDP_SIGNATURE,
-    XSDT_SIGNATURE,
+    FADT_MINOR_REVISION, FADT_RESET_REG_SUP, FADT_REVISION, FADT_SIGNATURE, GAS_ACCESS_BYTE,
+    MADT_ENABLED, MADT_SIGNATURE, MADT_X2APIC, RSDP_SIGNATURE, XSDT_SIGNATURE,
 };
 use abi::compat::{
-    ACPI_TABLES_GPA, ACPI_TABLES_MAX, PM_TIMER_PORT, RESET_PORT, RESET_VALUE, SLEEP_CONTROL_PORT,
+    ACPI_TABLES_GPA, ACPI_TABLES_MAX, RESET_PORT, RESET_VALUE, SLEEP_CONTROL_PORT,
     SLEEP_STATUS_PORT, SLP_TYP_S5, VIRT_UART,
 };
 use zerocopy::little_endian::{U16, U32, U64};
@@ -176,13 +176,8 @@ fn fadt(dsdt_gpa: u64) -> Vec<u8> {
     f.header = header(FADT_SIGNATURE, FADT_REVISION, core::mem::size_of::<Fadt>());
     f.dsdt = U32::new(u32::try_from(dsdt_gpa).unwrap_or(0));
     f.x_dsdt = U64::new(dsdt_gpa);
-    f.pm_tmr_blk = U32::new(u32::from(PM_TIMER_PORT));
-    f.pm_tmr_len = 4;
-    f.x_pm_tmr_blk = Gas::io(PM_TIMER_PORT, 32, GAS_ACCESS_DWORD);
     f.iapc_boot_arch = U16::new(BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_MSI);
-    f.flags = U32::new(
-        FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP | FADT_FORCE_APIC_PHYSICAL | FADT_HW_REDUCED_ACPI,
-    );
+    f.flags = U32::new(FADT_RESET_REG_SUP | FADT_FORCE_APIC_PHYSICAL | FADT_HW_REDUCED_ACPI);
     f.reset_reg = Gas::io(RESET_PORT, 8, GAS_ACCESS_BYTE);
     f.reset_value = RESET_VALUE;
     f.minor_version = FADT_MINOR_REVISION;
@@ -324,7 +319,6 @@ mod tests {
         let flags = f.flags.get();
         assert_ne!(flags & FADT_HW_REDUCED_ACPI, 0);
         assert_ne!(flags & FADT_RESET_REG_SUP, 0);
-        assert_ne!(flags & FADT_TMR_VAL_EXT, 0);
         assert_eq!(f.sci_int.get(), 0);
         assert_eq!(f.firmware_ctrl.get(), 0);
         assert!(f.pm_blocks.iter().all(|b| b.get() == 0));
@@ -336,9 +330,9 @@ mod tests {
             f.sleep_status_reg.address.get(),
             u64::from(SLEEP_STATUS_PORT)
         );
-        assert_eq!(f.x_pm_tmr_blk.address.get(), u64::from(PM_TIMER_PORT));
-        assert_eq!(f.x_pm_tmr_blk.bit_width, 32);
-        assert_eq!(f.pm_tmr_blk.get(), u32::from(PM_TIMER_PORT));
+        // No PM timer, in either form: the kernel's clocksource is the TSC.
+        assert_eq!(f.x_pm_tmr_blk.address.get(), 0);
+        assert_eq!((f.pm_tmr_blk.get(), f.pm_tmr_len), (0, 0));
         assert_eq!(f.reset_reg.address.get(), u64::from(RESET_PORT));
         assert_eq!(f.reset_value, RESET_VALUE);
         // No 8042 (bit 1 clear), no VGA, no MSI.

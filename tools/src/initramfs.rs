@@ -175,20 +175,21 @@ pub const PROGRAM_EXITED: &str = "flotilla-init: flotilla-linux exited with";
 /// `tests/tests/linux.rs` counts.
 pub const IDLE_PARAM: &str = "flotilla.idle";
 /// The line `/init` prints before idling: `flotilla-init: idling for <n> s`.
-/// While it idles no process holds the console open (so the kernel's
-/// serial driver does not poll the UART); then it prints [`IDLED`].
+/// Then it sleeps, holding no terminal open, and prints [`IDLED`].
 pub const IDLING: &str = "flotilla-init: idling for";
 /// The line `/init` prints after idling.
 pub const IDLED: &str = "flotilla-init: idled";
 
 /// The `/init` script: mount the pseudo file systems (`/dev` is devtmpfs,
-/// so `/dev/mem` is there), send its and the program's output to the
-/// kernel log (`/dev/kmsg`: printed at once by the polled console, where
-/// the console's tty drains a byte per timer tick), say userspace is up ([`USERSPACE_UP`]), run the program, report
-/// its exit status, idle if the command line says [`IDLE_PARAM`], power
-/// off (ACPI S5: exit code 0 of the partition).
-/// `busybox poweroff -f` goes straight to the kernel's power-off, with no
-/// init system to stop.
+/// so `/dev/mem` is there), read nothing (standard input `/dev/null`) and
+/// send its and the program's output to the kernel log (`/dev/kmsg`,
+/// which the console prints at once, and no terminal is held open: Linux's
+/// serial driver polls an interrupt-less UART while its tty is open), say
+/// userspace is up ([`USERSPACE_UP`]), run the program, report its exit
+/// status, idle if the command line says [`IDLE_PARAM`], power off (ACPI
+/// S5: exit code 0 of the partition). Without a writable `/dev/kmsg` the
+/// output goes to `/dev/console`. `busybox poweroff -f` goes straight to
+/// the kernel's power-off, with no init system to stop.
 pub fn init_script() -> String {
     format!(
         r#"#!/bin/busybox sh
@@ -196,18 +197,17 @@ pub fn init_script() -> String {
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
-# Lines go to the kernel log, which the console prints at once (polled):
-# the console's tty on an interrupt-less UART drains a byte per timer tick,
-# and the power-off would cut it short. Every line shows (console log level
-# 5 lets the default level 4 through, even with `quiet`), none is
-# rate-limited.
+# Lines go to the kernel log, which the console prints at once; no
+# terminal stays open (a serial tty without interrupts is polled by a
+# kernel timer while open). Every line shows (console log level 5 lets the
+# default level 4 through, even with `quiet`), none is rate-limited.
 out=/dev/console
 if [ -w /dev/kmsg ]; then
   echo on > /proc/sys/kernel/printk_devkmsg
   echo 5 > /proc/sys/kernel/printk
   out=/dev/kmsg
 fi
-exec 1>"$out" 2>&1
+exec 0</dev/null 1>"$out" 2>&1
 read -r uptime idletime < /proc/uptime
 echo "{USERSPACE_UP} after ${{uptime}}s (Linux $(/bin/busybox uname -r))"
 /{PROGRAM_PATH}
@@ -217,11 +217,7 @@ for word in $(/bin/busybox cat /proc/cmdline); do
 done
 if [ -n "$idle_secs" ]; then
   echo "{IDLING} $idle_secs s"
-  # Nothing holds the console open while idle: Linux's 8250 driver polls
-  # an interrupt-less UART with a timer only while its tty is open.
-  exec 0</dev/null 1>/dev/null 2>&1
   /bin/busybox sleep "$idle_secs"
-  exec 0</dev/console 1>"$out" 2>&1
   echo "{IDLED}"
 fi
 /bin/busybox poweroff -f
@@ -478,12 +474,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("{s:?} in {script}"))
         };
         assert!(at("mount -t proc") < at("mount -t devtmpfs"));
-        assert!(at("mount -t devtmpfs") < at("exec 1>\"$out\" 2>&1"));
+        assert!(at("mount -t devtmpfs") < at("exec 0</dev/null 1>\"$out\" 2>&1"));
         assert!(at("out=/dev/kmsg") < at(USERSPACE_UP));
         assert!(at(USERSPACE_UP) < at("/bin/flotilla-linux\n"));
         assert!(at("/bin/flotilla-linux\n") < at(&format!("{PROGRAM_EXITED} $?")));
         assert!(at(PROGRAM_EXITED) < at(IDLE_PARAM));
-        assert!(at("exec 0</dev/null 1>/dev/null 2>&1") < at("sleep \"$idle_secs\""));
+        assert!(at(IDLE_PARAM) < at("sleep \"$idle_secs\""));
+        // Nothing reopens the console: the output stays in the kernel log.
+        assert_eq!(script.matches("exec ").count(), 1);
         assert!(at("sleep \"$idle_secs\"") < at(IDLED));
         assert!(at(IDLED) < at("poweroff -f"));
     }

@@ -2,7 +2,7 @@
 //! `docs/linux.md`, addresses in [`abi::compat`]), as plain functions of the
 //! exit and this state. A partition without the opt-in never reaches it.
 //! Ports not granted go to the emulated devices ([`uart`], [`rtc`], the
-//! ACPI sleep, PM timer and reset registers) or float: reads all ones,
+//! ACPI sleep and reset registers) or float: reads all ones,
 //! writes dropped (a string INS/OUTS completes without moving data). An MSR
 //! neither passed through nor emulated raises #GP; IA32_MISC_ENABLE reads a
 //! fixed value; an unmasked ExtINT/NMI on LINT0/1 (or NMI on the PMC LVT)
@@ -18,8 +18,8 @@ use crate::exit_handler::ExitHost;
 use crate::partition::{End, Partition, RunRecord};
 use crate::vcpu::{Gpr, Vcpu};
 use abi::compat::{
-    PM_TIMER_HZ, PM_TIMER_PORT, POWER_OFF_EXIT_CODE, REBOOT_EXIT_CODE, RESET_PORT, RESET_VALUE,
-    SLEEP_CONTROL_PORT, SLEEP_STATUS_PORT, SLP_EN, SLP_TYP_S5, SLP_TYP_SHIFT, VIRT_UART,
+    POWER_OFF_EXIT_CODE, REBOOT_EXIT_CODE, RESET_PORT, RESET_VALUE, SLEEP_CONTROL_PORT,
+    SLEEP_STATUS_PORT, SLP_EN, SLP_TYP_S5, SLP_TYP_SHIFT, VIRT_UART,
 };
 use abi::regs::cmos;
 use abi::regs::cpuid::{leaf1_edx, leaf6, leaf7};
@@ -106,14 +106,6 @@ impl Platform {
         }
     }
 
-    /// The ACPI PM timer (3.579545 MHz, 32 bits) at TSC `tsc`.
-    pub fn pm_timer(&self, tsc: u64) -> u32 {
-        let elapsed = u128::from(tsc.wrapping_sub(self.tsc_start));
-        let ticks = elapsed * u128::from(PM_TIMER_HZ) / u128::from(self.tsc_hz.max(1));
-        // The counter wraps at 32 bits.
-        low32(u64::try_from(ticks & u128::from(u32::MAX)).unwrap_or(0))
-    }
-
     /// Seconds since the partition started, at TSC `tsc`.
     fn seconds(&self, tsc: u64) -> u64 {
         tsc.wrapping_sub(self.tsc_start) / self.tsc_hz.max(1)
@@ -150,7 +142,6 @@ impl Platform {
                 IoOutcome::In(u32::from(self.rtc.read(self.seconds(tsc))))
             }
             (cmos::DATA_PORT, true) if size == 1 => IoOutcome::Out,
-            (PM_TIMER_PORT, false) => IoOutcome::In(self.pm_timer(tsc) & ones(size)),
             (SLEEP_STATUS_PORT | SLEEP_CONTROL_PORT | RESET_PORT, false) => IoOutcome::In(0),
             (SLEEP_CONTROL_PORT, true)
                 if byte & SLP_EN != 0 && (byte >> SLP_TYP_SHIFT) & 7 == SLP_TYP_S5 =>
@@ -161,9 +152,7 @@ impl Platform {
             (KBC_COMMAND_PORT, true) if byte == KBC_PULSE_RESET => {
                 IoOutcome::Exit(REBOOT_EXIT_CODE)
             }
-            (SLEEP_STATUS_PORT | SLEEP_CONTROL_PORT | PM_TIMER_PORT | RESET_PORT, true) => {
-                IoOutcome::Out
-            }
+            (SLEEP_STATUS_PORT | SLEEP_CONTROL_PORT | RESET_PORT, true) => IoOutcome::Out,
             (_, write) => {
                 counts.ports_floated = counts.ports_floated.saturating_add(1);
                 match (write, port) {
@@ -344,20 +333,13 @@ mod tests {
     }
 
     #[test]
-    fn the_pm_timer_runs_at_3_58_mhz_from_the_tsc() {
+    fn there_is_no_pm_timer_where_pc_firmware_puts_one() {
+        // The ACPI tables name no PM timer; its usual port floats.
         let (mut p, mut c) = (platform(), CompatCounts::default());
-        assert_eq!(p.pm_timer(1000), 0);
-        assert_eq!(p.pm_timer(1_000_001_000), 3_579_545, "one second");
-        let read = |p: &mut Platform, tsc, c: &mut _| p.io((0x608, 4, false), 0, tsc, c);
-        assert_eq!(
-            read(&mut p, 2_000_001_000, &mut c),
-            IoOutcome::In(7_159_090)
-        );
-        // It wraps at 32 bits (about 20 minutes).
-        let wrap = 1000 + (1u64 << 32) * 1_000_000_000 / 3_579_545 + 1;
-        assert!(p.pm_timer(wrap) < 10);
+        let read = p.io((0x608, 4, false), 0, 2_000_001_000, &mut c);
+        assert_eq!(read, IoOutcome::In(u32::MAX));
         assert_eq!(p.io((0x608, 4, true), 5, 0, &mut c), IoOutcome::Out);
-        assert_eq!(c.ports_floated, 0);
+        assert_eq!(c.ports_floated, 2);
     }
 
     #[test]
@@ -422,8 +404,11 @@ mod tests {
         cpuid(7, &mut regs);
         assert_eq!(regs, [0, 0x1, 0, 0]);
         // The default platform (no TSC rate) never divides by zero.
-        let mut c = CompatCounts::default();
-        let read = Platform::default().io((0x608, 4, false), 0, 5, &mut c);
-        assert_eq!(read, IoOutcome::In(17_897_725));
+        let (mut p, mut c) = (Platform::default(), CompatCounts::default());
+        assert_eq!(p.io((0x70, 1, true), 0, 5, &mut c), IoOutcome::Out);
+        assert!(matches!(
+            p.io((0x71, 1, false), 0, 5, &mut c),
+            IoOutcome::In(_)
+        ));
     }
 }

@@ -205,7 +205,7 @@ pub enum Compat {
     None,
     /// The platform of a stock Linux kernel (`compat = "linux"`,
     /// `docs/linux.md`): ACPI tables, a virtual UART, floating ports, `#GP`
-    /// for unknown MSRs, the PM timer, a read-only RTC.
+    /// for unknown MSRs, a read-only RTC.
     Linux,
 }
 
