@@ -13,7 +13,6 @@ use crate::error::{RecvError, SendError};
 use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS};
 use crate::receiver::{decode_typed, Receiver};
 use crate::sender::Sender;
-use crate::slot::Ready;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// One endpoint of a channel, both halves owned together (see the module documentation).
@@ -37,6 +36,7 @@ impl<'a> Duplex<'a> {
     /// Sends `msg` (at most 56 bytes) if a slot is free.
     #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.take_in();
         self.tx.send_acking(msg, Some(self.rx.position()))
     }
 
@@ -47,6 +47,7 @@ impl<'a> Duplex<'a> {
         words: &[u64; PAYLOAD_WORDS],
         len: usize,
     ) -> Result<(), SendError> {
+        self.take_in();
         self.tx
             .send_words_acking(words, len, Some(self.rx.position()))
     }
@@ -62,10 +63,10 @@ impl<'a> Duplex<'a> {
     /// Receives the next message into `buf`; returns its length.
     #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
-        match self.rx.recv_ready(buf) {
-            Ok(ready) => {
-                self.received(ready);
-                Ok(ready.len)
+        match self.rx.try_recv(buf) {
+            Ok(len) => {
+                self.take_in();
+                Ok(len)
             }
             Err(e) => Err(self.failed(e)),
         }
@@ -74,10 +75,10 @@ impl<'a> Duplex<'a> {
     /// Receives the next message as payload words and length in bytes.
     #[inline(always)]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
-        match self.rx.recv_words_ready() {
-            Ok((words, ready)) => {
-                self.received(ready);
-                Ok((words, ready.len))
+        match self.rx.try_recv_words() {
+            Ok(got) => {
+                self.take_in();
+                Ok(got)
             }
             Err(e) => Err(self.failed(e)),
         }
@@ -91,37 +92,47 @@ impl<'a> Duplex<'a> {
         decode_typed(&buf, len)
     }
 
-    /// Hands a received message's piggybacked acknowledgement to the sender.
+    /// Hands the acknowledgement piggybacked on the newest message received (through any
+    /// receive call, this object's or its receiver's) to the sender. The mark it is judged
+    /// against has not moved since that message was received: the mark moves only in
+    /// [`Duplex::failed`], which takes the acknowledgement in first.
     #[inline(always)]
-    fn received(&mut self, ready: Ready) {
-        if let Some(ack) = ready.ack {
+    fn take_in(&mut self) {
+        if let Some(ack) = self.rx.take_piggyback() {
             self.tx.take_piggyback(ack, self.mark);
         }
     }
 
-    /// When the ring was empty, moves the mark up to the sender's position.
+    /// When the ring was empty, moves the mark up to the sender's position (after taking in
+    /// what was received before, against the old mark).
     #[inline(always)]
     fn failed(&mut self, e: RecvError) -> RecvError {
         if e == RecvError::Empty {
+            self.take_in();
             self.mark = self.tx.position();
         }
         e
     }
 
     /// The sending half, for the rest of its API (messages sent through it carry no
-    /// acknowledgement).
+    /// acknowledgement). Acknowledgements received so far are taken in first.
     pub fn sender(&mut self) -> &mut Sender<'a> {
+        self.take_in();
         &mut self.tx
     }
 
-    /// The receiving half, for the rest of its API (acknowledgements on messages received
-    /// through it are not taken in).
+    /// The receiving half, for the rest of its API (batches, in-place reads, waiting).
+    /// Acknowledgements on messages received through it are kept and taken in by this
+    /// `Duplex`'s next call; an empty ring seen through it does not move the mark, which only
+    /// makes the mark older (still sound, see `Sender::take_piggyback`).
     pub fn receiver(&mut self) -> &mut Receiver<'a> {
         &mut self.rx
     }
 
-    /// Both halves, to use apart from now on.
-    pub fn split(self) -> (Sender<'a>, Receiver<'a>) {
+    /// Both halves, to use apart from now on (acknowledgements received so far are taken in
+    /// first; later ones are not).
+    pub fn split(mut self) -> (Sender<'a>, Receiver<'a>) {
+        self.take_in();
         (self.tx, self.rx)
     }
 }

@@ -40,6 +40,10 @@ pub struct Receiver<'a> {
     suppressor: Suppressor,
     counters: Counters,
     fault: Option<Corruption>,
+    /// The acknowledgement piggybacked on the newest message consumed since a
+    /// [`crate::Duplex`] last took it (through any receive call: the batch and in-place
+    /// ones too), so a `Duplex` whose receiver is used directly loses none.
+    piggy: Option<u64>,
 }
 
 /// Reads the payload words of a slot (relaxed atomic loads).
@@ -88,7 +92,15 @@ impl<'a> Receiver<'a> {
             suppressor: Suppressor::default(),
             counters: Counters::default(),
             fault: None,
+            piggy: None,
         }
+    }
+
+    /// The acknowledgement piggybacked on the newest message consumed since the last call
+    /// (the peer's count only grows, so the newest one is the one that matters).
+    #[inline(always)]
+    pub(crate) fn take_piggyback(&mut self) -> Option<u64> {
+        self.piggy.take()
     }
 
     /// Sets how many consumed messages trigger an acknowledgement (clamped to 1..=slots).
@@ -138,6 +150,9 @@ impl<'a> Receiver<'a> {
     /// [`Receiver::advance`] without the acknowledgement.
     #[inline(always)]
     fn consume(&mut self, ready: Ready) {
+        if ready.ack.is_some() {
+            self.piggy = ready.ack;
+        }
         self.pos = self.pos.wrapping_add(1);
         if ready.wrap {
             self.origin = self.pos;

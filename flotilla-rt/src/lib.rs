@@ -61,6 +61,7 @@ pub mod link;
 pub mod members;
 pub mod peers;
 pub mod report;
+pub mod select;
 pub mod time;
 
 #[cfg(target_os = "none")]
@@ -89,6 +90,9 @@ pub use report::{Report, Value};
 
 #[cfg(target_os = "none")]
 pub use arch::{exit, hv::HypercallError, Mode};
+/// Waiting on several endpoints at once (`select`).
+#[cfg(target_os = "none")]
+pub use context::wait_any;
 #[cfg(target_os = "none")]
 pub use context::{membership_notifications, Context, Endpoint, Group, Machine};
 #[cfg(target_os = "none")]
