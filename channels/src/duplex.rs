@@ -13,6 +13,7 @@ use crate::error::{RecvError, SendError};
 use crate::layout::{PAYLOAD_SIZE, PAYLOAD_WORDS};
 use crate::receiver::{decode_typed, Receiver};
 use crate::sender::Sender;
+use crate::slot::Ready;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// One endpoint of a channel, both halves owned together (see the module documentation).
@@ -26,18 +27,31 @@ pub struct Duplex<'a> {
     rx: Receiver<'a>,
     /// `tx`'s position when `rx` last found its ring empty.
     mark: u64,
+    /// The 16-bit acknowledgement last handed to `tx` since the mark moved: the same bits
+    /// against the same mark name the same count, so a one-way stream (whose messages all
+    /// carry the same count) skips the decoding.
+    last_ack: u64,
 }
 
 impl<'a> Duplex<'a> {
     pub(crate) fn new(tx: Sender<'a>, rx: Receiver<'a>) -> Self {
-        Self { tx, rx, mark: 0 }
+        Self {
+            tx,
+            rx,
+            mark: 0,
+            last_ack: u64::MAX,
+        }
     }
 
     /// Sends `msg` (at most 56 bytes) if a slot is free.
     #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.take_in();
-        self.tx.send_acking(msg, Some(self.rx.position()))
+        match self.tx.send_acking(msg, Some(self.rx.position())) {
+            Err(SendError::Full) if self.take_in() => {
+                self.tx.send_acking(msg, Some(self.rx.position()))
+            }
+            sent => sent,
+        }
     }
 
     /// Sends a message given as payload words (see [`Sender::try_send_words`]).
@@ -47,9 +61,16 @@ impl<'a> Duplex<'a> {
         words: &[u64; PAYLOAD_WORDS],
         len: usize,
     ) -> Result<(), SendError> {
-        self.take_in();
-        self.tx
+        match self
+            .tx
             .send_words_acking(words, len, Some(self.rx.position()))
+        {
+            Err(SendError::Full) if self.take_in() => {
+                self.tx
+                    .send_words_acking(words, len, Some(self.rx.position()))
+            }
+            sent => sent,
+        }
     }
 
     /// Sends a typed message: its bytes, as `zerocopy` sees them (at most 56).
@@ -63,10 +84,10 @@ impl<'a> Duplex<'a> {
     /// Receives the next message into `buf`; returns its length.
     #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
-        match self.rx.try_recv(buf) {
-            Ok(len) => {
-                self.take_in();
-                Ok(len)
+        match self.rx.recv_ready(buf) {
+            Ok(ready) => {
+                self.received(ready);
+                Ok(ready.len)
             }
             Err(e) => Err(self.failed(e)),
         }
@@ -75,10 +96,10 @@ impl<'a> Duplex<'a> {
     /// Receives the next message as payload words and length in bytes.
     #[inline(always)]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
-        match self.rx.try_recv_words() {
-            Ok(got) => {
-                self.take_in();
-                Ok(got)
+        match self.rx.recv_words_ready() {
+            Ok((words, ready)) => {
+                self.received(ready);
+                Ok((words, ready.len))
             }
             Err(e) => Err(self.failed(e)),
         }
@@ -92,14 +113,33 @@ impl<'a> Duplex<'a> {
         decode_typed(&buf, len)
     }
 
-    /// Hands the acknowledgement piggybacked on the newest message received (through any
-    /// receive call, this object's or its receiver's) to the sender. The mark it is judged
-    /// against has not moved since that message was received: the mark moves only in
-    /// [`Duplex::failed`], which takes the acknowledgement in first.
+    /// Hands a message received by this `Duplex`'s own calls to the sender: its
+    /// piggybacked acknowledgement. One kept from the receiver's own calls is older (the
+    /// peer's count only grows), so it can wait for [`Duplex::take_in`].
     #[inline(always)]
-    fn take_in(&mut self) {
-        if let Some(ack) = self.rx.take_piggyback() {
-            self.tx.take_piggyback(ack, self.mark);
+    fn received(&mut self, ready: Ready) {
+        if let Some(ack) = ready.ack {
+            if ack != self.last_ack {
+                self.last_ack = ack;
+                self.tx.take_piggyback(ack, self.mark);
+            }
+        }
+    }
+
+    /// Hands the acknowledgement piggybacked on the newest message received through the
+    /// receiver's own calls to the sender; whether there was one. Called where it matters:
+    /// when a send finds no free slot (then the send is tried once more), before the mark
+    /// moves (so the mark it is judged against has not moved since that message was
+    /// received: the mark moves only in [`Duplex::failed`]), and before `sender()` and
+    /// `split()` hand the sender out.
+    #[inline(always)]
+    fn take_in(&mut self) -> bool {
+        match self.rx.take_piggyback() {
+            Some(ack) => {
+                self.tx.take_piggyback(ack, self.mark);
+                true
+            }
+            None => false,
         }
     }
 
@@ -110,6 +150,7 @@ impl<'a> Duplex<'a> {
         if e == RecvError::Empty {
             self.take_in();
             self.mark = self.tx.position();
+            self.last_ack = u64::MAX;
         }
         e
     }

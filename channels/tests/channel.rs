@@ -548,11 +548,13 @@ fn a_duplex_keeps_acknowledgements_received_through_its_receiver() {
         let reply = a.receiver().recv_slot().expect("the reply");
         assert_eq!(reply.len(), 5);
     }
-    assert_eq!(a.sender().credits(), Ok(8));
+    // The first send finds the ring full by what the sender knew, takes the kept count in
+    // and goes through: eight slots are free.
     for i in 16..24u64 {
         a.try_send_typed(&i).unwrap();
     }
     assert_eq!(a.try_send(b"m"), Err(SendError::Full));
+    assert_eq!(a.sender().acknowledged(), 8);
 }
 
 #[test]
