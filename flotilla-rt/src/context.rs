@@ -283,8 +283,26 @@ impl AsLink<'static> for Endpoint {
 /// (`recv`/`try_recv`; a corrupted channel also ends the wait, and its
 /// receive reports it). See `flotilla_rt::select`.
 pub fn wait_any(endpoints: &mut [&mut Endpoint]) -> Option<usize> {
+    wait_any_until(endpoints, None)
+}
+
+/// [`wait_any`] for at most `timeout`: `None` also when it passes with no
+/// endpoint ready (checked when an interrupt wakes the wait, a timer tick at
+/// the latest). With the TSC rate unknown (bare, without a block) the
+/// timeout cannot be measured and the wait has none.
+pub fn wait_any_for(
+    endpoints: &mut [&mut Endpoint],
+    timeout: core::time::Duration,
+) -> Option<usize> {
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    let deadline = crate::time::ns_to_cycles(ns, crate::time::tsc_khz())
+        .map(|c| cpu::rdtsc().saturating_add(c));
+    wait_any_until(endpoints, deadline)
+}
+
+fn wait_any_until(endpoints: &mut [&mut Endpoint], deadline: Option<u64>) -> Option<usize> {
     let mut machine = Machine::default();
-    let found = select::wait_any(endpoints, &mut machine);
+    let found = select::wait_any_until(endpoints, deadline, &mut machine);
     // The IPIs raised while announcing (to senders waiting for room) are
     // counted on the endpoint that ends the wait.
     if let Some(ep) = found.and_then(|i| endpoints.get_mut(i)) {

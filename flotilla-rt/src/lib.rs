@@ -90,11 +90,11 @@ pub use report::{Report, Value};
 
 #[cfg(target_os = "none")]
 pub use arch::{exit, hv::HypercallError, Mode};
-/// Waiting on several endpoints at once (`select`).
-#[cfg(target_os = "none")]
-pub use context::wait_any;
 #[cfg(target_os = "none")]
 pub use context::{membership_notifications, Context, Endpoint, Group, Machine};
+/// Waiting on several endpoints at once (`select`).
+#[cfg(target_os = "none")]
+pub use context::{wait_any, wait_any_for};
 #[cfg(target_os = "none")]
 pub use kernel::program;
 

@@ -35,6 +35,18 @@ pub fn wait_any<'a, L: AsLink<'a> + ?Sized>(
     links: &mut [&mut L],
     p: &mut impl Platform,
 ) -> Option<usize> {
+    wait_any_until(links, None, p)
+}
+
+/// [`wait_any`] with a deadline in [`Platform::now`]'s cycles: `None` also
+/// once `now()` reaches `deadline` with no link ready. A sleeping wait
+/// looks at the clock when an interrupt wakes it (a timer tick at the
+/// latest), so it ends up to one tick after the deadline.
+pub fn wait_any_until<'a, L: AsLink<'a> + ?Sized>(
+    links: &mut [&mut L],
+    deadline: Option<u64>,
+    p: &mut impl Platform,
+) -> Option<usize> {
     if links.is_empty() {
         return None;
     }
@@ -42,6 +54,9 @@ pub fn wait_any<'a, L: AsLink<'a> + ?Sized>(
     loop {
         if let Some(i) = first_ready(links) {
             return Some(i);
+        }
+        if deadline.is_some_and(|d| p.now() >= d) {
+            return None;
         }
         if !all_ipi {
             for l in links.iter_mut() {
@@ -145,6 +160,33 @@ mod tests {
     fn an_empty_set_has_nothing_to_wait_for() {
         let mut none: [&mut Link<'static>; 0] = [];
         assert_eq!(wait_any(&mut none, &mut Host::default()), None);
+    }
+
+    /// A clock that advances by one per look.
+    #[derive(Default)]
+    struct Ticking(u64);
+
+    impl Platform for Ticking {
+        fn now(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+        fn notify(&mut self, _channel_id: u32) {}
+        fn begin_wait(&mut self) {}
+        fn end_wait(&mut self, _sleep: bool) {}
+        fn relax(&mut self) {}
+    }
+
+    #[test]
+    fn a_deadline_ends_a_wait_with_nothing_ready() {
+        for ipi in [false, true] {
+            let (mut a, mut b) = pair(ipi, 0);
+            let mut clock = Ticking::default();
+            assert_eq!(wait_any_until(&mut [&mut b], Some(10), &mut clock), None);
+            assert!(clock.0 >= 10);
+            a.send(&1u64, &mut Host::default()).expect("send");
+            assert_eq!(wait_any_until(&mut [&mut b], Some(0), &mut clock), Some(0));
+        }
     }
 
     #[test]
