@@ -23,7 +23,7 @@
 //!
 //! Every queue waits the same way (spin on `try_*` with `spin_loop`), with the same capacity.
 
-use channels::{region_size, Channel, RecvError, Region, SendError, Side};
+use channels::{HostRegion, RecvError, SendError, Side};
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -260,26 +260,6 @@ impl Rx for RingRx<'_> {
 
 // ---- this crate ----
 
-struct HostRegion {
-    words: Vec<AtomicU64>,
-    offset: usize,
-    len: usize,
-}
-
-impl HostRegion {
-    fn new(slots: u32) -> Self {
-        let len = region_size(slots) / 8;
-        let words: Vec<AtomicU64> = (0..len + 8).map(|_| AtomicU64::new(0)).collect();
-        let offset = words.as_ptr().align_offset(64);
-        let r = Self { words, offset, len };
-        Channel::format(r.region(), slots).expect("format");
-        r
-    }
-    fn region(&self) -> Region<'_> {
-        Region::from_words(&self.words[self.offset..self.offset + self.len]).unwrap()
-    }
-}
-
 // The wait loops below are written out per type on purpose: routing them through one generic
 // helper taking a closure measurably changed the generated code (a one-way stream through
 // `Duplex` endpoints went from about 1.2x to 0.5x rtrb).
@@ -497,9 +477,13 @@ fn lat_raw_ring(rounds: u64) -> f64 {
 }
 
 fn lat_flotilla(rounds: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32);
-    let ch = Channel::open(r.region()).unwrap();
-    latency(ch.duplex(Side::A), ch.duplex(Side::B), rounds)
+    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut ch = r.channel().unwrap();
+    latency(
+        ch.duplex(Side::A).unwrap(),
+        ch.duplex(Side::B).unwrap(),
+        rounds,
+    )
 }
 
 fn lat_rtrb(rounds: u64) -> f64 {
@@ -521,9 +505,11 @@ fn lat_crossbeam(rounds: u64) -> f64 {
 }
 
 fn thr_flotilla(n: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32);
-    let ch = Channel::open(r.region()).unwrap();
-    throughput(ch.endpoint(Side::A).0, ch.endpoint(Side::B).1, n)
+    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut ch = r.channel().unwrap();
+    let (tx, _) = ch.endpoint(Side::A).unwrap();
+    let (_, rx) = ch.endpoint(Side::B).unwrap();
+    throughput(tx, rx, n)
 }
 
 /// A one-way stream through `Duplex` endpoints (what a guest that also receives uses): the
@@ -544,11 +530,11 @@ impl Rx for DuplexRx<'_> {
 }
 
 fn thr_flotilla_duplex(n: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32);
-    let ch = Channel::open(r.region()).unwrap();
+    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut ch = r.channel().unwrap();
     throughput(
-        DuplexTx(ch.duplex(Side::A)),
-        DuplexRx(ch.duplex(Side::B)),
+        DuplexTx(ch.duplex(Side::A).unwrap()),
+        DuplexRx(ch.duplex(Side::B).unwrap()),
         n,
     )
 }

@@ -53,8 +53,17 @@ pub(crate) struct Control<'a> {
 }
 
 /// A validated channel region, from which each partition takes its endpoint.
-#[derive(Debug, Clone, Copy)]
+///
+/// Neither `Copy` nor `Clone`, and each side's endpoint is handed out at most once
+/// ([`Channel::endpoint`], [`Channel::duplex`]), so safe code holding one opening cannot make
+/// two writers of one side's control line and ring. [`Channel::reopen`] hands them out again
+/// only after the hypervisor re-formatted the region (a new generation).
+#[derive(Debug)]
 pub struct Channel<'a> {
+    /// The whole region, for [`Channel::reopen`].
+    words: &'a [Word],
+    /// Which sides' endpoints were handed out (`[A, B]`).
+    taken: [bool; 2],
     slots: u32,
     /// The generation read at open.
     generation: u64,
@@ -177,6 +186,8 @@ impl<'a> Channel<'a> {
             })
         };
         Ok(Self {
+            words,
+            taken: [false; 2],
             slots,
             generation,
             generation_word: word(words, IDENTITY_OFFSET, ID_GENERATION).ok_or(bad)?,
@@ -204,6 +215,27 @@ impl<'a> Channel<'a> {
         Ok(channel)
     }
 
+    /// Opens the region again after the hypervisor re-formatted it (its peer partition
+    /// restarted): re-reads the identity line and hands out each side's endpoint once more,
+    /// fresh at message 0. The endpoints of the previous opening describe a region that no
+    /// longer exists and must be dropped. Returns the new generation.
+    ///
+    /// # Errors
+    /// [`LayoutError::NotReformatted`] while the generation is still the one opened (the
+    /// endpoints handed out stay the only ones); [`LayoutError::UnexpectedSlots`] if the new
+    /// identity line has another slot count; any error of [`Channel::open`] (then this
+    /// channel is unchanged).
+    pub fn reopen(&mut self) -> Result<u64, LayoutError> {
+        if self.current_generation() == self.generation {
+            return Err(LayoutError::NotReformatted {
+                generation: self.generation,
+            });
+        }
+        let fresh = Self::open_expecting(Region::again(self.words), self.slots)?;
+        *self = fresh;
+        Ok(self.generation)
+    }
+
     /// Slots per direction.
     pub fn slots(&self) -> u32 {
         self.slots
@@ -227,29 +259,38 @@ impl<'a> Channel<'a> {
     /// acknowledgement, so the peer's runs never end early: use [`Channel::duplex`] when
     /// one thread owns both halves.
     ///
-    /// Take each side's endpoint once, in the partition that owns it: the halves write that
-    /// side's control line and ring, and each line must have one writer. (Under Flotilla the
-    /// other side's area is mapped read-only: taking the peer's endpoint and sending on it
-    /// is a nested page fault that stops the partition.)
-    pub fn endpoint(&self, side: Side) -> (Sender<'a>, Receiver<'a>) {
+    /// Each side is handed out once per opening (by this or [`Channel::duplex`]): `None`
+    /// once it was. Take a side's endpoint in the partition that owns it: the halves write
+    /// that side's control line and ring, and each line must have one writer. (Under Flotilla
+    /// the other side's area is mapped read-only: taking the peer's endpoint and sending on
+    /// it is a nested page fault that stops the partition.)
+    pub fn endpoint(&mut self, side: Side) -> Option<(Sender<'a>, Receiver<'a>)> {
+        let taken = &mut self.taken[match side {
+            Side::A => 0,
+            Side::B => 1,
+        }];
+        if *taken {
+            return None;
+        }
+        *taken = true;
         let [ring_ab, ring_ba] = self.rings;
         let [ctl_a, ctl_b] = self.controls;
         let (out, inc, mine, peer) = match side {
             Side::A => (ring_ab, ring_ba, ctl_a, ctl_b),
             Side::B => (ring_ba, ring_ab, ctl_b, ctl_a),
         };
-        (
+        Some((
             Sender::new(out, peer, mine.tx_wait),
             Receiver::new(inc, mine, peer.tx_wait),
-        )
+        ))
     }
 
     /// Endpoint `side` as one object owning both halves: every message it sends carries how
     /// many messages it has received, and what the peer's messages carry refreshes its
     /// credits, so request/response traffic ends runs early and stays on a few hot lines
-    /// (see `docs/channels.md`, "Runs"). Take it once, like [`Channel::endpoint`].
-    pub fn duplex(&self, side: Side) -> Duplex<'a> {
-        let (tx, rx) = self.endpoint(side);
-        Duplex::new(tx, rx)
+    /// (see `docs/channels.md`, "Runs"). Handed out once, like [`Channel::endpoint`].
+    pub fn duplex(&mut self, side: Side) -> Option<Duplex<'a>> {
+        let (tx, rx) = self.endpoint(side)?;
+        Some(Duplex::new(tx, rx))
     }
 }

@@ -27,17 +27,31 @@ pub struct Duplex<'a> {
     rx: Receiver<'a>,
     /// `tx`'s position when `rx` last found its ring empty.
     mark: u64,
+    /// The 16-bit acknowledgement last handed to `tx` since the mark moved: the same bits
+    /// against the same mark name the same count, so a one-way stream (whose messages all
+    /// carry the same count) skips the decoding.
+    last_ack: u64,
 }
 
 impl<'a> Duplex<'a> {
     pub(crate) fn new(tx: Sender<'a>, rx: Receiver<'a>) -> Self {
-        Self { tx, rx, mark: 0 }
+        Self {
+            tx,
+            rx,
+            mark: 0,
+            last_ack: u64::MAX,
+        }
     }
 
     /// Sends `msg` (at most 56 bytes) if a slot is free.
     #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.tx.send_acking(msg, Some(self.rx.position()))
+        match self.tx.send_acking(msg, Some(self.rx.position())) {
+            Err(SendError::Full) if self.take_in() => {
+                self.tx.send_acking(msg, Some(self.rx.position()))
+            }
+            sent => sent,
+        }
     }
 
     /// Sends a message given as payload words (see [`Sender::try_send_words`]).
@@ -47,8 +61,16 @@ impl<'a> Duplex<'a> {
         words: &[u64; PAYLOAD_WORDS],
         len: usize,
     ) -> Result<(), SendError> {
-        self.tx
+        match self
+            .tx
             .send_words_acking(words, len, Some(self.rx.position()))
+        {
+            Err(SendError::Full) if self.take_in() => {
+                self.tx
+                    .send_words_acking(words, len, Some(self.rx.position()))
+            }
+            sent => sent,
+        }
     }
 
     /// Sends a typed message: its bytes, as `zerocopy` sees them (at most 56).
@@ -91,37 +113,67 @@ impl<'a> Duplex<'a> {
         decode_typed(&buf, len)
     }
 
-    /// Hands a received message's piggybacked acknowledgement to the sender.
+    /// Hands a message received by this `Duplex`'s own calls to the sender: its
+    /// piggybacked acknowledgement. One kept from the receiver's own calls is older (the
+    /// peer's count only grows), so it can wait for [`Duplex::take_in`].
     #[inline(always)]
     fn received(&mut self, ready: Ready) {
         if let Some(ack) = ready.ack {
-            self.tx.take_piggyback(ack, self.mark);
+            if ack != self.last_ack {
+                self.last_ack = ack;
+                self.tx.take_piggyback(ack, self.mark);
+            }
         }
     }
 
-    /// When the ring was empty, moves the mark up to the sender's position.
+    /// Hands the acknowledgement piggybacked on the newest message received through the
+    /// receiver's own calls to the sender; whether there was one. Called where it matters:
+    /// when a send finds no free slot (then the send is tried once more), before the mark
+    /// moves (so the mark it is judged against has not moved since that message was
+    /// received: the mark moves only in [`Duplex::failed`]), and before `sender()` and
+    /// `split()` hand the sender out.
+    #[inline(always)]
+    fn take_in(&mut self) -> bool {
+        match self.rx.take_piggyback() {
+            Some(ack) => {
+                self.tx.take_piggyback(ack, self.mark);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the ring was empty, moves the mark up to the sender's position (after taking in
+    /// what was received before, against the old mark).
     #[inline(always)]
     fn failed(&mut self, e: RecvError) -> RecvError {
         if e == RecvError::Empty {
+            self.take_in();
             self.mark = self.tx.position();
+            self.last_ack = u64::MAX;
         }
         e
     }
 
     /// The sending half, for the rest of its API (messages sent through it carry no
-    /// acknowledgement).
+    /// acknowledgement). Acknowledgements received so far are taken in first.
     pub fn sender(&mut self) -> &mut Sender<'a> {
+        self.take_in();
         &mut self.tx
     }
 
-    /// The receiving half, for the rest of its API (acknowledgements on messages received
-    /// through it are not taken in).
+    /// The receiving half, for the rest of its API (batches, in-place reads, waiting).
+    /// Acknowledgements on messages received through it are kept and taken in by this
+    /// `Duplex`'s next call; an empty ring seen through it does not move the mark, which only
+    /// makes the mark older (still sound, see `Sender::take_piggyback`).
     pub fn receiver(&mut self) -> &mut Receiver<'a> {
         &mut self.rx
     }
 
-    /// Both halves, to use apart from now on.
-    pub fn split(self) -> (Sender<'a>, Receiver<'a>) {
+    /// Both halves, to use apart from now on (acknowledgements received so far are taken in
+    /// first; later ones are not).
+    pub fn split(mut self) -> (Sender<'a>, Receiver<'a>) {
+        self.take_in();
         (self.tx, self.rx)
     }
 }

@@ -41,6 +41,13 @@ pub enum LayoutError {
         /// What the identity line says.
         found: u32,
     },
+    /// [`crate::Channel::reopen`] on a region the hypervisor has not re-formatted since it
+    /// was opened: the endpoints already handed out are still live, so none are handed out
+    /// again.
+    NotReformatted {
+        /// The generation it was opened with, still in the identity line.
+        generation: u64,
+    },
     /// The region's length is not `region_size(slots)`.
     SizeMismatch {
         /// `region_size(slots)` for the identity line's slot count.
@@ -70,6 +77,10 @@ impl fmt::Display for LayoutError {
             Self::UnexpectedSlots { expected, found } => {
                 write!(f, "channel has {found} slots, expected {expected}")
             }
+            Self::NotReformatted { generation } => write!(
+                f,
+                "channel is still at generation {generation}: it was not re-formatted, so its endpoints stay taken"
+            ),
             Self::SizeMismatch { expected, found } => {
                 write!(
                     f,

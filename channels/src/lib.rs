@@ -21,7 +21,8 @@
 //! Module map: [`layout`] (the byte contract), `region` (the only `unsafe`: turning a raw
 //! mapping into a slice of atomic words), `slot` (sequence-word encoding and classification),
 //! `channel` (opening a region and handing out endpoints), `sender`, `receiver`, `duplex`
-//! (both halves owned together, piggybacking), `notify`, `error`.
+//! (both halves owned together, piggybacking), `notify`, `error`; with feature `std`,
+//! `host` (`HostRegion`: an aligned region on the heap for tests and benchmarks).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,6 +38,8 @@
 mod channel;
 mod duplex;
 mod error;
+#[cfg(feature = "std")]
+mod host;
 pub mod layout;
 mod notify;
 mod receiver;
@@ -49,6 +52,8 @@ mod sync;
 pub use channel::{Channel, Side};
 pub use duplex::Duplex;
 pub use error::{Corruption, LayoutError, RecvError, SendError};
+#[cfg(feature = "std")]
+pub use host::HostRegion;
 pub use layout::{region_size, PAYLOAD_SIZE};
 pub use notify::{Counters, Notify};
 pub use receiver::{Receiver, SlotReader};

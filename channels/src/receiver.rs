@@ -40,6 +40,10 @@ pub struct Receiver<'a> {
     suppressor: Suppressor,
     counters: Counters,
     fault: Option<Corruption>,
+    /// The acknowledgement piggybacked on the newest message consumed through this half's
+    /// own receive calls (single, batch, in place) since a [`crate::Duplex`] last took it,
+    /// so a `Duplex` whose receiver is used directly loses none.
+    piggy: Option<u64>,
 }
 
 /// Reads the payload words of a slot (relaxed atomic loads).
@@ -88,6 +92,28 @@ impl<'a> Receiver<'a> {
             suppressor: Suppressor::default(),
             counters: Counters::default(),
             fault: None,
+            piggy: None,
+        }
+    }
+
+    /// The acknowledgement piggybacked on the newest message consumed since the last call
+    /// (the peer's count only grows, so the newest one is the one that matters).
+    #[inline(always)]
+    pub(crate) fn take_piggyback(&mut self) -> Option<u64> {
+        // Read before writing: the common case (nothing kept) stores nothing.
+        let kept = self.piggy;
+        if kept.is_some() {
+            self.piggy = None;
+        }
+        kept
+    }
+
+    /// Keeps the acknowledgement a message consumed through this half's own API carried,
+    /// for the `Duplex` that owns it (the `Duplex`'s own receives hand it over directly).
+    #[inline(always)]
+    fn keep(&mut self, ready: Ready) {
+        if ready.ack.is_some() {
+            self.piggy = ready.ack;
         }
     }
 
@@ -161,7 +187,9 @@ impl<'a> Receiver<'a> {
     /// Receives the next message into `buf`; returns its length.
     #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, RecvError> {
-        self.recv_ready(buf).map(|ready| ready.len)
+        let ready = self.recv_ready(buf)?;
+        self.keep(ready);
+        Ok(ready.len)
     }
 
     /// [`Receiver::try_recv`], also returning what the sequence word said.
@@ -176,8 +204,9 @@ impl<'a> Receiver<'a> {
     /// Receives the next message as payload words and length in bytes.
     #[inline(always)]
     pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_WORDS], usize), RecvError> {
-        self.recv_words_ready()
-            .map(|(words, ready)| (words, ready.len))
+        let (words, ready) = self.recv_words_ready()?;
+        self.keep(ready);
+        Ok((words, ready.len))
     }
 
     /// [`Receiver::try_recv_words`], also returning what the sequence word said.
@@ -231,6 +260,7 @@ impl<'a> Receiver<'a> {
             };
             unpack(&read_words(slot), &mut buf);
             f(buf.get(..ready.len).unwrap_or(&buf));
+            self.keep(ready);
             self.consume(ready);
             wrapped |= ready.wrap;
             n += 1;
@@ -349,6 +379,7 @@ impl SlotReader<'_, '_> {
 
 impl Drop for SlotReader<'_, '_> {
     fn drop(&mut self) {
+        self.receiver.keep(self.ready);
         self.receiver.advance(self.ready);
     }
 }

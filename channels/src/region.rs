@@ -10,7 +10,12 @@ use crate::layout::{IDENTITY_SIZE, LINE_SIZE};
 use crate::sync::Word;
 
 /// A channel region: the shared mapping, viewed as atomic words.
-#[derive(Debug, Clone, Copy)]
+///
+/// Neither `Copy` nor `Clone`: a region is opened as one [`crate::Channel`], which hands
+/// out each side's endpoint at most once. Wrapping the same words a second time
+/// ([`Region::from_words`], [`Region::from_raw`]) stands for a second mapping of the region
+/// (the peer partition's, in a host test), whose channel hands out its own endpoints.
+#[derive(Debug)]
 pub struct Region<'a> {
     words: &'a [Word],
 }
@@ -75,6 +80,12 @@ impl<'a> Region<'a> {
     /// The words of the region.
     pub(crate) fn words(&self) -> &'a [Word] {
         self.words
+    }
+
+    /// The region again over the same words, for the crate's own re-opening of a channel
+    /// it already owns ([`crate::Channel::reopen`]).
+    pub(crate) fn again(words: &'a [Word]) -> Self {
+        Self { words }
     }
 }
 

@@ -562,9 +562,9 @@ mod tests {
         let slots = u32::try_from(SLOTS).unwrap();
         let (backing, offset, len) = region(slots);
         let words = &backing[offset..offset + len];
-        let ch = Channel::format(Region::from_words(words).unwrap(), slots).unwrap();
-        let mut a = ch.duplex(Side::A);
-        let mut b = ch.duplex(Side::B);
+        let mut ch = Channel::format(Region::from_words(words).unwrap(), slots).unwrap();
+        let mut a = ch.duplex(Side::A).unwrap();
+        let mut b = ch.duplex(Side::B).unwrap();
         let mut buf = [0u8; PAYLOAD_SIZE];
         let mut round = |a: &mut Duplex<'_>, i: u64| {
             assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));

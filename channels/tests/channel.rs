@@ -6,16 +6,16 @@ mod common;
 
 use channels::layout::{control_offset, ring_offset, CTL_RX_WAIT, PAYLOAD_WORDS};
 use channels::{Channel, Counters, Duplex, RecvError, SendError, Side, PAYLOAD_SIZE};
-use common::HostRegion;
+use common::host_region;
 use std::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 #[test]
 fn round_trip_every_length_both_ways() {
-    let r = HostRegion::new(8);
-    let ch = r.channel();
-    let (mut atx, mut arx) = ch.endpoint(Side::A);
-    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
+    let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
     let mut buf = [0u8; PAYLOAD_SIZE];
     for len in 0..=PAYLOAD_SIZE {
         let msg: Vec<u8> = (0..len as u8)
@@ -36,10 +36,10 @@ fn round_trip_every_length_both_ways() {
 
 #[test]
 fn too_long_is_rejected_without_sending() {
-    let r = HostRegion::new(4);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(4);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     assert_eq!(tx.try_send(&[0; 57]), Err(SendError::TooLong { len: 57 }));
     assert_eq!(rx.try_recv(&mut [0; 56]), Err(RecvError::Empty));
     assert_eq!(tx.position(), 0);
@@ -47,10 +47,10 @@ fn too_long_is_rejected_without_sending() {
 
 #[test]
 fn full_ring_and_credits() {
-    let r = HostRegion::new(8);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     for i in 0..8u8 {
         tx.try_send(&[i]).unwrap();
     }
@@ -75,10 +75,10 @@ fn full_ring_and_credits() {
 
 #[test]
 fn publish_ack_frees_slots_immediately() {
-    let r = HostRegion::new(16);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::B);
-    let (_, mut rx) = ch.endpoint(Side::A);
+    let r = host_region(16);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::B).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::A).expect("first take");
     for _ in 0..16 {
         tx.try_send(b"x").unwrap();
     }
@@ -102,10 +102,10 @@ struct Ping {
 
 #[test]
 fn typed_messages() {
-    let r = HostRegion::new(4);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(4);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     let ping = Ping {
         seq: 42,
         from: 1,
@@ -128,10 +128,10 @@ fn typed_messages() {
 
 #[test]
 fn typed_messages_through_duplex_endpoints() {
-    let r = HostRegion::new(4);
-    let ch = r.channel();
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let r = host_region(4);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
     let ping = Ping {
         seq: 9,
         from: 2,
@@ -159,10 +159,10 @@ fn typed_messages_through_duplex_endpoints() {
 
 #[test]
 fn zero_copy_slots_and_words() {
-    let r = HostRegion::new(4);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(4);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     {
         let mut w = tx.send_slot().unwrap();
         for i in 0..PAYLOAD_WORDS {
@@ -197,10 +197,10 @@ fn zero_copy_slots_and_words() {
 
 #[test]
 fn batches() {
-    let r = HostRegion::new(8);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     let msgs: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; i as usize]).collect();
     let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
     assert_eq!(
@@ -220,10 +220,10 @@ fn batches() {
 
 #[test]
 fn receiver_wait_and_suppression() {
-    let r = HostRegion::new(8);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     let mut ipis = 0;
     let mut sender_ipis = 0;
     // Nothing sent since the start: kick is free and counts nothing.
@@ -260,10 +260,10 @@ fn receiver_wait_and_suppression() {
 
 #[test]
 fn sender_waits_for_space() {
-    let r = HostRegion::new(4);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::B);
-    let (_, mut rx) = ch.endpoint(Side::A);
+    let r = host_region(4);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::B).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::A).expect("first take");
     assert!(!tx.prepare_wait(), "free slots: no need to sleep");
     for _ in 0..4 {
         tx.try_send(b"z").unwrap();
@@ -282,10 +282,10 @@ fn sender_waits_for_space() {
 #[test]
 fn stream_between_threads() {
     const N: u64 = 200_000;
-    let r = HostRegion::new(64);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(64);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     std::thread::scope(|s| {
         s.spawn(move || {
             for i in 0..N {
@@ -321,9 +321,9 @@ fn stream_between_threads() {
 
 #[test]
 fn endpoints_of_b_use_the_second_ring() {
-    let r = HostRegion::new(2);
-    let ch = r.channel();
-    let (mut btx, _) = ch.endpoint(Side::B);
+    let r = host_region(2);
+    let mut ch = r.channel().expect("open");
+    let (mut btx, _) = ch.endpoint(Side::B).expect("first take");
     btx.try_send(&[0xAB; 8]).unwrap();
     // The first payload word of ring B->A (identity page, A's control page and ring, B's
     // control page: offset 4 * 4096).
@@ -335,7 +335,7 @@ fn endpoints_of_b_use_the_second_ring() {
 }
 
 /// Slots of ring `ring_offset` whose sequence word was ever written (non-zero).
-fn written_slots(r: &HostRegion, ring_offset: usize, slots: usize) -> Vec<usize> {
+fn written_slots(r: &channels::HostRegion, ring_offset: usize, slots: usize) -> Vec<usize> {
     (0..slots)
         .filter(|i| {
             r.words()[(ring_offset + i * 64) / 8 + PAYLOAD_WORDS].load(Ordering::Relaxed) != 0
@@ -362,10 +362,10 @@ fn ping_pong(a: &mut Duplex<'_>, b: &mut Duplex<'_>, rounds: u64) {
 #[test]
 fn request_response_stays_on_a_few_hot_lines() {
     let slots = 256;
-    let r = HostRegion::new(slots as u32);
-    let ch = r.channel();
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let r = host_region(slots as u32);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
     ping_pong(&mut a, &mut b, 10_000);
     // The piggybacked acknowledgements tell each sender that everything was consumed, so
     // every run ends after the default 4 messages: 10,000 round trips touch 4 lines each way.
@@ -381,10 +381,10 @@ fn request_response_stays_on_a_few_hot_lines() {
 #[test]
 fn hot_slots_are_configurable() {
     for (hot, expect) in [(1, vec![0]), (2, vec![0, 1]), (7, (0..7).collect())] {
-        let r = HostRegion::new(64);
-        let ch = r.channel();
-        let mut a = ch.duplex(Side::A);
-        let mut b = ch.duplex(Side::B);
+        let r = host_region(64);
+        let mut ch = r.channel().expect("open");
+        let mut a = ch.duplex(Side::A).expect("first take");
+        let mut b = ch.duplex(Side::B).expect("first take");
         a.sender().set_hot_slots(hot);
         b.sender().set_hot_slots(hot);
         ping_pong(&mut a, &mut b, 1000);
@@ -395,10 +395,10 @@ fn hot_slots_are_configurable() {
         );
     }
     // 0: runs never end early, the ring is walked like a plain ring buffer.
-    let r = HostRegion::new(64);
-    let ch = r.channel();
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let r = host_region(64);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
     a.sender().set_hot_slots(0);
     ping_pong(&mut a, &mut b, 100);
     assert_eq!(
@@ -411,10 +411,10 @@ fn hot_slots_are_configurable() {
 fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
     // The same request/response through split halves: the responder's messages carry no
     // count, so the requester keeps walking its ring like a plain ring buffer.
-    let r = HostRegion::new(16);
-    let ch = r.channel();
-    let (mut atx, mut arx) = ch.endpoint(Side::A);
-    let (mut btx, mut brx) = ch.endpoint(Side::B);
+    let r = host_region(16);
+    let mut ch = r.channel().expect("open");
+    let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
+    let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
     let mut buf = [0u8; PAYLOAD_SIZE];
     for i in 0..40u64 {
         atx.try_send(&i.to_le_bytes()).unwrap();
@@ -430,10 +430,10 @@ fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
 
 #[test]
 fn one_way_stream_walks_the_whole_ring() {
-    let r = HostRegion::new(16);
-    let ch = r.channel();
-    let (mut tx, _) = ch.endpoint(Side::A);
-    let (_, mut rx) = ch.endpoint(Side::B);
+    let r = host_region(16);
+    let mut ch = r.channel().expect("open");
+    let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     rx.set_ack_interval(1);
     let mut buf = [0u8; PAYLOAD_SIZE];
     for i in 0..100u64 {
@@ -450,10 +450,10 @@ fn one_way_stream_walks_the_whole_ring() {
 
 #[test]
 fn a_burst_after_request_response_arrives_in_order() {
-    let r = HostRegion::new(32);
-    let ch = r.channel();
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let r = host_region(32);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
     ping_pong(&mut a, &mut b, 7);
     // A burst: the run that ended with the last request started over in slot 0, and the slot
     // holding that request is reused only once it is acknowledged, so a burst may see `Full`
@@ -492,10 +492,10 @@ fn a_burst_after_request_response_arrives_in_order() {
 
 #[test]
 fn credits_count_the_guarded_slot() {
-    let r = HostRegion::new(8);
-    let ch = r.channel();
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
     ping_pong(&mut a, &mut b, 3);
     let mut buf = [0u8; PAYLOAD_SIZE];
     // Round 4 ends A's first run (4 messages, all earlier ones consumed): the next message goes
@@ -515,4 +515,70 @@ fn credits_count_the_guarded_slot() {
         let len = b.try_recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], want);
     }
+}
+
+#[test]
+fn a_duplex_keeps_acknowledgements_received_through_its_receiver() {
+    // A fills a 16-slot ring; B reads half of it with a batch (its receiver's own API, with
+    // an interval that publishes nothing) and answers; A reads the answer in place through
+    // its receiver. The answer's piggybacked count must still free A's slots: the control
+    // line never said anything.
+    let r = host_region(16);
+    let mut ch = r.channel().expect("open");
+    let mut a = ch.duplex(Side::A).expect("first take");
+    let mut b = ch.duplex(Side::B).expect("first take");
+    b.receiver().set_ack_interval(16);
+    let mut buf = [0; 56];
+    assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+    for i in 0..16u64 {
+        a.try_send_typed(&i).unwrap();
+    }
+    assert_eq!(a.try_send(b"m"), Err(SendError::Full));
+    let mut seen = Vec::new();
+    assert_eq!(b.receiver().recv_batch(8, |m| seen.push(m[0])), Ok(8));
+    assert_eq!(seen, (0..8).collect::<Vec<u8>>());
+    b.try_send(b"reply").unwrap();
+    let control_ack = channels::layout::control_offset(Side::B, 16) / 8 + channels::layout::CTL_ACK;
+    assert_eq!(
+        r.words()[control_ack].load(Ordering::Relaxed),
+        0,
+        "B published nothing"
+    );
+    {
+        let reply = a.receiver().recv_slot().expect("the reply");
+        assert_eq!(reply.len(), 5);
+    }
+    // The first send finds the ring full by what the sender knew, takes the kept count in
+    // and goes through: eight slots are free.
+    for i in 16..24u64 {
+        a.try_send_typed(&i).unwrap();
+    }
+    assert_eq!(a.try_send(b"m"), Err(SendError::Full));
+    assert_eq!(a.sender().acknowledged(), 8);
+}
+
+#[test]
+fn each_side_is_handed_out_once_per_opening() {
+    let r = host_region(8);
+    let mut ch = r.channel().expect("open");
+    assert!(ch.endpoint(Side::A).is_some());
+    assert!(ch.endpoint(Side::A).is_none());
+    assert!(ch.duplex(Side::A).is_none());
+    assert!(ch.duplex(Side::B).is_some());
+    assert!(ch.endpoint(Side::B).is_none());
+    // Not re-formatted: reopening hands nothing out again.
+    assert_eq!(
+        ch.reopen(),
+        Err(channels::LayoutError::NotReformatted { generation: 0 })
+    );
+    assert!(ch.endpoint(Side::A).is_none());
+    // After the hypervisor's re-format (a restart), both sides are fresh once more.
+    assert_eq!(r.reformat(), 1);
+    assert_eq!(ch.reopen(), Ok(1));
+    assert_eq!(ch.generation(), 1);
+    let (mut tx, _) = ch.endpoint(Side::A).expect("fresh");
+    let (_, mut rx) = ch.endpoint(Side::B).expect("fresh");
+    assert!(ch.duplex(Side::A).is_none());
+    tx.try_send(b"again").unwrap();
+    assert_eq!(rx.try_recv(&mut [0; 56]), Ok(5));
 }

@@ -36,8 +36,8 @@ fn messages_arrive_intact_across_slot_reuse() {
         let words = region();
         let w2 = words.clone();
         let producer = thread::spawn(move || {
-            let ch = channel(&w2);
-            let (mut tx, _) = ch.endpoint(Side::A);
+            let mut ch = channel(&w2);
+            let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
             for i in 1..=3u64 {
                 let payload = [i, i * 10, 0, 0, 0, 0, i * 100];
                 loop {
@@ -49,8 +49,8 @@ fn messages_arrive_intact_across_slot_reuse() {
                 }
             }
         });
-        let ch = channel(&words);
-        let (_, mut rx) = ch.endpoint(Side::B);
+        let mut ch = channel(&words);
+        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         for i in 1..=3u64 {
             loop {
                 match rx.try_recv_words() {
@@ -99,8 +99,8 @@ fn request_response_reuses_slots_safely() {
         let words = region();
         let w2 = words.clone();
         let responder = thread::spawn(move || {
-            let ch = channel(&w2);
-            let mut io = ch.duplex(Side::B);
+            let mut ch = channel(&w2);
+            let mut io = ch.duplex(Side::B).expect("first take");
             io.sender().set_hot_slots(1);
             for i in 1..=3u64 {
                 let w = recv_spin(&mut io);
@@ -108,8 +108,8 @@ fn request_response_reuses_slots_safely() {
                 send_spin(&mut io, &[i + 10, 0, 0, 0, 0, 0, i]);
             }
         });
-        let ch = channel(&words);
-        let mut io = ch.duplex(Side::A);
+        let mut ch = channel(&words);
+        let mut io = ch.duplex(Side::A).expect("first take");
         io.sender().set_hot_slots(1);
         for i in 1..=3u64 {
             send_spin(&mut io, &[i, 0, 0, 0, 0, 0, i * 100]);
@@ -129,8 +129,8 @@ fn a_burst_never_overwrites_an_unread_message() {
         let words = region();
         let w2 = words.clone();
         let responder = thread::spawn(move || {
-            let ch = channel(&w2);
-            let mut io = ch.duplex(Side::B);
+            let mut ch = channel(&w2);
+            let mut io = ch.duplex(Side::B).expect("first take");
             let w = recv_spin(&mut io);
             assert_eq!(w[0], 1);
             send_spin(&mut io, &[11, 0, 0, 0, 0, 0, 0]);
@@ -139,8 +139,8 @@ fn a_burst_never_overwrites_an_unread_message() {
                 assert_eq!((w[0], w[6]), (i, i * 100));
             }
         });
-        let ch = channel(&words);
-        let mut io = ch.duplex(Side::A);
+        let mut ch = channel(&words);
+        let mut io = ch.duplex(Side::A).expect("first take");
         io.sender().set_hot_slots(1);
         send_spin(&mut io, &[1, 0, 0, 0, 0, 0, 100]);
         assert_eq!(recv_spin(&mut io)[0], 11);
@@ -159,13 +159,13 @@ fn receiver_wakeup_is_never_lost() {
         let notified = Arc::new(AtomicBool::new(false));
         let n2 = notified.clone();
         let producer = thread::spawn(move || {
-            let ch = channel(&w2);
-            let (mut tx, _) = ch.endpoint(Side::A);
+            let mut ch = channel(&w2);
+            let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
             tx.try_send(b"wake").unwrap();
             tx.kick(&mut || n2.store(true, Ordering::Relaxed));
         });
-        let ch = channel(&words);
-        let (_, mut rx) = ch.endpoint(Side::B);
+        let mut ch = channel(&words);
+        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         let sleeps = rx.prepare_wait(&mut || ());
         producer.join().unwrap();
         if sleeps {
@@ -185,13 +185,13 @@ fn sender_wakeup_is_never_lost() {
         let w2 = words.clone();
         let notified = Arc::new(AtomicBool::new(false));
         let n2 = notified.clone();
-        let ch = channel(&words);
-        let (mut tx, _) = ch.endpoint(Side::A);
+        let mut ch = channel(&words);
+        let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
         tx.try_send(b"1").unwrap();
         tx.try_send(b"2").unwrap();
         let consumer = thread::spawn(move || {
-            let ch = channel(&w2);
-            let (_, mut rx) = ch.endpoint(Side::B);
+            let mut ch = channel(&w2);
+            let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
             rx.set_ack_interval(SLOTS as u64);
             assert_eq!(rx.try_recv(&mut [0; 56]), Ok(1));
             rx.kick(&mut || n2.store(true, Ordering::Relaxed));

@@ -6,7 +6,7 @@ mod common;
 
 use channels::layout::{region_size, PAYLOAD_SIZE};
 use channels::{Channel, Duplex, RecvError, Region, SendError, Side};
-use common::HostRegion;
+use common::host_region;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::VecDeque;
@@ -145,10 +145,10 @@ proptest! {
         ops in proptest::collection::vec((any::<bool>(), op()), 0..400),
     ) {
         let slots = 1u32 << slots_log;
-        let r = HostRegion::new(slots);
-        let ch = r.channel();
-        let mut a = end(ch.duplex(Side::A), interval, hot);
-        let mut b = end(ch.duplex(Side::B), interval, hot);
+        let r = host_region(slots);
+        let mut ch = r.channel().expect("open");
+        let mut a = end(ch.duplex(Side::A).expect("first take"), interval, hot);
+        let mut b = end(ch.duplex(Side::B).expect("first take"), interval, hot);
         let interval = interval.clamp(1, slots as u64);
         for (at_b, op) in ops {
             if at_b {
@@ -172,10 +172,10 @@ proptest! {
         tail_ops in 0usize..64,
     ) {
         let slots = 1u32 << slots_log;
-        let r = HostRegion::new(slots);
-        let ch = r.channel();
-        let (mut atx, mut arx) = ch.endpoint(Side::A);
-        let (mut btx, mut brx) = ch.endpoint(Side::B);
+        let r = host_region(slots);
+        let mut ch = r.channel().expect("open");
+        let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
+        let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
         let mut buf = [0; PAYLOAD_SIZE];
         for i in 0..honest {
             let _ = atx.try_send(&[i as u8; 9]);
@@ -217,8 +217,9 @@ proptest! {
         w[0].store(channels::layout::MAGIC, Ordering::Relaxed);
         w[1].store(channels::layout::LAYOUT_VERSION, Ordering::Relaxed);
         if let Ok(region) = Region::from_words(w) {
+            let len = region.len_bytes();
             if let Ok(ch) = Channel::open(region) {
-                prop_assert_eq!(region.len_bytes(), region_size(ch.slots()));
+                prop_assert_eq!(len, region_size(ch.slots()));
             }
         }
     }

@@ -17,9 +17,10 @@ use crate::arch::{channel, cpu, hv, idt, Mode};
 use crate::args::Args;
 use crate::link::{ExchangeError, Link, Platform};
 use crate::peers::{pick, ChannelError};
+use crate::select::{self, AsLink};
 use abi::boot::{ChannelInfo, GroupInfo, Notify};
 use abi::group::{Membership, StatusError};
-use channels::{Channel, RecvError, Region, SendError, Side, PAYLOAD_SIZE};
+use channels::{Channel, RecvError, SendError, Side, PAYLOAD_SIZE};
 use core::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -142,18 +143,19 @@ impl Context {
             channel::OpenError::BadRecord => ChannelError::BadRecord,
             channel::OpenError::Layout(e) => ChannelError::Layout(e),
         })?;
-        let ch = Channel::open_expecting(region, info.slots).map_err(ChannelError::Layout)?;
+        let mut ch = Channel::open_expecting(region, info.slots).map_err(ChannelError::Layout)?;
         let side = if info.side == 0 { Side::A } else { Side::B };
+        // A fresh opening: its side is there to take (once, as the bit above says).
+        let io = ch.duplex(side).ok_or(ChannelError::AlreadyTaken)?;
         Ok(Endpoint {
             link: Link {
-                io: ch.duplex(side),
+                io,
                 channel_id: info.channel_id,
                 ipi: info.notify == Notify::Ipi as u32,
                 side_a: side == Side::A,
             },
             info,
             machine: Machine::default(),
-            region,
             channel: ch,
         })
     }
@@ -268,6 +270,48 @@ impl Group {
     }
 }
 
+impl AsLink<'static> for Endpoint {
+    fn as_link(&mut self) -> &mut Link<'static> {
+        &mut self.link
+    }
+}
+
+/// Waits until one of `endpoints` has a message and returns its index (the
+/// first ready one in slice order; `None` only for an empty slice): asleep
+/// in `hlt` until an IPI when every endpoint is an `ipi` channel, polling
+/// them in turn when any is `poll`. Then receive on that endpoint
+/// (`recv`/`try_recv`; a corrupted channel also ends the wait, and its
+/// receive reports it). See `flotilla_rt::select`.
+pub fn wait_any(endpoints: &mut [&mut Endpoint]) -> Option<usize> {
+    wait_any_until(endpoints, None)
+}
+
+/// [`wait_any`] for at most `timeout`: `None` also when it passes with no
+/// endpoint ready (checked when an interrupt wakes the wait, a timer tick at
+/// the latest). With the TSC rate unknown (bare, without a block) the
+/// timeout cannot be measured and the wait has none.
+pub fn wait_any_for(
+    endpoints: &mut [&mut Endpoint],
+    timeout: core::time::Duration,
+) -> Option<usize> {
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    let deadline = crate::time::ns_to_cycles(ns, crate::time::tsc_khz())
+        .map(|c| cpu::rdtsc().saturating_add(c));
+    wait_any_until(endpoints, deadline)
+}
+
+fn wait_any_until(endpoints: &mut [&mut Endpoint], deadline: Option<u64>) -> Option<usize> {
+    let mut machine = Machine::default();
+    let found = select::wait_any_until(endpoints, deadline, &mut machine);
+    // The IPIs raised while announcing (to senders waiting for room) are
+    // counted on the endpoint that ends the wait.
+    if let Some(ep) = found.and_then(|i| endpoints.get_mut(i)) {
+        ep.machine.ipis_sent += machine.ipis_sent;
+        ep.machine.ipi_errors += machine.ipi_errors;
+    }
+    found
+}
+
 /// One channel endpoint of this partition: typed, waiting sends and
 /// receives (with IPIs on `ipi` channels, polling on `poll` ones).
 #[derive(Debug)]
@@ -275,7 +319,6 @@ pub struct Endpoint {
     link: Link<'static>,
     info: ChannelInfo,
     machine: Machine,
-    region: Region<'static>,
     channel: Channel<'static>,
 }
 
@@ -320,14 +363,17 @@ impl Endpoint {
     /// Returns the new generation. Call it only once the group's status
     /// page shows the peer's new incarnation alive (the hypervisor
     /// publishes that after the re-format is complete); it is still the one
-    /// endpoint of this channel in the partition.
+    /// endpoint of this channel in the partition. A channel that was not
+    /// re-formatted is refused (`ChannelError::Layout(LayoutError::NotReformatted)`)
+    /// and the endpoint keeps its halves.
     pub fn reattach(&mut self) -> Result<u64, ChannelError> {
-        let ch =
-            Channel::open_expecting(self.region, self.info.slots).map_err(ChannelError::Layout)?;
+        let generation = self.channel.reopen().map_err(ChannelError::Layout)?;
         let side = if self.link.side_a { Side::A } else { Side::B };
-        self.link.io = ch.duplex(side);
-        self.channel = ch;
-        Ok(ch.generation())
+        self.link.io = self
+            .channel
+            .duplex(side)
+            .ok_or(ChannelError::AlreadyTaken)?;
+        Ok(generation)
     }
 
     /// The endpoint's link, for message loops of one's own over the

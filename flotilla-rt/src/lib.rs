@@ -61,6 +61,7 @@ pub mod link;
 pub mod members;
 pub mod peers;
 pub mod report;
+pub mod select;
 pub mod time;
 
 #[cfg(target_os = "none")]
@@ -91,6 +92,9 @@ pub use report::{Report, Value};
 pub use arch::{exit, hv::HypercallError, Mode};
 #[cfg(target_os = "none")]
 pub use context::{membership_notifications, Context, Endpoint, Group, Machine};
+/// Waiting on several endpoints at once (`select`).
+#[cfg(target_os = "none")]
+pub use context::{wait_any, wait_any_for};
 #[cfg(target_os = "none")]
 pub use kernel::program;
 

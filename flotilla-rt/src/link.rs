@@ -211,9 +211,10 @@ mod tests {
 
     fn pair(ipi: bool) -> (Link<'static>, Link<'static>) {
         let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
-        let ch = Channel::format(Region::from_words(&mem.0).expect("aligned"), 64).expect("format");
-        let link = |side| Link {
-            io: ch.duplex(side),
+        let mut ch =
+            Channel::format(Region::from_words(&mem.0).expect("aligned"), 64).expect("format");
+        let mut link = |side| Link {
+            io: ch.duplex(side).expect("each side once"),
             channel_id: 3,
             ipi,
             side_a: side == Side::A,

@@ -349,10 +349,10 @@ mod tests {
     }
 
     fn link_on(mem: &'static Mem, side: Side, ipi: bool, channel_id: u32) -> Link<'static> {
-        let ch = Channel::open_expecting(Region::from_words(&mem.0).expect("aligned"), 64)
+        let mut ch = Channel::open_expecting(Region::from_words(&mem.0).expect("aligned"), 64)
             .expect("open");
         Link {
-            io: ch.duplex(side),
+            io: ch.duplex(side).expect("a fresh opening's side"),
             channel_id,
             ipi,
             side_a: side == Side::A,

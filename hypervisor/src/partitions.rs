@@ -283,13 +283,16 @@ pub fn prepare(
 /// identity page, which the guests see read-only (`ChannelView::mappings`),
 /// with generation 0, or (`again`) the generation after the one it has.
 fn format_channel(region: &mut PhysRegion, slots: u32, again: bool) -> Result<(), String> {
+    // The generation it has: read through one view of the region, which is
+    // dropped before the view that formats it is made.
+    let old = region
+        .channel_region()
+        .and_then(channels::Channel::open)
+        .map(|c| c.generation());
+    let generation = if again { old.map_or(1, |g| g + 1) } else { 0 };
     region
         .channel_region()
-        .and_then(|region| {
-            let old = channels::Channel::open(region).map(|c| c.generation());
-            let generation = if again { old.map_or(1, |g| g + 1) } else { 0 };
-            channels::Channel::format_generation(region, slots, generation)
-        })
+        .and_then(|region| channels::Channel::format_generation(region, slots, generation))
         .map(drop)
         .map_err(|e| format!("cannot be formatted: {e}"))
 }

@@ -277,11 +277,14 @@ fn exchange(
     let region = mem
         .map_region(info.gpa, info.size)
         .map_err(|e| format!("cannot map {:#x} (+{:#x}): {e}", info.gpa, info.size))?;
-    let channel = Channel::open_expecting(region, info.slots)
+    let mut channel = Channel::open_expecting(region, info.slots)
         .map_err(|e| format!("cannot open it at {:#x}: {e}", info.gpa))?;
     let side = if info.side == 0 { Side::A } else { Side::B };
+    let io = channel
+        .duplex(side)
+        .ok_or_else(|| "its side was already taken".to_owned())?;
     let mut link = Link {
-        io: channel.duplex(side),
+        io,
         channel_id: info.channel_id,
         ipi: false,
         side_a: side == Side::A,

@@ -178,9 +178,9 @@ fn two_linux_sides_ping_and_echo_over_one_channel() {
 /// The built-in kernel's side of the wire, written against `channels`
 /// alone: receive 8-byte little-endian words `0..rounds`, echo each.
 fn plain_echo(words: &'static [AtomicU64], rounds: u64) -> u64 {
-    let ch =
+    let mut ch =
         Channel::open_expecting(Region::from_words(words).expect("aligned"), SLOTS).expect("open");
-    let mut io = ch.duplex(Side::B);
+    let mut io = ch.duplex(Side::B).expect("side B, once");
     let mut buf = [0u8; PAYLOAD_SIZE];
     for round in 0..rounds {
         let len = loop {

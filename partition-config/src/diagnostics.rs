@@ -50,6 +50,19 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Further explanation.
     pub notes: Vec<String>,
+    /// The file the spans point into, when it is not the layout itself (a
+    /// workload crate's `Cargo.toml` whose argument declarations are
+    /// malformed): `None` for the layout.
+    pub file: Option<SourceFile>,
+}
+
+/// A file other than the layout that a diagnostic's spans point into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its name as shown (a path).
+    pub name: String,
+    /// Its text.
+    pub text: std::sync::Arc<str>,
 }
 
 impl Diagnostic {
@@ -62,6 +75,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             help: None,
             notes: Vec::new(),
+            file: None,
         }
     }
 
@@ -103,6 +117,21 @@ impl Diagnostic {
     pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
+    }
+
+    /// Points the spans into `file` instead of the layout.
+    pub(crate) fn in_file(mut self, file: &SourceFile) -> Self {
+        self.file = Some(file.clone());
+        self
+    }
+
+    /// The name and text of the file its spans point into: `file`, or the
+    /// layout's (`layout_name`, `layout_source`).
+    fn source<'s>(&'s self, layout_name: &'s str, layout_source: &'s str) -> (&'s str, &'s str) {
+        match &self.file {
+            Some(f) => (f.name.as_str(), &f.text),
+            None => (layout_name, layout_source),
+        }
     }
 }
 
@@ -173,7 +202,8 @@ impl Diagnostics {
     /// 1-based line and column (in characters) of `diagnostic`'s primary span.
     #[must_use]
     pub fn location(&self, diagnostic: &Diagnostic) -> Option<(usize, usize)> {
-        self.location_of(diagnostic.primary.as_ref()?.span.clone())
+        let (_, source) = diagnostic.source(&self.file_name, &self.source);
+        location_in(source, diagnostic.primary.as_ref()?.span.clone())
     }
 
     /// Every diagnostic as one line of JSON (JSON Lines), in source order:
@@ -186,17 +216,18 @@ impl Diagnostics {
     #[must_use]
     pub fn render_json(&self) -> String {
         use serde_json::{json, Value};
-        let label = |l: &Label| {
-            let (line, column) = self.location_of(l.span.clone()).unzip();
-            let span = clamp(&self.source, l.span.clone());
-            (
-                line,
-                column,
-                json!({ "start": span.start, "end": span.end }),
-            )
-        };
         let mut out = String::new();
         for d in &self.items {
+            let (file, source) = d.source(&self.file_name, &self.source);
+            let label = |l: &Label| {
+                let (line, column) = location_in(source, l.span.clone()).unzip();
+                let span = clamp(source, l.span.clone());
+                (
+                    line,
+                    column,
+                    json!({ "start": span.start, "end": span.end }),
+                )
+            };
             let (line, column, span) = match &d.primary {
                 Some(p) => {
                     let (line, column, span) = label(p);
@@ -219,7 +250,7 @@ impl Diagnostics {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 },
-                "file": self.file_name,
+                "file": file,
                 "line": line,
                 "column": column,
                 "span": span,
@@ -233,16 +264,6 @@ impl Diagnostics {
             out.push('\n');
         }
         out
-    }
-
-    /// 1-based line and column (in characters) of the start of `span`.
-    fn location_of(&self, span: Range<usize>) -> Option<(usize, usize)> {
-        let start = clamp(&self.source, span).start;
-        let before = self.source.get(..start)?;
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..)?.chars().count() + 1;
-        Some((line, column))
     }
 
     /// Renders every error as plain text.
@@ -277,17 +298,16 @@ impl Diagnostics {
             let help = d.help.as_deref().map(escape_controls);
             let notes: Vec<String> = d.notes.iter().map(|n| escape_controls(n)).collect();
             if let Some(primary) = &d.primary {
-                let mut snippet = Snippet::source(self.source.as_str())
-                    .path(self.file_name.as_str())
-                    .annotation(
-                        AnnotationKind::Primary
-                            .span(clamp(&self.source, primary.span.clone()))
-                            .label(labels.next().unwrap_or_default()),
-                    );
+                let (file, source) = d.source(&self.file_name, &self.source);
+                let mut snippet = Snippet::source(source).path(file).annotation(
+                    AnnotationKind::Primary
+                        .span(clamp(source, primary.span.clone()))
+                        .label(labels.next().unwrap_or_default()),
+                );
                 for s in &d.secondary {
                     snippet = snippet.annotation(
                         AnnotationKind::Context
-                            .span(clamp(&self.source, s.span.clone()))
+                            .span(clamp(source, s.span.clone()))
                             .label(labels.next().unwrap_or_default()),
                     );
                 }
@@ -367,6 +387,17 @@ fn escape_controls(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// 1-based line and column (in characters) in `source` of the start of
+/// `span`.
+fn location_in(source: &str, span: Range<usize>) -> Option<(usize, usize)> {
+    let start = clamp(source, span).start;
+    let before = source.get(..start)?;
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..)?.chars().count() + 1;
+    Some((line, column))
 }
 
 /// Clamps `span` into `source` and onto character boundaries.

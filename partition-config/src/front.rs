@@ -252,7 +252,14 @@ pub(crate) fn parse(
     let raw = read_document(root.get_ref(), source.len(), &mut diags);
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
     let layout = crate::validate::validate(&raw, base_dir, read_kernel, &mut diags);
-    diags.sort_by_key(|d| d.primary.as_ref().map_or(0, |p| p.span.start));
+    // The layout's diagnostics in source order, then those that point into
+    // a workload crate's Cargo.toml.
+    diags.sort_by_key(|d| {
+        (
+            d.file.as_ref().map(|f| f.name.clone()),
+            d.primary.as_ref().map_or(0, |p| p.span.start),
+        )
+    });
     let diags = merge_inherited(diags);
     match layout {
         Some(layout) if !diags.iter().any(Diagnostic::is_error) => {

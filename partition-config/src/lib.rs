@@ -54,6 +54,8 @@ pub const LAYOUT_FORMAT_VERSION: u32 = 3;
 #[cfg(feature = "std")]
 mod boot_options;
 #[cfg(feature = "std")]
+mod crate_args;
+#[cfg(feature = "std")]
 mod diagnostics;
 #[cfg(feature = "std")]
 mod explain;
@@ -77,7 +79,7 @@ mod validate;
 pub use manifest::{DecodeError, Manifest};
 
 #[cfg(feature = "std")]
-pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity};
+pub use diagnostics::{Diagnostic, Diagnostics, Label, Severity, SourceFile};
 #[cfg(feature = "std")]
 pub use kernels::{bundle_bytes, module_bytes, KernelImage, KernelSegment, ReadKernel};
 #[cfg(feature = "std")]

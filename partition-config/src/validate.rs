@@ -8,9 +8,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::boot_options::{check_boot_options, BootOptions};
-use crate::catalog::{
-    builtin_workload, ArgKind, WorkloadSpec, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS,
-};
+use crate::catalog::{builtin_workload, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
+use crate::crate_args::{self, ArgDecl, DeclKind, Declared};
 use crate::diagnostics::Diagnostic;
 use crate::front::{
     suggest, Field, RawArgValue, RawChannel, RawGroup, RawLayout, RawPartition, Sp,
@@ -637,6 +636,7 @@ fn check_workload_args(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Args> {
     let mut all_args = Vec::with_capacity(raw.partitions.len());
+    let mut crate_decls = CrateDecls::default();
     for (i, (p, c)) in raw.partitions.iter().zip(checked).enumerate() {
         let args = match (&c.kernel, &c.workload) {
             (Some(Kernel::BuiltIn), Some(w)) => builtin_workload(w).and_then(|spec| {
@@ -654,9 +654,13 @@ fn check_workload_args(
                         ));
                     }
                 }
-                check_builtin_args(p, spec, diags)
+                let decls: Vec<ArgDecl> = spec.args.iter().map(ArgDecl::from).collect();
+                check_declared_args(p, spec.name, &decls, diags)
             }),
-            (Some(Kernel::Elf { .. } | Kernel::Crate { .. }), Some(_)) => check_free_args(p, diags),
+            (Some(Kernel::Crate { written, dir }), Some(w)) => {
+                check_crate_args(p, written, dir, w, &mut crate_decls, diags)
+            }
+            (Some(Kernel::Elf { .. }), Some(_)) => check_free_args(p, diags),
             _ => None,
         };
         all_args.push(args);
@@ -1551,9 +1555,14 @@ fn too_many_args(
     false
 }
 
-fn check_builtin_args(
+/// The one argument checker, for the built-in kernel's workloads and for a
+/// crate's declared ones: every given argument is declared and of its
+/// type and range, every required one is given, and defaults fill the rest
+/// (in declaration order).
+fn check_declared_args(
     p: &RawPartition,
-    spec: &WorkloadSpec,
+    workload: &str,
+    decls: &[ArgDecl],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<(String, ArgValue)>> {
     let given: &[crate::front::RawArg] = match &p.args {
@@ -1568,26 +1577,23 @@ fn check_builtin_args(
     };
     let mut ok = true;
     for arg in given {
-        if spec.arg(&arg.key.value).is_none() {
+        if !decls.iter().any(|d| d.name == arg.key.value) {
             ok = false;
             let d = Diagnostic::new(
                 "unknown-arg",
-                format!(
-                    "workload `{}` has no argument `{}`",
-                    spec.name, arg.key.value
-                ),
+                format!("workload `{workload}` has no argument `{}`", arg.key.value),
             )
             .at(arg.key.span.clone(), "unknown argument");
-            let d = if spec.args.is_empty() {
-                d.help(format!("`{}` takes no arguments: remove `args`", spec.name))
+            let d = if decls.is_empty() {
+                d.help(format!("`{workload}` takes no arguments: remove `args`"))
             } else {
-                match suggest(&arg.key.value, spec.args.iter().map(|a| a.name)) {
+                match suggest(&arg.key.value, decls.iter().map(|a| a.name.as_str())) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!(
                         "its arguments are: {}",
-                        spec.args
+                        decls
                             .iter()
-                            .map(|a| a.name)
+                            .map(|a| a.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
@@ -1596,56 +1602,63 @@ fn check_builtin_args(
             diags.push(in_partition(d, &arg.key, p));
         }
     }
-    let mut out = Vec::with_capacity(spec.args.len());
-    for a in spec.args {
+    let mut out = Vec::with_capacity(decls.len());
+    for a in decls {
+        let name = a.name.as_str();
         let value = given.iter().find(|g| g.key.value == a.name);
-        let resolved = match (a.kind, value) {
+        let resolved = match (&a.kind, value) {
             (
-                ArgKind::Integer {
+                DeclKind::Integer {
                     default: Some(d), ..
                 },
                 None,
-            ) => Some(ArgValue::Integer(d)),
+            ) => Some(ArgValue::Integer(*d)),
+            (DeclKind::Bool { default: Some(d) }, None) => Some(ArgValue::Bool(*d)),
             (
-                ArgKind::Choice {
+                DeclKind::Choice {
                     default: Some(d), ..
                 },
                 None,
-            ) => Some(ArgValue::String(d.to_owned())),
+            ) => Some(ArgValue::String(d.clone())),
             (_, None) => {
-                let example = match a.kind {
-                    ArgKind::Choice { choices, .. } => {
-                        format!("\"{}\"", choices.first().copied().unwrap_or(""))
-                    }
-                    ArgKind::Integer { min, .. } => min.to_string(),
-                };
                 let span = match &p.workload {
                     Field::Given(w) => w.span.clone(),
                     _ => header(&p.span),
                 };
-                diags.push(
-                    Diagnostic::new(
-                        "missing-arg",
-                        format!("workload `{}` needs the argument `{}`", spec.name, a.name),
-                    )
-                    .at(span, format!("`{}` is required: {}", a.name, a.doc))
-                    .help(format!("add `args = {{ {} = {example} }}`", a.name)),
-                );
+                let label = if a.doc.is_empty() {
+                    format!("`{name}` is required")
+                } else {
+                    format!("`{name}` is required: {}", a.doc)
+                };
+                let d = Diagnostic::new(
+                    "missing-arg",
+                    format!("workload `{workload}` needs the argument `{name}`"),
+                )
+                .at(span, label)
+                .help(format!("add `args = {{ {name} = {} }}`", a.example()));
+                // A workload from [defaults] also marks the partition that
+                // lacks the argument.
+                diags.push(match &p.workload {
+                    Field::Given(w) => in_partition(d, w, p),
+                    _ => d,
+                });
                 None
             }
-            (ArgKind::Integer { min, max, .. }, Some(v)) => match &v.value.value {
+            (&DeclKind::Integer { min, max, .. }, Some(v)) => match &v.value.value {
                 RawArgValue::Integer(n) if (min..=max).contains(n) => Some(ArgValue::Integer(*n)),
                 RawArgValue::Integer(n) => {
+                    let help = if a.doc.is_empty() {
+                        format!("`{name}` is an integer from {min} to {max}")
+                    } else {
+                        format!("`{name}` ({}) is an integer from {min} to {max}", a.doc)
+                    };
                     diags.push(in_partition(
                         Diagnostic::new(
                             "arg-range",
-                            format!("argument `{}` = {n} is out of range", a.name),
+                            format!("argument `{name}` = {n} is out of range"),
                         )
                         .at(v.value.span.clone(), format!("expected {min} to {max}"))
-                        .help(format!(
-                            "`{}` ({}) is an integer from {min} to {max}",
-                            a.name, a.doc
-                        )),
+                        .help(help),
                         &v.value,
                         p,
                     ));
@@ -1653,34 +1666,43 @@ fn check_builtin_args(
                 }
                 other => {
                     diags.push(in_partition(
-                        arg_type(a.name, "an integer", other, &v.value.span),
+                        arg_type(name, "an integer", other, &v.value.span),
                         &v.value,
                         p,
                     ));
                     None
                 }
             },
-            (ArgKind::Choice { choices, .. }, Some(v)) => match &v.value.value {
-                RawArgValue::String(s) if choices.contains(&s.as_str()) => {
-                    Some(ArgValue::String(s.clone()))
+            (DeclKind::Bool { .. }, Some(v)) => match &v.value.value {
+                RawArgValue::Bool(b) => Some(ArgValue::Bool(*b)),
+                other => {
+                    diags.push(in_partition(
+                        arg_type(name, "a boolean", other, &v.value.span),
+                        &v.value,
+                        p,
+                    ));
+                    None
                 }
+            },
+            (DeclKind::Choice { choices, .. }, Some(v)) => match &v.value.value {
+                RawArgValue::String(s) if choices.contains(s) => Some(ArgValue::String(s.clone())),
                 RawArgValue::String(s) => {
                     let d = Diagnostic::new(
                         "arg-value",
-                        format!("`{s}` is not a value of argument `{}`", a.name),
+                        format!("`{s}` is not a value of argument `{name}`"),
                     )
                     .at(v.value.span.clone(), "unknown value")
                     .note(format!("the values are: {}", choices.join(", ")));
-                    let d = match suggest(s, choices.iter().copied()) {
+                    let d = match suggest(s, choices.iter().map(String::as_str)) {
                         Some(m) => d.help(format!("did you mean \"{m}\"?")),
-                        None => d.help(format!("pick one of the values of `{}`", a.name)),
+                        None => d.help(format!("pick one of the values of `{name}`")),
                     };
                     diags.push(in_partition(d, &v.value, p));
                     None
                 }
                 other => {
                     diags.push(in_partition(
-                        arg_type(a.name, "a string", other, &v.value.span),
+                        arg_type(name, "a string", other, &v.value.span),
                         &v.value,
                         p,
                     ));
@@ -1689,11 +1711,85 @@ fn check_builtin_args(
             },
         };
         match resolved {
-            Some(v) => out.push((a.name.to_owned(), v)),
+            Some(v) => out.push((a.name.clone(), v)),
             None => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+/// The argument declarations of the workload crates a layout names, read
+/// once per crate directory; a malformed one is reported once.
+#[derive(Default)]
+struct CrateDecls {
+    /// Per directory: the declaration, or `None` when it is malformed (or
+    /// unreadable).
+    read: HashMap<PathBuf, Option<Declared>>,
+}
+
+impl CrateDecls {
+    fn get(&mut self, dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<&Declared> {
+        self.read
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| {
+                let manifest = dir.join("Cargo.toml");
+                let text = std::fs::read_to_string(&manifest).ok()?;
+                let file = crate_args::source_file(manifest.display().to_string(), text);
+                match crate_args::read(&file) {
+                    Ok(d) => Some(d),
+                    Err(mut errors) => {
+                        diags.append(&mut errors);
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// The arguments of a partition running a workload crate: typed by the
+/// crate's declaration when it has one, passed through untyped when not.
+fn check_crate_args(
+    p: &RawPartition,
+    written: &str,
+    dir: &Path,
+    workload: &str,
+    decls: &mut CrateDecls,
+    diags: &mut Vec<Diagnostic>,
+) -> Args {
+    match decls.get(dir, diags)? {
+        Declared::Nothing => check_free_args(p, diags),
+        declared @ Declared::Workloads(all) => {
+            if let Some(w) = declared.workload(workload) {
+                return check_declared_args(p, workload, &w.args, diags);
+            }
+            let Field::Given(wl) = &p.workload else {
+                return None;
+            };
+            let names: Vec<&str> = all.iter().map(|w| w.name.as_str()).collect();
+            let d = Diagnostic::new(
+                "unknown-workload",
+                format!("workload crate `{written}` declares no workload `{workload}`"),
+            )
+            .at(wl.span.clone(), "not declared by the crate")
+            .note(format!(
+                "its Cargo.toml declares: {}",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ));
+            let d = match suggest(workload, names.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "declare it in the crate's Cargo.toml as `[package.metadata.flotilla.workloads.{workload}]`"
+                )),
+            };
+            diags.push(in_partition(d, wl, p));
+            None
+        }
+    }
 }
 
 fn type_name(v: &RawArgValue) -> &'static str {

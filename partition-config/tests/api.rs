@@ -135,6 +135,30 @@ fn json_diagnostics_have_a_location_or_nulls() {
     assert_eq!(cpus["line"], 2);
     assert_eq!(cpus["column"], 8);
     assert_eq!(cpus["file"], "j.toml");
+    // A malformed declaration in a workload crate names, and is located
+    // in, the crate's Cargo.toml.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/invalid");
+    let layout = "[machine]\ncpus = 1\nmemory = \"256 MiB\"\n[[partition]]\nname = \"m\"\ncpu = 0\nmemory = \"16 MiB\"\nkernel = { crate = \"../crates/bad-declaration\" }\nworkload = \"worker\"\n";
+    let err =
+        partition_config::parse_str(layout, &dir.join("m.toml").display().to_string()).unwrap_err();
+    let lines: Vec<serde_json::Value> = err
+        .render_json()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let first = &lines[0];
+    assert_eq!(first["code"], "bad-arg-declaration");
+    assert!(
+        first["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("crates/bad-declaration/Cargo.toml")),
+        "{first}"
+    );
+    assert_eq!(
+        (first["line"].clone(), first["column"].clone()),
+        (11.into(), 11.into())
+    );
+    assert!(lines.iter().all(|d| d["code"] == "bad-arg-declaration"));
     let unreadable = partition_config::load("/nonexistent/x.toml").unwrap_err();
     let d: serde_json::Value = serde_json::from_str(unreadable.render_json().trim()).expect("JSON");
     assert_eq!(d["code"], "unreadable-file");

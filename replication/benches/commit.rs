@@ -177,8 +177,11 @@ fn serve(d: &mut Duplex<'_>, stop: &AtomicBool, mut on_msg: impl FnMut(&mut Dupl
 /// Baseline: exchanges of a 56-byte message and a 16-byte reply; ns per exchange.
 fn round_trip(rounds: u64, mut timing: Timing<'_>) {
     let region = HostRegion::new();
-    let ch = region.channel();
-    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let mut ch = region.channel();
+    let (mut a, mut b) = (
+        ch.duplex(Side::A).expect("side A"),
+        ch.duplex(Side::B).expect("side B"),
+    );
     let barrier = Barrier::new(2);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -206,8 +209,11 @@ fn round_trip(rounds: u64, mut timing: Timing<'_>) {
 /// one the fast path uses): otherwise [`round_trip`].
 fn round_trip_words(rounds: u64, mut timing: Timing<'_>) {
     let region = HostRegion::new();
-    let ch = region.channel();
-    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let mut ch = region.channel();
+    let (mut a, mut b) = (
+        ch.duplex(Side::A).expect("side A"),
+        ch.duplex(Side::B).expect("side B"),
+    );
     let barrier = Barrier::new(2);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -254,8 +260,11 @@ fn member(id: u8) -> Member {
 /// committed update.
 fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
     let region = HostRegion::new();
-    let ch = region.channel();
-    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let mut ch = region.channel();
+    let (mut a, mut b) = (
+        ch.duplex(Side::A).expect("side A"),
+        ch.duplex(Side::B).expect("side B"),
+    );
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
@@ -322,8 +331,11 @@ static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 /// polling and wait for [`Event::Committed`].
 fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
     let region = HostRegion::new();
-    let ch = region.channel();
-    let (mut a, mut b) = (ch.duplex(Side::A), ch.duplex(Side::B));
+    let mut ch = region.channel();
+    let (mut a, mut b) = (
+        ch.duplex(Side::A).expect("side A"),
+        ch.duplex(Side::B).expect("side B"),
+    );
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {

@@ -426,10 +426,10 @@ fn prefilled_region(rounds: u64) -> Vec<u8> {
     let mem: Vec<AtomicU64> = (0..words + 8).map(|_| AtomicU64::new(0)).collect();
     let skip = mem.as_ptr().align_offset(64);
     let region = &mem[skip..skip + words];
-    let channel =
+    let mut channel =
         channels::Channel::format(channels::Region::from_words(region).expect("aligned"), 64)
             .expect("format");
-    let mut a = channel.duplex(channels::Side::A);
+    let mut a = channel.duplex(channels::Side::A).expect("side A, once");
     for round in 0..rounds {
         a.try_send(&round.to_le_bytes()).expect("a free slot");
     }

@@ -5,9 +5,11 @@
 //! The crate depends on this checkout's `flotilla-rt` by absolute path, has
 //! a `[workspace]` table of its own (it is not a member of Flotilla's
 //! workspace) and no build script (`flotilla` passes the link flags, see
-//! [`crate::build::WORKLOAD_RUSTFLAGS`]). Its program prints a greeting,
-//! sends three words over a channel to the built-in `pingpong` workload,
-//! which echoes them, and reports what came back.
+//! [`crate::build::WORKLOAD_RUSTFLAGS`]). It declares its one workload,
+//! `main`, and that workload's argument `rounds` in its metadata, so the
+//! layout's `args` are type-checked. Its program prints a greeting, sends
+//! `rounds` words over a channel to the built-in `pingpong` workload, which
+//! echoes them, and reports what came back.
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +108,13 @@ publish = false
 # this crate.
 flotilla-rt = {{ path = {runtime} }}
 
+# The workloads this crate runs (the layout's `workload`) and their
+# arguments: `flotilla check` type-checks a layout's `args` against them
+# (docs/guest-sdk.md, "Declaring arguments").
+[package.metadata.flotilla.workloads.main]
+doc = "greets, sends words to the echo partition and checks each echo"
+args.rounds = {{ type = "integer", min = 1, max = 1000000, default = 3, doc = "words to send (the echo partition's `rounds` must be the same)" }}
+
 # Not a member of any other workspace: `flotilla` builds this crate on its
 # own (release, x86_64-unknown-none, with the runtime's link flags).
 [workspace]
@@ -131,9 +140,6 @@ fn main_rs(name: &str) -> String {
 #[macro_use]
 extern crate flotilla_rt;
 
-/// Words sent to the echo partition (its `rounds` in layout.toml).
-const ROUNDS: u64 = 3;
-
 /// The entry: called once the partition has booted.
 #[cfg(target_os = "none")]
 fn run(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {{
@@ -141,12 +147,14 @@ fn run(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {{
     use alloc::format;
     use flotilla_rt::{{Failure, Outcome, Report}};
 
+    // Declared in Cargo.toml; the layout gives it (or its default, 3).
+    let rounds = ctx.args().u64_or("rounds", 3)?;
     println!("hello from {{}} on core {{}}", ctx.name(), ctx.cpu());
     let mut echo = ctx
         .take_channel("{ECHO_PARTITION}")
         .map_err(|e| Failure::new(5, format!("no channel to {ECHO_PARTITION}: {{e:?}}")))?;
     let mut echoed = 0u64;
-    for word in 0..ROUNDS {{
+    for word in 0..rounds {{
         echo.send(&word)
             .map_err(|e| Failure::new(5, format!("sending {{word}}: {{e:?}}")))?;
         let back: u64 = echo
@@ -185,7 +193,8 @@ name = "{name}"
 cpu = 0
 memory = "16 MiB"
 kernel = {{ crate = "." }}       # this crate (the directory of this file)
-workload = "main"               # free-form for a crate: ctx.workload()
+workload = "main"               # declared in Cargo.toml: ctx.workload()
+args = {{ rounds = 3 }}           # typed by Cargo.toml: ctx.args()
 
 [[partition]]
 name = "{ECHO_PARTITION}"
@@ -253,5 +262,40 @@ mod tests {
             &layout.kernels[layout.partitions[0].kernel],
             partition_config::Kernel::Crate { written, .. } if written == "."
         ));
+        assert_eq!(
+            layout.partitions[0].args,
+            [("rounds".to_owned(), partition_config::ArgValue::Integer(3))]
+        );
+    }
+
+    #[test]
+    fn the_crate_declares_its_argument_and_check_types_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = create(&tmp.path().join("demo"), Path::new("/rt/flotilla-rt")).unwrap();
+        let layout = made.dir.join("layout.toml");
+        let text = std::fs::read_to_string(&layout).unwrap();
+        let name = layout.display().to_string();
+        let edited = text.replacen(
+            "args = { rounds = 3 }",
+            "args = { rounds = 0, round = 1 }",
+            1,
+        );
+        assert_ne!(edited, text, "the scaffold's layout gives `rounds`");
+        let errors = partition_config::parse_str(&edited, &name).unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            ["arg-range", "unknown-arg"],
+            "{}",
+            errors.render_plain()
+        );
+        // Left out, the argument takes the crate's declared default.
+        let defaulted = text.replacen("args = { rounds = 3 }", "", 1);
+        let layout = partition_config::parse_str(&defaulted, &name)
+            .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        assert_eq!(
+            layout.partitions[0].args,
+            [("rounds".to_owned(), partition_config::ArgValue::Integer(3))]
+        );
     }
 }

@@ -44,11 +44,13 @@ pub fn receiver(data: &[u8]) {
     let off = backing.as_ptr().align_offset(64);
     let words = &backing[off..off + len];
     let region = Region::from_words(words).expect("aligned");
-    let Ok(ch) = Channel::format(region, slots) else {
+    let Ok(mut ch) = Channel::format(region, slots) else {
         return;
     };
-    let mut a = ch.duplex(Side::A);
-    let mut b = ch.duplex(Side::B);
+    let (Some(mut a), Some(mut b)) = (ch.duplex(Side::A), ch.duplex(Side::B)) else {
+        unreachable!("a fresh opening hands out each side once");
+    };
+    assert!(ch.duplex(Side::A).is_none() && ch.endpoint(Side::B).is_none());
     let mut buf = [0u8; PAYLOAD_SIZE];
     let mut counter = 0u8;
     while let Some(cmd) = input.byte() {
@@ -148,8 +150,10 @@ pub fn receiver(data: &[u8]) {
                 }
             }
             13 => {
+                let region = Region::from_words(words).expect("aligned");
+                let len = region.len_bytes();
                 if let Ok(again) = Channel::open(region) {
-                    assert_eq!(region.len_bytes(), region_size(again.slots()));
+                    assert_eq!(len, region_size(again.slots()));
                 }
             }
             _ => {

@@ -31,14 +31,16 @@ fn run(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
     }
 }
 
-/// Serves every channel, polling each in turn, until all clients are done.
+/// Serves every channel until all clients are done, waiting on all of them
+/// at once (`flotilla_rt::wait_any`: asleep until a client's IPI on `ipi`
+/// channels).
 #[cfg(target_os = "none")]
 fn server(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
     use alloc::format;
     use alloc::vec::Vec;
-    use flotilla_rt::{Failure, Outcome, RecvError, Report};
+    use flotilla_rt::{Endpoint, Failure, Outcome, RecvError, Report};
 
-    let mut clients: Vec<flotilla_rt::Endpoint> = Vec::new();
+    let mut clients: Vec<Endpoint> = Vec::new();
     for i in 0..ctx.channel_infos().len() {
         let ep = ctx
             .take_channel_at(i)
@@ -46,26 +48,25 @@ fn server(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
         clients.push(ep);
     }
     let mut table = proto::Table::default();
-    let mut open: Vec<bool> = clients.iter().map(|_| true).collect();
-    while open.iter().any(|&o| o) {
-        for (ep, open) in clients.iter_mut().zip(open.iter_mut()) {
-            if !*open {
-                continue;
+    let mut done = 0;
+    while done < clients.len() {
+        // A client that is done sends nothing more, so it never ends a wait.
+        let mut all: Vec<&mut Endpoint> = clients.iter_mut().collect();
+        let i = flotilla_rt::wait_any(&mut all)
+            .ok_or_else(|| Failure::new(5, alloc::string::String::from("no clients to serve")))?;
+        let ep = &mut *all[i];
+        match ep.try_recv::<[u64; 3]>() {
+            Ok([proto::DONE, _, _]) => {
+                println!("server: {} is done", ep.peer());
+                done += 1;
             }
-            match ep.try_recv::<[u64; 3]>() {
-                Ok([proto::DONE, _, _]) => {
-                    println!("server: {} is done", ep.peer());
-                    *open = false;
-                }
-                Ok(request) => {
-                    let reply = table.serve(request);
-                    ep.send(&reply).map_err(|e| {
-                        Failure::new(5, format!("replying to {}: {e:?}", ep.peer()))
-                    })?;
-                }
-                Err(RecvError::Empty) => core::hint::spin_loop(),
-                Err(e) => return Err(Failure::new(5, format!("from {}: {e:?}", ep.peer()))),
+            Ok(request) => {
+                let reply = table.serve(request);
+                ep.send(&reply)
+                    .map_err(|e| Failure::new(5, format!("replying to {}: {e:?}", ep.peer())))?;
             }
+            Err(RecvError::Empty) => {}
+            Err(e) => return Err(Failure::new(5, format!("from {}: {e:?}", ep.peer()))),
         }
     }
     println!("server: {} requests, {} keys", table.served, table.len());
