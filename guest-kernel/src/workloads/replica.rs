@@ -20,7 +20,9 @@
 //!   `epochs`, `membership_acks`, `incarnation`.
 //! - `shootdown` (arg `rounds`): member 0 invalidates an address on every
 //!   member `rounds` times, waiting each time for every acknowledgement;
-//!   then it puts a marker key, which tells the others to finish. Results:
+//!   then it puts a marker key, which tells the others to finish (once the
+//!   commit index covers it, so that no exit can cut off a member that
+//!   lacks it). Results:
 //!   `rounds`; at member 0 `median_cycles`, `p99_cycles` (TSC cycles per
 //!   shootdown); at every member `invalidated` (invalidations it saw) and
 //!   `shootdown_msgs` (the `INVALIDATE` and `INVALIDATE_ACK` it sent: the
@@ -34,7 +36,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use flotilla_rt::hostile::attack;
 use flotilla_rt::replica::script::{all_applied, op};
-use flotilla_rt::replica::{Event, MemberId, Replica};
+use flotilla_rt::replica::{Event, MemberId, Phase, Replica};
 use flotilla_rt::{time, Context, Failure, Outcome, Report};
 // Message kinds, the indices of `Stats::sent_by_kind`.
 use flotilla_rt::replica::kind::{
@@ -97,11 +99,16 @@ fn finished(r: &Replica, updates: u32, n: usize) -> bool {
         })
         .collect();
     let m = r.monitor().member();
-    m.is_caught_up()
-        && all_applied(m.state(), &counts)
-        && m.commit() >= m.logged()
-        && m.pending() == 0
-        && m.uncommitted() == 0
+    m.is_caught_up() && all_applied(m.state(), &counts) && m.pending() == 0 && settled(r)
+}
+
+/// Whether the commit index covers this member's whole log (so every
+/// member holds it, and nobody depends on this one any more), or the
+/// member is cut off from the leader by exits (it holds what it will ever
+/// get: the others exit only once everybody holds the whole log).
+fn settled(r: &Replica) -> bool {
+    let m = r.monitor().member();
+    m.phase() == Phase::Isolated || (m.commit() >= m.logged() && m.uncommitted() == 0)
 }
 
 pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
@@ -231,7 +238,7 @@ pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
     } else {
         let ok = r.run_until(MAX_TICKS, |r| {
             count(r, &mut invalidated, None);
-            r.get(DONE_KEY).ok().flatten() == Some(rounds)
+            r.get(DONE_KEY).ok().flatten() == Some(rounds) && settled(r)
         });
         if !ok {
             return Err(stalled(&r, "waiting for the marker"));
