@@ -74,7 +74,7 @@ pub fn reference(counts: &[u32]) -> State {
     s
 }
 
-/// `state_hash` of [`reference`]`(counts)`: what every member's state must
+/// `state_hash` of [`reference()`]`(counts)`: what every member's state must
 /// hash to once it applied exactly those updates.
 pub fn reference_hash(counts: &[u32]) -> u64 {
     reference(counts).state_hash()

@@ -22,6 +22,10 @@ struct Net {
     page: Membership,
     /// Reattach calls per member.
     reattached: Vec<u32>,
+    /// Lock-step mode: sends wait in `staged` until the next [`Net::tick`]
+    /// (one round: every message sent in it is received in the next).
+    lockstep: bool,
+    staged: Vec<VecDeque<(Words, usize)>>,
 }
 
 impl Net {
@@ -42,7 +46,16 @@ impl Net {
                 members,
             },
             reattached: alloc::vec![0; n],
+            lockstep: false,
+            staged: (0..n * n).map(|_| VecDeque::new()).collect(),
         }))
+    }
+
+    /// Ends a lock-step round: what was sent in it becomes receivable.
+    fn tick(&mut self) {
+        for (q, s) in self.queues.iter_mut().zip(&mut self.staged) {
+            q.extend(s.drain(..));
+        }
     }
 
     fn q(&mut self, from: MemberId, to: MemberId) -> &mut VecDeque<(Words, usize)> {
@@ -81,10 +94,16 @@ struct Port {
 impl Transport for Port {
     fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
         let mut net = self.net.borrow_mut();
-        let q = net.q(self.me, to);
-        if q.len() >= SLOTS {
+        let i = usize::from(self.me) * net.n + usize::from(to);
+        let lockstep = net.lockstep;
+        if net.queues[i].len() + net.staged[i].len() >= SLOTS {
             return false;
         }
+        let q = if lockstep {
+            &mut net.staged[i]
+        } else {
+            &mut net.queues[i]
+        };
         q.push_back((*words, len));
         true
     }
@@ -130,6 +149,16 @@ struct Driver {
 }
 
 fn monitor(net: &Rc<RefCell<Net>>, topo: &Topology, me: usize, restarted: bool) -> Mon {
+    monitor_with(net, topo, me, restarted, Config::default())
+}
+
+fn monitor_with(
+    net: &Rc<RefCell<Net>>,
+    topo: &Topology,
+    me: usize,
+    restarted: bool,
+    cfg: Config,
+) -> Mon {
     let id = MemberId::try_from(me).unwrap();
     let port = Port {
         me: id,
@@ -139,7 +168,7 @@ fn monitor(net: &Rc<RefCell<Net>>, topo: &Topology, me: usize, restarted: bool) 
         me,
         net: net.clone(),
     };
-    Monitor::new(id, topo.clone(), Config::default(), port, page, restarted).expect("a monitor")
+    Monitor::new(id, topo.clone(), cfg, port, page, restarted).expect("a monitor")
 }
 
 impl Driver {
@@ -446,4 +475,156 @@ fn shootdowns_reach_everyone_with_two_messages_per_edge() {
         .map(|d| sent(d, kind::INVALIDATE) + sent(d, kind::INVALIDATE_ACK))
         .sum();
     assert_eq!(msgs, 2 * 7 * rounds);
+}
+
+/// Messages of `kinds` sent by the live members so far.
+fn sent_all(drivers: &[Option<Driver>], kinds: &[u8]) -> u64 {
+    drivers
+        .iter()
+        .flatten()
+        .map(|d| kinds.iter().map(|&k| sent(d, k)).sum::<u64>())
+        .sum()
+}
+
+/// Message rounds until `done`: in each lock-step round every live member
+/// polls once, then what was sent in it becomes receivable. The first
+/// round only reads the status page and sends (the page tells everyone at
+/// once: 0 rounds to detect), so the count returned is the rounds of
+/// messages after it, the protocol's rounds.
+fn rounds_until(
+    drivers: &mut [Option<Driver>],
+    net: &Rc<RefCell<Net>>,
+    done: impl Fn(&[Option<Driver>]) -> bool,
+) -> u32 {
+    for round in 0..1000u32 {
+        if done(drivers) {
+            return round.saturating_sub(1);
+        }
+        for d in drivers.iter_mut().flatten() {
+            d.step(0);
+        }
+        net.borrow_mut().tick();
+    }
+    panic!("not done in 1000 rounds");
+}
+
+const VIEW: [u8; 3] = [kind::STATE, kind::READY, kind::OPEN];
+
+/// Fail-over and catch-up, counted in lock-step rounds and messages (the
+/// figures in docs/replication.md, "The monitor").
+#[test]
+fn fail_over_and_catch_up_cost_a_few_tree_depths() {
+    // (topology, victim, survivors' tree height h')
+    for (topo, victim, h) in [
+        (Topology::hypercube(2).unwrap(), 0usize, 2u32),
+        (Topology::hypercube(3).unwrap(), 0, 3),
+        (Topology::hypercube(3).unwrap(), 7, 3),
+    ] {
+        let n = topo.size();
+        let updates = 30;
+        let (net, mut drivers) = group(&topo, updates);
+        let counts = alloc::vec![updates; n];
+        run(&mut drivers, 4, 20_000, |d| settled(d, &counts));
+        // The death: 0 rounds to detect (the page), then the view change.
+        net.borrow_mut().lockstep = true;
+        drivers[victim] = None;
+        let before = sent_all(&drivers, &VIEW);
+        let all_before = drivers
+            .iter()
+            .flatten()
+            .map(|d| d.mon.stats().sent)
+            .sum::<u64>();
+        net.borrow_mut().kill(victim, true);
+        let epoch = net.borrow().page.epoch;
+        let open = |d: &[Option<Driver>]| {
+            d.iter().flatten().all(|x| {
+                x.mon.member().phase() == replication::Phase::Open
+                    && u64::from(x.mon.member().epoch()) == epoch
+            })
+        };
+        let rounds = rounds_until(&mut drivers, &net, open);
+        let view = sent_all(&drivers, &VIEW) - before;
+        let survivors = n as u64 - 1;
+        let all = drivers
+            .iter()
+            .flatten()
+            .map(|d| d.mon.stats().sent)
+            .sum::<u64>()
+            - all_before;
+        assert_eq!(
+            view,
+            4 * (survivors - 1),
+            "STATE both ways, READY up, OPEN down per edge"
+        );
+        assert!(
+            rounds <= 1 + 2 * h,
+            "n = {n}, victim {victim}: {rounds} rounds"
+        );
+        std::eprintln!(
+            "fail-over n = {n} victim {victim}: {rounds} rounds, {view} view-change messages, {all} in all until every survivor is open"
+        );
+        // Catch-up: the victim comes back; its log comes as entries (retained).
+        run(&mut drivers, 4, 20_000, |d| settled(d, &counts));
+        let death = net.borrow().page.epoch;
+        rounds_until(&mut drivers, &net, |_| {
+            net.borrow().page.pending_acks(death) == 0
+        });
+        net.borrow_mut().restart(victim);
+        {
+            let label = "entries";
+            let mon = monitor(&net, &topo, victim, true);
+            drivers[victim] = Some(Driver {
+                mon,
+                next: 0,
+                committed: 0,
+                stop_at: updates,
+                caught_up: false,
+            });
+            let before = sent_all(&drivers, &[kind::ENTRY]);
+            let snaps = sent_all(
+                &drivers,
+                &[kind::SNAP_BEGIN, kind::SNAP_CHUNK, kind::SNAP_END],
+            );
+            let rounds = rounds_until(&mut drivers, &net, |d| {
+                d[victim].as_ref().is_some_and(|v| v.caught_up)
+            });
+            let entries = sent_all(&drivers, &[kind::ENTRY]) - before;
+            let snaps = sent_all(
+                &drivers,
+                &[kind::SNAP_BEGIN, kind::SNAP_CHUNK, kind::SNAP_END],
+            ) - snaps;
+            let depth = drivers[victim]
+                .as_ref()
+                .unwrap()
+                .mon
+                .member()
+                .tree()
+                .depth(MemberId::try_from(victim).unwrap());
+            std::eprintln!(
+                "catch-up ({label}) n = {n} member {victim} at depth {depth}: {rounds} rounds, \
+                 {entries} ENTRY, {snaps} snapshot messages for a log of {}",
+                u64::from(updates) * n as u64
+            );
+            // The log is retained: every tree neighbour of the joiner (all are
+            // ahead of it) repairs it with the entries themselves, no snapshot;
+            // a channel of SLOTS slots carries at least half as many a round.
+            let log = u64::from(updates) * n as u64;
+            let me = MemberId::try_from(victim).unwrap();
+            let nbrs = drivers[victim]
+                .as_ref()
+                .unwrap()
+                .mon
+                .member()
+                .tree()
+                .neighbours(me)
+                .len();
+            assert_eq!(entries, log * nbrs as u64);
+            assert_eq!(snaps, 0);
+            let flow = u32::try_from(log.div_ceil(SLOTS as u64)).unwrap();
+            assert!(
+                rounds <= 1 + 2 * h + depth + 2 * flow,
+                "catch-up in {rounds} rounds"
+            );
+        }
+    }
 }
