@@ -101,10 +101,10 @@ pub struct MonitorStats {
 /// neighbour cannot starve the others).
 const BATCH: usize = 16;
 
-/// How often a message of a future epoch makes the monitor read the status
-/// page again before it is given up on (the page shows that epoch already:
-/// its sender read it there; only a torn read can delay it).
-const FUTURE_RETRIES: u32 = 1 << 12;
+/// How often one message of a future epoch makes the monitor adopt a newer
+/// epoch from the page before it is refused (once is enough for an honest
+/// sender; a later epoch adopted meanwhile may need one more).
+const FUTURE_RETRIES: u32 = 2;
 
 /// One member of a group with its channels and its status page.
 #[derive(Debug)]
@@ -366,12 +366,16 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             match r {
                 Ok(FastOut::Sent | FastOut::Done | FastOut::Queued) => break,
                 Err(Error::FutureEpoch(_)) if tries < FUTURE_RETRIES => {
+                    // Its sender read that epoch on the page, so the page shows
+                    // it (or a later one) already: adopt it and hand the message
+                    // in again. A page that shows no newer epoch means the
+                    // message lies: refused like any other.
                     if tries == 0 {
                         self.stats.future += 1;
                     }
                     tries += 1;
-                    self.refresh();
-                    if !self.alive.contains(from) {
+                    if !self.refresh() || !self.alive.contains(from) {
+                        self.stats.rejected += 1;
                         break;
                     }
                 }

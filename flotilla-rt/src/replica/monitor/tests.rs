@@ -628,3 +628,30 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
         }
     }
 }
+
+#[test]
+fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
+    let topo = Topology::hypercube(1).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+    });
+    // A well-formed COMMIT of epoch 9 from member 1, while the page says 1.
+    let msg = replication::Message::Commit {
+        epoch: 9,
+        commit: 0,
+    };
+    let frame = msg.encode();
+    let words = bytes_to_words(frame.as_bytes());
+    net.borrow_mut()
+        .q(1, 0)
+        .push_back((words, frame.as_bytes().len()));
+    let d = drivers[0].as_mut().unwrap();
+    d.mon.poll();
+    assert_eq!(d.mon.stats().future, 1);
+    assert_eq!(d.mon.stats().rejected, 1);
+    assert_eq!(d.mon.member().epoch(), 1);
+    assert_eq!(d.mon.stats().epochs, 0);
+}
