@@ -345,6 +345,17 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
                 doc: "0: never; k: in the first incarnation only, write outside RAM right after \
                       the k-th update committed",
             },
+            ArgSpec {
+                name: "retain",
+                kind: ArgKind::Integer {
+                    min: 1,
+                    max: 1_000_000,
+                    // `replication::Config::default().retain` (checked by a test).
+                    default: Some(1024),
+                },
+                doc: "committed log entries kept for repair; a restarted member further behind \
+                      catches up from a snapshot",
+            },
         ],
         min_channels: 1,
         peer_workload: Some("replica"),
@@ -419,5 +430,12 @@ mod tests {
             assert!(builtin_workload(w).is_some_and(|w| w.uses_channels));
         }
         assert!(needs_group("replica") && !needs_group("pingpong"));
+        // `retain`'s default is the protocol's.
+        let retain = builtin_workload("replica").and_then(|w| w.arg("retain"));
+        let expected = i64::try_from(replication::Config::default().retain).ok();
+        assert!(matches!(
+            retain.map(|a| a.kind),
+            Some(ArgKind::Integer { default, .. }) if default == expected
+        ));
     }
 }

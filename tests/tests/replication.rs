@@ -43,23 +43,25 @@ fn links(n: usize, topology: &str) -> Vec<(usize, usize)> {
 }
 
 /// A group of `n` `replica` members `m0..m<n-1>` on `topology`, each with
-/// `updates`; `victim` = (member, fault_after, on_fault).
+/// `updates`; `victim` = (member, fault_after, on_fault); `extra` (`, key
+/// = value ...`) goes into every member's args.
 fn group_toml(
     n: usize,
     topology: &str,
     updates: u32,
     victim: Option<(usize, u32, &str)>,
+    extra: &str,
 ) -> String {
     let mut t = format!(
         "[machine]\ncpus = {n}\nmemory = \"512 MiB\"\ntimeout = 300\n\n[defaults]\n\
-         memory = \"16 MiB\"\nworkload = \"replica\"\nargs = {{ updates = {updates} }}\n"
+         memory = \"16 MiB\"\nworkload = \"replica\"\nargs = {{ updates = {updates}{extra} }}\n"
     );
     for i in 0..n {
         t += &format!("\n[[partition]]\nname = \"m{i}\"\ncpu = {i}\n");
         if let Some((v, k, policy)) = victim {
             if v == i {
                 t += &format!(
-                    "args = {{ updates = {updates}, fault_after = {k} }}\non_fault = \"{policy}\"\n"
+                    "args = {{ updates = {updates}, fault_after = {k}{extra} }}\non_fault = \"{policy}\"\n"
                 );
             }
         }
@@ -213,7 +215,7 @@ fn groups_of_2_3_4_and_8_agree_on_the_reference_state() {
 
 #[test]
 fn a_ring_of_5_agrees_on_the_reference_state() {
-    let layout = layout(&group_toml(5, "ring", 60, None), "replica-ring-5.toml");
+    let layout = layout(&group_toml(5, "ring", 60, None, ""), "replica-ring-5.toml");
     let outcome = boot_layout(&layout_config(layout.clone()));
     // Ring 0-1-2-3-4-0 from 0: 0 -> 1, 4; 1 -> 2; 4 -> 3: height 2,
     // depths 0 + 1 + 2 + 2 + 1.
@@ -226,7 +228,7 @@ fn stop_case(n: usize, topology: &str, victim: usize, emulator: Emulator) -> Lay
     let (updates, k) = (60, 20);
     let name = format!("replica-{n}-{topology}-stop-{victim}.toml");
     let layout = layout(
-        &group_toml(n, topology, updates, Some((victim, k, "stop"))),
+        &group_toml(n, topology, updates, Some((victim, k, "stop")), ""),
         &name,
     );
     let config = layout_config(layout.clone())
@@ -264,10 +266,20 @@ fn survivors_of_a_leaf_death_in_a_3_cube_agree_and_keep_its_committed_updates() 
 /// back, catches up, proposes the rest, and every member ends with the
 /// fault-free hash.
 fn restart_case(n: usize, topology: &str, victim: usize, emulator: Emulator) -> LayoutOutcome {
+    restart_case_with(n, topology, victim, emulator, "")
+}
+
+fn restart_case_with(
+    n: usize,
+    topology: &str,
+    victim: usize,
+    emulator: Emulator,
+    extra: &str,
+) -> LayoutOutcome {
     let (updates, k) = (60, 20);
     let name = format!("replica-{n}-{topology}-restart-{victim}.toml");
     let layout = layout(
-        &group_toml(n, topology, updates, Some((victim, k, "restart"))),
+        &group_toml(n, topology, updates, Some((victim, k, "restart")), extra),
         &name,
     );
     let outcome = boot_layout(&layout_config(layout.clone()).with_emulator(emulator));
@@ -308,6 +320,24 @@ fn a_restarted_inner_member_catches_up_and_ends_with_the_fault_free_state() {
     restart_case(4, "cube", 1, Emulator::qemu_tcg());
 }
 
+/// With 8 committed entries retained, the survivors no longer hold the
+/// log from position 0 when the victim returns: it catches up from a
+/// snapshot sent by its tree neighbour(s), and still ends with the
+/// fault-free state.
+#[test]
+fn a_restarted_member_far_behind_catches_up_from_a_snapshot() {
+    let outcome = restart_case_with(4, "cube", 3, Emulator::qemu_tcg(), ", retain = 8");
+    let members: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    // SNAP_BEGIN, at least one 48-byte chunk, SNAP_END.
+    let snaps = sum(&outcome, &members, "snapshot_msgs");
+    if snaps < 3 {
+        fail_layout(
+            &outcome,
+            &format!("{snaps} snapshot messages: the joiner did not get a snapshot"),
+        );
+    }
+}
+
 #[test]
 fn a_restarted_leader_catches_up_and_ends_with_the_fault_free_state() {
     restart_case(8, "cube", 0, Emulator::qemu_tcg());
@@ -317,7 +347,7 @@ fn a_restarted_leader_catches_up_and_ends_with_the_fault_free_state() {
 fn shootdowns_reach_every_member_with_two_messages_per_tree_edge() {
     for n in [4usize, 8] {
         let rounds = 40u64;
-        let text = group_toml(n, "cube", 0, None)
+        let text = group_toml(n, "cube", 0, None, "")
             .replace("workload = \"replica\"", "workload = \"shootdown\"")
             .replace(
                 "args = { updates = 0 }",
@@ -359,7 +389,7 @@ fn bochs() -> Emulator {
 
 #[test]
 fn bochs_vmx_a_square_agrees_on_the_reference_state() {
-    let layout = layout(&group_toml(4, "cube", 30, None), "bochs-replica-4.toml");
+    let layout = layout(&group_toml(4, "cube", 30, None, ""), "bochs-replica-4.toml");
     let outcome = boot_layout(&layout_config(layout.clone()).with_emulator(bochs()));
     assert_backend(&outcome, "vmx");
     assert_fault_free(&outcome, &layout, 2, 4);

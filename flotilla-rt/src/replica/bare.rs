@@ -134,17 +134,23 @@ impl Replica {
     /// 0 and as a restarted one (catching up before it serves reads)
     /// after.
     pub fn join(ctx: &mut Context) -> Result<Self, JoinError> {
+        Self::join_with(ctx, Config::default())
+    }
+
+    /// [`Replica::join`] with the protocol's tunables (`Config`: every
+    /// member of a group must use the same `window`).
+    pub fn join_with(ctx: &mut Context, cfg: Config) -> Result<Self, JoinError> {
         let group = *ctx.groups().first().ok_or(JoinError::NoGroup)?;
-        Self::join_group(ctx, group)
+        Self::join_group(ctx, group, cfg)
     }
 
     /// Joins the group called `name`.
     pub fn join_named(ctx: &mut Context, name: &str) -> Result<Self, JoinError> {
         let group = *ctx.group(name).ok_or(JoinError::NoGroup)?;
-        Self::join_group(ctx, group)
+        Self::join_group(ctx, group, Config::default())
     }
 
-    fn join_group(ctx: &mut Context, group: Group) -> Result<Self, JoinError> {
+    fn join_group(ctx: &mut Context, group: Group, cfg: Config) -> Result<Self, JoinError> {
         let n = usize::try_from(group.member_count()).map_err(|_| JoinError::Topology)?;
         let links: Vec<(usize, usize)> = group
             .links()
@@ -169,7 +175,7 @@ impl Replica {
         };
         let source = GroupMembership { group };
         let restarted = ctx.incarnation() > 0;
-        let mon = Monitor::new(me, topo, Config::default(), transport, source, restarted)
+        let mon = Monitor::new(me, topo, cfg, transport, source, restarted)
             .map_err(JoinError::Monitor)?;
         Ok(Replica {
             mon,

@@ -21,4 +21,4 @@ pub use bare::{EndpointTransport, GroupMembership, JoinError, Replica};
 pub use monitor::{MembershipSource, Monitor, MonitorError, MonitorStats, Transport};
 /// The protocol's types a `Replica` user meets.
 pub use replication::wire::kind;
-pub use replication::{Error, Event, MemberId, MemberSet, Name, Op, Phase, Service, State};
+pub use replication::{Config, Error, Event, MemberId, MemberSet, Name, Op, Phase, Service, State};

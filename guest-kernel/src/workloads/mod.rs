@@ -74,7 +74,7 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "replica",
-        args: &["updates", "fault_after"],
+        args: &["updates", "fault_after", "retain"],
         run: replica::run_replica,
     },
     Workload {

@@ -1,7 +1,7 @@
 //! `replica` and `shootdown`: members of a replication group running the
 //! protocol over their channels (`flotilla_rt::replica`, `docs/replication.md`).
 //!
-//! - `replica` (args `updates`, `fault_after`): the member proposes its
+//! - `replica` (args `updates`, `fault_after`, `retain`): the member proposes its
 //!   deterministic script (`flotilla_rt::replica::script`), at most
 //!   [`WINDOW`] own updates in flight, and waits until every member's whole
 //!   script is applied (a member the status page shows gone for good
@@ -11,7 +11,8 @@
 //!   outside its RAM: the hypervisor stops it (or restarts it under
 //!   `on_fault = "restart"`; the new incarnation catches up and proposes
 //!   the rest of its script). Every member of the group must have the same
-//!   `updates`. Results: `state_hash` (of the table and registry),
+//!   `updates`. `retain` is the protocol's `Config::retain` (committed entries
+//!   kept for repair): a joiner behind more than that gets a snapshot. Results: `state_hash` (of the table and registry),
 //!   `committed` (the commit index: updates committed group-wide as this
 //!   member saw them), `msgs_sent`, `msgs_received`, `max_rounds` (the
 //!   deepest tree path an entry took, as this member saw it; the leader's
@@ -36,7 +37,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use flotilla_rt::hostile::attack;
 use flotilla_rt::replica::script::{all_applied, op};
-use flotilla_rt::replica::{Event, MemberId, Phase, Replica};
+use flotilla_rt::replica::{Config, Event, MemberId, Phase, Replica};
 use flotilla_rt::{time, Context, Failure, Outcome, Report};
 // Message kinds, the indices of `Stats::sent_by_kind`.
 use flotilla_rt::replica::kind::{
@@ -114,8 +115,14 @@ fn settled(r: &Replica) -> bool {
 pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     let updates = u32::try_from(ctx.args().u64_or("updates", 100)?).unwrap_or(u32::MAX);
     let fault_after = u32::try_from(ctx.args().u64_or("fault_after", 0)?).unwrap_or(u32::MAX);
+    let retain = ctx.args().u64_or("retain", Config::default().retain)?;
     let incarnation = ctx.incarnation();
-    let mut r = join(ctx, "replica")?;
+    let cfg = Config {
+        retain,
+        ..Config::default()
+    };
+    let mut r = Replica::join_with(ctx, cfg)
+        .map_err(|e| Failure::new(GROUP_EXIT_CODE, format!("replica: {e}")))?;
     let me = r.member_id();
     let n = usize::try_from(r.group().member_count()).unwrap_or(0);
     if !r.run_until(MAX_TICKS, |r| r.is_caught_up()) {
