@@ -413,6 +413,27 @@ impl Endpoint {
         Ok(v)
     }
 
+    /// Sends a message given as payload words (`len` bytes: byte `i` is
+    /// byte `i % 8` of word `i / 8`) if there is room now
+    /// (`SendError::Full` if not): no copy through a byte buffer.
+    pub fn try_send_words(
+        &mut self,
+        words: &[u64; PAYLOAD_SIZE / 8],
+        len: usize,
+    ) -> Result<(), SendError> {
+        self.link.io.try_send_words(words, len)?;
+        self.link.kick_tx(&mut self.machine);
+        Ok(())
+    }
+
+    /// Receives a message as payload words and its length in bytes, if one
+    /// is there (`RecvError::Empty` if not).
+    pub fn try_recv_words(&mut self) -> Result<([u64; PAYLOAD_SIZE / 8], usize), RecvError> {
+        let v = self.link.io.try_recv_words()?;
+        self.link.kick_rx(&mut self.machine);
+        Ok(v)
+    }
+
     /// Receives one message's bytes into `buf`, waiting; returns its
     /// length.
     pub fn recv_bytes(&mut self, buf: &mut [u8; PAYLOAD_SIZE]) -> Result<usize, ExchangeError> {

@@ -60,6 +60,7 @@ pub mod linebuf;
 pub mod link;
 pub mod members;
 pub mod peers;
+pub mod replica;
 pub mod report;
 pub mod select;
 pub mod time;

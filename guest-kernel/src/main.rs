@@ -1,5 +1,6 @@
 //! Flotilla's built-in guest kernel: the demo workloads (`hello`,
-//! `compute`, `pingpong`, `stream`, `idle`, `rogue`) as one program over
+//! `compute`, `pingpong`, `stream`, `idle`, `rogue`, `watch`, `replica`,
+//! `shootdown`) as one program over
 //! the guest runtime, `flotilla-rt`, which boots the partition, reads its
 //! identity and arguments, and calls `run` (declared with
 //! `flotilla_rt::entry!`). `run` picks the workload the layout names
@@ -14,7 +15,9 @@
 //! stopped, 4 unknown workload, 5 a channel workload had no channel left
 //! to do its job on (none given, or every one failed to open or broke; a
 //! workload with some broken channels and some good ones exits 0 and says
-//! `broken_channels=<k>` in its result); and the runtime's own: 253 panic,
+//! `broken_channels=<k>` in its result), 6 a `watch` check failed, 7 a
+//! replication workload found no usable group, 8 a replication workload
+//! stalled (the line says where); and the runtime's own: 253 panic,
 //! 254 bad boot information, 255 unexpected exception.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]

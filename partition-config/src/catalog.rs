@@ -320,7 +320,76 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         peer_workload: None,
         uses_channels: false,
     },
+    WorkloadSpec {
+        name: "replica",
+        doc: "runs as a member of a replication group, proposes its deterministic sequence of `updates` \
+              to the replicated key-value table and registry and reports the state's hash once \
+              every member's updates are applied (every member needs the same `updates`)",
+        args: &[
+            ArgSpec {
+                name: "updates",
+                kind: ArgKind::Integer {
+                    min: 0,
+                    max: 1_000_000,
+                    default: Some(100),
+                },
+                doc: "updates this member proposes",
+            },
+            ArgSpec {
+                name: "fault_after",
+                kind: ArgKind::Integer {
+                    min: 0,
+                    max: 1_000_000,
+                    default: Some(0),
+                },
+                doc: "0: never; k: in the first incarnation only, write outside RAM right after \
+                      the k-th update committed",
+            },
+            ArgSpec {
+                name: "retain",
+                kind: ArgKind::Integer {
+                    min: 1,
+                    max: 1_000_000,
+                    // `replication::Config::default().retain` (checked by a test).
+                    default: Some(1024),
+                },
+                doc: "committed log entries kept for repair; a restarted member further behind \
+                      catches up from a snapshot",
+            },
+        ],
+        min_channels: 1,
+        peer_workload: Some("replica"),
+        uses_channels: true,
+    },
+    WorkloadSpec {
+        name: "shootdown",
+        doc: "runs as a member of a replication group whose member 0 invalidates an entry on every member \
+              `rounds` times, waiting for every acknowledgement, and reports the cycles per \
+              shootdown",
+        args: &[ArgSpec {
+            name: "rounds",
+            kind: ArgKind::Integer {
+                min: 1,
+                max: 1_000_000,
+                default: Some(100),
+            },
+            doc: "shootdowns member 0 makes",
+        }],
+        min_channels: 1,
+        peer_workload: Some("shootdown"),
+        uses_channels: true,
+    },
 ];
+
+/// Workloads that run as a member of a replication group: a partition
+/// running one must be in a `[[group]]` (`workload-needs-group`).
+pub const GROUP_WORKLOADS: &[&str] = &["replica", "shootdown"];
+
+/// Whether the built-in workload `name` must run in a replication group.
+#[must_use]
+pub fn needs_group(name: &str) -> bool {
+    GROUP_WORKLOADS.contains(&name)
+}
 
 /// The built-in guest kernel's workload called `name`.
 #[must_use]
@@ -357,5 +426,16 @@ mod tests {
         assert_eq!(builtin_workload("rogue").map(|w| w.args.len()), Some(2));
         assert!(builtin_workload("rogue").is_some_and(|w| w.args[0].is_required()));
         assert!(builtin_workload("nope").is_none());
+        for w in GROUP_WORKLOADS {
+            assert!(builtin_workload(w).is_some_and(|w| w.uses_channels));
+        }
+        assert!(needs_group("replica") && !needs_group("pingpong"));
+        // `retain`'s default is the protocol's.
+        let retain = builtin_workload("replica").and_then(|w| w.arg("retain"));
+        let expected = i64::try_from(replication::Config::default().retain).ok();
+        assert!(matches!(
+            retain.map(|a| a.kind),
+            Some(ArgKind::Integer { default, .. }) if default == expected
+        ));
     }
 }

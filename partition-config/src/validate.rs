@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::boot_options::{check_boot_options, BootOptions};
-use crate::catalog::{builtin_workload, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
+use crate::catalog::{builtin_workload, needs_group, BUILTIN_KERNEL, GUEST_KERNEL_WORKLOADS};
 use crate::crate_args::{self, ArgDecl, DeclKind, Declared};
 use crate::diagnostics::Diagnostic;
 use crate::front::{
@@ -126,6 +126,7 @@ pub(crate) fn validate(
     let groups = check_groups(raw, &channels.channels, channels.ok, diags);
     let args = check_workload_args(raw, &checked, &channels, diags);
     check_peer_workloads(raw, &checked, &channels, diags);
+    check_group_workloads(raw, &checked, diags);
     check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
     check_restart_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
@@ -2318,6 +2319,52 @@ fn image_problem(
         ));
     }
     None
+}
+
+/// Workloads that run as a replication group's member (`replica`,
+/// `shootdown`: the catalog's `GROUP_WORKLOADS`) run in partitions that are
+/// in some `[[group]]`: without one they have no status page, no tree and
+/// no one to replicate with.
+fn check_group_workloads(raw: &RawLayout, checked: &[Checked], diags: &mut Vec<Diagnostic>) {
+    for (p, c) in raw.partitions.iter().zip(checked) {
+        let (Some(Kernel::BuiltIn), Some(w)) = (&c.kernel, &c.workload) else {
+            continue;
+        };
+        if !needs_group(w) {
+            continue;
+        }
+        let (Some(name), Field::Given(wl)) = (p.name.given(), &p.workload) else {
+            continue;
+        };
+        let member = raw.groups.iter().any(|g| match &g.members {
+            Field::Given(m) => m.value.iter().any(|m| m.value == name.value),
+            _ => false,
+        });
+        if member {
+            continue;
+        }
+        diags.push(in_partition(
+            Diagnostic::new(
+                "workload-needs-group",
+                format!(
+                    "workload `{w}` runs as a member of a replication group, but partition {} \
+                     is in no group",
+                    partition_label(p)
+                ),
+            )
+            .at(
+                wl.span.clone(),
+                "this workload replicates state with its group",
+            )
+            .help(format!(
+                "add a [[group]] with `members = [\"{}\", ...]` over the partitions it has \
+                 channels to",
+                name.value
+            )),
+            wl,
+            p,
+        ));
+    }
 }
 
 /// Workloads that talk to their peers (`pingpong`, `stream`: the catalog's

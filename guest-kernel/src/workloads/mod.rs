@@ -11,6 +11,7 @@ mod hello;
 mod idle;
 mod links;
 mod pingpong;
+mod replica;
 mod rogue;
 mod stream;
 mod watch;
@@ -70,6 +71,16 @@ const WORKLOADS: &[Workload] = &[
         name: "idle",
         args: &[],
         run: idle::run,
+    },
+    Workload {
+        name: "replica",
+        args: &["updates", "fault_after", "retain"],
+        run: replica::run_replica,
+    },
+    Workload {
+        name: "shootdown",
+        args: &["rounds"],
+        run: replica::run_shootdown,
     },
 ];
 
