@@ -460,6 +460,19 @@ fn restart_case_with(
     if result_of(&outcome, &v, "incarnation") != 1 {
         fail_layout(&outcome, &format!("{v} should finish in incarnation 1"));
     }
+    // The restart waited for every other member's acknowledgement of the
+    // death epoch (no timeout, asserted above), then published the alive
+    // epoch, which each had to adopt to take the new incarnation's updates:
+    // three epochs at least (boot, death, alive).
+    for m in members.iter().filter(|m| **m != v) {
+        let epochs = result_of(&outcome, m, "epochs");
+        if epochs < 3 {
+            fail_layout(
+                &outcome,
+                &format!("{m} adopted {epochs} epoch(s), not the death and the alive epoch"),
+            );
+        }
+    }
     // It caught up with at least the k updates it had committed itself.
     let caught_up_at = result_of(&outcome, &v, "caught_up_at");
     if caught_up_at < u64::from(k) {
