@@ -256,7 +256,14 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             busy |= self.refresh();
         }
         busy |= self.send_queued();
-        for nbr in self.neighbours.and(self.alive).iter() {
+        for nbr in self.neighbours.iter() {
+            // Checked for each neighbour, not once before the loop: a message
+            // handed in may make the monitor adopt (and acknowledge) a newer
+            // epoch that shows a later neighbour dead, whose channels the
+            // hypervisor may be re-formatting from then on.
+            if !self.alive.contains(nbr) {
+                continue;
+            }
             for _ in 0..BATCH {
                 let Some((words, len)) = self.transport.try_recv(nbr) else {
                     break;

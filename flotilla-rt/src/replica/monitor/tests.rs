@@ -26,6 +26,14 @@ struct Net {
     /// (one round: every message sent in it is received in the next).
     lockstep: bool,
     staged: Vec<VecDeque<(Words, usize)>>,
+    /// Per member, the epoch that showed it dead (until it restarts): a
+    /// member that acknowledged that epoch must not touch its channels
+    /// any more (the hypervisor may be re-formatting them), checked at
+    /// every send and receive.
+    died_at: Vec<Option<u64>>,
+    /// A member the hypervisor kills right after the next cheap epoch
+    /// check (`MembershipSource::epoch`): a death published mid-poll.
+    kill_after_check: Option<usize>,
 }
 
 impl Net {
@@ -48,6 +56,8 @@ impl Net {
             reattached: alloc::vec![0; n],
             lockstep: false,
             staged: (0..n * n).map(|_| VecDeque::new()).collect(),
+            died_at: alloc::vec![None; n],
+            kill_after_check: None,
         }))
     }
 
@@ -71,6 +81,19 @@ impl Net {
             MemberState::Faulted
         };
         abi::group::ended(&mut self.page, m, state, None);
+        self.died_at[m] = Some(self.page.epoch);
+    }
+
+    /// Panics if `me` touches `peer`'s channels after acknowledging its
+    /// death (`docs/channels.md`: a region being re-formatted is not
+    /// touched).
+    fn check_touch(&self, me: MemberId, peer: MemberId) {
+        if let Some(e) = self.died_at[usize::from(peer)] {
+            assert!(
+                self.page.members[usize::from(me)].acked_epoch < e,
+                "member {me} touched dead member {peer}'s channel after acknowledging epoch {e}"
+            );
+        }
     }
 
     /// The hypervisor: member `m` is back (channels re-formatted first).
@@ -82,6 +105,7 @@ impl Net {
             self.q(o, id).clear();
         }
         abi::group::restarted(&mut self.page, m);
+        self.died_at[m] = None;
     }
 }
 
@@ -94,6 +118,7 @@ struct Port {
 impl Transport for Port {
     fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
         let mut net = self.net.borrow_mut();
+        net.check_touch(self.me, to);
         let i = usize::from(self.me) * net.n + usize::from(to);
         let lockstep = net.lockstep;
         if net.queues[i].len() + net.staged[i].len() >= SLOTS {
@@ -108,7 +133,9 @@ impl Transport for Port {
         true
     }
     fn try_recv(&mut self, from: MemberId) -> Option<(Words, usize)> {
-        self.net.borrow_mut().q(from, self.me).pop_front()
+        let mut net = self.net.borrow_mut();
+        net.check_touch(self.me, from);
+        net.q(from, self.me).pop_front()
     }
     fn reattach(&mut self, member: MemberId) {
         self.net.borrow_mut().reattached[usize::from(member)] += 1;
@@ -123,7 +150,12 @@ struct Page {
 
 impl MembershipSource for Page {
     fn epoch(&self) -> u64 {
-        self.net.borrow().page.epoch
+        let mut net = self.net.borrow_mut();
+        let epoch = net.page.epoch;
+        if let Some(m) = net.kill_after_check.take() {
+            net.kill(m, false);
+        }
+        epoch
     }
     fn read(&self) -> Option<Membership> {
         Some(self.net.borrow().page)
@@ -654,4 +686,43 @@ fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
     assert_eq!(d.mon.stats().rejected, 1);
     assert_eq!(d.mon.member().epoch(), 1);
     assert_eq!(d.mon.stats().epochs, 0);
+}
+
+/// A COMMIT of `epoch` as channel words.
+fn commit_msg(epoch: u32) -> (Words, usize) {
+    let frame = replication::Message::Commit { epoch, commit: 0 }.encode();
+    (bytes_to_words(frame.as_bytes()), frame.as_bytes().len())
+}
+
+#[test]
+fn a_death_learnt_from_a_message_mid_poll_stops_reads_of_later_neighbours() {
+    // 0 - 1 - 2: member 1 polls 0 before 2.
+    let topo = Topology::line(3).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+    });
+    // Member 2 queued messages for 1; right after 1's cheap epoch check the
+    // hypervisor publishes 2's death (epoch 2), and member 0, which saw it
+    // first, already wrote a message of epoch 2.
+    for _ in 0..3 {
+        net.borrow_mut().q(2, 1).push_back(commit_msg(1));
+    }
+    net.borrow_mut().q(0, 1).push_back(commit_msg(2));
+    net.borrow_mut().kill_after_check = Some(2);
+    drivers[2] = None;
+    let d = drivers[1].as_mut().unwrap();
+    // `check_touch` panics if 1 reads or writes 2's channel after its ack.
+    d.mon.poll();
+    assert_eq!(d.mon.stats().future, 1);
+    assert_eq!(d.mon.stats().epochs, 1);
+    assert_eq!(net.borrow().page.members[1].acked_epoch, 2);
+    assert_eq!(net.borrow_mut().q(2, 1).len(), 3, "nothing read from 2");
+    assert!(net.borrow_mut().q(1, 2).is_empty(), "nothing written to 2");
+    for _ in 0..10 {
+        d.mon.poll();
+    }
+    assert_eq!(net.borrow_mut().q(2, 1).len(), 3);
 }
