@@ -4,14 +4,16 @@
 //! `MEMBERSHIP_ACK`), and [`Replica`], the API a workload uses: join the
 //! group, propose updates, read, shoot down, poll.
 //!
-//! Everything a poll does is loads and stores on the status page and the
-//! channel rings: the steady state makes no VM exit. Exits come only from
+//! Everything a poll does is loads of the status page (which is
+//! read-only) and loads and stores on the channel rings: the steady state
+//! makes no VM exit. Exits come only from
 //! `MEMBERSHIP_ACK` (one per epoch adopted) and whatever the workload
 //! prints or reports.
 
-use super::monitor::{MembershipSource, Monitor, MonitorError, Transport};
+use super::monitor::{MembershipSource, Monitor, MonitorError, Transport, TrySend};
 use crate::context::{Context, Endpoint, Group};
 use crate::peers::ChannelError;
+use crate::SendError;
 use abi::group::Membership;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -25,17 +27,25 @@ pub struct EndpointTransport {
     /// Receives that failed for another reason than an empty ring (a
     /// corrupted channel: its peer stalls only itself).
     pub recv_errors: u64,
-    /// Re-attachments that failed.
+    /// Re-attachment attempts that failed (the monitor retries at every
+    /// poll until one works).
     pub reattach_errors: u64,
 }
 
 impl Transport for EndpointTransport {
-    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
+    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> TrySend {
         match self.endpoints.get_mut(usize::from(to)) {
-            Some(Some(ep)) => ep.try_send_words(words, len).is_ok(),
+            Some(Some(ep)) => match ep.try_send_words(words, len) {
+                Ok(()) => TrySend::Sent,
+                Err(SendError::Full) => TrySend::Full,
+                // Stopped by a corrupting peer (or a message too long, which
+                // the protocol never makes): the link carries nothing more.
+                Err(SendError::Corrupted(_) | SendError::TooLong { .. }) => TrySend::Broken,
+            },
             // No channel to a member that is not a neighbour: the member
-            // never addresses one; drop it rather than hold it forever.
-            _ => true,
+            // never addresses one; the monitor drops it (counted) rather
+            // than hold it forever.
+            _ => TrySend::Broken,
         }
     }
 
@@ -51,12 +61,15 @@ impl Transport for EndpointTransport {
         }
     }
 
-    fn reattach(&mut self, member: MemberId) {
-        if let Some(Some(ep)) = self.endpoints.get_mut(usize::from(member)) {
-            if ep.reattach().is_err() {
-                self.reattach_errors += 1;
-            }
+    fn reattach(&mut self, member: MemberId) -> bool {
+        let ok = match self.endpoints.get_mut(usize::from(member)) {
+            Some(Some(ep)) => ep.reattach().is_ok(),
+            _ => false,
+        };
+        if !ok {
+            self.reattach_errors += 1;
         }
+        ok
     }
 }
 

@@ -14,7 +14,11 @@
 //!   `updates`. `retain` is the protocol's `Config::retain` (committed entries
 //!   kept for repair): a joiner behind more than that gets a snapshot. Results: `state_hash` (of the table and registry),
 //!   `committed` (the commit index: updates committed group-wide as this
-//!   member saw them), `msgs_sent`, `msgs_received`, `max_rounds` (the
+//!   member saw them), `msgs_sent`, `msgs_received`, `msgs_dropped` (not
+//!   sent: to the dead, of an old epoch, on a broken link), `broken_links`
+//!   (links found stopped or overflowing), `recv_errors` (receives from a
+//!   corrupted channel), `reattach_errors` (failed re-attachments to a
+//!   restarted neighbour's channels), `max_rounds` (the
 //!   deepest tree path an entry took, as this member saw it; the leader's
 //!   is the tree height), and by kind `entries`, `acks`, `proposes`,
 //!   `view_msgs` (`STATE`, `READY`, `OPEN`), `snapshot_msgs`, plus
@@ -62,11 +66,14 @@ fn join(ctx: &mut Context, workload: &str) -> Result<Replica, Failure> {
 
 fn stalled(r: &Replica, what: &str) -> Failure {
     let m = r.monitor().member();
+    let mon = r.monitor().stats();
+    let t = r.monitor().transport();
     Failure::new(
         STALL_EXIT_CODE,
         format!(
             "stalled {what}: epoch {} phase {:?} logged {} applied {} commit {} pending {} \
-             uncommitted {} own committed {} backlog {}",
+             uncommitted {} own committed {} backlog {} dropped {} broken links {:#x} \
+             ({} overflowed) recv errors {} reattach errors {}",
             m.epoch(),
             m.phase(),
             m.logged(),
@@ -75,7 +82,12 @@ fn stalled(r: &Replica, what: &str) -> Failure {
             m.pending(),
             m.uncommitted(),
             r.committed(),
-            r.monitor().backlog()
+            r.monitor().backlog(),
+            mon.dropped,
+            r.monitor().broken_links().0,
+            mon.overflows,
+            t.recv_errors,
+            t.reattach_errors
         ),
     )
 }
@@ -184,6 +196,10 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
             .with("committed", m.commit())
             .with("msgs_sent", mon.sent)
             .with("msgs_received", mon.received)
+            .with("msgs_dropped", mon.dropped)
+            .with("broken_links", mon.broken)
+            .with("recv_errors", r.monitor().transport().recv_errors)
+            .with("reattach_errors", r.monitor().transport().reattach_errors)
             .with("max_rounds", u64::from(s.max_hops))
             .with("entries", sent(&r, &[ENTRY]))
             .with("acks", sent(&r, &[ACK]))

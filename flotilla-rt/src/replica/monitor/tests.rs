@@ -34,6 +34,10 @@ struct Net {
     /// A member the hypervisor kills right after the next cheap epoch
     /// check (`MembershipSource::epoch`): a death published mid-poll.
     kill_after_check: Option<usize>,
+    /// `(from, to)` -> the channel is stopped (its peer corrupted it).
+    stopped: Vec<bool>,
+    /// Re-attachments still to fail.
+    reattach_failures: u32,
 }
 
 impl Net {
@@ -58,6 +62,8 @@ impl Net {
             staged: (0..n * n).map(|_| VecDeque::new()).collect(),
             died_at: alloc::vec![None; n],
             kill_after_check: None,
+            stopped: alloc::vec![false; n * n],
+            reattach_failures: 0,
         }))
     }
 
@@ -116,13 +122,16 @@ struct Port {
 }
 
 impl Transport for Port {
-    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
+    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> TrySend {
         let mut net = self.net.borrow_mut();
         net.check_touch(self.me, to);
         let i = usize::from(self.me) * net.n + usize::from(to);
         let lockstep = net.lockstep;
+        if net.stopped[i] {
+            return TrySend::Broken;
+        }
         if net.queues[i].len() + net.staged[i].len() >= SLOTS {
-            return false;
+            return TrySend::Full;
         }
         let q = if lockstep {
             &mut net.staged[i]
@@ -130,15 +139,21 @@ impl Transport for Port {
             &mut net.queues[i]
         };
         q.push_back((*words, len));
-        true
+        TrySend::Sent
     }
     fn try_recv(&mut self, from: MemberId) -> Option<(Words, usize)> {
         let mut net = self.net.borrow_mut();
         net.check_touch(self.me, from);
         net.q(from, self.me).pop_front()
     }
-    fn reattach(&mut self, member: MemberId) {
-        self.net.borrow_mut().reattached[usize::from(member)] += 1;
+    fn reattach(&mut self, member: MemberId) -> bool {
+        let mut net = self.net.borrow_mut();
+        if net.reattach_failures > 0 {
+            net.reattach_failures -= 1;
+            return false;
+        }
+        net.reattached[usize::from(member)] += 1;
+        true
     }
 }
 
@@ -725,4 +740,115 @@ fn a_death_learnt_from_a_message_mid_poll_stops_reads_of_later_neighbours() {
         d.mon.poll();
     }
     assert_eq!(net.borrow_mut().q(2, 1).len(), 3);
+}
+
+#[test]
+fn a_stopped_channel_breaks_its_link_and_drops_what_goes_there() {
+    let topo = Topology::hypercube(1).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+    });
+    // Member 0 corrupted the channel to it: member 1's sends find it stopped.
+    net.borrow_mut().stopped[2] = true;
+    let d = drivers[1].as_mut().unwrap();
+    let sent = d.mon.stats().sent;
+    for i in 1..=5 {
+        d.mon.propose(op(1, i)).unwrap();
+        d.mon.poll();
+    }
+    let s = *d.mon.stats();
+    assert_eq!(s.broken, 1, "broken once, then left alone");
+    assert_eq!(s.overflows, 0);
+    assert_eq!(s.sent, sent);
+    assert_eq!(s.dropped, 5, "every PROPOSE dropped");
+    assert!(d.mon.broken_links().contains(0));
+    assert_eq!(d.mon.backlog(), 0);
+}
+
+#[test]
+fn a_neighbour_that_stops_reading_costs_at_most_the_queue_limit() {
+    let topo = Topology::hypercube(1).unwrap();
+    let net = Net::new(2);
+    let cfg = Config {
+        window: 4,
+        retain: 8,
+        max_snapshot: 480,
+    };
+    let mut m0 = monitor_with(&net, &topo, 0, false, cfg);
+    let mut m1 = monitor_with(&net, &topo, 1, false, cfg);
+    for _ in 0..20 {
+        m0.poll();
+        m1.poll();
+    }
+    assert_eq!(m1.member().phase(), replication::Phase::Open);
+    // Member 0 (the leader) stops reading; member 1 keeps proposing.
+    let limit = m1.queue_limit();
+    assert_eq!(limit, 8 + 4 * 34 + 10 + 2 + 4 * 32);
+    let mut most = 0;
+    for i in 1..=u32::try_from(limit).unwrap() + 50 {
+        m1.propose(op(1, i)).unwrap();
+        m1.poll();
+        most = most.max(m1.backlog());
+    }
+    let s = *m1.stats();
+    assert_eq!(most, limit, "the queue never held more than the limit");
+    assert_eq!(s.overflows, 1);
+    assert_eq!(s.broken, 1);
+    assert!(m1.broken_links().contains(0));
+    assert_eq!(m1.backlog(), 0, "the broken link's queue is dropped");
+    assert_eq!(net.borrow_mut().q(1, 0).len(), SLOTS);
+}
+
+#[test]
+fn a_failed_reattach_is_retried_and_the_restarted_member_catches_up() {
+    let topo = Topology::hypercube(2).unwrap();
+    let (updates, k, victim) = (20u32, 5u32, 3usize);
+    let net = Net::new(4);
+    let mut drivers: Vec<Option<Driver>> = (0..4)
+        .map(|m| {
+            Some(Driver::new(
+                &net,
+                &topo,
+                m,
+                if m == victim { k } else { updates },
+            ))
+        })
+        .collect();
+    kill_after_commit(&mut drivers, &net, victim, k, true);
+    let death = net.borrow().page.epoch;
+    run(&mut drivers, 4, 20_000, |_| {
+        net.borrow().page.pending_acks(death) == 0
+    });
+    // The first re-attachment (of the restarted member's two neighbours) fails.
+    net.borrow_mut().reattach_failures = 1;
+    net.borrow_mut().restart(victim);
+    drivers[victim] = Some(Driver {
+        mon: monitor(&net, &topo, victim, true),
+        next: 0,
+        committed: 0,
+        stop_at: updates,
+        caught_up: false,
+    });
+    let counts = alloc::vec![updates; 4];
+    run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
+    let failed: u64 = drivers
+        .iter()
+        .flatten()
+        .map(|d| d.mon.stats().reattach_failed)
+        .sum();
+    assert_eq!(failed, 1);
+    // Both neighbours attached in the end (one at the retry).
+    assert_eq!(net.borrow().reattached[victim], 2);
+    for d in drivers.iter().flatten() {
+        assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+    }
+}
+
+#[test]
+fn the_default_queue_limit_is_the_documented_one() {
+    // docs/replication.md, "Broken links and bounded queues".
+    assert_eq!(queue_limit(&Config::default()), 27_352);
 }
