@@ -1,7 +1,7 @@
 //! `replica` and `shootdown`: members of a replication group running the
 //! protocol over their channels (`flotilla_rt::replica`, `docs/replication.md`).
 //!
-//! - `replica` (args `updates`, `fault_after`, `retain`): the member proposes its
+//! - `replica` (args `updates`, `fault_after`, `retain`, `max_ticks`): the member proposes its
 //!   deterministic script (`flotilla_rt::replica::script`), at most
 //!   [`WINDOW`] own updates in flight, and waits until every member's whole
 //!   script is applied (a member the status page shows gone for good
@@ -23,7 +23,7 @@
 //!   is the tree height), and by kind `entries`, `acks`, `proposes`,
 //!   `view_msgs` (`STATE`, `READY`, `OPEN`), `snapshot_msgs`, plus
 //!   `epochs`, `membership_acks`, `incarnation`.
-//! - `shootdown` (arg `rounds`): member 0 invalidates an address on every
+//! - `shootdown` (args `rounds`, `max_ticks`): member 0 invalidates an address on every
 //!   member `rounds` times, waiting each time for every acknowledgement;
 //!   then it puts a marker key, which tells the others to finish (once the
 //!   commit index covers it, so that no exit can cut off a member that
@@ -55,10 +55,35 @@ pub const GROUP_EXIT_CODE: u64 = 7;
 pub const STALL_EXIT_CODE: u64 = 8;
 /// Own updates in flight at most.
 pub const WINDOW: u32 = 8;
-/// Timer ticks (about 1 ms) a run may take before it gives up.
-const MAX_TICKS: u64 = 600_000;
+/// Timer ticks (about 1 ms) a run may take in all before it reports a stall,
+/// unless the `max_ticks` argument says otherwise (the partition-config
+/// catalog's default: below the default run timeout, so that exit code 8
+/// and its line come before the run's timeout).
+const MAX_TICKS: u64 = 100_000;
 /// The key `shootdown`'s member 0 writes when it is done.
 const DONE_KEY: u64 = u64::MAX;
+
+/// The run's stall deadline: `max_ticks` from its start, shared by all its
+/// phases.
+struct Deadline {
+    start: u64,
+    max: u64,
+}
+
+impl Deadline {
+    fn new(ctx: &Context) -> Result<Self, Failure> {
+        Ok(Deadline {
+            start: time::ticks(),
+            max: ctx.args().u64_or("max_ticks", MAX_TICKS)?,
+        })
+    }
+
+    /// Ticks left (0 once passed).
+    fn left(&self) -> u64 {
+        self.max
+            .saturating_sub(time::ticks().wrapping_sub(self.start))
+    }
+}
 
 fn join(ctx: &mut Context, workload: &str) -> Result<Replica, Failure> {
     Replica::join(ctx).map_err(|e| Failure::new(GROUP_EXIT_CODE, format!("{workload}: {e}")))
@@ -129,6 +154,7 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     let fault_after = u32::try_from(ctx.args().u64_or("fault_after", 0)?).unwrap_or(u32::MAX);
     let retain = ctx.args().u64_or("retain", Config::default().retain)?;
     let incarnation = ctx.incarnation();
+    let deadline = Deadline::new(ctx)?;
     let cfg = Config {
         retain,
         ..Config::default()
@@ -137,7 +163,7 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
         .map_err(|e| Failure::new(GROUP_EXIT_CODE, format!("replica: {e}")))?;
     let me = r.member_id();
     let n = usize::try_from(r.group().member_count()).unwrap_or(0);
-    if !r.run_until(MAX_TICKS, |r| r.is_caught_up()) {
+    if !r.run_until(deadline.left(), |r| r.is_caught_up()) {
         return Err(stalled(&r, "catching up"));
     }
     let caught_up_at = r.monitor().member().applied();
@@ -147,13 +173,12 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     } else {
         updates
     };
-    let mut next = r.committed() + 1;
-    let start = time::ticks();
+    let mut next = r.committed().saturating_add(1);
     loop {
         r.poll();
-        while next <= stop && next - 1 - r.committed() < WINDOW {
+        while next <= stop && (next - 1).saturating_sub(r.committed()) < WINDOW {
             match r.propose(op(me, next)) {
-                Ok(oseq) if oseq == next => next += 1,
+                Ok(oseq) if oseq == next => next = next.saturating_add(1),
                 Ok(oseq) => {
                     return Err(Failure::new(
                         STALL_EXIT_CODE,
@@ -172,7 +197,7 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
         if next > stop && finished(&r, updates, n) {
             break;
         }
-        if time::ticks().wrapping_sub(start) >= MAX_TICKS {
+        if deadline.left() == 0 {
             return Err(stalled(&r, "replicating"));
         }
     }
@@ -218,9 +243,10 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
 
 pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
     let rounds = ctx.args().u64_or("rounds", 100)?;
+    let deadline = Deadline::new(ctx)?;
     let mut r = join(ctx, "shootdown")?;
     let me = r.member_id();
-    if !r.run_until(MAX_TICKS, |r| r.is_caught_up() && r.is_open()) {
+    if !r.run_until(deadline.left(), |r| r.is_caught_up() && r.is_open()) {
         return Err(stalled(&r, "opening"));
     }
     let mut invalidated = 0u64;
@@ -243,7 +269,7 @@ pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
                 .shootdown(0x1000 * (i + 1))
                 .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("shootdown: {e}")))?;
             let mut done = false;
-            let ok = r.run_until(MAX_TICKS, |r| {
+            let ok = r.run_until(deadline.left(), |r| {
                 done |= count(r, &mut invalidated, Some(id));
                 done
             });
@@ -255,11 +281,11 @@ pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
         let oseq = r
             .put(DONE_KEY, rounds)
             .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("put: {e}")))?;
-        if !r.run_until(MAX_TICKS, |r| r.committed() >= oseq) {
+        if !r.run_until(deadline.left(), |r| r.committed() >= oseq) {
             return Err(stalled(&r, "committing the marker"));
         }
     } else {
-        let ok = r.run_until(MAX_TICKS, |r| {
+        let ok = r.run_until(deadline.left(), |r| {
             count(r, &mut invalidated, None);
             r.get(DONE_KEY).ok().flatten() == Some(rounds) && settled(r)
         });
