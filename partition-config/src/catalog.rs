@@ -349,7 +349,12 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
                 name: "retain",
                 kind: ArgKind::Integer {
                     min: 1,
-                    max: 1_000_000,
+                    // A log entry takes about 56 bytes and a repair queues up to
+                    // the whole retained log for one neighbour at 64 bytes a
+                    // message: 16,384 keeps each under about 1 MiB, which fits
+                    // the default 16 MiB partition beside the replicated table
+                    // (1,000,000 took 56 MiB for the log alone).
+                    max: 16_384,
                     // `replication::Config::default().retain` (checked by a test).
                     default: Some(1024),
                 },

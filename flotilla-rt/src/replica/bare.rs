@@ -157,10 +157,11 @@ impl Replica {
         Self::join_group(ctx, group, cfg)
     }
 
-    /// Joins the group called `name`.
-    pub fn join_named(ctx: &mut Context, name: &str) -> Result<Self, JoinError> {
+    /// Joins the group called `name` with the protocol's tunables `cfg`
+    /// (as [`Replica::join_with`]).
+    pub fn join_named(ctx: &mut Context, name: &str, cfg: Config) -> Result<Self, JoinError> {
         let group = *ctx.group(name).ok_or(JoinError::NoGroup)?;
-        Self::join_group(ctx, group, Config::default())
+        Self::join_group(ctx, group, cfg)
     }
 
     fn join_group(ctx: &mut Context, group: Group, cfg: Config) -> Result<Self, JoinError> {
@@ -217,12 +218,12 @@ impl Replica {
 
     /// Whether reads are served (a restarted member: once caught up).
     pub fn is_caught_up(&self) -> bool {
-        self.mon.member().is_caught_up()
+        self.mon.protocol().is_caught_up()
     }
 
     /// Whether the member's epoch is open (view change over).
     pub fn is_open(&self) -> bool {
-        self.mon.member().phase() == Phase::Open
+        self.mon.protocol().phase() == Phase::Open
     }
 
     /// The highest own update (`origin_seq`) known committed: it and every
@@ -263,7 +264,7 @@ impl Replica {
     /// The local state for reads (`Error::NotCaughtUp` before a restarted
     /// member caught up).
     pub fn state(&self) -> Result<&State, Error> {
-        self.mon.member().read()
+        self.mon.protocol().read()
     }
 
     /// The value of `key`, read locally.
@@ -329,7 +330,7 @@ impl Replica {
                 }
                 Event::CaughtUp => {
                     let me = self.mon.id();
-                    self.committed = self.mon.member().state().dedup(me);
+                    self.committed = self.mon.protocol().state().dedup(me);
                 }
                 _ => {}
             }

@@ -19,7 +19,8 @@ mod bare;
 #[cfg(target_os = "none")]
 pub use bare::{EndpointTransport, GroupMembership, JoinError, Replica};
 pub use monitor::{
-    queue_limit, MembershipSource, Monitor, MonitorError, MonitorStats, Transport, TrySend,
+    queue_limit, MemberView, MembershipSource, Monitor, MonitorError, MonitorStats, Transport,
+    TrySend,
 };
 /// The protocol's types a `Replica` user meets.
 pub use replication::wire::kind;

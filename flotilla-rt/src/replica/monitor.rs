@@ -26,7 +26,9 @@ use abi::group::{MemberState, Membership};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use replication::wire::{bytes_to_words, Words, CHUNK};
-use replication::{Config, Error, Event, FastOut, Member, MemberId, MemberSet, Op, Topology};
+use replication::{
+    Config, Error, Event, FastOut, Member, MemberId, MemberSet, Op, State, Topology,
+};
 
 /// What became of a message handed to [`Transport::try_send`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +188,56 @@ impl Links {
     }
 }
 
+/// A read-only view of the monitor's protocol member: its progress and
+/// counters, and its state only through [`MemberView::read`] (which
+/// refuses with `Error::NotCaughtUp` before a restarted member caught up).
+#[derive(Clone, Copy, Debug)]
+pub struct MemberView<'a>(&'a Member);
+
+impl<'a> MemberView<'a> {
+    /// The adopted epoch.
+    pub fn epoch(self) -> u32 {
+        self.0.epoch()
+    }
+    /// Where the member is in its epoch.
+    pub fn phase(self) -> replication::Phase {
+        self.0.phase()
+    }
+    /// Log entries applied to the local state.
+    pub fn applied(self) -> u64 {
+        self.0.applied()
+    }
+    /// Log entries held.
+    pub fn logged(self) -> u64 {
+        self.0.logged()
+    }
+    /// The commit index as this member knows it.
+    pub fn commit(self) -> u64 {
+        self.0.commit()
+    }
+    /// Whether reads are served.
+    pub fn is_caught_up(self) -> bool {
+        self.0.is_caught_up()
+    }
+    /// Own proposals not logged yet.
+    pub fn pending(self) -> usize {
+        self.0.pending()
+    }
+    /// Own proposals logged but not known committed.
+    pub fn uncommitted(self) -> usize {
+        self.0.uncommitted()
+    }
+    /// The protocol's counters.
+    pub fn stats(self) -> &'a replication::Stats {
+        self.0.stats()
+    }
+    /// The local state (`Error::NotCaughtUp` before a restarted member
+    /// caught up).
+    pub fn read(self) -> Result<&'a State, Error> {
+        self.0.read()
+    }
+}
+
 /// One member of a group with its channels and its status page.
 #[derive(Debug)]
 pub struct Monitor<T: Transport, M: MembershipSource> {
@@ -303,8 +355,15 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         Ok(mon)
     }
 
-    /// The protocol state machine.
-    pub fn member(&self) -> &Member {
+    /// The protocol member's progress and counters (reads of its state go
+    /// through [`MemberView::read`], gated until a restarted member caught
+    /// up).
+    pub fn member(&self) -> MemberView<'_> {
+        MemberView(&self.member)
+    }
+
+    /// The protocol state machine itself (its `state()` is not gated).
+    pub(crate) fn protocol(&self) -> &Member {
         &self.member
     }
 

@@ -137,7 +137,7 @@ fn finished(r: &Replica, updates: u32, n: usize) -> bool {
         })
         .collect();
     let m = r.monitor().member();
-    m.is_caught_up() && all_applied(m.state(), &counts) && m.pending() == 0 && settled(r)
+    r.state().is_ok_and(|s| all_applied(s, &counts)) && m.pending() == 0 && settled(r)
 }
 
 /// Whether the commit index covers this member's whole log (so every
@@ -204,7 +204,9 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     let m = r.monitor().member();
     let s = m.stats();
     let mon = r.monitor().stats();
-    let state = m.state();
+    let state = r
+        .state()
+        .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("replica: {e}")))?;
     println!(
         "replica: member {me} of {n}: {} entries applied, commit {}, hash {:#018x}, \
          {} sent, {} received, {} epoch(s)",

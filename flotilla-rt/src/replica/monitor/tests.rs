@@ -237,7 +237,7 @@ impl Driver {
                 Event::Committed { origin_seq } => self.committed = self.committed.max(origin_seq),
                 Event::CaughtUp => {
                     self.caught_up = true;
-                    self.next = self.mon.member().state().dedup(self.mon.id()) + 1;
+                    self.next = self.mon.protocol().state().dedup(self.mon.id()) + 1;
                     self.committed = self.next - 1;
                 }
                 _ => {}
@@ -246,7 +246,7 @@ impl Driver {
         while self.caught_up
             && self.next <= self.stop_at
             && self.next - 1 - self.committed < window
-            && self.mon.member().phase() == replication::Phase::Open
+            && self.mon.protocol().phase() == replication::Phase::Open
         {
             let oseq = self
                 .mon
@@ -277,7 +277,7 @@ fn run(
 
 fn settled(drivers: &[Option<Driver>], counts: &[u32]) -> bool {
     drivers.iter().flatten().all(|d| {
-        let m = d.mon.member();
+        let m = d.mon.protocol();
         all_applied(m.state(), counts)
             && m.commit() == m.logged()
             && m.applied() == m.logged()
@@ -288,7 +288,7 @@ fn settled(drivers: &[Option<Driver>], counts: &[u32]) -> bool {
 }
 
 fn sent(d: &Driver, k: u8) -> u64 {
-    d.mon.member().stats().sent_by_kind[usize::from(k)]
+    d.mon.protocol().stats().sent_by_kind[usize::from(k)]
 }
 
 fn group(topo: &Topology, updates: u32) -> (Rc<RefCell<Net>>, Vec<Option<Driver>>) {
@@ -320,12 +320,15 @@ fn every_member_ends_with_the_reference_and_each_update_costs_two_messages_per_e
         let mut acks = 0;
         let mut hops = 0;
         for d in drivers.iter().flatten() {
-            assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+            assert_eq!(
+                d.mon.protocol().state().state_hash(),
+                reference_hash(&counts)
+            );
             assert_eq!(d.committed, updates);
-            assert_eq!(d.mon.member().commit(), total);
+            assert_eq!(d.mon.protocol().commit(), total);
             entries += sent(d, kind::ENTRY);
             acks += sent(d, kind::ACK);
-            hops = hops.max(d.mon.member().stats().max_hops);
+            hops = hops.max(d.mon.protocol().stats().max_hops);
             assert_eq!(d.mon.stats().rejected, 0);
             assert_eq!(d.mon.stats().acks, 1, "one MEMBERSHIP_ACK, at boot");
         }
@@ -361,7 +364,10 @@ fn full_channels_keep_messages_in_order() {
         .sum();
     assert!(backlogged > 0, "some sends found their channel full");
     for d in drivers.iter().flatten() {
-        assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
         assert_eq!(d.mon.stats().rejected, 0);
     }
 }
@@ -408,7 +414,7 @@ fn a_member_death_keeps_its_committed_updates_and_the_survivors_finish() {
         counts[victim] = k;
         run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
         for d in drivers.iter().flatten() {
-            let m = d.mon.member();
+            let m = d.mon.protocol();
             assert_eq!(
                 m.state().state_hash(),
                 reference_hash(&counts),
@@ -463,7 +469,7 @@ fn a_restarted_member_catches_up_before_it_reads_and_ends_with_the_fault_free_st
         run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
         for (i, d) in drivers.iter().enumerate() {
             let d = d.as_ref().unwrap();
-            let m = d.mon.member();
+            let m = d.mon.protocol();
             assert!(m.read().is_ok());
             assert_eq!(
                 m.state().state_hash(),
@@ -485,7 +491,7 @@ fn shootdowns_reach_everyone_with_two_messages_per_edge() {
     run(&mut drivers, 1, 1000, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     let rounds = 5;
     let mut invalidated = [0u32; 8];
@@ -585,8 +591,8 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
         let epoch = net.borrow().page.epoch;
         let open = |d: &[Option<Driver>]| {
             d.iter().flatten().all(|x| {
-                x.mon.member().phase() == replication::Phase::Open
-                    && u64::from(x.mon.member().epoch()) == epoch
+                x.mon.protocol().phase() == replication::Phase::Open
+                    && u64::from(x.mon.protocol().epoch()) == epoch
             })
         };
         let rounds = rounds_until(&mut drivers, &net, open);
@@ -644,7 +650,7 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
                 .as_ref()
                 .unwrap()
                 .mon
-                .member()
+                .protocol()
                 .tree()
                 .depth(MemberId::try_from(victim).unwrap());
             std::eprintln!(
@@ -661,7 +667,7 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
                 .as_ref()
                 .unwrap()
                 .mon
-                .member()
+                .protocol()
                 .tree()
                 .neighbours(me)
                 .len();
@@ -683,7 +689,7 @@ fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
     run(&mut drivers, 1, 100, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     // A well-formed COMMIT of epoch 9 from member 1, while the page says 1.
     let msg = replication::Message::Commit {
@@ -699,7 +705,7 @@ fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
     d.mon.poll();
     assert_eq!(d.mon.stats().future, 1);
     assert_eq!(d.mon.stats().rejected, 1);
-    assert_eq!(d.mon.member().epoch(), 1);
+    assert_eq!(d.mon.protocol().epoch(), 1);
     assert_eq!(d.mon.stats().epochs, 0);
 }
 
@@ -717,7 +723,7 @@ fn a_death_learnt_from_a_message_mid_poll_stops_reads_of_later_neighbours() {
     run(&mut drivers, 1, 100, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     // Member 2 queued messages for 1; right after 1's cheap epoch check the
     // hypervisor publishes 2's death (epoch 2), and member 0, which saw it
@@ -749,7 +755,7 @@ fn a_stopped_channel_breaks_its_link_and_drops_what_goes_there() {
     run(&mut drivers, 1, 100, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     // Member 0 corrupted the channel to it: member 1's sends find it stopped.
     net.borrow_mut().stopped[2] = true;
@@ -783,7 +789,7 @@ fn a_neighbour_that_stops_reading_costs_at_most_the_queue_limit() {
         m0.poll();
         m1.poll();
     }
-    assert_eq!(m1.member().phase(), replication::Phase::Open);
+    assert_eq!(m1.protocol().phase(), replication::Phase::Open);
     // Member 0 (the leader) stops reading; member 1 keeps proposing.
     let limit = m1.queue_limit();
     assert_eq!(limit, 8 + 4 * 34 + 10 + 2 + 4 * 32);
@@ -843,7 +849,10 @@ fn a_failed_reattach_is_retried_and_the_restarted_member_catches_up() {
     // Both neighbours attached in the end (one at the retry).
     assert_eq!(net.borrow().reattached[victim], 2);
     for d in drivers.iter().flatten() {
-        assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
     }
 }
 
