@@ -128,6 +128,9 @@ pub(crate) fn validate(
     check_peer_workloads(raw, &checked, &channels, diags);
     check_group_workloads(raw, &checked, diags);
     check_group_args(raw, &checked, &args, diags);
+    if let Some(timeout) = machine.as_ref().and_then(|m| m.2) {
+        check_stall_limits(raw, &checked, &args, timeout, diags);
+    }
     check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
     check_restart_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
@@ -2458,6 +2461,65 @@ fn check_group_args(
                 );
             }
             diags.push(d);
+        }
+    }
+}
+
+/// A group workload's stall limit (`max_ticks`, timer ticks of about 1 ms)
+/// comes before the run's timeout: otherwise the timeout stops a stalled
+/// member before it can report why (exit code 8 and its counters). A
+/// warning, at `max_ticks` (or the `workload` when it takes the default).
+fn check_stall_limits(
+    raw: &RawLayout,
+    checked: &[Checked],
+    args: &[Args],
+    timeout_secs: u32,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let timeout_ticks = i64::from(timeout_secs).saturating_mul(1000);
+    for ((p, c), a) in raw.partitions.iter().zip(checked).zip(args) {
+        let (Some(Kernel::BuiltIn), Some(w), Some(a)) = (&c.kernel, &c.workload, a) else {
+            continue;
+        };
+        if !needs_group(w) {
+            continue;
+        }
+        let Some(&ArgValue::Integer(n)) = a.iter().find(|(k, _)| k == "max_ticks").map(|(_, v)| v)
+        else {
+            continue;
+        };
+        if n < timeout_ticks {
+            continue;
+        }
+        let given = match &p.args {
+            Field::Given(given) => given.value.iter().find(|a| a.key.value == "max_ticks"),
+            _ => None,
+        };
+        let d = Diagnostic::warning(
+            "max-ticks-beyond-timeout",
+            format!(
+                "partition {}'s `{w}` gives up after {n} ticks (about {} s), not before the \
+                 run's timeout of {timeout_secs} s",
+                partition_label(p),
+                n / 1000
+            ),
+        )
+        .help(format!(
+            "set `max_ticks` below {timeout_ticks} (or raise [machine] `timeout`), so that a \
+             stalled member reports its counters and exit code 8 before the timeout stops it"
+        ));
+        match (given, &p.workload) {
+            (Some(arg), _) => diags.push(in_partition(
+                d.at(arg.value.span.clone(), "the stall limit"),
+                &arg.value,
+                p,
+            )),
+            (None, Field::Given(wl)) => diags.push(in_partition(
+                d.at(wl.span.clone(), format!("`max_ticks` defaults to {n}")),
+                wl,
+                p,
+            )),
+            (None, _) => diags.push(d.at(header(&p.span), format!("`max_ticks` = {n}"))),
         }
     }
 }
