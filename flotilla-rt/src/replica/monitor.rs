@@ -509,11 +509,14 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             let i = usize::from(nbr);
             let incarnation = m.members[i].incarnation;
             if incarnation != self.attached[i] {
+                // A new incarnation on fresh channels: a link broken with the
+                // old one is usable again (if re-attaching fails, its messages
+                // wait until a retry works; a link that breaks meanwhile stays
+                // broken, as messages were lost on it).
+                self.links.broken = self.links.broken.without(nbr);
                 if self.transport.reattach(nbr) {
                     self.attached[i] = incarnation;
                     self.stats.reattached += 1;
-                    // Fresh channels: a link broken before is usable again.
-                    self.links.broken = self.links.broken.without(nbr);
                 } else {
                     self.stats.reattach_failed += 1;
                     self.links.held = self.links.held.with(nbr);

@@ -861,3 +861,49 @@ fn the_default_queue_limit_is_the_documented_one() {
     // docs/replication.md, "Broken links and bounded queues".
     assert_eq!(queue_limit(&Config::default()), 27_352);
 }
+
+#[test]
+fn a_link_broken_with_a_dead_incarnation_works_again_with_the_next() {
+    let topo = Topology::hypercube(1).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
+    });
+    // Member 0 corrupts the channel to it, member 1's PROPOSE breaks the link.
+    net.borrow_mut().stopped[2] = true;
+    let d1 = drivers[1].as_mut().unwrap();
+    d1.stop_at = 3;
+    d1.step(4);
+    assert!(d1.mon.broken_links().contains(0));
+    // Member 0 faults and restarts on fresh channels; member 1's first
+    // re-attachment fails.
+    drivers[0] = None;
+    net.borrow_mut().kill(0, true);
+    let death = net.borrow().page.epoch;
+    run(&mut drivers, 4, 1000, |_| {
+        net.borrow().page.pending_acks(death) == 0
+    });
+    net.borrow_mut().stopped[2] = false;
+    net.borrow_mut().reattach_failures = 1;
+    net.borrow_mut().restart(0);
+    drivers[0] = Some(Driver {
+        mon: monitor(&net, &topo, 0, true),
+        next: 0,
+        committed: 0,
+        stop_at: 0,
+        caught_up: false,
+    });
+    let counts = [0u32, 3];
+    run(&mut drivers, 4, 20_000, |d| settled(d, &counts));
+    let d1 = drivers[1].as_ref().unwrap();
+    assert!(d1.mon.broken_links().is_empty());
+    assert_eq!(d1.mon.stats().reattach_failed, 1);
+    for d in drivers.iter().flatten() {
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
+    }
+}
