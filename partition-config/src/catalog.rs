@@ -349,13 +349,19 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
                 name: "retain",
                 kind: ArgKind::Integer {
                     min: 1,
-                    max: 1_000_000,
+                    // A log entry takes about 56 bytes and a repair queues up to
+                    // the whole retained log for one neighbour at 64 bytes a
+                    // message: 16,384 keeps each under about 1 MiB, which fits
+                    // the default 16 MiB partition beside the replicated table
+                    // (1,000,000 took 56 MiB for the log alone).
+                    max: 16_384,
                     // `replication::Config::default().retain` (checked by a test).
                     default: Some(1024),
                 },
                 doc: "committed log entries kept for repair; a restarted member further behind \
                       catches up from a snapshot",
             },
+            MAX_TICKS_ARG,
         ],
         min_channels: 1,
         peer_workload: Some("replica"),
@@ -366,20 +372,37 @@ pub const GUEST_KERNEL_WORKLOADS: &[WorkloadSpec] = &[
         doc: "runs as a member of a replication group whose member 0 invalidates an entry on every member \
               `rounds` times, waiting for every acknowledgement, and reports the cycles per \
               shootdown",
-        args: &[ArgSpec {
-            name: "rounds",
-            kind: ArgKind::Integer {
-                min: 1,
-                max: 1_000_000,
-                default: Some(100),
+        args: &[
+            ArgSpec {
+                name: "rounds",
+                kind: ArgKind::Integer {
+                    min: 1,
+                    max: 1_000_000,
+                    default: Some(100),
+                },
+                doc: "shootdowns member 0 makes",
             },
-            doc: "shootdowns member 0 makes",
-        }],
+            MAX_TICKS_ARG,
+        ],
         min_channels: 1,
         peer_workload: Some("shootdown"),
         uses_channels: true,
     },
 ];
+
+/// The group workloads' stall limit: below the default run timeout (120 s),
+/// so that a stalled member reports its diagnostic line and exit code 8
+/// before the run's timeout stops it silently.
+const MAX_TICKS_ARG: ArgSpec = ArgSpec {
+    name: "max_ticks",
+    kind: ArgKind::Integer {
+        min: 1,
+        max: 86_400_000,
+        default: Some(100_000),
+    },
+    doc: "timer ticks (about 1 ms each) the member may take in all before it reports a stall \
+          (exit code 8, with its counters); keep it below the run's `timeout`",
+};
 
 /// Workloads that run as a member of a replication group: a partition
 /// running one must be in a `[[group]]` (`workload-needs-group`).

@@ -127,6 +127,10 @@ pub(crate) fn validate(
     let args = check_workload_args(raw, &checked, &channels, diags);
     check_peer_workloads(raw, &checked, &channels, diags);
     check_group_workloads(raw, &checked, diags);
+    check_group_args(raw, &checked, &args, diags);
+    if let Some(timeout) = machine.as_ref().and_then(|m| m.2) {
+        check_stall_limits(raw, &checked, &args, timeout, diags);
+    }
     check_unused_channels(raw, &checked, &channels, groups.as_deref(), diags);
     check_restart_channels(raw, &checked, &channels, groups.as_deref(), diags);
     let (cpus, memory, timeout) = machine?.into_parts()?;
@@ -2364,6 +2368,159 @@ fn check_group_workloads(raw: &RawLayout, checked: &[Checked], diags: &mut Vec<D
             wl,
             p,
         ));
+    }
+}
+
+/// The members of a group that run the built-in `replica` propose the same
+/// number of updates: each waits until every member's whole sequence is
+/// applied, so a member with fewer never sees the others finish and the
+/// group stalls. Located at each differing member's `updates` (or its
+/// `workload` when it takes the default), with the group's first
+/// `replica` member as the reference.
+fn check_group_args(
+    raw: &RawLayout,
+    checked: &[Checked],
+    args: &[Args],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for g in &raw.groups {
+        let Field::Given(members) = &g.members else {
+            continue;
+        };
+        let group = g
+            .name
+            .given()
+            .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{}`", n.value));
+        // The group's first `replica` member: its `updates`, where, its
+        // name and its label.
+        let mut first: Option<(i64, Range<usize>, String, String)> = None;
+        for m in &members.value {
+            let Some(i) = raw
+                .partitions
+                .iter()
+                .position(|p| p.name.given().is_some_and(|n| n.value == m.value))
+            else {
+                continue;
+            };
+            let (Some(c), Some(Some(a)), Some(p)) =
+                (checked.get(i), args.get(i), raw.partitions.get(i))
+            else {
+                continue;
+            };
+            if !matches!(c.kernel, Some(Kernel::BuiltIn))
+                || c.workload.as_deref() != Some("replica")
+            {
+                continue;
+            }
+            let Some(&ArgValue::Integer(n)) =
+                a.iter().find(|(k, _)| k == "updates").map(|(_, v)| v)
+            else {
+                continue;
+            };
+            let given = match &p.args {
+                Field::Given(given) => given.value.iter().find(|a| a.key.value == "updates"),
+                _ => None,
+            };
+            let (span, inherited) = match (given, &p.workload) {
+                (Some(a), _) => (a.value.span.clone(), a.value.inherited),
+                (None, Field::Given(w)) => (w.span.clone(), w.inherited),
+                (None, _) => (header(&p.span), false),
+            };
+            let label = |n: i64| {
+                if given.is_some() {
+                    format!("`updates` = {n} here")
+                } else {
+                    format!("`updates` = {n} (the default) here")
+                }
+            };
+            let Some((f, fspan, flabel, flabel_at)) = &first else {
+                first = Some((n, span, partition_label(p), label(n)));
+                continue;
+            };
+            if *f == n {
+                continue;
+            }
+            let mut d = Diagnostic::new(
+                "group-args-differ",
+                format!(
+                    "partition {} runs `replica` with `updates` = {n}, but {flabel} in the same \
+                     group {group} with {f}",
+                    partition_label(p)
+                ),
+            )
+            .at(span, label(n))
+            .also(fspan.clone(), flabel_at.clone())
+            .help(format!(
+                "give every `replica` member of group {group} the same `updates`: each waits \
+                 until every member's whole sequence is applied, so the group would stall"
+            ));
+            if inherited {
+                d = d.also(
+                    header(&p.span),
+                    format!("in partition {} {INHERITED_LABEL}", partition_label(p)),
+                );
+            }
+            diags.push(d);
+        }
+    }
+}
+
+/// A group workload's stall limit (`max_ticks`, timer ticks of about 1 ms)
+/// comes before the run's timeout: otherwise the timeout stops a stalled
+/// member before it can report why (exit code 8 and its counters). A
+/// warning, at `max_ticks` (or the `workload` when it takes the default).
+fn check_stall_limits(
+    raw: &RawLayout,
+    checked: &[Checked],
+    args: &[Args],
+    timeout_secs: u32,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let timeout_ticks = i64::from(timeout_secs).saturating_mul(1000);
+    for ((p, c), a) in raw.partitions.iter().zip(checked).zip(args) {
+        let (Some(Kernel::BuiltIn), Some(w), Some(a)) = (&c.kernel, &c.workload, a) else {
+            continue;
+        };
+        if !needs_group(w) {
+            continue;
+        }
+        let Some(&ArgValue::Integer(n)) = a.iter().find(|(k, _)| k == "max_ticks").map(|(_, v)| v)
+        else {
+            continue;
+        };
+        if n < timeout_ticks {
+            continue;
+        }
+        let given = match &p.args {
+            Field::Given(given) => given.value.iter().find(|a| a.key.value == "max_ticks"),
+            _ => None,
+        };
+        let d = Diagnostic::warning(
+            "max-ticks-beyond-timeout",
+            format!(
+                "partition {}'s `{w}` gives up after {n} ticks (about {} s), not before the \
+                 run's timeout of {timeout_secs} s",
+                partition_label(p),
+                n / 1000
+            ),
+        )
+        .help(format!(
+            "set `max_ticks` below {timeout_ticks} (or raise [machine] `timeout`), so that a \
+             stalled member reports its counters and exit code 8 before the timeout stops it"
+        ));
+        match (given, &p.workload) {
+            (Some(arg), _) => diags.push(in_partition(
+                d.at(arg.value.span.clone(), "the stall limit"),
+                &arg.value,
+                p,
+            )),
+            (None, Field::Given(wl)) => diags.push(in_partition(
+                d.at(wl.span.clone(), format!("`max_ticks` defaults to {n}")),
+                wl,
+                p,
+            )),
+            (None, _) => diags.push(d.at(header(&p.span), format!("`max_ticks` = {n}"))),
+        }
     }
 }
 

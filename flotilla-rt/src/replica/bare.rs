@@ -4,14 +4,16 @@
 //! `MEMBERSHIP_ACK`), and [`Replica`], the API a workload uses: join the
 //! group, propose updates, read, shoot down, poll.
 //!
-//! Everything a poll does is loads and stores on the status page and the
-//! channel rings: the steady state makes no VM exit. Exits come only from
+//! Everything a poll does is loads of the status page (which is
+//! read-only) and loads and stores on the channel rings: the steady state
+//! makes no VM exit. Exits come only from
 //! `MEMBERSHIP_ACK` (one per epoch adopted) and whatever the workload
 //! prints or reports.
 
-use super::monitor::{MembershipSource, Monitor, MonitorError, Transport};
+use super::monitor::{MembershipSource, Monitor, MonitorError, Transport, TrySend};
 use crate::context::{Context, Endpoint, Group};
 use crate::peers::ChannelError;
+use crate::SendError;
 use abi::group::Membership;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -25,17 +27,25 @@ pub struct EndpointTransport {
     /// Receives that failed for another reason than an empty ring (a
     /// corrupted channel: its peer stalls only itself).
     pub recv_errors: u64,
-    /// Re-attachments that failed.
+    /// Re-attachment attempts that failed (the monitor retries at every
+    /// poll until one works).
     pub reattach_errors: u64,
 }
 
 impl Transport for EndpointTransport {
-    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
+    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> TrySend {
         match self.endpoints.get_mut(usize::from(to)) {
-            Some(Some(ep)) => ep.try_send_words(words, len).is_ok(),
+            Some(Some(ep)) => match ep.try_send_words(words, len) {
+                Ok(()) => TrySend::Sent,
+                Err(SendError::Full) => TrySend::Full,
+                // Stopped by a corrupting peer (or a message too long, which
+                // the protocol never makes): the link carries nothing more.
+                Err(SendError::Corrupted(_) | SendError::TooLong { .. }) => TrySend::Broken,
+            },
             // No channel to a member that is not a neighbour: the member
-            // never addresses one; drop it rather than hold it forever.
-            _ => true,
+            // never addresses one; the monitor drops it (counted) rather
+            // than hold it forever.
+            _ => TrySend::Broken,
         }
     }
 
@@ -51,12 +61,15 @@ impl Transport for EndpointTransport {
         }
     }
 
-    fn reattach(&mut self, member: MemberId) {
-        if let Some(Some(ep)) = self.endpoints.get_mut(usize::from(member)) {
-            if ep.reattach().is_err() {
-                self.reattach_errors += 1;
-            }
+    fn reattach(&mut self, member: MemberId) -> bool {
+        let ok = match self.endpoints.get_mut(usize::from(member)) {
+            Some(Some(ep)) => ep.reattach().is_ok(),
+            _ => false,
+        };
+        if !ok {
+            self.reattach_errors += 1;
         }
+        ok
     }
 }
 
@@ -144,10 +157,11 @@ impl Replica {
         Self::join_group(ctx, group, cfg)
     }
 
-    /// Joins the group called `name`.
-    pub fn join_named(ctx: &mut Context, name: &str) -> Result<Self, JoinError> {
+    /// Joins the group called `name` with the protocol's tunables `cfg`
+    /// (as [`Replica::join_with`]).
+    pub fn join_named(ctx: &mut Context, name: &str, cfg: Config) -> Result<Self, JoinError> {
         let group = *ctx.group(name).ok_or(JoinError::NoGroup)?;
-        Self::join_group(ctx, group, Config::default())
+        Self::join_group(ctx, group, cfg)
     }
 
     fn join_group(ctx: &mut Context, group: Group, cfg: Config) -> Result<Self, JoinError> {
@@ -204,12 +218,12 @@ impl Replica {
 
     /// Whether reads are served (a restarted member: once caught up).
     pub fn is_caught_up(&self) -> bool {
-        self.mon.member().is_caught_up()
+        self.mon.protocol().is_caught_up()
     }
 
     /// Whether the member's epoch is open (view change over).
     pub fn is_open(&self) -> bool {
-        self.mon.member().phase() == Phase::Open
+        self.mon.protocol().phase() == Phase::Open
     }
 
     /// The highest own update (`origin_seq`) known committed: it and every
@@ -250,7 +264,7 @@ impl Replica {
     /// The local state for reads (`Error::NotCaughtUp` before a restarted
     /// member caught up).
     pub fn state(&self) -> Result<&State, Error> {
-        self.mon.member().read()
+        self.mon.protocol().read()
     }
 
     /// The value of `key`, read locally.
@@ -316,7 +330,7 @@ impl Replica {
                 }
                 Event::CaughtUp => {
                     let me = self.mon.id();
-                    self.committed = self.mon.member().state().dedup(me);
+                    self.committed = self.mon.protocol().state().dedup(me);
                 }
                 _ => {}
             }

@@ -18,7 +18,10 @@ mod bare;
 
 #[cfg(target_os = "none")]
 pub use bare::{EndpointTransport, GroupMembership, JoinError, Replica};
-pub use monitor::{MembershipSource, Monitor, MonitorError, MonitorStats, Transport};
+pub use monitor::{
+    queue_limit, MemberView, MembershipSource, Monitor, MonitorError, MonitorStats, Transport,
+    TrySend,
+};
 /// The protocol's types a `Replica` user meets.
 pub use replication::wire::kind;
 pub use replication::{Config, Error, Event, MemberId, MemberSet, Name, Op, Phase, Service, State};

@@ -15,24 +15,46 @@
 //!   acknowledges the epoch (`MEMBERSHIP_ACK`), then hands it to the member
 //!   (`docs/replication.md`, "A survivor's side");
 //! - in the steady state a poll is loads and stores only: the epoch word,
-//!   the channel rings; no VM exit.
+//!   the channel rings; no VM exit;
+//! - memory is bounded whatever a neighbour does: a neighbour's local
+//!   queue holds at most [`queue_limit`] messages; a link whose channel
+//!   stopped (the peer corrupted it) or whose queue would overflow is
+//!   **broken**: nothing more is sent on it (counted as dropped) until the
+//!   neighbour comes back in a new incarnation.
 
 use abi::group::{MemberState, Membership};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use replication::wire::{bytes_to_words, Words};
-use replication::{Config, Error, Event, FastOut, Member, MemberId, MemberSet, Op, Topology};
+use replication::wire::{bytes_to_words, Words, CHUNK};
+use replication::{
+    Config, Error, Event, FastOut, Member, MemberId, MemberSet, Op, State, Topology,
+};
+
+/// What became of a message handed to [`Transport::try_send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrySend {
+    /// Written to the channel.
+    Sent,
+    /// No room now: the monitor keeps the message and tries again later.
+    Full,
+    /// The link cannot carry messages (the channel is stopped, or there is
+    /// no channel to that member): the monitor drops the message and marks
+    /// the link broken.
+    Broken,
+}
 
 /// Channels to the group's neighbours, as payload words.
 pub trait Transport {
     /// Sends a message of `len` bytes to neighbour `to` if its channel has
-    /// room now; `false` if it is full (the monitor keeps the message).
-    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool;
+    /// room now.
+    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> TrySend;
     /// The next message from neighbour `from`, if one is there.
     fn try_recv(&mut self, from: MemberId) -> Option<(Words, usize)>;
     /// Neighbour `member` is alive again in a new incarnation: its channels
-    /// were re-formatted, attach to them afresh.
-    fn reattach(&mut self, member: MemberId);
+    /// were re-formatted, attach to them afresh. Returns whether that
+    /// worked (if not, the monitor leaves the link alone and tries again at
+    /// its next polls).
+    fn reattach(&mut self, member: MemberId) -> bool;
 }
 
 /// The group's membership as the hypervisor publishes it.
@@ -80,9 +102,15 @@ pub struct MonitorStats {
     pub received: u64,
     /// Messages that found their channel full and waited in a local queue.
     pub backlogged: u64,
-    /// Messages not sent: queued for a member found dead, or of an old
-    /// epoch when a new one was adopted.
+    /// Messages not sent: queued for a member found dead, of an old epoch
+    /// when a new one was adopted, or for a broken link.
     pub dropped: u64,
+    /// Links found broken: a stopped channel ([`TrySend::Broken`]) or a
+    /// local queue that reached [`queue_limit`].
+    pub broken: u64,
+    /// Of those, the local queues that reached [`queue_limit`] (the
+    /// neighbour stopped reading).
+    pub overflows: u64,
     /// Messages the member refused (malformed, or never sent by an honest
     /// member in its state).
     pub rejected: u64,
@@ -92,6 +120,10 @@ pub struct MonitorStats {
     pub acks: u64,
     /// Channels re-attached to a restarted neighbour.
     pub reattached: u64,
+    /// Neighbours whose re-attachment failed at an epoch change (retried
+    /// at every poll until it works, uncounted; meanwhile the link is
+    /// neither read nor written, and what goes there waits in its queue).
+    pub reattach_failed: u64,
     /// Messages that came from an epoch not adopted yet (the status page
     /// was read again before handling them).
     pub future: u64,
@@ -105,6 +137,106 @@ const BATCH: usize = 16;
 /// epoch from the page before it is refused (once is enough for an honest
 /// sender; a later epoch adopted meanwhile may need one more).
 const FUTURE_RETRIES: u32 = 2;
+
+/// Most messages waiting in one neighbour's local queue under `cfg`: what
+/// an honest group can put there while that neighbour reads slowly, and
+/// so the most a neighbour that stops reading makes this member hold
+/// (about 64 bytes each) before its link counts as broken. That is a log
+/// repair (the retained entries plus the uncommitted ones, at most
+/// `window`), a snapshot of at most `max_snapshot` bytes in `CHUNK`-byte
+/// chunks with its begin and end, the `ACK`s of up to `window` entries,
+/// up to `window` proposals of every member relayed towards the leader,
+/// and a few view-change and shootdown messages per member.
+pub fn queue_limit(cfg: &Config) -> usize {
+    let window = usize::try_from(cfg.window).unwrap_or(usize::MAX);
+    let retain = usize::try_from(cfg.retain).unwrap_or(usize::MAX);
+    let chunks = usize::try_from(cfg.max_snapshot)
+        .unwrap_or(usize::MAX)
+        .div_ceil(CHUNK);
+    let members = abi::group::MAX_MEMBERS;
+    retain
+        .saturating_add(window.saturating_mul(members + 2))
+        .saturating_add(chunks.saturating_add(2))
+        .saturating_add(4 * members)
+}
+
+/// The local side of the links: per neighbour, what waits for room in
+/// its channel, and which links are broken.
+#[derive(Debug)]
+struct Links {
+    queued: Vec<VecDeque<(Words, usize)>>,
+    /// Members messages may go to: alive, link not broken.
+    usable: MemberSet,
+    broken: MemberSet,
+    /// Neighbours alive in an incarnation whose channels could not be
+    /// attached to yet: their messages wait in the queue, their channels
+    /// are neither read nor written.
+    held: MemberSet,
+    limit: usize,
+}
+
+impl Links {
+    /// Marks the link to `to` broken and drops what waits for it.
+    fn break_link(&mut self, to: MemberId, stats: &mut MonitorStats) {
+        self.broken = self.broken.with(to);
+        self.usable = self.usable.without(to);
+        stats.broken += 1;
+        if let Some(q) = self.queued.get_mut(usize::from(to)) {
+            stats.dropped += q.len() as u64;
+            q.clear();
+        }
+    }
+}
+
+/// A read-only view of the monitor's protocol member: its progress and
+/// counters, and its state only through [`MemberView::read`] (which
+/// refuses with `Error::NotCaughtUp` before a restarted member caught up).
+#[derive(Clone, Copy, Debug)]
+pub struct MemberView<'a>(&'a Member);
+
+impl<'a> MemberView<'a> {
+    /// The adopted epoch.
+    pub fn epoch(self) -> u32 {
+        self.0.epoch()
+    }
+    /// Where the member is in its epoch.
+    pub fn phase(self) -> replication::Phase {
+        self.0.phase()
+    }
+    /// Log entries applied to the local state.
+    pub fn applied(self) -> u64 {
+        self.0.applied()
+    }
+    /// Log entries held.
+    pub fn logged(self) -> u64 {
+        self.0.logged()
+    }
+    /// The commit index as this member knows it.
+    pub fn commit(self) -> u64 {
+        self.0.commit()
+    }
+    /// Whether reads are served.
+    pub fn is_caught_up(self) -> bool {
+        self.0.is_caught_up()
+    }
+    /// Own proposals not logged yet.
+    pub fn pending(self) -> usize {
+        self.0.pending()
+    }
+    /// Own proposals logged but not known committed.
+    pub fn uncommitted(self) -> usize {
+        self.0.uncommitted()
+    }
+    /// The protocol's counters.
+    pub fn stats(self) -> &'a replication::Stats {
+        self.0.stats()
+    }
+    /// The local state (`Error::NotCaughtUp` before a restarted member
+    /// caught up).
+    pub fn read(self) -> Result<&'a State, Error> {
+        self.0.read()
+    }
+}
 
 /// One member of a group with its channels and its status page.
 #[derive(Debug)]
@@ -120,8 +252,7 @@ pub struct Monitor<T: Transport, M: MembershipSource> {
     alive: MemberSet,
     /// Per member, the incarnation its channels are attached to.
     attached: [u32; abi::group::MAX_MEMBERS],
-    /// Per member, messages waiting for room in its channel.
-    queued: Vec<VecDeque<(Words, usize)>>,
+    links: Links,
     membership: Membership,
     stats: MonitorStats,
 }
@@ -129,23 +260,38 @@ pub struct Monitor<T: Transport, M: MembershipSource> {
 /// Hands one message to `to`'s channel, or queues it behind earlier ones.
 fn send_to<T: Transport>(
     transport: &mut T,
-    queued: &mut [VecDeque<(Words, usize)>],
-    alive: MemberSet,
+    links: &mut Links,
     stats: &mut MonitorStats,
     to: MemberId,
     words: &Words,
     len: usize,
 ) {
-    let Some(q) = queued.get_mut(usize::from(to)) else {
-        stats.dropped += 1;
-        return;
-    };
-    if !alive.contains(to) {
+    if !links.usable.contains(to) {
         stats.dropped += 1;
         return;
     }
-    if q.is_empty() && transport.try_send(to, words, len) {
-        stats.sent += 1;
+    let Some(q) = links.queued.get_mut(usize::from(to)) else {
+        stats.dropped += 1;
+        return;
+    };
+    if q.is_empty() && !links.held.contains(to) {
+        match transport.try_send(to, words, len) {
+            TrySend::Sent => {
+                stats.sent += 1;
+                return;
+            }
+            TrySend::Broken => {
+                stats.dropped += 1;
+                links.break_link(to, stats);
+                return;
+            }
+            TrySend::Full => {}
+        }
+    }
+    if q.len() >= links.limit {
+        stats.dropped += 1;
+        stats.overflows += 1;
+        links.break_link(to, stats);
         return;
     }
     stats.backlogged += 1;
@@ -176,6 +322,7 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         let alive = MemberSet(m.alive).and(topo.members());
         let epoch = u32::try_from(m.epoch).unwrap_or(u32::MAX);
         let neighbours = topo.neighbours(me);
+        let limit = queue_limit(&cfg);
         let member = if restarted {
             Member::restarted(me, topo, cfg, epoch, alive)
         } else {
@@ -191,7 +338,13 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             seen: m.epoch,
             alive,
             attached: m.incarnations(),
-            queued: (0..n).map(|_| VecDeque::new()).collect(),
+            links: Links {
+                held: MemberSet::EMPTY,
+                queued: (0..n).map(|_| VecDeque::new()).collect(),
+                usable: alive,
+                broken: MemberSet::EMPTY,
+                limit,
+            },
             membership: m,
             stats: MonitorStats {
                 acks: 1,
@@ -202,8 +355,15 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         Ok(mon)
     }
 
-    /// The protocol state machine.
-    pub fn member(&self) -> &Member {
+    /// The protocol member's progress and counters (reads of its state go
+    /// through [`MemberView::read`], gated until a restarted member caught
+    /// up).
+    pub fn member(&self) -> MemberView<'_> {
+        MemberView(&self.member)
+    }
+
+    /// The protocol state machine itself (its `state()` is not gated).
+    pub(crate) fn protocol(&self) -> &Member {
         &self.member
     }
 
@@ -238,7 +398,19 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
 
     /// Messages waiting for room in some channel.
     pub fn backlog(&self) -> usize {
-        self.queued.iter().map(VecDeque::len).sum()
+        self.links.queued.iter().map(VecDeque::len).sum()
+    }
+
+    /// Neighbours whose link is broken (a stopped channel, or a queue
+    /// that reached [`queue_limit`]): nothing is sent to them until they
+    /// come back in a new incarnation.
+    pub fn broken_links(&self) -> MemberSet {
+        self.links.broken
+    }
+
+    /// Most messages one neighbour's local queue holds.
+    pub fn queue_limit(&self) -> usize {
+        self.links.limit
     }
 
     /// The transport (for diagnostics).
@@ -255,8 +427,18 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         if self.source.epoch() != self.seen {
             busy |= self.refresh();
         }
+        if !self.links.held.is_empty() {
+            busy |= self.retry_attach();
+        }
         busy |= self.send_queued();
-        for nbr in self.neighbours.and(self.alive).iter() {
+        for nbr in self.neighbours.iter() {
+            // Checked for each neighbour, not once before the loop: a message
+            // handed in may make the monitor adopt (and acknowledge) a newer
+            // epoch that shows a later neighbour dead, whose channels the
+            // hypervisor may be re-formatting from then on.
+            if !self.readable(nbr) {
+                continue;
+            }
             for _ in 0..BATCH {
                 let Some((words, len)) = self.transport.try_recv(nbr) else {
                     break;
@@ -264,7 +446,7 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
                 self.stats.received += 1;
                 busy = true;
                 self.deliver(nbr, &words, len);
-                if !self.alive.contains(nbr) {
+                if !self.readable(nbr) {
                     break;
                 }
             }
@@ -286,13 +468,12 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         let Self {
             member,
             transport,
-            queued,
-            alive,
+            links,
             stats,
             ..
         } = self;
         let r = member.propose_words(op, |to, w, len| {
-            send_to(transport, queued, *alive, stats, to, w, len);
+            send_to(transport, links, stats, to, w, len);
         });
         self.drain();
         r.map(|(oseq, _)| oseq)
@@ -318,20 +499,31 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         // Everything still queued belongs to the old epoch (the member
         // drops its own unsent messages too when it adopts the new one),
         // and nothing more goes to the dead.
-        for q in &mut self.queued {
+        for q in &mut self.links.queued {
             self.stats.dropped += q.len() as u64;
             q.clear();
         }
         self.alive = alive;
+        self.links.held = MemberSet::EMPTY;
         for nbr in self.neighbours.and(alive).iter() {
             let i = usize::from(nbr);
             let incarnation = m.members[i].incarnation;
             if incarnation != self.attached[i] {
-                self.transport.reattach(nbr);
-                self.attached[i] = incarnation;
-                self.stats.reattached += 1;
+                // A new incarnation on fresh channels: a link broken with the
+                // old one is usable again (if re-attaching fails, its messages
+                // wait until a retry works; a link that breaks meanwhile stays
+                // broken, as messages were lost on it).
+                self.links.broken = self.links.broken.without(nbr);
+                if self.transport.reattach(nbr) {
+                    self.attached[i] = incarnation;
+                    self.stats.reattached += 1;
+                } else {
+                    self.stats.reattach_failed += 1;
+                    self.links.held = self.links.held.with(nbr);
+                }
             }
         }
+        self.links.usable = alive.minus(self.links.broken);
         self.source.ack(m.epoch);
         self.stats.acks += 1;
         self.stats.epochs += 1;
@@ -343,8 +535,31 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
         true
     }
 
+    /// Tries again to attach to the channels of neighbours whose
+    /// re-attachment failed at the last epoch change; returns whether one
+    /// worked.
+    fn retry_attach(&mut self) -> bool {
+        let mut any = false;
+        for nbr in self.links.held.iter() {
+            if self.transport.reattach(nbr) {
+                let i = usize::from(nbr);
+                self.attached[i] = self.membership.members[i].incarnation;
+                self.stats.reattached += 1;
+                self.links.held = self.links.held.without(nbr);
+                any = true;
+            }
+        }
+        any
+    }
+
     fn member_set(&self) -> MemberSet {
-        MemberSet::first(self.queued.len())
+        MemberSet::first(self.links.queued.len())
+    }
+
+    /// Whether `nbr`'s channel may be read: alive in the adopted
+    /// membership and attached to its current incarnation.
+    fn readable(&self, nbr: MemberId) -> bool {
+        self.alive.contains(nbr) && !self.links.held.contains(nbr)
     }
 
     /// Hands one message from `from` to the member; on a message of a
@@ -355,13 +570,12 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             let Self {
                 member,
                 transport,
-                queued,
-                alive,
+                links,
                 stats,
                 ..
             } = self;
             let r = member.handle_words(from, words, len, |to, w, l| {
-                send_to(transport, queued, *alive, stats, to, w, l);
+                send_to(transport, links, stats, to, w, l);
             });
             match r {
                 Ok(FastOut::Sent | FastOut::Done | FastOut::Queued) => break,
@@ -374,7 +588,7 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
                         self.stats.future += 1;
                     }
                     tries += 1;
-                    if !self.refresh() || !self.alive.contains(from) {
+                    if !self.refresh() || !self.readable(from) {
                         self.stats.rejected += 1;
                         break;
                     }
@@ -397,8 +611,7 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
             let words = bytes_to_words(bytes);
             send_to(
                 &mut self.transport,
-                &mut self.queued,
-                self.alive,
+                &mut self.links,
                 &mut self.stats,
                 to,
                 &words,
@@ -411,15 +624,28 @@ impl<T: Transport, M: MembershipSource> Monitor<T, M> {
     /// channels take them.
     fn send_queued(&mut self) -> bool {
         let mut any = false;
-        for (i, q) in self.queued.iter_mut().enumerate() {
+        for i in 0..self.links.queued.len() {
             let Ok(to) = MemberId::try_from(i) else { break };
+            if self.links.held.contains(to) {
+                continue;
+            }
+            let Some(q) = self.links.queued.get_mut(i) else {
+                break;
+            };
             while let Some((words, len)) = q.front() {
-                if !self.transport.try_send(to, words, *len) {
-                    break;
+                match self.transport.try_send(to, words, *len) {
+                    TrySend::Sent => {
+                        q.pop_front();
+                        self.stats.sent += 1;
+                        any = true;
+                    }
+                    TrySend::Full => break,
+                    TrySend::Broken => {
+                        self.links.break_link(to, &mut self.stats);
+                        any = true;
+                        break;
+                    }
                 }
-                q.pop_front();
-                self.stats.sent += 1;
-                any = true;
             }
         }
         any

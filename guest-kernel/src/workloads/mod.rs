@@ -74,12 +74,12 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "replica",
-        args: &["updates", "fault_after", "retain"],
+        args: &["updates", "fault_after", "retain", "max_ticks"],
         run: replica::run_replica,
     },
     Workload {
         name: "shootdown",
-        args: &["rounds"],
+        args: &["rounds", "max_ticks"],
         run: replica::run_shootdown,
     },
 ];

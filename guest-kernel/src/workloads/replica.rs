@@ -1,7 +1,7 @@
 //! `replica` and `shootdown`: members of a replication group running the
 //! protocol over their channels (`flotilla_rt::replica`, `docs/replication.md`).
 //!
-//! - `replica` (args `updates`, `fault_after`, `retain`): the member proposes its
+//! - `replica` (args `updates`, `fault_after`, `retain`, `max_ticks`): the member proposes its
 //!   deterministic script (`flotilla_rt::replica::script`), at most
 //!   [`WINDOW`] own updates in flight, and waits until every member's whole
 //!   script is applied (a member the status page shows gone for good
@@ -14,12 +14,16 @@
 //!   `updates`. `retain` is the protocol's `Config::retain` (committed entries
 //!   kept for repair): a joiner behind more than that gets a snapshot. Results: `state_hash` (of the table and registry),
 //!   `committed` (the commit index: updates committed group-wide as this
-//!   member saw them), `msgs_sent`, `msgs_received`, `max_rounds` (the
+//!   member saw them), `msgs_sent`, `msgs_received`, `msgs_dropped` (not
+//!   sent: to the dead, of an old epoch, on a broken link), `broken_links`
+//!   (links found stopped or overflowing), `recv_errors` (receives from a
+//!   corrupted channel), `reattach_errors` (failed re-attachments to a
+//!   restarted neighbour's channels), `max_rounds` (the
 //!   deepest tree path an entry took, as this member saw it; the leader's
 //!   is the tree height), and by kind `entries`, `acks`, `proposes`,
 //!   `view_msgs` (`STATE`, `READY`, `OPEN`), `snapshot_msgs`, plus
 //!   `epochs`, `membership_acks`, `incarnation`.
-//! - `shootdown` (arg `rounds`): member 0 invalidates an address on every
+//! - `shootdown` (args `rounds`, `max_ticks`): member 0 invalidates an address on every
 //!   member `rounds` times, waiting each time for every acknowledgement;
 //!   then it puts a marker key, which tells the others to finish (once the
 //!   commit index covers it, so that no exit can cut off a member that
@@ -51,10 +55,35 @@ pub const GROUP_EXIT_CODE: u64 = 7;
 pub const STALL_EXIT_CODE: u64 = 8;
 /// Own updates in flight at most.
 pub const WINDOW: u32 = 8;
-/// Timer ticks (about 1 ms) a run may take before it gives up.
-const MAX_TICKS: u64 = 600_000;
+/// Timer ticks (about 1 ms) a run may take in all before it reports a stall,
+/// unless the `max_ticks` argument says otherwise (the partition-config
+/// catalog's default: below the default run timeout, so that exit code 8
+/// and its line come before the run's timeout).
+const MAX_TICKS: u64 = 100_000;
 /// The key `shootdown`'s member 0 writes when it is done.
 const DONE_KEY: u64 = u64::MAX;
+
+/// The run's stall deadline: `max_ticks` from its start, shared by all its
+/// phases.
+struct Deadline {
+    start: u64,
+    max: u64,
+}
+
+impl Deadline {
+    fn new(ctx: &Context) -> Result<Self, Failure> {
+        Ok(Deadline {
+            start: time::ticks(),
+            max: ctx.args().u64_or("max_ticks", MAX_TICKS)?,
+        })
+    }
+
+    /// Ticks left (0 once passed).
+    fn left(&self) -> u64 {
+        self.max
+            .saturating_sub(time::ticks().wrapping_sub(self.start))
+    }
+}
 
 fn join(ctx: &mut Context, workload: &str) -> Result<Replica, Failure> {
     Replica::join(ctx).map_err(|e| Failure::new(GROUP_EXIT_CODE, format!("{workload}: {e}")))
@@ -62,11 +91,14 @@ fn join(ctx: &mut Context, workload: &str) -> Result<Replica, Failure> {
 
 fn stalled(r: &Replica, what: &str) -> Failure {
     let m = r.monitor().member();
+    let mon = r.monitor().stats();
+    let t = r.monitor().transport();
     Failure::new(
         STALL_EXIT_CODE,
         format!(
             "stalled {what}: epoch {} phase {:?} logged {} applied {} commit {} pending {} \
-             uncommitted {} own committed {} backlog {}",
+             uncommitted {} own committed {} backlog {} dropped {} broken links {:#x} \
+             ({} overflowed) recv errors {} reattach errors {}",
             m.epoch(),
             m.phase(),
             m.logged(),
@@ -75,7 +107,12 @@ fn stalled(r: &Replica, what: &str) -> Failure {
             m.pending(),
             m.uncommitted(),
             r.committed(),
-            r.monitor().backlog()
+            r.monitor().backlog(),
+            mon.dropped,
+            r.monitor().broken_links().0,
+            mon.overflows,
+            t.recv_errors,
+            t.reattach_errors
         ),
     )
 }
@@ -100,7 +137,7 @@ fn finished(r: &Replica, updates: u32, n: usize) -> bool {
         })
         .collect();
     let m = r.monitor().member();
-    m.is_caught_up() && all_applied(m.state(), &counts) && m.pending() == 0 && settled(r)
+    r.state().is_ok_and(|s| all_applied(s, &counts)) && m.pending() == 0 && settled(r)
 }
 
 /// Whether the commit index covers this member's whole log (so every
@@ -117,6 +154,7 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     let fault_after = u32::try_from(ctx.args().u64_or("fault_after", 0)?).unwrap_or(u32::MAX);
     let retain = ctx.args().u64_or("retain", Config::default().retain)?;
     let incarnation = ctx.incarnation();
+    let deadline = Deadline::new(ctx)?;
     let cfg = Config {
         retain,
         ..Config::default()
@@ -125,7 +163,7 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
         .map_err(|e| Failure::new(GROUP_EXIT_CODE, format!("replica: {e}")))?;
     let me = r.member_id();
     let n = usize::try_from(r.group().member_count()).unwrap_or(0);
-    if !r.run_until(MAX_TICKS, |r| r.is_caught_up()) {
+    if !r.run_until(deadline.left(), |r| r.is_caught_up()) {
         return Err(stalled(&r, "catching up"));
     }
     let caught_up_at = r.monitor().member().applied();
@@ -135,13 +173,12 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
     } else {
         updates
     };
-    let mut next = r.committed() + 1;
-    let start = time::ticks();
+    let mut next = r.committed().saturating_add(1);
     loop {
         r.poll();
-        while next <= stop && next - 1 - r.committed() < WINDOW {
+        while next <= stop && (next - 1).saturating_sub(r.committed()) < WINDOW {
             match r.propose(op(me, next)) {
-                Ok(oseq) if oseq == next => next += 1,
+                Ok(oseq) if oseq == next => next = next.saturating_add(1),
                 Ok(oseq) => {
                     return Err(Failure::new(
                         STALL_EXIT_CODE,
@@ -160,14 +197,16 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
         if next > stop && finished(&r, updates, n) {
             break;
         }
-        if time::ticks().wrapping_sub(start) >= MAX_TICKS {
+        if deadline.left() == 0 {
             return Err(stalled(&r, "replicating"));
         }
     }
     let m = r.monitor().member();
     let s = m.stats();
     let mon = r.monitor().stats();
-    let state = m.state();
+    let state = r
+        .state()
+        .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("replica: {e}")))?;
     println!(
         "replica: member {me} of {n}: {} entries applied, commit {}, hash {:#018x}, \
          {} sent, {} received, {} epoch(s)",
@@ -184,6 +223,10 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
             .with("committed", m.commit())
             .with("msgs_sent", mon.sent)
             .with("msgs_received", mon.received)
+            .with("msgs_dropped", mon.dropped)
+            .with("broken_links", mon.broken)
+            .with("recv_errors", r.monitor().transport().recv_errors)
+            .with("reattach_errors", r.monitor().transport().reattach_errors)
             .with("max_rounds", u64::from(s.max_hops))
             .with("entries", sent(&r, &[ENTRY]))
             .with("acks", sent(&r, &[ACK]))
@@ -202,9 +245,10 @@ pub fn run_replica(ctx: &mut Context) -> Result<Outcome, Failure> {
 
 pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
     let rounds = ctx.args().u64_or("rounds", 100)?;
+    let deadline = Deadline::new(ctx)?;
     let mut r = join(ctx, "shootdown")?;
     let me = r.member_id();
-    if !r.run_until(MAX_TICKS, |r| r.is_caught_up() && r.is_open()) {
+    if !r.run_until(deadline.left(), |r| r.is_caught_up() && r.is_open()) {
         return Err(stalled(&r, "opening"));
     }
     let mut invalidated = 0u64;
@@ -227,7 +271,7 @@ pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
                 .shootdown(0x1000 * (i + 1))
                 .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("shootdown: {e}")))?;
             let mut done = false;
-            let ok = r.run_until(MAX_TICKS, |r| {
+            let ok = r.run_until(deadline.left(), |r| {
                 done |= count(r, &mut invalidated, Some(id));
                 done
             });
@@ -239,11 +283,11 @@ pub fn run_shootdown(ctx: &mut Context) -> Result<Outcome, Failure> {
         let oseq = r
             .put(DONE_KEY, rounds)
             .map_err(|e| Failure::new(STALL_EXIT_CODE, format!("put: {e}")))?;
-        if !r.run_until(MAX_TICKS, |r| r.committed() >= oseq) {
+        if !r.run_until(deadline.left(), |r| r.committed() >= oseq) {
             return Err(stalled(&r, "committing the marker"));
         }
     } else {
-        let ok = r.run_until(MAX_TICKS, |r| {
+        let ok = r.run_until(deadline.left(), |r| {
             count(r, &mut invalidated, None);
             r.get(DONE_KEY).ok().flatten() == Some(rounds) && settled(r)
         });

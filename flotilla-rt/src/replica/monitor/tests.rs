@@ -26,6 +26,18 @@ struct Net {
     /// (one round: every message sent in it is received in the next).
     lockstep: bool,
     staged: Vec<VecDeque<(Words, usize)>>,
+    /// Per member, the epoch that showed it dead (until it restarts): a
+    /// member that acknowledged that epoch must not touch its channels
+    /// any more (the hypervisor may be re-formatting them), checked at
+    /// every send and receive.
+    died_at: Vec<Option<u64>>,
+    /// A member the hypervisor kills right after the next cheap epoch
+    /// check (`MembershipSource::epoch`): a death published mid-poll.
+    kill_after_check: Option<usize>,
+    /// `(from, to)` -> the channel is stopped (its peer corrupted it).
+    stopped: Vec<bool>,
+    /// Re-attachments still to fail.
+    reattach_failures: u32,
 }
 
 impl Net {
@@ -48,6 +60,10 @@ impl Net {
             reattached: alloc::vec![0; n],
             lockstep: false,
             staged: (0..n * n).map(|_| VecDeque::new()).collect(),
+            died_at: alloc::vec![None; n],
+            kill_after_check: None,
+            stopped: alloc::vec![false; n * n],
+            reattach_failures: 0,
         }))
     }
 
@@ -71,6 +87,19 @@ impl Net {
             MemberState::Faulted
         };
         abi::group::ended(&mut self.page, m, state, None);
+        self.died_at[m] = Some(self.page.epoch);
+    }
+
+    /// Panics if `me` touches `peer`'s channels after acknowledging its
+    /// death (`docs/channels.md`: a region being re-formatted is not
+    /// touched).
+    fn check_touch(&self, me: MemberId, peer: MemberId) {
+        if let Some(e) = self.died_at[usize::from(peer)] {
+            assert!(
+                self.page.members[usize::from(me)].acked_epoch < e,
+                "member {me} touched dead member {peer}'s channel after acknowledging epoch {e}"
+            );
+        }
     }
 
     /// The hypervisor: member `m` is back (channels re-formatted first).
@@ -82,6 +111,7 @@ impl Net {
             self.q(o, id).clear();
         }
         abi::group::restarted(&mut self.page, m);
+        self.died_at[m] = None;
     }
 }
 
@@ -92,12 +122,16 @@ struct Port {
 }
 
 impl Transport for Port {
-    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> bool {
+    fn try_send(&mut self, to: MemberId, words: &Words, len: usize) -> TrySend {
         let mut net = self.net.borrow_mut();
+        net.check_touch(self.me, to);
         let i = usize::from(self.me) * net.n + usize::from(to);
         let lockstep = net.lockstep;
+        if net.stopped[i] {
+            return TrySend::Broken;
+        }
         if net.queues[i].len() + net.staged[i].len() >= SLOTS {
-            return false;
+            return TrySend::Full;
         }
         let q = if lockstep {
             &mut net.staged[i]
@@ -105,13 +139,21 @@ impl Transport for Port {
             &mut net.queues[i]
         };
         q.push_back((*words, len));
-        true
+        TrySend::Sent
     }
     fn try_recv(&mut self, from: MemberId) -> Option<(Words, usize)> {
-        self.net.borrow_mut().q(from, self.me).pop_front()
+        let mut net = self.net.borrow_mut();
+        net.check_touch(self.me, from);
+        net.q(from, self.me).pop_front()
     }
-    fn reattach(&mut self, member: MemberId) {
-        self.net.borrow_mut().reattached[usize::from(member)] += 1;
+    fn reattach(&mut self, member: MemberId) -> bool {
+        let mut net = self.net.borrow_mut();
+        if net.reattach_failures > 0 {
+            net.reattach_failures -= 1;
+            return false;
+        }
+        net.reattached[usize::from(member)] += 1;
+        true
     }
 }
 
@@ -123,7 +165,12 @@ struct Page {
 
 impl MembershipSource for Page {
     fn epoch(&self) -> u64 {
-        self.net.borrow().page.epoch
+        let mut net = self.net.borrow_mut();
+        let epoch = net.page.epoch;
+        if let Some(m) = net.kill_after_check.take() {
+            net.kill(m, false);
+        }
+        epoch
     }
     fn read(&self) -> Option<Membership> {
         Some(self.net.borrow().page)
@@ -190,7 +237,7 @@ impl Driver {
                 Event::Committed { origin_seq } => self.committed = self.committed.max(origin_seq),
                 Event::CaughtUp => {
                     self.caught_up = true;
-                    self.next = self.mon.member().state().dedup(self.mon.id()) + 1;
+                    self.next = self.mon.protocol().state().dedup(self.mon.id()) + 1;
                     self.committed = self.next - 1;
                 }
                 _ => {}
@@ -199,7 +246,7 @@ impl Driver {
         while self.caught_up
             && self.next <= self.stop_at
             && self.next - 1 - self.committed < window
-            && self.mon.member().phase() == replication::Phase::Open
+            && self.mon.protocol().phase() == replication::Phase::Open
         {
             let oseq = self
                 .mon
@@ -230,7 +277,7 @@ fn run(
 
 fn settled(drivers: &[Option<Driver>], counts: &[u32]) -> bool {
     drivers.iter().flatten().all(|d| {
-        let m = d.mon.member();
+        let m = d.mon.protocol();
         all_applied(m.state(), counts)
             && m.commit() == m.logged()
             && m.applied() == m.logged()
@@ -241,7 +288,7 @@ fn settled(drivers: &[Option<Driver>], counts: &[u32]) -> bool {
 }
 
 fn sent(d: &Driver, k: u8) -> u64 {
-    d.mon.member().stats().sent_by_kind[usize::from(k)]
+    d.mon.protocol().stats().sent_by_kind[usize::from(k)]
 }
 
 fn group(topo: &Topology, updates: u32) -> (Rc<RefCell<Net>>, Vec<Option<Driver>>) {
@@ -273,12 +320,15 @@ fn every_member_ends_with_the_reference_and_each_update_costs_two_messages_per_e
         let mut acks = 0;
         let mut hops = 0;
         for d in drivers.iter().flatten() {
-            assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+            assert_eq!(
+                d.mon.protocol().state().state_hash(),
+                reference_hash(&counts)
+            );
             assert_eq!(d.committed, updates);
-            assert_eq!(d.mon.member().commit(), total);
+            assert_eq!(d.mon.protocol().commit(), total);
             entries += sent(d, kind::ENTRY);
             acks += sent(d, kind::ACK);
-            hops = hops.max(d.mon.member().stats().max_hops);
+            hops = hops.max(d.mon.protocol().stats().max_hops);
             assert_eq!(d.mon.stats().rejected, 0);
             assert_eq!(d.mon.stats().acks, 1, "one MEMBERSHIP_ACK, at boot");
         }
@@ -314,7 +364,10 @@ fn full_channels_keep_messages_in_order() {
         .sum();
     assert!(backlogged > 0, "some sends found their channel full");
     for d in drivers.iter().flatten() {
-        assert_eq!(d.mon.member().state().state_hash(), reference_hash(&counts));
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
         assert_eq!(d.mon.stats().rejected, 0);
     }
 }
@@ -361,7 +414,7 @@ fn a_member_death_keeps_its_committed_updates_and_the_survivors_finish() {
         counts[victim] = k;
         run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
         for d in drivers.iter().flatten() {
-            let m = d.mon.member();
+            let m = d.mon.protocol();
             assert_eq!(
                 m.state().state_hash(),
                 reference_hash(&counts),
@@ -416,7 +469,7 @@ fn a_restarted_member_catches_up_before_it_reads_and_ends_with_the_fault_free_st
         run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
         for (i, d) in drivers.iter().enumerate() {
             let d = d.as_ref().unwrap();
-            let m = d.mon.member();
+            let m = d.mon.protocol();
             assert!(m.read().is_ok());
             assert_eq!(
                 m.state().state_hash(),
@@ -438,7 +491,7 @@ fn shootdowns_reach_everyone_with_two_messages_per_edge() {
     run(&mut drivers, 1, 1000, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     let rounds = 5;
     let mut invalidated = [0u32; 8];
@@ -538,8 +591,8 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
         let epoch = net.borrow().page.epoch;
         let open = |d: &[Option<Driver>]| {
             d.iter().flatten().all(|x| {
-                x.mon.member().phase() == replication::Phase::Open
-                    && u64::from(x.mon.member().epoch()) == epoch
+                x.mon.protocol().phase() == replication::Phase::Open
+                    && u64::from(x.mon.protocol().epoch()) == epoch
             })
         };
         let rounds = rounds_until(&mut drivers, &net, open);
@@ -597,7 +650,7 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
                 .as_ref()
                 .unwrap()
                 .mon
-                .member()
+                .protocol()
                 .tree()
                 .depth(MemberId::try_from(victim).unwrap());
             std::eprintln!(
@@ -614,7 +667,7 @@ fn fail_over_and_catch_up_cost_a_few_tree_depths() {
                 .as_ref()
                 .unwrap()
                 .mon
-                .member()
+                .protocol()
                 .tree()
                 .neighbours(me)
                 .len();
@@ -636,7 +689,7 @@ fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
     run(&mut drivers, 1, 100, |d| {
         d.iter()
             .flatten()
-            .all(|x| x.mon.member().phase() == replication::Phase::Open)
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
     });
     // A well-formed COMMIT of epoch 9 from member 1, while the page says 1.
     let msg = replication::Message::Commit {
@@ -652,6 +705,205 @@ fn a_message_claiming_an_epoch_the_page_does_not_show_is_refused() {
     d.mon.poll();
     assert_eq!(d.mon.stats().future, 1);
     assert_eq!(d.mon.stats().rejected, 1);
-    assert_eq!(d.mon.member().epoch(), 1);
+    assert_eq!(d.mon.protocol().epoch(), 1);
     assert_eq!(d.mon.stats().epochs, 0);
+}
+
+/// A COMMIT of `epoch` as channel words.
+fn commit_msg(epoch: u32) -> (Words, usize) {
+    let frame = replication::Message::Commit { epoch, commit: 0 }.encode();
+    (bytes_to_words(frame.as_bytes()), frame.as_bytes().len())
+}
+
+#[test]
+fn a_death_learnt_from_a_message_mid_poll_stops_reads_of_later_neighbours() {
+    // 0 - 1 - 2: member 1 polls 0 before 2.
+    let topo = Topology::line(3).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
+    });
+    // Member 2 queued messages for 1; right after 1's cheap epoch check the
+    // hypervisor publishes 2's death (epoch 2), and member 0, which saw it
+    // first, already wrote a message of epoch 2.
+    for _ in 0..3 {
+        net.borrow_mut().q(2, 1).push_back(commit_msg(1));
+    }
+    net.borrow_mut().q(0, 1).push_back(commit_msg(2));
+    net.borrow_mut().kill_after_check = Some(2);
+    drivers[2] = None;
+    let d = drivers[1].as_mut().unwrap();
+    // `check_touch` panics if 1 reads or writes 2's channel after its ack.
+    d.mon.poll();
+    assert_eq!(d.mon.stats().future, 1);
+    assert_eq!(d.mon.stats().epochs, 1);
+    assert_eq!(net.borrow().page.members[1].acked_epoch, 2);
+    assert_eq!(net.borrow_mut().q(2, 1).len(), 3, "nothing read from 2");
+    assert!(net.borrow_mut().q(1, 2).is_empty(), "nothing written to 2");
+    for _ in 0..10 {
+        d.mon.poll();
+    }
+    assert_eq!(net.borrow_mut().q(2, 1).len(), 3);
+}
+
+#[test]
+fn a_stopped_channel_breaks_its_link_and_drops_what_goes_there() {
+    let topo = Topology::hypercube(1).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
+    });
+    // Member 0 corrupted the channel to it: member 1's sends find it stopped.
+    net.borrow_mut().stopped[2] = true;
+    let d = drivers[1].as_mut().unwrap();
+    let sent = d.mon.stats().sent;
+    for i in 1..=5 {
+        d.mon.propose(op(1, i)).unwrap();
+        d.mon.poll();
+    }
+    let s = *d.mon.stats();
+    assert_eq!(s.broken, 1, "broken once, then left alone");
+    assert_eq!(s.overflows, 0);
+    assert_eq!(s.sent, sent);
+    assert_eq!(s.dropped, 5, "every PROPOSE dropped");
+    assert!(d.mon.broken_links().contains(0));
+    assert_eq!(d.mon.backlog(), 0);
+}
+
+#[test]
+fn a_neighbour_that_stops_reading_costs_at_most_the_queue_limit() {
+    let topo = Topology::hypercube(1).unwrap();
+    let net = Net::new(2);
+    let cfg = Config {
+        window: 4,
+        retain: 8,
+        max_snapshot: 480,
+    };
+    let mut m0 = monitor_with(&net, &topo, 0, false, cfg);
+    let mut m1 = monitor_with(&net, &topo, 1, false, cfg);
+    for _ in 0..20 {
+        m0.poll();
+        m1.poll();
+    }
+    assert_eq!(m1.protocol().phase(), replication::Phase::Open);
+    // Member 0 (the leader) stops reading; member 1 keeps proposing.
+    let limit = m1.queue_limit();
+    assert_eq!(limit, 8 + 4 * 34 + 10 + 2 + 4 * 32);
+    let mut most = 0;
+    for i in 1..=u32::try_from(limit).unwrap() + 50 {
+        m1.propose(op(1, i)).unwrap();
+        m1.poll();
+        most = most.max(m1.backlog());
+    }
+    let s = *m1.stats();
+    assert_eq!(most, limit, "the queue never held more than the limit");
+    assert_eq!(s.overflows, 1);
+    assert_eq!(s.broken, 1);
+    assert!(m1.broken_links().contains(0));
+    assert_eq!(m1.backlog(), 0, "the broken link's queue is dropped");
+    assert_eq!(net.borrow_mut().q(1, 0).len(), SLOTS);
+}
+
+#[test]
+fn a_failed_reattach_is_retried_and_the_restarted_member_catches_up() {
+    let topo = Topology::hypercube(2).unwrap();
+    let (updates, k, victim) = (20u32, 5u32, 3usize);
+    let net = Net::new(4);
+    let mut drivers: Vec<Option<Driver>> = (0..4)
+        .map(|m| {
+            Some(Driver::new(
+                &net,
+                &topo,
+                m,
+                if m == victim { k } else { updates },
+            ))
+        })
+        .collect();
+    kill_after_commit(&mut drivers, &net, victim, k, true);
+    let death = net.borrow().page.epoch;
+    run(&mut drivers, 4, 20_000, |_| {
+        net.borrow().page.pending_acks(death) == 0
+    });
+    // The first re-attachment (of the restarted member's two neighbours) fails.
+    net.borrow_mut().reattach_failures = 1;
+    net.borrow_mut().restart(victim);
+    drivers[victim] = Some(Driver {
+        mon: monitor(&net, &topo, victim, true),
+        next: 0,
+        committed: 0,
+        stop_at: updates,
+        caught_up: false,
+    });
+    let counts = alloc::vec![updates; 4];
+    run(&mut drivers, 4, 40_000, |d| settled(d, &counts));
+    let failed: u64 = drivers
+        .iter()
+        .flatten()
+        .map(|d| d.mon.stats().reattach_failed)
+        .sum();
+    assert_eq!(failed, 1);
+    // Both neighbours attached in the end (one at the retry).
+    assert_eq!(net.borrow().reattached[victim], 2);
+    for d in drivers.iter().flatten() {
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
+    }
+}
+
+#[test]
+fn the_default_queue_limit_is_the_documented_one() {
+    // docs/replication.md, "Broken links and bounded queues".
+    assert_eq!(queue_limit(&Config::default()), 27_352);
+}
+
+#[test]
+fn a_link_broken_with_a_dead_incarnation_works_again_with_the_next() {
+    let topo = Topology::hypercube(1).unwrap();
+    let (net, mut drivers) = group(&topo, 0);
+    run(&mut drivers, 1, 100, |d| {
+        d.iter()
+            .flatten()
+            .all(|x| x.mon.protocol().phase() == replication::Phase::Open)
+    });
+    // Member 0 corrupts the channel to it, member 1's PROPOSE breaks the link.
+    net.borrow_mut().stopped[2] = true;
+    let d1 = drivers[1].as_mut().unwrap();
+    d1.stop_at = 3;
+    d1.step(4);
+    assert!(d1.mon.broken_links().contains(0));
+    // Member 0 faults and restarts on fresh channels; member 1's first
+    // re-attachment fails.
+    drivers[0] = None;
+    net.borrow_mut().kill(0, true);
+    let death = net.borrow().page.epoch;
+    run(&mut drivers, 4, 1000, |_| {
+        net.borrow().page.pending_acks(death) == 0
+    });
+    net.borrow_mut().stopped[2] = false;
+    net.borrow_mut().reattach_failures = 1;
+    net.borrow_mut().restart(0);
+    drivers[0] = Some(Driver {
+        mon: monitor(&net, &topo, 0, true),
+        next: 0,
+        committed: 0,
+        stop_at: 0,
+        caught_up: false,
+    });
+    let counts = [0u32, 3];
+    run(&mut drivers, 4, 20_000, |d| settled(d, &counts));
+    let d1 = drivers[1].as_ref().unwrap();
+    assert!(d1.mon.broken_links().is_empty());
+    assert_eq!(d1.mon.stats().reattach_failed, 1);
+    for d in drivers.iter().flatten() {
+        assert_eq!(
+            d.mon.protocol().state().state_hash(),
+            reference_hash(&counts)
+        );
+    }
 }
