@@ -562,11 +562,14 @@ enum Segment {
     Propose,
     /// At the follower, from the `ENTRY`'s words in hand to its `ACK` handed to the channel.
     Entry,
+    /// At the leader, its work after its `ENTRY` is out (applying its copy, draining its
+    /// events): off the critical path only while it takes less than the round trip.
+    After,
 }
 
 /// The bench's fast loop on one thread, the channel replaced by a word buffer, with
 /// callgrind counting only `seg` (run under `valgrind --tool=callgrind --collect-atstart=no`
-/// with `REPLICATION_BENCH_MODE=path-ack|path-propose|path-entry`; divide the total by the
+/// with `REPLICATION_BENCH_MODE=path-ack|path-propose|path-entry|path-after`; divide the total by the
 /// rounds). Outside valgrind it is the one-thread fast row without a clock.
 fn path_counts(rounds: u64, seg: Segment) {
     let mut m = [member(0), member(1)];
@@ -619,7 +622,9 @@ fn path_counts(rounds: u64, seg: Segment) {
             .unwrap();
         assert_eq!(o, FastOut::Sent);
         oseq = next;
+        on(Segment::After);
         leader_after_send(&mut m[0]);
+        on(Segment::After);
     }
 }
 
@@ -637,10 +642,11 @@ fn main() {
             );
             return;
         }
-        Ok(mode @ ("path-ack" | "path-propose" | "path-entry")) => {
+        Ok(mode @ ("path-ack" | "path-propose" | "path-entry" | "path-after")) => {
             let seg = match mode {
                 "path-ack" => Segment::Ack,
                 "path-propose" => Segment::Propose,
+                "path-after" => Segment::After,
                 _ => Segment::Entry,
             };
             path_counts(rounds, seg);
