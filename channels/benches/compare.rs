@@ -477,7 +477,7 @@ fn lat_raw_ring(rounds: u64) -> f64 {
 }
 
 fn lat_flotilla(rounds: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut r = HostRegion::new(CAPACITY as u32).unwrap();
     let mut ch = r.channel().unwrap();
     latency(
         ch.duplex(Side::A).unwrap(),
@@ -505,7 +505,7 @@ fn lat_crossbeam(rounds: u64) -> f64 {
 }
 
 fn thr_flotilla(n: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut r = HostRegion::new(CAPACITY as u32).unwrap();
     let mut ch = r.channel().unwrap();
     let (tx, _) = ch.endpoint(Side::A).unwrap();
     let (_, rx) = ch.endpoint(Side::B).unwrap();
@@ -530,7 +530,7 @@ impl Rx for DuplexRx<'_> {
 }
 
 fn thr_flotilla_duplex(n: u64) -> f64 {
-    let r = HostRegion::new(CAPACITY as u32).unwrap();
+    let mut r = HostRegion::new(CAPACITY as u32).unwrap();
     let mut ch = r.channel().unwrap();
     throughput(
         DuplexTx(ch.duplex(Side::A).unwrap()),

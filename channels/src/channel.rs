@@ -236,6 +236,14 @@ impl<'a> Channel<'a> {
         Ok(self.generation)
     }
 
+    /// The region's raw words, as any mapping of it sees them: for a test that plays a
+    /// hostile peer (or inspects the layout) while this channel's endpoints are alive. Shared
+    /// words cannot be wrapped as another [`Region`] in safe code ([`Region::from_words`]
+    /// takes them by `&mut`), so this hands out no second writer of a side.
+    pub fn words(&self) -> &'a [Word] {
+        self.words
+    }
+
     /// Slots per direction.
     pub fn slots(&self) -> u32 {
         self.slots

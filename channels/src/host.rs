@@ -20,12 +20,11 @@ use crate::sync::Word;
 /// ```
 /// use channels::{HostRegion, Side};
 ///
-/// let region = HostRegion::new(64).expect("a valid slot count");
-/// let mut a = region.channel().unwrap();         // partition A's mapping
-/// let mut b = region.channel().unwrap();         // partition B's mapping
-/// let mut tx = a.duplex(Side::A).expect("first take");
-/// let mut rx = b.duplex(Side::B).expect("first take");
-/// assert!(a.duplex(Side::A).is_none());          // each side once per opening
+/// let mut region = HostRegion::new(64).expect("a valid slot count");
+/// let mut ch = region.channel().unwrap();        // one opening plays both partitions
+/// let mut tx = ch.duplex(Side::A).expect("first take");
+/// let mut rx = ch.duplex(Side::B).expect("first take");
+/// assert!(ch.duplex(Side::A).is_none());         // each side once per opening
 /// tx.try_send(b"hello").unwrap();
 /// let mut buf = [0u8; channels::PAYLOAD_SIZE];
 /// assert_eq!(rx.try_recv(&mut buf), Ok(5));
@@ -56,7 +55,7 @@ impl HostRegion {
         let offset = words.as_ptr().align_offset(LINE_SIZE);
         #[cfg(loom)]
         let offset = 0;
-        let region = Self {
+        let mut region = Self {
             words,
             offset,
             len,
@@ -78,28 +77,39 @@ impl HostRegion {
             .unwrap_or_default()
     }
 
-    /// A mapping of the region. Each call stands for one partition's mapping: its channel
-    /// hands out each side's endpoint once.
-    pub fn region(&self) -> Region<'_> {
-        // The words are aligned and long enough by construction; `from_words` re-checks.
-        Region::from_words(self.words()).unwrap_or_else(|_| unreachable_region())
+    /// The region's words, exclusively: what [`HostRegion::region`] wraps.
+    fn words_mut(&mut self) -> &mut [Word] {
+        self.words
+            .get_mut(self.offset..self.offset + self.len)
+            .unwrap_or_default()
     }
 
-    /// The region opened as a channel (one partition's view: see [`HostRegion::region`]).
+    /// The region, borrowed exclusively: while it (or the channel opened on it) lives, no
+    /// other `Region` over these words can be made in safe code, so the channel's endpoints
+    /// are the only writers of each side. [`Channel::words`] gives a test the raw words
+    /// to play a hostile peer meanwhile.
+    pub fn region(&mut self) -> Region<'_> {
+        // The words are aligned and long enough by construction; `from_words` re-checks.
+        Region::from_words(self.words_mut()).unwrap_or_else(|_| unreachable_region())
+    }
+
+    /// The region opened as a channel, whose two sides a test hands to the two partitions
+    /// it plays (borrowed exclusively, as [`HostRegion::region`]).
     ///
     /// # Errors
     /// As [`Channel::open`]: a test may have written a bad identity line into
     /// [`HostRegion::words`].
-    pub fn channel(&self) -> Result<Channel<'_>, LayoutError> {
+    pub fn channel(&mut self) -> Result<Channel<'_>, LayoutError> {
         Channel::open(self.region())
     }
 
     /// Re-formats the region with the next generation, as the hypervisor does when it
     /// restarts one endpoint's partition; returns the new generation.
-    pub fn reformat(&self) -> u64 {
+    pub fn reformat(&mut self) -> u64 {
         let next = Channel::open(self.region()).map_or(1, |c| c.generation().wrapping_add(1));
         // The region's length fits `slots`, so formatting cannot fail.
-        let _ = Channel::format_generation(self.region(), self.slots, next);
+        let slots = self.slots;
+        let _ = Channel::format_generation(self.region(), slots, next);
         next
     }
 }

@@ -11,10 +11,13 @@ use crate::sync::Word;
 
 /// A channel region: the shared mapping, viewed as atomic words.
 ///
-/// Neither `Copy` nor `Clone`: a region is opened as one [`crate::Channel`], which hands
-/// out each side's endpoint at most once. Wrapping the same words a second time
-/// ([`Region::from_words`], [`Region::from_raw`]) stands for a second mapping of the region
-/// (the peer partition's, in a host test), whose channel hands out its own endpoints.
+/// Neither `Copy` nor `Clone`, and [`Region::from_words`] takes the words by `&mut`, so in
+/// safe code one slice of memory backs at most one live `Region`; that region is opened as
+/// one [`crate::Channel`], which hands out each side's endpoint at most once per opening.
+/// Together: safe code cannot obtain two writers for one side. Both sides' endpoints of one
+/// channel can coexist (a host test plays both partitions with them). A second, simultaneous
+/// mapping of the same memory (the peer partition's, or the hypervisor re-formatting under
+/// a live endpoint) is modelled only with the unsafe [`Region::from_raw`].
 #[derive(Debug)]
 pub struct Region<'a> {
     words: &'a [Word],
@@ -23,9 +26,22 @@ pub struct Region<'a> {
 impl<'a> Region<'a> {
     /// Wraps a slice of words (host tests and benchmarks allocate regions this way).
     ///
-    /// The slice must start on a 64-byte boundary (so slots are cache lines) and hold at
-    /// least the identity page.
-    pub fn from_words(words: &'a [Word]) -> Result<Self, LayoutError> {
+    /// The exclusive borrow is what makes the region the only one over these words for
+    /// `'a` (every access is still atomic, so the region keeps it as a shared slice). The
+    /// slice must start on a 64-byte boundary (so slots are cache lines) and hold at least
+    /// the identity page.
+    ///
+    /// A second live region over the same words does not compile:
+    ///
+    /// ```compile_fail,E0499
+    /// use channels::{Region, Word};
+    ///
+    /// let mut words: Vec<Word> = (0..1024).map(|_| Word::new(0)).collect();
+    /// let first = Region::from_words(&mut words);
+    /// let second = Region::from_words(&mut words); // error[E0499]: a second `&mut`
+    /// drop((first, second));
+    /// ```
+    pub fn from_words(words: &'a mut [Word]) -> Result<Self, LayoutError> {
         #[cfg(not(loom))]
         if !words.as_ptr().addr().is_multiple_of(LINE_SIZE) {
             return Err(LayoutError::Misaligned);
@@ -34,7 +50,7 @@ impl<'a> Region<'a> {
         if len < IDENTITY_SIZE {
             return Err(LayoutError::BadLength { len });
         }
-        Ok(Self { words })
+        Ok(Self { words: &*words })
     }
 
     /// Wraps a raw mapping of `len` bytes at `ptr` (the guest's identity-mapped channel pages).
@@ -94,31 +110,31 @@ mod tests {
     use super::*;
     use core::sync::atomic::AtomicU64;
 
-    fn aligned(words: &[AtomicU64]) -> &[AtomicU64] {
+    fn aligned(words: &mut [AtomicU64]) -> &mut [AtomicU64] {
         let off = words.as_ptr().align_offset(64);
-        &words[off..]
+        &mut words[off..]
     }
 
     #[test]
     fn from_words_checks_alignment_and_length() {
-        let v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
-        let a = aligned(&v);
-        assert!(Region::from_words(&a[..512]).is_ok());
+        let mut v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
+        let a = aligned(&mut v);
+        assert!(Region::from_words(&mut a[..512]).is_ok());
         assert_eq!(
-            Region::from_words(&a[1..513]).unwrap_err(),
+            Region::from_words(&mut a[1..513]).unwrap_err(),
             LayoutError::Misaligned
         );
         assert_eq!(
-            Region::from_words(&a[..100]).unwrap_err(),
+            Region::from_words(&mut a[..100]).unwrap_err(),
             LayoutError::BadLength { len: 800 }
         );
     }
 
     #[test]
     fn from_raw_checks() {
-        let v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
-        let a = aligned(&v);
-        let p = a.as_ptr() as *mut u8;
+        let mut v: Vec<AtomicU64> = (0..1000).map(|_| AtomicU64::new(0)).collect();
+        let a = aligned(&mut v);
+        let p = a.as_mut_ptr().cast::<u8>();
         // SAFETY: `a` is a live slice of atomics of at least 4096 bytes, only used atomically.
         let r = unsafe { Region::from_raw(p, 4096) }.unwrap();
         assert_eq!(r.len_bytes(), 4096);

@@ -560,9 +560,10 @@ mod tests {
     fn runs_cover_the_whole_ring_once_a_full_lap_is_due() {
         const SLOTS: usize = 32;
         let slots = u32::try_from(SLOTS).unwrap();
-        let (backing, offset, len) = region(slots);
-        let words = &backing[offset..offset + len];
-        let mut ch = Channel::format(Region::from_words(words).unwrap(), slots).unwrap();
+        let (mut backing, offset, len) = region(slots);
+        let region = Region::from_words(&mut backing[offset..offset + len]).unwrap();
+        let mut ch = Channel::format(region, slots).unwrap();
+        let words = ch.words();
         let mut a = ch.duplex(Side::A).unwrap();
         let mut b = ch.duplex(Side::B).unwrap();
         let mut buf = [0u8; PAYLOAD_SIZE];

@@ -7,12 +7,12 @@ mod common;
 use channels::layout::{control_offset, ring_offset, CTL_RX_WAIT, PAYLOAD_WORDS};
 use channels::{Channel, Counters, Duplex, RecvError, SendError, Side, PAYLOAD_SIZE};
 use common::host_region;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 #[test]
 fn round_trip_every_length_both_ways() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
     let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
@@ -36,7 +36,7 @@ fn round_trip_every_length_both_ways() {
 
 #[test]
 fn too_long_is_rejected_without_sending() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -47,7 +47,7 @@ fn too_long_is_rejected_without_sending() {
 
 #[test]
 fn full_ring_and_credits() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -75,7 +75,7 @@ fn full_ring_and_credits() {
 
 #[test]
 fn publish_ack_frees_slots_immediately() {
-    let r = host_region(16);
+    let mut r = host_region(16);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::B).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::A).expect("first take");
@@ -102,7 +102,7 @@ struct Ping {
 
 #[test]
 fn typed_messages() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -128,7 +128,7 @@ fn typed_messages() {
 
 #[test]
 fn typed_messages_through_duplex_endpoints() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -159,7 +159,7 @@ fn typed_messages_through_duplex_endpoints() {
 
 #[test]
 fn zero_copy_slots_and_words() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -197,7 +197,7 @@ fn zero_copy_slots_and_words() {
 
 #[test]
 fn batches() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -220,7 +220,7 @@ fn batches() {
 
 #[test]
 fn receiver_wait_and_suppression() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -235,7 +235,7 @@ fn receiver_wait_and_suppression() {
     assert!(!rx.prepare_wait(&mut || sender_ipis += 1));
     rx.try_recv(&mut [0; 56]).unwrap();
     assert!(rx.prepare_wait(&mut || sender_ipis += 1));
-    let wait = r.words()[(control_offset(Side::B, 8) / 8) + CTL_RX_WAIT].load(Ordering::Relaxed);
+    let wait = ch.words()[(control_offset(Side::B, 8) / 8) + CTL_RX_WAIT].load(Ordering::Relaxed);
     assert_eq!(wait & 1, 1, "waiting bit set in B's control line");
     tx.try_send(b"b").unwrap();
     assert!(tx.kick(&mut || ipis += 1));
@@ -260,7 +260,7 @@ fn receiver_wait_and_suppression() {
 
 #[test]
 fn sender_waits_for_space() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::B).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::A).expect("first take");
@@ -282,7 +282,7 @@ fn sender_waits_for_space() {
 #[test]
 fn stream_between_threads() {
     const N: u64 = 200_000;
-    let r = host_region(64);
+    let mut r = host_region(64);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -321,25 +321,23 @@ fn stream_between_threads() {
 
 #[test]
 fn endpoints_of_b_use_the_second_ring() {
-    let r = host_region(2);
+    let mut r = host_region(2);
     let mut ch = r.channel().expect("open");
     let (mut btx, _) = ch.endpoint(Side::B).expect("first take");
     btx.try_send(&[0xAB; 8]).unwrap();
     // The first payload word of ring B->A (identity page, A's control page and ring, B's
     // control page: offset 4 * 4096).
     assert_eq!(ring_offset(Side::B, 2), 4 * 4096);
-    let w = r.words()[ring_offset(Side::B, 2) / 8].load(Ordering::Relaxed);
+    let w = ch.words()[ring_offset(Side::B, 2) / 8].load(Ordering::Relaxed);
     assert_eq!(w, u64::from_le_bytes([0xAB; 8]));
     assert_eq!(Side::A.peer(), Side::B);
     assert_eq!(Channel::open(r.region()).unwrap().slots(), 2);
 }
 
 /// Slots of ring `ring_offset` whose sequence word was ever written (non-zero).
-fn written_slots(r: &channels::HostRegion, ring_offset: usize, slots: usize) -> Vec<usize> {
+fn written_slots(r: &[AtomicU64], ring_offset: usize, slots: usize) -> Vec<usize> {
     (0..slots)
-        .filter(|i| {
-            r.words()[(ring_offset + i * 64) / 8 + PAYLOAD_WORDS].load(Ordering::Relaxed) != 0
-        })
+        .filter(|i| r[(ring_offset + i * 64) / 8 + PAYLOAD_WORDS].load(Ordering::Relaxed) != 0)
         .collect()
 }
 
@@ -362,7 +360,7 @@ fn ping_pong(a: &mut Duplex<'_>, b: &mut Duplex<'_>, rounds: u64) {
 #[test]
 fn request_response_stays_on_a_few_hot_lines() {
     let slots = 256;
-    let r = host_region(slots as u32);
+    let mut r = host_region(slots as u32);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -371,8 +369,8 @@ fn request_response_stays_on_a_few_hot_lines() {
     // every run ends after the default 4 messages: 10,000 round trips touch 4 lines each way.
     let ring_ab = ring_offset(Side::A, slots as u32);
     let ring_ba = ring_offset(Side::B, slots as u32);
-    assert_eq!(written_slots(&r, ring_ab, slots), vec![0, 1, 2, 3]);
-    assert_eq!(written_slots(&r, ring_ba, slots), vec![0, 1, 2, 3]);
+    assert_eq!(written_slots(ch.words(), ring_ab, slots), vec![0, 1, 2, 3]);
+    assert_eq!(written_slots(ch.words(), ring_ba, slots), vec![0, 1, 2, 3]);
     assert_eq!(a.receiver().counters().messages, 10_000);
     // Every reply but the last was acknowledged by the next request's piggyback.
     assert_eq!(b.sender().acknowledged(), 9_999);
@@ -381,7 +379,7 @@ fn request_response_stays_on_a_few_hot_lines() {
 #[test]
 fn hot_slots_are_configurable() {
     for (hot, expect) in [(1, vec![0]), (2, vec![0, 1]), (7, (0..7).collect())] {
-        let r = host_region(64);
+        let mut r = host_region(64);
         let mut ch = r.channel().expect("open");
         let mut a = ch.duplex(Side::A).expect("first take");
         let mut b = ch.duplex(Side::B).expect("first take");
@@ -389,20 +387,20 @@ fn hot_slots_are_configurable() {
         b.sender().set_hot_slots(hot);
         ping_pong(&mut a, &mut b, 1000);
         assert_eq!(
-            written_slots(&r, ring_offset(Side::A, 64), 64),
+            written_slots(ch.words(), ring_offset(Side::A, 64), 64),
             expect,
             "hot {hot}"
         );
     }
     // 0: runs never end early, the ring is walked like a plain ring buffer.
-    let r = host_region(64);
+    let mut r = host_region(64);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
     a.sender().set_hot_slots(0);
     ping_pong(&mut a, &mut b, 100);
     assert_eq!(
-        written_slots(&r, ring_offset(Side::A, 64), 64),
+        written_slots(ch.words(), ring_offset(Side::A, 64), 64),
         (0..64).collect::<Vec<_>>()
     );
 }
@@ -411,7 +409,7 @@ fn hot_slots_are_configurable() {
 fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
     // The same request/response through split halves: the responder's messages carry no
     // count, so the requester keeps walking its ring like a plain ring buffer.
-    let r = host_region(16);
+    let mut r = host_region(16);
     let mut ch = r.channel().expect("open");
     let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
     let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
@@ -423,14 +421,14 @@ fn split_halves_send_no_acknowledgement_so_runs_never_end_early() {
         assert_eq!(arx.try_recv(&mut buf), Ok(2));
     }
     assert_eq!(
-        written_slots(&r, ring_offset(Side::A, 16), 16),
+        written_slots(ch.words(), ring_offset(Side::A, 16), 16),
         (0..16).collect::<Vec<_>>()
     );
 }
 
 #[test]
 fn one_way_stream_walks_the_whole_ring() {
-    let r = host_region(16);
+    let mut r = host_region(16);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -443,14 +441,14 @@ fn one_way_stream_walks_the_whole_ring() {
     }
     // No reverse traffic, no piggybacked acknowledgement: no run ends early.
     assert_eq!(
-        written_slots(&r, ring_offset(Side::A, 16), 16),
+        written_slots(ch.words(), ring_offset(Side::A, 16), 16),
         (0..16).collect::<Vec<_>>()
     );
 }
 
 #[test]
 fn a_burst_after_request_response_arrives_in_order() {
-    let r = host_region(32);
+    let mut r = host_region(32);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -492,7 +490,7 @@ fn a_burst_after_request_response_arrives_in_order() {
 
 #[test]
 fn credits_count_the_guarded_slot() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -523,7 +521,7 @@ fn a_duplex_keeps_acknowledgements_received_through_its_receiver() {
     // an interval that publishes nothing) and answers; A reads the answer in place through
     // its receiver. The answer's piggybacked count must still free A's slots: the control
     // line never said anything.
-    let r = host_region(16);
+    let mut r = host_region(16);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -540,7 +538,7 @@ fn a_duplex_keeps_acknowledgements_received_through_its_receiver() {
     b.try_send(b"reply").unwrap();
     let control_ack = channels::layout::control_offset(Side::B, 16) / 8 + channels::layout::CTL_ACK;
     assert_eq!(
-        r.words()[control_ack].load(Ordering::Relaxed),
+        ch.words()[control_ack].load(Ordering::Relaxed),
         0,
         "B published nothing"
     );
@@ -559,7 +557,7 @@ fn a_duplex_keeps_acknowledgements_received_through_its_receiver() {
 
 #[test]
 fn each_side_is_handed_out_once_per_opening() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     assert!(ch.endpoint(Side::A).is_some());
     assert!(ch.endpoint(Side::A).is_none());
@@ -573,7 +571,8 @@ fn each_side_is_handed_out_once_per_opening() {
     );
     assert!(ch.endpoint(Side::A).is_none());
     // After the hypervisor's re-format (a restart), both sides are fresh once more.
-    assert_eq!(r.reformat(), 1);
+    // (The hypervisor's mapping, alongside this live opening.)
+    Channel::format_generation(common::second_mapping(ch.words()), 8, 1).expect("re-format");
     assert_eq!(ch.reopen(), Ok(1));
     assert_eq!(ch.generation(), 1);
     let (mut tx, _) = ch.endpoint(Side::A).expect("fresh");

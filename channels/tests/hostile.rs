@@ -13,26 +13,26 @@ use channels::layout::{
 };
 use channels::{Channel, Corruption, LayoutError, RecvError, Region, SendError, Side};
 use common::host_region;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-fn set(r: &channels::HostRegion, byte_offset: usize, index: usize, value: u64) {
-    r.words()[byte_offset / 8 + index].store(value, Ordering::Relaxed);
+fn set(words: &[AtomicU64], byte_offset: usize, index: usize, value: u64) {
+    words[byte_offset / 8 + index].store(value, Ordering::Relaxed);
 }
 
 #[test]
 fn identity_line_is_validated() {
-    let r = host_region(8);
-    set(&r, 0, ID_MAGIC, 0x1234);
+    let mut r = host_region(8);
+    set(r.words(), 0, ID_MAGIC, 0x1234);
     assert_eq!(
         Channel::open(r.region()).unwrap_err(),
         LayoutError::BadMagic { found: 0x1234 }
     );
 
-    let r = host_region(8);
+    let mut r = host_region(8);
     // Regions formatted for layout v1 (before runs and piggybacked acknowledgements) and v2
     // (one header page writable by both endpoints).
     for old in [1, 2] {
-        set(&r, 0, ID_VERSION, old);
+        set(r.words(), 0, ID_VERSION, old);
         assert_eq!(
             Channel::open(r.region()).unwrap_err(),
             LayoutError::BadVersion { found: old }
@@ -40,8 +40,8 @@ fn identity_line_is_validated() {
     }
 
     for bad in [0, 1, 3, 8192, u64::MAX] {
-        let r = host_region(8);
-        set(&r, 0, ID_SLOTS, bad);
+        let mut r = host_region(8);
+        set(r.words(), 0, ID_SLOTS, bad);
         assert_eq!(
             Channel::open(r.region()).unwrap_err(),
             LayoutError::BadSlots { found: bad }
@@ -49,14 +49,14 @@ fn identity_line_is_validated() {
     }
 
     // A slot count the region is too small for.
-    let r = host_region(8);
-    set(&r, 0, ID_SLOTS, 1024);
+    let mut r = host_region(8);
+    set(r.words(), 0, ID_SLOTS, 1024);
     assert!(matches!(
         Channel::open(r.region()),
         Err(LayoutError::SizeMismatch { .. })
     ));
 
-    let r = host_region(8);
+    let mut r = host_region(8);
     assert_eq!(
         Channel::open_expecting(r.region(), 16).unwrap_err(),
         LayoutError::UnexpectedSlots {
@@ -72,7 +72,7 @@ fn identity_line_is_validated() {
 /// whose bytes are the ones `docs/channels.md` gives.
 #[test]
 fn format_writes_exactly_the_documented_identity_line() {
-    let r = host_region(64);
+    let mut r = host_region(64);
     for w in r.words() {
         w.store(0xa5a5_a5a5_a5a5_a5a5, Ordering::Relaxed);
     }
@@ -99,7 +99,7 @@ fn format_writes_exactly_the_documented_identity_line() {
 /// a fresh opening starts from message 0 again.
 #[test]
 fn a_reformat_bumps_the_generation_that_live_endpoints_can_see() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut old = Channel::format(r.region(), 8).expect("format");
     let (mut a, mut b) = (
         old.duplex(Side::A).expect("first take"),
@@ -107,9 +107,10 @@ fn a_reformat_bumps_the_generation_that_live_endpoints_can_see() {
     );
     a.try_send(b"before").expect("send");
     assert_eq!(old.current_generation(), 0);
-    Channel::format_generation(r.region(), 8, 1).expect("re-format");
+    // The hypervisor's mapping re-formats; the restarted partition's mapping opens.
+    Channel::format_generation(common::second_mapping(old.words()), 8, 1).expect("re-format");
     assert_eq!((old.generation(), old.current_generation()), (0, 1));
-    let mut new = Channel::open_expecting(r.region(), 8).expect("open");
+    let mut new = Channel::open_expecting(common::second_mapping(old.words()), 8).expect("open");
     assert_eq!(new.generation(), 1);
     let mut buf = [0u8; 56];
     assert_eq!(b.try_recv(&mut buf), Err(channels::RecvError::Empty));
@@ -129,11 +130,14 @@ fn a_reformat_bumps_the_generation_that_live_endpoints_can_see() {
 fn a_reformat_never_shows_an_older_generation() {
     const GENERATIONS: u64 = 2000;
     let r = host_region(64);
-    let generation = &r.words()[ID_GENERATION];
+    let words = r.words();
+    let generation = &words[ID_GENERATION];
+    // The hypervisor's mapping and the peer's, simultaneously: two threads, two mappings.
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
             for g in 1..=GENERATIONS {
-                Channel::format_generation(r.region(), 64, g).expect("re-format");
+                Channel::format_generation(common::second_mapping(words), 64, g)
+                    .expect("re-format");
             }
         });
         let (mut last, mut opened) = (0, 0u64);
@@ -141,7 +145,7 @@ fn a_reformat_never_shows_an_older_generation() {
             let now = generation.load(Ordering::Acquire);
             assert!(now >= last, "generation went from {last} to {now}");
             last = now;
-            if let Ok(c) = Channel::open_expecting(r.region(), 64) {
+            if let Ok(c) = Channel::open_expecting(common::second_mapping(words), 64) {
                 assert!(c.generation() >= now, "opened an older generation");
                 opened += 1;
             }
@@ -154,7 +158,7 @@ fn a_reformat_never_shows_an_older_generation() {
 
 #[test]
 fn format_checks_its_arguments() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     assert_eq!(
         Channel::format(r.region(), 3).unwrap_err(),
         LayoutError::InvalidSlots { slots: 3 }
@@ -163,24 +167,26 @@ fn format_checks_its_arguments() {
         Channel::format(r.region(), 4096),
         Err(LayoutError::SizeMismatch { .. })
     ));
-    let short = Region::from_words(&r.words()[..600]).unwrap();
+    let mut v: Vec<AtomicU64> = (0..608).map(|_| AtomicU64::new(0)).collect();
+    let off = v.as_ptr().align_offset(64);
+    let short = Region::from_words(&mut v[off..off + 600]).unwrap();
     assert!(Channel::open(short).is_err());
 }
 
 #[test]
 fn bad_sequence_word_stops_the_receiver() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     // Peer A writes garbage into the sequence word of slot 0 of ring A->B.
-    set(&r, ring_offset(Side::A, 4), SEQ_WORD, 0xdead_beef);
+    set(ch.words(), ring_offset(Side::A, 4), SEQ_WORD, 0xdead_beef);
     let err = RecvError::Corrupted(Corruption::BadSequence {
         pos: 0,
         word: 0xdead_beef,
     });
     assert_eq!(rx.try_recv(&mut [0; 56]), Err(err));
     // Sticky even if the peer "repairs" the slot.
-    set(&r, ring_offset(Side::A, 4), SEQ_WORD, 0);
+    set(ch.words(), ring_offset(Side::A, 4), SEQ_WORD, 0);
     assert_eq!(rx.try_recv(&mut [0; 56]), Err(err));
     assert!(
         rx.is_ready(),
@@ -192,11 +198,16 @@ fn bad_sequence_word_stops_the_receiver() {
 
 #[test]
 fn bad_length_stops_the_receiver() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
     // The expected sequence (message 0 has seq 1, at bit 24) with a length of 60.
-    set(&r, ring_offset(Side::A, 4), SEQ_WORD, (1 << 24) | 60);
+    set(
+        ch.words(),
+        ring_offset(Side::A, 4),
+        SEQ_WORD,
+        (1 << 24) | 60,
+    );
     assert_eq!(
         rx.try_recv(&mut [0; 56]),
         Err(RecvError::Corrupted(Corruption::BadLength {
@@ -210,24 +221,24 @@ fn bad_length_stops_the_receiver() {
 
 #[test]
 fn bad_acknowledgement_stops_the_sender() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     for _ in 0..4 {
         tx.try_send(b"m").unwrap();
     }
     // Peer B acknowledges more than was sent.
-    set(&r, control_offset(Side::B, 4), CTL_ACK, 99);
+    set(ch.words(), control_offset(Side::B, 4), CTL_ACK, 99);
     let err = SendError::Corrupted(Corruption::BadAck { sent: 4, ack: 99 });
     assert_eq!(tx.try_send(b"m"), Err(err));
-    set(&r, control_offset(Side::B, 4), CTL_ACK, 2);
+    set(ch.words(), control_offset(Side::B, 4), CTL_ACK, 2);
     assert_eq!(tx.try_send(b"m"), Err(err), "sticky");
     assert!(!tx.prepare_wait());
 }
 
 #[test]
 fn acknowledgement_going_backwards_is_corruption() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
     let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
@@ -239,7 +250,7 @@ fn acknowledgement_going_backwards_is_corruption() {
         rx.try_recv(&mut [0; 56]).unwrap();
     }
     assert_eq!(tx.credits(), Ok(3));
-    set(&r, control_offset(Side::B, 4), CTL_ACK, 1);
+    set(ch.words(), control_offset(Side::B, 4), CTL_ACK, 1);
     assert!(matches!(
         tx.credits(),
         Err(SendError::Corrupted(Corruption::BadAck { .. }))
@@ -248,15 +259,15 @@ fn acknowledgement_going_backwards_is_corruption() {
 
 #[test]
 fn peer_scribbling_on_our_own_lines_does_not_affect_us() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
     let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
     // B overwrites A's control line and A's outgoing ring. (Under Flotilla these are mapped
     // read-only for B, so that write is an npf; the endpoint does not rely on it.)
     for i in 0..8 {
-        set(&r, control_offset(Side::A, 4), i, u64::MAX);
-        set(&r, ring_offset(Side::A, 4) + 64, i, u64::MAX);
+        set(ch.words(), control_offset(Side::A, 4), i, u64::MAX);
+        set(ch.words(), ring_offset(Side::A, 4) + 64, i, u64::MAX);
     }
     // A keeps sending and receiving normally (it never reads its own lines back).
     btx.try_send(b"to a").unwrap();
@@ -270,7 +281,7 @@ fn peer_scribbling_on_our_own_lines_does_not_affect_us() {
 
 /// Writes message `pos` of ring B->A by hand, as a hostile B could: payload `fill`, length
 /// `len`, and a piggybacked acknowledgement `ack`.
-fn forge_b_message(r: &channels::HostRegion, slots: usize, pos: u64, len: u64, ack: u64) {
+fn forge_b_message(r: &[AtomicU64], slots: usize, pos: u64, len: u64, ack: u64) {
     use channels::layout::{ACK_SHIFT, ACK_VALID_FLAG, SEQ_SHIFT};
     let ring_ba = ring_offset(Side::B, slots as u32);
     let slot = ring_ba + (pos as usize % slots) * 64;
@@ -280,7 +291,7 @@ fn forge_b_message(r: &channels::HostRegion, slots: usize, pos: u64, len: u64, a
 
 #[test]
 fn forged_piggybacked_acknowledgements_are_bounded() {
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut buf = [0; 56];
@@ -290,21 +301,21 @@ fn forged_piggybacked_acknowledgements_are_bounded() {
     }
     assert_eq!(a.try_send(b"m"), Err(SendError::Full));
     // B claims to have consumed 9 of the 8 messages sent: ignored.
-    forge_b_message(&r, 8, 0, 1, 9);
+    forge_b_message(ch.words(), 8, 0, 1, 9);
     assert_eq!(a.try_recv(&mut buf), Ok(1));
     assert_eq!(a.sender().acknowledged(), 0);
     assert_eq!(a.sender().credits(), Ok(0));
     // B claims 3: believed. A lie here only loses B's own incoming messages.
-    forge_b_message(&r, 8, 1, 1, 3);
+    forge_b_message(ch.words(), 8, 1, 1, 3);
     assert_eq!(a.try_recv(&mut buf), Ok(1));
     assert_eq!(a.sender().credits(), Ok(3));
     // An older claim takes nothing back.
-    forge_b_message(&r, 8, 2, 1, 1);
+    forge_b_message(ch.words(), 8, 2, 1, 1);
     assert_eq!(a.try_recv(&mut buf), Ok(1));
     assert_eq!(a.sender().credits(), Ok(3));
     // A claim on a message received through the bare receiver is kept, and judged by the
     // same bounds: 8 of the 8 sent is believed.
-    forge_b_message(&r, 8, 3, 1, 8);
+    forge_b_message(ch.words(), 8, 3, 1, 8);
     assert_eq!(a.receiver().try_recv(&mut buf), Ok(1));
     assert_eq!(a.sender().credits(), Ok(8));
 }
@@ -314,7 +325,7 @@ fn an_old_message_cannot_claim_a_recent_count() {
     // B's reply waits unread in A's ring while A streams 70,000 messages to B: its 16-bit
     // acknowledgement (taken when B had consumed 10) must not be read as a count near A's
     // position 70,000 (10 + 65,536 = 65,546 would free slots B has not read).
-    let r = host_region(8);
+    let mut r = host_region(8);
     let mut ch = r.channel().expect("open");
     let mut a = ch.duplex(Side::A).expect("first take");
     let mut b = ch.duplex(Side::B).expect("first take");
@@ -347,13 +358,13 @@ fn an_old_message_cannot_claim_a_recent_count() {
 
 #[test]
 fn garbage_in_the_peers_control_line_stops_only_what_reads_it() {
-    let r = host_region(4);
+    let mut r = host_region(4);
     let mut ch = r.channel().expect("open");
     let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
     let (mut btx, _) = ch.endpoint(Side::B).expect("first take");
     // Hostile B fills its whole control line (ack, both wait words, the zero words) with ones.
     for i in 0..8 {
-        set(&r, control_offset(Side::B, 4), i, u64::MAX);
+        set(ch.words(), control_offset(Side::B, 4), i, u64::MAX);
     }
     // A's sender has its initial credits; its kick sees "waiting" in a garbage epoch and
     // raises one notification for it, never a second one for the same word.
@@ -382,21 +393,20 @@ fn garbage_in_the_peers_control_line_stops_only_what_reads_it() {
     assert_eq!(sender_ipis, 1);
     // B's sending half never reads its own control line back: unaffected by its own garbage.
     assert_eq!(
-        r.words()[control_offset(Side::B, 4) / 8 + CTL_RX_WAIT].load(Ordering::Relaxed),
+        ch.words()[control_offset(Side::B, 4) / 8 + CTL_RX_WAIT].load(Ordering::Relaxed),
         u64::MAX
     );
     assert_eq!(
-        r.words()[control_offset(Side::B, 4) / 8 + CTL_TX_WAIT].load(Ordering::Relaxed),
+        ch.words()[control_offset(Side::B, 4) / 8 + CTL_TX_WAIT].load(Ordering::Relaxed),
         u64::MAX
     );
 }
 
 /// Words of the region outside `side`'s area, with their index.
-fn outside_area(r: &channels::HostRegion, side: Side, slots: u32) -> Vec<(usize, u64)> {
+fn outside_area(r: &[AtomicU64], side: Side, slots: u32) -> Vec<(usize, u64)> {
     use channels::layout::{area_offset, area_size};
     let area = area_offset(side, slots) / 8..(area_offset(side, slots) + area_size(slots)) / 8;
-    r.words()
-        .iter()
+    r.iter()
         .enumerate()
         .filter(|(i, _)| !area.contains(i))
         .map(|(i, w)| (i, w.load(Ordering::Relaxed)))
@@ -405,7 +415,7 @@ fn outside_area(r: &channels::HostRegion, side: Side, slots: u32) -> Vec<(usize,
 
 /// Runs `op` (an operation of `side`'s endpoint) and asserts it stored nothing outside
 /// `side`'s area: what the nested page tables map read-only for it (layout v4).
-fn only_own_area<T>(r: &channels::HostRegion, side: Side, slots: u32, op: impl FnOnce() -> T) -> T {
+fn only_own_area<T>(r: &[AtomicU64], side: Side, slots: u32, op: impl FnOnce() -> T) -> T {
     let before = outside_area(r, side, slots);
     let out = op();
     assert_eq!(
@@ -419,7 +429,7 @@ fn only_own_area<T>(r: &channels::HostRegion, side: Side, slots: u32, op: impl F
 #[test]
 fn each_endpoint_stores_only_into_its_own_area() {
     const SLOTS: u32 = 8;
-    let r = host_region(SLOTS);
+    let mut r = host_region(SLOTS);
     let identity: Vec<u64> = r.words()[..512]
         .iter()
         .map(|w| w.load(Ordering::Relaxed))
@@ -431,29 +441,29 @@ fn each_endpoint_stores_only_into_its_own_area() {
     let mut ipis = 0;
     for round in 0..100u64 {
         // Request/response, with empty looks in between (piggybacking, runs, guards).
-        only_own_area(&r, Side::B, SLOTS, || {
+        only_own_area(ch.words(), Side::B, SLOTS, || {
             assert_eq!(b.try_recv(&mut buf), Err(RecvError::Empty))
         });
-        only_own_area(&r, Side::A, SLOTS, || {
+        only_own_area(ch.words(), Side::A, SLOTS, || {
             a.try_send(&round.to_le_bytes()).unwrap();
             a.sender().kick(&mut || ipis += 1);
         });
-        only_own_area(&r, Side::B, SLOTS, || {
+        only_own_area(ch.words(), Side::B, SLOTS, || {
             assert_eq!(b.try_recv(&mut buf), Ok(8));
             b.try_send(b"ok").unwrap();
             b.receiver().kick(&mut || ipis += 1);
         });
-        only_own_area(&r, Side::A, SLOTS, || {
+        only_own_area(ch.words(), Side::A, SLOTS, || {
             assert_eq!(a.try_recv(&mut buf), Ok(2))
         });
         // A burst that fills the ring, and both wait handshakes.
         if round % 10 == 0 {
-            only_own_area(&r, Side::A, SLOTS, || {
+            only_own_area(ch.words(), Side::A, SLOTS, || {
                 while a.sender().try_send(b"burst").is_ok() {}
                 assert!(a.sender().prepare_wait(), "full ring: the sender may sleep");
                 a.sender().finish_wait();
             });
-            only_own_area(&r, Side::B, SLOTS, || {
+            only_own_area(ch.words(), Side::B, SLOTS, || {
                 let n = b.receiver().recv_batch(64, |_| ()).unwrap();
                 assert!(n > 0);
                 b.receiver().publish_ack();
@@ -462,7 +472,7 @@ fn each_endpoint_stores_only_into_its_own_area() {
             });
         }
     }
-    let after: Vec<u64> = r.words()[..512]
+    let after: Vec<u64> = ch.words()[..512]
         .iter()
         .map(|w| w.load(Ordering::Relaxed))
         .collect();

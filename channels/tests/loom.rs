@@ -2,7 +2,8 @@
 //! (`RUSTFLAGS="--cfg loom" cargo test -p channels --release --test loom`).
 //!
 //! The crate's atomics are loom's under `--cfg loom`, so these models explore the real sender
-//! and receiver code: payload visibility through the release/acquire sequence word, slot
+//! and receiver code (each model's threads share the two sides of one channel, as two
+//! partitions share one region): payload visibility through the release/acquire sequence word, slot
 //! reuse through the acknowledgement (a 2-slot ring wraps), and the two Dekker-style wait
 //! handshakes (no lost wake-up in either direction).
 #![cfg(loom)]
@@ -12,20 +13,62 @@ use channels::{Channel, Duplex, RecvError, Region, SendError, Side, Word};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use std::ops::{Deref, DerefMut};
 
 const SLOTS: u32 = 2;
 
-/// A zeroed region with the identity line written (what the hypervisor hands the guests).
-fn region() -> Arc<Vec<Word>> {
-    let words: Vec<Word> = (0..region_size(SLOTS) / 8).map(|_| Word::new(0)).collect();
-    words[ID_MAGIC].store(MAGIC, Ordering::Relaxed);
-    words[ID_VERSION].store(LAYOUT_VERSION, Ordering::Relaxed);
-    words[ID_SLOTS].store(SLOTS as u64, Ordering::Relaxed);
-    Arc::new(words)
+/// The words of one region, kept alive by every endpoint over them (see [`channel`]).
+type Words = std::sync::Arc<Vec<Word>>;
+
+/// A zeroed region with the identity line written (what the hypervisor hands the guests),
+/// opened as ONE channel whose two sides the model's threads share: safe code cannot open a
+/// second channel over the same words, and loom has no scoped threads, so the channel's
+/// lifetime is extended to `'static` and the words are kept alive by reference counting.
+/// Callers declare the returned `Words` before every endpoint they keep (locals drop in
+/// reverse order) and move endpoints into threads only inside a [`Held`].
+fn channel() -> (Words, Channel<'static>) {
+    let mut words: Words =
+        std::sync::Arc::new((0..region_size(SLOTS) / 8).map(|_| Word::new(0)).collect());
+    let slice = std::sync::Arc::get_mut(&mut words).expect("not shared yet");
+    slice[ID_MAGIC].store(MAGIC, Ordering::Relaxed);
+    slice[ID_VERSION].store(LAYOUT_VERSION, Ordering::Relaxed);
+    slice[ID_SLOTS].store(SLOTS as u64, Ordering::Relaxed);
+    let ch = Channel::open(Region::from_words(slice).unwrap()).unwrap();
+    // SAFETY: only the lifetime changes. The channel points into the vector's heap buffer,
+    // which does not move when the `Arc` moves and is freed only with the last `Arc`; every
+    // endpoint is dropped before the `Arc` beside it (a `Held`, or a local `Words` declared
+    // first), so no reference into the buffer outlives it.
+    let ch = unsafe { std::mem::transmute::<Channel<'_>, Channel<'static>>(ch) };
+    (words, ch)
 }
 
-fn channel(words: &[Word]) -> Channel<'_> {
-    Channel::open(Region::from_words(words).unwrap()).unwrap()
+/// An endpoint moved into a thread, with the words it points into: fields drop in
+/// declaration order, so the endpoint goes before its reference to the words.
+struct Held<T> {
+    endpoint: T,
+    _words: Words,
+}
+
+impl<T> Held<T> {
+    fn new(endpoint: T, words: &Words) -> Self {
+        Self {
+            endpoint,
+            _words: words.clone(),
+        }
+    }
+}
+
+impl<T> Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.endpoint
+    }
+}
+
+impl<T> DerefMut for Held<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.endpoint
+    }
 }
 
 /// Three messages through a two-slot ring: the third reuses slot 0, so it needs the
@@ -33,11 +76,10 @@ fn channel(words: &[Word]) -> Channel<'_> {
 #[test]
 fn messages_arrive_intact_across_slot_reuse() {
     loom::model(|| {
-        let words = region();
-        let w2 = words.clone();
+        let (words, mut ch) = channel();
+        let mut tx = Held::new(ch.endpoint(Side::A).expect("first take").0, &words);
+        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         let producer = thread::spawn(move || {
-            let mut ch = channel(&w2);
-            let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
             for i in 1..=3u64 {
                 let payload = [i, i * 10, 0, 0, 0, 0, i * 100];
                 loop {
@@ -49,8 +91,6 @@ fn messages_arrive_intact_across_slot_reuse() {
                 }
             }
         });
-        let mut ch = channel(&words);
-        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         for i in 1..=3u64 {
             loop {
                 match rx.try_recv_words() {
@@ -96,20 +136,18 @@ fn recv_spin(io: &mut Duplex<'_>) -> [u64; 7] {
 #[test]
 fn request_response_reuses_slots_safely() {
     loom::model(|| {
-        let words = region();
-        let w2 = words.clone();
+        let (words, mut ch) = channel();
+        let mut peer = Held::new(ch.duplex(Side::B).expect("first take"), &words);
+        let mut io = ch.duplex(Side::A).expect("first take");
         let responder = thread::spawn(move || {
-            let mut ch = channel(&w2);
-            let mut io = ch.duplex(Side::B).expect("first take");
+            let io = &mut *peer;
             io.sender().set_hot_slots(1);
             for i in 1..=3u64 {
-                let w = recv_spin(&mut io);
+                let w = recv_spin(io);
                 assert_eq!((w[0], w[6]), (i, i * 100));
-                send_spin(&mut io, &[i + 10, 0, 0, 0, 0, 0, i]);
+                send_spin(io, &[i + 10, 0, 0, 0, 0, 0, i]);
             }
         });
-        let mut ch = channel(&words);
-        let mut io = ch.duplex(Side::A).expect("first take");
         io.sender().set_hot_slots(1);
         for i in 1..=3u64 {
             send_spin(&mut io, &[i, 0, 0, 0, 0, 0, i * 100]);
@@ -126,21 +164,19 @@ fn request_response_reuses_slots_safely() {
 #[test]
 fn a_burst_never_overwrites_an_unread_message() {
     loom::model(|| {
-        let words = region();
-        let w2 = words.clone();
+        let (words, mut ch) = channel();
+        let mut peer = Held::new(ch.duplex(Side::B).expect("first take"), &words);
+        let mut io = ch.duplex(Side::A).expect("first take");
         let responder = thread::spawn(move || {
-            let mut ch = channel(&w2);
-            let mut io = ch.duplex(Side::B).expect("first take");
-            let w = recv_spin(&mut io);
+            let io = &mut *peer;
+            let w = recv_spin(io);
             assert_eq!(w[0], 1);
-            send_spin(&mut io, &[11, 0, 0, 0, 0, 0, 0]);
+            send_spin(io, &[11, 0, 0, 0, 0, 0, 0]);
             for i in 2..=3u64 {
-                let w = recv_spin(&mut io);
+                let w = recv_spin(io);
                 assert_eq!((w[0], w[6]), (i, i * 100));
             }
         });
-        let mut ch = channel(&words);
-        let mut io = ch.duplex(Side::A).expect("first take");
         io.sender().set_hot_slots(1);
         send_spin(&mut io, &[1, 0, 0, 0, 0, 0, 100]);
         assert_eq!(recv_spin(&mut io)[0], 11);
@@ -154,18 +190,15 @@ fn a_burst_never_overwrites_an_unread_message() {
 #[test]
 fn receiver_wakeup_is_never_lost() {
     loom::model(|| {
-        let words = region();
-        let w2 = words.clone();
+        let (words, mut ch) = channel();
+        let mut tx = Held::new(ch.endpoint(Side::A).expect("first take").0, &words);
+        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         let notified = Arc::new(AtomicBool::new(false));
         let n2 = notified.clone();
         let producer = thread::spawn(move || {
-            let mut ch = channel(&w2);
-            let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
             tx.try_send(b"wake").unwrap();
             tx.kick(&mut || n2.store(true, Ordering::Relaxed));
         });
-        let mut ch = channel(&words);
-        let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
         let sleeps = rx.prepare_wait(&mut || ());
         producer.join().unwrap();
         if sleeps {
@@ -181,17 +214,14 @@ fn receiver_wakeup_is_never_lost() {
 #[test]
 fn sender_wakeup_is_never_lost() {
     loom::model(|| {
-        let words = region();
-        let w2 = words.clone();
+        let (words, mut ch) = channel();
+        let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
+        let mut rx = Held::new(ch.endpoint(Side::B).expect("first take").1, &words);
         let notified = Arc::new(AtomicBool::new(false));
         let n2 = notified.clone();
-        let mut ch = channel(&words);
-        let (mut tx, _) = ch.endpoint(Side::A).expect("first take");
         tx.try_send(b"1").unwrap();
         tx.try_send(b"2").unwrap();
         let consumer = thread::spawn(move || {
-            let mut ch = channel(&w2);
-            let (_, mut rx) = ch.endpoint(Side::B).expect("first take");
             rx.set_ack_interval(SLOTS as u64);
             assert_eq!(rx.try_recv(&mut [0; 56]), Ok(1));
             rx.kick(&mut || n2.store(true, Ordering::Relaxed));

@@ -145,7 +145,7 @@ proptest! {
         ops in proptest::collection::vec((any::<bool>(), op()), 0..400),
     ) {
         let slots = 1u32 << slots_log;
-        let r = host_region(slots);
+        let mut r = host_region(slots);
         let mut ch = r.channel().expect("open");
         let mut a = end(ch.duplex(Side::A).expect("first take"), interval, hot);
         let mut b = end(ch.duplex(Side::B).expect("first take"), interval, hot);
@@ -172,7 +172,7 @@ proptest! {
         tail_ops in 0usize..64,
     ) {
         let slots = 1u32 << slots_log;
-        let r = host_region(slots);
+        let mut r = host_region(slots);
         let mut ch = r.channel().expect("open");
         let (mut atx, mut arx) = ch.endpoint(Side::A).expect("first take");
         let (mut btx, mut brx) = ch.endpoint(Side::B).expect("first take");
@@ -183,7 +183,7 @@ proptest! {
             if i % 3 == 0 { let _ = brx.try_recv(&mut buf); let _ = arx.try_recv(&mut buf); }
         }
         for (index, value) in writes {
-            r.words()[index.index(r.words().len())].store(value, Ordering::Relaxed);
+            ch.words()[index.index(ch.words().len())].store(value, Ordering::Relaxed);
         }
         for _ in 0..tail_ops {
             for rx in [&mut arx, &mut brx] {
@@ -212,7 +212,8 @@ proptest! {
         let mut v: Vec<AtomicU64> = words.into_iter().map(AtomicU64::new).collect();
         v.extend((0..8).map(|_| AtomicU64::new(0)));
         let off = v.as_ptr().align_offset(64);
-        let w = &v[off..v.len() - 8];
+        let end = v.len() - 8;
+        let w = &mut v[off..end];
         w[2].store(slots, Ordering::Relaxed);
         w[0].store(channels::layout::MAGIC, Ordering::Relaxed);
         w[1].store(channels::layout::LAYOUT_VERSION, Ordering::Relaxed);

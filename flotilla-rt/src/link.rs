@@ -210,9 +210,9 @@ mod tests {
     struct Mem([AtomicU64; WORDS]);
 
     fn pair(ipi: bool) -> (Link<'static>, Link<'static>) {
-        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
+        let mem: &'static mut Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
         let mut ch =
-            Channel::format(Region::from_words(&mem.0).expect("aligned"), 64).expect("format");
+            Channel::format(Region::from_words(&mut mem.0).expect("aligned"), 64).expect("format");
         let mut link = |side| Link {
             io: ch.duplex(side).expect("each side once"),
             channel_id: 3,

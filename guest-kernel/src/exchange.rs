@@ -341,16 +341,15 @@ mod tests {
     #[repr(C, align(64))]
     struct Mem([AtomicU64; WORDS]);
 
-    fn region(slots: u32) -> &'static Mem {
+    /// A formatted region, never freed, as ONE channel: both partitions' links come from
+    /// it (each side once), which is all safe code can get over one region.
+    fn region(slots: u32) -> Channel<'static> {
         assert_eq!(channels::region_size(slots), WORDS * 8);
-        let mem: &'static Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
-        Channel::format(Region::from_words(&mem.0).expect("aligned"), slots).expect("format");
-        mem
+        let mem: &'static mut Mem = Box::leak(Box::new(Mem([const { AtomicU64::new(0) }; WORDS])));
+        Channel::format(Region::from_words(&mut mem.0).expect("aligned"), slots).expect("format")
     }
 
-    fn link_on(mem: &'static Mem, side: Side, ipi: bool, channel_id: u32) -> Link<'static> {
-        let mut ch = Channel::open_expecting(Region::from_words(&mem.0).expect("aligned"), 64)
-            .expect("open");
+    fn link_on(ch: &mut Channel<'static>, side: Side, ipi: bool, channel_id: u32) -> Link<'static> {
         Link {
             io: ch.duplex(side).expect("a fresh opening's side"),
             channel_id,
@@ -359,25 +358,25 @@ mod tests {
         }
     }
 
-    fn link(mem: &'static Mem, side: Side, ipi: bool) -> Link<'static> {
-        link_on(mem, side, ipi, 7)
+    fn link(ch: &mut Channel<'static>, side: Side, ipi: bool) -> Link<'static> {
+        link_on(ch, side, ipi, 7)
     }
 
     /// A hostile `side` writes a garbage sequence word into slot 0 of the
     /// ring it sends on (all it can write besides its control line).
-    fn corrupt_ring_of(mem: &Mem, side: Side) {
+    fn corrupt_ring_of(ch: &Channel<'_>, side: Side) {
         use channels::layout::{ring_offset, SEQ_WORD};
-        mem.0[ring_offset(side, 64) / 8 + SEQ_WORD]
+        ch.words()[ring_offset(side, 64) / 8 + SEQ_WORD]
             .store(0xdead_beef, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]
     fn ping_pong_round_trips() {
         for ipi in [false, true] {
-            let mem = region(64);
-            let mut b = link(mem, Side::B, ipi);
+            let mut mem = region(64);
+            let mut b = link(&mut mem, Side::B, ipi);
             let peer = std::thread::spawn(move || pong(&mut b, 1000, &mut Host::default()));
-            let mut a = link(mem, Side::A, ipi);
+            let mut a = link(&mut mem, Side::A, ipi);
             let mut samples = Vec::new();
             ping(&mut a, 1000, 10, &mut samples, &mut Host::default()).expect("ping");
             peer.join().expect("thread").expect("pong");
@@ -389,16 +388,16 @@ mod tests {
     #[test]
     fn pingpong_goes_on_past_a_broken_channel() {
         // Channel 3 with a hostile peer, then channel 4 with an honest one.
-        let hostile = region(64);
-        let honest = region(64);
-        corrupt_ring_of(hostile, Side::B);
-        let mut b = [link_on(honest, Side::B, true, 4)];
+        let mut hostile = region(64);
+        let mut honest = region(64);
+        corrupt_ring_of(&hostile, Side::B);
+        let mut b = [link_on(&mut honest, Side::B, true, 4)];
         let peer = std::thread::spawn(move || {
             pingpong(&mut b, 500, 1, &mut Vec::new(), &mut Host::default())
         });
         let mut a = [
-            link_on(hostile, Side::A, true, 3),
-            link_on(honest, Side::A, true, 4),
+            link_on(&mut hostile, Side::A, true, 3),
+            link_on(&mut honest, Side::A, true, 4),
         ];
         let mut samples = Vec::new();
         let totals = pingpong(&mut a, 500, 1, &mut samples, &mut Host::default());
@@ -418,10 +417,10 @@ mod tests {
 
     #[test]
     fn stream_checksums_agree() {
-        let mem = region(64);
-        let mut b = [link(mem, Side::B, true)];
+        let mut mem = region(64);
+        let mut b = [link(&mut mem, Side::B, true)];
         let peer = std::thread::spawn(move || stream(&mut b, 5000, &mut Host::default()));
-        let mut a = [link(mem, Side::A, true)];
+        let mut a = [link(&mut mem, Side::A, true)];
         let sent = stream(&mut a, 5000, &mut Host::default());
         let got = peer.join().expect("thread");
         assert_eq!((sent.sent, got.received), (5000, 5000));
@@ -435,19 +434,19 @@ mod tests {
         for ipi in [false, true] {
             // This partition receives on channel 1 (hostile sender) and on
             // channel 2 (honest sender), and sends on channel 3.
-            let hostile = region(64);
-            let honest = region(64);
-            let back = region(64);
-            corrupt_ring_of(hostile, Side::A);
+            let mut hostile = region(64);
+            let mut honest = region(64);
+            let mut back = region(64);
+            corrupt_ring_of(&hostile, Side::A);
             let mut others = [
-                link_on(honest, Side::A, ipi, 2),
-                link_on(back, Side::B, ipi, 3),
+                link_on(&mut honest, Side::A, ipi, 2),
+                link_on(&mut back, Side::B, ipi, 3),
             ];
             let peer = std::thread::spawn(move || stream(&mut others, 3000, &mut Host::default()));
             let mut mine = [
-                link_on(hostile, Side::B, ipi, 1),
-                link_on(honest, Side::B, ipi, 2),
-                link_on(back, Side::A, ipi, 3),
+                link_on(&mut hostile, Side::B, ipi, 1),
+                link_on(&mut honest, Side::B, ipi, 2),
+                link_on(&mut back, Side::A, ipi, 3),
             ];
             let totals = stream(&mut mine, 3000, &mut Host::default());
             let theirs = peer.join().expect("thread");
@@ -463,9 +462,9 @@ mod tests {
 
     #[test]
     fn a_workload_whose_every_channel_broke_fails() {
-        let hostile = region(64);
-        corrupt_ring_of(hostile, Side::A);
-        let mut only = [link_on(hostile, Side::B, false, 9)];
+        let mut hostile = region(64);
+        corrupt_ring_of(&hostile, Side::A);
+        let mut only = [link_on(&mut hostile, Side::B, false, 9)];
         let totals = stream(&mut only, 10, &mut Host::default());
         assert_eq!(totals.broken.len(), 1);
         assert_eq!(exit_code(1, totals.broken.len()), CHANNEL_EXIT_CODE);

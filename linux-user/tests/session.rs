@@ -45,18 +45,31 @@ impl PhysMem for Fake {
             .get(&gpa)
             .filter(|w| w.len() as u64 * 8 == size)
             .ok_or_else(|| io::Error::new(io::ErrorKind::PermissionDenied, "not mapped"))?;
-        Ok(Region::from_words(words).expect("aligned"))
+        Ok(mapping(words))
     }
 }
 
 /// A formatted channel region of `slots` slots, 64-byte aligned, never freed.
 fn region(slots: u32) -> &'static [AtomicU64] {
     let words = region_size(slots) / 8;
-    let mem: &'static [AtomicU64] = Vec::leak((0..words + 8).map(|_| AtomicU64::new(0)).collect());
+    let mem: &'static mut [AtomicU64] =
+        Vec::leak((0..words + 8).map(|_| AtomicU64::new(0)).collect());
     let skip = mem.as_ptr().align_offset(64);
-    let mem = &mem[skip..skip + words];
-    Channel::format(Region::from_words(mem).expect("aligned"), slots).expect("format");
+    let mem = &mut mem[skip..skip + words];
+    Channel::format(Region::from_words(&mut *mem).expect("aligned"), slots).expect("format");
     mem
+}
+
+/// One partition's mapping of a shared region. Both partitions map it at once (each thread
+/// here plays one), which safe code cannot model: `Region::from_words` takes the words by
+/// `&mut`, so one slice backs one live region.
+fn mapping(words: &'static [AtomicU64]) -> Region<'static> {
+    // SAFETY: the words are leaked (valid and never freed or reused) and 8-byte aligned
+    // atomics; `from_raw` re-checks 64-byte alignment and length. Every access to them,
+    // through this region or any other user, is an atomic word load or store, and atomics
+    // allow shared mutation, so storing through a pointer from a shared reference is fine.
+    unsafe { Region::from_raw(words.as_ptr().cast_mut().cast::<u8>(), words.len() * 8) }
+        .expect("aligned")
 }
 
 fn record(channel_id: u32, side: u32, notify: Notify, peer: &str) -> ChannelInfo {
@@ -178,8 +191,7 @@ fn two_linux_sides_ping_and_echo_over_one_channel() {
 /// The built-in kernel's side of the wire, written against `channels`
 /// alone: receive 8-byte little-endian words `0..rounds`, echo each.
 fn plain_echo(words: &'static [AtomicU64], rounds: u64) -> u64 {
-    let mut ch =
-        Channel::open_expecting(Region::from_words(words).expect("aligned"), SLOTS).expect("open");
+    let mut ch = Channel::open_expecting(mapping(words), SLOTS).expect("open");
     let mut io = ch.duplex(Side::B).expect("side B, once");
     let mut buf = [0u8; PAYLOAD_SIZE];
     for round in 0..rounds {

@@ -68,8 +68,8 @@ impl HostRegion {
         Self { words, offset, len }
     }
 
-    fn channel(&self) -> Channel<'_> {
-        let region = Region::from_words(&self.words[self.offset..self.offset + self.len])
+    fn channel(&mut self) -> Channel<'_> {
+        let region = Region::from_words(&mut self.words[self.offset..self.offset + self.len])
             .expect("aligned region");
         Channel::format(region, SLOTS).expect("format")
     }
@@ -176,7 +176,7 @@ fn serve(d: &mut Duplex<'_>, stop: &AtomicBool, mut on_msg: impl FnMut(&mut Dupl
 
 /// Baseline: exchanges of a 56-byte message and a 16-byte reply; ns per exchange.
 fn round_trip(rounds: u64, mut timing: Timing<'_>) {
-    let region = HostRegion::new();
+    let mut region = HostRegion::new();
     let mut ch = region.channel();
     let (mut a, mut b) = (
         ch.duplex(Side::A).expect("side A"),
@@ -208,7 +208,7 @@ fn round_trip(rounds: u64, mut timing: Timing<'_>) {
 /// The baseline on the channel's word interface (`try_send_words` / `try_recv_words`, the
 /// one the fast path uses): otherwise [`round_trip`].
 fn round_trip_words(rounds: u64, mut timing: Timing<'_>) {
-    let region = HostRegion::new();
+    let mut region = HostRegion::new();
     let mut ch = region.channel();
     let (mut a, mut b) = (
         ch.duplex(Side::A).expect("side A"),
@@ -259,7 +259,7 @@ fn member(id: u8) -> Member {
 /// The protocol: updates proposed by the leader, each waited for until committed; ns per
 /// committed update.
 fn commit_latency(rounds: u64, mut timing: Timing<'_>) {
-    let region = HostRegion::new();
+    let mut region = HostRegion::new();
     let mut ch = region.channel();
     let (mut a, mut b) = (
         ch.duplex(Side::A).expect("side A"),
@@ -330,7 +330,7 @@ static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 /// [`Member::handle_words`], the channel's word interface); same threads, pinning, channel,
 /// polling and wait for [`Event::Committed`].
 fn commit_latency_fast(rounds: u64, mut timing: Timing<'_>) {
-    let region = HostRegion::new();
+    let mut region = HostRegion::new();
     let mut ch = region.channel();
     let (mut a, mut b) = (
         ch.duplex(Side::A).expect("side A"),

@@ -423,12 +423,11 @@ const BARE_BLOCK_GPA: u64 = BARE_REGION_GPA + 0x10_0000;
 fn prefilled_region(rounds: u64) -> Vec<u8> {
     use std::sync::atomic::{AtomicU64, Ordering};
     let words = channels::region_size(64) / 8;
-    let mem: Vec<AtomicU64> = (0..words + 8).map(|_| AtomicU64::new(0)).collect();
+    let mut mem: Vec<AtomicU64> = (0..words + 8).map(|_| AtomicU64::new(0)).collect();
     let skip = mem.as_ptr().align_offset(64);
-    let region = &mem[skip..skip + words];
-    let mut channel =
-        channels::Channel::format(channels::Region::from_words(region).expect("aligned"), 64)
-            .expect("format");
+    let region = channels::Region::from_words(&mut mem[skip..skip + words]).expect("aligned");
+    let mut channel = channels::Channel::format(region, 64).expect("format");
+    let region = channel.words();
     let mut a = channel.duplex(channels::Side::A).expect("side A, once");
     for round in 0..rounds {
         a.try_send(&round.to_le_bytes()).expect("a free slot");

@@ -40,13 +40,14 @@ pub fn receiver(data: &[u8]) {
     let Some(first) = input.byte() else { return };
     let slots = 1u32 << (1 + first % 5);
     let len = region_size(slots) / 8;
-    let backing: Vec<AtomicU64> = (0..len + 8).map(|_| AtomicU64::new(0)).collect();
+    let mut backing: Vec<AtomicU64> = (0..len + 8).map(|_| AtomicU64::new(0)).collect();
     let off = backing.as_ptr().align_offset(64);
-    let words = &backing[off..off + len];
-    let region = Region::from_words(words).expect("aligned");
+    let region = Region::from_words(&mut backing[off..off + len]).expect("aligned");
     let Ok(mut ch) = Channel::format(region, slots) else {
         return;
     };
+    // The raw words, for the scribbling commands (the region itself is the channel's).
+    let words = ch.words();
     let (Some(mut a), Some(mut b)) = (ch.duplex(Side::A), ch.duplex(Side::B)) else {
         unreachable!("a fresh opening hands out each side once");
     };
@@ -150,10 +151,10 @@ pub fn receiver(data: &[u8]) {
                 }
             }
             13 => {
-                let region = Region::from_words(words).expect("aligned");
-                let len = region.len_bytes();
-                if let Ok(again) = Channel::open(region) {
-                    assert_eq!(len, region_size(again.slots()));
+                // Re-open (after the input scribbled a new generation): the identity line is
+                // validated again, whatever else the input wrote into it.
+                if ch.reopen().is_ok() {
+                    assert_eq!(len * 8, region_size(ch.slots()));
                 }
             }
             _ => {
