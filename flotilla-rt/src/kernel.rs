@@ -139,7 +139,7 @@ pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
         id.workload
     );
     println!(
-        "{program}: image {image_start:#x}..{image_end:#x} (stack {} KiB, #DF stack {} KiB), heap {heap_start:#x}..{heap_end:#x}",
+        "{program}: image {image_start:#x}..{image_end:#x} (stack {} KiB with a guard page, #DF and #PF stacks {} KiB), heap {heap_start:#x}..{heap_end:#x}",
         arch::STACK_SIZE / 1024,
         arch::FAULT_STACK_SIZE / 1024
     );

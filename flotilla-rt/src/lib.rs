@@ -28,7 +28,8 @@
 //! [`block`] (Flotilla block validation), [`bootinfo`] (PVH start info),
 //! [`linebuf`] (console lines), [`link`] (waiting and typed sends and
 //! receives over a channel endpoint), [`members`] (a group's member ids and
-//! partitions), [`peers`] (channels by peer name),
+//! partitions), [`paging`] (the stack guard page's table entries),
+//! [`peers`] (channels by peer name),
 //! [`report`] (results as typed
 //! key/value pairs), [`time`]'s conversions. Bare metal only: `arch` (the
 //! only `unsafe`: boot, tables, interrupts, APIC, hypercalls, heap),
@@ -42,7 +43,8 @@
 //! Exit codes the runtime itself uses ([`exit_code`]): 2 bad arguments
 //! (an [`args::ArgError`] returned with `?`), 253 panic (the message and
 //! its location are printed first), 254 bad boot information, 255
-//! unexpected exception. A workload picks every other code.
+//! unexpected exception (a stack overflow, which hits the stack's guard
+//! page, among them). A workload picks every other code.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 // Cast discipline (CONTRIBUTING.md): `From` widens; `try_from` or a commented `as` narrows.
@@ -59,6 +61,7 @@ pub mod bootinfo;
 pub mod linebuf;
 pub mod link;
 pub mod members;
+pub mod paging;
 pub mod peers;
 pub mod replica;
 pub mod report;

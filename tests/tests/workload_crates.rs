@@ -9,8 +9,9 @@
 //! temporary directory, then `flotilla run` on its layout.
 
 use e2e::{
-    assert_backend, assert_passed, boot_layout, examples_dir, flotilla_binary, layout_config,
-    layout_file, partition, primes_below, result_of, Emulator, LayoutOutcome,
+    assert_backend, assert_passed, boot_layout, console_line_with, examples_dir, fail_layout,
+    flotilla_binary, layout_config, layout_file, partition, primes_below, result_of, Emulator,
+    LayoutOutcome,
 };
 use std::process::{Command, Stdio};
 
@@ -91,23 +92,11 @@ fn the_kv_example_under_bochs_vmx() {
 #[test]
 fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let krate = dir.path().join("broken");
-    std::fs::create_dir_all(krate.join("src")).expect("creating the crate");
-    let runtime = Workspace::locate().root.join("flotilla-rt");
-    std::fs::write(
-        krate.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\nflotilla-rt = {{ path = {:?} }}\n\n[workspace]\n",
-            runtime.display().to_string()
-        ),
-    )
-    .expect("writing Cargo.toml");
-    std::fs::write(
-        krate.join("src/main.rs"),
+    temporary_crate(
+        dir.path(),
+        "broken",
         "#![no_std]\n#![no_main]\nfn run(_: &mut flotilla_rt::Context) -> flotilla_rt::Result {\n    undefined_thing()\n}\nflotilla_rt::entry!(run);\n",
-    )
-    .expect("writing main.rs");
+    );
     let layout = dir.path().join("layout.toml");
     std::fs::write(
         &layout,
@@ -128,6 +117,106 @@ fn a_crate_that_does_not_compile_is_reported_at_the_layout() {
             diagnostics.contains(needle),
             "no {needle:?} in:\n{diagnostics}"
         );
+    }
+}
+
+/// A workload crate in a temporary directory: `Cargo.toml` naming the
+/// runtime by path, `src/main.rs` as given.
+fn temporary_crate(dir: &std::path::Path, name: &str, main_rs: &str) {
+    let krate = dir.join(name);
+    std::fs::create_dir_all(krate.join("src")).expect("creating the crate");
+    let runtime = Workspace::locate().root.join("flotilla-rt");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nflotilla-rt = {{ path = {:?} }}\n\n[workspace]\n",
+            runtime.display().to_string()
+        ),
+    )
+    .expect("writing Cargo.toml");
+    std::fs::write(krate.join("src/main.rs"), main_rs).expect("writing main.rs");
+}
+
+/// A workload whose stack overflows and one that panics: each ends its own
+/// partition with the runtime's documented code and message (the overflow
+/// hits the kernel stack's guard page instead of overwriting what lies
+/// below the stack), and the partition beside them runs on.
+#[test]
+fn a_stack_overflow_and_a_panic_end_only_their_partition() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    temporary_crate(
+        dir.path(),
+        "crash",
+        r#"#![no_std]
+#![no_main]
+use flotilla_rt::{Context, Outcome, Report};
+
+/// Recursion the compiler cannot turn into a loop: each frame's array is
+/// read by the next call, and the result is used after it returns.
+#[inline(never)]
+fn deep(depth: u64, parent: &[u64; 64]) -> u64 {
+    let mine = core::hint::black_box([depth ^ parent[0]; 64]);
+    if core::hint::black_box(depth == u64::MAX) {
+        return mine[1];
+    }
+    deep(depth + 1, &mine) ^ parent[3]
+}
+
+fn run(ctx: &mut Context) -> flotilla_rt::Result {
+    match ctx.workload() {
+        "overflow" => {
+            let n = deep(0, &[1; 64]);
+            Ok(Outcome::ok(Report::new().with("n", n)))
+        }
+        _ => panic!("gave up on purpose after {} words", 3),
+    }
+}
+flotilla_rt::entry!(run);
+"#,
+    );
+    let layout = dir.path().join("layout.toml");
+    std::fs::write(
+        &layout,
+        "[machine]\ncpus = 3\nmemory = \"128 MiB\"\ntimeout = 60\n\n\
+         [[partition]]\nname = \"deep\"\ncpu = 0\nmemory = \"16 MiB\"\n\
+         kernel = { crate = \"crash\" }\nworkload = \"overflow\"\n\n\
+         [[partition]]\nname = \"quitter\"\ncpu = 1\nmemory = \"16 MiB\"\n\
+         kernel = { crate = \"crash\" }\nworkload = \"panic\"\n\n\
+         [[partition]]\nname = \"bystander\"\ncpu = 2\nmemory = \"16 MiB\"\nworkload = \"compute\"\n",
+    )
+    .expect("writing the layout");
+    let outcome = boot_layout(&layout_config(layout_file(&layout)));
+    // The overflow is a page fault (vector 14) delivered on its own stack.
+    let expected = [
+        (
+            "deep",
+            flotilla_rt::exit_code::EXCEPTION,
+            [
+                "crash: stack overflow: the 128 KiB kernel stack ran into its guard page",
+                "crash: exception 14 (#PF page fault)",
+            ],
+        ),
+        (
+            "quitter",
+            flotilla_rt::exit_code::PANIC,
+            [
+                "crash: panic: panicked at src/main.rs:",
+                "gave up on purpose after 3 words",
+            ],
+        ),
+    ];
+    for (name, code, lines) in expected {
+        if partition(&outcome, name).exit_code != Some(code) {
+            fail_layout(&outcome, &format!("partition {name} did not exit {code}"));
+        }
+        for line in lines {
+            console_line_with(&outcome, name, line);
+        }
+    }
+    let bystander = partition(&outcome, "bystander");
+    if !bystander.exited_ok() {
+        fail_layout(&outcome, "the partition beside them did not exit 0");
     }
 }
 

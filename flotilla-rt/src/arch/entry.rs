@@ -15,15 +15,22 @@
 //! 1 GiB page ([`map_spare_1g_page`]).
 //!
 //! Then it enables long mode and calls [`super::start`] with the start info
-//! address on the boot stack. Tables, boot stack and the double-fault stack
-//! live in the image's `.bss`.
+//! address on the boot stack. Tables, the boot stack (the kernel's only
+//! stack, with a guard page below it that [`protect_stack`] unmaps) and the
+//! two exception stacks live in the image's `.bss`.
 
+use crate::paging;
 use core::cell::UnsafeCell;
 
-/// Size of the kernel stack (the only stack besides the #DF stack).
+/// Size of the kernel stack (the only stack besides the exception stacks),
+/// with an unmapped guard page below it ([`protect_stack`]).
 pub const STACK_SIZE: usize = 128 * 1024;
-/// Size of the double-fault (IST1) stack.
+/// Size of each exception stack: the double fault's (IST1) and the page
+/// fault's (IST2).
 pub const FAULT_STACK_SIZE: usize = 16 * 1024;
+/// Pages of the page directory (each 512 entries of 2 MiB: 0..8 GiB).
+const PD_PAGES: usize = 8;
+const PD_ENTRIES: usize = PD_PAGES * 512;
 
 core::arch::global_asm!(
     r#"
@@ -38,7 +45,7 @@ core::arch::global_asm!(
     .set PTE_P_RW,         0x3
     .set PTE_PS,           0x80
     .set PTE_PWT_PCD,      0x18
-    .set PD_PAGES,         8          /* 8 GiB of 2 MiB pages */
+    .set PD_PAGES,         {pd_pages} /* 8 GiB of 2 MiB pages */
     .set MMIO_FIRST_PDE,   2032       /* 0xFE00_0000 / 2 MiB */
     .set MMIO_END_PDE,     2048       /* 4 GiB / 2 MiB */
 
@@ -162,20 +169,28 @@ kernel_pml4:
     .global kernel_pdpt
 kernel_pdpt:
     .skip 4096
+    .global kernel_pd
 kernel_pd:
     .skip 4096 * PD_PAGES
-    .balign 16
-    .global kernel_stack_bottom
+    .global kernel_guard_pt
+kernel_guard_pt:                /* splits the 2 MiB page holding the guard */
+    .skip 4096
+    .global kernel_stack_guard
+kernel_stack_guard:             /* unmapped by protect_stack (a 4 KiB page) */
+    .skip 4096
 kernel_stack_bottom:
     .skip {stack_size}
-    .global kernel_stack_top
 kernel_stack_top:
     .balign 16
-    .global fault_stack_top
     .skip {fault_stack_size}
+    .global fault_stack_top
 fault_stack_top:
+    .skip {fault_stack_size}
+    .global page_fault_stack_top
+page_fault_stack_top:
     "#,
     start = sym super::start,
+    pd_pages = const PD_PAGES,
     stack_size = const STACK_SIZE,
     fault_stack_size = const FAULT_STACK_SIZE,
     cr4_pae = const x86::controlregs::Cr4::CR4_ENABLE_PAE.bits(),
@@ -191,7 +206,11 @@ fault_stack_top:
 unsafe extern "C" {
     static kernel_pml4: [UnsafeCell<u64>; 512];
     static kernel_pdpt: [UnsafeCell<u64>; 512];
+    static kernel_pd: [UnsafeCell<u64>; PD_ENTRIES];
+    static kernel_guard_pt: [UnsafeCell<u64>; paging::ENTRIES];
+    static kernel_stack_guard: u8;
     static fault_stack_top: u8;
+    static page_fault_stack_top: u8;
     static __image_start: u8;
     static __image_end: u8;
 }
@@ -240,6 +259,57 @@ pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
 pub fn fault_stack_top_addr() -> u64 {
     // Taking the address of an extern static reads no memory.
     core::ptr::addr_of!(fault_stack_top) as u64
+}
+
+/// Top of the page-fault stack (for the TSS's IST2): a fault on the stack
+/// guard cannot be delivered on the overflowed stack itself.
+pub fn page_fault_stack_top_addr() -> u64 {
+    // Taking the address of an extern static reads no memory.
+    core::ptr::addr_of!(page_fault_stack_top) as u64
+}
+
+/// The kernel stack's guard page: the 4 KiB below its lowest byte.
+pub fn stack_guard_addr() -> u64 {
+    // Taking the address of an extern static reads no memory.
+    core::ptr::addr_of!(kernel_stack_guard) as u64
+}
+
+/// Unmaps the kernel stack's guard page (see [`crate::paging`]): splits
+/// the 2 MiB page of the identity map that holds it into the 4 KiB page
+/// table `kernel_guard_pt`, the guard page absent. Called once, early in
+/// `start` (the stack is shallow and far above the guard).
+pub fn protect_stack() {
+    let guard = stack_guard_addr();
+    let index = usize::try_from(guard >> 21).unwrap_or(usize::MAX);
+    // SAFETY: `kernel_pd` is the kernel's page directory (PD_PAGES pages of
+    // 512 entries, identity map of 0..8 GiB, entry i maps i * 2 MiB) and
+    // `kernel_guard_pt` a page-aligned 4 KiB table in `.bss`; nothing else
+    // writes either after boot. The image (and so the guard) lies below
+    // 8 GiB, so `index` is in range (checked by `get`). The new table maps
+    // every page of the 2 MiB region as before except the guard page, which
+    // nothing uses, so no live translation changes; the table is complete
+    // before the directory entry points at it, and the CR3 reload drops the
+    // old 2 MiB translation.
+    unsafe {
+        let Some(slot) = kernel_pd.get(index) else {
+            return;
+        };
+        let Some(table) = paging::split_with_hole(core::ptr::read_volatile(slot.get()), guard)
+        else {
+            return;
+        };
+        for (entry, value) in kernel_guard_pt.iter().zip(table) {
+            core::ptr::write_volatile(entry.get(), value);
+        }
+        let table_pa = core::ptr::addr_of!(kernel_guard_pt) as u64;
+        core::ptr::write_volatile(slot.get(), paging::table_entry(table_pa));
+        core::arch::asm!(
+            "mov {tmp}, cr3",
+            "mov cr3, {tmp}",
+            tmp = out(reg) _,
+            options(nostack, preserves_flags),
+        );
+    }
 }
 
 /// The guest-physical range `[start, end)` of the loaded image, `.bss`

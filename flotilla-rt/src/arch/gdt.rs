@@ -1,6 +1,7 @@
 //! The kernel's GDT and TSS: flat 64-bit code and data segments and a TSS
-//! whose IST1 is the double-fault stack, so a #DF caused by a broken stack
-//! is still reported. Ring-3 code and data segments exist only for the
+//! whose IST1 is the double-fault stack and IST2 the page-fault stack, so a
+//! #DF caused by a broken stack, and a #PF on the stack's guard page, are
+//! still reported. Ring-3 code and data segments exist only for the
 //! `rogue` workload's hypercall from CPL 3 (the kernel itself runs in ring
 //! 0 only).
 //!
@@ -24,6 +25,9 @@ pub const USER_CS: u16 = 0x28 | 3;
 pub const USER_DS: u16 = 0x30 | 3;
 /// IST index (1-based) of the double-fault stack.
 pub const IST_FAULT: u8 = 1;
+/// IST index (1-based) of the page-fault stack (a fault on the stack guard
+/// must not be delivered on the overflowed stack).
+pub const IST_PAGE_FAULT: u8 = 2;
 
 /// GDT: null, code, data, TSS (two slots), user code, user data.
 static GDT: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
@@ -34,11 +38,14 @@ static TSS: Tss = Tss([const { AtomicU32::new(0) }; 26]);
 
 /// Builds the GDT and TSS and loads them (`lgdt`, segment reloads, `ltr`).
 /// Called once, on the boot stack, before interrupts are enabled.
-pub fn init(fault_stack_top: u64) {
-    // TSS: IST1 at byte 0x24 (words 9, 10); I/O map base = 104 (none).
-    let (high, low) = half::split_u64(fault_stack_top);
-    TSS.0[9].store(low, Ordering::Relaxed);
-    TSS.0[10].store(high, Ordering::Relaxed);
+pub fn init(fault_stack_top: u64, page_fault_stack_top: u64) {
+    // TSS: IST1 at byte 0x24 (words 9, 10), IST2 at 0x2c (words 11, 12);
+    // I/O map base = 104 (none).
+    for (word, top) in [(9, fault_stack_top), (11, page_fault_stack_top)] {
+        let (high, low) = half::split_u64(top);
+        TSS.0[word].store(low, Ordering::Relaxed);
+        TSS.0[word + 1].store(high, Ordering::Relaxed);
+    }
     TSS.0[25].store(104 << 16, Ordering::Relaxed);
 
     let base = core::ptr::addr_of!(TSS) as u64;

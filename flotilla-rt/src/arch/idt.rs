@@ -5,7 +5,9 @@
 //! callee-saved registers and calls `interrupt_entry`:
 //! - vectors 0..32 (exceptions) are reported on the console (vector, name,
 //!   error code, RIP, CR2, RSP) and the partition exits with
-//!   [`EXCEPTION_EXIT_CODE`]; the double fault runs on its own IST stack;
+//!   [`EXCEPTION_EXIT_CODE`] (a page fault on the kernel stack's guard page
+//!   is named a stack overflow); the double fault and the page fault run on
+//!   IST stacks of their own;
 //! - the timer vector counts a tick;
 //! - the spurious vector and the masked legacy PIC's vectors are ignored
 //!   (no EOI);
@@ -14,7 +16,7 @@
 //! - every other vector is a channel IPI: it is counted and the waiting
 //!   loop woken (see [`super::apic`]).
 
-use super::gdt::{IST_FAULT, KERNEL_CS};
+use super::gdt::{IST_FAULT, IST_PAGE_FAULT, KERNEL_CS};
 use super::pic::LEGACY_VECTOR_BASE;
 use super::{apic, cpu};
 use crate::block::{SPURIOUS_VECTOR, TIMER_VECTOR};
@@ -22,6 +24,7 @@ use abi::regs::half;
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use x86::dtables::{lidt, DescriptorTablePointer};
+use x86::irq::{DOUBLE_FAULT_VECTOR, PAGE_FAULT_VECTOR};
 
 /// Exit code of a partition that took an unexpected exception.
 pub const EXCEPTION_EXIT_CODE: u64 = crate::exit_code::EXCEPTION;
@@ -203,6 +206,18 @@ fn exception(frame: &Frame) -> ! {
         .and_then(|i| EXCEPTION_NAMES.get(i))
         .copied()
         .unwrap_or("?");
+    let cr2 = cpu::read_cr2();
+    // A #PF on the guard page is an overflow of the kernel stack (CR2 also
+    // names it when the overflow escalated to a #DF).
+    let overflow = (v == u64::from(PAGE_FAULT_VECTOR) || v == u64::from(DOUBLE_FAULT_VECTOR))
+        && crate::paging::hits_guard(cr2, super::entry::stack_guard_addr());
+    if overflow {
+        crate::console::emergency(format_args!(
+            "{}: stack overflow: the {} KiB kernel stack ran into its guard page",
+            crate::program(),
+            super::STACK_SIZE / 1024,
+        ));
+    }
     crate::console::emergency(format_args!(
         "{}: exception {} ({}) error {:#x} rip {:#x} cr2 {:#x} rsp {:#x} rflags {:#x}; exit {}",
         crate::program(),
@@ -210,7 +225,7 @@ fn exception(frame: &Frame) -> ! {
         name,
         frame.error_code,
         frame.rip,
-        cpu::read_cr2(),
+        cr2,
         frame.rsp,
         frame.rflags,
         EXCEPTION_EXIT_CODE,
@@ -256,7 +271,13 @@ fn build() -> Idt {
         idt.0[vector] = Gate {
             offset_low: half::low16(handler),
             selector: KERNEL_CS,
-            ist: if vector == 8 { IST_FAULT } else { 0 },
+            ist: if vector == usize::from(DOUBLE_FAULT_VECTOR) {
+                IST_FAULT
+            } else if vector == usize::from(PAGE_FAULT_VECTOR) {
+                IST_PAGE_FAULT
+            } else {
+                0
+            },
             type_attr: 0x8e, // present, DPL 0, 64-bit interrupt gate
             offset_mid: half::low16(handler >> 16),
             offset_high: half::split_u64(handler).0,

@@ -37,7 +37,11 @@ unsafe extern "Rust" {
 /// interrupts off: loads the kernel's own GDT/TSS and IDT, detects the
 /// hypervisor, then runs the kernel with the workload's entry.
 extern "C" fn start(start_info_gpa: u64) -> ! {
-    gdt::init(entry::fault_stack_top_addr());
+    entry::protect_stack();
+    gdt::init(
+        entry::fault_stack_top_addr(),
+        entry::page_fault_stack_top_addr(),
+    );
     idt::init();
     if hv::detect() == Mode::Bare {
         pic::disable();
