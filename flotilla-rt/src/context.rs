@@ -294,10 +294,13 @@ pub fn wait_any_for(
     endpoints: &mut [&mut Endpoint],
     timeout: core::time::Duration,
 ) -> Option<usize> {
+    wait_any_until(endpoints, deadline_after(timeout))
+}
+
+/// The TSC value `timeout` from now, if the TSC rate is known.
+fn deadline_after(timeout: core::time::Duration) -> Option<u64> {
     let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
-    let deadline = crate::time::ns_to_cycles(ns, crate::time::tsc_khz())
-        .map(|c| cpu::rdtsc().saturating_add(c));
-    wait_any_until(endpoints, deadline)
+    crate::time::ns_to_cycles(ns, crate::time::tsc_khz()).map(|c| cpu::rdtsc().saturating_add(c))
 }
 
 fn wait_any_until(endpoints: &mut [&mut Endpoint], deadline: Option<u64>) -> Option<usize> {
@@ -394,6 +397,19 @@ impl Endpoint {
     /// Receives one message as a `T`, waiting for it.
     pub fn recv<T: FromBytes>(&mut self) -> Result<T, ExchangeError> {
         self.link.recv(&mut self.machine)
+    }
+
+    /// [`Endpoint::recv`] for at most `timeout`: `ExchangeError::Timeout`
+    /// when it passes with no message (checked when an interrupt wakes the
+    /// wait, a timer tick at the latest). With the TSC rate unknown (bare,
+    /// without a block) the timeout cannot be measured and the wait has
+    /// none.
+    pub fn recv_for<T: FromBytes>(
+        &mut self,
+        timeout: core::time::Duration,
+    ) -> Result<T, ExchangeError> {
+        self.link
+            .recv_until(deadline_after(timeout), &mut self.machine)
     }
 
     /// Sends `value` if there is room now (`SendError::Full` if not).

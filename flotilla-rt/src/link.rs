@@ -61,6 +61,8 @@ pub enum ExchangeError {
         /// Bytes the message had.
         found: usize,
     },
+    /// A receive with a deadline found no message before it.
+    Timeout,
 }
 
 impl core::fmt::Display for ExchangeError {
@@ -74,6 +76,7 @@ impl core::fmt::Display for ExchangeError {
             ExchangeError::Short { expected, found } => {
                 write!(f, "expected a {expected}-byte message, got {found} bytes")
             }
+            ExchangeError::Timeout => write!(f, "no message before the deadline"),
         }
     }
 }
@@ -135,9 +138,27 @@ impl Link<'_> {
         buf: &mut [u8; PAYLOAD_SIZE],
         p: &mut impl Platform,
     ) -> Result<usize, ExchangeError> {
+        self.recv_bytes_until(buf, None, p)
+    }
+
+    /// [`Link::recv_bytes`] with a deadline in [`Platform::now`]'s cycles:
+    /// [`ExchangeError::Timeout`] once `now()` reaches `deadline` with the
+    /// ring still empty (a message already there is returned whatever the
+    /// clock says). A sleeping wait looks at the clock when an interrupt
+    /// wakes it (a timer tick at the latest), so it ends up to one tick
+    /// after the deadline.
+    pub fn recv_bytes_until(
+        &mut self,
+        buf: &mut [u8; PAYLOAD_SIZE],
+        deadline: Option<u64>,
+        p: &mut impl Platform,
+    ) -> Result<usize, ExchangeError> {
         loop {
             match self.io.try_recv(buf) {
                 Ok(len) => return Ok(len),
+                Err(RecvError::Empty) if deadline.is_some_and(|d| p.now() >= d) => {
+                    return Err(ExchangeError::Timeout)
+                }
                 Err(RecvError::Empty) if self.ipi => {
                     let id = self.channel_id;
                     p.begin_wait();
@@ -167,8 +188,17 @@ impl Link<'_> {
     /// Receives one message as a `T` (read from its first
     /// `size_of::<T>()` bytes), waiting for it.
     pub fn recv<T: FromBytes>(&mut self, p: &mut impl Platform) -> Result<T, ExchangeError> {
+        self.recv_until(None, p)
+    }
+
+    /// [`Link::recv`] with a deadline (see [`Link::recv_bytes_until`]).
+    pub fn recv_until<T: FromBytes>(
+        &mut self,
+        deadline: Option<u64>,
+        p: &mut impl Platform,
+    ) -> Result<T, ExchangeError> {
         let mut buf = [0u8; PAYLOAD_SIZE];
-        let len = self.recv_bytes(&mut buf, p)?;
+        let len = self.recv_bytes_until(&mut buf, deadline, p)?;
         let expected = core::mem::size_of::<T>();
         match buf.get(..len).and_then(|b| T::read_from_prefix(b).ok()) {
             Some((value, _)) => Ok(value),
@@ -251,6 +281,46 @@ mod tests {
                 assert_eq!(a.recv::<u64>(&mut Host).expect("recv"), 3 * i);
             }
             echo.join().expect("echo thread");
+        }
+    }
+
+    /// A clock that advances 10 cycles per look.
+    #[derive(Default)]
+    struct Ticking(u64);
+
+    impl Platform for Ticking {
+        fn now(&mut self) -> u64 {
+            self.0 += 10;
+            self.0
+        }
+        fn notify(&mut self, _channel_id: u32) {}
+        fn begin_wait(&mut self) {}
+        fn end_wait(&mut self, _sleep: bool) {}
+        fn relax(&mut self) {}
+    }
+
+    #[test]
+    fn a_receive_with_a_deadline_ends_on_it_and_takes_what_is_there() {
+        for ipi in [false, true] {
+            let (mut a, mut b) = pair(ipi);
+            let mut clock = Ticking::default();
+            assert_eq!(
+                b.recv_until::<u64>(Some(1_000), &mut clock),
+                Err(ExchangeError::Timeout)
+            );
+            assert!(
+                (1_000..1_100).contains(&clock.0),
+                "it waited until the deadline, no longer: {}",
+                clock.0
+            );
+            // A message already there is taken, even past the deadline.
+            a.send(&42u64, &mut Host).expect("send");
+            assert_eq!(b.recv_until::<u64>(Some(0), &mut clock), Ok(42));
+            // Without a deadline the receive waits (the message comes from
+            // another thread).
+            let sender = std::thread::spawn(move || a.send(&7u64, &mut Host).expect("send"));
+            assert_eq!(b.recv_until::<u64>(None, &mut Host), Ok(7));
+            sender.join().expect("sender");
         }
     }
 

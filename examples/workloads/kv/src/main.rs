@@ -78,6 +78,11 @@ fn server(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
     ))
 }
 
+/// How long a client waits for one reply (far longer than a reply takes,
+/// even emulated).
+#[cfg(target_os = "none")]
+const REPLY_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(30);
+
 /// Stores `count` entries, reads them back, checks them, says done.
 #[cfg(target_os = "none")]
 fn client(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
@@ -93,9 +98,11 @@ fn client(ctx: &mut flotilla_rt::Context) -> flotilla_rt::Result {
         server
             .send(&request)
             .map_err(|e| Failure::new(5, format!("sending: {e:?}")))?;
+        // A server that stopped answering ends this client with a clear
+        // error instead of hanging it until the run's timeout.
         server
-            .recv::<[u64; 3]>()
-            .map_err(|e| Failure::new(5, format!("receiving: {e:?}")))
+            .recv_for::<[u64; 3]>(REPLY_TIMEOUT)
+            .map_err(|e| Failure::new(5, format!("receiving the reply: {e}")))
     };
     for i in 0..count {
         let (key, value) = proto::entry(id, i);
