@@ -23,6 +23,18 @@ step() {
   echo "==> ok: ${name} ($(($(date +%s) - start))s)"
 }
 
+# The suite's builds take a few GB (target/ peaked near 3 GB here); a
+# machine short of disk fails in a compiler with ENOSPC, so say so first.
+disk_check() {
+  local avail_kb
+  avail_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+  echo "disk: $((avail_kb / 1024)) MiB free in $(pwd)"
+  if [ "${avail_kb:-0}" -lt $((3 * 1024 * 1024)) ]; then
+    echo "warning: under 3 GiB free; the builds below may run out of space (cargo clean, or free some)"
+  fi
+}
+disk_check
+
 step "format" cargo fmt --all --check
 step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (x86_64-unknown-none)" \
@@ -30,12 +42,15 @@ step "clippy (x86_64-unknown-none)" \
 # Every cargo-fuzz crate (outside the workspace) builds on the pinned stable
 # toolchain, so its entry points and Cargo.lock cannot rot; their harness
 # bodies run over the committed seeds in the tests step (fuzz_corpus.rs).
-# One target directory: libFuzzer (C++, built by libfuzzer-sys) compiles once.
+# One target directory: libFuzzer (C++, built by libfuzzer-sys) compiles once;
+# no debug info, and the directory removed after (nothing later reads it).
 fuzz_build() {
   local crate
   for crate in partition-config/fuzz channels/fuzz hypervisor/fuzz; do
-    CARGO_TARGET_DIR=target/fuzz cargo build --locked --quiet --manifest-path "$crate/Cargo.toml" || return 1
+    CARGO_TARGET_DIR=target/fuzz CARGO_PROFILE_DEV_DEBUG=false \
+      cargo build --locked --quiet --manifest-path "$crate/Cargo.toml" || return 1
   done
+  rm -rf target/fuzz
 }
 step "fuzz targets (build)" fuzz_build
 step "docs" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
