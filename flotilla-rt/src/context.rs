@@ -403,7 +403,8 @@ impl Endpoint {
     /// when it passes with no message (checked when an interrupt wakes the
     /// wait, a timer tick at the latest). With the TSC rate unknown (bare,
     /// without a block) the timeout cannot be measured and the wait has
-    /// none.
+    /// none. A reply that comes after the timeout is the next receive's
+    /// (see `link::Link::recv_bytes_until`).
     pub fn recv_for<T: FromBytes>(
         &mut self,
         timeout: core::time::Duration,

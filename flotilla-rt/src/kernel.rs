@@ -139,8 +139,13 @@ pub fn main(entry: Entry, start_info_gpa: u64) -> ! {
         id.workload
     );
     println!(
-        "{program}: image {image_start:#x}..{image_end:#x} (stack {} KiB with a guard page, #DF and #PF stacks {} KiB), heap {heap_start:#x}..{heap_end:#x}",
+        "{program}: image {image_start:#x}..{image_end:#x} (stack {} KiB {}, #DF and #PF stacks {} KiB), heap {heap_start:#x}..{heap_end:#x}",
         arch::STACK_SIZE / 1024,
+        if arch::stack_guarded() {
+            "with a guard page"
+        } else {
+            "WITHOUT a guard page"
+        },
         arch::FAULT_STACK_SIZE / 1024
     );
 

@@ -146,7 +146,9 @@ impl Link<'_> {
     /// ring still empty (a message already there is returned whatever the
     /// clock says). A sleeping wait looks at the clock when an interrupt
     /// wakes it (a timer tick at the latest), so it ends up to one tick
-    /// after the deadline.
+    /// after the deadline. A message that arrives after the timeout stays
+    /// in the ring for the next receive: a request/reply protocol that
+    /// goes on after a timeout must tell a late reply from the next one.
     pub fn recv_bytes_until(
         &mut self,
         buf: &mut [u8; PAYLOAD_SIZE],
@@ -157,7 +159,10 @@ impl Link<'_> {
             match self.io.try_recv(buf) {
                 Ok(len) => return Ok(len),
                 Err(RecvError::Empty) if deadline.is_some_and(|d| p.now() >= d) => {
-                    return Err(ExchangeError::Timeout)
+                    // Slots freed by earlier receives reach a sender that
+                    // waits for room, as a wait would have told it.
+                    self.kick_rx(p);
+                    return Err(ExchangeError::Timeout);
                 }
                 Err(RecvError::Empty) if self.ipi => {
                     let id = self.channel_id;

@@ -214,6 +214,8 @@ flotilla_rt::entry!(run);
             console_line_with(&outcome, name, line);
         }
     }
+    // The built-in kernel beside them has the same guard.
+    console_line_with(&outcome, "bystander", "(stack 128 KiB with a guard page,");
     let bystander = partition(&outcome, "bystander");
     if !bystander.exited_ok() {
         fail_layout(&outcome, "the partition beside them did not exit 0");

@@ -277,7 +277,9 @@ pub fn stack_guard_addr() -> u64 {
 /// Unmaps the kernel stack's guard page (see [`crate::paging`]): splits
 /// the 2 MiB page of the identity map that holds it into the 4 KiB page
 /// table `kernel_guard_pt`, the guard page absent. Called once, early in
-/// `start` (the stack is shallow and far above the guard).
+/// `start` (the stack is shallow and far above the guard). If the boot
+/// tables do not map the guard with a 2 MiB page (they always do), nothing
+/// changes and [`stack_guarded`] says so.
 pub fn protect_stack() {
     let guard = stack_guard_addr();
     let index = usize::try_from(guard >> 21).unwrap_or(usize::MAX);
@@ -310,6 +312,16 @@ pub fn protect_stack() {
             options(nostack, preserves_flags),
         );
     }
+    GUARDED.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Set once [`protect_stack`] unmapped the guard page.
+static GUARDED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether the kernel stack's guard page is unmapped (the boot banner says
+/// so, and only then is a fault on it named a stack overflow).
+pub fn stack_guarded() -> bool {
+    GUARDED.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// The guest-physical range `[start, end)` of the loaded image, `.bss`

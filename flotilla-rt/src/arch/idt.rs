@@ -210,6 +210,7 @@ fn exception(frame: &Frame) -> ! {
     // A #PF on the guard page is an overflow of the kernel stack (CR2 also
     // names it when the overflow escalated to a #DF).
     let overflow = (v == u64::from(PAGE_FAULT_VECTOR) || v == u64::from(DOUBLE_FAULT_VECTOR))
+        && super::entry::stack_guarded()
         && crate::paging::hits_guard(cr2, super::entry::stack_guard_addr());
     if overflow {
         crate::console::emergency(format_args!(

@@ -21,7 +21,7 @@ pub mod idt;
 pub mod mem;
 mod pic;
 
-pub use entry::{image_range, FAULT_STACK_SIZE, STACK_SIZE};
+pub use entry::{image_range, stack_guarded, FAULT_STACK_SIZE, STACK_SIZE};
 
 pub use hv::{exit, Mode};
 
