@@ -110,6 +110,7 @@ fn first_ready<'a, L: AsLink<'a> + ?Sized>(links: &mut [&mut L]) -> Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::tests::Ticking;
     use channels::{Channel, Region, Side};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -160,21 +161,6 @@ mod tests {
     fn an_empty_set_has_nothing_to_wait_for() {
         let mut none: [&mut Link<'static>; 0] = [];
         assert_eq!(wait_any(&mut none, &mut Host::default()), None);
-    }
-
-    /// A clock that advances by one per look.
-    #[derive(Default)]
-    struct Ticking(u64);
-
-    impl Platform for Ticking {
-        fn now(&mut self) -> u64 {
-            self.0 += 1;
-            self.0
-        }
-        fn notify(&mut self, _channel_id: u32) {}
-        fn begin_wait(&mut self) {}
-        fn end_wait(&mut self, _sleep: bool) {}
-        fn relax(&mut self) {}
     }
 
     #[test]

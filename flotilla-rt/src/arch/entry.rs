@@ -172,6 +172,7 @@ kernel_pdpt:
     .global kernel_pd
 kernel_pd:
     .skip 4096 * PD_PAGES
+    .balign 4096
     .global kernel_guard_pt
 kernel_guard_pt:                /* splits the 2 MiB page holding the guard */
     .skip 4096
@@ -237,7 +238,7 @@ pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
     // (4096 bytes each, page-aligned in `.bss`), written by nothing else
     // after boot. PDPT slot 8 is outside the identity map (slots 0..8);
     // setting U on PML4 entry 0 grants ring 3 nothing by itself (every
-    // other PDPT entry below it is supervisor-only). Reloading CR3 drops
+    // other PDPT entry below it is supervisor-only). `flush_tlb` then drops
     // any stale translation.
     unsafe {
         if user {
@@ -245,6 +246,19 @@ pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
             core::ptr::write_volatile(top.get(), core::ptr::read_volatile(top.get()) | US);
         }
         core::ptr::write_volatile(kernel_pdpt[SPARE_1G_SLOT].get(), entry);
+    }
+    flush_tlb();
+    SPARE_1G_VA
+}
+
+/// Drops every cached translation (a CR3 reload: the kernel's entries are
+/// not global and PCIDs are off), after a page-table change.
+fn flush_tlb() {
+    // SAFETY: writing CR3 back with its own value keeps the same tables
+    // (the kernel's, which map this code and the stack); only the TLB is
+    // emptied. Not `nomem`: the table writes before it must not be moved
+    // past it.
+    unsafe {
         core::arch::asm!(
             "mov {tmp}, cr3",
             "mov cr3, {tmp}",
@@ -252,7 +266,6 @@ pub fn map_spare_1g_page(gpa: u64, user: bool) -> u64 {
             options(nostack, preserves_flags),
         );
     }
-    SPARE_1G_VA
 }
 
 /// Top of the double-fault stack (for the TSS's IST1).
@@ -290,8 +303,8 @@ pub fn protect_stack() {
     // 8 GiB, so `index` is in range (checked by `get`). The new table maps
     // every page of the 2 MiB region as before except the guard page, which
     // nothing uses, so no live translation changes; the table is complete
-    // before the directory entry points at it, and the CR3 reload drops the
-    // old 2 MiB translation.
+    // before the directory entry points at it, and `flush_tlb` then drops
+    // the old 2 MiB translation.
     unsafe {
         let Some(slot) = kernel_pd.get(index) else {
             return;
@@ -305,13 +318,8 @@ pub fn protect_stack() {
         }
         let table_pa = core::ptr::addr_of!(kernel_guard_pt) as u64;
         core::ptr::write_volatile(slot.get(), paging::table_entry(table_pa));
-        core::arch::asm!(
-            "mov {tmp}, cr3",
-            "mov cr3, {tmp}",
-            tmp = out(reg) _,
-            options(nostack, preserves_flags),
-        );
     }
+    flush_tlb();
     GUARDED.store(true, core::sync::atomic::Ordering::Relaxed);
 }
 
